@@ -1,1 +1,36 @@
-//! placeholder
+//! The coordinator/worker gRPC protocol of hypersearch.
+//!
+//! This crate owns the `.proto` files, the code tonic and prost generate from them, and every
+//! conversion between those generated types and the plain Rust types the coordinator and the
+//! worker work with; neither of them touches a prost type outside a gRPC handler or call.
+//!
+//! Layout:
+//! - [`pb`]: the generated messages, the `Coordinator` client and server.
+//! - [`domain`]: the protocol's plain types ([`LeaseId`], [`Assignment`], [`Outcome`], ...).
+//! - `convert`: `From`/`TryFrom` between the two; incoming messages are validated here
+//!   ([`ConvertError`] names the field that is wrong).
+//! - [`auth`]: the bearer-token metadata both sides use.
+//!
+//! ```
+//! use hypersearch_proto::{pb, LeaseId};
+//! let lease = LeaseId { trial: 3, attempt: 1, token: 42 };
+//! let wire: pb::LeaseRef = lease.into();
+//! assert_eq!(LeaseId::try_from(Some(wire)).unwrap(), lease);
+//! ```
+
+pub mod auth;
+mod convert;
+pub mod domain;
+
+pub use convert::ConvertError;
+pub use domain::*;
+
+/// Code generated from `proto/hypersearch/v1/coordinator.proto`.
+#[allow(clippy::all, missing_docs)]
+pub mod pb {
+    tonic::include_proto!("hypersearch.v1");
+}
+
+/// Largest message either side decodes or encodes (bytes). Trials, reports and configs are
+/// small; anything bigger is a mistake or an attack.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;

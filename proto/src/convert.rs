@@ -1,0 +1,581 @@
+//! Conversions between the generated messages ([`crate::pb`]) and the domain types. Incoming
+//! messages are validated on the way in: a missing field, an unknown enum value, a non-finite
+//! metric or an oversized string is a [`ConvertError`] naming the field.
+
+use crate::domain::*;
+use crate::pb;
+
+/// Longest metric name, worker label or stop explanation accepted, in bytes.
+const MAX_NAME_BYTES: usize = 256;
+/// Most metrics accepted in one message.
+const MAX_METRICS: usize = 256;
+/// Longest error text accepted (the tail of a command's stderr), in bytes.
+const MAX_ERROR_BYTES: usize = 16 * 1024;
+
+/// A message that does not make sense: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid `{field}`: {problem}")]
+pub struct ConvertError {
+    /// The offending field, dotted from the message (`lease.token`, `metrics[val_loss]`).
+    pub field: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl ConvertError {
+    fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        ConvertError {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl From<ConvertError> for tonic::Status {
+    fn from(err: ConvertError) -> Self {
+        tonic::Status::invalid_argument(err.to_string())
+    }
+}
+
+fn bounded(field: &str, text: String, max: usize) -> Result<String, ConvertError> {
+    if text.len() > max {
+        return Err(ConvertError::new(
+            field,
+            format!("{} bytes, at most {max} allowed", text.len()),
+        ));
+    }
+    Ok(text)
+}
+
+fn json_object(field: &str, text: &str) -> Result<JsonObject, ConvertError> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(other) => Err(ConvertError::new(
+            field,
+            format!("expected a JSON object, got {other}"),
+        )),
+        Err(err) => Err(ConvertError::new(field, format!("not JSON: {err}"))),
+    }
+}
+
+// ---- leases ----
+
+impl From<LeaseId> for pb::LeaseRef {
+    fn from(lease: LeaseId) -> Self {
+        pb::LeaseRef {
+            trial: lease.trial,
+            attempt: lease.attempt,
+            token: lease.token,
+        }
+    }
+}
+
+impl TryFrom<Option<pb::LeaseRef>> for LeaseId {
+    type Error = ConvertError;
+    fn try_from(lease: Option<pb::LeaseRef>) -> Result<Self, ConvertError> {
+        let lease = lease.ok_or_else(|| ConvertError::new("lease", "missing"))?;
+        if lease.attempt == 0 {
+            return Err(ConvertError::new("lease.attempt", "attempts count from 1"));
+        }
+        Ok(LeaseId {
+            trial: lease.trial,
+            attempt: lease.attempt,
+            token: lease.token,
+        })
+    }
+}
+
+// ---- metrics ----
+
+fn metrics_to_pb(metrics: &Metrics) -> Vec<pb::Metric> {
+    metrics
+        .iter()
+        .map(|(name, value)| pb::Metric {
+            name: name.clone(),
+            value: *value,
+        })
+        .collect()
+}
+
+fn metrics_from_pb(metrics: Vec<pb::Metric>) -> Result<Metrics, ConvertError> {
+    if metrics.len() > MAX_METRICS {
+        return Err(ConvertError::new(
+            "metrics",
+            format!("{} metrics, at most {MAX_METRICS} allowed", metrics.len()),
+        ));
+    }
+    let mut out = Metrics::new();
+    for metric in metrics {
+        let field = format!("metrics[{}]", metric.name);
+        if metric.name.is_empty() || metric.name.len() > MAX_NAME_BYTES {
+            return Err(ConvertError::new(
+                field,
+                "a metric name is 1 to 256 bytes long",
+            ));
+        }
+        if !metric.value.is_finite() {
+            return Err(ConvertError::new(
+                field,
+                format!("{} is not a finite number", metric.value),
+            ));
+        }
+        if out.insert(metric.name, metric.value).is_some() {
+            return Err(ConvertError::new(field, "given twice"));
+        }
+    }
+    Ok(out)
+}
+
+// ---- register ----
+
+impl From<WorkerHello> for pb::RegisterRequest {
+    fn from(hello: WorkerHello) -> Self {
+        pb::RegisterRequest {
+            name: hello.name,
+            hostname: hello.hostname,
+            slots: hello.slots,
+            version: hello.version,
+        }
+    }
+}
+
+impl TryFrom<pb::RegisterRequest> for WorkerHello {
+    type Error = ConvertError;
+    fn try_from(req: pb::RegisterRequest) -> Result<Self, ConvertError> {
+        if req.slots == 0 {
+            return Err(ConvertError::new("slots", "a worker needs at least 1 slot"));
+        }
+        Ok(WorkerHello {
+            name: bounded("name", req.name, MAX_NAME_BYTES)?,
+            hostname: bounded("hostname", req.hostname, MAX_NAME_BYTES)?,
+            slots: req.slots,
+            version: bounded("version", req.version, MAX_NAME_BYTES)?,
+        })
+    }
+}
+
+impl From<Direction> for pb::Direction {
+    fn from(direction: Direction) -> Self {
+        match direction {
+            Direction::Minimize => pb::Direction::Minimize,
+            Direction::Maximize => pb::Direction::Maximize,
+        }
+    }
+}
+
+impl From<Objective> for pb::Objective {
+    fn from(objective: Objective) -> Self {
+        use pb::objective::Kind;
+        let kind = match objective {
+            Objective::Training => Kind::Training(pb::TrainingObjective {}),
+            Objective::Command(command) => Kind::Command(command),
+            Objective::Function(name) => Kind::Function(name),
+        };
+        pb::Objective { kind: Some(kind) }
+    }
+}
+
+impl From<StudyInfo> for pb::StudyInfo {
+    fn from(study: StudyInfo) -> Self {
+        pb::StudyInfo {
+            name: study.name,
+            metric: study.metric,
+            direction: pb::Direction::from(study.direction).into(),
+            objective: Some(study.objective.into()),
+            base_config_toml: study.base_config_toml,
+        }
+    }
+}
+
+impl TryFrom<pb::StudyInfo> for StudyInfo {
+    type Error = ConvertError;
+    fn try_from(study: pb::StudyInfo) -> Result<Self, ConvertError> {
+        use pb::objective::Kind;
+        let direction = match pb::Direction::try_from(study.direction) {
+            Ok(pb::Direction::Minimize) => Direction::Minimize,
+            Ok(pb::Direction::Maximize) => Direction::Maximize,
+            _ => {
+                return Err(ConvertError::new(
+                    "study.direction",
+                    format!("unknown value {}", study.direction),
+                ));
+            }
+        };
+        let objective = match study.objective.and_then(|o| o.kind) {
+            Some(Kind::Training(_)) => Objective::Training,
+            Some(Kind::Command(command)) => Objective::Command(command),
+            Some(Kind::Function(name)) => Objective::Function(name),
+            None => return Err(ConvertError::new("study.objective", "missing")),
+        };
+        Ok(StudyInfo {
+            name: study.name,
+            metric: study.metric,
+            direction,
+            objective,
+            base_config_toml: study.base_config_toml,
+        })
+    }
+}
+
+impl From<Welcome> for pb::RegisterReply {
+    fn from(welcome: Welcome) -> Self {
+        pb::RegisterReply {
+            worker_id: welcome.worker_id,
+            study: Some(welcome.study.into()),
+            heartbeat_interval_ms: welcome.heartbeat_interval_ms,
+        }
+    }
+}
+
+impl TryFrom<pb::RegisterReply> for Welcome {
+    type Error = ConvertError;
+    fn try_from(reply: pb::RegisterReply) -> Result<Self, ConvertError> {
+        let study = reply
+            .study
+            .ok_or_else(|| ConvertError::new("study", "missing"))?;
+        Ok(Welcome {
+            worker_id: reply.worker_id,
+            study: study.try_into()?,
+            heartbeat_interval_ms: reply.heartbeat_interval_ms.max(1),
+        })
+    }
+}
+
+// ---- lease ----
+
+impl From<LeaseRequest> for pb::LeaseRequest {
+    fn from(req: LeaseRequest) -> Self {
+        pb::LeaseRequest {
+            worker_id: req.worker_id,
+            max_trials: req.max_trials,
+            wait_ms: req.wait_ms,
+        }
+    }
+}
+
+impl From<pb::LeaseRequest> for LeaseRequest {
+    fn from(req: pb::LeaseRequest) -> Self {
+        LeaseRequest {
+            worker_id: req.worker_id,
+            max_trials: req.max_trials,
+            wait_ms: req.wait_ms,
+        }
+    }
+}
+
+impl From<Assignment> for pb::TrialAssignment {
+    fn from(assignment: Assignment) -> Self {
+        pb::TrialAssignment {
+            lease: Some(assignment.lease.into()),
+            params_json: serde_json::Value::Object(assignment.params).to_string(),
+            overrides_json: serde_json::Value::Object(assignment.overrides).to_string(),
+        }
+    }
+}
+
+impl TryFrom<pb::TrialAssignment> for Assignment {
+    type Error = ConvertError;
+    fn try_from(assignment: pb::TrialAssignment) -> Result<Self, ConvertError> {
+        Ok(Assignment {
+            lease: assignment.lease.try_into()?,
+            params: json_object("params_json", &assignment.params_json)?,
+            overrides: json_object("overrides_json", &assignment.overrides_json)?,
+        })
+    }
+}
+
+impl From<LeaseGrant> for pb::LeaseReply {
+    fn from(grant: LeaseGrant) -> Self {
+        match grant {
+            LeaseGrant::Trials(trials) => pb::LeaseReply {
+                trials: trials.into_iter().map(Into::into).collect(),
+                study_finished: false,
+            },
+            LeaseGrant::StudyFinished => pb::LeaseReply {
+                trials: Vec::new(),
+                study_finished: true,
+            },
+        }
+    }
+}
+
+impl TryFrom<pb::LeaseReply> for LeaseGrant {
+    type Error = ConvertError;
+    fn try_from(reply: pb::LeaseReply) -> Result<Self, ConvertError> {
+        if reply.study_finished {
+            return Ok(LeaseGrant::StudyFinished);
+        }
+        let trials = reply
+            .trials
+            .into_iter()
+            .map(Assignment::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok(LeaseGrant::Trials(trials))
+    }
+}
+
+// ---- report ----
+
+impl From<Report> for pb::ReportRequest {
+    fn from(report: Report) -> Self {
+        pb::ReportRequest {
+            worker_id: report.worker_id,
+            lease: Some(report.lease.into()),
+            epoch: report.epoch,
+            metrics: metrics_to_pb(&report.metrics),
+        }
+    }
+}
+
+impl TryFrom<pb::ReportRequest> for Report {
+    type Error = ConvertError;
+    fn try_from(req: pb::ReportRequest) -> Result<Self, ConvertError> {
+        if req.epoch == 0 {
+            return Err(ConvertError::new("epoch", "epochs count from 1"));
+        }
+        Ok(Report {
+            worker_id: req.worker_id,
+            lease: req.lease.try_into()?,
+            epoch: req.epoch,
+            metrics: metrics_from_pb(req.metrics)?,
+        })
+    }
+}
+
+impl From<StopDecision> for pb::StopDecision {
+    fn from(stop: StopDecision) -> Self {
+        pb::StopDecision {
+            rule: stop.rule,
+            epoch: stop.epoch,
+            value: stop.value,
+            threshold: stop.threshold,
+            explanation: stop.explanation,
+        }
+    }
+}
+
+impl From<pb::StopDecision> for StopDecision {
+    fn from(stop: pb::StopDecision) -> Self {
+        StopDecision {
+            rule: stop.rule,
+            epoch: stop.epoch,
+            value: stop.value,
+            threshold: stop.threshold,
+            explanation: stop.explanation,
+        }
+    }
+}
+
+// ---- complete ----
+
+impl From<Completion> for pb::CompleteRequest {
+    fn from(completion: Completion) -> Self {
+        use pb::complete_request::Outcome as Wire;
+        let outcome = match completion.outcome {
+            Outcome::Finished(metrics) => Wire::Finished(pb::Finished {
+                metrics: metrics_to_pb(&metrics),
+            }),
+            Outcome::Pruned => Wire::Pruned(pb::Pruned {}),
+            Outcome::Failed { error, kind } => Wire::Failed(pb::Failed {
+                error,
+                kind: match kind {
+                    FailureKind::User => pb::FailureKind::User,
+                    FailureKind::Infrastructure => pb::FailureKind::Infrastructure,
+                }
+                .into(),
+            }),
+        };
+        pb::CompleteRequest {
+            worker_id: completion.worker_id,
+            lease: Some(completion.lease.into()),
+            outcome: Some(outcome),
+        }
+    }
+}
+
+impl TryFrom<pb::CompleteRequest> for Completion {
+    type Error = ConvertError;
+    fn try_from(req: pb::CompleteRequest) -> Result<Self, ConvertError> {
+        use pb::complete_request::Outcome as Wire;
+        let outcome = match req.outcome {
+            Some(Wire::Finished(finished)) => Outcome::Finished(metrics_from_pb(finished.metrics)?),
+            Some(Wire::Pruned(_)) => Outcome::Pruned,
+            Some(Wire::Failed(failed)) => {
+                let kind = match pb::FailureKind::try_from(failed.kind) {
+                    Ok(pb::FailureKind::User) => FailureKind::User,
+                    Ok(pb::FailureKind::Infrastructure) => FailureKind::Infrastructure,
+                    _ => {
+                        return Err(ConvertError::new(
+                            "failed.kind",
+                            format!("unknown value {}", failed.kind),
+                        ));
+                    }
+                };
+                Outcome::Failed {
+                    error: bounded("failed.error", failed.error, MAX_ERROR_BYTES)?,
+                    kind,
+                }
+            }
+            None => return Err(ConvertError::new("outcome", "missing")),
+        };
+        Ok(Completion {
+            worker_id: req.worker_id,
+            lease: req.lease.try_into()?,
+            outcome,
+        })
+    }
+}
+
+// ---- heartbeat ----
+
+impl From<Heartbeat> for pb::HeartbeatRequest {
+    fn from(heartbeat: Heartbeat) -> Self {
+        pb::HeartbeatRequest {
+            worker_id: heartbeat.worker_id,
+            leases: heartbeat.leases.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl TryFrom<pb::HeartbeatRequest> for Heartbeat {
+    type Error = ConvertError;
+    fn try_from(req: pb::HeartbeatRequest) -> Result<Self, ConvertError> {
+        Ok(Heartbeat {
+            worker_id: req.worker_id,
+            leases: leases_from_pb(req.leases)?,
+        })
+    }
+}
+
+/// The leases of a heartbeat reply (or request), validated.
+pub(crate) fn leases_from_pb(leases: Vec<pb::LeaseRef>) -> Result<Vec<LeaseId>, ConvertError> {
+    leases
+        .into_iter()
+        .map(|lease| LeaseId::try_from(Some(lease)))
+        .collect()
+}
+
+impl From<Vec<LeaseId>> for pb::HeartbeatReply {
+    fn from(lost: Vec<LeaseId>) -> Self {
+        pb::HeartbeatReply {
+            lost: lost.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl TryFrom<pb::HeartbeatReply> for Vec<LeaseId> {
+    type Error = ConvertError;
+    fn try_from(reply: pb::HeartbeatReply) -> Result<Self, ConvertError> {
+        leases_from_pb(reply.lost)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn lease() -> LeaseId {
+        LeaseId {
+            trial: 7,
+            attempt: 2,
+            token: 0xdead_beef,
+        }
+    }
+
+    #[test]
+    fn report_round_trips() {
+        let report = Report {
+            worker_id: 3,
+            lease: lease(),
+            epoch: 4,
+            metrics: Metrics::from([("val_loss".into(), 0.25), ("val_accuracy".into(), 0.9)]),
+        };
+        let wire = pb::ReportRequest::from(report.clone());
+        assert_eq!(Report::try_from(wire).unwrap(), report);
+    }
+
+    #[test]
+    fn completion_round_trips_every_outcome() {
+        for outcome in [
+            Outcome::Finished(Metrics::from([("value".into(), -1.5)])),
+            Outcome::Pruned,
+            Outcome::Failed {
+                error: "exit status 2".into(),
+                kind: FailureKind::User,
+            },
+            Outcome::Failed {
+                error: "shutting down".into(),
+                kind: FailureKind::Infrastructure,
+            },
+        ] {
+            let completion = Completion {
+                worker_id: 1,
+                lease: lease(),
+                outcome,
+            };
+            let wire = pb::CompleteRequest::from(completion.clone());
+            assert_eq!(Completion::try_from(wire).unwrap(), completion);
+        }
+    }
+
+    #[test]
+    fn non_finite_metrics_are_rejected_with_their_name() {
+        let wire = pb::ReportRequest {
+            worker_id: 1,
+            lease: Some(lease().into()),
+            epoch: 1,
+            metrics: vec![pb::Metric {
+                name: "val_loss".into(),
+                value: f64::NAN,
+            }],
+        };
+        let err = Report::try_from(wire).unwrap_err();
+        assert_eq!(err.field, "metrics[val_loss]");
+    }
+
+    #[test]
+    fn missing_lease_and_zero_epoch_are_rejected() {
+        let wire = pb::ReportRequest {
+            worker_id: 1,
+            lease: None,
+            epoch: 1,
+            metrics: vec![],
+        };
+        assert_eq!(Report::try_from(wire).unwrap_err().field, "lease");
+        let wire = pb::ReportRequest {
+            worker_id: 1,
+            lease: Some(lease().into()),
+            epoch: 0,
+            metrics: vec![],
+        };
+        assert_eq!(Report::try_from(wire).unwrap_err().field, "epoch");
+    }
+
+    #[test]
+    fn assignment_params_must_be_json_objects() {
+        let wire = pb::TrialAssignment {
+            lease: Some(lease().into()),
+            params_json: "[1, 2]".into(),
+            overrides_json: "{}".into(),
+        };
+        assert_eq!(Assignment::try_from(wire).unwrap_err().field, "params_json");
+    }
+
+    #[test]
+    fn welcome_round_trips() {
+        let welcome = Welcome {
+            worker_id: 9,
+            study: StudyInfo {
+                name: "s".into(),
+                metric: "value".into(),
+                direction: Direction::Minimize,
+                objective: Objective::Command("python3 train.py".into()),
+                base_config_toml: "[training]\nepochs = 3\n".into(),
+            },
+            heartbeat_interval_ms: 1000,
+        };
+        let wire = pb::RegisterReply::from(welcome.clone());
+        assert_eq!(Welcome::try_from(wire).unwrap(), welcome);
+    }
+}
