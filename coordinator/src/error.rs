@@ -1,0 +1,142 @@
+//! The coordinator's one error type, and the one place that maps it to gRPC status codes.
+
+use std::path::PathBuf;
+
+use hypersearch_proto::LeaseId;
+
+/// Everything that can go wrong in the coordinator.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The trials database could not be opened or created.
+    #[error("cannot open the trials database {}: {source}", path.display())]
+    OpenDatabase {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: sqlx::Error,
+    },
+    /// The schema migrations could not be applied.
+    #[error("cannot apply the schema migrations to {}: {source}", path.display())]
+    Migrate {
+        /// The database file.
+        path: PathBuf,
+        /// What went wrong.
+        source: sqlx::migrate::MigrateError,
+    },
+    /// A statement failed.
+    #[error("trials database: {context}: {message}")]
+    Database {
+        /// What the coordinator was doing.
+        context: &'static str,
+        /// What SQLite said.
+        message: String,
+    },
+    /// A stored value does not parse (a hand-edited or corrupted database).
+    #[error("trials database: {what} is malformed: {value:?}")]
+    Corrupt {
+        /// Which column or record.
+        what: String,
+        /// Its stored text.
+        value: String,
+    },
+    /// The study exists in the database with a different configuration.
+    #[error(
+        "study `{name}` already exists in {} with a different configuration; \
+         give the study a new name or use another --db",
+        path.display()
+    )]
+    StudyChanged {
+        /// The study's name.
+        name: String,
+        /// The database file.
+        path: PathBuf,
+    },
+    /// A query named a study the database does not hold.
+    #[error("no study named `{name}` in {}{}", path.display(), available_list(available))]
+    UnknownStudy {
+        /// The name asked for.
+        name: String,
+        /// The database file.
+        path: PathBuf,
+        /// The studies it does hold.
+        available: Vec<String>,
+    },
+    /// A query named a trial the study does not have.
+    #[error("study `{study}` has no trial {number}")]
+    UnknownTrial {
+        /// The study.
+        study: String,
+        /// The trial number asked for.
+        number: u64,
+    },
+    /// A request came from a worker id the coordinator never registered.
+    #[error("unknown worker {0}: register first")]
+    UnknownWorker(u64),
+    /// A report or completion whose lease is no longer (or never was) the sender's.
+    #[error("{lease} is not held by worker {worker}: {reason}")]
+    LeaseNotHeld {
+        /// The lease the message carried.
+        lease: LeaseId,
+        /// The sender.
+        worker: u64,
+        /// Why: expired, superseded by a retry, finished, another worker's, ...
+        reason: String,
+    },
+    /// A message that is well formed but contradicts what the coordinator knows.
+    #[error("{lease}: {problem}")]
+    Protocol {
+        /// The lease the message carried.
+        lease: LeaseId,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The sampler failed; the study cannot go on.
+    #[error("sampler failed: {0}")]
+    Sampler(String),
+    /// The coordinator is shutting down.
+    #[error("the coordinator is shutting down")]
+    ShuttingDown,
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+fn available_list(available: &[String]) -> String {
+    if available.is_empty() {
+        " (it holds no study)".to_string()
+    } else {
+        format!(" (it holds: {})", available.join(", "))
+    }
+}
+
+impl Error {
+    /// A [`Error::Database`] from a failed statement.
+    pub(crate) fn database(context: &'static str, err: sqlx::Error) -> Self {
+        Error::Database {
+            context,
+            message: err.to_string(),
+        }
+    }
+}
+
+impl From<Error> for tonic::Status {
+    fn from(err: Error) -> Self {
+        use tonic::Status;
+        let message = err.to_string();
+        match err {
+            Error::LeaseNotHeld { .. } | Error::UnknownWorker(_) => {
+                Status::failed_precondition(message)
+            }
+            Error::Protocol { .. } => Status::invalid_argument(message),
+            Error::UnknownStudy { .. } | Error::UnknownTrial { .. } => Status::not_found(message),
+            Error::ShuttingDown => Status::unavailable(message),
+            Error::OpenDatabase { .. }
+            | Error::Migrate { .. }
+            | Error::Database { .. }
+            | Error::Corrupt { .. }
+            | Error::StudyChanged { .. }
+            | Error::Sampler(_)
+            | Error::Serve(_) => Status::internal(message),
+        }
+    }
+}

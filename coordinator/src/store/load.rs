@@ -1,0 +1,287 @@
+//! Creating a study at start, or loading it back to resume it after a restart.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use hypersearch_proto::{Direction, Metrics, StopDecision};
+use sqlx::Row;
+use sqlx::sqlite::SqliteConnection;
+
+use super::db_err;
+use super::writer::now_sql;
+use super::{TrialState, token_from_sql};
+use crate::Error;
+
+/// What the database records about a study when it is created.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudyDefinition {
+    /// Unique within the database.
+    pub name: String,
+    /// The metric optimized.
+    pub metric: String,
+    /// Minimized or maximized.
+    pub direction: Direction,
+    /// The search algorithm's name.
+    pub algorithm: String,
+    /// How many trials the study runs in total.
+    pub budget: u64,
+    /// The study file's text: a resumed study must have the same.
+    pub config: String,
+}
+
+/// The latest attempt of a trial, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAttempt {
+    /// Its number (from 1).
+    pub attempt: u32,
+    /// Its worker.
+    pub worker_id: u64,
+    /// Its lease token.
+    pub token: u64,
+    /// `running`, `complete`, `pruned`, `failed` or `lost`.
+    pub state: String,
+    /// Its last recorded epoch and that epoch's metrics (running attempts only).
+    pub last_epoch: Option<(u32, Metrics)>,
+    /// The stop decision it received, if any.
+    pub stop: Option<StopDecision>,
+}
+
+/// A trial as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTrial {
+    /// Its row id.
+    pub id: i64,
+    /// Its number within the study.
+    pub number: u64,
+    /// Where it is.
+    pub state: TrialState,
+    /// The sampled point (JSON object text).
+    pub params: String,
+    /// The objective's overrides (JSON object text).
+    pub overrides: String,
+    /// The study metric's final value.
+    pub value: Option<f64>,
+    /// Attempts started.
+    pub attempts: u32,
+    /// Attempts lost to infrastructure.
+    pub infra_failures: u32,
+    /// Attempts failed by the objective.
+    pub user_failures: u32,
+    /// The latest attempt.
+    pub latest: Option<StoredAttempt>,
+    /// The study metric per epoch of the latest attempt.
+    pub intermediate: Vec<(u32, f64)>,
+}
+
+/// A study created or loaded at start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredStudy {
+    /// Its row id.
+    pub id: i64,
+    /// Whether it existed before (a resume).
+    pub resumed: bool,
+    /// Its trials by number.
+    pub trials: Vec<StoredTrial>,
+    /// The ids of the workers that ever joined it.
+    pub workers: Vec<u64>,
+}
+
+fn direction_sql(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Minimize => "minimize",
+        Direction::Maximize => "maximize",
+    }
+}
+
+fn count(value: i64) -> u32 {
+    u32::try_from(value).unwrap_or(0)
+}
+
+/// Creates the study `def` in the database, or loads it back if a study of that name exists
+/// with the same configuration text. `path` is only for messages.
+pub async fn create_or_resume(
+    conn: &mut SqliteConnection,
+    def: &StudyDefinition,
+    path: &Path,
+) -> Result<StoredStudy, Error> {
+    let existing = sqlx::query("SELECT id, config FROM studies WHERE name = ?")
+        .bind(&def.name)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err("look up study"))?;
+    let Some(row) = existing else {
+        let done = sqlx::query(concat!(
+            "INSERT INTO studies (name, metric, direction, algorithm, budget, config, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ",
+            now_sql!(),
+            ")"
+        ))
+        .bind(&def.name)
+        .bind(&def.metric)
+        .bind(direction_sql(def.direction))
+        .bind(&def.algorithm)
+        .bind(i64::try_from(def.budget).unwrap_or(i64::MAX))
+        .bind(&def.config)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err("create study"))?;
+        return Ok(StoredStudy {
+            id: done.last_insert_rowid(),
+            resumed: false,
+            trials: Vec::new(),
+            workers: Vec::new(),
+        });
+    };
+    let id: i64 = row.get("id");
+    let config: String = row.get("config");
+    if config != def.config {
+        return Err(Error::StudyChanged {
+            name: def.name.clone(),
+            path: path.to_path_buf(),
+        });
+    }
+    let trials = load_trials(conn, id, &def.metric).await?;
+    let workers = sqlx::query_scalar::<_, i64>("SELECT id FROM workers WHERE study_id = ?")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err("load workers"))?
+        .into_iter()
+        .filter_map(|id| u64::try_from(id).ok())
+        .collect();
+    Ok(StoredStudy {
+        id,
+        resumed: true,
+        trials,
+        workers,
+    })
+}
+
+async fn load_trials(
+    conn: &mut SqliteConnection,
+    study_id: i64,
+    metric: &str,
+) -> Result<Vec<StoredTrial>, Error> {
+    let rows = sqlx::query(
+        "SELECT id, number, state, params, overrides, value, attempts, infra_failures, \
+         user_failures FROM trials WHERE study_id = ? ORDER BY number",
+    )
+    .bind(study_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err("load trials"))?;
+    let mut trials = Vec::with_capacity(rows.len());
+    let mut index = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let state_text: String = row.get("state");
+        let state = state_text.parse().map_err(|_| Error::Corrupt {
+            what: "trials.state".into(),
+            value: state_text.clone(),
+        })?;
+        let id: i64 = row.get("id");
+        index.insert(id, trials.len());
+        trials.push(StoredTrial {
+            id,
+            number: u64::try_from(row.get::<i64, _>("number")).unwrap_or(0),
+            state,
+            params: row.get("params"),
+            overrides: row.get("overrides"),
+            value: row.get("value"),
+            attempts: count(row.get("attempts")),
+            infra_failures: count(row.get("infra_failures")),
+            user_failures: count(row.get("user_failures")),
+            latest: None,
+            intermediate: Vec::new(),
+        });
+    }
+
+    let attempts = sqlx::query(
+        "SELECT a.trial_id, a.attempt, a.worker_id, a.lease_token, a.state FROM attempts a \
+         JOIN trials t ON t.id = a.trial_id AND a.attempt = t.attempts WHERE t.study_id = ?",
+    )
+    .bind(study_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err("load attempts"))?;
+    for row in attempts {
+        let Some(&at) = index.get(&row.get::<i64, _>("trial_id")) else {
+            continue;
+        };
+        trials[at].latest = Some(StoredAttempt {
+            attempt: count(row.get("attempt")),
+            worker_id: u64::try_from(row.get::<i64, _>("worker_id")).unwrap_or(0),
+            token: token_from_sql(row.get("lease_token")),
+            state: row.get("state"),
+            last_epoch: None,
+            stop: None,
+        });
+    }
+
+    let intermediate = sqlx::query(
+        "SELECT m.trial_id, m.epoch, m.value FROM epoch_metrics m \
+         JOIN trials t ON t.id = m.trial_id AND m.attempt = t.attempts \
+         WHERE t.study_id = ? AND m.name = ? ORDER BY m.trial_id, m.epoch",
+    )
+    .bind(study_id)
+    .bind(metric)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err("load intermediate values"))?;
+    for row in intermediate {
+        if let Some(&at) = index.get(&row.get::<i64, _>("trial_id")) {
+            trials[at]
+                .intermediate
+                .push((count(row.get("epoch")), row.get("value")));
+        }
+    }
+
+    // The last epoch of each running attempt, so an identical retry of that report is
+    // recognized after a restart.
+    let last_epochs = sqlx::query(
+        "SELECT m.trial_id, m.epoch, m.name, m.value FROM epoch_metrics m \
+         JOIN trials t ON t.id = m.trial_id AND m.attempt = t.attempts \
+         WHERE t.study_id = ? AND t.state = 'running' AND m.epoch = \
+         (SELECT max(epoch) FROM epoch_metrics e WHERE e.trial_id = m.trial_id AND e.attempt = m.attempt)",
+    )
+    .bind(study_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err("load last epochs"))?;
+    for row in last_epochs {
+        let Some(&at) = index.get(&row.get::<i64, _>("trial_id")) else {
+            continue;
+        };
+        if let Some(latest) = trials[at].latest.as_mut() {
+            let epoch = count(row.get("epoch"));
+            let (_, metrics) = latest
+                .last_epoch
+                .get_or_insert_with(|| (epoch, Metrics::new()));
+            metrics.insert(row.get("name"), row.get("value"));
+        }
+    }
+
+    let stops = sqlx::query(
+        "SELECT s.trial_id, s.epoch, s.rule, s.value, s.threshold, s.explanation \
+         FROM early_stops s JOIN trials t ON t.id = s.trial_id AND s.attempt = t.attempts \
+         WHERE t.study_id = ?",
+    )
+    .bind(study_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err("load stop decisions"))?;
+    for row in stops {
+        let Some(&at) = index.get(&row.get::<i64, _>("trial_id")) else {
+            continue;
+        };
+        if let Some(latest) = trials[at].latest.as_mut() {
+            latest.stop = Some(StopDecision {
+                rule: row.get("rule"),
+                epoch: count(row.get("epoch")),
+                value: row.get("value"),
+                threshold: row.get("threshold"),
+                explanation: row.get("explanation"),
+            });
+        }
+    }
+    Ok(trials)
+}
