@@ -9,6 +9,8 @@
 //! assert!((v - 0.397887).abs() < 1e-5);
 //! ```
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 mod functions;
 
 /// Why a function could not be evaluated.

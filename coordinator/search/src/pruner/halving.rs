@@ -1,0 +1,283 @@
+//! Asynchronous successive halving (ASHA) with Optuna's `SuccessiveHalvingPruner`
+//! semantics. Rung k sits at `r · η^(s+k)` epochs; a trial reaching a rung goes on only if
+//! its value there ranks within the top ⌊m/η⌋ of the m values recorded at that rung (itself
+//! included; the very best when ⌊m/η⌋ = 0). A trial's value at a rung is its first report at
+//! or after the rung's epoch, so the rungs are read from the histories, with no state.
+
+use crate::config::{HalvingRule, Resource};
+use crate::pruner::{Decision, Pruner, StopReason};
+use crate::trial::{Direction, TrialRecord, TrialState};
+
+/// ASHA.
+#[derive(Debug, Clone)]
+pub struct SuccessiveHalving {
+    rule: HalvingRule,
+    direction: Direction,
+    max_epochs: Option<u32>,
+}
+
+impl SuccessiveHalving {
+    /// The rule for a study optimizing in `direction`; `max_epochs` (the configured training
+    /// length, if known) sets an `auto` minimum resource.
+    pub fn new(rule: HalvingRule, direction: Direction, max_epochs: Option<u32>) -> Self {
+        SuccessiveHalving {
+            rule,
+            direction,
+            max_epochs,
+        }
+    }
+
+    /// Epochs before the first rung: the configured amount, or max(1, max epochs / 100)
+    /// with max epochs from the config, else from the longest completed trial (Optuna).
+    fn min_resource(&self, trials: &[TrialRecord]) -> Option<u32> {
+        match self.rule.min_resource {
+            Resource::Epochs(r) => Some(r),
+            Resource::Auto => {
+                let longest = self.max_epochs.or_else(|| {
+                    trials
+                        .iter()
+                        .filter(|t| t.state == TrialState::Complete)
+                        .filter_map(TrialRecord::last_epoch)
+                        .max()
+                })?;
+                Some((longest / 100).max(1))
+            }
+        }
+    }
+}
+
+impl Pruner for SuccessiveHalving {
+    fn decide(&self, trial: &TrialRecord, trials: &[TrialRecord]) -> Decision {
+        let Some(r) = self.min_resource(trials) else {
+            return Decision::Continue;
+        };
+        let rungs = Rungs {
+            min_resource: r,
+            reduction_factor: self.rule.reduction_factor,
+            min_early_stopping_rate: self.rule.min_early_stopping_rate,
+            bootstrap_count: self.rule.bootstrap_count,
+            direction: self.direction,
+            rule: "asha",
+        };
+        rungs.decide(trial, trials.iter())
+    }
+}
+
+/// One successive-halving ladder (shared by ASHA and each Hyperband bracket).
+pub(crate) struct Rungs {
+    pub min_resource: u32,
+    pub reduction_factor: u32,
+    pub min_early_stopping_rate: u32,
+    pub bootstrap_count: u32,
+    pub direction: Direction,
+    pub rule: &'static str,
+}
+
+impl Rungs {
+    /// The epoch of rung `k`, `None` past `u32`.
+    fn rung_epoch(&self, k: u32) -> Option<u32> {
+        let factor =
+            u64::from(self.reduction_factor).checked_pow(self.min_early_stopping_rate + k)?;
+        u32::try_from(u64::from(self.min_resource).checked_mul(factor)?).ok()
+    }
+
+    /// The decision for `trial` against the trials `others` yields (any state; `trial`
+    /// itself is skipped).
+    pub fn decide<'a>(
+        &self,
+        trial: &TrialRecord,
+        others: impl Iterator<Item = &'a TrialRecord> + Clone,
+    ) -> Decision {
+        let Some(&(epoch, value)) = trial.intermediate.last() else {
+            return Decision::Continue;
+        };
+        let previous = trial
+            .intermediate
+            .len()
+            .checked_sub(2)
+            .map_or(0, |i| trial.intermediate[i].0);
+        let mut competing = Vec::new();
+        for k in 0.. {
+            let Some(rung) = self.rung_epoch(k) else {
+                return Decision::Continue;
+            };
+            if rung > epoch {
+                return Decision::Continue;
+            }
+            if rung <= previous {
+                // Judged at an earlier report, and promoted since the trial still runs.
+                continue;
+            }
+            let stop = |threshold: f64, detail: String| {
+                Decision::Stop(StopReason {
+                    rule: self.rule.to_string(),
+                    epoch,
+                    value,
+                    threshold,
+                    detail,
+                })
+            };
+            if value.is_nan() {
+                return stop(f64::NAN, format!("NaN at rung {k} (epoch {rung})"));
+            }
+            competing.clear();
+            competing.extend(
+                others
+                    .clone()
+                    .filter(|t| {
+                        t.number != trial.number && t.last_epoch().is_some_and(|e| e >= rung)
+                    })
+                    .filter_map(|t| t.first_at_or_after(rung).map(|(_, v)| v))
+                    .filter(|v| !v.is_nan()),
+            );
+            competing.push(value);
+            let m = competing.len();
+            if m <= self.bootstrap_count as usize {
+                return stop(
+                    f64::NAN,
+                    format!(
+                        "only {m} values at rung {k} (epoch {rung}), bootstrap needs more than {}",
+                        self.bootstrap_count
+                    ),
+                );
+            }
+            let keep = (m / self.reduction_factor as usize).max(1);
+            competing.sort_by(f64::total_cmp);
+            let (threshold, promoted) = match self.direction {
+                Direction::Minimize => (competing[keep - 1], value <= competing[keep - 1]),
+                Direction::Maximize => (competing[m - keep], value >= competing[m - keep]),
+            };
+            if !promoted {
+                let side = if self.direction == Direction::Minimize {
+                    "above"
+                } else {
+                    "below"
+                };
+                return stop(
+                    threshold,
+                    format!(
+                        "value {value} is {side} the cut-off {threshold} of the best {keep} of {m} at rung {k} (epoch {rung})"
+                    ),
+                );
+            }
+        }
+        Decision::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::Params;
+
+    fn trial(number: u64, state: TrialState, curve: &[f64]) -> TrialRecord {
+        TrialRecord {
+            number,
+            params: Params::new(),
+            state,
+            value: curve.last().copied(),
+            intermediate: curve
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| (i as u32 + 1, v))
+                .collect(),
+        }
+    }
+
+    fn asha(direction: Direction) -> SuccessiveHalving {
+        let rule = HalvingRule {
+            reduction_factor: 2,
+            min_resource: Resource::Epochs(1),
+            min_early_stopping_rate: 0,
+            bootstrap_count: 0,
+        };
+        SuccessiveHalving::new(rule, direction, Some(8))
+    }
+
+    #[test]
+    fn first_trial_is_promoted_only_if_best() {
+        let p = asha(Direction::Minimize);
+        // Alone at rung 0 (epoch 1): it is the best of one.
+        assert_eq!(
+            p.decide(&trial(0, TrialState::Running, &[0.5]), &[]),
+            Decision::Continue
+        );
+        let history = vec![trial(0, TrialState::Running, &[0.5, 0.4])];
+        // Two values at rung 0, keep ⌊2/2⌋ = 1: 0.6 loses to 0.5.
+        let Decision::Stop(r) = p.decide(&trial(1, TrialState::Running, &[0.6]), &history) else {
+            panic!("expected a stop")
+        };
+        assert_eq!((r.epoch, r.value, r.threshold), (1, 0.6, 0.5));
+        assert_eq!(
+            p.decide(&trial(1, TrialState::Running, &[0.3]), &history),
+            Decision::Continue
+        );
+    }
+
+    #[test]
+    fn rungs_are_judged_once_at_their_epochs() {
+        let p = asha(Direction::Minimize);
+        let history = vec![
+            trial(0, TrialState::Complete, &[0.9, 0.8, 0.7, 0.1]),
+            trial(1, TrialState::Complete, &[0.8, 0.7, 0.6, 0.2]),
+            trial(2, TrialState::Pruned, &[0.95]),
+        ];
+        // Epoch 1: values 0.9, 0.8, 0.95, 0.5 → keep 2: cut-off 0.8, promoted.
+        assert_eq!(
+            p.decide(&trial(3, TrialState::Running, &[0.5]), &history),
+            Decision::Continue
+        );
+        // Epoch 3 is not a rung (rungs at 1, 2, 4).
+        assert_eq!(
+            p.decide(&trial(3, TrialState::Running, &[0.5, 0.6, 9.0]), &history),
+            Decision::Continue
+        );
+        // Epoch 4: rung 2 values 0.1, 0.2 and ours 0.3 → keep 1: stop.
+        let Decision::Stop(r) = p.decide(
+            &trial(3, TrialState::Running, &[0.5, 0.6, 9.0, 0.3]),
+            &history,
+        ) else {
+            panic!("expected a stop")
+        };
+        assert_eq!((r.epoch, r.threshold), (4, 0.1));
+    }
+
+    #[test]
+    fn maximize_keeps_the_largest() {
+        let p = asha(Direction::Maximize);
+        let history = vec![
+            trial(0, TrialState::Running, &[0.5]),
+            trial(1, TrialState::Running, &[0.7]),
+        ];
+        // Three values 0.5, 0.7, ours → keep 1.
+        assert!(
+            p.decide(&trial(2, TrialState::Running, &[0.6]), &history)
+                .is_stop()
+        );
+        assert_eq!(
+            p.decide(&trial(2, TrialState::Running, &[0.8]), &history),
+            Decision::Continue
+        );
+    }
+
+    #[test]
+    fn auto_min_resource_waits_for_knowledge() {
+        let rule = HalvingRule {
+            reduction_factor: 4,
+            min_resource: Resource::Auto,
+            min_early_stopping_rate: 0,
+            bootstrap_count: 0,
+        };
+        let p = SuccessiveHalving::new(rule, Direction::Minimize, None);
+        let history = vec![trial(0, TrialState::Running, &[0.1])];
+        assert_eq!(
+            p.decide(&trial(1, TrialState::Running, &[0.9]), &history),
+            Decision::Continue
+        );
+        let history = vec![trial(0, TrialState::Complete, &[0.1])];
+        assert!(
+            p.decide(&trial(1, TrialState::Running, &[0.9]), &history)
+                .is_stop()
+        );
+    }
+}

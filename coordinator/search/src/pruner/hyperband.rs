@@ -1,0 +1,171 @@
+//! Hyperband with Optuna's `HyperbandPruner` semantics: brackets of successive halving with
+//! `min_early_stopping_rate` 0, 1, …; a trial's bracket is crc32("{study}_{number}") walked
+//! through the brackets' budgets, and it competes only with trials of its bracket.
+
+use crate::config::{HyperbandRule, Resource};
+use crate::pruner::halving::Rungs;
+use crate::pruner::{Decision, Pruner};
+use crate::trial::{Direction, TrialRecord, TrialState};
+
+/// Hyperband.
+#[derive(Debug, Clone)]
+pub struct Hyperband {
+    rule: HyperbandRule,
+    direction: Direction,
+    study_name: String,
+    max_epochs: Option<u32>,
+}
+
+impl Hyperband {
+    /// The rule for study `study_name` optimizing in `direction`; `max_epochs` (the
+    /// configured training length, if known) sets an `auto` maximum resource.
+    pub fn new(
+        rule: HyperbandRule,
+        direction: Direction,
+        study_name: String,
+        max_epochs: Option<u32>,
+    ) -> Self {
+        Hyperband {
+            rule,
+            direction,
+            study_name,
+            max_epochs,
+        }
+    }
+
+    /// The bracket budgets, once the maximum resource is known.
+    fn budgets(&self, trials: &[TrialRecord]) -> Option<Vec<u64>> {
+        let max_resource = match self.rule.max_resource {
+            Resource::Epochs(r) => r,
+            Resource::Auto => self.max_epochs.or_else(|| {
+                trials
+                    .iter()
+                    .filter(|t| t.state == TrialState::Complete)
+                    .filter_map(TrialRecord::last_epoch)
+                    .max()
+            })?,
+        };
+        Some(bracket_budgets(
+            max_resource,
+            self.rule.min_resource,
+            self.rule.reduction_factor,
+        ))
+    }
+
+    /// The bracket of trial `number`.
+    pub fn bracket(&self, number: u64, budgets: &[u64]) -> usize {
+        bracket_of(&self.study_name, number, budgets)
+    }
+}
+
+/// Budgets of the brackets: n_b = ⌊log_η(R/r)⌋ + 1 brackets, bracket i gets
+/// ⌈n_b·η^s/(s+1)⌉ with s = n_b − 1 − i.
+pub(crate) fn bracket_budgets(max_resource: u32, min_resource: u32, eta: u32) -> Vec<u64> {
+    let ratio = f64::from(max_resource) / f64::from(min_resource.max(1));
+    let n = ((ratio.ln() / f64::from(eta).ln()).floor().max(0.0) as usize) + 1;
+    (0..n)
+        .map(|i| {
+            let s = (n - 1 - i) as i32;
+            (n as f64 * f64::from(eta).powi(s) / f64::from(s + 1)).ceil() as u64
+        })
+        .collect()
+}
+
+/// Bracket index of trial `number` in study `study`.
+pub(crate) fn bracket_of(study: &str, number: u64, budgets: &[u64]) -> usize {
+    let total: u64 = budgets.iter().sum();
+    let mut n = i128::from(
+        u64::from(crc32fast::hash(format!("{study}_{number}").as_bytes())) % total.max(1),
+    );
+    for (i, &b) in budgets.iter().enumerate() {
+        n -= i128::from(b);
+        if n < 0 {
+            return i;
+        }
+    }
+    budgets.len().saturating_sub(1)
+}
+
+impl Pruner for Hyperband {
+    fn decide(&self, trial: &TrialRecord, trials: &[TrialRecord]) -> Decision {
+        let Some(budgets) = self.budgets(trials) else {
+            return Decision::Continue;
+        };
+        let bracket = self.bracket(trial.number, &budgets);
+        let rungs = Rungs {
+            min_resource: self.rule.min_resource,
+            reduction_factor: self.rule.reduction_factor,
+            min_early_stopping_rate: bracket as u32,
+            bootstrap_count: self.rule.bootstrap_count,
+            direction: self.direction,
+            rule: "hyperband",
+        };
+        // Bracket membership is checked lazily, after the cheap epoch filter in `Rungs`.
+        let same_bracket = trials
+            .iter()
+            .filter(move |t| self.bracket(t.number, &budgets) == bracket);
+        rungs.decide(trial, same_bracket)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::Params;
+
+    #[test]
+    fn budgets_match_optuna() {
+        // R = 81, r = 1, η = 3: 5 brackets with budgets ⌈5·3^s/(s+1)⌉ for s = 4..0.
+        assert_eq!(bracket_budgets(81, 1, 3), vec![81, 34, 15, 8, 5]);
+        assert_eq!(bracket_budgets(10, 1, 3), vec![9, 5, 3]);
+        assert_eq!(bracket_budgets(1, 1, 3), vec![1]);
+    }
+
+    #[test]
+    fn crc32_matches_python_binascii() {
+        // binascii.crc32(b"study_0") == 0x8d6d8b9a? Checked against the reference value of
+        // the standard CRC-32 of "123456789".
+        assert_eq!(crc32fast::hash(b"123456789"), 0xCBF4_3926);
+        let budgets = bracket_budgets(27, 1, 3);
+        let spread: std::collections::BTreeSet<usize> =
+            (0..200).map(|n| bracket_of("s", n, &budgets)).collect();
+        assert_eq!(spread.len(), budgets.len());
+    }
+
+    #[test]
+    fn trials_compete_within_their_bracket() {
+        let rule = HyperbandRule {
+            reduction_factor: 3,
+            min_resource: 1,
+            max_resource: Resource::Epochs(9),
+            bootstrap_count: 0,
+        };
+        let hb = Hyperband::new(rule, Direction::Minimize, "s".into(), None);
+        let budgets = bracket_budgets(9, 1, 3);
+        // Find two trials in bracket 0 (rungs at epochs 1, 3, 9).
+        let in0: Vec<u64> = (0..100)
+            .filter(|&n| hb.bracket(n, &budgets) == 0)
+            .take(2)
+            .collect();
+        let other = (0..100).find(|&n| hb.bracket(n, &budgets) != 0).unwrap();
+        let rec = |number: u64, curve: &[f64]| TrialRecord {
+            number,
+            params: Params::new(),
+            state: TrialState::Running,
+            value: None,
+            intermediate: curve
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| (i as u32 + 1, v))
+                .collect(),
+        };
+        // A better trial in another bracket does not count.
+        let history = vec![rec(other, &[0.0])];
+        assert_eq!(
+            hb.decide(&rec(in0[1], &[0.5]), &history),
+            Decision::Continue
+        );
+        let history = vec![rec(in0[0], &[0.1])];
+        assert!(hb.decide(&rec(in0[1], &[0.5]), &history).is_stop());
+    }
+}

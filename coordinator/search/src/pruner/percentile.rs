@@ -1,0 +1,295 @@
+//! Median and percentile stopping rules, with Optuna's `PercentilePruner` semantics: stop a
+//! trial whose best value so far is strictly worse than the given percentile of the
+//! completed trials' values at the same epoch.
+
+use crate::config::PercentileRule;
+use crate::pruner::{Decision, Pruner, StopReason};
+use crate::trial::{Direction, TrialRecord, TrialState};
+
+/// The median (percentile 50) or percentile rule.
+#[derive(Debug, Clone)]
+pub struct PercentilePruner {
+    rule: PercentileRule,
+    direction: Direction,
+}
+
+impl PercentilePruner {
+    /// The rule for a study optimizing in `direction`.
+    pub fn new(rule: PercentileRule, direction: Direction) -> Self {
+        PercentilePruner { rule, direction }
+    }
+
+    fn name(&self) -> &'static str {
+        if self.rule.percentile == 50.0 {
+            "median"
+        } else {
+            "percentile"
+        }
+    }
+
+    /// Whether `epoch` is the first report in its interval after the warm-up.
+    fn first_in_interval(&self, trial: &TrialRecord, epoch: u32) -> bool {
+        let warmup = self.rule.warmup_epochs;
+        let interval = self.rule.interval_epochs.max(1);
+        let since = epoch - warmup - 1;
+        let lower_check = warmup + 1 + since / interval * interval;
+        let previous = trial
+            .intermediate
+            .iter()
+            .rev()
+            .map(|&(e, _)| e)
+            .find(|&e| e != epoch);
+        previous.is_none_or(|p| p < lower_check)
+    }
+}
+
+impl Pruner for PercentilePruner {
+    fn decide(&self, trial: &TrialRecord, trials: &[TrialRecord]) -> Decision {
+        let Some(epoch) = trial.last_epoch() else {
+            return Decision::Continue;
+        };
+        let completed = trials
+            .iter()
+            .filter(|t| t.state == TrialState::Complete && t.number != trial.number);
+        let n_completed = completed.clone().count();
+        if n_completed == 0 || n_completed < self.rule.startup_trials as usize {
+            return Decision::Continue;
+        }
+        if epoch <= self.rule.warmup_epochs || !self.first_in_interval(trial, epoch) {
+            return Decision::Continue;
+        }
+        let best = best_so_far(trial, self.direction);
+        let stop = |value: f64, threshold: f64, detail: String| {
+            Decision::Stop(StopReason {
+                rule: self.name().to_string(),
+                epoch,
+                value,
+                threshold,
+                detail,
+            })
+        };
+        let Some(best) = best else {
+            return stop(
+                f64::NAN,
+                f64::NAN,
+                "every reported value is NaN".to_string(),
+            );
+        };
+        let mut values: Vec<f64> = completed
+            .filter_map(|t| t.value_at(epoch))
+            .filter(|v| !v.is_nan())
+            .collect();
+        if values.len() < self.rule.min_trials as usize || values.is_empty() {
+            return Decision::Continue;
+        }
+        let p = match self.direction {
+            Direction::Minimize => self.rule.percentile,
+            Direction::Maximize => 100.0 - self.rule.percentile,
+        };
+        let threshold = percentile(&mut values, p);
+        let worse = match self.direction {
+            Direction::Minimize => best > threshold,
+            Direction::Maximize => best < threshold,
+        };
+        if !worse {
+            return Decision::Continue;
+        }
+        let what = if self.rule.percentile == 50.0 {
+            "median".to_string()
+        } else {
+            format!("{}th percentile", self.rule.percentile)
+        };
+        let relation = if self.direction == Direction::Minimize {
+            "above"
+        } else {
+            "below"
+        };
+        stop(
+            best,
+            threshold,
+            format!(
+                "best value {best} is {relation} the {what} {threshold} of {} completed trials at this epoch",
+                values.len()
+            ),
+        )
+    }
+}
+
+/// The best value the trial reported so far (NaN ignored), `None` if all are NaN.
+fn best_so_far(trial: &TrialRecord, direction: Direction) -> Option<f64> {
+    trial
+        .intermediate
+        .iter()
+        .map(|&(_, v)| v)
+        .filter(|v| !v.is_nan())
+        .reduce(|a, b| if direction.better(b, a) { b } else { a })
+}
+
+/// The `p`-th percentile (0–100) with linear interpolation (numpy's default). Reorders `v`.
+pub(crate) fn percentile(v: &mut [f64], p: f64) -> f64 {
+    let n = v.len();
+    let rank = p / 100.0 * (n - 1) as f64;
+    let lo = rank.floor() as usize;
+    let frac = rank - lo as f64;
+    let (_, &mut a, upper) = v.select_nth_unstable_by(lo, f64::total_cmp);
+    if frac == 0.0 || upper.is_empty() {
+        return a;
+    }
+    let b = upper.iter().copied().fold(f64::INFINITY, f64::min);
+    a + frac * (b - a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::Params;
+
+    fn trial(number: u64, state: TrialState, curve: &[f64]) -> TrialRecord {
+        TrialRecord {
+            number,
+            params: Params::new(),
+            state,
+            value: curve.last().copied(),
+            intermediate: curve
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| (i as u32 + 1, v))
+                .collect(),
+        }
+    }
+
+    fn rule() -> PercentileRule {
+        PercentileRule {
+            percentile: 50.0,
+            startup_trials: 3,
+            warmup_epochs: 1,
+            interval_epochs: 1,
+            min_trials: 1,
+        }
+    }
+
+    #[test]
+    fn percentile_interpolates_like_numpy() {
+        assert_eq!(percentile(&mut [3.0, 1.0, 2.0, 4.0], 50.0), 2.5);
+        assert_eq!(percentile(&mut [5.0, 1.0, 3.0], 50.0), 3.0);
+        assert!((percentile(&mut [1.0, 2.0, 3.0, 4.0, 5.0], 25.0) - 2.0).abs() < 1e-12);
+        assert!((percentile(&mut [10.0, 20.0], 75.0) - 17.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn median_rule_minimize() {
+        let history = vec![
+            trial(0, TrialState::Complete, &[1.0, 0.8, 0.6]),
+            trial(1, TrialState::Complete, &[1.2, 0.9, 0.7]),
+            trial(2, TrialState::Complete, &[1.1, 1.0, 0.9]),
+        ];
+        let p = PercentilePruner::new(rule(), Direction::Minimize);
+        // Warm-up: epoch 1 is never judged, however bad.
+        assert_eq!(
+            p.decide(&trial(3, TrialState::Running, &[9.0]), &history),
+            Decision::Continue
+        );
+        // Epoch 2: median of 0.8, 0.9, 1.0 is 0.9; 0.95 is worse.
+        let Decision::Stop(r) = p.decide(&trial(3, TrialState::Running, &[9.0, 0.95]), &history)
+        else {
+            panic!("expected a stop")
+        };
+        assert_eq!(
+            (r.rule.as_str(), r.epoch, r.value, r.threshold),
+            ("median", 2, 0.95, 0.9)
+        );
+        // Equal to the median is not worse.
+        assert_eq!(
+            p.decide(&trial(3, TrialState::Running, &[9.0, 0.9]), &history),
+            Decision::Continue
+        );
+        // The best so far counts, not the last value.
+        assert_eq!(
+            p.decide(&trial(3, TrialState::Running, &[0.5, 2.0]), &history),
+            Decision::Continue
+        );
+    }
+
+    #[test]
+    fn median_rule_maximize() {
+        let history = vec![
+            trial(0, TrialState::Complete, &[0.5, 0.7]),
+            trial(1, TrialState::Complete, &[0.6, 0.8]),
+            trial(2, TrialState::Complete, &[0.4, 0.9]),
+        ];
+        let p = PercentilePruner::new(rule(), Direction::Maximize);
+        assert!(
+            p.decide(&trial(3, TrialState::Running, &[0.1, 0.75]), &history)
+                .is_stop()
+        );
+        assert_eq!(
+            p.decide(&trial(3, TrialState::Running, &[0.1, 0.85]), &history),
+            Decision::Continue
+        );
+    }
+
+    #[test]
+    fn waits_for_startup_trials_and_min_trials() {
+        let two = vec![
+            trial(0, TrialState::Complete, &[0.1, 0.1]),
+            trial(1, TrialState::Complete, &[0.1, 0.1]),
+        ];
+        let p = PercentilePruner::new(rule(), Direction::Minimize);
+        assert_eq!(
+            p.decide(&trial(2, TrialState::Running, &[5.0, 5.0]), &two),
+            Decision::Continue
+        );
+        let mut r = rule();
+        r.startup_trials = 1;
+        r.min_trials = 3;
+        let p = PercentilePruner::new(r, Direction::Minimize);
+        assert_eq!(
+            p.decide(&trial(2, TrialState::Running, &[5.0, 5.0]), &two),
+            Decision::Continue
+        );
+        // Running and pruned trials never count as the reference.
+        let mixed = vec![
+            trial(0, TrialState::Running, &[0.1, 0.1]),
+            trial(1, TrialState::Pruned, &[0.1, 0.1]),
+        ];
+        assert_eq!(
+            PercentilePruner::new(rule(), Direction::Minimize)
+                .decide(&trial(2, TrialState::Running, &[5.0, 5.0]), &mixed),
+            Decision::Continue
+        );
+    }
+
+    #[test]
+    fn nan_curve_is_stopped_and_interval_is_obeyed() {
+        let history: Vec<_> = (0..3)
+            .map(|i| trial(i, TrialState::Complete, &[1.0, 1.0, 1.0, 1.0]))
+            .collect();
+        let p = PercentilePruner::new(rule(), Direction::Minimize);
+        let Decision::Stop(r) = p.decide(
+            &trial(3, TrialState::Running, &[f64::NAN, f64::NAN]),
+            &history,
+        ) else {
+            panic!("expected a stop")
+        };
+        assert!(r.value.is_nan());
+        let mut every2 = rule();
+        every2.interval_epochs = 2;
+        let p = PercentilePruner::new(every2, Direction::Minimize);
+        // Checks at epochs 2 and 4 only.
+        assert!(
+            p.decide(&trial(3, TrialState::Running, &[5.0, 5.0]), &history)
+                .is_stop()
+        );
+        assert_eq!(
+            p.decide(&trial(3, TrialState::Running, &[5.0, 5.0, 5.0]), &history),
+            Decision::Continue
+        );
+        assert!(
+            p.decide(
+                &trial(3, TrialState::Running, &[5.0, 5.0, 5.0, 5.0]),
+                &history
+            )
+            .is_stop()
+        );
+    }
+}

@@ -1,0 +1,96 @@
+//! Samplers: propose the next trial's params from the history.
+//!
+//! Every sampler is a pure function of (space, finished trials, running trials, an RNG
+//! seeded from the study seed and the trial number): a fresh sampler given the same history
+//! proposes the same point. Samplers may cache work between calls (e.g. a fitted model),
+//! never in a way that changes the answer. None proposes a point equal to a running or
+//! finished one unless the space is exhausted ([`Suggestion::Exhausted`]).
+//!
+//! Layout: `random`, `grid`, `tpe`, `bayes` (the GP adapter over `hypersearch-bo`),
+//! `enqueue` (user configurations first), `history` (duplicate avoidance).
+
+mod enqueue;
+mod grid;
+pub mod history;
+mod random;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+pub use enqueue::Enqueued;
+pub use grid::GridSampler;
+pub use random::RandomSampler;
+
+use crate::config::{Algorithm, StudyConfig};
+use crate::error::SearchError;
+use crate::params::Params;
+use crate::trial::TrialRecord;
+
+/// What a sampler sees when asked for trial `trial_number`.
+#[derive(Debug, Clone, Copy)]
+pub struct SampleContext<'a> {
+    /// The number of the trial being created.
+    pub trial_number: u64,
+    /// Every trial of the study so far, finished and running (all states), ordered by
+    /// number. A suggestion must be recorded as running before the next `suggest` call.
+    pub trials: &'a [TrialRecord],
+}
+
+/// A sampler's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Suggestion {
+    /// Run these params.
+    Params(Params),
+    /// Every point of the (finite) space has been proposed: start no more trials.
+    Exhausted,
+}
+
+/// Proposes the next configuration. Synchronous CPU work: run it off the async runtime.
+pub trait Sampler: Send {
+    /// The algorithm's name (`random`, `grid`, `tpe`, `bayes`).
+    fn name(&self) -> &'static str;
+
+    /// The params for trial `ctx.trial_number`.
+    ///
+    /// # Errors
+    /// [`SearchError`] when the history does not fit the space or a model fails.
+    fn suggest(&mut self, ctx: &SampleContext<'_>) -> Result<Suggestion, SearchError>;
+}
+
+/// The RNG of trial `trial_number` in a study seeded `seed`: the only randomness a sampler
+/// may use.
+pub fn trial_rng(seed: u64, trial_number: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(trial_number);
+    rng
+}
+
+/// The sampler the study asks for, serving enqueued configurations first.
+///
+/// # Errors
+/// [`SearchError::Unavailable`] when the algorithm is not built in.
+pub fn make_sampler(config: &StudyConfig) -> Result<Box<dyn Sampler>, SearchError> {
+    let inner: Box<dyn Sampler> = match config.search.algorithm {
+        Algorithm::Random => Box::new(RandomSampler::new(config)),
+        Algorithm::Grid => Box::new(GridSampler::new(config)),
+        Algorithm::Tpe => {
+            return Err(SearchError::Unavailable {
+                algorithm: "tpe".into(),
+                reason: "TPE lands in the next commit; use algorithm = \"random\"".into(),
+            });
+        }
+        // The GP adapter (sampler/bayes/) registers here.
+        Algorithm::Bayes => {
+            return Err(SearchError::Unavailable {
+                algorithm: "bayes".into(),
+                reason: "the Gaussian-process sampler is not built yet; use algorithm = \"tpe\""
+                    .into(),
+            });
+        }
+    };
+    Ok(if config.enqueued.is_empty() {
+        inner
+    } else {
+        Box::new(Enqueued::new(config, inner))
+    })
+}
