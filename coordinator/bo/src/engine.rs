@@ -1,0 +1,554 @@
+//! The engine: from encoded history to the next point(s). Observations go through output
+//! warping, the GP hyperparameters are refitted (warm-started from the previous call),
+//! pending points join the posterior as constant lies, and the acquisition maximizer's best
+//! point that repeats nothing already observed or pending is returned. Before enough
+//! observations exist, points come from a scrambled Sobol design.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::Error;
+use crate::acquisition::Acquisition;
+use crate::column::{Column, Columns};
+use crate::gp::{FitSettings, Gp, fit};
+use crate::kernel::Inputs;
+use crate::optimize::{SearchSettings, maximize};
+use crate::sobol::Sobol;
+use crate::transform::OutputTransform;
+
+/// The value pending points are assumed to have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liar {
+    /// The best observed value (Optuna's "best" constant liar).
+    Best,
+    /// The posterior mean at the point (kriging believer).
+    KrigingBeliever,
+}
+
+/// Engine settings. `Settings::default()` is the tuned configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Number of finite observations before the GP takes over; `None`: `d + 1` clamped to
+    /// `[5, 10]`.
+    pub initial_design: Option<usize>,
+    /// Power-transform the observed values (Box-Cox / Yeo-Johnson) before fitting.
+    pub output_warping: bool,
+    /// How pending points are filled in.
+    pub liar: Liar,
+    /// Hyperparameter fitting.
+    pub fit: FitSettings,
+    /// Acquisition maximization.
+    pub search: SearchSettings,
+    /// Seed of the scrambled Sobol initial design (a study-level seed, so that the design
+    /// continues across calls).
+    pub design_seed: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            initial_design: None,
+            output_warping: true,
+            liar: Liar::Best,
+            fit: FitSettings::default(),
+            search: SearchSettings::default(),
+            design_seed: 0,
+        }
+    }
+}
+
+/// What the engine knows: observed points with their values (to be minimized) and pending
+/// points (suggested, not yet observed), all row-major in the unit-cube encoding.
+#[derive(Debug, Clone, Copy)]
+pub struct History<'a> {
+    /// Observed points, `n×d` row-major.
+    pub points: &'a [f64],
+    /// Observed values, one per point; NaN marks a failed evaluation (dropped), ±inf is
+    /// clipped to the finite range.
+    pub values: &'a [f64],
+    /// Pending points, `p×d` row-major.
+    pub pending: &'a [f64],
+}
+
+/// Gaussian-process Bayesian optimization over a fixed list of columns. Keeps the last
+/// hyperparameter fit as the next call's warm start.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    columns: Columns,
+    settings: Settings,
+    design: Sobol,
+    warm: Option<Vec<f64>>,
+}
+
+/// The fitted surrogate of one call, extended by lies as suggestions are made.
+struct Model {
+    gp: Gp,
+    acquisition: Acquisition,
+    incumbent: Vec<f64>,
+    lie: f64,
+}
+
+/// Coordinates closer than this count as the same point.
+const SAME_POINT: f64 = 1e-9;
+
+impl Engine {
+    /// An engine for points described by `columns`.
+    ///
+    /// # Errors
+    /// [`Error::NoColumns`] or [`Error::InvalidColumn`].
+    pub fn new(columns: Vec<Column>, settings: Settings) -> Result<Self, Error> {
+        let columns = Columns::new(columns)?;
+        let design = Sobol::new(columns.len(), settings.design_seed);
+        Ok(Self {
+            columns,
+            settings,
+            design,
+            warm: None,
+        })
+    }
+
+    /// The columns.
+    pub fn columns(&self) -> &Columns {
+        &self.columns
+    }
+
+    /// Number of finite observations before the GP takes over.
+    pub fn initial_design_size(&self) -> usize {
+        self.settings
+            .initial_design
+            .unwrap_or((self.columns.len() + 1).clamp(5, 10))
+    }
+
+    /// The next `count` points to evaluate, each distinct from every observed and pending
+    /// point and from each other (unless the space has nothing else left). Every random
+    /// choice flows from `seed`; the same seed and history give the same points from a
+    /// fresh engine.
+    ///
+    /// # Errors
+    /// [`Error::ZeroCount`], [`Error::Shape`], [`Error::ValueCount`] or
+    /// [`Error::OutsideCube`] naming the offending input.
+    pub fn suggest(
+        &mut self,
+        history: &History<'_>,
+        count: usize,
+        seed: u64,
+    ) -> Result<Vec<Vec<f64>>, Error> {
+        if count == 0 {
+            return Err(Error::ZeroCount);
+        }
+        let observed = self.checked_rows(history.points, "observed points")?;
+        if observed.len() != history.values.len() {
+            return Err(Error::ValueCount {
+                points: observed.len(),
+                values: history.values.len(),
+            });
+        }
+        let pending = self.checked_rows(history.pending, "pending points")?;
+        let (rows, values) = usable(&observed, history.values);
+        let mut known: Vec<Vec<f64>> = observed.iter().chain(&pending).cloned().collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut model = None;
+        if values.len() >= self.initial_design_size().max(1) {
+            model = self.build_model(&rows, &values, &pending, &mut rng);
+        }
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            let point = match model.as_mut() {
+                Some(m) => self.next_from_model(m, &known, &mut rng),
+                None => self.design_point(&known),
+            };
+            known.push(point.clone());
+            out.push(point);
+        }
+        Ok(out)
+    }
+
+    /// Splits a flat buffer into snapped rows, checking shape and range.
+    fn checked_rows(&self, flat: &[f64], what: &'static str) -> Result<Vec<Vec<f64>>, Error> {
+        let d = self.columns.len();
+        if !flat.len().is_multiple_of(d) {
+            return Err(Error::Shape {
+                what,
+                len: flat.len(),
+                dims: d,
+            });
+        }
+        let mut rows = Vec::with_capacity(flat.len() / d);
+        for (row, chunk) in flat.chunks(d).enumerate() {
+            if let Some((column, &value)) = chunk
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !(0.0..=1.0).contains(*v))
+            {
+                return Err(Error::OutsideCube {
+                    what,
+                    row,
+                    column,
+                    value,
+                });
+            }
+            let mut p = chunk.to_vec();
+            self.columns.snap(&mut p);
+            rows.push(p);
+        }
+        Ok(rows)
+    }
+
+    fn is_known(known: &[Vec<f64>], x: &[f64]) -> bool {
+        known
+            .iter()
+            .any(|k| k.iter().zip(x).all(|(a, b)| (a - b).abs() <= SAME_POINT))
+    }
+
+    /// The next point of the scrambled Sobol design that is not already known.
+    fn design_point(&self, known: &[Vec<f64>]) -> Vec<f64> {
+        let d = self.columns.len();
+        let start = known.len() as u32;
+        let mut first = None;
+        for index in start..start.saturating_add(4096) {
+            let mut p = vec![0.0; d];
+            self.design.point(index, &mut p);
+            self.columns.snap(&mut p);
+            if !Self::is_known(known, &p) {
+                return p;
+            }
+            first.get_or_insert(p);
+        }
+        first.unwrap_or_else(|| vec![0.5; d])
+    }
+
+    fn build_model(
+        &mut self,
+        rows: &[Vec<f64>],
+        values: &[f64],
+        pending: &[Vec<f64>],
+        rng: &mut ChaCha8Rng,
+    ) -> Option<Model> {
+        let (_, y) = OutputTransform::fit(values, self.settings.output_warping);
+        let inputs = Inputs::new(rows.concat(), self.columns.categorical_mask().to_vec());
+        let fitted = fit(&inputs, &y, self.warm.as_deref(), &self.settings.fit, rng);
+        if fitted.objective.is_finite() {
+            self.warm = Some(fitted.raw.clone());
+        }
+        let gp = Gp::new(inputs.clone(), y.clone(), fitted.params).or_else(|| {
+            let defaults =
+                crate::gp::fit::default_raw(self.columns.len(), self.settings.fit.noise_floor);
+            Gp::new(
+                inputs,
+                y.clone(),
+                crate::gp::fit::params_from_raw(&defaults, self.settings.fit.noise_floor),
+            )
+        })?;
+        let best_index = (0..y.len()).min_by(|&a, &b| y[a].total_cmp(&y[b]))?;
+        let best = y[best_index];
+        let lies: Vec<f64> = match self.settings.liar {
+            Liar::Best => vec![best; pending.len()],
+            Liar::KrigingBeliever if pending.is_empty() => Vec::new(),
+            Liar::KrigingBeliever => gp.predict(&pending.concat()).mean,
+        };
+        let gp = gp.extended(&pending.concat(), &lies)?;
+        Some(Model {
+            gp,
+            acquisition: Acquisition::LogEi { best },
+            incumbent: rows[best_index].clone(),
+            lie: best,
+        })
+    }
+
+    fn next_from_model(
+        &self,
+        model: &mut Model,
+        known: &[Vec<f64>],
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<f64> {
+        let ranked = maximize(
+            &model.gp,
+            &model.acquisition,
+            &self.columns,
+            Some(&model.incumbent),
+            &self.settings.search,
+            rng,
+        );
+        let point = ranked
+            .into_iter()
+            .map(|(x, _)| x)
+            .find(|x| !Self::is_known(known, x))
+            .unwrap_or_else(|| self.design_point(known));
+        let lie = match self.settings.liar {
+            Liar::Best => model.lie,
+            Liar::KrigingBeliever => model.gp.predict(&point).mean[0],
+        };
+        if let Some(extended) = model.gp.extended(&point, &[lie]) {
+            model.gp = extended;
+        }
+        point
+    }
+}
+
+/// Rows and values with NaN values dropped and ±inf clipped to the finite range (all
+/// non-finite values dropped if none is finite).
+fn usable(rows: &[Vec<f64>], values: &[f64]) -> (Vec<Vec<f64>>, Vec<f64>) {
+    let finite = values.iter().copied().filter(|v| v.is_finite());
+    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    let mut out_rows = Vec::new();
+    let mut out_values = Vec::new();
+    for (row, &v) in rows.iter().zip(values) {
+        let v = if v == f64::INFINITY {
+            hi
+        } else if v == f64::NEG_INFINITY {
+            lo
+        } else {
+            v
+        };
+        if v.is_finite() {
+            out_rows.push(row.clone());
+            out_values.push(v);
+        }
+    }
+    (out_rows, out_values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn quadratic(x: &[f64]) -> f64 {
+        x.iter()
+            .enumerate()
+            .map(|(j, v)| (v - 0.2 - 0.1 * j as f64).powi(2))
+            .sum()
+    }
+
+    /// Runs `trials` sequential suggestions on `f`; returns points and values.
+    fn run(engine: &mut Engine, trials: usize, f: impl Fn(&[f64]) -> f64) -> (Vec<f64>, Vec<f64>) {
+        let (mut points, mut values) = (Vec::new(), Vec::new());
+        for t in 0..trials {
+            let history = History {
+                points: &points,
+                values: &values,
+                pending: &[],
+            };
+            let x = engine
+                .suggest(&history, 1, t as u64)
+                .expect("valid history")
+                .remove(0);
+            values.push(f(&x));
+            points.extend(x);
+        }
+        (points, values)
+    }
+
+    #[test]
+    fn finds_a_smooth_minimum() {
+        let mut engine =
+            Engine::new(vec![Column::Continuous; 2], Settings::default()).expect("valid");
+        let (_, values) = run(&mut engine, 25, quadratic);
+        let best = values.iter().copied().fold(f64::INFINITY, f64::min);
+        assert!(best < 1e-3, "best {best}");
+    }
+
+    #[test]
+    fn eight_pending_points_give_eight_distinct_points() {
+        let mut engine =
+            Engine::new(vec![Column::Continuous; 3], Settings::default()).expect("valid");
+        let (points, values) = run(&mut engine, 12, quadratic);
+        let batch = engine
+            .suggest(
+                &History {
+                    points: &points,
+                    values: &values,
+                    pending: &[],
+                },
+                8,
+                99,
+            )
+            .expect("valid");
+        assert_eq!(batch.len(), 8);
+        for a in 0..8 {
+            for b in a + 1..8 {
+                let dist: f64 = batch[a]
+                    .iter()
+                    .zip(&batch[b])
+                    .map(|(x, y)| (x - y).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                assert!(dist > 1e-3, "points {a} and {b} coincide: {:?}", batch[a]);
+            }
+        }
+        // The same batch, made one at a time with the earlier ones pending.
+        let mut pending = Vec::new();
+        for t in 0..8u64 {
+            let next = engine
+                .suggest(
+                    &History {
+                        points: &points,
+                        values: &values,
+                        pending: &pending,
+                    },
+                    1,
+                    200 + t,
+                )
+                .expect("valid")
+                .remove(0);
+            assert!(!pending.chunks(3).any(|p: &[f64]| p == next.as_slice()));
+            pending.extend(next);
+        }
+    }
+
+    #[test]
+    fn same_seed_and_history_give_the_same_point_from_a_fresh_engine() {
+        let mut first = Engine::new(
+            vec![Column::Continuous, Column::Categorical(3)],
+            Settings::default(),
+        )
+        .expect("valid");
+        let (points, values) = run(&mut first, 10, |x| quadratic(&x[..1]) + x[1]);
+        let history = History {
+            points: &points,
+            values: &values,
+            pending: &points[..2],
+        };
+        let mut a = Engine::new(
+            vec![Column::Continuous, Column::Categorical(3)],
+            Settings::default(),
+        )
+        .expect("valid");
+        let mut b = a.clone();
+        assert_eq!(a.suggest(&history, 2, 5), b.suggest(&history, 2, 5));
+    }
+
+    #[test]
+    fn small_discrete_spaces_are_not_repeated_until_exhausted() {
+        let cols = vec![Column::Categorical(2), Column::Grid(vec![0.25, 0.75])];
+        let mut engine = Engine::new(
+            cols,
+            Settings {
+                initial_design: Some(2),
+                ..Settings::default()
+            },
+        )
+        .expect("valid");
+        let (points, _) = run(&mut engine, 4, |x| x[0] + x[1]);
+        let mut rows: Vec<&[f64]> = points.chunks(2).collect();
+        rows.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+        rows.dedup();
+        assert_eq!(rows.len(), 4, "{points:?}");
+    }
+
+    #[test]
+    fn failed_and_infinite_values_are_tolerated() {
+        let mut engine =
+            Engine::new(vec![Column::Continuous; 2], Settings::default()).expect("valid");
+        let (points, mut values) = run(&mut engine, 8, quadratic);
+        values[1] = f64::NAN;
+        values[2] = f64::INFINITY;
+        values[3] = f64::NEG_INFINITY;
+        let x = engine
+            .suggest(
+                &History {
+                    points: &points,
+                    values: &values,
+                    pending: &[],
+                },
+                1,
+                1,
+            )
+            .expect("valid");
+        assert!(x[0].iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn bad_input_is_named() {
+        let mut engine =
+            Engine::new(vec![Column::Continuous; 2], Settings::default()).expect("valid");
+        let err = |points: &[f64], values: &[f64], pending: &[f64]| {
+            engine
+                .clone()
+                .suggest(
+                    &History {
+                        points,
+                        values,
+                        pending,
+                    },
+                    1,
+                    0,
+                )
+                .expect_err("invalid")
+        };
+        assert_eq!(
+            err(&[0.5, 0.5, 0.5], &[1.0], &[]),
+            Error::Shape {
+                what: "observed points",
+                len: 3,
+                dims: 2
+            }
+        );
+        assert_eq!(
+            err(&[0.5, 0.5], &[1.0, 2.0], &[]),
+            Error::ValueCount {
+                points: 1,
+                values: 2
+            }
+        );
+        assert_eq!(
+            err(&[], &[], &[0.5, 1.5]),
+            Error::OutsideCube {
+                what: "pending points",
+                row: 0,
+                column: 1,
+                value: 1.5
+            }
+        );
+        assert!(matches!(
+            err(&[f64::NAN, 0.5], &[1.0], &[]),
+            Error::OutsideCube { column: 0, .. }
+        ));
+        assert_eq!(
+            engine.suggest(
+                &History {
+                    points: &[],
+                    values: &[],
+                    pending: &[]
+                },
+                0,
+                0
+            ),
+            Err(Error::ZeroCount)
+        );
+    }
+
+    fn column_strategy() -> impl Strategy<Value = Column> {
+        prop_oneof![
+            Just(Column::Continuous),
+            (1usize..5).prop_map(Column::Categorical),
+            (1usize..30)
+                .prop_map(|n| Column::Grid((0..n).map(|i| (i as f64 + 0.5) / n as f64).collect())),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_suggestion_lies_on_its_columns(
+            columns in proptest::collection::vec(column_strategy(), 1..5),
+            observations in 0usize..12,
+            seed in any::<u64>(),
+        ) {
+            let settings = Settings { initial_design: Some(4), ..Settings::default() };
+            let mut engine = Engine::new(columns.clone(), settings).expect("valid");
+            let cols = engine.columns().clone();
+            let (points, values) = run(&mut engine, observations, |x| x.iter().map(|v| (v * 7.0).sin()).sum());
+            let batch = engine.suggest(&History { points: &points, values: &values, pending: &[] }, 3, seed).expect("valid");
+            for x in batch.iter().chain(points.chunks(columns.len()).map(|r| r.to_vec()).collect::<Vec<_>>().iter()) {
+                let mut snapped = x.clone();
+                cols.snap(&mut snapped);
+                prop_assert_eq!(&snapped, x);
+                prop_assert!(x.iter().all(|v| (0.0..=1.0).contains(v)));
+            }
+        }
+    }
+}
