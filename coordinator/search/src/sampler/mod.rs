@@ -13,6 +13,7 @@ mod enqueue;
 mod grid;
 pub mod history;
 mod random;
+mod tpe;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -20,6 +21,7 @@ use rand_chacha::ChaCha8Rng;
 pub use enqueue::Enqueued;
 pub use grid::GridSampler;
 pub use random::RandomSampler;
+pub use tpe::TpeSampler;
 
 use crate::config::{Algorithm, StudyConfig};
 use crate::error::SearchError;
@@ -73,12 +75,7 @@ pub fn make_sampler(config: &StudyConfig) -> Result<Box<dyn Sampler>, SearchErro
     let inner: Box<dyn Sampler> = match config.search.algorithm {
         Algorithm::Random => Box::new(RandomSampler::new(config)),
         Algorithm::Grid => Box::new(GridSampler::new(config)),
-        Algorithm::Tpe => {
-            return Err(SearchError::Unavailable {
-                algorithm: "tpe".into(),
-                reason: "TPE lands in the next commit; use algorithm = \"random\"".into(),
-            });
-        }
+        Algorithm::Tpe => Box::new(TpeSampler::new(config)),
         // The GP adapter (sampler/bayes/) registers here.
         Algorithm::Bayes => {
             return Err(SearchError::Unavailable {

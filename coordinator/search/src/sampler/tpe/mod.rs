@@ -1,0 +1,246 @@
+//! Tree-structured Parzen estimator with Optuna's constants and semantics: the finished
+//! trials split into "good" (the best γ(n) = min(⌈0.1·n⌉, 25)) and "bad"; running trials
+//! join "bad" (constant liar); pruned trials fill "good" by depth when too few completed;
+//! 24 candidates drawn from l(x), the one maximizing ln l(x) − ln g(x) wins.
+//! Conditional spaces are modelled group-wise: parameters that exist together (the same
+//! condition) form one multivariate group, fitted on the trials where they exist.
+//!
+//! Layout: `split` (good / bad), `parzen` (the estimator), `normal` (truncated normals).
+
+mod normal;
+mod parzen;
+mod split;
+
+use rand::Rng;
+
+use super::history::{Visited, ensure_new};
+use super::{SampleContext, Sampler, Suggestion, trial_rng};
+use crate::config::{StudyConfig, TpeSettings};
+use crate::error::SearchError;
+use crate::params::{ParamValue, Params};
+use crate::space::{Domain, SearchSpace};
+use crate::trial::{Direction, TrialRecord};
+use parzen::{Options, ParamKind, Parzen};
+
+/// Redraws of the candidate set before falling back to a random new point.
+const DUPLICATE_RETRIES: usize = 16;
+
+/// Parameters modelled jointly.
+#[derive(Debug, Clone)]
+struct Group {
+    /// Indices into the space's parameters (same condition).
+    params: Vec<usize>,
+    kinds: Vec<ParamKind>,
+    multivariate: bool,
+}
+
+/// The TPE sampler.
+#[derive(Debug, Clone)]
+pub struct TpeSampler {
+    space: SearchSpace,
+    seed: u64,
+    direction: Direction,
+    settings: TpeSettings,
+    n_startup_trials: usize,
+    groups: Vec<Group>,
+}
+
+impl TpeSampler {
+    /// A TPE sampler with the study's space, seed, direction and `[search.tpe]` settings.
+    pub fn new(config: &StudyConfig) -> Self {
+        Self::with_settings(
+            config.space.clone(),
+            config.search.seed,
+            config.direction,
+            config.search.tpe.clone(),
+            config.search.n_startup_trials as usize,
+        )
+    }
+
+    /// A TPE sampler from its parts.
+    pub fn with_settings(
+        space: SearchSpace,
+        seed: u64,
+        direction: Direction,
+        settings: TpeSettings,
+        n_startup_trials: usize,
+    ) -> Self {
+        let groups = make_groups(&space, &settings);
+        TpeSampler {
+            space,
+            seed,
+            direction,
+            settings,
+            n_startup_trials,
+            groups,
+        }
+    }
+
+    fn options(&self, multivariate: bool) -> Options {
+        Options {
+            prior_weight: self.settings.prior_weight,
+            multivariate,
+            consider_endpoints: self.settings.consider_endpoints,
+        }
+    }
+
+    /// Fits l and g for `group` on the good and bad trials where the group exists.
+    fn fit(
+        &self,
+        group: &Group,
+        below: &[&(TrialRecord, Params)],
+        above: &[&(TrialRecord, Params)],
+    ) -> (Parzen, Parzen) {
+        let rows = |trials: &[&(TrialRecord, Params)]| -> Vec<Vec<f64>> {
+            trials
+                .iter()
+                .filter_map(|(_, p)| self.encode(group, p))
+                .collect()
+        };
+        let options = self.options(group.multivariate);
+        (
+            Parzen::new(&rows(below), &group.kinds, options),
+            Parzen::new(&rows(above), &group.kinds, options),
+        )
+    }
+
+    /// The group's values in `params` as estimator inputs, if all are present.
+    fn encode(&self, group: &Group, params: &Params) -> Option<Vec<f64>> {
+        group
+            .params
+            .iter()
+            .map(|&j| {
+                let spec = &self.space.params()[j];
+                let v = params.get(&spec.name)?;
+                match &spec.domain {
+                    Domain::Categorical(choices) => {
+                        choices.iter().position(|c| c.same_as(v)).map(|i| i as f64)
+                    }
+                    _ => v.as_f64(),
+                }
+            })
+            .collect()
+    }
+
+    /// One point: each active group sampled from its own l/g pair (fitted on first use).
+    fn sample_point<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        fitted: &mut [Option<(Parzen, Parzen)>],
+        below: &[&(TrialRecord, Params)],
+        above: &[&(TrialRecord, Params)],
+    ) -> Params {
+        let mut point = Params::new();
+        for (g, group) in self.groups.iter().enumerate() {
+            let first = &self.space.params()[group.params[0]];
+            if !self.space.is_active(first, &point) {
+                continue;
+            }
+            let (l, gx) = fitted[g].get_or_insert_with(|| self.fit(group, below, above));
+            let candidates = l.sample(rng, self.settings.n_ei_candidates as usize);
+            let (ll, lg) = (l.log_pdf(&candidates), gx.log_pdf(&candidates));
+            let mut best = 0;
+            let mut best_score = f64::NEG_INFINITY;
+            for (i, (a, b)) in ll.iter().zip(&lg).enumerate() {
+                let score = a - b;
+                if score > best_score {
+                    best = i;
+                    best_score = score;
+                }
+            }
+            for (k, &j) in group.params.iter().enumerate() {
+                let spec = &self.space.params()[j];
+                let x = candidates[best][k];
+                let value = match &spec.domain {
+                    Domain::Categorical(choices) => {
+                        choices[(x as usize).min(choices.len() - 1)].clone()
+                    }
+                    Domain::Int(_) => ParamValue::Int(x.round() as i64),
+                    Domain::Float(_) => ParamValue::Float(x),
+                };
+                point.insert(spec.name.clone(), value);
+            }
+        }
+        point
+    }
+}
+
+fn make_groups(space: &SearchSpace, settings: &TpeSettings) -> Vec<Group> {
+    let kind = |j: usize| match &space.params()[j].domain {
+        Domain::Float(d) => ParamKind::Numeric {
+            low: d.low,
+            high: d.effective_high(),
+            log: d.log,
+            step: d.step,
+        },
+        Domain::Int(d) => ParamKind::Numeric {
+            low: d.low as f64,
+            high: d.effective_high() as f64,
+            log: d.log,
+            step: Some(d.step as f64),
+        },
+        Domain::Categorical(c) => ParamKind::Categorical { n: c.len() },
+    };
+    let group = |params: Vec<usize>, multivariate: bool| Group {
+        kinds: params.iter().map(|&j| kind(j)).collect(),
+        params,
+        multivariate,
+    };
+    let n = space.params().len();
+    if !settings.multivariate {
+        return (0..n).map(|j| group(vec![j], false)).collect();
+    }
+    // Conditions, in order of first appearance (None first: parents precede children).
+    let mut keys: Vec<Option<i64>> = Vec::new();
+    for p in space.params() {
+        let key = p.condition.as_ref().map(|c| c.at_least);
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys.sort_by_key(|k| k.unwrap_or(i64::MIN));
+    let mut out = Vec::new();
+    for key in keys {
+        let members: Vec<usize> = (0..n)
+            .filter(|&j| space.params()[j].condition.as_ref().map(|c| c.at_least) == key)
+            .collect();
+        if key.is_none() || settings.group {
+            out.push(group(members, true));
+        } else {
+            out.extend(members.into_iter().map(|j| group(vec![j], false)));
+        }
+    }
+    out
+}
+
+impl Sampler for TpeSampler {
+    fn name(&self) -> &'static str {
+        "tpe"
+    }
+
+    fn suggest(&mut self, ctx: &SampleContext<'_>) -> Result<Suggestion, SearchError> {
+        let mut rng = trial_rng(self.seed, ctx.trial_number);
+        let visited = Visited::new(&self.space, ctx.trials);
+        let usable: Vec<(TrialRecord, Params)> = ctx
+            .trials
+            .iter()
+            .filter(|t| split::usable(t, self.settings.constant_liar))
+            .filter_map(|t| self.space.validate(&t.params).ok().map(|p| (t.clone(), p)))
+            .collect();
+        let finished = usable.iter().filter(|(t, _)| !split::is_running(t)).count();
+        if finished < self.n_startup_trials {
+            let candidate = self.space.sample(&mut rng);
+            return Ok(ensure_new(&self.space, &visited, candidate, &mut rng));
+        }
+        let (below, above) = split::split(&usable, self.direction);
+        let mut fitted: Vec<Option<(Parzen, Parzen)>> = vec![None; self.groups.len()];
+        let mut candidate = Params::new();
+        for _ in 0..DUPLICATE_RETRIES {
+            candidate = self.sample_point(&mut rng, &mut fitted, &below, &above);
+            if !visited.contains(&candidate) {
+                return Ok(Suggestion::Params(candidate));
+            }
+        }
+        Ok(ensure_new(&self.space, &visited, candidate, &mut rng))
+    }
+}
