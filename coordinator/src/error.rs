@@ -93,6 +93,9 @@ pub enum Error {
     /// The sampler failed; the study cannot go on.
     #[error("sampler failed: {0}")]
     Sampler(String),
+    /// The study stopped before its end (a sampler or database failure).
+    #[error("the study cannot go on: {0}")]
+    StudyStopped(String),
     /// The coordinator is shutting down.
     #[error("the coordinator is shutting down")]
     ShuttingDown,
@@ -136,6 +139,7 @@ impl From<Error> for tonic::Status {
             | Error::Corrupt { .. }
             | Error::StudyChanged { .. }
             | Error::Sampler(_)
+            | Error::StudyStopped(_)
             | Error::Serve(_) => Status::internal(message),
         }
     }

@@ -1,1 +1,212 @@
-//! placeholder
+//! The hypersearch worker: joins a coordinator, pulls trials, runs them (nn-core training, a
+//! command, or a built-in test function), streams each epoch's metrics, obeys stop
+//! decisions, and reports how each attempt ended.
+//!
+//! Layout:
+//! - `client`: the typed gRPC calls, with the token and retries through short outages.
+//! - `slot`: one slot's loop (lease, run, report, complete).
+//! - `objective`: the three objectives; training runs one thread per trial and trials share
+//!   one loaded data set.
+//! - `held`: the leases held and the switches that stop their trials.
+//! - `heartbeat` (in this file): renews the leases and drops those the coordinator revoked.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), hypersearch_worker::Error> {
+//! let options = hypersearch_worker::Options::new("http://127.0.0.1:50051", 4);
+//! let summary = hypersearch_worker::run(options, std::future::pending()).await?;
+//! println!("ran {} attempts", summary.attempts);
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod error;
+mod held;
+mod objective;
+mod slot;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hypersearch_proto::{Heartbeat, WorkerHello};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use error::Error;
+
+use client::{CallError, Client};
+use held::{Held, StopCause};
+use slot::SlotContext;
+
+/// How a worker runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The coordinator's address, e.g. `http://10.0.0.5:50051`.
+    pub coordinator: String,
+    /// The shared secret, if the coordinator requires one.
+    pub token: Option<String>,
+    /// Trials run at once (one thread each).
+    pub slots: u32,
+    /// A label for people; defaults to `host:pid`.
+    pub name: Option<String>,
+    /// How long the coordinator may be unreachable before the worker gives up.
+    pub patience: Duration,
+}
+
+impl Options {
+    /// Options for `slots` slots against `coordinator`, without a token.
+    pub fn new(coordinator: &str, slots: u32) -> Options {
+        Options {
+            coordinator: coordinator.to_string(),
+            token: None,
+            slots,
+            name: None,
+            patience: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a worker did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// The study it worked on.
+    pub study: String,
+    /// Trial attempts it ran.
+    pub attempts: u64,
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".to_string())
+}
+
+/// Joins the coordinator and runs trials until the study is finished or `shutdown`
+/// resolves (running trials are then handed back for a retry elsewhere).
+///
+/// # Errors
+/// [`Error::Refused`] for a missing or wrong token, [`Error::Unreachable`] when the
+/// coordinator cannot be reached for longer than `options.patience`.
+pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result<Summary, Error> {
+    let client = Client::new(
+        &options.coordinator,
+        options.token.as_deref(),
+        options.patience,
+    )?;
+    let host = hostname();
+    let name = options
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{host}:{}", std::process::id()));
+    let slots = options.slots.max(1);
+    let welcome = client
+        .register(WorkerHello {
+            name: name.clone(),
+            hostname: host,
+            slots,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        })
+        .await
+        .map_err(|err| match err {
+            CallError::Fatal(err) => err,
+            CallError::LeaseLost(detail) => Error::Rejected {
+                url: options.coordinator.clone(),
+                call: "register",
+                detail,
+            },
+        })?;
+    tracing::info!(worker = welcome.worker_id, study = %welcome.study.name, slots, "joined");
+    let held = Held::default();
+    let (stop_tx, stopping) = watch::channel(false);
+    let ctx = SlotContext {
+        client: client.clone(),
+        worker_id: welcome.worker_id,
+        study: Arc::new(welcome.study.clone()),
+        held: held.clone(),
+        datasets: Default::default(),
+        stopping,
+    };
+    let mut slots_running = JoinSet::new();
+    for _ in 0..slots {
+        slots_running.spawn(slot::run(ctx.clone()));
+    }
+    let interval = Duration::from_millis(u64::from(welcome.heartbeat_interval_ms));
+    let heartbeats = heartbeat(client, welcome.worker_id, held.clone(), interval);
+    tokio::pin!(heartbeats);
+    tokio::pin!(shutdown);
+    let mut attempts = 0;
+    let mut first_error = None;
+    let mut shutting_down = false;
+    while !slots_running.is_empty() {
+        tokio::select! {
+            joined = slots_running.join_next() => match joined {
+                Some(Ok(Ok(n))) => attempts += n,
+                Some(Ok(Err(err))) => {
+                    // One slot cannot go on: neither can the others.
+                    let _ = stop_tx.send(true);
+                    held.stop_all(StopCause::ShuttingDown);
+                    first_error.get_or_insert(err);
+                }
+                Some(Err(join)) => {
+                    first_error.get_or_insert(Error::Rejected {
+                        url: options.coordinator.clone(),
+                        call: "slot",
+                        detail: format!("a slot crashed: {join}"),
+                    });
+                }
+                None => break,
+            },
+            err = &mut heartbeats => {
+                let _ = stop_tx.send(true);
+                held.stop_all(StopCause::ShuttingDown);
+                first_error.get_or_insert(err);
+            }
+            () = &mut shutdown, if !shutting_down => {
+                shutting_down = true;
+                tracing::info!("shutting down: handing running trials back");
+                let _ = stop_tx.send(true);
+                held.stop_all(StopCause::ShuttingDown);
+            }
+        }
+    }
+    match first_error {
+        Some(err) => Err(err),
+        None => Ok(Summary {
+            study: welcome.study.name,
+            attempts,
+        }),
+    }
+}
+
+/// Renews the held leases every `interval` and stops the trials whose leases the
+/// coordinator says are gone. Returns only when the worker cannot go on.
+async fn heartbeat(client: Client, worker_id: u64, held: Held, interval: Duration) -> Error {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let leases = held.leases();
+        if leases.is_empty() {
+            continue;
+        }
+        match client.heartbeat(Heartbeat { worker_id, leases }).await {
+            Ok(lost) => {
+                for lease in lost {
+                    tracing::warn!(trial = lease.trial, attempt = lease.attempt, "lease lost");
+                    held.stop(lease, StopCause::LeaseLost);
+                }
+            }
+            Err(CallError::Fatal(err)) => return err,
+            Err(CallError::LeaseLost(detail)) => {
+                return Error::Rejected {
+                    url: client.url().to_string(),
+                    call: "heartbeat",
+                    detail,
+                };
+            }
+        }
+    }
+}

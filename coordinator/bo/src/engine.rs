@@ -4,7 +4,7 @@
 //! point that repeats nothing already observed or pending is returned. Before enough
 //! observations exist, points come from a scrambled Sobol design.
 
-use rand::SeedableRng;
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::Error;
@@ -25,6 +25,17 @@ pub enum Liar {
     KrigingBeliever,
 }
 
+/// Which acquisition function proposes each point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcquisitionChoice {
+    /// Log expected improvement (Optuna).
+    LogEi,
+    /// Each suggestion maximizes one of log-EI, log-PI and LCB drawn at random (a cheap form
+    /// of HEBO's MACE ensemble, whose suggestion is a random point of the three functions'
+    /// Pareto set).
+    Hedge,
+}
+
 /// Engine settings. `Settings::default()` is the tuned configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -35,6 +46,8 @@ pub struct Settings {
     pub output_warping: bool,
     /// How pending points are filled in.
     pub liar: Liar,
+    /// Which acquisition function proposes each point.
+    pub acquisition: AcquisitionChoice,
     /// Hyperparameter fitting.
     pub fit: FitSettings,
     /// Acquisition maximization.
@@ -50,6 +63,7 @@ impl Default for Settings {
             initial_design: None,
             output_warping: true,
             liar: Liar::Best,
+            acquisition: AcquisitionChoice::LogEi,
             fit: FitSettings::default(),
             search: SearchSettings::default(),
             design_seed: 0,
@@ -83,7 +97,9 @@ pub struct Engine {
 /// The fitted surrogate of one call, extended by lies as suggestions are made.
 struct Model {
     gp: Gp,
-    acquisition: Acquisition,
+    best: f64,
+    /// Number of observations (for the LCB's κ schedule).
+    observations: usize,
     incumbent: Vec<f64>,
     lie: f64,
 }
@@ -110,6 +126,11 @@ impl Engine {
     /// The columns.
     pub fn columns(&self) -> &Columns {
         &self.columns
+    }
+
+    /// The kernel hyperparameters of the last fit (`None` before the first).
+    pub fn hyperparameters(&self) -> Option<crate::kernel::KernelParams> {
+        self.warm.as_deref().map(|raw| crate::gp::fit::params_from_raw(raw, self.settings.fit.noise_floor))
     }
 
     /// Number of finite observations before the GP takes over.
@@ -249,10 +270,28 @@ impl Engine {
         let gp = gp.extended(&pending.concat(), &lies)?;
         Some(Model {
             gp,
-            acquisition: Acquisition::LogEi { best },
+            best,
+            observations: y.len(),
             incumbent: rows[best_index].clone(),
             lie: best,
         })
+    }
+
+    fn acquisition(&self, model: &Model, rng: &mut ChaCha8Rng) -> Acquisition {
+        match self.settings.acquisition {
+            AcquisitionChoice::LogEi => Acquisition::LogEi { best: model.best },
+            AcquisitionChoice::Hedge => match rng.random_range(0..3u32) {
+                0 => Acquisition::LogEi { best: model.best },
+                1 => Acquisition::LogPi { best: model.best - 1e-4 },
+                _ => {
+                    // HEBO's schedule: κ = √((2 + d/2)·ln t + ln(π²/δ)), δ = 0.01.
+                    let t = model.observations.max(1) as f64;
+                    let d = self.columns.len() as f64;
+                    let kappa = ((2.0 + d / 2.0) * t.ln() + (std::f64::consts::PI.powi(2) / 0.01).ln()).sqrt();
+                    Acquisition::Lcb { kappa }
+                }
+            },
+        }
     }
 
     fn next_from_model(
@@ -261,9 +300,10 @@ impl Engine {
         known: &[Vec<f64>],
         rng: &mut ChaCha8Rng,
     ) -> Vec<f64> {
+        let acquisition = self.acquisition(model, rng);
         let ranked = maximize(
             &model.gp,
-            &model.acquisition,
+            &acquisition,
             &self.columns,
             Some(&model.incumbent),
             &self.settings.search,

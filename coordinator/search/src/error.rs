@@ -4,9 +4,8 @@ use std::fmt;
 
 /// A study file that cannot be used, with where the problem is.
 ///
-/// `Display` gives one line: `origin:line: key: what is wrong`.
+/// `Display` gives one line: ``origin:line: `key`: what is wrong`` (no line when unknown).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{origin}:{line}: {}{kind}", key_prefix(key))]
 pub struct ConfigError {
     /// The file (or other origin) the text came from, as given to the parser.
     pub origin: String,
@@ -18,11 +17,16 @@ pub struct ConfigError {
     pub kind: Box<ConfigErrorKind>,
 }
 
-fn key_prefix(key: &str) -> String {
-    if key.is_empty() {
-        String::new()
-    } else {
-        format!("`{key}`: ")
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.origin)?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": `{}`", self.key)?;
+        }
+        write!(f, ": {}", self.kind)
     }
 }
 

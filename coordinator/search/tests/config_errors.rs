@@ -1,1 +1,68 @@
+//! Every way a study file can be refused, with the exact wording (insta snapshot).
 
+use hypersearch_search::StudyConfig;
+
+const SEARCH: &str = "[search]\nalgorithm = \"random\"\ntrials = 10\n";
+
+/// (case, study file) pairs that must each be refused.
+fn cases() -> Vec<(&'static str, String)> {
+    let nn = |space: &str| format!("{SEARCH}[search.space]\n{space}\n");
+    let f = |function: &str, space: &str| format!("[objective]\nfunction = \"{function}\"\n{SEARCH}[search.space]\n{space}\n");
+    vec![
+        ("unknown key in [study]", format!("[study]\nnmae = \"x\"\n{}", nn("\"training.l2\" = { float = [0, 0.1] }"))),
+        ("unknown key in a domain", nn("\"training.l2\" = { float = [0, 0.1], lgo = true }")),
+        ("wrong type", "[search]\ntrials = \"many\"\n[search.space]\n\"training.l2\" = { float = [0, 0.1] }\n".into()),
+        ("unknown algorithm", "[search]\nalgorithm = \"bayse\"\ntrials = 3\n".into()),
+        ("empty choice", nn("\"training.optimizer\" = { choice = [] }")),
+        ("duplicate choice", nn("\"training.optimizer\" = { choice = [\"adam\", \"sgd\", \"adam\"] }")),
+        ("low not below high", nn("\"training.learning_rate\" = { float = [0.1, 0.01] }")),
+        ("non-positive log bound", nn("\"training.l2\" = { float = [0, 0.1], log = true }")),
+        ("NaN bound", nn("\"training.l2\" = { float = [nan, 0.1] }")),
+        ("negative learning rate", nn("\"training.learning_rate\" = { float = [-0.1, 0.1] }")),
+        ("absurd batch size", nn("\"training.batch_size\" = { int = [32, 100000000] }")),
+        ("unknown training key", nn("\"training.learnin_rate\" = { float = [0.001, 0.1] }")),
+        ("hidden searched in the space", nn("\"network.hidden\" = { choice = [64, 128] }")),
+        ("arch name in the space", nn("\"arch.layers\" = { int = [1, 3] }")),
+        ("wrong choice for a training key", nn("\"network.activation\" = { choice = [\"relu\", \"softmax\"] }")),
+        ("absurd units", format!("{SEARCH}[search.architecture]\nlayers = {{ int = [1, 3] }}\nunits = {{ int = [16, 1000000000] }}\n")),
+        ("absurd layers", format!("{SEARCH}[search.architecture]\nlayers = {{ int = [1, 1000] }}\nunits = {{ choice = [64] }}\n")),
+        ("units without layers", format!("{SEARCH}[search.architecture]\nunits = {{ choice = [64] }}\n")),
+        ("absurd epochs in the base config", format!("[training]\nepochs = 1000000\n{}", nn("\"training.l2\" = { float = [0, 0.1] }"))),
+        ("per-layer dropout list with searched depth", format!("[network]\ndropout = [0.1, 0.2]\n{SEARCH}[search.architecture]\nlayers = {{ int = [1, 3] }}\nunits = {{ choice = [64] }}\n")),
+        ("activation searched twice", format!("{SEARCH}[search.space]\n\"network.activation\" = {{ choice = [\"relu\"] }}\n[search.architecture]\nactivation = {{ choice = [\"elu\"] }}\n")),
+        ("trials = 0", "[search]\ntrials = 0\n[search.space]\n\"training.l2\" = { float = [0, 0.1] }\n".into()),
+        ("parallel = 0", "[search]\ntrials = 5\nparallel = 0\n[search.space]\n\"training.l2\" = { float = [0, 0.1] }\n".into()),
+        ("missing trials", "[search]\n[search.space]\n\"training.l2\" = { float = [0, 0.1] }\n".into()),
+        ("missing [search]", "[study]\nname = \"x\"\n".into()),
+        ("nothing to search", SEARCH.to_string()),
+        ("grid too large", format!("[objective]\ncommand = \"./run\"\n[study]\nmetric = \"loss\"\n[search]\nalgorithm = \"grid\"\n[search.space]\na = {{ int = [1, 1000] }}\nb = {{ int = [1, 1000] }}\nc = {{ int = [1, 1000] }}\n")),
+        ("grid float without step", format!("[objective]\ncommand = \"./run\"\n[study]\nmetric = \"loss\"\n[search]\nalgorithm = \"grid\"\n[search.space]\nlr = {{ float = [0.001, 0.1] }}\n")),
+        ("step on a log scale", f("sphere", "x1 = { float = [0.1, 1], log = true, step = 0.1 }")),
+        ("unknown function", f("branine", "x1 = { float = [0, 1] }\nx2 = { float = [0, 1] }")),
+        ("function dimension", f("branin", "x1 = { float = [0, 1] }")),
+        ("function metric", format!("[study]\nmetric = \"loss\"\n{}", f("sphere", "x1 = { float = [0, 1] }"))),
+        ("command and function", format!("[objective]\ncommand = \"./run\"\nfunction = \"sphere\"\n{SEARCH}[search.space]\nx1 = {{ float = [0, 1] }}\n")),
+        ("command without metric", format!("[objective]\ncommand = \"./run\"\n{SEARCH}[search.space]\nx1 = {{ float = [0, 1] }}\n")),
+        ("early stopping key of another rule", format!("{}[early_stopping]\nrule = \"median\"\nreduction_factor = 3\n", nn("\"training.l2\" = { float = [0, 0.1] }"))),
+        ("unknown early stopping rule", format!("{}[early_stopping]\nrule = \"patience\"\n", nn("\"training.l2\" = { float = [0, 0.1] }"))),
+        ("reduction factor 1", format!("{}[early_stopping]\nrule = \"asha\"\nreduction_factor = 1\n", nn("\"training.l2\" = { float = [0, 0.1] }"))),
+        ("enqueued value out of domain", format!("{}[[search.enqueue]]\n\"training.l2\" = 0.5\n", nn("\"training.l2\" = { float = [0, 0.1] }"))),
+        ("enqueued unknown name", format!("{}[[search.enqueue]]\n\"training.l3\" = 0.05\n", nn("\"training.l2\" = { float = [0, 0.1] }"))),
+        ("enqueued layer without its depth", format!("{SEARCH}[search.architecture]\nlayers = {{ int = [1, 3] }}\nunits = {{ choice = [64, 128] }}\n[[search.enqueue]]\n\"arch.units_3\" = 64\n")),
+        ("TOML syntax", "[search\ntrials = 3\n".into()),
+    ]
+}
+
+#[test]
+fn refused_study_files_name_key_and_line() {
+    let mut report = String::new();
+    for (case, text) in cases() {
+        let error = match StudyConfig::from_toml_str(&text, "study.toml") {
+            Ok(_) => panic!("case `{case}` was accepted:\n{text}"),
+            Err(e) => e,
+        };
+        assert!(!error.to_string().contains('\n'), "one line per error: {error}");
+        report.push_str(&format!("{case}\n    {error}\n"));
+    }
+    insta::assert_snapshot!(report);
+}

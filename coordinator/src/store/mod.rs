@@ -17,7 +17,7 @@ use sqlx::ConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 
 pub use load::{StoredAttempt, StoredStudy, StoredTrial, StudyDefinition, create_or_resume};
-pub use writer::{AttemptEnd, TrialUpdate, WriteOp, Writer};
+pub use writer::{Ack, AttemptEnd, TrialUpdate, WriteOp, Writer};
 
 use crate::Error;
 

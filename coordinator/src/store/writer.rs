@@ -19,9 +19,6 @@ use crate::Error;
 /// Most requests applied in one transaction.
 pub const MAX_BATCH: usize = 1024;
 
-/// Requests waiting for the writer before senders wait too.
-const QUEUE_DEPTH: usize = 8192;
-
 /// `strftime` producing the timestamp every row is stamped with (UTC, ISO 8601, ms).
 macro_rules! now_sql {
     () => {
@@ -136,30 +133,48 @@ struct Job {
 /// A handle to the writer task; cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    // Unbounded so that a write can be queued synchronously while the scheduler's lock is
+    // held (keeping the database's order of changes that of the scheduler); what waits in it
+    // is bounded by the requests in flight, each of which queues a few writes at most.
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+/// The acknowledgement of a queued write: resolves once it is committed (or failed).
+pub struct Ack(Result<oneshot::Receiver<Result<i64, Error>>, Error>);
+
+impl Ack {
+    /// Waits for the commit. Returns the new row id for inserts, else 0.
+    pub async fn wait(self) -> Result<i64, Error> {
+        self.0?.await.map_err(|_| Error::ShuttingDown)?
+    }
 }
 
 impl Writer {
     /// Starts the writer task on `conn` for the study `study_id`. The task ends when every
     /// handle is dropped.
     pub fn spawn(conn: SqliteConnection, study_id: i64) -> Writer {
-        let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
+        let (jobs, queue) = mpsc::unbounded_channel();
         tokio::spawn(run(conn, study_id, queue));
         Writer { jobs }
     }
 
+    /// Queues `op` without waiting; the returned [`Ack`] resolves after its commit.
+    pub fn enqueue(&self, op: WriteOp) -> Ack {
+        let (reply, done) = oneshot::channel();
+        Ack(self
+            .jobs
+            .send(Job { op, reply })
+            .map(|()| done)
+            .map_err(|_| Error::ShuttingDown))
+    }
+
     /// Applies `op` and waits for its commit. Returns the new row id for inserts, else 0.
     pub async fn submit(&self, op: WriteOp) -> Result<i64, Error> {
-        let (reply, done) = oneshot::channel();
-        self.jobs
-            .send(Job { op, reply })
-            .await
-            .map_err(|_| Error::ShuttingDown)?;
-        done.await.map_err(|_| Error::ShuttingDown)?
+        self.enqueue(op).wait().await
     }
 }
 
-async fn run(mut conn: SqliteConnection, study_id: i64, mut queue: mpsc::Receiver<Job>) {
+async fn run(mut conn: SqliteConnection, study_id: i64, mut queue: mpsc::UnboundedReceiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let results = apply_batch(&mut conn, study_id, &batch).await;

@@ -423,7 +423,7 @@ fn check_function_space(
             &search.span(),
             "search.space",
             ConfigErrorKind::Invalid {
-                value: format!("{d} parameters"),
+                value: format!("{d} parameter{}", if d == 1 { "" } else { "s" }),
                 reason: format!("`{name}` takes {expected} inputs"),
             },
         ));

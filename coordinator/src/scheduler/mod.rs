@@ -1,0 +1,431 @@
+//! The scheduler: which trial runs where, under which lease, and when it is over.
+//!
+//! One [`State`](state::State) behind a mutex holds the truth; every gRPC handler takes the
+//! lock briefly, applies a transition, queues the matching database write on the single
+//! writer before letting go, and answers only once that write is committed. The sampler runs
+//! on its own thread (`sampling`), the reaper on a timer. Leases expire on this process's
+//! monotonic clock (`tokio::time::Instant`), never on a worker's.
+
+mod sampling;
+mod state;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use hypersearch_proto::{
+    Completion, Heartbeat, LeaseGrant, LeaseId, LeaseRequest, Report, StopDecision, StudyInfo,
+    Welcome, WorkerHello,
+};
+use hypersearch_search::{Pruner, Sampler, SearchSpace};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::time::Instant;
+
+use crate::Error;
+use crate::store::{StoredStudy, WriteOp, Writer};
+use sampling::{Sampled, SamplerEvent};
+pub(crate) use state::Rules;
+use state::{Ended, State, Taken};
+
+/// The longest a lease request is held waiting for a trial.
+const MAX_LEASE_WAIT: Duration = Duration::from_secs(30);
+
+/// The study's figures, as the progress bar shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Progress {
+    /// Trials the study runs in total.
+    pub budget: u64,
+    /// Trials sampled so far.
+    pub created: u64,
+    /// Trials waiting for a worker.
+    pub queued: u64,
+    /// Trials running.
+    pub running: u64,
+    /// Trials complete.
+    pub complete: u64,
+    /// Trials pruned.
+    pub pruned: u64,
+    /// Trials failed for good.
+    pub failed: u64,
+    /// The best complete trial's number and value.
+    pub best: Option<(u64, f64)>,
+    /// Every trial is over.
+    pub finished: bool,
+}
+
+impl Progress {
+    /// Trials over (complete, pruned or failed).
+    pub fn done(&self) -> u64 {
+        self.complete + self.pruned + self.failed
+    }
+}
+
+/// The scheduler shared by the gRPC handlers and its background tasks.
+pub(crate) struct Scheduler {
+    state: Mutex<State>,
+    writer: Writer,
+    pruner: Box<dyn Pruner>,
+    sampler: Mutex<std::sync::mpsc::Sender<SamplerEvent>>,
+    changed: Notify,
+    progress: watch::Sender<Progress>,
+    study: StudyInfo,
+    heartbeat_interval: Duration,
+}
+
+/// What the scheduler needs to start.
+pub(crate) struct Parts {
+    pub rules: Rules,
+    pub study: StudyInfo,
+    pub stored: StoredStudy,
+    pub sampler: Box<dyn Sampler>,
+    pub pruner: Box<dyn Pruner>,
+    pub space: SearchSpace,
+    pub writer: Writer,
+}
+
+fn new_token() -> u64 {
+    // Lease tokens are capabilities, not search randomness: they come from the OS, so they
+    // cannot be guessed from the study seed.
+    getrandom::u64().unwrap_or_else(|_| {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static FALLBACK: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
+        let x = FALLBACK.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
+        let x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        let x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    })
+}
+
+impl Scheduler {
+    /// Starts the scheduler, its sampler thread, the intake of suggestions and the reaper.
+    pub fn start(parts: Parts) -> Result<Arc<Scheduler>, Error> {
+        let lease = parts.rules.lease;
+        let state = State::new(parts.rules, &parts.stored, Instant::now())?;
+        let (results, incoming) = mpsc::unbounded_channel();
+        let sampler = sampling::spawn(parts.sampler, parts.space, results)
+            .map_err(|err| Error::Sampler(format!("cannot start the sampler thread: {err}")))?;
+        for record in state.records() {
+            let _ = sampler.send(SamplerEvent::Known(record.clone()));
+        }
+        let (progress, _) = watch::channel(state.progress());
+        let scheduler = Arc::new(Scheduler {
+            state: Mutex::new(state),
+            writer: parts.writer,
+            pruner: parts.pruner,
+            sampler: Mutex::new(sampler),
+            changed: Notify::new(),
+            progress,
+            study: parts.study,
+            heartbeat_interval: (lease / 3).max(Duration::from_millis(10)),
+        });
+        tokio::spawn(intake(Arc::downgrade(&scheduler), incoming));
+        tokio::spawn(reaper(Arc::downgrade(&scheduler), lease));
+        {
+            let mut state = scheduler.lock();
+            scheduler.after_change(&mut state);
+        }
+        Ok(scheduler)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves a consistent state (transitions validate
+        // before they mutate), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Follow-ups of every transition: ask for samples, finish the study, publish progress.
+    fn after_change(&self, state: &mut State) {
+        let wanted = state.samples_wanted();
+        if !wanted.is_empty() {
+            let sampler = self.sampler.lock().unwrap_or_else(PoisonError::into_inner);
+            for number in wanted {
+                if sampler.send(SamplerEvent::Suggest(number)).is_err() {
+                    state.sample_dropped();
+                    state.mark_fatal("the sampler thread stopped".into());
+                }
+            }
+        }
+        state.check_finished();
+        self.progress.send_replace(state.progress());
+        self.changed.notify_waiters();
+    }
+
+    fn tell_sampler(&self, ended: Option<Ended>) {
+        if let Some(ended) = ended {
+            let sampler = self.sampler.lock().unwrap_or_else(PoisonError::into_inner);
+            let _ = sampler.send(SamplerEvent::Ended(ended.record));
+        }
+    }
+
+    /// Marks the study failed when the database refused a write: memory and disk would
+    /// disagree from here on.
+    fn fail(&self, err: Error) -> Error {
+        if matches!(err, Error::Database { .. }) {
+            let mut state = self.lock();
+            state.mark_fatal(err.to_string());
+            self.after_change(&mut state);
+        }
+        err
+    }
+
+    /// Figures for the progress bar, updated on every change.
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
+    }
+
+    /// Why the study cannot go on, if it cannot.
+    pub fn fatal(&self) -> Option<String> {
+        self.lock().fatal().map(str::to_string)
+    }
+
+    /// A worker joins.
+    pub async fn register(&self, hello: WorkerHello) -> Result<Welcome, Error> {
+        let worker_id = self
+            .writer
+            .submit(WriteOp::RegisterWorker {
+                name: hello.name.clone(),
+                hostname: hello.hostname,
+                slots: hello.slots,
+                version: hello.version,
+            })
+            .await
+            .map_err(|err| self.fail(err))?;
+        let worker_id = u64::try_from(worker_id).unwrap_or(0);
+        self.lock().add_worker(worker_id, hello.slots);
+        tracing::info!(worker = worker_id, name = %hello.name, slots = hello.slots, "worker joined");
+        Ok(Welcome {
+            worker_id,
+            study: self.study.clone(),
+            heartbeat_interval_ms: u32::try_from(self.heartbeat_interval.as_millis())
+                .unwrap_or(u32::MAX),
+        })
+    }
+
+    /// Grants queued trials to a worker, waiting up to its `wait_ms` for one.
+    pub async fn lease(&self, request: LeaseRequest) -> Result<LeaseGrant, Error> {
+        let wait = Duration::from_millis(u64::from(request.wait_ms)).min(MAX_LEASE_WAIT);
+        let until = Instant::now() + wait;
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let pending = {
+                let mut state = self.lock();
+                match state.take_trials(
+                    request.worker_id,
+                    request.max_trials,
+                    Instant::now(),
+                    &mut new_token,
+                )? {
+                    Taken::StudyFinished => return Ok(LeaseGrant::StudyFinished),
+                    Taken::Nothing => None,
+                    Taken::Trials(granted) => {
+                        let pending: Vec<_> = granted
+                            .into_iter()
+                            .map(|(assignment, op)| (assignment, self.writer.enqueue(op)))
+                            .collect();
+                        self.after_change(&mut state);
+                        Some(pending)
+                    }
+                }
+            };
+            if let Some(pending) = pending {
+                let mut trials = Vec::with_capacity(pending.len());
+                for (assignment, ack) in pending {
+                    ack.wait().await.map_err(|err| self.fail(err))?;
+                    tracing::debug!(
+                        trial = assignment.lease.trial,
+                        attempt = assignment.lease.attempt,
+                        worker = request.worker_id,
+                        "leased"
+                    );
+                    trials.push(assignment);
+                }
+                return Ok(LeaseGrant::Trials(trials));
+            }
+            if tokio::time::timeout_at(until, notified).await.is_err() {
+                return Ok(LeaseGrant::Trials(Vec::new()));
+            }
+        }
+    }
+
+    /// One epoch's metrics; the answer is the early-stopping decision.
+    pub async fn report(&self, report: Report) -> Result<Option<StopDecision>, Error> {
+        let (ack, stop) = {
+            let mut state = self.lock();
+            let (op, stop) = state.report(&report, Instant::now(), &*self.pruner)?;
+            (op.map(|op| self.writer.enqueue(op)), stop)
+        };
+        if let Some(ack) = ack {
+            ack.wait().await.map_err(|err| self.fail(err))?;
+        }
+        if let Some(stop) = &stop {
+            tracing::info!(trial = report.lease.trial, epoch = stop.epoch, rule = %stop.rule, "stop");
+        }
+        Ok(stop)
+    }
+
+    /// How an attempt ended; acknowledged once recorded.
+    pub async fn complete(&self, completion: Completion) -> Result<(), Error> {
+        let ack = {
+            let mut state = self.lock();
+            let Some((op, ended)) = state.complete(&completion)? else {
+                return Ok(());
+            };
+            let ack = self.writer.enqueue(op);
+            self.tell_sampler(ended);
+            self.after_change(&mut state);
+            ack
+        };
+        ack.wait().await.map_err(|err| self.fail(err))?;
+        Ok(())
+    }
+
+    /// Renews a worker's leases; returns those it no longer holds.
+    pub fn heartbeat(&self, heartbeat: &Heartbeat) -> Result<Vec<LeaseId>, Error> {
+        self.lock().heartbeat(heartbeat, Instant::now())
+    }
+
+    /// Ends the attempts whose leases expired.
+    async fn reap(&self) {
+        let acks = {
+            let mut state = self.lock();
+            let reaped = state.reap(Instant::now());
+            if reaped.is_empty() {
+                return;
+            }
+            let mut acks = Vec::with_capacity(reaped.len());
+            for (op, ended) in reaped {
+                if let WriteOp::FinishAttempt { lease, .. } = &op {
+                    tracing::warn!(
+                        trial = lease.trial,
+                        attempt = lease.attempt,
+                        "lease expired"
+                    );
+                }
+                acks.push(self.writer.enqueue(op));
+                self.tell_sampler(ended);
+            }
+            self.after_change(&mut state);
+            acks
+        };
+        for ack in acks {
+            if let Err(err) = ack.wait().await {
+                self.fail(err);
+            }
+        }
+    }
+
+    /// Notes that `worker` heard the study is finished.
+    pub fn told_finished(&self, worker: u64) {
+        let mut state = self.lock();
+        state.told_finished(worker);
+        drop(state);
+        self.changed.notify_waiters();
+    }
+
+    /// Resolves once every worker that joined this run heard the study is finished.
+    pub async fn every_worker_told(&self) {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.lock().every_worker_told() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Resolves once every trial is over (or the study cannot go on).
+    pub async fn finished(&self) {
+        let mut progress = self.progress.subscribe();
+        loop {
+            if progress.borrow_and_update().finished || self.fatal().is_some() {
+                return;
+            }
+            if progress.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Stores each suggestion and queues its trial, in trial-number order.
+async fn intake(scheduler: Weak<Scheduler>, mut incoming: mpsc::UnboundedReceiver<Sampled>) {
+    let mut batch = Vec::new();
+    while incoming.recv_many(&mut batch, 1024).await > 0 {
+        let Some(scheduler) = scheduler.upgrade() else {
+            return;
+        };
+        let mut stored = Vec::with_capacity(batch.len());
+        let mut problem = None;
+        let mut exhausted = 0u32;
+        for sampled in batch.drain(..) {
+            match sampled.outcome {
+                Ok(Some(proposal)) if problem.is_none() && exhausted == 0 => {
+                    let op = WriteOp::InsertTrial {
+                        number: sampled.number,
+                        params: serde_json::Value::Object(proposal.params_json.clone()).to_string(),
+                        overrides: serde_json::Value::Object(proposal.overrides.clone())
+                            .to_string(),
+                    };
+                    let ack = scheduler.writer.enqueue(op);
+                    stored.push((sampled.number, proposal, ack));
+                }
+                Ok(Some(_)) | Ok(None) => exhausted += 1,
+                Err(err) => {
+                    exhausted += 1;
+                    problem.get_or_insert(err);
+                }
+            }
+        }
+        let mut added = Vec::with_capacity(stored.len());
+        for (number, proposal, ack) in stored {
+            // Trials join in number order: after a failed insert, later ones are dropped.
+            match ack.wait().await {
+                Ok(id) if problem.is_none() => added.push((number, id, proposal)),
+                Ok(_) => exhausted += 1,
+                Err(err) => {
+                    problem.get_or_insert(err.to_string());
+                    exhausted += 1;
+                }
+            }
+        }
+        let mut state = scheduler.lock();
+        for (number, id, proposal) in added {
+            state.add_sampled(
+                number,
+                id,
+                proposal.params,
+                proposal.params_json,
+                proposal.overrides,
+            );
+        }
+        for _ in 0..exhausted {
+            state.sample_dropped();
+        }
+        if exhausted > 0 {
+            state.mark_exhausted();
+        }
+        if let Some(problem) = problem {
+            tracing::error!(%problem, "sampling failed; the study stops");
+            state.mark_fatal(format!("sampler failed: {problem}"));
+        }
+        scheduler.after_change(&mut state);
+    }
+}
+
+/// Expires leases: one pass every quarter lease, so an abandoned trial is retried at most
+/// a lease and a quarter after its last sign of life.
+async fn reaper(scheduler: Weak<Scheduler>, lease: Duration) {
+    let period = (lease / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(scheduler) = scheduler.upgrade() else {
+            return;
+        };
+        scheduler.reap().await;
+    }
+}

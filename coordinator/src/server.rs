@@ -1,0 +1,166 @@
+//! [`Coordinator`]: opens (or resumes) a study in its database and serves it to workers
+//! until every trial is over.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hypersearch_proto::{Direction, MAX_MESSAGE_BYTES, Objective, StudyInfo, pb};
+use hypersearch_search::{StudyConfig, make_pruner, make_sampler};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::TcpIncoming;
+
+use crate::Error;
+use crate::scheduler::{Parts, Progress, Rules, Scheduler};
+use crate::service::{Service, TokenCheck};
+use crate::store::{self, StudyDefinition, WriteOp, Writer};
+
+/// How long the coordinator keeps answering after the study ends, so that every worker
+/// hears "study finished" instead of finding the port closed.
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// Settings of the coordinator that are not part of the study.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// How long a lease lasts without a heartbeat or report (default 10 s). A lost worker's
+    /// trial is retried about this long after its last sign of life.
+    pub lease: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            lease: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A study opened in its database, ready to serve.
+pub struct Coordinator {
+    scheduler: Arc<Scheduler>,
+    writer: Writer,
+    resumed: bool,
+}
+
+fn direction(config: &StudyConfig) -> Direction {
+    match config.direction {
+        hypersearch_search::Direction::Minimize => Direction::Minimize,
+        hypersearch_search::Direction::Maximize => Direction::Maximize,
+    }
+}
+
+impl Coordinator {
+    /// Opens `db` (creating it and applying migrations as needed) and creates the study of
+    /// `config`, or resumes it if the database has a study of that name with the same
+    /// `config_text`.
+    pub async fn open(
+        config: &StudyConfig,
+        config_text: &str,
+        db: &Path,
+        options: &Options,
+    ) -> Result<Coordinator, Error> {
+        let mut conn = store::open_for_writing(db).await?;
+        let definition = StudyDefinition {
+            name: config.name.clone(),
+            metric: config.metric.clone(),
+            direction: direction(config),
+            algorithm: format!("{:?}", config.search.algorithm).to_lowercase(),
+            budget: config.search.trials,
+            config: config_text.to_string(),
+        };
+        let stored = store::create_or_resume(&mut conn, &definition, db).await?;
+        let resumed = stored.resumed;
+        let writer = Writer::spawn(conn, stored.id);
+        let sampler = make_sampler(config).map_err(|err| Error::Sampler(err.to_string()))?;
+        let objective = match &config.objective {
+            hypersearch_search::Objective::NnCore => Objective::Training,
+            hypersearch_search::Objective::Command(command) => Objective::Command(command.clone()),
+            hypersearch_search::Objective::Function(name) => Objective::Function(name.clone()),
+        };
+        let scheduler = Scheduler::start(Parts {
+            rules: Rules {
+                metric: config.metric.clone(),
+                direction: config.direction,
+                budget: config.search.trials,
+                parallel: config.search.parallel,
+                lease: options.lease,
+                max_attempts: config.search.max_attempts,
+                failure_retries: config.search.failure_retries,
+            },
+            study: StudyInfo {
+                name: config.name.clone(),
+                metric: config.metric.clone(),
+                direction: direction(config),
+                objective,
+                base_config_toml: config.base_training_config.clone(),
+            },
+            stored,
+            sampler,
+            pruner: make_pruner(config),
+            space: config.space.clone(),
+            writer: writer.clone(),
+        })?;
+        Ok(Coordinator {
+            scheduler,
+            writer,
+            resumed,
+        })
+    }
+
+    /// Whether the study existed in the database before (this run resumes it).
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+
+    /// The study's figures, updated on every change.
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.scheduler.progress()
+    }
+
+    /// Serves workers on `listener` until every trial is over or `shutdown` resolves.
+    /// With `token`, every request must carry it. Returns the final figures.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        token: Option<String>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<Progress, Error> {
+        let service = pb::coordinator_server::CoordinatorServer::new(Service {
+            scheduler: self.scheduler.clone(),
+        })
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let service = InterceptedService::new(
+            service,
+            TokenCheck {
+                expected: token.map(Arc::from),
+            },
+        );
+        let scheduler = self.scheduler.clone();
+        let ended = async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = async {
+                    scheduler.finished().await;
+                    let _ = tokio::time::timeout(DRAIN, scheduler.every_worker_told()).await;
+                } => {}
+            }
+        };
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener), ended)
+            .await?;
+        // Everything queued before this is committed once it is.
+        let progress = *self.scheduler.progress().borrow();
+        if let Some(problem) = self.scheduler.fatal() {
+            return Err(Error::StudyStopped(problem));
+        }
+        if progress.finished {
+            self.writer.submit(WriteOp::FinishStudy).await?;
+        }
+        Ok(progress)
+    }
+}

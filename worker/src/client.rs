@@ -1,0 +1,237 @@
+//! The worker's side of the protocol: typed calls that speak domain types, carry the token,
+//! and ride out short coordinator outages (retrying with jittered backoff, which is safe
+//! because every call is idempotent on the coordinator's side or harmless to repeat).
+
+use std::time::Duration;
+
+use hypersearch_proto::auth::{AUTHORIZATION, bearer};
+use hypersearch_proto::pb::coordinator_client::CoordinatorClient;
+use hypersearch_proto::{
+    Completion, Heartbeat, LeaseGrant, LeaseId, LeaseRequest, MAX_MESSAGE_BYTES, Report,
+    StopDecision, Welcome, WorkerHello, pb,
+};
+use tonic::Code;
+use tonic::metadata::{AsciiMetadataValue, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::Error;
+
+/// Adds the bearer token to every request.
+#[derive(Clone)]
+struct AddToken(Option<AsciiMetadataValue>);
+
+impl tonic::service::Interceptor for AddToken {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            request.metadata_mut().insert(AUTHORIZATION, token.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Why a call failed, as the worker acts on it.
+#[derive(Debug)]
+pub(crate) enum CallError {
+    /// The lease named is no longer this worker's: abandon the trial.
+    LeaseLost(String),
+    /// The worker cannot go on.
+    Fatal(Error),
+}
+
+/// A connection to the coordinator.
+#[derive(Clone)]
+pub(crate) struct Client {
+    url: String,
+    inner: CoordinatorClient<InterceptedService<Channel, AddToken>>,
+    /// How long the coordinator may stay unreachable before the worker gives up.
+    patience: Duration,
+    jitter_seed: u64,
+}
+
+impl Client {
+    /// A client for `url`; connects on first use.
+    pub fn new(url: &str, token: Option<&str>, patience: Duration) -> Result<Client, Error> {
+        let endpoint = Endpoint::from_shared(url.to_string())
+            .map_err(|err| Error::InvalidUrl {
+                url: url.to_string(),
+                reason: err.to_string(),
+            })?
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(20));
+        if endpoint.uri().host().is_none() {
+            return Err(Error::InvalidUrl {
+                url: url.to_string(),
+                reason: "expected http://HOST:PORT".into(),
+            });
+        }
+        let token = token
+            .map(|token| MetadataValue::try_from(bearer(token)).map_err(|_| Error::InvalidToken))
+            .transpose()?;
+        let channel = endpoint.connect_lazy();
+        let inner = CoordinatorClient::with_interceptor(channel, AddToken(token))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        Ok(Client {
+            url: url.to_string(),
+            inner,
+            patience,
+            jitter_seed: u64::from(std::process::id()),
+        })
+    }
+
+    /// The coordinator's address.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn classify(
+        &self,
+        call: &'static str,
+        status: tonic::Status,
+    ) -> Result<CallError, tonic::Status> {
+        match status.code() {
+            Code::Unauthenticated | Code::PermissionDenied => {
+                Ok(CallError::Fatal(Error::Refused {
+                    url: self.url.clone(),
+                    detail: status.message().to_string(),
+                }))
+            }
+            Code::FailedPrecondition => Ok(CallError::LeaseLost(status.message().to_string())),
+            Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Unknown
+            | Code::Cancelled
+            | Code::ResourceExhausted
+            | Code::Aborted => Err(status),
+            _ => Ok(CallError::Fatal(Error::Rejected {
+                url: self.url.clone(),
+                call,
+                detail: status.message().to_string(),
+            })),
+        }
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the coordinator has been
+    /// unreachable for longer than the worker's patience.
+    async fn call<T, F, Fut>(&self, call: &'static str, mut attempt: F) -> Result<T, CallError>
+    where
+        F: FnMut(CoordinatorClient<InterceptedService<Channel, AddToken>>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let give_up = tokio::time::Instant::now() + self.patience;
+        let mut backoff = Duration::from_millis(50);
+        let mut draw = self.jitter_seed ^ (call.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        loop {
+            let status = match attempt(self.inner.clone()).await {
+                Ok(response) => return Ok(response.into_inner()),
+                Err(status) => status,
+            };
+            let status = match self.classify(call, status) {
+                Ok(err) => return Err(err),
+                Err(status) => status,
+            };
+            let now = tokio::time::Instant::now();
+            if now >= give_up {
+                return Err(CallError::Fatal(Error::Unreachable {
+                    url: self.url.clone(),
+                    detail: transport_detail(&status),
+                }));
+            }
+            tracing::debug!(call, status = %status.message(), "coordinator unavailable; retrying");
+            // Jitter from a per-process sequence keeps many workers from retrying in step.
+            draw ^= draw << 13;
+            draw ^= draw >> 7;
+            draw ^= draw << 17;
+            let jitter = Duration::from_millis(draw % (backoff.as_millis() as u64 + 1));
+            tokio::time::sleep((backoff + jitter).min(give_up - now)).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// Joins the study.
+    pub async fn register(&self, hello: WorkerHello) -> Result<Welcome, CallError> {
+        let request = pb::RegisterRequest::from(hello);
+        let reply = self
+            .call("register", |mut c| {
+                let request = request.clone();
+                async move { c.register(request).await }
+            })
+            .await?;
+        Welcome::try_from(reply).map_err(|err| self.bad_reply("register", err))
+    }
+
+    /// Asks for trials, waiting up to `request.wait_ms`.
+    pub async fn lease(&self, request: LeaseRequest) -> Result<LeaseGrant, CallError> {
+        let wait = Duration::from_millis(u64::from(request.wait_ms));
+        let request = pb::LeaseRequest::from(request);
+        let reply = self
+            .call("lease", |mut c| {
+                let mut request = tonic::Request::new(request);
+                request.set_timeout(wait + Duration::from_secs(10));
+                async move { c.lease(request).await }
+            })
+            .await?;
+        LeaseGrant::try_from(reply).map_err(|err| self.bad_reply("lease", err))
+    }
+
+    /// Reports one epoch; returns the stop decision, if any.
+    pub async fn report(&self, report: Report) -> Result<Option<StopDecision>, CallError> {
+        let request = pb::ReportRequest::from(report);
+        let reply = self
+            .call("report", |mut c| {
+                let request = request.clone();
+                async move { c.report(request).await }
+            })
+            .await?;
+        Ok(reply.stop.map(Into::into))
+    }
+
+    /// Reports how an attempt ended; returns once the coordinator recorded it.
+    pub async fn complete(&self, completion: Completion) -> Result<(), CallError> {
+        let request = pb::CompleteRequest::from(completion);
+        self.call("complete", |mut c| {
+            let request = request.clone();
+            async move { c.complete(request).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Renews the leases; returns those the worker no longer holds.
+    pub async fn heartbeat(&self, heartbeat: Heartbeat) -> Result<Vec<LeaseId>, CallError> {
+        let request = pb::HeartbeatRequest::from(heartbeat);
+        let reply = self
+            .call("heartbeat", |mut c| {
+                let request = request.clone();
+                async move { c.heartbeat(request).await }
+            })
+            .await?;
+        Vec::<LeaseId>::try_from(reply).map_err(|err| self.bad_reply("heartbeat", err))
+    }
+
+    fn bad_reply(&self, call: &'static str, err: hypersearch_proto::ConvertError) -> CallError {
+        CallError::Fatal(Error::Rejected {
+            url: self.url.clone(),
+            call,
+            detail: format!("malformed reply: {err}"),
+        })
+    }
+}
+
+/// The most useful words of a transport failure ("connection refused" rather than
+/// "transport error").
+fn transport_detail(status: &tonic::Status) -> String {
+    use std::error::Error as _;
+    let mut detail = status.message().to_string();
+    let mut source = status.source();
+    while let Some(err) = source {
+        detail = err.to_string();
+        source = err.source();
+    }
+    detail
+}

@@ -1,0 +1,65 @@
+//! The three kinds of objective a trial can run (SPEC §4.3): nn-core training, a command, a
+//! built-in test function. Each runs one attempt and streams [`Event`]s: epoch metrics as
+//! they come, then exactly one `Done` with how it ended.
+
+mod command;
+mod function;
+mod training;
+
+use std::sync::Arc;
+
+use hypersearch_proto::{Assignment, Metrics, Objective, Outcome, StudyInfo};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::held::Cancel;
+pub(crate) use training::DatasetCache;
+
+/// What an objective tells its slot.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Event {
+    /// One epoch's metrics (finite values only).
+    Epoch {
+        /// From 1, increasing.
+        epoch: u32,
+        /// The metrics.
+        metrics: Metrics,
+    },
+    /// The attempt is over.
+    Done(Outcome),
+}
+
+/// Where an objective sends its events.
+pub(crate) type Events = UnboundedSender<Event>;
+
+/// Starts the attempt `assignment` of `study`'s objective; it stops early when `cancel`
+/// fires, and always ends with [`Event::Done`].
+pub(crate) fn start(
+    study: &StudyInfo,
+    datasets: &DatasetCache,
+    assignment: Assignment,
+    cancel: Arc<Cancel>,
+    events: Events,
+) {
+    match &study.objective {
+        Objective::Function(name) => {
+            let outcome = function::evaluate(name, &assignment.overrides);
+            let _ = events.send(Event::Done(outcome));
+        }
+        Objective::Command(command) => {
+            tokio::spawn(command::run(command.clone(), assignment, cancel, events));
+        }
+        Objective::Training => training::start(
+            study.base_config_toml.clone(),
+            datasets.clone(),
+            assignment,
+            cancel,
+            events,
+        ),
+    }
+}
+
+/// `metrics` without its non-finite values (a diverging run reports NaN; the protocol
+/// carries only finite numbers).
+fn finite(metrics: impl IntoIterator<Item = (String, f64)>) -> Metrics {
+    metrics.into_iter().filter(|(_, v)| v.is_finite()).collect()
+}

@@ -1,0 +1,235 @@
+//! The default objective: nn-core trains the study's base config with the trial's
+//! overrides, on a thread of its own (one thread per trial), reporting every epoch. Trials on
+//! one worker share one loaded copy of each data set.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use hypersearch_proto::{Assignment, FailureKind, Outcome};
+use nn_core::config::DataConfig;
+use nn_core::{Control, Dataset, EpochMetrics, TrainConfig};
+
+use super::{Event, Events, finite};
+use crate::held::Cancel;
+
+/// Data sets kept loaded at once; a study uses one, so this only matters if trials vary it.
+const CACHED_DATASETS: usize = 2;
+
+/// A loaded data set and the config it was loaded from.
+type Loaded = (DataConfig, Arc<Dataset>);
+
+/// The data sets this worker has loaded, shared read-only by its trials.
+#[derive(Clone, Default)]
+pub(crate) struct DatasetCache {
+    loaded: Arc<Mutex<Vec<Loaded>>>,
+}
+
+impl DatasetCache {
+    /// The data set `config` describes, loading it on first use. Trials asking at the same
+    /// time wait for one load rather than each loading a copy.
+    fn get(&self, config: &DataConfig) -> Result<Arc<Dataset>, nn_core::Error> {
+        let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, data)) = loaded.iter().find(|(c, _)| c == config) {
+            return Ok(data.clone());
+        }
+        let data = Arc::new(Dataset::load(config)?);
+        if loaded.len() >= CACHED_DATASETS {
+            loaded.remove(0);
+        }
+        loaded.push((config.clone(), data.clone()));
+        Ok(data)
+    }
+}
+
+/// Starts training `assignment` on its own thread.
+pub(crate) fn start(
+    base_config: String,
+    datasets: DatasetCache,
+    assignment: Assignment,
+    cancel: Arc<Cancel>,
+    events: Events,
+) {
+    let thread_events = events.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("trial-{}", assignment.lease.trial))
+        .spawn(move || {
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                train_one(
+                    &base_config,
+                    &datasets,
+                    &assignment,
+                    &cancel,
+                    &thread_events,
+                )
+            }))
+            .unwrap_or_else(|panic| Outcome::Failed {
+                error: format!("training crashed: {}", panic_message(&*panic)),
+                kind: FailureKind::User,
+            });
+            let _ = thread_events.send(Event::Done(outcome));
+        });
+    if let Err(err) = spawned {
+        let _ = events.send(Event::Done(Outcome::Failed {
+            error: format!("cannot start a training thread: {err}"),
+            kind: FailureKind::Infrastructure,
+        }));
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+fn epoch_metrics(m: &EpochMetrics) -> Vec<(String, f64)> {
+    [
+        "train_loss",
+        "val_loss",
+        "train_accuracy",
+        "val_accuracy",
+        "learning_rate",
+        "seconds",
+    ]
+    .into_iter()
+    .filter_map(|name| m.get(name).map(|v| (name.to_string(), v)))
+    .collect()
+}
+
+fn train_one(
+    base_config: &str,
+    datasets: &DatasetCache,
+    assignment: &Assignment,
+    cancel: &Cancel,
+    events: &Events,
+) -> Outcome {
+    let config = match TrainConfig::from_toml_with_overrides(
+        base_config,
+        "the study's training config",
+        &assignment.overrides,
+    ) {
+        Ok(config) => config,
+        Err(err) => {
+            return Outcome::Failed {
+                error: format!("invalid training config for this trial: {err}"),
+                kind: FailureKind::User,
+            };
+        }
+    };
+    let data = match datasets.get(config.data()) {
+        Ok(data) => data,
+        Err(err) => {
+            return Outcome::Failed {
+                error: format!("cannot load the data set on this worker: {err}"),
+                kind: FailureKind::Infrastructure,
+            };
+        }
+    };
+    let mut observer = |m: &EpochMetrics| {
+        let _ = events.send(Event::Epoch {
+            epoch: u32::try_from(m.epoch).unwrap_or(u32::MAX),
+            metrics: finite(epoch_metrics(m)),
+        });
+        if cancel.cause().is_some() {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    };
+    match nn_core::train(&config, &data, &mut observer) {
+        Ok(report) => {
+            let mut last: Vec<(String, f64)> =
+                report.history.last().map(epoch_metrics).unwrap_or_default();
+            if let Some(v) = report.test_accuracy {
+                last.push(("test_accuracy".into(), v));
+            }
+            if let Some(v) = report.test_loss {
+                last.push(("test_loss".into(), v));
+            }
+            Outcome::Finished(finite(last))
+        }
+        Err(err) => Outcome::Failed {
+            error: err.to_string(),
+            kind: FailureKind::User,
+        },
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use hypersearch_proto::LeaseId;
+
+    #[tokio::test]
+    async fn trains_the_base_config_with_the_overrides_and_streams_epochs() {
+        let base =
+            "[data]\nsource = \"digits\"\n[network]\nhidden = [16]\n[training]\nepochs = 3\n";
+        let overrides = serde_json::json!({"training.learning_rate": 0.01, "network.hidden": [24]});
+        let assignment = Assignment {
+            lease: LeaseId {
+                trial: 0,
+                attempt: 1,
+                token: 1,
+            },
+            params: overrides.as_object().unwrap().clone(),
+            overrides: overrides.as_object().unwrap().clone(),
+        };
+        let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+        start(
+            base.into(),
+            DatasetCache::default(),
+            assignment,
+            Arc::default(),
+            events,
+        );
+        let mut epochs = 0;
+        loop {
+            match received.recv().await.unwrap() {
+                Event::Epoch { epoch, metrics } => {
+                    epochs += 1;
+                    assert_eq!(epoch, epochs);
+                    assert!(metrics.contains_key("val_accuracy"));
+                }
+                Event::Done(outcome) => {
+                    let Outcome::Finished(last) = outcome else {
+                        panic!("{outcome:?}");
+                    };
+                    assert!(last["val_accuracy"] > 0.5, "{last:?}");
+                    break;
+                }
+            }
+        }
+        assert_eq!(epochs, 3);
+    }
+
+    #[tokio::test]
+    async fn a_bad_override_fails_the_trial_as_a_user_error() {
+        let base = "[data]\nsource = \"digits\"\n";
+        let overrides = serde_json::json!({"training.no_such_key": 1});
+        let assignment = Assignment {
+            lease: LeaseId {
+                trial: 0,
+                attempt: 1,
+                token: 1,
+            },
+            params: overrides.as_object().unwrap().clone(),
+            overrides: overrides.as_object().unwrap().clone(),
+        };
+        let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+        start(
+            base.into(),
+            DatasetCache::default(),
+            assignment,
+            Arc::default(),
+            events,
+        );
+        let Some(Event::Done(Outcome::Failed { error, kind })) = received.recv().await else {
+            panic!("expected a failure");
+        };
+        assert_eq!(kind, FailureKind::User);
+        assert!(error.contains("no_such_key"), "{error}");
+    }
+}
