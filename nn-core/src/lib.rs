@@ -1,1 +1,36 @@
-//! placeholder
+//! `nn-core`: the training core every worker runs. It trains feed-forward networks on
+//! MNIST-like data, fast on one thread, and knows nothing of gRPC, SQL or search.
+//!
+//! Layout:
+//! - [`config`]: the training config (SPEC §4.1), parsed, overridden by dotted keys and
+//!   validated once into [`TrainConfig`].
+//! - [`data`]: IDX, CSV and built-in digits loaders; [`Dataset`] holds the standardized
+//!   samples and the seeded train/validation split, shareable read-only between trainings.
+//! - `linalg`: the one matrix-product wrapper (faer).
+//! - `network`: layers, activations, batch norm, dropout, softmax cross-entropy, and the
+//!   forward/backward passes over preallocated buffers.
+//! - `optim`: SGD, momentum, Adam, AdamW, global-norm clipping, as fused passes.
+//! - [`train`](mod@train): the loop, the per-epoch [`Observer`] and the [`TrainReport`].
+//!
+//! # Example
+//! ```
+//! use nn_core::{Control, Dataset, TrainConfig};
+//! let text = "[data]\nsource = \"digits\"\n[network]\nhidden = [64]\n[training]\nepochs = 3\n";
+//! let config = TrainConfig::from_toml(text, "inline").unwrap();
+//! let data = std::sync::Arc::new(Dataset::load(config.data()).unwrap());
+//! let report = nn_core::train(&config, &data, &mut |_: &nn_core::EpochMetrics| Control::Continue).unwrap();
+//! assert!(report.history[2].val_accuracy.unwrap() > 0.8);
+//! ```
+
+pub mod config;
+pub mod data;
+mod error;
+mod linalg;
+mod network;
+mod optim;
+pub mod train;
+
+pub use config::{TrainConfig, is_training_key};
+pub use data::Dataset;
+pub use error::{Error, Result};
+pub use train::{Control, EpochMetrics, Observer, StopReason, TrainReport, train};

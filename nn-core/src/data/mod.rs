@@ -1,0 +1,212 @@
+//! Data sets: loaded once from `[data]`, standardized with statistics of the training split
+//! only, split into training and validation rows by a seeded permutation, and shared
+//! read-only (e.g. in an `Arc`) between any number of concurrent trainings.
+
+mod csv;
+mod idx;
+mod split;
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::config::{DataConfig, DataSource};
+use crate::error::Error;
+
+/// The built-in digits set: 1,797 images of 8×8 pixels, label last (see `data/README.md`).
+const DIGITS_CSV_GZ: &[u8] = include_bytes!("../../data/digits.csv.gz");
+
+/// The largest label accepted (labels are class indices 0..classes).
+const MAX_CLASSES: usize = 10_000;
+
+/// Samples as read from a source, before standardization: row-major features and labels.
+pub(crate) struct Samples {
+    pub x: Vec<f32>,
+    pub y: Vec<u32>,
+    pub features: usize,
+}
+
+impl Samples {
+    fn len(&self) -> usize {
+        self.y.len()
+    }
+}
+
+/// A loaded, standardized data set with its train/validation split and optional test set.
+#[derive(Debug)]
+pub struct Dataset {
+    features: usize,
+    classes: usize,
+    /// Every sample of the training file, standardized, row-major.
+    x: Vec<f32>,
+    y: Vec<u32>,
+    train_rows: Vec<u32>,
+    val_rows: Vec<u32>,
+    test: Option<(Vec<f32>, Vec<u32>)>,
+}
+
+/// A read-only view of some rows of a data set.
+#[derive(Debug, Clone, Copy)]
+pub struct Split<'a> {
+    /// All samples the rows index into, row-major.
+    pub x: &'a [f32],
+    /// Their labels.
+    pub y: &'a [u32],
+    /// Features per sample.
+    pub features: usize,
+    /// The rows of this split (`None`: every row in order).
+    pub rows: Option<&'a [u32]>,
+}
+
+impl Split<'_> {
+    /// The number of samples in the split.
+    pub fn len(&self) -> usize {
+        self.rows.map_or(self.y.len(), <[u32]>::len)
+    }
+
+    /// Whether the split has no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The index into `x`/`y` of the split's `i`-th sample.
+    pub fn row(&self, i: usize) -> usize {
+        self.rows.map_or(i, |r| r[i] as usize)
+    }
+}
+
+impl Dataset {
+    /// Loads the source `config` names, splits it and standardizes it.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when a file is missing or unreadable; [`Error::Data`] when its content is
+    /// malformed (wrong IDX magic number, image and label counts that differ, a CSV without a
+    /// `label` column or with a non-numeric cell), naming the file and what is wrong.
+    pub fn load(config: &DataConfig) -> Result<Self, Error> {
+        let (train, test) = match &config.source {
+            DataSource::Idx(dir) => idx::load_dir(dir)?,
+            DataSource::Csv(path) => (csv::load_file(path)?, None),
+            DataSource::Digits => {
+                let mut text = Vec::new();
+                flate2::read::GzDecoder::new(DIGITS_CSV_GZ)
+                    .read_to_end(&mut text)
+                    .map_err(|source| Error::Io {
+                        path: "built-in digits".into(),
+                        source,
+                    })?;
+                (
+                    csv::parse(
+                        &text[..],
+                        Path::new("built-in digits"),
+                        csv::Label::LastColumn,
+                    )?,
+                    None,
+                )
+            }
+        };
+        Self::from_samples(train, test, config.validation_fraction, config.split_seed)
+    }
+
+    /// Builds a data set from samples in memory (e.g. generated ones in tests).
+    ///
+    /// # Errors
+    /// [`Error::Data`] when the test set's width differs, there are too few samples for the
+    /// split, or a label is too large.
+    pub fn from_arrays(
+        x: Vec<f32>,
+        y: Vec<u32>,
+        features: usize,
+        test: Option<(Vec<f32>, Vec<u32>)>,
+        validation_fraction: f64,
+        split_seed: u64,
+    ) -> Result<Self, Error> {
+        let bad = |problem: String| Error::Data {
+            path: "in-memory samples".into(),
+            problem,
+        };
+        if features == 0 || x.len() != y.len() * features {
+            return Err(bad(format!(
+                "{} values for {} samples of {features} features",
+                x.len(),
+                y.len()
+            )));
+        }
+        let test = match test {
+            Some((tx, ty)) if tx.len() != ty.len() * features => {
+                return Err(bad(format!(
+                    "test set: {} values for {} samples of {features} features",
+                    tx.len(),
+                    ty.len()
+                )));
+            }
+            Some((x, y)) => Some(Samples { x, y, features }),
+            None => None,
+        };
+        Self::from_samples(
+            Samples { x, y, features },
+            test,
+            validation_fraction,
+            split_seed,
+        )
+    }
+
+    fn from_samples(
+        train: Samples,
+        test: Option<Samples>,
+        validation_fraction: f64,
+        split_seed: u64,
+    ) -> Result<Self, Error> {
+        split::build(train, test, validation_fraction, split_seed)
+    }
+
+    /// Features per sample (784 for MNIST).
+    pub fn features(&self) -> usize {
+        self.features
+    }
+
+    /// Number of classes (the largest label plus one).
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// The training split.
+    pub fn train(&self) -> Split<'_> {
+        Split {
+            x: &self.x,
+            y: &self.y,
+            features: self.features,
+            rows: Some(&self.train_rows),
+        }
+    }
+
+    /// The validation split (empty when `validation_fraction` is 0).
+    pub fn validation(&self) -> Split<'_> {
+        Split {
+            x: &self.x,
+            y: &self.y,
+            features: self.features,
+            rows: Some(&self.val_rows),
+        }
+    }
+
+    /// The test split, when the source has one (the IDX `t10k` files).
+    pub fn test(&self) -> Option<Split<'_>> {
+        self.test.as_ref().map(|(x, y)| Split {
+            x,
+            y,
+            features: self.features,
+            rows: None,
+        })
+    }
+
+    /// Bytes of sample memory held (features and labels of every split).
+    pub fn bytes(&self) -> usize {
+        let test = self
+            .test
+            .as_ref()
+            .map_or(0, |(x, y)| x.len() * 4 + y.len() * 4);
+        self.x.len() * 4
+            + self.y.len() * 4
+            + test
+            + (self.train_rows.len() + self.val_rows.len()) * 4
+    }
+}

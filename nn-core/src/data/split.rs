@@ -1,0 +1,162 @@
+//! The seeded train/validation split and standardization fitted on the training rows only.
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use super::{Dataset, MAX_CLASSES, Samples};
+use crate::error::Error;
+
+/// Features whose spread on the training rows is below this are only centred, not scaled
+/// (a border pixel that is always 0 would otherwise divide by zero).
+const MIN_STD: f64 = 1e-6;
+
+pub(super) fn build(
+    train: Samples,
+    test: Option<Samples>,
+    validation_fraction: f64,
+    split_seed: u64,
+) -> Result<Dataset, Error> {
+    let bad = |problem: String| Error::Data {
+        path: "data set".into(),
+        problem,
+    };
+    let n = train.len();
+    let n_val = (n as f64 * validation_fraction).round() as usize;
+    if n - n_val < 1 || (validation_fraction > 0.0 && n_val < 1) {
+        return Err(bad(format!(
+            "{n} samples are too few for a validation fraction of {validation_fraction}"
+        )));
+    }
+    let features = train.features;
+    if let Some(t) = &test
+        && t.features != features
+    {
+        return Err(bad(format!(
+            "the test set has {} features per sample, the training set {features}",
+            t.features
+        )));
+    }
+    let max_label = train
+        .y
+        .iter()
+        .chain(test.iter().flat_map(|t| t.y.iter()))
+        .copied()
+        .max()
+        .unwrap_or(0) as usize;
+    if max_label >= MAX_CLASSES {
+        return Err(bad(format!(
+            "label {max_label}: at most {MAX_CLASSES} classes"
+        )));
+    }
+    let classes = (max_label + 1).max(2);
+
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(split_seed));
+    let mut val_rows = order[..n_val].to_vec();
+    let mut train_rows = order[n_val..].to_vec();
+    val_rows.sort_unstable();
+    train_rows.sort_unstable();
+
+    let Samples { mut x, y, .. } = train;
+    let (mean, scale) = fit_standardization(&x, features, &train_rows);
+    apply_standardization(&mut x, features, &mean, &scale);
+    let test = test.map(|mut t| {
+        apply_standardization(&mut t.x, features, &mean, &scale);
+        (t.x, t.y)
+    });
+    Ok(Dataset {
+        features,
+        classes,
+        x,
+        y,
+        train_rows,
+        val_rows,
+        test,
+    })
+}
+
+/// Per-feature mean and 1/std over `rows` (f64 accumulation).
+fn fit_standardization(x: &[f32], features: usize, rows: &[u32]) -> (Vec<f32>, Vec<f32>) {
+    let mut sum = vec![0.0f64; features];
+    let mut sum_sq = vec![0.0f64; features];
+    for &r in rows {
+        let row = &x[r as usize * features..][..features];
+        for ((s, q), &v) in sum.iter_mut().zip(sum_sq.iter_mut()).zip(row) {
+            let v = f64::from(v);
+            *s += v;
+            *q += v * v;
+        }
+    }
+    let n = rows.len().max(1) as f64;
+    let mut mean = Vec::with_capacity(features);
+    let mut scale = Vec::with_capacity(features);
+    for (s, q) in sum.iter().zip(&sum_sq) {
+        let m = s / n;
+        let std = (q / n - m * m).max(0.0).sqrt();
+        mean.push(m as f32);
+        scale.push(if std < MIN_STD {
+            1.0
+        } else {
+            (1.0 / std) as f32
+        });
+    }
+    (mean, scale)
+}
+
+fn apply_standardization(x: &mut [f32], features: usize, mean: &[f32], scale: &[f32]) {
+    for row in x.chunks_exact_mut(features) {
+        for ((v, m), s) in row.iter_mut().zip(mean).zip(scale) {
+            *v = (*v - m) * s;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(n: usize, features: usize) -> Samples {
+        Samples {
+            x: (0..n * features)
+                .map(|i| (i % 7) as f32 * 3.0 + 1.0)
+                .collect(),
+            y: (0..n).map(|i| (i % 3) as u32).collect(),
+            features,
+        }
+    }
+
+    #[test]
+    fn training_rows_are_standardized_and_split_is_seeded() {
+        let d = build(samples(100, 4), None, 0.2, 5).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(d.val_rows.len(), 20);
+        assert_eq!(d.train_rows.len(), 80);
+        for f in 0..4 {
+            let vals: Vec<f64> = d
+                .train_rows
+                .iter()
+                .map(|&r| f64::from(d.x[r as usize * 4 + f]))
+                .collect();
+            let mean = vals.iter().sum::<f64>() / 80.0;
+            let var = vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / 80.0;
+            assert!(mean.abs() < 1e-5, "feature {f} mean {mean}");
+            assert!((var - 1.0).abs() < 1e-4, "feature {f} var {var}");
+        }
+        let again = build(samples(100, 4), None, 0.2, 5).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(d.val_rows, again.val_rows);
+        let other = build(samples(100, 4), None, 0.2, 6).unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(d.val_rows, other.val_rows);
+    }
+
+    #[test]
+    fn constant_features_stay_finite() {
+        let s = Samples {
+            x: vec![3.0; 40],
+            y: vec![0, 1, 0, 1, 0, 1, 0, 1, 0, 1],
+            features: 4,
+        };
+        let d = build(s, None, 0.0, 0).unwrap_or_else(|e| panic!("{e}"));
+        assert!(d.x.iter().all(|v| *v == 0.0));
+        assert_eq!(d.classes, 2);
+    }
+}
