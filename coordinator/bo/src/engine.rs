@@ -14,7 +14,7 @@ use crate::gp::{FitSettings, Gp, fit};
 use crate::kernel::Inputs;
 use crate::optimize::{SearchSettings, maximize};
 use crate::sobol::Sobol;
-use crate::transform::OutputTransform;
+use crate::transform::{OutputTransform, Warp};
 
 /// The value pending points are assumed to have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,19 @@ pub enum Liar {
     Best,
     /// The posterior mean at the point (kriging believer).
     KrigingBeliever,
+}
+
+/// Whether the observed values are power-transformed (Box-Cox / Yeo-Johnson) first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputWarping {
+    /// Only standardized (Optuna).
+    Off,
+    /// Always power-transformed by HEBO's rule.
+    Always,
+    /// A GP is fitted both to the standardized and to the power-transformed values; the one
+    /// whose fit explains the *observed* values better (log posterior plus the transform's
+    /// log Jacobian) is used.
+    Select,
 }
 
 /// Which acquisition function proposes each point.
@@ -42,8 +55,8 @@ pub struct Settings {
     /// Number of finite observations before the GP takes over; `None`: `d + 1` clamped to
     /// `[5, 10]`.
     pub initial_design: Option<usize>,
-    /// Power-transform the observed values (Box-Cox / Yeo-Johnson) before fitting.
-    pub output_warping: bool,
+    /// Whether and how the observed values are power-transformed before fitting.
+    pub output_warping: OutputWarping,
     /// How pending points are filled in.
     pub liar: Liar,
     /// Which acquisition function proposes each point.
@@ -61,7 +74,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             initial_design: None,
-            output_warping: true,
+            output_warping: OutputWarping::Select,
             liar: Liar::Best,
             acquisition: AcquisitionChoice::LogEi,
             fit: FitSettings::default(),
@@ -91,7 +104,10 @@ pub struct Engine {
     columns: Columns,
     settings: Settings,
     design: Sobol,
-    warm: Option<Vec<f64>>,
+    /// Warm starts of the hyperparameter fit: on standardized and on warped values.
+    warm: [Option<Vec<f64>>; 2],
+    /// Index into `warm` of the model used last.
+    last: usize,
 }
 
 /// The fitted surrogate of one call, extended by lies as suggestions are made.
@@ -119,7 +135,8 @@ impl Engine {
             columns,
             settings,
             design,
-            warm: None,
+            warm: [None, None],
+            last: 0,
         })
     }
 
@@ -130,7 +147,9 @@ impl Engine {
 
     /// The kernel hyperparameters of the last fit (`None` before the first).
     pub fn hyperparameters(&self) -> Option<crate::kernel::KernelParams> {
-        self.warm.as_deref().map(|raw| crate::gp::fit::params_from_raw(raw, self.settings.fit.noise_floor))
+        self.warm[self.last]
+            .as_deref()
+            .map(|raw| crate::gp::fit::params_from_raw(raw, self.settings.fit.noise_floor))
     }
 
     /// Number of finite observations before the GP takes over.
@@ -245,12 +264,53 @@ impl Engine {
         pending: &[Vec<f64>],
         rng: &mut ChaCha8Rng,
     ) -> Option<Model> {
-        let (_, y) = OutputTransform::fit(values, self.settings.output_warping);
         let inputs = Inputs::new(rows.concat(), self.columns.categorical_mask().to_vec());
-        let fitted = fit(&inputs, &y, self.warm.as_deref(), &self.settings.fit, rng);
-        if fitted.objective.is_finite() {
-            self.warm = Some(fitted.raw.clone());
+        let warped = OutputTransform::choose_warp(values);
+        let candidates: Vec<(usize, Warp)> = match self.settings.output_warping {
+            OutputWarping::Off => vec![(0, Warp::Identity)],
+            OutputWarping::Always => vec![(1, warped)],
+            OutputWarping::Select if warped == Warp::Identity => vec![(0, Warp::Identity)],
+            OutputWarping::Select => vec![(0, Warp::Identity), (1, warped)],
+        };
+        let mut chosen: Option<(f64, usize, Vec<f64>, crate::gp::Fitted)> = None;
+        for (slot, warp) in candidates {
+            let (transform, y) = OutputTransform::with_warp(values, warp);
+            let fitted = fit(
+                &inputs,
+                &y,
+                self.warm[slot].as_deref(),
+                &self.settings.fit,
+                rng,
+            );
+            if !fitted.objective.is_finite() {
+                continue;
+            }
+            self.warm[slot] = Some(fitted.raw.clone());
+            let score = -fitted.objective + transform.log_jacobian(values);
+            if chosen.as_ref().is_none_or(|c| score > c.0) {
+                chosen = Some((score, slot, y, fitted));
+            }
         }
+        let (y, fitted) = match chosen {
+            Some((_, slot, y, fitted)) => {
+                self.last = slot;
+                (y, fitted)
+            }
+            None => {
+                let (_, y) = OutputTransform::with_warp(values, Warp::Identity);
+                let raw =
+                    crate::gp::fit::default_raw(self.columns.len(), self.settings.fit.noise_floor);
+                let params = crate::gp::fit::params_from_raw(&raw, self.settings.fit.noise_floor);
+                (
+                    y,
+                    crate::gp::Fitted {
+                        params,
+                        raw,
+                        objective: f64::INFINITY,
+                    },
+                )
+            }
+        };
         let gp = Gp::new(inputs.clone(), y.clone(), fitted.params).or_else(|| {
             let defaults =
                 crate::gp::fit::default_raw(self.columns.len(), self.settings.fit.noise_floor);
@@ -282,12 +342,16 @@ impl Engine {
             AcquisitionChoice::LogEi => Acquisition::LogEi { best: model.best },
             AcquisitionChoice::Hedge => match rng.random_range(0..3u32) {
                 0 => Acquisition::LogEi { best: model.best },
-                1 => Acquisition::LogPi { best: model.best - 1e-4 },
+                1 => Acquisition::LogPi {
+                    best: model.best - 1e-4,
+                },
                 _ => {
                     // HEBO's schedule: κ = √((2 + d/2)·ln t + ln(π²/δ)), δ = 0.01.
                     let t = model.observations.max(1) as f64;
                     let d = self.columns.len() as f64;
-                    let kappa = ((2.0 + d / 2.0) * t.ln() + (std::f64::consts::PI.powi(2) / 0.01).ln()).sqrt();
+                    let kappa = ((2.0 + d / 2.0) * t.ln()
+                        + (std::f64::consts::PI.powi(2) / 0.01).ln())
+                    .sqrt();
                     Acquisition::Lcb { kappa }
                 }
             },

@@ -56,5 +56,5 @@ pub mod special;
 pub mod transform;
 
 pub use column::{Column, Columns};
-pub use engine::{AcquisitionChoice, Engine, History, Liar, Settings};
+pub use engine::{AcquisitionChoice, Engine, History, Liar, OutputWarping, Settings};
 pub use error::Error;

@@ -141,30 +141,46 @@ impl OutputTransform {
     /// With `warping` off (or when the power transform degenerates: HEBO's std < 0.5 check),
     /// the values are only standardized.
     pub fn fit(values: &[f64], warping: bool) -> (Self, Vec<f64>) {
+        let warp = if warping {
+            Self::choose_warp(values)
+        } else {
+            Warp::Identity
+        };
+        Self::with_warp(values, warp)
+    }
+
+    /// HEBO's choice of power transform for `values`: Box-Cox if all are positive (after
+    /// division by their standard deviation), else (or if Box-Cox degenerates) Yeo-Johnson,
+    /// λ by maximum likelihood; the identity if both degenerate.
+    pub fn choose_warp(values: &[f64]) -> Warp {
+        let (_, raw_std) = mean_and_std(values);
+        if values.len() < 3 || !(raw_std > 0.0 && raw_std.is_finite()) {
+            return Warp::Identity;
+        }
+        let scaled: Vec<f64> = values.iter().map(|v| v / raw_std).collect();
+        let positive = scaled.iter().all(|&v| v > 0.0);
+        let candidates: Vec<fn(f64) -> Warp> = if positive {
+            vec![Warp::BoxCox, Warp::YeoJohnson]
+        } else {
+            vec![Warp::YeoJohnson]
+        };
+        candidates
+            .into_iter()
+            .map(|make| make(best_lambda(&scaled, make)))
+            .find(|&w| spread_ok(&scaled, w))
+            .unwrap_or(Warp::Identity)
+    }
+
+    /// The transform with a given power warp: divide by the standard deviation, warp,
+    /// standardize. Returns it with the transformed values.
+    pub fn with_warp(values: &[f64], warp: Warp) -> (Self, Vec<f64>) {
         let (_, raw_std) = mean_and_std(values);
         let scale = if raw_std > 0.0 && raw_std.is_finite() {
             1.0 / raw_std
         } else {
             1.0
         };
-        let scaled: Vec<f64> = values.iter().map(|v| v * scale).collect();
-        let mut warp = Warp::Identity;
-        if warping && values.len() >= 3 && raw_std > 0.0 {
-            let positive = scaled.iter().all(|&v| v > 0.0);
-            let candidates: Vec<fn(f64) -> Warp> = if positive {
-                vec![Warp::BoxCox, Warp::YeoJohnson]
-            } else {
-                vec![Warp::YeoJohnson]
-            };
-            for make in candidates {
-                let w = make(best_lambda(&scaled, make));
-                if spread_ok(&scaled, w) {
-                    warp = w;
-                    break;
-                }
-            }
-        }
-        let warped: Vec<f64> = scaled.iter().map(|&v| apply(warp, v)).collect();
+        let warped: Vec<f64> = values.iter().map(|&v| apply(warp, v * scale)).collect();
         let (mean, std) = mean_and_std(&warped);
         let std = if std > 1e-10 && std.is_finite() {
             std
@@ -179,6 +195,26 @@ impl OutputTransform {
         };
         let transformed = warped.iter().map(|w| (w - mean) / std).collect();
         (out, transformed)
+    }
+
+    /// `Σ ln |d forward / d value|` over `values`: added to a model's log likelihood of the
+    /// transformed values, it gives the likelihood of the values themselves, so that models
+    /// fitted under different warps can be compared.
+    pub fn log_jacobian(&self, values: &[f64]) -> f64 {
+        let base = self.scale.ln() - self.std.ln();
+        values
+            .iter()
+            .map(|&v| {
+                let u = v * self.scale;
+                let log_derivative = match self.warp {
+                    Warp::Identity => 0.0,
+                    Warp::BoxCox(l) => (l - 1.0) * u.ln(),
+                    Warp::YeoJohnson(l) if u >= 0.0 => (l - 1.0) * u.ln_1p(),
+                    Warp::YeoJohnson(l) => (1.0 - l) * (-u).ln_1p(),
+                };
+                base + log_derivative
+            })
+            .sum()
     }
 
     /// The warp that was chosen.
@@ -245,6 +281,37 @@ mod tests {
                         t.warp()
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn log_jacobian_matches_finite_differences() {
+        let values = skewed();
+        for warp in [
+            Warp::Identity,
+            Warp::BoxCox(0.3),
+            Warp::YeoJohnson(-0.4),
+            Warp::YeoJohnson(1.7),
+        ] {
+            let (t, _) = OutputTransform::with_warp(&values, warp);
+            let shifted: Vec<f64> = values.iter().map(|v| v - 2.0).collect();
+            for set in [&values, &shifted] {
+                if matches!(warp, Warp::BoxCox(_)) && set[0] <= 0.0 {
+                    continue;
+                }
+                let fd: f64 = set
+                    .iter()
+                    .map(|&v| {
+                        let e = 1e-6 * (1.0 + v.abs());
+                        ((t.forward(v + e) - t.forward(v - e)) / (2.0 * e)).ln()
+                    })
+                    .sum();
+                let got = t.log_jacobian(set);
+                assert!(
+                    (got - fd).abs() < 1e-5 * fd.abs().max(1.0),
+                    "{warp:?}: {got} vs {fd}"
+                );
             }
         }
     }
