@@ -7,7 +7,9 @@ const SEARCH: &str = "[search]\nalgorithm = \"random\"\ntrials = 10\n";
 /// (case, study file) pairs that must each be refused.
 fn cases() -> Vec<(&'static str, String)> {
     let nn = |space: &str| format!("{SEARCH}[search.space]\n{space}\n");
-    let f = |function: &str, space: &str| format!("[objective]\nfunction = \"{function}\"\n{SEARCH}[search.space]\n{space}\n");
+    let f = |function: &str, space: &str| {
+        format!("[objective]\nfunction = \"{function}\"\n{SEARCH}[search.space]\n{space}\n")
+    };
     vec![
         ("unknown key in [study]", format!("[study]\nnmae = \"x\"\n{}", nn("\"training.l2\" = { float = [0, 0.1] }"))),
         ("unknown key in a domain", nn("\"training.l2\" = { float = [0, 0.1], lgo = true }")),
@@ -35,8 +37,8 @@ fn cases() -> Vec<(&'static str, String)> {
         ("missing trials", "[search]\n[search.space]\n\"training.l2\" = { float = [0, 0.1] }\n".into()),
         ("missing [search]", "[study]\nname = \"x\"\n".into()),
         ("nothing to search", SEARCH.to_string()),
-        ("grid too large", format!("[objective]\ncommand = \"./run\"\n[study]\nmetric = \"loss\"\n[search]\nalgorithm = \"grid\"\n[search.space]\na = {{ int = [1, 1000] }}\nb = {{ int = [1, 1000] }}\nc = {{ int = [1, 1000] }}\n")),
-        ("grid float without step", format!("[objective]\ncommand = \"./run\"\n[study]\nmetric = \"loss\"\n[search]\nalgorithm = \"grid\"\n[search.space]\nlr = {{ float = [0.001, 0.1] }}\n")),
+        ("grid too large", "[objective]\ncommand = \"./run\"\n[study]\nmetric = \"loss\"\n[search]\nalgorithm = \"grid\"\n[search.space]\na = { int = [1, 1000] }\nb = { int = [1, 1000] }\nc = { int = [1, 1000] }\n".to_string()),
+        ("grid float without step", "[objective]\ncommand = \"./run\"\n[study]\nmetric = \"loss\"\n[search]\nalgorithm = \"grid\"\n[search.space]\nlr = { float = [0.001, 0.1] }\n".to_string()),
         ("step on a log scale", f("sphere", "x1 = { float = [0.1, 1], log = true, step = 0.1 }")),
         ("unknown function", f("branine", "x1 = { float = [0, 1] }\nx2 = { float = [0, 1] }")),
         ("function dimension", f("branin", "x1 = { float = [0, 1] }")),
@@ -61,7 +63,10 @@ fn refused_study_files_name_key_and_line() {
             Ok(_) => panic!("case `{case}` was accepted:\n{text}"),
             Err(e) => e,
         };
-        assert!(!error.to_string().contains('\n'), "one line per error: {error}");
+        assert!(
+            !error.to_string().contains('\n'),
+            "one line per error: {error}"
+        );
         report.push_str(&format!("{case}\n    {error}\n"));
     }
     insta::assert_snapshot!(report);

@@ -17,6 +17,7 @@ pub struct GridSampler {
     size: u128,
     /// Every grid index below this was visited at the last call (history only grows).
     cursor: u128,
+    visited: Visited,
 }
 
 impl GridSampler {
@@ -34,6 +35,7 @@ impl GridSampler {
             blocks,
             size,
             cursor: 0,
+            visited: Visited::default(),
         }
     }
 
@@ -54,12 +56,12 @@ impl Sampler for GridSampler {
     }
 
     fn suggest(&mut self, ctx: &SampleContext<'_>) -> Result<Suggestion, SearchError> {
-        let visited = Visited::new(&self.space, ctx.trials);
+        self.visited.update(&self.space, ctx.trials);
         while self.cursor < self.size {
             let Some(point) = self.point(self.cursor) else {
                 break;
             };
-            if !visited.contains(&point) {
+            if !self.visited.contains(&point) {
                 return Ok(Suggestion::Params(point));
             }
             self.cursor += 1;

@@ -1,7 +1,7 @@
 //! What has been tried: the keys of every running or finished point, and the fallback that
 //! keeps samplers from proposing a point twice.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use rand::Rng;
 
@@ -15,25 +15,40 @@ const ENUMERABLE: u128 = 1_000_000;
 /// Random redraws before enumerating.
 const REDRAWS: usize = 64;
 
-/// The points already proposed (running or finished, any state).
-#[derive(Debug, Default)]
+/// The points already proposed (running or finished, any state), kept across calls: a
+/// trial's params never change once assigned and trials are never removed, so each trial
+/// is canonicalized and keyed once.
+#[derive(Debug, Default, Clone)]
 pub struct Visited {
     keys: HashSet<String>,
+    canonical: HashMap<u64, Option<Params>>,
 }
 
 impl Visited {
     /// The points of `trials`, canonicalized by `space` when they fit it.
     pub fn new(space: &SearchSpace, trials: &[TrialRecord]) -> Self {
-        let keys = trials
-            .iter()
-            .map(|t| {
-                let p = space
-                    .validate(&t.params)
-                    .unwrap_or_else(|_| t.params.clone());
-                SearchSpace::point_key(&p)
-            })
-            .collect();
-        Visited { keys }
+        let mut v = Visited::default();
+        v.update(space, trials);
+        v
+    }
+
+    /// Adds the trials not seen by an earlier call.
+    pub fn update(&mut self, space: &SearchSpace, trials: &[TrialRecord]) {
+        for t in trials {
+            if self.canonical.contains_key(&t.number) {
+                continue;
+            }
+            let canonical = space.validate(&t.params).ok();
+            self.keys.insert(SearchSpace::point_key(
+                canonical.as_ref().unwrap_or(&t.params),
+            ));
+            self.canonical.insert(t.number, canonical);
+        }
+    }
+
+    /// Trial `number`'s params in canonical form, if they fit the space.
+    pub fn canonical(&self, number: u64) -> Option<&Params> {
+        self.canonical.get(&number)?.as_ref()
     }
 
     /// Whether `params` was already proposed.

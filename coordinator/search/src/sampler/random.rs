@@ -12,20 +12,22 @@ use crate::space::SearchSpace;
 pub struct RandomSampler {
     space: SearchSpace,
     seed: u64,
+    visited: Visited,
 }
 
 impl RandomSampler {
     /// A random sampler over the study's space and seed.
     pub fn new(config: &StudyConfig) -> Self {
-        RandomSampler {
-            space: config.space.clone(),
-            seed: config.search.seed,
-        }
+        Self::with_space(config.space.clone(), config.search.seed)
     }
 
     /// A random sampler over `space` with `seed` (for other samplers' start-up phase).
     pub fn with_space(space: SearchSpace, seed: u64) -> Self {
-        RandomSampler { space, seed }
+        RandomSampler {
+            space,
+            seed,
+            visited: Visited::default(),
+        }
     }
 }
 
@@ -36,8 +38,8 @@ impl Sampler for RandomSampler {
 
     fn suggest(&mut self, ctx: &SampleContext<'_>) -> Result<Suggestion, SearchError> {
         let mut rng = trial_rng(self.seed, ctx.trial_number);
-        let visited = Visited::new(&self.space, ctx.trials);
+        self.visited.update(&self.space, ctx.trials);
         let candidate = self.space.sample(&mut rng);
-        Ok(ensure_new(&self.space, &visited, candidate, &mut rng))
+        Ok(ensure_new(&self.space, &self.visited, candidate, &mut rng))
     }
 }

@@ -103,13 +103,17 @@ impl Domain {
         match self {
             Domain::Float(d) => {
                 let v = value.as_f64()?;
-                d.contains(v).then(|| {
-                    let snapped = match d.step {
-                        Some(step) => d.low + ((v - d.low) / step).round() * step,
-                        None => v,
-                    };
-                    ParamValue::Float(snapped.clamp(d.low, d.high))
-                })
+                if !d.contains(v) {
+                    return None;
+                }
+                // The same formula as `value_at`, so a value read back is bit-identical.
+                match (d.step, d.step_count()) {
+                    (Some(step), Some(n)) => {
+                        let k = ((v - d.low) / step).round().clamp(0.0, (n - 1) as f64);
+                        Some(ParamValue::Float(d.low + k * step))
+                    }
+                    _ => Some(ParamValue::Float(v.clamp(d.low, d.high))),
+                }
             }
             Domain::Int(d) => {
                 let v = value.as_i64()?;
@@ -137,9 +141,7 @@ impl Domain {
         match self {
             Domain::Float(d) => {
                 let step = d.step?;
-                Some(ParamValue::Float(
-                    (d.low + index as f64 * step).min(d.effective_high()),
-                ))
+                Some(ParamValue::Float(d.low + index as f64 * step))
             }
             Domain::Int(d) => Some(ParamValue::Int(d.low + index as i64 * d.step)),
             Domain::Categorical(c) => c.get(index as usize).cloned(),
@@ -184,9 +186,7 @@ impl Domain {
             Domain::Float(d) => {
                 if let Some(n) = d.step_count() {
                     let k = rng.random_range(0..n as u64);
-                    return ParamValue::Float(
-                        (d.low + k as f64 * d.step.unwrap_or(0.0)).min(d.effective_high()),
-                    );
+                    return ParamValue::Float(d.low + k as f64 * d.step.unwrap_or(0.0));
                 }
                 let u: f64 = rng.random();
                 let v = if d.log {

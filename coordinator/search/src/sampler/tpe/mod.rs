@@ -19,7 +19,7 @@ use crate::config::{StudyConfig, TpeSettings};
 use crate::error::SearchError;
 use crate::params::{ParamValue, Params};
 use crate::space::{Domain, SearchSpace};
-use crate::trial::{Direction, TrialRecord};
+use crate::trial::Direction;
 use parzen::{Options, ParamKind, Parzen};
 
 /// Redraws of the candidate set before falling back to a random new point.
@@ -43,6 +43,7 @@ pub struct TpeSampler {
     settings: TpeSettings,
     n_startup_trials: usize,
     groups: Vec<Group>,
+    visited: Visited,
 }
 
 impl TpeSampler {
@@ -73,6 +74,7 @@ impl TpeSampler {
             settings,
             n_startup_trials,
             groups,
+            visited: Visited::default(),
         }
     }
 
@@ -88,10 +90,10 @@ impl TpeSampler {
     fn fit(
         &self,
         group: &Group,
-        below: &[&(TrialRecord, Params)],
-        above: &[&(TrialRecord, Params)],
+        below: &[split::Entry<'_>],
+        above: &[split::Entry<'_>],
     ) -> (Parzen, Parzen) {
-        let rows = |trials: &[&(TrialRecord, Params)]| -> Vec<Vec<f64>> {
+        let rows = |trials: &[split::Entry<'_>]| -> Vec<Vec<f64>> {
             trials
                 .iter()
                 .filter_map(|(_, p)| self.encode(group, p))
@@ -127,8 +129,8 @@ impl TpeSampler {
         &self,
         rng: &mut R,
         fitted: &mut [Option<(Parzen, Parzen)>],
-        below: &[&(TrialRecord, Params)],
-        above: &[&(TrialRecord, Params)],
+        below: &[split::Entry<'_>],
+        above: &[split::Entry<'_>],
     ) -> Params {
         let mut point = Params::new();
         for (g, group) in self.groups.iter().enumerate() {
@@ -220,17 +222,18 @@ impl Sampler for TpeSampler {
 
     fn suggest(&mut self, ctx: &SampleContext<'_>) -> Result<Suggestion, SearchError> {
         let mut rng = trial_rng(self.seed, ctx.trial_number);
-        let visited = Visited::new(&self.space, ctx.trials);
-        let usable: Vec<(TrialRecord, Params)> = ctx
+        self.visited.update(&self.space, ctx.trials);
+        let visited = &self.visited;
+        let usable: Vec<split::Entry<'_>> = ctx
             .trials
             .iter()
             .filter(|t| split::usable(t, self.settings.constant_liar))
-            .filter_map(|t| self.space.validate(&t.params).ok().map(|p| (t.clone(), p)))
+            .filter_map(|t| visited.canonical(t.number).map(|p| (t, p)))
             .collect();
         let finished = usable.iter().filter(|(t, _)| !split::is_running(t)).count();
         if finished < self.n_startup_trials {
             let candidate = self.space.sample(&mut rng);
-            return Ok(ensure_new(&self.space, &visited, candidate, &mut rng));
+            return Ok(ensure_new(&self.space, visited, candidate, &mut rng));
         }
         let (below, above) = split::split(&usable, self.direction);
         let mut fitted: Vec<Option<(Parzen, Parzen)>> = vec![None; self.groups.len()];
@@ -241,6 +244,6 @@ impl Sampler for TpeSampler {
                 return Ok(Suggestion::Params(candidate));
             }
         }
-        Ok(ensure_new(&self.space, &visited, candidate, &mut rng))
+        Ok(ensure_new(&self.space, visited, candidate, &mut rng))
     }
 }

@@ -33,41 +33,47 @@ fn pruned_key(t: &TrialRecord, direction: Direction) -> (i64, f64) {
     }
 }
 
-type Entry = (TrialRecord, Params);
+/// A usable trial with its canonical params.
+pub(super) type Entry<'a> = (&'a TrialRecord, &'a Params);
 
 /// (below, above), each in trial-number order. Below: the best γ(n) completed trials, topped
 /// up with pruned ones by depth; running trials always above.
-pub(super) fn split(trials: &[Entry], direction: Direction) -> (Vec<&Entry>, Vec<&Entry>) {
+pub(super) fn split<'a>(
+    trials: &[Entry<'a>],
+    direction: Direction,
+) -> (Vec<Entry<'a>>, Vec<Entry<'a>>) {
     let n = trials.iter().filter(|(t, _)| !is_running(t)).count();
     let n_below = gamma(n);
-    let mut complete: Vec<&Entry> = trials
+    let mut complete: Vec<Entry<'a>> = trials
         .iter()
         .filter(|(t, _)| t.state == TrialState::Complete)
+        .copied()
         .collect();
-    let mut pruned: Vec<&Entry> = trials
+    let mut pruned: Vec<Entry<'a>> = trials
         .iter()
         .filter(|(t, _)| t.state == TrialState::Pruned)
+        .copied()
         .collect();
     complete.sort_by(|a, b| {
-        let key = |e: &Entry| direction.as_loss(e.0.value.unwrap_or(f64::NAN));
+        let key = |e: &Entry<'_>| direction.as_loss(e.0.value.unwrap_or(f64::NAN));
         key(a).total_cmp(&key(b))
     });
     pruned.sort_by(|a, b| {
-        let (ka, kb) = (pruned_key(&a.0, direction), pruned_key(&b.0, direction));
+        let (ka, kb) = (pruned_key(a.0, direction), pruned_key(b.0, direction));
         ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
     });
     let from_complete = n_below.min(complete.len());
     let from_pruned = (n_below - from_complete).min(pruned.len());
-    let mut below: Vec<&Entry> = complete[..from_complete]
+    let mut below: Vec<Entry<'a>> = complete[..from_complete]
         .iter()
         .chain(&pruned[..from_pruned])
         .copied()
         .collect();
-    let mut above: Vec<&Entry> = complete[from_complete..]
+    let mut above: Vec<Entry<'a>> = complete[from_complete..]
         .iter()
         .chain(&pruned[from_pruned..])
         .copied()
-        .chain(trials.iter().filter(|(t, _)| is_running(t)))
+        .chain(trials.iter().filter(|(t, _)| is_running(t)).copied())
         .collect();
     below.sort_by_key(|e| e.0.number);
     above.sort_by_key(|e| e.0.number);
@@ -78,17 +84,23 @@ pub(super) fn split(trials: &[Entry], direction: Direction) -> (Vec<&Entry>, Vec
 mod tests {
     use super::*;
 
-    fn entry(number: u64, state: TrialState, value: Option<f64>, curve: &[(u32, f64)]) -> Entry {
-        (
-            TrialRecord {
-                number,
-                params: Params::new(),
-                state,
-                value,
-                intermediate: curve.to_vec(),
-            },
-            Params::new(),
-        )
+    fn record(
+        number: u64,
+        state: TrialState,
+        value: Option<f64>,
+        curve: &[(u32, f64)],
+    ) -> TrialRecord {
+        TrialRecord {
+            number,
+            params: Params::new(),
+            state,
+            value,
+            intermediate: curve.to_vec(),
+        }
+    }
+
+    fn entries<'a>(records: &'a [TrialRecord], params: &'a Params) -> Vec<Entry<'a>> {
+        records.iter().map(|r| (r, params)).collect()
     }
 
     #[test]
@@ -101,12 +113,14 @@ mod tests {
 
     #[test]
     fn best_complete_go_below_then_deepest_pruned_and_running_above() {
-        let trials = vec![
-            entry(0, TrialState::Complete, Some(0.5), &[]),
-            entry(1, TrialState::Pruned, None, &[(1, 0.1), (2, 0.2)]),
-            entry(2, TrialState::Running, None, &[]),
-            entry(3, TrialState::Pruned, None, &[(1, 0.05)]),
+        let empty = Params::new();
+        let records = vec![
+            record(0, TrialState::Complete, Some(0.5), &[]),
+            record(1, TrialState::Pruned, None, &[(1, 0.1), (2, 0.2)]),
+            record(2, TrialState::Running, None, &[]),
+            record(3, TrialState::Pruned, None, &[(1, 0.05)]),
         ];
+        let trials = entries(&records, &empty);
         for _ in 0..2 {
             let (below, above) = split(&trials, Direction::Minimize);
             // n = 3 finished → γ = 1: the complete trial.
@@ -119,7 +133,7 @@ mod tests {
                 vec![1, 2, 3]
             );
         }
-        let only_pruned = vec![trials[1].clone(), trials[3].clone()];
+        let only_pruned = vec![trials[1], trials[3]];
         let (below, _) = split(&only_pruned, Direction::Minimize);
         // The deeper pruned trial wins, though its value is worse.
         assert_eq!(below[0].0.number, 1);
@@ -127,9 +141,11 @@ mod tests {
 
     #[test]
     fn maximize_takes_the_largest() {
-        let trials: Vec<Entry> = (0..20)
-            .map(|i| entry(i, TrialState::Complete, Some(i as f64), &[]))
+        let empty = Params::new();
+        let records: Vec<TrialRecord> = (0..20)
+            .map(|i| record(i, TrialState::Complete, Some(i as f64), &[]))
             .collect();
+        let trials = entries(&records, &empty);
         let (below, above) = split(&trials, Direction::Maximize);
         assert_eq!(
             below.iter().map(|e| e.0.number).collect::<Vec<_>>(),
