@@ -1,6 +1,10 @@
 //! The one matrix-product wrapper: every GEMM of the crate goes through [`matmul`], so the
 //! backend (faer today) changes in one place. Matrices are row-major `f32` slices viewed
 //! without copying; a transposed operand is just a transposed view.
+//!
+//! [`vectorized`] runs an elementwise loop compiled for the best instruction set the CPU has
+//! (detected at run time; the default build targets baseline x86-64, whose 4-lane SSE code
+//! made the fused Adam update a third of the epoch).
 
 use faer::linalg::matmul::matmul as faer_matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -45,6 +49,14 @@ impl<'a> View<'a> {
         let m = MatRef::from_row_major_slice(self.data, self.rows, self.cols);
         if self.transposed { m.transpose() } else { m }
     }
+}
+
+/// Runs `f` with the CPU's best SIMD instruction set enabled (AVX2 + FMA where present), so
+/// the loops inlined into it are auto-vectorized for it. The loops must be `#[inline(always)]`
+/// all the way down. Floating-point results are the same as without it (no fast-math).
+#[inline(always)]
+pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(f)
 }
 
 /// How many threads a product may use: `One` runs on the calling thread with no pool at all

@@ -2,27 +2,33 @@
 //! bias and activates in one sweep; the backward pass applies the dropout mask and the
 //! derivative and sums the bias gradient in one sweep.
 
+use crate::linalg::vectorized;
+
 use crate::config::Activation;
 
 /// The slope of leaky ReLU for negative inputs.
 const LEAKY_SLOPE: f32 = 0.01;
 
+#[inline(always)]
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
 /// The standard normal CDF Φ(x).
+#[inline(always)]
 fn normal_cdf(x: f32) -> f32 {
     0.5 * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
 /// The standard normal density φ(x).
+#[inline(always)]
 fn normal_pdf(x: f32) -> f32 {
     const INV_SQRT_2PI: f32 = 0.398_942_3;
     INV_SQRT_2PI * (-0.5 * x * x).exp()
 }
 
 /// The activation of one pre-activation value.
+#[inline(always)]
 pub(crate) fn value(act: Activation, x: f32) -> f32 {
     match act {
         Activation::Relu => x.max(0.0),
@@ -48,6 +54,7 @@ pub(crate) fn value(act: Activation, x: f32) -> f32 {
 }
 
 /// The derivative of the activation at one pre-activation value.
+#[inline(always)]
 pub(crate) fn derivative(act: Activation, x: f32) -> f32 {
     match act {
         Activation::Relu => {
@@ -95,18 +102,29 @@ pub(crate) fn forward(
     out: &mut [f32],
     width: usize,
 ) {
-    // One monomorphized loop per activation so the compiler can vectorize the cheap ones.
-    match act {
-        Activation::Relu => forward_with(pre, bias, out, width, |x| x.max(0.0)),
-        Activation::LeakyRelu => {
-            forward_with(pre, bias, out, width, |x| value(Activation::LeakyRelu, x))
-        }
-        Activation::Elu => forward_with(pre, bias, out, width, |x| value(Activation::Elu, x)),
-        Activation::Sigmoid => forward_with(pre, bias, out, width, sigmoid),
-        Activation::Tanh => forward_with(pre, bias, out, width, f32::tanh),
-        Activation::Swish => forward_with(pre, bias, out, width, |x| value(Activation::Swish, x)),
-        Activation::Gelu => forward_with(pre, bias, out, width, |x| value(Activation::Gelu, x)),
-    }
+    vectorized(
+        #[inline(always)]
+        || {
+            // One monomorphized loop per activation so the compiler can vectorize the cheap ones.
+            match act {
+                Activation::Relu => forward_with(pre, bias, out, width, |x| x.max(0.0)),
+                Activation::LeakyRelu => {
+                    forward_with(pre, bias, out, width, |x| value(Activation::LeakyRelu, x))
+                }
+                Activation::Elu => {
+                    forward_with(pre, bias, out, width, |x| value(Activation::Elu, x))
+                }
+                Activation::Sigmoid => forward_with(pre, bias, out, width, sigmoid),
+                Activation::Tanh => forward_with(pre, bias, out, width, f32::tanh),
+                Activation::Swish => {
+                    forward_with(pre, bias, out, width, |x| value(Activation::Swish, x))
+                }
+                Activation::Gelu => {
+                    forward_with(pre, bias, out, width, |x| value(Activation::Gelu, x))
+                }
+            }
+        },
+    )
 }
 
 #[inline(always)]
@@ -147,12 +165,15 @@ pub(crate) fn backward(
     bias_grad: Option<&mut [f32]>,
     width: usize,
 ) {
-    match act {
-        Activation::Relu => backward_with(pre, mask, grad, bias_grad, width, |x| {
-            if x > 0.0 { 1.0 } else { 0.0 }
-        }),
-        other => backward_with(pre, mask, grad, bias_grad, width, |x| derivative(other, x)),
-    }
+    vectorized(
+        #[inline(always)]
+        || match act {
+            Activation::Relu => backward_with(pre, mask, grad, bias_grad, width, |x| {
+                if x > 0.0 { 1.0 } else { 0.0 }
+            }),
+            other => backward_with(pre, mask, grad, bias_grad, width, |x| derivative(other, x)),
+        },
+    )
 }
 
 #[inline(always)]

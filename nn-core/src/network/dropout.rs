@@ -2,6 +2,8 @@
 //! function of (seed, step, layer, position), so it is reproducible, needs no generator state,
 //! and the loop that draws it vectorizes.
 
+use crate::linalg::vectorized;
+
 /// A 32-bit integer hash with good avalanche (Wellons' "lowbias32").
 #[inline(always)]
 fn hash32(mut x: u32) -> u32 {
@@ -26,15 +28,20 @@ pub(crate) fn mix(a: u64, b: u64) -> u64 {
 /// Fills `mask` with 0 (dropped, probability `p`) or 1/(1−p) (kept) from `key`, and multiplies
 /// `out` by it.
 pub(crate) fn apply(out: &mut [f32], mask: &mut [f32], p: f32, key: u64) {
-    let threshold = (f64::from(p) * 4_294_967_296.0) as u64;
-    let threshold = threshold.min(u64::from(u32::MAX)) as u32;
-    let keep = 1.0 / (1.0 - p);
-    let (lo, hi) = (key as u32, (key >> 32) as u32);
-    for (i, (o, m)) in out.iter_mut().zip(mask.iter_mut()).enumerate() {
-        let h = hash32(hash32((i as u32) ^ lo) ^ hi);
-        *m = if h >= threshold { keep } else { 0.0 };
-        *o *= *m;
-    }
+    vectorized(
+        #[inline(always)]
+        || {
+            let threshold = (f64::from(p) * 4_294_967_296.0) as u64;
+            let threshold = threshold.min(u64::from(u32::MAX)) as u32;
+            let keep = 1.0 / (1.0 - p);
+            let (lo, hi) = (key as u32, (key >> 32) as u32);
+            for (i, (o, m)) in out.iter_mut().zip(mask.iter_mut()).enumerate() {
+                let h = hash32(hash32((i as u32) ^ lo) ^ hi);
+                *m = if h >= threshold { keep } else { 0.0 };
+                *o *= *m;
+            }
+        },
+    )
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! decoupled weight decay for AdamW.
 
 use crate::config::Optimizer;
+use crate::linalg::vectorized;
 
 /// Adam's first-moment decay.
 const BETA1: f32 = 0.9;
@@ -60,6 +61,14 @@ impl OptimizerState {
 
     /// Applies one update with learning rate `lr`.
     pub(crate) fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
+        vectorized(
+            #[inline(always)]
+            || self.step_inner(params, grads, lr),
+        );
+    }
+
+    #[inline(always)]
+    fn step_inner(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
         self.step = self.step.saturating_add(1);
         let w = self.weights_len;
         let (pw, pr) = params.split_at_mut(w);
@@ -89,12 +98,14 @@ impl OptimizerState {
     }
 }
 
+#[inline(always)]
 fn sgd(p: &mut [f32], g: &[f32], lr: f32, l2: f32) {
     for (p, g) in p.iter_mut().zip(g) {
         *p -= lr * (g + l2 * *p);
     }
 }
 
+#[inline(always)]
 fn momentum(p: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, mu: f32, l2: f32) {
     for ((p, g), m) in p.iter_mut().zip(g).zip(m.iter_mut()) {
         *m = mu * *m + g + l2 * *p;
@@ -123,6 +134,7 @@ impl AdamStep {
 }
 
 /// p ← decay·p − step_size · m̂ / (√v̂ + ε), with g + l2·p as the gradient; one pass.
+#[inline(always)]
 fn adam(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: AdamStep, l2: f32, decay: f32) {
     for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
         let g = g + l2 * *p;
