@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""Peer samplers on the sampler benchmark's functions, budgets and seeds.
+
+Runs Optuna's GPSampler and TPESampler, scikit-optimize's gp_minimize (EI) and HEBO on
+branin (2-D, 50 evaluations), hartmann6 (6-D, 100), ackley 5-D on [-5, 10]^5 (100) and
+rosenbrock 4-D on [-5, 10]^4 (100), and times one suggestion at a given history size.
+Every run appends one JSON line to --out (so a long run keeps what it finished):
+
+  {"sampler": "optuna-gp", "function": "branin", "seed": 0, "budget": 50,
+   "regret": [r25, r50, r100], "ms_per_suggestion": 41.2}
+  {"sampler": "optuna-gp", "timing_observations": 200, "ms_per_suggestion": 130.0}
+
+`--table FILE...` reads such files (ours and the peers') and prints the side-by-side
+Markdown tables of BENCHMARKS.md. HEBO pins an old numpy: run it with the interpreter of
+its own virtual environment (see bench/samplers.sh).
+"""
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+
+FUNCTIONS = {
+    # name: (dimension, budget, bounds, known minimum)
+    "branin": (2, 50, [(-5.0, 10.0), (0.0, 15.0)], 0.397887357729738),
+    "hartmann6": (6, 100, [(0.0, 1.0)] * 6, -3.322368011391339),
+    "ackley5": (5, 100, [(-5.0, 10.0)] * 5, 0.0),
+    "rosenbrock4": (4, 100, [(-5.0, 10.0)] * 4, 0.0),
+}
+
+HARTMANN_ALPHA = [1.0, 1.2, 3.0, 3.2]
+HARTMANN_A = [
+    [10.0, 3.0, 17.0, 3.5, 1.7, 8.0],
+    [0.05, 10.0, 17.0, 0.1, 8.0, 14.0],
+    [3.0, 3.5, 1.7, 10.0, 17.0, 8.0],
+    [17.0, 8.0, 0.05, 10.0, 0.1, 14.0],
+]
+HARTMANN_P = [
+    [1312, 1696, 5569, 124, 8283, 5886],
+    [2329, 4135, 8307, 3736, 1004, 9991],
+    [2348, 1451, 3522, 2883, 3047, 6650],
+    [4047, 8828, 8732, 5743, 1091, 381],
+]
+
+
+def evaluate(name, x):
+    """The same formulas as the testfns crate."""
+    if name == "branin":
+        x1, x2 = x
+        b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
+        return (x2 - b * x1 * x1 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
+    if name == "hartmann6":
+        total = 0.0
+        for i in range(4):
+            inner = sum(HARTMANN_A[i][j] * (x[j] - HARTMANN_P[i][j] * 1e-4) ** 2 for j in range(6))
+            total -= HARTMANN_ALPHA[i] * math.exp(-inner)
+        return total
+    if name == "ackley5":
+        d = len(x)
+        s1 = sum(v * v for v in x) / d
+        s2 = sum(math.cos(2 * math.pi * v) for v in x) / d
+        return -20 * math.exp(-0.2 * math.sqrt(s1)) - math.exp(s2) + 20 + math.e
+    if name == "rosenbrock4":
+        return sum(100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(len(x) - 1))
+    raise ValueError(name)
+
+
+def checkpoints(values, budget, minimum):
+    """Best-so-far regret after 25 %, 50 % and 100 % of the budget."""
+    out = []
+    for frac in (0.25, 0.5, 1.0):
+        k = max(1, int(round(budget * frac)))
+        out.append(min(values[:k]) - minimum)
+    return out
+
+
+# ---------------------------------------------------------------- Optuna
+
+
+def optuna_sampler(kind, seed):
+    import optuna
+
+    if kind == "optuna-gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def run_optuna(kind, name, seed):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dim, budget, bounds, _ = FUNCTIONS[name]
+    study = optuna.create_study(sampler=optuna_sampler(kind, seed))
+    dists = {f"x{i}": optuna.distributions.FloatDistribution(lo, hi) for i, (lo, hi) in enumerate(bounds)}
+    values, spent = [], 0.0
+    for _ in range(budget):
+        t0 = time.perf_counter()
+        trial = study.ask(dists)
+        spent += time.perf_counter() - t0
+        x = [trial.params[f"x{i}"] for i in range(dim)]
+        v = evaluate(name, x)
+        study.tell(trial, v)
+        values.append(v)
+    return values, 1e3 * spent / budget
+
+
+def time_optuna(kind, observations, seed=0):
+    """ms per suggestion with `observations` finished random trials (hartmann6)."""
+    import optuna
+    import random
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rng = random.Random(seed)
+    study = optuna.create_study(sampler=optuna_sampler(kind, seed))
+    dists = {f"x{i}": optuna.distributions.FloatDistribution(0.0, 1.0) for i in range(6)}
+    for _ in range(observations):
+        x = [rng.random() for _ in range(6)]
+        params = {f"x{i}": v for i, v in enumerate(x)}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=evaluate("hartmann6", x)))
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        trial = study.ask(dists)
+        times.append(time.perf_counter() - t0)
+        study.tell(trial, evaluate("hartmann6", [trial.params[f"x{i}"] for i in range(6)]))
+    return 1e3 * statistics.median(times)
+
+
+# ---------------------------------------------------------------- scikit-optimize
+
+
+def run_skopt(name, seed):
+    from skopt import gp_minimize
+
+    _, budget, bounds, _ = FUNCTIONS[name]
+    values = []
+
+    def f(x):
+        v = evaluate(name, x)
+        values.append(v)
+        return v
+
+    t0 = time.perf_counter()
+    gp_minimize(f, bounds, n_calls=budget, acq_func="EI", random_state=seed)
+    return values, 1e3 * (time.perf_counter() - t0) / budget
+
+
+def time_skopt(observations, seed=0):
+    import random
+
+    from skopt import Optimizer
+
+    rng = random.Random(seed)
+    opt = Optimizer([(0.0, 1.0)] * 6, base_estimator="GP", acq_func="EI", random_state=seed)
+    xs = [[rng.random() for _ in range(6)] for _ in range(observations)]
+    opt.tell(xs, [evaluate("hartmann6", x) for x in xs])
+    t0 = time.perf_counter()
+    opt.ask()
+    return 1e3 * (time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------- HEBO
+
+
+def run_hebo(name, seed):
+    import numpy as np
+    import torch
+    from hebo.design_space.design_space import DesignSpace
+    from hebo.optimizers.hebo import HEBO
+
+    try:
+        from pymoo.config import Config
+
+        Config.warnings["not_compiled"] = False
+    except ImportError:
+        pass
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    dim, budget, bounds, _ = FUNCTIONS[name]
+    space = DesignSpace().parse(
+        [{"name": f"x{i}", "type": "num", "lb": lo, "ub": hi} for i, (lo, hi) in enumerate(bounds)]
+    )
+    opt = HEBO(space, scramble_seed=seed)
+    values, spent = [], 0.0
+    for _ in range(budget):
+        t0 = time.perf_counter()
+        rec = opt.suggest(n_suggestions=1)
+        spent += time.perf_counter() - t0
+        x = [float(rec[f"x{i}"].values[0]) for i in range(dim)]
+        v = evaluate(name, x)
+        opt.observe(rec, np.array([[v]]))
+        values.append(v)
+    return values, 1e3 * spent / budget
+
+
+# ---------------------------------------------------------------- driver
+
+
+def emit(out, record):
+    line = json.dumps(record)
+    print(line, flush=True)
+    with open(out, "a") as fh:
+        fh.write(line + "\n")
+
+
+def run(args):
+    seeds = {"optuna-gp": args.seeds, "optuna-tpe": args.seeds, "skopt": args.skopt_seeds, "hebo": args.hebo_seeds}
+    for peer in args.peers.split(","):
+        for name in args.functions.split(","):
+            _, budget, _, minimum = FUNCTIONS[name]
+            for seed in range(seeds[peer]):
+                if peer.startswith("optuna"):
+                    values, ms = run_optuna(peer, name, seed)
+                elif peer == "skopt":
+                    values, ms = run_skopt(name, seed)
+                else:
+                    values, ms = run_hebo(name, seed)
+                emit(args.out, {"sampler": peer, "function": name, "seed": seed, "budget": budget,
+                                "regret": checkpoints(values, budget, minimum), "ms_per_suggestion": ms})
+        if args.timing:
+            sizes = {"optuna-gp": [25, 200, 400], "optuna-tpe": [400], "skopt": [200]}.get(peer, [])
+            for n in sizes:
+                ms = time_optuna(peer, n) if peer.startswith("optuna") else time_skopt(n)
+                emit(args.out, {"sampler": peer, "timing_observations": n, "ms_per_suggestion": ms})
+
+
+def fmt(v):
+    if v is None:
+        return "–"
+    if v == 0:
+        return "0"
+    return f"{v:.2g}" if abs(v) >= 0.01 else f"{v:.1e}"
+
+
+def table(files):
+    runs, timing = {}, {}
+    for path in files:
+        with open(path) as fh:
+            for line in fh:
+                r = json.loads(line)
+                if "timing_observations" in r:
+                    timing.setdefault(r["sampler"], {})[r["timing_observations"]] = r["ms_per_suggestion"]
+                else:
+                    runs.setdefault((r["sampler"], r["function"]), []).append(r)
+    samplers = sorted({s for s, _ in runs}, key=lambda s: (not s.startswith("ours"), s))
+    print("Median regret (best so far − known minimum) at 25 % / 50 % / 100 % of the budget; seeds; ms per suggestion\n")
+    print("| function | sampler | seeds | 25 % | 50 % | 100 % | ms/suggestion |")
+    print("|---|---|---|---|---|---|---|")
+    for name in FUNCTIONS:
+        for s in samplers:
+            rs = runs.get((s, name))
+            if not rs:
+                continue
+            med = [statistics.median(r["regret"][k] for r in rs) for k in range(3)]
+            ms = statistics.median(r["ms_per_suggestion"] for r in rs)
+            print(f"| {name} | {s} | {len(rs)} | {fmt(med[0])} | {fmt(med[1])} | **{fmt(med[2])}** | {ms:.1f} |")
+    print("\nMedian final regret, side by side\n")
+    print("| function | " + " | ".join(samplers) + " |")
+    print("|---|" + "---|" * len(samplers))
+    for name in FUNCTIONS:
+        cells = []
+        for s in samplers:
+            rs = runs.get((s, name))
+            cells.append(fmt(statistics.median(r["regret"][2] for r in rs)) if rs else "–")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    if timing:
+        sizes = sorted({n for t in timing.values() for n in t})
+        print("\nTime per suggestion (ms) by number of observations (hartmann6 history)\n")
+        print("| sampler | " + " | ".join(str(n) for n in sizes) + " |")
+        print("|---|" + "---|" * len(sizes))
+        for s in sorted(timing, key=lambda s: (not s.startswith("ours"), s)):
+            print(f"| {s} | " + " | ".join(f"{timing[s][n]:.2f}" if n in timing[s] else "–" for n in sizes) + " |")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--peers", default="optuna-gp,optuna-tpe,skopt,hebo")
+    p.add_argument("--functions", default=",".join(FUNCTIONS))
+    p.add_argument("--seeds", type=int, default=10, help="seeds for the Optuna samplers")
+    p.add_argument("--skopt-seeds", type=int, default=5)
+    p.add_argument("--hebo-seeds", type=int, default=3)
+    p.add_argument("--timing", action="store_true", help="also time one suggestion at fixed history sizes")
+    p.add_argument("--out", default="peers.jsonl")
+    p.add_argument("--table", nargs="+", metavar="FILE", help="print the Markdown tables from result files")
+    args = p.parse_args()
+    if args.table:
+        table(args.table)
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
