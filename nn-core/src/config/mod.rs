@@ -26,7 +26,7 @@
 //! | `training.clip_norm` | none | > 0 |
 //! | `training.patience` | none | ≥ 1 epochs without a better validation loss |
 //! | `training.seed` | 1 | ≥ 0 |
-//! | `training.threads` | 1 | 1..=256 |
+//! | `training.threads` | 1 | 1..=1024 |
 
 mod keys;
 mod raw;
@@ -262,3 +262,6 @@ impl Schedule {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -65,7 +65,7 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn invalid<T: std::fmt::Debug>(&self, key: &str, value: &Spanned<T>, problem: &str) -> Error {
+    fn invalid<T: serde::Serialize>(&self, key: &str, value: &Spanned<T>, problem: &str) -> Error {
         let span = value.span();
         let location = if span.is_empty() && span.start == 0 {
             " (override)".to_string()
@@ -80,7 +80,7 @@ impl Checker<'_> {
             origin: self.origin.to_string(),
             location,
             key: key.to_string(),
-            value: format!("{:?}", value.get_ref()),
+            value: serde_json::to_string(value.get_ref()).unwrap_or_else(|_| "?".to_string()),
             problem: problem.to_string(),
         }
     }
@@ -306,7 +306,7 @@ impl Checker<'_> {
         let epochs = self.int("training.epochs", &raw.epochs, 1..=100_000)?;
         let patience = self.int("training.patience", &raw.patience, 1..=100_000)?;
         let seed = self.int("training.seed", &raw.seed, 0..=i64::MAX)?;
-        let threads = self.int("training.threads", &raw.threads, 1..=256)?;
+        let threads = self.int("training.threads", &raw.threads, 1..=1024)?;
         let epochs = epochs.unwrap_or(10) as usize;
         let lr_schedule = match raw.lr_schedule {
             None => Schedule::Constant,

@@ -190,3 +190,6 @@ fn evaluate(
     let n = split.len().max(1) as f64;
     (loss_sum / n, correct as f64 / n)
 }
+
+#[cfg(test)]
+mod tests;
