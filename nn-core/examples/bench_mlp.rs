@@ -48,19 +48,21 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let dataset = Dataset::load(config.data())?;
     let load_seconds = started.elapsed().as_secs_f64();
+    let mut cpu_times = Vec::new();
+    let mut cpu_mark = thread_cpu_seconds();
     let report = nn_core::train(&config, &dataset, &mut |m: &EpochMetrics| {
+        let now = thread_cpu_seconds();
+        cpu_times.push(now.zip(cpu_mark).map_or(f64::NAN, |(b, a)| b - a));
+        cpu_mark = now;
         eprintln!(
             "nn-core {variant} epoch {} {:.3} s loss {:.4}",
             m.epoch, m.seconds, m.train_loss
         );
         Control::Continue
     })?;
-    let mut times: Vec<f64> = report.history.iter().skip(1).map(|m| m.seconds).collect();
-    if times.is_empty() {
-        times.push(report.history[0].seconds);
-    }
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
+    let wall: Vec<f64> = report.history.iter().map(|m| m.seconds).collect();
+    let median = median_after_first(&wall);
+    let cpu_median = median_after_first(&cpu_times);
     let samples = dataset.train().len() as f64;
     // GEMM flops per sample: forward, weight gradients, input gradients (none for the input).
     let dims = [dataset.features(), 256, 128, dataset.classes()];
@@ -75,6 +77,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "threads": threads,
             "epochs": report.history.len(),
             "sec_per_epoch": median,
+            "cpu_sec_per_epoch": cpu_median,
             "samples_per_s": samples / median,
             "gflop_per_epoch": gflop,
             "gflops": gflop / median,
@@ -85,6 +88,30 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         })
     );
     Ok(())
+}
+
+/// The median of epochs 2.. (the first pays for warm-up), or the only epoch.
+fn median_after_first(times: &[f64]) -> f64 {
+    let mut rest: Vec<f64> = if times.len() > 1 {
+        times[1..].to_vec()
+    } else {
+        times.to_vec()
+    };
+    rest.sort_by(f64::total_cmp);
+    let n = rest.len();
+    if n % 2 == 1 {
+        rest[n / 2]
+    } else {
+        (rest[n / 2 - 1] + rest[n / 2]) / 2.0
+    }
+}
+
+/// CPU time of the calling thread in seconds (Linux `schedstat`): robust when other
+/// processes share the cores. With `threads = 1` all training runs on this thread.
+fn thread_cpu_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: f64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(ns / 1e9)
 }
 
 /// Peak resident memory of this process (VmHWM), in MB.
