@@ -59,7 +59,7 @@ impl Pruner for SuccessiveHalving {
             direction: self.direction,
             rule: "asha",
         };
-        rungs.decide(trial, trials.iter())
+        rungs.decide(trial, trials, |_| true)
     }
 }
 
@@ -81,12 +81,13 @@ impl Rungs {
         u32::try_from(u64::from(self.min_resource).checked_mul(factor)?).ok()
     }
 
-    /// The decision for `trial` against the trials `others` yields (any state; `trial`
-    /// itself is skipped).
-    pub fn decide<'a>(
+    /// The decision for `trial` against the `trials` (any state; `trial` itself is skipped)
+    /// for which `member` holds; `member` is asked only about trials that reached a rung.
+    pub fn decide(
         &self,
         trial: &TrialRecord,
-        others: impl Iterator<Item = &'a TrialRecord> + Clone,
+        trials: &[TrialRecord],
+        member: impl Fn(&TrialRecord) -> bool,
     ) -> Decision {
         let Some(&(epoch, value)) = trial.intermediate.last() else {
             return Decision::Continue;
@@ -122,11 +123,12 @@ impl Rungs {
             }
             competing.clear();
             competing.extend(
-                others
-                    .clone()
+                trials
+                    .iter()
                     .filter(|t| {
                         t.number != trial.number && t.last_epoch().is_some_and(|e| e >= rung)
                     })
+                    .filter(|t| member(t))
                     .filter_map(|t| t.first_at_or_after(rung).map(|(_, v)| v))
                     .filter(|v| !v.is_nan()),
             );
@@ -142,10 +144,14 @@ impl Rungs {
                 );
             }
             let keep = (m / self.reduction_factor as usize).max(1);
-            competing.sort_by(f64::total_cmp);
-            let (threshold, promoted) = match self.direction {
-                Direction::Minimize => (competing[keep - 1], value <= competing[keep - 1]),
-                Direction::Maximize => (competing[m - keep], value >= competing[m - keep]),
+            let cut = match self.direction {
+                Direction::Minimize => keep - 1,
+                Direction::Maximize => m - keep,
+            };
+            let (_, &mut threshold, _) = competing.select_nth_unstable_by(cut, f64::total_cmp);
+            let promoted = match self.direction {
+                Direction::Minimize => value <= threshold,
+                Direction::Maximize => value >= threshold,
             };
             if !promoted {
                 let side = if self.direction == Direction::Minimize {

@@ -56,6 +56,14 @@ impl Hyperband {
     pub fn bracket(&self, number: u64, budgets: &[u64]) -> usize {
         bracket_of(&self.study_name, number, budgets)
     }
+
+    /// A CRC-32 state that has read `"{study}_"`: each trial then only hashes its number.
+    fn prefix_hasher(&self) -> crc32fast::Hasher {
+        let mut h = crc32fast::Hasher::new();
+        h.update(self.study_name.as_bytes());
+        h.update(b"_");
+        h
+    }
 }
 
 /// Budgets of the brackets: n_b = ⌊log_η(R/r)⌋ + 1 brackets, bracket i gets
@@ -73,10 +81,29 @@ pub(crate) fn bracket_budgets(max_resource: u32, min_resource: u32, eta: u32) ->
 
 /// Bracket index of trial `number` in study `study`.
 pub(crate) fn bracket_of(study: &str, number: u64, budgets: &[u64]) -> usize {
+    let mut h = crc32fast::Hasher::new();
+    h.update(study.as_bytes());
+    h.update(b"_");
+    bracket_from(h, number, budgets)
+}
+
+/// Bracket index from a hasher that has read `"{study}_"`: crc32("{study}_{number}")
+/// modulo the total budget, walked through the brackets' budgets.
+fn bracket_from(mut h: crc32fast::Hasher, number: u64, budgets: &[u64]) -> usize {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut rest = number;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    h.update(&digits[i..]);
     let total: u64 = budgets.iter().sum();
-    let mut n = i128::from(
-        u64::from(crc32fast::hash(format!("{study}_{number}").as_bytes())) % total.max(1),
-    );
+    let mut n = i128::from(u64::from(h.finalize()) % total.max(1));
     for (i, &b) in budgets.iter().enumerate() {
         n -= i128::from(b);
         if n < 0 {
@@ -100,11 +127,11 @@ impl Pruner for Hyperband {
             direction: self.direction,
             rule: "hyperband",
         };
-        // Bracket membership is checked lazily, after the cheap epoch filter in `Rungs`.
-        let same_bracket = trials
-            .iter()
-            .filter(move |t| self.bracket(t.number, &budgets) == bracket);
-        rungs.decide(trial, same_bracket)
+        // Bracket membership is asked only of trials that reached the rung.
+        let prefix = self.prefix_hasher();
+        rungs.decide(trial, trials, |t| {
+            bracket_from(prefix.clone(), t.number, &budgets) == bracket
+        })
     }
 }
 
@@ -123,9 +150,10 @@ mod tests {
 
     #[test]
     fn crc32_matches_python_binascii() {
-        // binascii.crc32(b"study_0") == 0x8d6d8b9a? Checked against the reference value of
-        // the standard CRC-32 of "123456789".
+        // The standard CRC-32 check value; Python's binascii.crc32(b"fashion_12") is
+        // 1759976662, so with 1000 brackets of budget 1 trial 12 lands in bracket 662.
         assert_eq!(crc32fast::hash(b"123456789"), 0xCBF4_3926);
+        assert_eq!(bracket_of("fashion", 12, &[1; 1000]), 1_759_976_662 % 1000);
         let budgets = bracket_budgets(27, 1, 3);
         let spread: std::collections::BTreeSet<usize> =
             (0..200).map(|n| bracket_of("s", n, &budgets)).collect();

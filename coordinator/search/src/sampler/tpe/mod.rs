@@ -11,6 +11,8 @@ mod normal;
 mod parzen;
 mod split;
 
+use std::collections::HashMap;
+
 use rand::Rng;
 
 use super::history::{Visited, ensure_new};
@@ -44,6 +46,8 @@ pub struct TpeSampler {
     n_startup_trials: usize,
     groups: Vec<Group>,
     visited: Visited,
+    /// Each trial's params as estimator inputs (NaN where absent), by trial number.
+    encoded: HashMap<u64, Vec<f64>>,
 }
 
 impl TpeSampler {
@@ -75,6 +79,7 @@ impl TpeSampler {
             n_startup_trials,
             groups,
             visited: Visited::default(),
+            encoded: HashMap::new(),
         }
     }
 
@@ -96,7 +101,14 @@ impl TpeSampler {
         let rows = |trials: &[split::Entry<'_>]| -> Vec<Vec<f64>> {
             trials
                 .iter()
-                .filter_map(|(_, p)| self.encode(group, p))
+                .filter_map(|(t, _)| {
+                    let encoded = self.encoded.get(&t.number)?;
+                    group
+                        .params
+                        .iter()
+                        .map(|&j| Some(encoded[j]).filter(|v| !v.is_nan()))
+                        .collect()
+                })
                 .collect()
         };
         let options = self.options(group.multivariate);
@@ -104,24 +116,6 @@ impl TpeSampler {
             Parzen::new(&rows(below), &group.kinds, options),
             Parzen::new(&rows(above), &group.kinds, options),
         )
-    }
-
-    /// The group's values in `params` as estimator inputs, if all are present.
-    fn encode(&self, group: &Group, params: &Params) -> Option<Vec<f64>> {
-        group
-            .params
-            .iter()
-            .map(|&j| {
-                let spec = &self.space.params()[j];
-                let v = params.get(&spec.name)?;
-                match &spec.domain {
-                    Domain::Categorical(choices) => {
-                        choices.iter().position(|c| c.same_as(v)).map(|i| i as f64)
-                    }
-                    _ => v.as_f64(),
-                }
-            })
-            .collect()
     }
 
     /// One point: each active group sampled from its own l/g pair (fitted on first use).
@@ -165,6 +159,24 @@ impl TpeSampler {
         }
         point
     }
+}
+
+/// Every parameter's value in `params` as an estimator input (the choice index for a
+/// categorical), NaN where absent.
+fn encode_all(space: &SearchSpace, params: &Params) -> Vec<f64> {
+    space
+        .params()
+        .iter()
+        .map(|spec| {
+            let value = params.get(&spec.name).and_then(|v| match &spec.domain {
+                Domain::Categorical(choices) => {
+                    choices.iter().position(|c| c.same_as(v)).map(|i| i as f64)
+                }
+                _ => v.as_f64(),
+            });
+            value.unwrap_or(f64::NAN)
+        })
+        .collect()
 }
 
 fn make_groups(space: &SearchSpace, settings: &TpeSettings) -> Vec<Group> {
@@ -223,6 +235,13 @@ impl Sampler for TpeSampler {
     fn suggest(&mut self, ctx: &SampleContext<'_>) -> Result<Suggestion, SearchError> {
         let mut rng = trial_rng(self.seed, ctx.trial_number);
         self.visited.update(&self.space, ctx.trials);
+        for t in ctx.trials {
+            if !self.encoded.contains_key(&t.number)
+                && let Some(p) = self.visited.canonical(t.number)
+            {
+                self.encoded.insert(t.number, encode_all(&self.space, p));
+            }
+        }
         let visited = &self.visited;
         let usable: Vec<split::Entry<'_>> = ctx
             .trials

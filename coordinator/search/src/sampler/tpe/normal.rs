@@ -50,6 +50,29 @@ pub(super) fn log_mass(a: f64, b: f64) -> f64 {
     }
 }
 
+/// ln(Φ(b) − Φ(a)) for a ≤ 0 ≤ b with b − a ≥ 1 (a kernel's mass inside its truncation
+/// bounds, which always hold its mean): a fast Φ (relative error below 1.2e-7, from the
+/// Chebyshev fit of Numerical Recipes' `erfcc`) suffices there, as the mass is at least 0.38.
+pub(super) fn log_central_mass(a: f64, b: f64) -> f64 {
+    (1.0 - fast_cdf(a) - fast_cdf(-b)).ln()
+}
+
+/// Φ(z) with relative error below 1.2e-7.
+fn fast_cdf(z: f64) -> f64 {
+    let x = -z * FRAC_1_SQRT_2;
+    let t = 1.0 / (1.0 + 0.5 * x.abs());
+    let poly = -1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let erfc_abs = t * (-x * x + poly).exp();
+    0.5 * if x >= 0.0 { erfc_abs } else { 2.0 - erfc_abs }
+}
+
 /// Inverse of Φ (Acklam's rational approximation refined by one Halley step).
 pub(super) fn inverse_cdf(p: f64) -> f64 {
     if p <= 0.0 {
@@ -129,6 +152,20 @@ mod tests {
         assert!((log_mass(3.0, 4.0) - direct).abs() < 1e-10);
         let far = log_mass(50.0, 50.1);
         assert!(far.is_finite() && far < -1000.0);
+    }
+
+    #[test]
+    fn central_mass_is_accurate() {
+        for (a, b) in [
+            (-0.5, 0.5),
+            (-3.0, 1.0),
+            (0.0, 10.0),
+            (-9.0, 0.0),
+            (-100.0, 100.0),
+        ] {
+            let exact = log_mass(a, b);
+            assert!((log_central_mass(a, b) - exact).abs() < 5e-7, "{a} {b}");
+        }
     }
 
     #[test]

@@ -1,0 +1,228 @@
+//! Speed of the search library's hot paths, and TPE's search quality, on the workloads of
+//! `bench/peers/search_speed.py` (Optuna's TPE and pruners), which runs the same ones.
+//!
+//! `cargo bench -p hypersearch-search --bench search`
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::time::Instant;
+
+use hypersearch_search::{
+    Decision, Params, SampleContext, StudyConfig, Suggestion, TrialRecord, TrialState, make_pruner,
+    make_sampler,
+};
+use rand::{RngExt, SeedableRng};
+
+/// A function study: `function` over `bounds` per input.
+fn study(
+    function: &str,
+    bounds: &[(f64, f64)],
+    algorithm: &str,
+    trials: u64,
+    seed: u64,
+) -> StudyConfig {
+    let space: String = bounds
+        .iter()
+        .enumerate()
+        .map(|(i, (lo, hi))| format!("x{} = {{ float = [{lo:?}, {hi:?}] }}\n", i + 1))
+        .collect();
+    let text = format!(
+        "[objective]\nfunction = \"{function}\"\n[search]\nalgorithm = \"{algorithm}\"\ntrials = {trials}\nseed = {seed}\n[search.space]\n{space}"
+    );
+    StudyConfig::from_toml_str(&text, "bench.toml").unwrap()
+}
+
+/// Runs a study sequentially; returns the best-so-far values and the trials. At each
+/// history size in `probe`, also times 21 repeated suggestions for the same next trial
+/// (a pure function of the history: the median is the cost, robust to a busy machine).
+fn run(
+    config: &StudyConfig,
+    function: &str,
+    probe: &[usize],
+) -> (Vec<f64>, Vec<(usize, f64, f64)>) {
+    let mut sampler = make_sampler(config).unwrap();
+    let mut trials: Vec<TrialRecord> = Vec::new();
+    let (mut best, mut times) = (Vec::new(), Vec::new());
+    let mut incumbent = f64::INFINITY;
+    for number in 0..config.search.trials {
+        let ctx = SampleContext {
+            trial_number: number,
+            trials: &trials,
+        };
+        if probe.contains(&trials.len()) {
+            let mut t: Vec<f64> = (0..21)
+                .map(|_| {
+                    let start = Instant::now();
+                    std::hint::black_box(sampler.suggest(&ctx).unwrap());
+                    start.elapsed().as_secs_f64()
+                })
+                .collect();
+            t.sort_by(f64::total_cmp);
+            times.push((trials.len(), t[10], t[0]));
+        }
+        let suggestion = sampler.suggest(&ctx).unwrap();
+        let Suggestion::Params(params) = suggestion else {
+            break;
+        };
+        let x: Vec<(String, f64)> = params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_f64().unwrap()))
+            .collect();
+        let refs: Vec<(&str, f64)> = x.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let value = hypersearch_testfns::evaluate_named(function, &refs).unwrap();
+        incumbent = incumbent.min(value);
+        best.push(incumbent);
+        trials.push(TrialRecord {
+            number,
+            params,
+            state: TrialState::Complete,
+            value: Some(value),
+            intermediate: vec![],
+        });
+    }
+    (best, times)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+fn tpe_time_per_suggestion() {
+    let bounds = vec![(0.0, 1.0); 6];
+    let config = study("hartmann6", &bounds, "tpe", 401, 0);
+    let (_, times) = run(&config, "hartmann6", &[25, 200, 400]);
+    println!("TPE time per suggestion, hartmann6 (6-D continuous), median / min of 21:");
+    for (n, median, min) in times {
+        println!(
+            "  {n:>4} observations: {:8.3} ms / {:8.3} ms",
+            1e3 * median,
+            1e3 * min
+        );
+    }
+}
+
+fn tpe_quality() {
+    println!("TPE median regret over 10 seeds (25% / 50% / 100% of the budget):");
+    let cases: [(&str, &str, Vec<(f64, f64)>, u64); 4] = [
+        ("branin", "branin", vec![(-5.0, 10.0), (0.0, 15.0)], 50),
+        ("hartmann6", "hartmann6", vec![(0.0, 1.0); 6], 100),
+        ("ackley5", "ackley", vec![(-5.0, 10.0); 5], 100),
+        ("rosenbrock4", "rosenbrock", vec![(-5.0, 10.0); 4], 100),
+    ];
+    for (label, function, bounds, budget) in cases {
+        let minimum = hypersearch_testfns::find(function)
+            .unwrap()
+            .minimum(bounds.len());
+        let runs: Vec<Vec<f64>> = (0..10)
+            .map(|seed| {
+                run(
+                    &study(function, &bounds, "tpe", budget, seed),
+                    function,
+                    &[],
+                )
+                .0
+            })
+            .collect();
+        let at = |fraction: f64| {
+            let i = ((budget as f64 * fraction) as usize).max(1) - 1;
+            median(runs.iter().map(|r| r[i] - minimum).collect())
+        };
+        println!(
+            "  {label:<12} {:10.4} {:10.4} {:10.4}",
+            at(0.25),
+            at(0.5),
+            at(1.0)
+        );
+    }
+}
+
+/// 1,000 completed trials with 20-epoch curves (loss decreasing, seeded) and a running one.
+fn pruning_history() -> (Vec<TrialRecord>, TrialRecord) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let curve = |rng: &mut rand_chacha::ChaCha8Rng, epochs: u32| -> Vec<(u32, f64)> {
+        let start: f64 = 1.0 + rng.random::<f64>();
+        let rate: f64 = 0.05 + 0.1 * rng.random::<f64>();
+        (1..=epochs)
+            .map(|e| (e, start * (-rate * f64::from(e)).exp()))
+            .collect()
+    };
+    let trials: Vec<TrialRecord> = (0..1000)
+        .map(|number| {
+            let intermediate = curve(&mut rng, 20);
+            TrialRecord {
+                number,
+                params: Params::new(),
+                state: TrialState::Complete,
+                value: intermediate.last().map(|p| p.1),
+                intermediate,
+            }
+        })
+        .collect();
+    let mut running = TrialRecord {
+        number: 1000,
+        params: Params::new(),
+        state: TrialState::Running,
+        value: None,
+        intermediate: curve(&mut rng, 9),
+    };
+    // A middling value at epoch 9, a rung of every ladder below.
+    running.intermediate.last_mut().unwrap().1 =
+        median(trials.iter().map(|t| t.intermediate[8].1).collect());
+    (trials, running)
+}
+
+fn pruner_time() {
+    let (trials, running) = pruning_history();
+    println!(
+        "Pruner decision time, 1,000 completed trials × 20 epochs, a running trial at epoch 9:"
+    );
+    for rule in [
+        "rule = \"median\"",
+        "rule = \"asha\"\nreduction_factor = 3\nmin_resource = 1",
+        "rule = \"hyperband\"\nreduction_factor = 3\nmin_resource = 1\nmax_resource = 20",
+    ] {
+        let text = format!(
+            "[objective]\nfunction = \"sphere\"\n[search]\ntrials = 10\n[search.space]\nx1 = {{ float = [0, 1] }}\n[early_stopping]\n{rule}\n"
+        );
+        let config = StudyConfig::from_toml_str(&text, "bench.toml").unwrap();
+        let pruner = make_pruner(&config);
+        let iterations = 20_000;
+        let start = Instant::now();
+        let mut stops = 0;
+        for _ in 0..iterations {
+            if let Decision::Stop(_) = std::hint::black_box(pruner.decide(&running, &trials)) {
+                stops += 1;
+            }
+        }
+        let micros = start.elapsed().as_secs_f64() * 1e6 / iterations as f64;
+        let name = rule.lines().next().unwrap_or_default();
+        println!(
+            "  {name:<22} {micros:8.2} µs per decision (stopped: {})",
+            stops > 0
+        );
+    }
+}
+
+fn main() {
+    // `cargo bench … -- NAME` runs only the parts whose name contains NAME.
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    if wanted("pruners") {
+        pruner_time();
+    }
+    if wanted("tpe-time") {
+        tpe_time_per_suggestion();
+    }
+    if wanted("tpe-quality") {
+        tpe_quality();
+    }
+}
