@@ -1,5 +1,6 @@
 //! The command-line grammar (clap derive). One variant per command of SPEC §3.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -24,9 +25,197 @@ pub enum Format {
     Csv,
 }
 
+/// Output format of `export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// One row per trial: parameters and final metrics as columns.
+    Csv,
+    /// The study, every trial, its per-epoch history and early-stopping decision.
+    Json,
+}
+
+/// Trial states `trials --state` filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StateFilter {
+    /// Waiting for a worker.
+    Queued,
+    /// Running now.
+    Running,
+    /// Finished with a value.
+    Complete,
+    /// Stopped early by the early-stopping rule.
+    Pruned,
+    /// Failed for good.
+    Failed,
+}
+
+/// How `trials` orders its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SortKey {
+    /// By trial number.
+    Number,
+    /// Best value first.
+    Value,
+}
+
+/// Where the trials database is, for the query commands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DbArg {
+    /// The trials database (SQLite file).
+    #[arg(long, default_value = "hypersearch.db", env = "HYPERSEARCH_DB")]
+    pub db: PathBuf,
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a whole study on this machine: the coordinator and local workers, with a progress bar.
+    #[command(
+        after_help = "Examples:\n  hypersearch run examples/digits-search.toml\n  \
+        hypersearch run examples/digits-search.toml --workers 4 --db digits.db\n\n\
+        Running the same command again resumes the study: finished trials are kept."
+    )]
+    Run {
+        /// The study config (SPEC §4.2).
+        config: PathBuf,
+        /// Local worker slots (trials trained at once); default one per core.
+        #[arg(long)]
+        workers: Option<u32>,
+        /// The trials database; default `[study] storage`, else `hypersearch.db`.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Seconds a trial's lease lasts without a sign of life from its worker.
+        #[arg(long, default_value_t = 10.0)]
+        lease_seconds: f64,
+    },
+    /// Run the coordinator alone; workers on any machine join with `hypersearch worker`.
+    #[command(
+        after_help = "Examples:\n  hypersearch serve examples/digits-search.toml --listen 0.0.0.0:50051 --token-file secret.txt\n  \
+        hypersearch serve study.toml --listen 127.0.0.1:0 --db runs.db\n\n\
+        It prints `listening on ADDRESS` once ready and exits when the study's budget is spent."
+    )]
+    Serve {
+        /// The study config (SPEC §4.2).
+        config: PathBuf,
+        /// Address to listen on (port 0 picks a free one).
+        #[arg(long)]
+        listen: SocketAddr,
+        /// The trials database; default `[study] storage`, else `hypersearch.db`.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// A file holding the token workers must present.
+        #[arg(long, env = "HYPERSEARCH_TOKEN_FILE")]
+        token_file: Option<PathBuf>,
+        /// Listen beyond loopback without a token (anyone who can connect can join).
+        #[arg(long)]
+        insecure: bool,
+        /// Seconds a trial's lease lasts without a sign of life from its worker.
+        #[arg(long, default_value_t = 10.0)]
+        lease_seconds: f64,
+    },
+    /// Join a coordinator and run its trials.
+    #[command(
+        after_help = "Examples:\n  hypersearch worker --coordinator http://10.0.0.5:50051 --token-file secret.txt\n  \
+        hypersearch worker --coordinator http://127.0.0.1:50051 --slots 2"
+    )]
+    Worker {
+        /// The coordinator's address.
+        #[arg(long)]
+        coordinator: String,
+        /// Trials run at once; default one per core.
+        #[arg(long)]
+        slots: Option<u32>,
+        /// A file holding the coordinator's token.
+        #[arg(long, env = "HYPERSEARCH_TOKEN_FILE")]
+        token_file: Option<PathBuf>,
+        /// A name for this worker in the trials database; default `host:pid`.
+        #[arg(long)]
+        name: Option<String>,
+        /// Seconds to keep retrying while the coordinator is unreachable.
+        #[arg(long, default_value_t = 30.0)]
+        patience_seconds: f64,
+    },
+    /// List the studies in a database, with trial counts and best values.
+    #[command(
+        after_help = "Examples:\n  hypersearch studies\n  hypersearch studies --db runs.db --format json"
+    )]
+    Studies {
+        #[command(flatten)]
+        db: DbArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// The best complete trials of a study: value, architecture and hyperparameters.
+    #[command(
+        after_help = "Examples:\n  hypersearch best --study digits-search --top 5\n  \
+        hypersearch best --db runs.db --format json"
+    )]
+    Best {
+        #[command(flatten)]
+        db: DbArg,
+        /// The study; may be left out when the database holds one.
+        #[arg(long)]
+        study: Option<String>,
+        /// How many trials.
+        #[arg(long, default_value_t = 10)]
+        top: u64,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Every trial of a study, optionally filtered by state.
+    #[command(
+        after_help = "Examples:\n  hypersearch trials --study digits-search --state pruned\n  \
+        hypersearch trials --sort value --format csv > trials.csv"
+    )]
+    Trials {
+        #[command(flatten)]
+        db: DbArg,
+        /// The study; may be left out when the database holds one.
+        #[arg(long)]
+        study: Option<String>,
+        /// Only trials in this state.
+        #[arg(long, value_enum)]
+        state: Option<StateFilter>,
+        /// Row order.
+        #[arg(long, value_enum, default_value_t = SortKey::Number)]
+        sort: SortKey,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// One trial: parameters, per-epoch history, why it ended, and how to re-run it.
+    #[command(
+        after_help = "Examples:\n  hypersearch show 7\n  hypersearch show 7 --study digits-search --format json"
+    )]
+    Show {
+        /// The trial's number within its study.
+        trial: u64,
+        #[command(flatten)]
+        db: DbArg,
+        /// The study; may be left out when the database holds one.
+        #[arg(long)]
+        study: Option<String>,
+        /// Output format (`csv` prints the per-epoch history).
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Everything about a study, for pandas or a spreadsheet.
+    #[command(
+        after_help = "Examples:\n  hypersearch export --study digits-search --format csv > trials.csv\n  \
+        hypersearch export --format json > study.json"
+    )]
+    Export {
+        #[command(flatten)]
+        db: DbArg,
+        /// The study; may be left out when the database holds one.
+        #[arg(long)]
+        study: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+    },
     /// Train one network locally and print its epoch table.
     #[command(after_help = "Examples:\n  hypersearch train examples/digits.toml\n  \
         hypersearch train examples/digits.toml --params '{\"training.learning_rate\": 0.01}' --format json")]

@@ -143,7 +143,12 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     while !slots_running.is_empty() {
         tokio::select! {
             joined = slots_running.join_next() => match joined {
-                Some(Ok(Ok(n))) => attempts += n,
+                Some(Ok(Ok(n))) => {
+                    attempts += n;
+                    // One slot heard the study is finished (or the worker is stopping): the
+                    // others need not ask a coordinator that may be closing already.
+                    let _ = stop_tx.send(true);
+                }
                 Some(Ok(Err(err))) => {
                     // One slot cannot go on: neither can the others.
                     let _ = stop_tx.send(true);

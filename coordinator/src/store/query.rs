@@ -489,3 +489,90 @@ pub async fn all_histories(
     }
     Ok(out)
 }
+
+/// The trials database opened read-only: what the query commands use.
+pub struct Reader {
+    conn: SqliteConnection,
+    path: std::path::PathBuf,
+}
+
+impl Reader {
+    /// Opens the existing database at `path` read-only.
+    pub async fn open(path: &Path) -> Result<Reader, Error> {
+        Ok(Reader {
+            conn: super::open_read_only(path).await?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Every study with its counts.
+    pub async fn studies(&mut self) -> Result<Vec<StudySummary>, Error> {
+        studies(&mut self.conn).await
+    }
+
+    /// The study named `name`, or the only one when `name` is `None`.
+    pub async fn study(&mut self, name: Option<&str>) -> Result<StudyRef, Error> {
+        resolve_study(&mut self.conn, name, &self.path).await
+    }
+
+    /// The `top` best complete trials.
+    pub async fn best(&mut self, study: &StudyRef, top: u64) -> Result<Vec<TrialSummary>, Error> {
+        best(&mut self.conn, study, top).await
+    }
+
+    /// Every trial, optionally in one state, in `order`.
+    pub async fn trials(
+        &mut self,
+        study: &StudyRef,
+        state: Option<TrialState>,
+        order: TrialOrder,
+    ) -> Result<Vec<TrialSummary>, Error> {
+        trials(&mut self.conn, study, state, order).await
+    }
+
+    /// Everything about one trial.
+    pub async fn trial(&mut self, study: &StudyRef, number: u64) -> Result<TrialDetail, Error> {
+        trial(&mut self.conn, study, number).await
+    }
+
+    /// Every trial's per-epoch history.
+    pub async fn histories(
+        &mut self,
+        study: &StudyRef,
+    ) -> Result<BTreeMap<u64, Vec<EpochMetrics>>, Error> {
+        all_histories(&mut self.conn, study).await
+    }
+
+    /// Every early-stopping decision of the study, by trial number.
+    pub async fn early_stops(
+        &mut self,
+        study: &StudyRef,
+    ) -> Result<BTreeMap<u64, EarlyStop>, Error> {
+        let rows = sqlx::query(
+            "SELECT t.number, s.attempt, s.epoch, s.rule, s.metric, s.value, s.threshold, \
+             s.explanation FROM early_stops s JOIN trials t ON t.id = s.trial_id \
+             WHERE t.study_id = ? ORDER BY t.number, s.attempt",
+        )
+        .bind(study.id)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(db_err("export early stops"))?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (
+                    unsigned(row.get("number")),
+                    EarlyStop {
+                        attempt: u32::try_from(row.get::<i64, _>("attempt")).unwrap_or(0),
+                        epoch: u32::try_from(row.get::<i64, _>("epoch")).unwrap_or(0),
+                        rule: row.get("rule"),
+                        metric: row.get("metric"),
+                        value: row.get("value"),
+                        threshold: row.get("threshold"),
+                        explanation: row.get("explanation"),
+                    },
+                )
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,200 @@
+//! Rendering results: tables for people (comfy-table), CSV for spreadsheets, JSON for
+//! scripts, and the compact forms of numbers and parameters the tables use.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::Context;
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use serde::Serialize;
+
+/// Writes one line to stdout. A closed stdout (piped into `head`) ends the output quietly
+/// instead of failing the command.
+pub fn line(text: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
+/// `println!` for command output: see [`line`].
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::commands::output::line(format_args!($($arg)*))
+    };
+}
+pub(crate) use say;
+
+fn quiet_broken_pipe(result: std::io::Result<()>) -> anyhow::Result<()> {
+    match result {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value).context("cannot write JSON")?;
+    quiet_broken_pipe(writeln!(std::io::stdout().lock(), "{text}"))
+}
+
+/// A table with `header`, in the house style.
+pub fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_BORDERS_ONLY)
+        .set_header(header.to_vec());
+    table
+}
+
+/// One CSV record, quoting fields that need it (RFC 4180).
+pub fn csv_record(fields: &[String]) -> String {
+    fields
+        .iter()
+        .map(|field| {
+            if field.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", field.replace('"', "\"\""))
+            } else {
+                field.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Prints CSV records on stdout.
+pub fn print_csv(header: &[String], rows: &[Vec<String>]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    quiet_broken_pipe((|| {
+        writeln!(out, "{}", csv_record(header))?;
+        for row in rows {
+            writeln!(out, "{}", csv_record(row))?;
+        }
+        Ok(())
+    })())
+}
+
+/// A number for a table: four significant figures, scientific when very small or large.
+pub fn number(value: f64) -> String {
+    let magnitude = value.abs();
+    if value == 0.0 || (1e-3..1e5).contains(&magnitude) {
+        let digits = if magnitude >= 1.0 {
+            (4 - (magnitude.log10().floor() as i32 + 1)).max(0)
+        } else {
+            4
+        };
+        format!("{value:.prec$}", prec = digits as usize)
+    } else {
+        format!("{value:.3e}")
+    }
+}
+
+/// An optional number for a table (`-` when absent).
+pub fn maybe_number(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_string(), number)
+}
+
+/// A JSON value for a table cell: numbers compact, strings bare.
+pub fn json_cell(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            n.as_f64().map_or_else(|| n.to_string(), number)
+        }
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => {
+            format!(
+                "[{}]",
+                items.iter().map(json_cell).collect::<Vec<_>>().join(", ")
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A JSON value for a CSV field: exact numbers, bare strings, JSON for the rest.
+pub fn json_field(value: Option<&serde_json::Value>) -> String {
+    match value {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The architecture part of a trial's parameters (`arch.*`), compactly:
+/// `layers=3 units=[128, 64, 32] activation=relu`.
+pub fn architecture(params: &serde_json::Value) -> String {
+    let Some(params) = params.as_object() else {
+        return String::new();
+    };
+    let mut per_layer: BTreeMap<&str, BTreeMap<u32, &serde_json::Value>> = BTreeMap::new();
+    let mut parts = Vec::new();
+    for (name, value) in params {
+        let Some(rest) = name.strip_prefix("arch.") else {
+            continue;
+        };
+        match rest
+            .rsplit_once('_')
+            .and_then(|(kind, k)| Some((kind, k.parse::<u32>().ok()?)))
+        {
+            Some((kind, layer)) => {
+                per_layer.entry(kind).or_default().insert(layer, value);
+            }
+            None => parts.push(format!("{rest}={}", json_cell(value))),
+        }
+    }
+    for (kind, layers) in per_layer {
+        let values: Vec<String> = layers.values().map(|v| json_cell(v)).collect();
+        parts.push(format!("{kind}=[{}]", values.join(", ")));
+    }
+    parts.join(" ")
+}
+
+/// The other parameters, compactly (`learning_rate=0.003 batch_size=64`); the `training.`
+/// prefix is left out.
+pub fn hyperparameters(params: &serde_json::Value) -> String {
+    let Some(params) = params.as_object() else {
+        return String::new();
+    };
+    params
+        .iter()
+        .filter(|(name, _)| !name.starts_with("arch."))
+        .map(|(name, value)| {
+            let short = name.strip_prefix("training.").unwrap_or(name);
+            format!("{short}={}", json_cell(value))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_keep_four_significant_figures() {
+        assert_eq!(number(0.97234), "0.9723");
+        assert_eq!(number(12.3456), "12.35");
+        assert_eq!(number(0.0), "0.0000");
+        assert_eq!(number(1.5e-6), "1.500e-6");
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        let record = csv_record(&["a".into(), "b,c".into(), "say \"hi\"".into()]);
+        assert_eq!(record, "a,\"b,c\",\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn parameters_split_into_architecture_and_hyperparameters() {
+        let params = serde_json::json!({
+            "arch.layers": 2, "arch.units_1": 128, "arch.units_2": 64, "arch.activation": "elu",
+            "training.learning_rate": 0.0031, "training.batch_size": 64
+        });
+        assert_eq!(
+            architecture(&params),
+            "activation=elu layers=2 units=[128, 64]"
+        );
+        assert_eq!(
+            hyperparameters(&params),
+            "batch_size=64 learning_rate=0.0031"
+        );
+    }
+}

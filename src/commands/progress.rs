@@ -1,0 +1,80 @@
+//! The live progress of `hypersearch run`: an indicatif bar on a terminal (done/total,
+//! running, pruned, failed, best value, ETA), plain lines at most once a second otherwise.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use hypersearch_coordinator::Progress;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::watch;
+
+use super::output::number;
+
+fn summary(p: &Progress) -> String {
+    let best = p.best.map_or_else(
+        || "-".to_string(),
+        |(trial, value)| format!("{} (trial {trial})", number(value)),
+    );
+    format!(
+        "running {} · pruned {} · failed {} · best {best}",
+        p.running, p.pruned, p.failed
+    )
+}
+
+/// Shows `progress` until the study is finished or the sender goes away.
+pub async fn show(mut progress: watch::Receiver<Progress>, metric: String) {
+    if std::io::stderr().is_terminal() {
+        bar(&mut progress, &metric).await;
+    } else {
+        lines(&mut progress, &metric).await;
+    }
+}
+
+async fn bar(progress: &mut watch::Receiver<Progress>, metric: &str) {
+    let first = *progress.borrow_and_update();
+    let bar = ProgressBar::new(first.budget).with_position(first.done());
+    let style = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} trials · {msg} · ETA {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.reset_eta();
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar.set_message(format!("{metric}: {}", summary(&first)));
+    loop {
+        let p = *progress.borrow_and_update();
+        bar.set_length(p.budget);
+        bar.set_position(p.done());
+        bar.set_message(format!("{metric}: {}", summary(&p)));
+        if p.finished || progress.changed().await.is_err() {
+            break;
+        }
+    }
+    bar.finish();
+}
+
+async fn lines(progress: &mut watch::Receiver<Progress>, metric: &str) {
+    let mut last_done = None;
+    let mut last_print = Instant::now() - Duration::from_secs(10);
+    loop {
+        let p = *progress.borrow_and_update();
+        let due = last_print.elapsed() >= Duration::from_secs(1);
+        if p.finished || (last_done != Some(p.done()) && due) {
+            eprintln!(
+                "{}/{} trials done · {metric}: {}",
+                p.done(),
+                p.budget,
+                summary(&p)
+            );
+            last_done = Some(p.done());
+            last_print = Instant::now();
+        }
+        if p.finished {
+            break;
+        }
+        // Wake for a change, or after a second to print what changed meanwhile.
+        if let Ok(Err(_)) = tokio::time::timeout(Duration::from_secs(1), progress.changed()).await {
+            break;
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! `hypersearch studies`, `best` and `trials`: read-only queries of the trials database.
+//! They open it read-only, so they work while a search is writing it.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use hypersearch_coordinator::store::{TrialState, query};
+
+use super::output::say;
+use super::output::{self, maybe_number, number};
+use super::small_runtime;
+use crate::cli::{Format, SortKey, StateFilter};
+
+/// Opens `db` read-only and runs `body` on it.
+pub fn with_database<T>(
+    db: &Path,
+    body: impl AsyncFnOnce(&mut query::Reader) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    small_runtime()?.block_on(async {
+        let mut reader = query::Reader::open(db).await?;
+        body(&mut reader).await
+    })
+}
+
+/// `hypersearch studies`.
+pub fn studies(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
+    let studies = with_database(db, async |db| Ok(db.studies().await?))?;
+    match format {
+        Format::Json => output::print_json(&studies)?,
+        Format::Csv => {
+            let header = [
+                "study",
+                "metric",
+                "direction",
+                "algorithm",
+                "state",
+                "budget",
+                "queued",
+                "running",
+                "complete",
+                "pruned",
+                "failed",
+                "best_trial",
+                "best_value",
+                "created_at",
+            ];
+            let rows: Vec<Vec<String>> = studies
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.study.clone(),
+                        s.metric.clone(),
+                        s.direction.clone(),
+                        s.algorithm.clone(),
+                        s.state.clone(),
+                        s.budget.to_string(),
+                        s.queued.to_string(),
+                        s.running.to_string(),
+                        s.complete.to_string(),
+                        s.pruned.to_string(),
+                        s.failed.to_string(),
+                        s.best_trial.map(|t| t.to_string()).unwrap_or_default(),
+                        s.best_value.map(|v| v.to_string()).unwrap_or_default(),
+                        s.created_at.clone(),
+                    ]
+                })
+                .collect();
+            output::print_csv(&header.map(String::from), &rows)?;
+        }
+        Format::Table => {
+            if studies.is_empty() {
+                say!("{} holds no study yet", db.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut table = output::table(&[
+                "study",
+                "state",
+                "metric",
+                "done/budget",
+                "running",
+                "pruned",
+                "failed",
+                "best trial",
+                "best value",
+            ]);
+            for s in &studies {
+                table.add_row(vec![
+                    s.study.clone(),
+                    s.state.clone(),
+                    format!("{} ({})", s.metric, s.direction),
+                    format!("{}/{}", s.complete + s.pruned + s.failed, s.budget),
+                    s.running.to_string(),
+                    s.pruned.to_string(),
+                    s.failed.to_string(),
+                    s.best_trial
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    maybe_number(s.best_value),
+                ]);
+            }
+            say!("{table}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hypersearch best`.
+pub fn best(db: &Path, study: Option<&str>, top: u64, format: Format) -> anyhow::Result<ExitCode> {
+    let (study, trials) = with_database(db, async |db| {
+        let study = db.study(study).await?;
+        let trials = db.best(&study, top).await?;
+        Ok((study, trials))
+    })?;
+    print_trials(&study, &trials, format, true)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hypersearch trials`.
+pub fn trials(
+    db: &Path,
+    study: Option<&str>,
+    state: Option<StateFilter>,
+    sort: SortKey,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let state = state.map(|s| match s {
+        StateFilter::Queued => TrialState::Queued,
+        StateFilter::Running => TrialState::Running,
+        StateFilter::Complete => TrialState::Complete,
+        StateFilter::Pruned => TrialState::Pruned,
+        StateFilter::Failed => TrialState::Failed,
+    });
+    let order = match sort {
+        SortKey::Number => query::TrialOrder::Number,
+        SortKey::Value => query::TrialOrder::Value,
+    };
+    let (study, trials) = with_database(db, async |db| {
+        let study = db.study(study).await?;
+        let trials = db.trials(&study, state, order).await?;
+        Ok((study, trials))
+    })?;
+    print_trials(&study, &trials, format, false)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints trials in `format`; `ranked` adds a rank column to the table.
+pub fn print_trials(
+    study: &query::StudyRef,
+    trials: &[query::TrialSummary],
+    format: Format,
+    ranked: bool,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Json => output::print_json(&trials)?,
+        Format::Csv => {
+            let (header, rows) = trial_csv(trials);
+            output::print_csv(&header, &rows)?;
+        }
+        Format::Table => {
+            if trials.is_empty() {
+                say!("study `{}`: no trials to show", study.name);
+                return Ok(());
+            }
+            let value = format!(
+                "{} ({})",
+                study.metric,
+                if study.maximize { "max" } else { "min" }
+            );
+            let searched_architecture = trials
+                .iter()
+                .any(|t| !output::architecture(&t.params).is_empty());
+            let mut header = vec!["trial", "state", value.as_str()];
+            if searched_architecture {
+                header.extend(["architecture", "hyperparameters"]);
+            } else {
+                header.push("parameters");
+            }
+            header.extend(["attempts", "worker"]);
+            if ranked {
+                header.insert(0, "rank");
+            }
+            let mut table = output::table(&header);
+            for (rank, trial) in trials.iter().enumerate() {
+                let mut row = vec![
+                    trial.trial.to_string(),
+                    trial.state.clone(),
+                    trial.value.map_or_else(|| "-".to_string(), number),
+                ];
+                if searched_architecture {
+                    row.push(output::architecture(&trial.params));
+                }
+                row.extend([
+                    output::hyperparameters(&trial.params),
+                    trial.attempts.to_string(),
+                    trial.worker.clone().unwrap_or_else(|| "-".into()),
+                ]);
+                if ranked {
+                    row.insert(0, (rank + 1).to_string());
+                }
+                table.add_row(row);
+            }
+            say!("{table}");
+        }
+    }
+    Ok(())
+}
+
+/// Trials as CSV: fixed columns, then one column per parameter (`params.NAME`) and per final
+/// metric (`metrics.NAME`).
+pub fn trial_csv(trials: &[query::TrialSummary]) -> (Vec<String>, Vec<Vec<String>>) {
+    let keys = |field: fn(&query::TrialSummary) -> Option<&serde_json::Value>| {
+        let mut names: Vec<String> = trials
+            .iter()
+            .filter_map(|t| field(t).and_then(|v| v.as_object()))
+            .flat_map(|m| m.keys().cloned())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    let params = keys(|t| Some(&t.params));
+    let metrics = keys(|t| t.metrics.as_ref());
+    let mut header: Vec<String> = [
+        "trial",
+        "state",
+        "value",
+        "attempts",
+        "worker",
+        "started_at",
+        "finished_at",
+        "error",
+    ]
+    .map(String::from)
+    .to_vec();
+    header.extend(params.iter().map(|p| format!("params.{p}")));
+    header.extend(metrics.iter().map(|m| format!("metrics.{m}")));
+    let rows = trials
+        .iter()
+        .map(|t| {
+            let mut row = vec![
+                t.trial.to_string(),
+                t.state.clone(),
+                t.value.map(|v| v.to_string()).unwrap_or_default(),
+                t.attempts.to_string(),
+                t.worker.clone().unwrap_or_default(),
+                t.started_at.clone().unwrap_or_default(),
+                t.finished_at.clone().unwrap_or_default(),
+                t.error.clone().unwrap_or_default(),
+            ];
+            row.extend(params.iter().map(|p| output::json_field(t.params.get(p))));
+            row.extend(
+                metrics
+                    .iter()
+                    .map(|m| output::json_field(t.metrics.as_ref().and_then(|v| v.get(m)))),
+            );
+            row
+        })
+        .collect();
+    (header, rows)
+}

@@ -1,0 +1,134 @@
+//! `hypersearch run`: a whole study on this machine. The coordinator listens on loopback
+//! (with a random token) and an in-process worker runs one slot per core, over real gRPC,
+//! exactly as remote workers would.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use hypersearch_coordinator::{Coordinator, Options};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::output::say;
+use super::{logging, progress, query, runtime, study_file};
+use crate::cli::Format;
+
+/// How many trials the final summary lists.
+const SHOWN_AT_THE_END: u64 = 5;
+
+/// Resolves once `flag` becomes true.
+pub async fn raised(mut flag: watch::Receiver<bool>) {
+    let _ = flag.wait_for(|raised| *raised).await;
+}
+
+/// A fresh random token for the in-process coordinator and worker.
+fn session_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|err| anyhow::anyhow!("cannot draw a token: {err}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Cores on this machine (at least 1).
+pub fn cores() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1))
+}
+
+/// `hypersearch run`.
+pub fn run(
+    config: &Path,
+    workers: Option<u32>,
+    db: Option<&Path>,
+    lease: Duration,
+) -> anyhow::Result<ExitCode> {
+    logging::init("error");
+    let study = study_file::load(config)?;
+    let db = study_file::database(db, &study.config);
+    let slots = workers.unwrap_or_else(cores);
+    if slots == 0 {
+        bail!("--workers must be at least 1");
+    }
+    let name = study.config.name.clone();
+    let metric = study.config.metric.clone();
+    let interrupted = runtime()?.block_on(async {
+        let coordinator = Coordinator::open(&study.config, &study.text, &db, &Options { lease })
+            .await
+            .with_context(|| format!("cannot start study `{name}`"))?;
+        let start = *coordinator.progress().borrow();
+        if coordinator.resumed() {
+            eprintln!(
+                "resuming study `{name}` from {}: {} of {} trials done",
+                db.display(),
+                start.done(),
+                start.budget
+            );
+        } else {
+            eprintln!(
+                "study `{name}`: {} trials, {slots} local workers, database {}",
+                start.budget,
+                db.display()
+            );
+        }
+        if start.finished {
+            eprintln!("study `{name}` is already finished");
+            return Ok::<bool, anyhow::Error>(false);
+        }
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .context("cannot listen on loopback")?;
+        let address = listener.local_addr()?;
+        let token = session_token()?;
+        let (stop, stopping) = watch::channel(false);
+        let progress = coordinator.progress();
+        let mut serving = tokio::spawn(coordinator.serve(
+            listener,
+            Some(token.clone()),
+            raised(stopping.clone()),
+        ));
+        let mut options = hypersearch_worker::Options::new(&format!("http://{address}"), slots);
+        options.token = Some(token);
+        options.name = Some(format!("local:{}", std::process::id()));
+        let mut working = tokio::spawn(hypersearch_worker::run(options, raised(stopping.clone())));
+        let display = tokio::spawn(progress::show(progress, metric.clone()));
+        let ctrl_c = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    let _ = stop.send(true);
+                }
+            })
+        };
+        let served = tokio::select! {
+            served = &mut serving => served,
+            worked = &mut working => {
+                if let Ok(Err(err)) = worked {
+                    // The local worker cannot go on, so nothing would finish the study.
+                    let _ = stop.send(true);
+                    let _ = serving.await;
+                    display.abort();
+                    return Err(anyhow::Error::new(err).context("the local worker stopped"));
+                }
+                serving.await
+            }
+        };
+        let _ = stop.send(true);
+        ctrl_c.abort();
+        let served = served.context("the coordinator task failed")??;
+        let _ = working.await;
+        let _ = display.await;
+        Ok(!served.finished)
+    })?;
+    if interrupted {
+        eprintln!("interrupted: run the same command again to resume the study");
+        return Ok(ExitCode::from(130));
+    }
+    say!("best trials of study `{name}`:");
+    query::best(&db, Some(&name), SHOWN_AT_THE_END, Format::Table)?;
+    say!(
+        "more: hypersearch best --db {} --study {name}   ·   hypersearch show TRIAL --db {}",
+        db.display(),
+        db.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,98 @@
+//! `hypersearch serve`: the coordinator alone, for workers on other machines.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use hypersearch_coordinator::{Coordinator, Options};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::output::maybe_number;
+use super::run::raised;
+use super::{logging, read_token, runtime, study_file};
+
+/// What `serve` was given.
+pub struct ServeArgs<'a> {
+    /// The study config.
+    pub config: &'a Path,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// `--db`.
+    pub db: Option<&'a Path>,
+    /// `--token-file`.
+    pub token_file: Option<&'a Path>,
+    /// `--insecure`.
+    pub insecure: bool,
+    /// `--lease-seconds`.
+    pub lease: Duration,
+}
+
+/// `hypersearch serve`.
+pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
+    logging::init("info");
+    let study = study_file::load(args.config)?;
+    let db = study_file::database(args.db, &study.config);
+    let token = args.token_file.map(read_token).transpose()?;
+    if token.is_none() && !args.listen.ip().is_loopback() && !args.insecure {
+        bail!(
+            "refusing to listen on {} without a token: pass --token-file FILE, \
+             or --insecure to let anyone who can connect join",
+            args.listen
+        );
+    }
+    let name = study.config.name.clone();
+    runtime()?.block_on(async {
+        let coordinator = Coordinator::open(
+            &study.config,
+            &study.text,
+            &db,
+            &Options { lease: args.lease },
+        )
+        .await
+        .with_context(|| format!("cannot start study `{name}`"))?;
+        let start = *coordinator.progress().borrow();
+        if start.finished {
+            eprintln!("study `{name}` in {} is already finished", db.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        let listener = TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let address = listener.local_addr()?;
+        eprintln!(
+            "study `{name}` ({} of {} trials done, database {})",
+            start.done(),
+            start.budget,
+            db.display()
+        );
+        eprintln!("listening on {address}");
+        let (stop, stopping) = watch::channel(false);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = stop.send(true);
+            }
+        });
+        let end = coordinator.serve(listener, token, raised(stopping)).await?;
+        if !end.finished {
+            eprintln!(
+                "stopped: {} of {} trials done; serve again to resume",
+                end.done(),
+                end.budget
+            );
+            return Ok(ExitCode::from(130));
+        }
+        eprintln!(
+            "study `{name}` finished: {} complete, {} pruned, {} failed; best {} (trial {})",
+            end.complete,
+            end.pruned,
+            end.failed,
+            maybe_number(end.best.map(|(_, v)| v)),
+            end.best
+                .map_or_else(|| "-".to_string(), |(t, _)| t.to_string()),
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}

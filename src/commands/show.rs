@@ -1,0 +1,211 @@
+//! `hypersearch show TRIAL`: one trial's parameters, per-epoch history, how it ended and why,
+//! and how to re-run it.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::ExitCode;
+
+use hypersearch_coordinator::store::query::{EpochMetrics, TrialDetail};
+
+use super::output::say;
+use super::output::{self, json_cell, maybe_number, number};
+use super::query::with_database;
+use super::training_config::{self, StoredObjective};
+use crate::cli::Format;
+
+/// `hypersearch show`.
+pub fn run(
+    db: &Path,
+    study: Option<&str>,
+    number: u64,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let detail = with_database(db, async |db| {
+        let study = db.study(study).await?;
+        Ok(db.trial(&study, number).await?)
+    })?;
+    let objective = training_config::objective(&detail.study_config)?;
+    let rerun = match objective {
+        StoredObjective::Training => Some(training_config::render(
+            &detail.study_config,
+            &detail.overrides,
+        )?),
+        _ => None,
+    };
+    match format {
+        Format::Json => {
+            let mut value = serde_json::to_value(&detail)?;
+            if let (Some(object), Some(config)) = (value.as_object_mut(), &rerun) {
+                object.insert("training_config".into(), config.clone().into());
+            }
+            output::print_json(&value)?;
+        }
+        Format::Csv => {
+            let (header, rows) = history_csv(&detail.history);
+            output::print_csv(&header, &rows)?;
+        }
+        Format::Table => print_table(&detail, &objective, rerun.as_deref()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One sentence on how the trial ended and why.
+pub fn ending(detail: &TrialDetail) -> String {
+    let trial = &detail.summary;
+    match trial.state.as_str() {
+        "complete" => {
+            let epochs = detail
+                .history
+                .iter()
+                .filter(|e| e.attempt == trial.attempts)
+                .count();
+            let trained = if epochs > 0 {
+                format!(" after {epochs} epochs")
+            } else {
+                String::new()
+            };
+            format!(
+                "completed{trained} with {} = {}",
+                detail.metric,
+                maybe_number(trial.value)
+            )
+        }
+        "pruned" => match &detail.early_stop {
+            Some(stop) => format!(
+                "pruned at epoch {} by the {} rule: {} = {} compared with {} ({})",
+                stop.epoch,
+                stop.rule,
+                stop.metric,
+                number(stop.value),
+                number(stop.threshold),
+                stop.explanation
+            ),
+            None => "pruned (no decision recorded)".to_string(),
+        },
+        "failed" => format!(
+            "failed after {} attempt{}: {}",
+            trial.attempts,
+            if trial.attempts == 1 { "" } else { "s" },
+            trial.error.as_deref().unwrap_or("no reason recorded")
+        ),
+        "running" => format!("running (attempt {})", trial.attempts),
+        other => other.to_string(),
+    }
+}
+
+fn print_table(detail: &TrialDetail, objective: &StoredObjective, rerun: Option<&str>) {
+    let trial = &detail.summary;
+    say!(
+        "Trial {} of study `{}`: {}",
+        trial.trial,
+        detail.study,
+        trial.state
+    );
+    say!("  {}", ending(detail));
+    say!(
+        "  attempts: {}   worker: {}   started: {}   finished: {}",
+        trial.attempts,
+        trial.worker.as_deref().unwrap_or("-"),
+        trial.started_at.as_deref().unwrap_or("-"),
+        trial.finished_at.as_deref().unwrap_or("-"),
+    );
+    for attempt in &detail.attempt_history {
+        if attempt.state == "failed" || attempt.state == "lost" {
+            say!(
+                "  attempt {} {} ({}): {}",
+                attempt.attempt,
+                attempt.state,
+                attempt.failure.as_deref().unwrap_or("-"),
+                attempt.error.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    say!("\nParameters");
+    for (name, value) in trial.params.as_object().into_iter().flatten() {
+        say!("  {name} = {}", json_cell(value));
+    }
+    if !detail.history.is_empty() {
+        say!("\nHistory");
+        let (header, rows) = history_rows(&detail.history);
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        let mut table = output::table(&header);
+        for row in rows {
+            table.add_row(row);
+        }
+        say!("{table}");
+    }
+    if let Some(metrics) = trial.metrics.as_ref().and_then(|m| m.as_object()) {
+        let last: Vec<String> = metrics
+            .iter()
+            .map(|(k, v)| format!("{k}={}", json_cell(v)))
+            .collect();
+        say!("\nFinal metrics: {}", last.join(" "));
+    }
+    let overrides = detail.overrides.to_string();
+    match (objective, rerun) {
+        (StoredObjective::Training, Some(config)) => {
+            say!(
+                "\nRe-run it: save the config below as trial-{}.toml and run",
+                trial.trial
+            );
+            say!("  hypersearch train trial-{}.toml", trial.trial);
+            say!("or, with the study file: hypersearch train STUDY.toml --params '{overrides}'\n");
+            say!("# trial {} of study `{}`", trial.trial, detail.study);
+            say!("{}", config.trim_end());
+        }
+        (StoredObjective::Command(command), _) => {
+            say!("\nRe-run it:");
+            say!(
+                "  HYPERSEARCH_PARAMS='{overrides}' HYPERSEARCH_TRIAL={} sh -c '{command}'",
+                trial.trial
+            );
+        }
+        (StoredObjective::Function(function), _) => {
+            say!("\nObjective: {function}({overrides})");
+        }
+        (StoredObjective::Training, None) => {}
+    }
+}
+
+fn metric_names(history: &[EpochMetrics]) -> Vec<String> {
+    let names: BTreeSet<&String> = history.iter().flat_map(|e| e.metrics.keys()).collect();
+    names.into_iter().cloned().collect()
+}
+
+fn history_rows(history: &[EpochMetrics]) -> (Vec<String>, Vec<Vec<String>>) {
+    let names = metric_names(history);
+    let mut header = vec!["attempt".to_string(), "epoch".to_string()];
+    header.extend(names.iter().cloned());
+    let rows = history
+        .iter()
+        .map(|e| {
+            let mut row = vec![e.attempt.to_string(), e.epoch.to_string()];
+            row.extend(
+                names
+                    .iter()
+                    .map(|n| maybe_number(e.metrics.get(n).copied())),
+            );
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+fn history_csv(history: &[EpochMetrics]) -> (Vec<String>, Vec<Vec<String>>) {
+    let names = metric_names(history);
+    let mut header = vec!["attempt".to_string(), "epoch".to_string()];
+    header.extend(names.iter().cloned());
+    let rows = history
+        .iter()
+        .map(|e| {
+            let mut row = vec![e.attempt.to_string(), e.epoch.to_string()];
+            row.extend(
+                names
+                    .iter()
+                    .map(|n| e.metrics.get(n).map(|v| v.to_string()).unwrap_or_default()),
+            );
+            row
+        })
+        .collect();
+    (header, rows)
+}
