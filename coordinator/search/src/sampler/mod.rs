@@ -9,6 +9,7 @@
 //! Layout: `random`, `grid`, `tpe`, `bayes` (the GP adapter over `hypersearch-bo`),
 //! `enqueue` (user configurations first), `history` (duplicate avoidance).
 
+pub mod bayes;
 mod enqueue;
 mod grid;
 pub mod history;
@@ -76,14 +77,7 @@ pub fn make_sampler(config: &StudyConfig) -> Result<Box<dyn Sampler>, SearchErro
         Algorithm::Random => Box::new(RandomSampler::new(config)),
         Algorithm::Grid => Box::new(GridSampler::new(config)),
         Algorithm::Tpe => Box::new(TpeSampler::new(config)),
-        // The GP adapter (sampler/bayes/) registers here.
-        Algorithm::Bayes => {
-            return Err(SearchError::Unavailable {
-                algorithm: "bayes".into(),
-                reason: "the Gaussian-process sampler is not built yet; use algorithm = \"tpe\""
-                    .into(),
-            });
-        }
+        Algorithm::Bayes => Box::new(bayes::BayesSampler::new(config)?),
     };
     Ok(if config.enqueued.is_empty() {
         inner

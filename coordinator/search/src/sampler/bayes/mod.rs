@@ -1,0 +1,280 @@
+//! The Bayesian-optimization sampler (`algorithm = "bayes"`): the search space encoded into
+//! the unit cube ([`encoding`]), the history handed to the Gaussian-process engine of
+//! `hypersearch-bo` (finished trials as observations, running ones as pending points so
+//! that parallel workers get different points), and its point decoded back.
+//!
+//! The first `n_startup_trials` finished trials come from the engine's scrambled Sobol
+//! design. Failed and pruned trials carry no value for the model but are never proposed
+//! again. The engine keeps its last hyperparameter fit as the next fit's start (as Optuna
+//! does), so a long-lived sampler may answer differently from a fresh one given the same
+//! history; two fresh samplers given the same history and seed always agree.
+
+pub mod encoding;
+
+use hypersearch_bo::{Engine, History, Settings};
+use rand::RngExt;
+
+use super::history::{Visited, ensure_new};
+use super::{SampleContext, Sampler, Suggestion, trial_rng};
+use crate::config::StudyConfig;
+use crate::error::SearchError;
+use crate::space::SearchSpace;
+use crate::trial::{Direction, TrialState};
+use encoding::Encoding;
+
+/// Gaussian-process Bayesian optimization.
+#[derive(Debug, Clone)]
+pub struct BayesSampler {
+    space: SearchSpace,
+    seed: u64,
+    direction: Direction,
+    encoding: Encoding,
+    engine: Engine,
+    visited: Visited,
+}
+
+impl BayesSampler {
+    /// A GP sampler over the study's space, seed, direction and `n_startup_trials`.
+    ///
+    /// # Errors
+    /// [`SearchError::SamplerFailed`] if the space cannot be encoded (it always can for a
+    /// checked config).
+    pub fn new(config: &StudyConfig) -> Result<Self, SearchError> {
+        let settings = Settings {
+            initial_design: Some(config.search.n_startup_trials as usize),
+            design_seed: config.search.seed,
+            ..Settings::default()
+        };
+        Self::with_settings(
+            config.space.clone(),
+            config.search.seed,
+            config.direction,
+            settings,
+        )
+    }
+
+    /// A GP sampler from its parts, with explicit engine settings.
+    ///
+    /// # Errors
+    /// [`SearchError::SamplerFailed`] if the space cannot be encoded.
+    pub fn with_settings(
+        space: SearchSpace,
+        seed: u64,
+        direction: Direction,
+        settings: Settings,
+    ) -> Result<Self, SearchError> {
+        let encoding = Encoding::new(&space);
+        let engine = Engine::new(encoding.columns().to_vec(), settings).map_err(failed)?;
+        Ok(Self {
+            space,
+            seed,
+            direction,
+            encoding,
+            engine,
+            visited: Visited::default(),
+        })
+    }
+}
+
+fn failed(e: hypersearch_bo::Error) -> SearchError {
+    SearchError::SamplerFailed {
+        sampler: "bayes".into(),
+        reason: e.to_string(),
+    }
+}
+
+impl Sampler for BayesSampler {
+    fn name(&self) -> &'static str {
+        "bayes"
+    }
+
+    fn suggest(&mut self, ctx: &SampleContext<'_>) -> Result<Suggestion, SearchError> {
+        let mut rng = trial_rng(self.seed, ctx.trial_number);
+        self.visited.update(&self.space, ctx.trials);
+        let (mut points, mut values, mut pending) = (Vec::new(), Vec::new(), Vec::new());
+        for t in ctx.trials {
+            let Some(params) = self.visited.canonical(t.number) else {
+                continue;
+            };
+            let u = self.encoding.encode(params);
+            match t.state {
+                TrialState::Running => pending.extend(u),
+                TrialState::Complete => {
+                    points.extend(u);
+                    values.push(
+                        t.complete_value()
+                            .map_or(f64::NAN, |v| self.direction.as_loss(v)),
+                    );
+                }
+                // Known, so never repeated, but without a value for the model.
+                TrialState::Pruned | TrialState::Failed => {
+                    points.extend(u);
+                    values.push(f64::NAN);
+                }
+            }
+        }
+        let history = History {
+            points: &points,
+            values: &values,
+            pending: &pending,
+        };
+        let mut next = self
+            .engine
+            .suggest(&history, 1, rng.random())
+            .map_err(failed)?;
+        let candidate = self.encoding.decode(&next.pop().unwrap_or_default());
+        Ok(ensure_new(&self.space, &self.visited, candidate, &mut rng))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::Params;
+    use crate::trial::TrialRecord;
+    use crate::{StudyConfig, make_sampler};
+
+    fn config(space: &str, trials: u64) -> StudyConfig {
+        let text = format!(
+            "[study]\nmetric = \"loss\"\n[objective]\ncommand = \"train.sh\"\n[search]\nalgorithm = \"bayes\"\ntrials = {trials}\nseed = 3\nn_startup_trials = 5\n[search.space]\n{space}"
+        );
+        StudyConfig::from_toml_str(&text, "bayes.toml").unwrap()
+    }
+
+    fn record(number: u64, params: Params, state: TrialState, value: Option<f64>) -> TrialRecord {
+        TrialRecord {
+            number,
+            params,
+            state,
+            value,
+            intermediate: vec![],
+        }
+    }
+
+    fn sphere(p: &Params) -> f64 {
+        p.values()
+            .filter_map(|v| v.as_f64())
+            .map(|v| (v - 0.3) * (v - 0.3))
+            .sum()
+    }
+
+    #[test]
+    fn minimizes_a_mixed_space_with_eight_pending_trials() {
+        let cfg = config(
+            "x = { float = [-1.0, 1.0] }\ny = { float = [0.01, 10.0], log = true }\nn = { int = [0, 6] }\nc = { choice = [\"a\", \"b\", \"c\"] }\n",
+            30,
+        );
+        let mut sampler = make_sampler(&cfg).unwrap();
+        let mut trials: Vec<TrialRecord> = Vec::new();
+        for number in 0..30 {
+            let Suggestion::Params(p) = sampler
+                .suggest(&SampleContext {
+                    trial_number: number,
+                    trials: &trials,
+                })
+                .unwrap()
+            else {
+                panic!("continuous space")
+            };
+            assert!(cfg.space.validate(&p).is_ok(), "{p:?}");
+            let penalty = if p
+                .get("c")
+                .is_some_and(|c| c.same_as(&crate::params::ParamValue::Str("b".into())))
+            {
+                0.0
+            } else {
+                1.0
+            };
+            let v = sphere(&p) + penalty;
+            trials.push(record(number, p, TrialState::Complete, Some(v)));
+        }
+        let best = trials
+            .iter()
+            .filter_map(|t| t.value)
+            .fold(f64::INFINITY, f64::min);
+        assert!(best < 0.5, "best {best}");
+        // Eight running trials: eight different points, none equal to a finished one.
+        let mut keys: std::collections::HashSet<String> = trials
+            .iter()
+            .map(|t| SearchSpace::point_key(&t.params))
+            .collect();
+        for number in 30..38 {
+            let Suggestion::Params(p) = sampler
+                .suggest(&SampleContext {
+                    trial_number: number,
+                    trials: &trials,
+                })
+                .unwrap()
+            else {
+                panic!("continuous space")
+            };
+            assert!(keys.insert(SearchSpace::point_key(&p)), "repeated {p:?}");
+            trials.push(record(number, p, TrialState::Running, None));
+        }
+    }
+
+    #[test]
+    fn fresh_samplers_agree_and_maximize_flips_the_sign() {
+        let cfg = config(
+            "x = { float = [-1.0, 1.0] }\ny = { float = [-1.0, 1.0] }\n",
+            12,
+        );
+        let mut trials = Vec::new();
+        let mut sampler = BayesSampler::new(&cfg).unwrap();
+        for number in 0..12 {
+            let Ok(Suggestion::Params(p)) = sampler.suggest(&SampleContext {
+                trial_number: number,
+                trials: &trials,
+            }) else {
+                panic!("continuous space")
+            };
+            let v = sphere(&p);
+            trials.push(record(number, p, TrialState::Complete, Some(v)));
+        }
+        trials.push(record(
+            12,
+            trials[3].params.clone(),
+            TrialState::Failed,
+            None,
+        ));
+        let ctx = SampleContext {
+            trial_number: 13,
+            trials: &trials,
+        };
+        let a = BayesSampler::new(&cfg).unwrap().suggest(&ctx).unwrap();
+        let b = BayesSampler::new(&cfg).unwrap().suggest(&ctx).unwrap();
+        assert_eq!(a, b);
+        let mut max_cfg = cfg.clone();
+        max_cfg.direction = Direction::Maximize;
+        let c = BayesSampler::new(&max_cfg).unwrap().suggest(&ctx).unwrap();
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn a_small_discrete_space_is_exhausted_without_repeats() {
+        let cfg = config("n = { int = [0, 2] }\nc = { choice = [true, false] }\n", 8);
+        let mut sampler = make_sampler(&cfg).unwrap();
+        let mut trials: Vec<TrialRecord> = Vec::new();
+        let mut keys = std::collections::HashSet::new();
+        for number in 0..8 {
+            match sampler
+                .suggest(&SampleContext {
+                    trial_number: number,
+                    trials: &trials,
+                })
+                .unwrap()
+            {
+                Suggestion::Params(p) => {
+                    assert!(keys.insert(SearchSpace::point_key(&p)), "repeated {p:?}");
+                    let v = p.get("n").and_then(|v| v.as_f64()).unwrap();
+                    trials.push(record(number, p, TrialState::Complete, Some(v)));
+                }
+                Suggestion::Exhausted => {
+                    assert_eq!(number, 6);
+                    return;
+                }
+            }
+        }
+        panic!("6 points, never exhausted");
+    }
+}
