@@ -5,6 +5,7 @@ seeds). Usage: python3 bench/peers/search_speed.py [pruners] [tpe-time] [tpe-qua
 
 import binascii
 import math
+import os
 import statistics
 import sys
 import time
@@ -85,9 +86,10 @@ def tpe_time():
 
 
 def tpe_quality():
-    print("Optuna TPE median regret over 10 seeds (25% / 50% / 100% of the budget):")
+    seeds = int(os.environ.get("SEEDS", "10"))
+    print(f"Optuna TPE median regret over {seeds} seeds (25% / 50% / 100% of the budget):")
     for label, f, bounds, budget, minimum in CASES:
-        runs = [run(f, bounds, budget, seed)[0] for seed in range(10)]
+        runs = [run(f, bounds, budget, seed)[0] for seed in range(seeds)]
         at = lambda frac: statistics.median(r[max(int(budget * frac), 1) - 1] - minimum for r in runs)
         print(f"  {label:<12} {at(0.25):10.4f} {at(0.5):10.4f} {at(1.0):10.4f}")
 

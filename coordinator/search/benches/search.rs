@@ -108,7 +108,12 @@ fn tpe_time_per_suggestion() {
 }
 
 fn tpe_quality() {
-    println!("TPE median regret over 10 seeds (25% / 50% / 100% of the budget):");
+    // SEEDS=n in the environment changes the number of seeds (the peer script reads it too).
+    let seeds: u64 = std::env::var("SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    println!("TPE median regret over {seeds} seeds (25% / 50% / 100% of the budget):");
     let cases: [(&str, &str, Vec<(f64, f64)>, u64); 4] = [
         ("branin", "branin", vec![(-5.0, 10.0), (0.0, 15.0)], 50),
         ("hartmann6", "hartmann6", vec![(0.0, 1.0); 6], 100),
@@ -119,7 +124,7 @@ fn tpe_quality() {
         let minimum = hypersearch_testfns::find(function)
             .unwrap()
             .minimum(bounds.len());
-        let runs: Vec<Vec<f64>> = (0..10)
+        let runs: Vec<Vec<f64>> = (0..seeds)
             .map(|seed| {
                 run(
                     &study(function, &bounds, "tpe", budget, seed),

@@ -51,7 +51,17 @@ pub enum Objective {
     Function(String),
 }
 
-/// TPE options (`[search.tpe]`), Optuna's defaults except where noted.
+/// How TPE sizes its numeric kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TpeBandwidth {
+    /// Optuna 5: the larger gap to the neighbouring observations (or bounds), per parameter.
+    Neighbour,
+    /// Optuna 4's multivariate rule: 0.2 · m^(−1/(d+4)) · range for every kernel.
+    Scott,
+}
+
+/// TPE options (`[search.tpe]`), Optuna 5's defaults except where noted.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TpeSettings {
     /// Model the parameters jointly (default true, Optuna v5's single-objective default).
@@ -64,8 +74,10 @@ pub struct TpeSettings {
     pub n_ei_candidates: u32,
     /// Weight of the prior component (default 1.0).
     pub prior_weight: f64,
-    /// Widen the edge kernels of univariate TPE (default false).
+    /// Widen the edge kernels (default false).
     pub consider_endpoints: bool,
+    /// Kernel widths (default `neighbour`, Optuna 5's rule).
+    pub bandwidth: TpeBandwidth,
 }
 
 impl Default for TpeSettings {
@@ -77,6 +89,7 @@ impl Default for TpeSettings {
             n_ei_candidates: 24,
             prior_weight: 1.0,
             consider_endpoints: false,
+            bandwidth: TpeBandwidth::Neighbour,
         }
     }
 }
@@ -315,6 +328,7 @@ fn check(loc: &Locator<'_>, raw: RawStudyFile) -> Result<StudyConfig, ConfigErro
         tpe.group = t.group.unwrap_or(tpe.group);
         tpe.constant_liar = t.constant_liar.unwrap_or(tpe.constant_liar);
         tpe.consider_endpoints = t.consider_endpoints.unwrap_or(tpe.consider_endpoints);
+        tpe.bandwidth = t.bandwidth.unwrap_or(tpe.bandwidth);
         tpe.n_ei_candidates = int_or(
             "search.tpe.n_ei_candidates",
             &t.n_ei_candidates,

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::location::OrderedMap;
-use crate::config::{Algorithm, RuleName};
+use crate::config::{Algorithm, RuleName, TpeBandwidth};
 use crate::trial::Direction;
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +80,7 @@ pub(super) struct RawTpe {
     pub n_ei_candidates: Option<Spanned<i64>>,
     pub prior_weight: Option<Spanned<f64>>,
     pub consider_endpoints: Option<bool>,
+    pub bandwidth: Option<TpeBandwidth>,
 }
 
 #[derive(Debug, Deserialize)]

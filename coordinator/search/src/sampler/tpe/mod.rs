@@ -33,7 +33,6 @@ struct Group {
     /// Indices into the space's parameters (same condition).
     params: Vec<usize>,
     kinds: Vec<ParamKind>,
-    multivariate: bool,
 }
 
 /// The TPE sampler.
@@ -83,10 +82,10 @@ impl TpeSampler {
         }
     }
 
-    fn options(&self, multivariate: bool) -> Options {
+    fn options(&self) -> Options {
         Options {
             prior_weight: self.settings.prior_weight,
-            multivariate,
+            bandwidth: self.settings.bandwidth,
             consider_endpoints: self.settings.consider_endpoints,
         }
     }
@@ -111,7 +110,7 @@ impl TpeSampler {
                 })
                 .collect()
         };
-        let options = self.options(group.multivariate);
+        let options = self.options();
         (
             Parzen::new(&rows(below), &group.kinds, options),
             Parzen::new(&rows(above), &group.kinds, options),
@@ -195,14 +194,13 @@ fn make_groups(space: &SearchSpace, settings: &TpeSettings) -> Vec<Group> {
         },
         Domain::Categorical(c) => ParamKind::Categorical { n: c.len() },
     };
-    let group = |params: Vec<usize>, multivariate: bool| Group {
+    let group = |params: Vec<usize>| Group {
         kinds: params.iter().map(|&j| kind(j)).collect(),
         params,
-        multivariate,
     };
     let n = space.params().len();
     if !settings.multivariate {
-        return (0..n).map(|j| group(vec![j], false)).collect();
+        return (0..n).map(|j| group(vec![j])).collect();
     }
     // Conditions, in order of first appearance (None first: parents precede children).
     let mut keys: Vec<Option<i64>> = Vec::new();
@@ -219,9 +217,9 @@ fn make_groups(space: &SearchSpace, settings: &TpeSettings) -> Vec<Group> {
             .filter(|&j| space.params()[j].condition.as_ref().map(|c| c.at_least) == key)
             .collect();
         if key.is_none() || settings.group {
-            out.push(group(members, true));
+            out.push(group(members));
         } else {
-            out.extend(members.into_iter().map(|j| group(vec![j], false)));
+            out.extend(members.into_iter().map(|j| group(vec![j])));
         }
     }
     out

@@ -4,6 +4,7 @@
 use rand::{Rng, RngExt};
 
 use super::normal;
+pub(super) use crate::config::TpeBandwidth as Bandwidth;
 
 /// One parameter as the estimator sees it: numbers on their original scale, categoricals
 /// as the index of the choice.
@@ -24,7 +25,7 @@ pub(super) enum ParamKind {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Options {
     pub prior_weight: f64,
-    pub multivariate: bool,
+    pub bandwidth: Bandwidth,
     pub consider_endpoints: bool,
 }
 
@@ -182,11 +183,11 @@ fn numeric_kernels(
     let mus: Vec<f64> = obs.iter().map(|&x| transform(x, log)).collect();
     let n = mus.len();
     let width = hi - lo;
-    let mut sigmas: Vec<f64> = if options.multivariate {
+    let mut sigmas: Vec<f64> = if options.bandwidth == Bandwidth::Scott {
         let s = 0.2 * (n.max(1) as f64).powf(-1.0 / (dims as f64 + 4.0)) * width;
         vec![s; n]
     } else {
-        univariate_sigmas(&mus, lo, hi, options.consider_endpoints)
+        neighbour_sigmas(&mus, lo, hi, options.consider_endpoints)
     };
     let n_kernels = n + 1;
     let min_sigma = width / (100.0f64).min(1.0 + n_kernels as f64);
@@ -222,22 +223,16 @@ fn numeric_kernels(
     }
 }
 
-/// Optuna's univariate bandwidth: the larger gap to the sorted neighbours among
-/// {lo, observations, prior midpoint, hi}; the edge kernels use their inner gap unless
-/// `consider_endpoints`.
-fn univariate_sigmas(mus: &[f64], lo: f64, hi: f64, consider_endpoints: bool) -> Vec<f64> {
-    let mut with_prior: Vec<(f64, usize)> = mus
-        .iter()
-        .copied()
-        .enumerate()
-        .map(|(i, m)| (m, i))
-        .collect();
-    with_prior.push((0.5 * (lo + hi), mus.len()));
-    with_prior.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let m = with_prior.len();
+/// Optuna 5's bandwidth (its default in every mode): per observation, the larger gap to its
+/// sorted neighbours among {lo, observations, hi}; the edge observations use their inner gap
+/// unless `consider_endpoints`.
+fn neighbour_sigmas(mus: &[f64], lo: f64, hi: f64, consider_endpoints: bool) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..mus.len()).collect();
+    order.sort_by(|&a, &b| mus[a].total_cmp(&mus[b]));
+    let m = mus.len();
     let mut ends = Vec::with_capacity(m + 2);
     ends.push(lo);
-    ends.extend(with_prior.iter().map(|p| p.0));
+    ends.extend(order.iter().map(|&i| mus[i]));
     ends.push(hi);
     let mut sorted_sigmas: Vec<f64> = (1..=m)
         .map(|i| (ends[i] - ends[i - 1]).max(ends[i + 1] - ends[i]))
@@ -246,11 +241,9 @@ fn univariate_sigmas(mus: &[f64], lo: f64, hi: f64, consider_endpoints: bool) ->
         sorted_sigmas[0] = ends[2] - ends[1];
         sorted_sigmas[m - 1] = ends[m] - ends[m - 1];
     }
-    let mut out = vec![0.0; mus.len()];
-    for (k, &(_, i)) in with_prior.iter().enumerate() {
-        if i < mus.len() {
-            out[i] = sorted_sigmas[k];
-        }
+    let mut out = vec![0.0; m];
+    for (k, &i) in order.iter().enumerate() {
+        out[i] = sorted_sigmas[k];
     }
     out
 }
@@ -373,11 +366,17 @@ mod tests {
     }
 
     #[test]
-    fn univariate_bandwidths_follow_neighbour_gaps() {
-        // lo 0, hi 10, observations 1 and 4, prior at 5: sorted 1, 4, 5.
-        let s = univariate_sigmas(&[4.0, 1.0], 0.0, 10.0, false);
-        // 1: edge, inner gap 4 - 1 = 3; 4: max(3, 1) = 3.
-        assert_eq!(s, vec![3.0, 3.0]);
+    fn bandwidths_follow_neighbour_gaps() {
+        // lo 0, hi 10, observations 4, 1, 5: sorted 1, 4, 5.
+        let s = neighbour_sigmas(&[4.0, 1.0, 5.0], 0.0, 10.0, false);
+        // 1: edge, inner gap 3; 4: max(3, 1) = 3; 5: edge, inner gap 1.
+        assert_eq!(s, vec![3.0, 3.0, 1.0]);
+        // With the endpoints: 1 → max(1, 3) = 3, 5 → max(1, 5) = 5.
+        assert_eq!(
+            neighbour_sigmas(&[4.0, 1.0, 5.0], 0.0, 10.0, true),
+            vec![3.0, 3.0, 5.0]
+        );
+        assert_eq!(neighbour_sigmas(&[2.0], 0.0, 10.0, false), vec![8.0]);
     }
 
     #[test]
@@ -393,7 +392,7 @@ mod tests {
             &kinds,
             Options {
                 prior_weight: 1.0,
-                multivariate: true,
+                bandwidth: Bandwidth::Scott,
                 consider_endpoints: false,
             },
         );
@@ -420,7 +419,7 @@ mod tests {
             &kinds,
             Options {
                 prior_weight: 1.0,
-                multivariate: true,
+                bandwidth: Bandwidth::Scott,
                 consider_endpoints: false,
             },
         );
