@@ -19,9 +19,13 @@ use crate::transform::{OutputTransform, Warp};
 /// The value pending points are assumed to have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Liar {
-    /// The best observed value (Optuna's "best" constant liar).
+    /// The best observed value (Optuna's "best" constant liar). Poor while the pending
+    /// points are design points in bad regions: the lie makes those regions look good.
     Best,
-    /// The posterior mean at the point (kriging believer).
+    /// The posterior mean at the point, but never better than the best observed value
+    /// (kriging believer clipped at the incumbent): the default. It removes the uncertainty
+    /// at the point without making a bad region look good, and a point predicted to improve
+    /// counts as merely matching the incumbent, so the next point goes elsewhere.
     KrigingBeliever,
 }
 
@@ -75,7 +79,7 @@ impl Default for Settings {
         Self {
             initial_design: None,
             output_warping: OutputWarping::Select,
-            liar: Liar::Best,
+            liar: Liar::KrigingBeliever,
             acquisition: AcquisitionChoice::LogEi,
             fit: FitSettings::default(),
             search: SearchSettings::default(),
@@ -325,7 +329,12 @@ impl Engine {
         let lies: Vec<f64> = match self.settings.liar {
             Liar::Best => vec![best; pending.len()],
             Liar::KrigingBeliever if pending.is_empty() => Vec::new(),
-            Liar::KrigingBeliever => gp.predict(&pending.concat()).mean,
+            Liar::KrigingBeliever => gp
+                .predict(&pending.concat())
+                .mean
+                .into_iter()
+                .map(|m| m.max(best))
+                .collect(),
         };
         let gp = gp.extended(&pending.concat(), &lies)?;
         Some(Model {
@@ -380,7 +389,7 @@ impl Engine {
             .unwrap_or_else(|| self.design_point(known));
         let lie = match self.settings.liar {
             Liar::Best => model.lie,
-            Liar::KrigingBeliever => model.gp.predict(&point).mean[0],
+            Liar::KrigingBeliever => model.gp.predict(&point).mean[0].max(model.lie),
         };
         if let Some(extended) = model.gp.extended(&point, &[lie]) {
             model.gp = extended;

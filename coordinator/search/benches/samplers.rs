@@ -1,0 +1,350 @@
+//! Sampler quality and speed: bayes, TPE and random on branin (2-D, 50 evaluations),
+//! hartmann6 (6-D, 100), ackley 5-D on [-5, 10]^5 (100) and rosenbrock 4-D on [-5, 10]^4
+//! (100), median regret at 25 / 50 / 100 % of the budget over the seeds, time per
+//! suggestion; bayes with 8 trials pending at a time; time per suggestion at fixed history
+//! sizes. `bench/peers/samplers.py` runs the peers on the same workloads;
+//! `bench/samplers.sh` runs both and prints the side-by-side tables.
+//!
+//! `cargo bench -p hypersearch-search --bench samplers -- [--seeds N] [--functions a,b]
+//! [--samplers bayes,tpe,random] [--no-parallel] [--no-timing] [--out FILE.jsonl]`
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::time::Instant;
+
+use hypersearch_search::{
+    Params, SampleContext, Sampler, StudyConfig, Suggestion, TrialRecord, TrialState, make_sampler,
+};
+use rand::{RngExt, SeedableRng};
+
+/// One benchmark function: our name, the testfns name, bounds, budget.
+struct Workload {
+    name: &'static str,
+    testfn: &'static str,
+    bounds: Vec<(f64, f64)>,
+    budget: usize,
+}
+
+fn workloads() -> Vec<Workload> {
+    vec![
+        Workload {
+            name: "branin",
+            testfn: "branin",
+            bounds: vec![(-5.0, 10.0), (0.0, 15.0)],
+            budget: 50,
+        },
+        Workload {
+            name: "hartmann6",
+            testfn: "hartmann6",
+            bounds: vec![(0.0, 1.0); 6],
+            budget: 100,
+        },
+        Workload {
+            name: "ackley5",
+            testfn: "ackley",
+            bounds: vec![(-5.0, 10.0); 5],
+            budget: 100,
+        },
+        Workload {
+            name: "rosenbrock4",
+            testfn: "rosenbrock",
+            bounds: vec![(-5.0, 10.0); 4],
+            budget: 100,
+        },
+    ]
+}
+
+fn study(w: &Workload, algorithm: &str, seed: u64) -> StudyConfig {
+    let space: String = w
+        .bounds
+        .iter()
+        .enumerate()
+        .map(|(i, (lo, hi))| format!("x{} = {{ float = [{lo:?}, {hi:?}] }}\n", i + 1))
+        .collect();
+    let text = format!(
+        "[objective]\nfunction = \"{}\"\n[search]\nalgorithm = \"{algorithm}\"\ntrials = {}\nseed = {seed}\n[search.space]\n{space}",
+        w.testfn, w.budget
+    );
+    StudyConfig::from_toml_str(&text, "bench.toml").unwrap()
+}
+
+fn evaluate(testfn: &str, params: &Params) -> f64 {
+    let named: Vec<(String, f64)> = params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_f64().unwrap()))
+        .collect();
+    let refs: Vec<(&str, f64)> = named.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    hypersearch_testfns::evaluate_named(testfn, &refs).unwrap()
+}
+
+fn minimum(w: &Workload) -> f64 {
+    hypersearch_testfns::find(w.testfn)
+        .unwrap()
+        .minimum(w.bounds.len())
+}
+
+fn suggest(sampler: &mut dyn Sampler, number: u64, trials: &[TrialRecord]) -> (Params, f64) {
+    let start = Instant::now();
+    let suggestion = sampler
+        .suggest(&SampleContext {
+            trial_number: number,
+            trials,
+        })
+        .unwrap();
+    let seconds = start.elapsed().as_secs_f64();
+    match suggestion {
+        Suggestion::Params(p) => (p, seconds),
+        Suggestion::Exhausted => panic!("a continuous space is never exhausted"),
+    }
+}
+
+/// Runs one study with `parallel` trials pending at a time (1: sequential): the oldest
+/// running trial finishes first. Returns the values in completion order and the mean
+/// seconds per suggestion.
+fn run(w: &Workload, algorithm: &str, seed: u64, parallel: usize) -> (Vec<f64>, f64) {
+    let config = study(w, algorithm, seed);
+    let mut sampler = make_sampler(&config).unwrap();
+    let mut trials: Vec<TrialRecord> = Vec::new();
+    let mut running: VecDeque<usize> = VecDeque::new();
+    let mut values = Vec::new();
+    let mut spent = 0.0;
+    let mut next = 0u64;
+    while values.len() < w.budget {
+        while running.len() < parallel && (next as usize) < w.budget {
+            let (params, seconds) = suggest(sampler.as_mut(), next, &trials);
+            spent += seconds;
+            trials.push(TrialRecord {
+                number: next,
+                params,
+                state: TrialState::Running,
+                value: None,
+                intermediate: vec![],
+            });
+            running.push_back(trials.len() - 1);
+            next += 1;
+        }
+        let Some(i) = running.pop_front() else { break };
+        let v = evaluate(w.testfn, &trials[i].params);
+        trials[i].state = TrialState::Complete;
+        trials[i].value = Some(v);
+        values.push(v);
+    }
+    (values, spent / w.budget as f64)
+}
+
+fn checkpoints(values: &[f64], budget: usize, min: f64) -> [f64; 3] {
+    [0.25, 0.5, 1.0].map(|f| {
+        let k = ((budget as f64 * f).round() as usize).max(1);
+        values[..k].iter().copied().fold(f64::INFINITY, f64::min) - min
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// ms per suggestion with `n` finished random trials on hartmann6 (the peers' timing
+/// workload): `cold` is a fresh sampler's first suggestion (hyperparameters fitted from
+/// their defaults, with restarts); `warm` the median of 5 suggestions at n, n+1, … of a
+/// sampler that has already answered at n − 1 (the steady state of a running study).
+fn timing(algorithm: &str, n: usize) -> (f64, f64) {
+    let w = Workload {
+        name: "hartmann6",
+        testfn: "hartmann6",
+        bounds: vec![(0.0, 1.0); 6],
+        budget: n + 10,
+    };
+    let config = study(&w, algorithm, 0);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut trials: Vec<TrialRecord> = (0..n as u64)
+        .map(|number| {
+            let mut params = Params::new();
+            for i in 0..6 {
+                params.insert(
+                    format!("x{}", i + 1),
+                    hypersearch_search::ParamValue::Float(rng.random::<f64>()),
+                );
+            }
+            let value = evaluate(w.testfn, &params);
+            TrialRecord {
+                number,
+                params,
+                state: TrialState::Complete,
+                value: Some(value),
+                intermediate: vec![],
+            }
+        })
+        .collect();
+    let cold = {
+        let mut sampler = make_sampler(&config).unwrap();
+        suggest(sampler.as_mut(), n as u64, &trials).1
+    };
+    let mut sampler = make_sampler(&config).unwrap();
+    let last = trials.pop().unwrap();
+    suggest(sampler.as_mut(), n as u64 - 1, &trials);
+    trials.push(last);
+    let mut times = Vec::new();
+    for k in 0..5u64 {
+        let (params, seconds) = suggest(sampler.as_mut(), n as u64 + k, &trials);
+        times.push(seconds);
+        let value = evaluate(w.testfn, &params);
+        trials.push(TrialRecord {
+            number: n as u64 + k,
+            params,
+            state: TrialState::Complete,
+            value: Some(value),
+            intermediate: vec![],
+        });
+    }
+    (1e3 * cold, 1e3 * median(times))
+}
+
+struct Args {
+    seeds: u64,
+    functions: Option<Vec<String>>,
+    samplers: Vec<String>,
+    parallel: bool,
+    timing: bool,
+    out: Option<std::fs::File>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        seeds: 10,
+        functions: None,
+        samplers: vec!["bayes".into(), "tpe".into(), "random".into()],
+        parallel: true,
+        timing: true,
+        out: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--seeds" => a.seeds = it.next().and_then(|v| v.parse().ok()).expect("--seeds N"),
+            "--functions" => {
+                a.functions = it.next().map(|v| v.split(',').map(String::from).collect())
+            }
+            "--samplers" => {
+                a.samplers = it
+                    .next()
+                    .expect("--samplers a,b")
+                    .split(',')
+                    .map(String::from)
+                    .collect()
+            }
+            "--no-parallel" => a.parallel = false,
+            "--no-timing" => a.timing = false,
+            "--out" => {
+                a.out = Some(
+                    std::fs::File::create(it.next().expect("--out FILE")).expect("writable --out"),
+                )
+            }
+            // cargo bench passes --bench; anything else is a filter we do not use.
+            _ => {}
+        }
+    }
+    a
+}
+
+fn emit(out: &mut Option<std::fs::File>, line: String) {
+    if let Some(f) = out {
+        writeln!(f, "{line}").unwrap();
+    }
+}
+
+fn main() {
+    let mut a = args();
+    println!("| function | sampler | seeds | regret 25 % | 50 % | 100 % | ms/suggestion |");
+    println!("|---|---|---|---|---|---|---|");
+    for w in workloads() {
+        if a.functions
+            .as_ref()
+            .is_some_and(|f| !f.iter().any(|n| n == w.name))
+        {
+            continue;
+        }
+        let min = minimum(&w);
+        let mut modes: Vec<(String, String, usize)> = a
+            .samplers
+            .iter()
+            .map(|s| (format!("ours-{s}"), s.clone(), 1))
+            .collect();
+        if a.parallel && a.samplers.iter().any(|s| s == "bayes") {
+            modes.push(("ours-bayes-8pending".into(), "bayes".into(), 8));
+        }
+        for (label, algorithm, parallel) in modes {
+            let mut regrets = Vec::new();
+            let mut times = Vec::new();
+            for seed in 0..a.seeds {
+                let (values, seconds) = run(&w, &algorithm, seed, parallel);
+                let r = checkpoints(&values, w.budget, min);
+                emit(
+                    &mut a.out,
+                    format!(
+                        "{{\"sampler\": \"{label}\", \"function\": \"{}\", \"seed\": {seed}, \"budget\": {}, \"regret\": [{:e}, {:e}, {:e}], \"ms_per_suggestion\": {}}}",
+                        w.name,
+                        w.budget,
+                        r[0],
+                        r[1],
+                        r[2],
+                        seconds * 1e3
+                    ),
+                );
+                regrets.push(r);
+                times.push(seconds * 1e3);
+            }
+            let m = |k: usize| median(regrets.iter().map(|r| r[k]).collect());
+            println!(
+                "| {} | {label} | {} | {:.3e} | {:.3e} | {:.3e} | {:.2} |",
+                w.name,
+                a.seeds,
+                m(0),
+                m(1),
+                m(2),
+                median(times)
+            );
+        }
+    }
+    if a.timing {
+        println!(
+            "\n| sampler | observations | first suggestion of a fresh sampler (ms) | steady state (ms) |"
+        );
+        println!("|---|---|---|---|");
+        let mut cases: Vec<(&str, usize)> = Vec::new();
+        if a.samplers.iter().any(|s| s == "bayes") {
+            cases.extend([
+                ("bayes", 25),
+                ("bayes", 200),
+                ("bayes", 400),
+                ("bayes", 1000),
+            ]);
+        }
+        if a.samplers.iter().any(|s| s == "tpe") {
+            cases.push(("tpe", 400));
+        }
+        for (algorithm, n) in cases {
+            let (cold, warm) = timing(algorithm, n);
+            println!("| {algorithm} | {n} | {cold:.2} | {warm:.2} |");
+            emit(
+                &mut a.out,
+                format!(
+                    "{{\"sampler\": \"ours-{algorithm}\", \"timing_observations\": {n}, \"ms_per_suggestion\": {warm}}}"
+                ),
+            );
+            emit(
+                &mut a.out,
+                format!(
+                    "{{\"sampler\": \"ours-{algorithm}-fresh\", \"timing_observations\": {n}, \"ms_per_suggestion\": {cold}}}"
+                ),
+            );
+        }
+    }
+}
