@@ -171,11 +171,6 @@ impl StudyConfig {
         let raw: RawStudyFile = toml::from_str(text).map_err(|e| loc.toml_error(&e))?;
         check(&loc, raw)
     }
-
-    /// The seed of the sampler RNG for trial `number`, see [`crate::sampler::trial_rng`].
-    pub fn trial_seed(&self) -> u64 {
-        self.search.seed
-    }
 }
 
 fn int_in(

@@ -48,14 +48,21 @@ impl Pruner for PercentilePruner {
         let Some(epoch) = trial.last_epoch() else {
             return Decision::Continue;
         };
-        let completed = trials
-            .iter()
-            .filter(|t| t.state == TrialState::Complete && t.number != trial.number);
-        let n_completed = completed.clone().count();
-        if n_completed == 0 || n_completed < self.rule.startup_trials as usize {
+        if epoch <= self.rule.warmup_epochs || !self.first_in_interval(trial, epoch) {
             return Decision::Continue;
         }
-        if epoch <= self.rule.warmup_epochs || !self.first_in_interval(trial, epoch) {
+        // One pass: how many trials completed, and their values at this epoch.
+        let mut n_completed = 0usize;
+        let mut values: Vec<f64> = Vec::with_capacity(trials.len());
+        for t in trials {
+            if t.state == TrialState::Complete && t.number != trial.number {
+                n_completed += 1;
+                if let Some(v) = t.value_at(epoch).filter(|v| !v.is_nan()) {
+                    values.push(v);
+                }
+            }
+        }
+        if n_completed == 0 || n_completed < self.rule.startup_trials as usize {
             return Decision::Continue;
         }
         let best = best_so_far(trial, self.direction);
@@ -75,10 +82,6 @@ impl Pruner for PercentilePruner {
                 "every reported value is NaN".to_string(),
             );
         };
-        let mut values: Vec<f64> = completed
-            .filter_map(|t| t.value_at(epoch))
-            .filter(|v| !v.is_nan())
-            .collect();
         if values.len() < self.rule.min_trials as usize || values.is_empty() {
             return Decision::Continue;
         }

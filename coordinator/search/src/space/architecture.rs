@@ -58,6 +58,10 @@ pub(crate) fn training_overrides(params: &Params) -> serde_json::Map<String, ser
         .and_then(ParamValue::as_i64)
         .map_or(0, |l| l.max(0) as usize);
     let mut lists: Vec<(&str, Vec<serde_json::Value>)> = Vec::new();
+    if params.contains_key(LAYERS) {
+        // Even with zero hidden layers the depth must reach the training config.
+        lists.push(("units", vec![serde_json::Value::Null; layers]));
+    }
     for (name, value) in params {
         if name == LAYERS {
             continue;
@@ -92,6 +96,14 @@ pub(crate) fn training_overrides(params: &Params) -> serde_json::Map<String, ser
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_layers_still_override_hidden() {
+        let mut p = Params::new();
+        p.insert(LAYERS.into(), ParamValue::Int(0));
+        let o = serde_json::Value::Object(training_overrides(&p));
+        assert_eq!(o, serde_json::json!({ "network.hidden": [] }));
+    }
 
     #[test]
     fn architecture_becomes_network_lists() {
