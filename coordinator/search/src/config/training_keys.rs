@@ -102,6 +102,10 @@ pub const TRAINING_KEYS: &[TrainingKey] = &[
         kind: float(f64::MIN_POSITIVE, 10.0, false),
     },
     TrainingKey {
+        key: "training.momentum",
+        kind: float(0.0, 1.0, true),
+    },
+    TrainingKey {
         key: "training.batch_size",
         kind: TrainingKeyKind::Int {
             min: 1,
