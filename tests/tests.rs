@@ -1,1 +1,11 @@
-//! End-to-end tests: real `hypersearch` processes over real gRPC and SQLite.
+//! End-to-end tests: real `hypersearch` processes talking real gRPC on port 0 and writing
+//! real SQLite files in temporary directories; each ends with `PRAGMA integrity_check`.
+//! The heavy ones (training, many processes) take [`harness::heavy`] so they run one at a
+//! time on CI's two cores.
+
+mod harness;
+
+mod cluster;
+mod pruning;
+mod refusals;
+mod run;

@@ -79,32 +79,35 @@ pub fn run(
             .context("cannot listen on loopback")?;
         let address = listener.local_addr()?;
         let token = session_token()?;
-        let (stop, stopping) = watch::channel(false);
+        // Stopping is orderly: the worker first hands its running trials back to the
+        // coordinator (which requeues them), then the coordinator stops.
+        let (stop_worker, worker_stopping) = watch::channel(false);
+        let (stop_serving, serving_stopping) = watch::channel(false);
         let progress = coordinator.progress();
         let mut serving = tokio::spawn(coordinator.serve(
             listener,
             Some(token.clone()),
-            raised(stopping.clone()),
+            raised(serving_stopping),
         ));
         let mut options = hypersearch_worker::Options::new(&format!("http://{address}"), slots);
         options.token = Some(token);
         options.name = Some(format!("local:{}", std::process::id()));
-        let mut working = tokio::spawn(hypersearch_worker::run(options, raised(stopping.clone())));
+        let mut working = tokio::spawn(hypersearch_worker::run(options, raised(worker_stopping)));
         let display = tokio::spawn(progress::show(progress, metric.clone()));
-        let ctrl_c = {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    let _ = stop.send(true);
-                }
-            })
-        };
+        let ctrl_c = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = stop_worker.send(true);
+            }
+        });
         let served = tokio::select! {
-            served = &mut serving => served,
+            served = &mut serving => {
+                let _ = working.await;
+                served
+            }
             worked = &mut working => {
+                let _ = stop_serving.send(true);
                 if let Ok(Err(err)) = worked {
                     // The local worker cannot go on, so nothing would finish the study.
-                    let _ = stop.send(true);
                     let _ = serving.await;
                     display.abort();
                     return Err(anyhow::Error::new(err).context("the local worker stopped"));
@@ -112,10 +115,8 @@ pub fn run(
                 serving.await
             }
         };
-        let _ = stop.send(true);
         ctrl_c.abort();
         let served = served.context("the coordinator task failed")??;
-        let _ = working.await;
         let _ = display.await;
         Ok(!served.finished)
     })?;

@@ -1,0 +1,325 @@
+//! What the end-to-end tests share: the `hypersearch` binary, temporary directories, child
+//! processes that are killed when a test fails, and read-only SQL on the trials database.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
+use sqlx::{ConnectOptions, Connection};
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hypersearch")
+}
+
+/// A path inside the repository.
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+static HEAVY: Mutex<()> = Mutex::new(());
+
+/// Serializes the tests that train networks or run many processes (CI has 2 cores).
+pub fn heavy() -> MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A temporary directory for one test.
+pub struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    /// A fresh directory.
+    pub fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    /// The path of `name` inside it.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes `text` to `name`; returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).expect("write a test file");
+        path
+    }
+
+    /// Runs `hypersearch ARGS` here to completion (at most `limit`).
+    pub fn hs(&self, args: &[&str], limit: Duration) -> Output {
+        let child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        let mut child = Proc::new(child.expect("start hypersearch"), args);
+        child.wait(limit);
+        child.output()
+    }
+
+    /// `hypersearch ARGS` run from this directory.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(bin());
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("HYPERSEARCH_LOG")
+            .env_remove("HYPERSEARCH_DB")
+            .env_remove("HYPERSEARCH_TOKEN_FILE");
+        command
+    }
+
+    /// Starts `hypersearch ARGS` in the background, its output captured.
+    pub fn spawn(&self, args: &[&str]) -> Proc {
+        let child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start hypersearch");
+        Proc::new(child, args)
+    }
+
+    /// Starts `hypersearch serve CONFIG --listen 127.0.0.1:0 EXTRA...` and waits until it
+    /// listens; returns it with its address.
+    pub fn serve(&self, config: &Path, db: &Path, extra: &[&str]) -> (Proc, String) {
+        let mut args = vec![
+            "serve",
+            config.to_str().expect("utf-8 path"),
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            db.to_str().expect("utf-8 path"),
+        ];
+        args.extend_from_slice(extra);
+        let log = self.path(&format!("serve-{}.log", std::process::id()));
+        let child = self
+            .command(&args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("a log file"))
+            .spawn()
+            .expect("start hypersearch serve");
+        let mut proc = Proc::new(child, &args);
+        proc.log = Some(log.clone());
+        let started = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(address) = text.lines().find_map(|l| l.strip_prefix("listening on ")) {
+                return (proc, format!("http://{}", address.trim()));
+            }
+            if let Some(status) = proc.child.try_wait().expect("poll serve") {
+                panic!("serve exited with {status} before listening:\n{text}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "serve did not start:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A child process, killed if the test ends before it does.
+pub struct Proc {
+    /// The process.
+    pub child: Child,
+    what: String,
+    status: Option<ExitStatus>,
+    log: Option<PathBuf>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl Proc {
+    fn new(child: Child, args: &[&str]) -> Proc {
+        Proc {
+            child,
+            what: format!("hypersearch {}", args.join(" ")),
+            status: None,
+            log: None,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        }
+    }
+
+    /// Waits for the process to exit, reading its output; fails the test after `limit`.
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        if let Some(status) = self.status {
+            return status;
+        }
+        // Read the pipes on threads so a chatty child never blocks on a full pipe.
+        let out = self.child.stdout.take().map(|mut s| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = s.read_to_end(&mut buf);
+                buf
+            })
+        });
+        let err = self.child.stderr.take().map(|mut s| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = s.read_to_end(&mut buf);
+                buf
+            })
+        });
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("poll child") {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
+                panic!(
+                    "`{}` did not finish within {limit:?}; stderr:\n{}{}",
+                    self.what,
+                    String::from_utf8_lossy(&stderr),
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
+        self.stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
+        self.status = Some(status);
+        status
+    }
+
+    /// Kills the process with SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.wait(Duration::from_secs(10));
+    }
+
+    /// Sends SIGINT (what Ctrl-C sends).
+    pub fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// The process's stdout, stderr and status (after [`Proc::wait`]).
+    pub fn output(&mut self) -> Output {
+        let status = self.wait(Duration::from_secs(600));
+        Output {
+            status,
+            stdout: std::mem::take(&mut self.stdout),
+            stderr: std::mem::take(&mut self.stderr),
+        }
+    }
+
+    /// What the process wrote to its log file, if it has one.
+    pub fn log_text(&self) -> String {
+        self.log
+            .as_ref()
+            .map(|log| {
+                format!(
+                    "\n--- log ---\n{}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                )
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Text of a process's stdout.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Text of a process's stderr.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts the process succeeded, showing its output if not.
+pub fn assert_ok(output: &Output) {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        stdout(output),
+        stderr(output)
+    );
+}
+
+/// Asserts the process failed with exactly one line on stderr containing each of `parts`,
+/// and no panic.
+pub fn assert_one_clear_error(output: &Output, parts: &[&str]) {
+    let err = stderr(output);
+    assert!(
+        !output.status.success(),
+        "expected a failure, got success:\n{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "expected one line:\n{err}"
+    );
+    for part in parts {
+        assert!(err.contains(part), "`{part}` missing from:\n{err}");
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// Runs `sql` read-only on `db`; returns its rows.
+pub fn sql<T: Send + 'static>(db: &Path, sql: &'static str, row: fn(&SqliteRow) -> T) -> Vec<T> {
+    runtime().block_on(async {
+        let mut conn = SqliteConnectOptions::new()
+            .filename(db)
+            .read_only(true)
+            .connect()
+            .await
+            .expect("open the database read-only");
+        let rows = sqlx::query(sql).fetch_all(&mut conn).await.expect(sql);
+        let out = rows.iter().map(row).collect();
+        let _ = conn.close().await;
+        out
+    })
+}
+
+/// One integer from `sql`.
+pub fn sql_count(db: &Path, query: &'static str) -> i64 {
+    sql(db, query, |r| r.get::<i64, _>(0))[0]
+}
+
+/// Asserts `PRAGMA integrity_check` says `ok`.
+pub fn assert_integrity(db: &Path) {
+    let result = sql(db, "PRAGMA integrity_check", |r| r.get::<String, _>(0));
+    assert_eq!(
+        result,
+        vec!["ok".to_string()],
+        "integrity check of {}",
+        db.display()
+    );
+}

@@ -1,0 +1,178 @@
+//! What people get wrong, and what they get: a refused token (nothing leased), a malformed
+//! config, an unreachable coordinator, an unknown study, each one clear message and a
+//! non-zero exit.
+
+use std::time::Duration;
+
+use crate::harness::{Scratch, assert_integrity, assert_ok, assert_one_clear_error, sql_count};
+
+const BRANIN: &str = r#"
+[study]
+name = "branin"
+
+[objective]
+function = "branin"
+
+[search]
+algorithm = "random"
+trials = 20
+parallel = 2
+seed = 1
+
+[search.space]
+x1 = { float = [-5, 10] }
+x2 = { float = [0, 15] }
+"#;
+
+#[test]
+fn a_wrong_or_missing_token_is_refused_and_nothing_is_leased() {
+    let dir = Scratch::new();
+    let config = dir.write("branin.toml", BRANIN);
+    let token = dir.write("token", "right-token\n");
+    let wrong = dir.write("wrong", "wrong-token\n");
+    let db = dir.path("trials.db");
+    let (mut serve, address) = dir.serve(
+        &config,
+        &db,
+        &["--token-file", token.to_str().expect("utf-8")],
+    );
+
+    let output = dir.hs(
+        &[
+            "worker",
+            "--coordinator",
+            &address,
+            "--token-file",
+            wrong.to_str().expect("utf-8"),
+        ],
+        Duration::from_secs(30),
+    );
+    assert_one_clear_error(&output, &["refused this worker", "token does not match"]);
+    let output = dir.hs(
+        &["worker", "--coordinator", &address],
+        Duration::from_secs(30),
+    );
+    assert_one_clear_error(
+        &output,
+        &["refused this worker", "requires a token", "--token-file"],
+    );
+
+    assert_eq!(sql_count(&db, "SELECT count(*) FROM attempts"), 0);
+    assert_eq!(sql_count(&db, "SELECT count(*) FROM workers"), 0);
+    assert_eq!(
+        sql_count(&db, "SELECT count(*) FROM trials WHERE state != 'queued'"),
+        0
+    );
+    serve.interrupt();
+    let status = serve.wait(Duration::from_secs(30));
+    assert!(
+        !status.success(),
+        "an interrupted serve reports that the study is not finished"
+    );
+    assert_integrity(&db);
+}
+
+#[test]
+fn a_malformed_config_is_one_message_naming_the_file_key_and_line() {
+    let dir = Scratch::new();
+    let config = dir.write(
+        "typo.toml",
+        "[objective]\nfunction = \"branin\"\n[search]\ntrails = 10\n[search.space]\nx1 = { float = [0, 1] }\n",
+    );
+    let db = dir.path("never.db");
+    let output = dir.hs(
+        &[
+            "run",
+            config.to_str().expect("utf-8"),
+            "--db",
+            db.to_str().expect("utf-8"),
+        ],
+        Duration::from_secs(30),
+    );
+    assert_one_clear_error(&output, &["typo.toml", "trails", ":4"]);
+    assert!(!db.exists(), "a bad config must not create a database");
+
+    let missing = dir.hs(&["run", "no-such-study.toml"], Duration::from_secs(30));
+    assert_one_clear_error(&missing, &["no-such-study.toml"]);
+}
+
+#[test]
+fn an_unreachable_coordinator_is_one_message_naming_it() {
+    let dir = Scratch::new();
+    let output = dir.hs(
+        &[
+            "worker",
+            "--coordinator",
+            "http://127.0.0.1:9",
+            "--patience-seconds",
+            "1",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_one_clear_error(
+        &output,
+        &["cannot reach the coordinator at http://127.0.0.1:9"],
+    );
+    let output = dir.hs(
+        &["worker", "--coordinator", "not a url"],
+        Duration::from_secs(30),
+    );
+    assert_one_clear_error(&output, &["invalid coordinator address `not a url`"]);
+}
+
+#[test]
+fn serving_beyond_loopback_without_a_token_is_refused() {
+    let dir = Scratch::new();
+    let config = dir.write("branin.toml", BRANIN);
+    let output = dir.hs(
+        &[
+            "serve",
+            config.to_str().expect("utf-8"),
+            "--listen",
+            "0.0.0.0:0",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_one_clear_error(
+        &output,
+        &["refusing to listen on 0.0.0.0:0 without a token"],
+    );
+}
+
+#[test]
+fn an_unknown_study_or_trial_is_one_message_naming_what_exists() {
+    let dir = Scratch::new();
+    let config = dir.write("branin.toml", BRANIN);
+    let db = dir.path("trials.db");
+    let db_arg = db.to_str().expect("utf-8");
+    let output = dir.hs(
+        &[
+            "run",
+            config.to_str().expect("utf-8"),
+            "--db",
+            db_arg,
+            "--workers",
+            "2",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_ok(&output);
+    let output = dir.hs(
+        &["best", "--study", "nope", "--db", db_arg],
+        Duration::from_secs(30),
+    );
+    assert_one_clear_error(
+        &output,
+        &["no study named `nope`", "trials.db", "it holds: branin"],
+    );
+    let output = dir.hs(&["show", "999", "--db", db_arg], Duration::from_secs(30));
+    assert_one_clear_error(&output, &["study `branin` has no trial 999"]);
+    let missing = dir.path("missing.db");
+    let output = dir.hs(
+        &["studies", "--db", missing.to_str().expect("utf-8")],
+        Duration::from_secs(30),
+    );
+    assert_one_clear_error(&output, &["cannot open the trials database", "missing.db"]);
+    assert!(!missing.exists(), "a query must not create a database");
+    assert_integrity(&db);
+}
