@@ -87,7 +87,7 @@ impl Rungs {
         &self,
         trial: &TrialRecord,
         trials: &[TrialRecord],
-        member: impl Fn(&TrialRecord) -> bool,
+        mut member: impl FnMut(&TrialRecord) -> bool,
     ) -> Decision {
         let Some(&(epoch, value)) = trial.intermediate.last() else {
             return Decision::Continue;

@@ -2,19 +2,36 @@
 //! `min_early_stopping_rate` 0, 1, …; a trial's bracket is crc32("{study}_{number}") walked
 //! through the brackets' budgets, and it competes only with trials of its bracket.
 
+use std::sync::Mutex;
+
 use crate::config::{HyperbandRule, Resource};
 use crate::pruner::halving::Rungs;
 use crate::pruner::{Decision, Pruner};
 use crate::trial::{Direction, TrialRecord, TrialState};
 
 /// Hyperband.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Hyperband {
     rule: HyperbandRule,
     direction: Direction,
     study_name: String,
     max_epochs: Option<u32>,
+    /// Brackets already computed, by trial number, for the budgets they were computed with
+    /// (a pure cache: a trial's bracket depends only on the study name, its number and the
+    /// budgets).
+    brackets: Mutex<BracketCache>,
 }
+
+#[derive(Debug, Default)]
+struct BracketCache {
+    budgets: Vec<u64>,
+    /// `UNKNOWN` where not computed yet.
+    by_number: Vec<u8>,
+}
+
+const UNKNOWN: u8 = u8::MAX;
+/// Trial numbers below this are cached (beyond, brackets are computed each time).
+const CACHED_NUMBERS: u64 = 1 << 20;
 
 impl Hyperband {
     /// The rule for study `study_name` optimizing in `direction`; `max_epochs` (the
@@ -30,6 +47,7 @@ impl Hyperband {
             direction,
             study_name,
             max_epochs,
+            brackets: Mutex::new(BracketCache::default()),
         }
     }
 
@@ -63,6 +81,23 @@ impl Hyperband {
         h.update(self.study_name.as_bytes());
         h.update(b"_");
         h
+    }
+}
+
+impl BracketCache {
+    /// Trial `number`'s bracket, computed by `compute` on first use.
+    fn bracket(&mut self, number: u64, compute: &impl Fn(u64) -> usize) -> usize {
+        if number >= CACHED_NUMBERS {
+            return compute(number);
+        }
+        let i = number as usize;
+        if i >= self.by_number.len() {
+            self.by_number.resize(i + 1, UNKNOWN);
+        }
+        if self.by_number[i] == UNKNOWN {
+            self.by_number[i] = compute(number).min(usize::from(UNKNOWN - 1)) as u8;
+        }
+        usize::from(self.by_number[i])
     }
 }
 
@@ -129,9 +164,20 @@ impl Pruner for Hyperband {
         };
         // Bracket membership is asked only of trials that reached the rung.
         let prefix = self.prefix_hasher();
-        rungs.decide(trial, trials, |t| {
-            bracket_from(prefix.clone(), t.number, &budgets) == bracket
-        })
+        let compute = |number: u64| bracket_from(prefix.clone(), number, &budgets);
+        match self.brackets.lock() {
+            Ok(mut cache) => {
+                if cache.budgets != budgets {
+                    cache.budgets.clone_from(&budgets);
+                    cache.by_number.clear();
+                }
+                rungs.decide(trial, trials, |t| {
+                    cache.bracket(t.number, &compute) == bracket
+                })
+            }
+            // A poisoned cache is only a lost speed-up.
+            Err(_) => rungs.decide(trial, trials, |t| compute(t.number) == bracket),
+        }
     }
 }
 
@@ -158,6 +204,16 @@ mod tests {
         let spread: std::collections::BTreeSet<usize> =
             (0..200).map(|n| bracket_of("s", n, &budgets)).collect();
         assert_eq!(spread.len(), budgets.len());
+    }
+
+    #[test]
+    fn cached_brackets_equal_computed_ones() {
+        let budgets = bracket_budgets(27, 1, 3);
+        let mut cache = BracketCache::default();
+        let compute = |n: u64| bracket_of("s", n, &budgets);
+        for n in (0..500).chain((0..500).rev()).chain([CACHED_NUMBERS + 7]) {
+            assert_eq!(cache.bracket(n, &compute), bracket_of("s", n, &budgets));
+        }
     }
 
     #[test]
