@@ -1,6 +1,28 @@
 //! The study file (SPEC §4.2, §4.3): parsed with serde (`deny_unknown_fields`) and checked
 //! once into a [`StudyConfig`]; every error names the key and its line.
 //!
+//! # Keys
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `[study] name` | file stem | study name |
+//! | `[study] metric` | `val_loss` (nn-core), `value` (function) | metric to optimize; required for `command` |
+//! | `[study] direction` | `maximize` for `*accuracy*`, else `minimize` | |
+//! | `[study] storage` | none | SQLite file |
+//! | `[objective] command` / `function` | nn-core | one of them; a function's dimension must fit its parameters |
+//! | `[search] algorithm` | `bayes` | `bayes`, `random`, `grid`, `tpe` |
+//! | `[search] trials` | grid size (grid only) | 1 ..= 10,000,000 |
+//! | `[search] parallel` | 1 | trials running at once, 1 ..= 4096 |
+//! | `[search] seed` | 0 | the study seed |
+//! | `[search] n_startup_trials` | 10 | random trials before TPE / bayes model |
+//! | `[search] max_attempts` | 3 | attempts per trial when its worker is lost |
+//! | `[search] failure_retries` | 0 | re-runs of a trial whose run failed |
+//! | `[search.space] NAME` | | `{ float = [lo, hi], log, step, grid }`, `{ int = [lo, hi], log, step }`, `{ choice = [...] }`; for nn-core NAME is a training key ([`training_keys`]) |
+//! | `[search.architecture]` | | `layers`, `units`, `dropout` (per layer, conditional on `layers`), `activation`, `batch_norm`, `residual` |
+//! | `[[search.enqueue]]` | | params to run first; missing ones drawn at random |
+//! | `[search.tpe]` | | `multivariate` (true), `group` (true), `constant_liar` (true), `n_ei_candidates` (24), `prior_weight` (1.0), `consider_endpoints` (false), `bandwidth` (`neighbour` or `scott`) |
+//! | `[early_stopping] rule` | `none` | `median`, `percentile` (`warmup_epochs` 0, `startup_trials` 5, `min_trials` 1, `interval_epochs` 1, `percentile`), `asha` (`reduction_factor` 4, `min_resource` auto, `min_early_stopping_rate` 0, `bootstrap_count` 0), `hyperband` (`reduction_factor` 3, `min_resource` 1, `max_resource` auto, `bootstrap_count` 0) |
+//! | `[data]`, `[network]`, `[training]` | | the base training config, kept as TOML text for the worker |
+//!
 //! Layout: `raw` (the file as written), `location` (lines and keys for errors), `domain`
 //! (one parameter's range), `space` (search space, architecture, training-key checks),
 //! `early_stopping` (the rules), [`training_keys`] (what the search may set), `enqueue`.
