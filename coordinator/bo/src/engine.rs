@@ -12,7 +12,7 @@ use crate::acquisition::Acquisition;
 use crate::column::{Column, Columns};
 use crate::gp::{FitSettings, Gp, fit};
 use crate::kernel::Inputs;
-use crate::optimize::{SearchSettings, maximize};
+use crate::optimize::{Region, SearchSettings, maximize};
 use crate::sobol::Sobol;
 use crate::transform::{OutputTransform, Warp};
 
@@ -42,6 +42,19 @@ pub enum OutputWarping {
     Select,
 }
 
+/// Whether the acquisition search is confined to a trust region around the incumbent
+/// (TuRBO's side-length rule, replayed from the observations in order so that it is a
+/// function of the history).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustRegion {
+    /// Search the whole cube.
+    Off,
+    /// Always search the trust region.
+    Always,
+    /// Alternate: even-numbered suggestions search the whole cube, odd ones the region.
+    Alternate,
+}
+
 /// Which acquisition function proposes each point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AcquisitionChoice {
@@ -65,6 +78,8 @@ pub struct Settings {
     pub liar: Liar,
     /// Which acquisition function proposes each point.
     pub acquisition: AcquisitionChoice,
+    /// Trust-region confinement of the acquisition search.
+    pub trust_region: TrustRegion,
     /// Hyperparameter fitting.
     pub fit: FitSettings,
     /// Acquisition maximization.
@@ -81,6 +96,7 @@ impl Default for Settings {
             output_warping: OutputWarping::Select,
             liar: Liar::KrigingBeliever,
             acquisition: AcquisitionChoice::LogEi,
+            trust_region: TrustRegion::Off,
             fit: FitSettings::default(),
             search: SearchSettings::default(),
             design_seed: 0,
@@ -122,6 +138,8 @@ struct Model {
     observations: usize,
     incumbent: Vec<f64>,
     lie: f64,
+    /// Side length of the trust region (in units of the weighted cube).
+    region_side: f64,
 }
 
 /// Coordinates closer than this count as the same point.
@@ -342,8 +360,29 @@ impl Engine {
             best,
             observations: y.len(),
             incumbent: rows[best_index].clone(),
+            region_side: trust_region_side(values, self.initial_design_size(), self.columns.len()),
             lie: best,
         })
+    }
+
+    /// The trust region around the incumbent: side `L` scaled per continuous column by its
+    /// length scale over their geometric mean (TuRBO).
+    fn region(&self, model: &Model) -> Region {
+        let d = self.columns.len();
+        let cont = self.columns.continuous();
+        let lam = &model.gp.params().inverse_squared_lengthscales;
+        let mut region = Region::cube(d);
+        if cont.is_empty() {
+            return region;
+        }
+        let log_ls: Vec<f64> = cont.iter().map(|&j| -0.5 * lam[j].ln()).collect();
+        let mean = log_ls.iter().sum::<f64>() / log_ls.len() as f64;
+        for (&j, l) in cont.iter().zip(&log_ls) {
+            let half = 0.5 * model.region_side * (l - mean).exp();
+            region.lower[j] = (model.incumbent[j] - half).max(0.0);
+            region.upper[j] = (model.incumbent[j] + half).min(1.0);
+        }
+        region
     }
 
     fn acquisition(&self, model: &Model, rng: &mut ChaCha8Rng) -> Acquisition {
@@ -374,11 +413,18 @@ impl Engine {
         rng: &mut ChaCha8Rng,
     ) -> Vec<f64> {
         let acquisition = self.acquisition(model, rng);
+        let confined = match self.settings.trust_region {
+            TrustRegion::Off => false,
+            TrustRegion::Always => true,
+            TrustRegion::Alternate => known.len() % 2 == 1,
+        };
+        let region = if confined { self.region(model) } else { Region::cube(self.columns.len()) };
         let ranked = maximize(
             &model.gp,
             &acquisition,
             &self.columns,
             Some(&model.incumbent),
+            &region,
             &self.settings.search,
             rng,
         );
@@ -396,6 +442,39 @@ impl Engine {
         }
         point
     }
+}
+
+/// TuRBO's trust-region side length replayed over the observations after the initial
+/// design: start at 0.8, double (up to 1.6) after 3 successes in a row, halve after
+/// `max(4, d)` failures in a row, back to 0.8 below 2⁻⁷. A success improves the best value
+/// by more than 1e-3 of its magnitude.
+fn trust_region_side(values: &[f64], design: usize, d: usize) -> f64 {
+    let split = design.min(values.len()).max(1);
+    let mut best = values[..split].iter().copied().fold(f64::INFINITY, f64::min);
+    let (mut side, mut successes, mut failures) = (0.8f64, 0usize, 0usize);
+    let failure_limit = d.max(4);
+    for &v in &values[split..] {
+        if v < best - 1e-3 * best.abs() {
+            successes += 1;
+            failures = 0;
+        } else {
+            failures += 1;
+            successes = 0;
+        }
+        best = best.min(v);
+        if successes >= 3 {
+            side = (2.0 * side).min(1.6);
+            successes = 0;
+        }
+        if failures >= failure_limit {
+            side /= 2.0;
+            failures = 0;
+        }
+        if side < 1.0 / 128.0 {
+            side = 0.8;
+        }
+    }
+    side
 }
 
 /// Rows and values with NaN values dropped and ±inf clipped to the finite range (all

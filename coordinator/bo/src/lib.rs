@@ -56,5 +56,7 @@ pub mod special;
 pub mod transform;
 
 pub use column::{Column, Columns};
-pub use engine::{AcquisitionChoice, Engine, History, Liar, OutputWarping, Settings};
+pub use engine::{
+    AcquisitionChoice, Engine, History, Liar, OutputWarping, Settings, TrustRegion,
+};
 pub use error::Error;

@@ -8,7 +8,7 @@ use crate::column::{Column, Columns};
 use crate::gp::Gp;
 use crate::lbfgsb::{Lbfgsb, Settings};
 
-use super::{Ranked, SearchSettings};
+use super::{Ranked, Region, SearchSettings};
 
 /// Grid columns with at most this many values are searched exhaustively.
 const EXHAUSTIVE_LIMIT: usize = 16;
@@ -19,6 +19,7 @@ pub fn refine(
     acq: &Acquisition,
     columns: &Columns,
     starts: Vec<Vec<f64>>,
+    region: &Region,
     settings: &SearchSettings,
 ) -> Ranked {
     let mut xs: Vec<Vec<f64>> = starts
@@ -32,7 +33,7 @@ pub fn refine(
     let mut active = vec![true; xs.len()];
     for _ in 0..settings.max_passes.max(1) {
         if !columns.continuous().is_empty() {
-            continuous_move(gp, acq, columns, &mut xs, &mut values, &active, settings);
+            continuous_move(gp, acq, columns, &mut xs, &mut values, &active, region, settings);
         }
         if columns.discrete().is_empty() {
             break;
@@ -55,6 +56,7 @@ fn continuous_move(
     xs: &mut [Vec<f64>],
     values: &mut [f64],
     active: &[bool],
+    region: &Region,
     settings: &SearchSettings,
 ) {
     let cont = columns.continuous();
@@ -63,6 +65,8 @@ fn continuous_move(
         .iter()
         .map(|&j| gp.params().inverse_squared_lengthscales[j].sqrt())
         .collect();
+    let lower: Vec<f64> = cont.iter().zip(&scale).map(|(&j, s)| region.lower[j] * s).collect();
+    let upper: Vec<f64> = cont.iter().zip(&scale).map(|(&j, s)| region.upper[j] * s).collect();
     let lbfgs = Settings {
         max_iterations: settings.max_iterations,
         pgtol: settings.pgtol,
@@ -78,7 +82,7 @@ fn continuous_move(
                 .collect();
             (
                 i,
-                Lbfgsb::new(&z0, vec![0.0; cont.len()], scale.clone(), lbfgs.clone()),
+                Lbfgsb::new(&z0, lower.clone(), upper.clone(), lbfgs.clone()),
             )
         })
         .collect();

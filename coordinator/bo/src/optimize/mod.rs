@@ -39,6 +39,23 @@ impl Default for SearchSettings {
     }
 }
 
+/// The box the search is confined to: per-column bounds inside `[0, 1]` (a trust region
+/// around the incumbent, or the whole cube). Discrete columns are never confined.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Region {
+    /// Lower bound per column.
+    pub lower: Vec<f64>,
+    /// Upper bound per column.
+    pub upper: Vec<f64>,
+}
+
+impl Region {
+    /// The whole unit cube in `d` columns.
+    pub fn cube(d: usize) -> Self {
+        Self { lower: vec![0.0; d], upper: vec![1.0; d] }
+    }
+}
+
 /// Candidates scored per batch (bounds the memory of the cross-kernel at large n).
 const CHUNK: usize = 512;
 
@@ -53,6 +70,7 @@ pub fn maximize(
     acq: &Acquisition,
     columns: &Columns,
     incumbent: Option<&[f64]>,
+    region: &Region,
     settings: &SearchSettings,
     rng: &mut (impl Rng + ?Sized),
 ) -> Ranked {
@@ -61,6 +79,9 @@ pub fn maximize(
     let sobol = Sobol::new(d, rng.random());
     let mut points = sobol.points(0, count, d);
     for row in points.chunks_mut(d) {
+        for &j in columns.continuous() {
+            row[j] = region.lower[j] + row[j] * (region.upper[j] - region.lower[j]);
+        }
         columns.snap(row);
     }
     let mut values = Vec::with_capacity(count);
@@ -68,7 +89,7 @@ pub fn maximize(
         values.extend(acq.evaluate(gp, chunk));
     }
     let starts = choose_starts(&points, &values, d, incumbent, settings.starts, rng);
-    let mut results = local::refine(gp, acq, columns, starts, settings);
+    let mut results = local::refine(gp, acq, columns, starts, region, settings);
     let mut order: Vec<usize> = (0..count).collect();
     order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
     results.extend(
@@ -168,6 +189,7 @@ mod tests {
             &acq,
             &columns,
             Some(&[0.7]),
+            &Region::cube(1),
             &SearchSettings::default(),
             &mut ChaCha8Rng::seed_from_u64(3),
         );
@@ -201,6 +223,7 @@ mod tests {
             &acq,
             &columns,
             None,
+            &Region::cube(2),
             &SearchSettings::default(),
             &mut ChaCha8Rng::seed_from_u64(9),
         );
