@@ -121,7 +121,7 @@ fn check_history(config: &StudyConfig, trials: &[TrialRecord]) -> Result<(), Tes
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     #[test]
     fn random_suggestions_are_valid_and_new(text in study_text("random")) {
