@@ -26,12 +26,32 @@ pub struct StopReason {
     pub rule: String,
     /// The epoch the decision was taken at.
     pub epoch: u32,
-    /// The trial's value that was compared (NaN when the trial reported NaN).
+    /// The trial's value that was compared (NaN when the trial reported NaN; JSON `null`).
+    #[serde(with = "nan_as_null")]
     pub value: f64,
-    /// What it was compared with (the percentile, or the rung's promotion cut-off).
+    /// What it was compared with (the percentile, or the rung's promotion cut-off; NaN when
+    /// there was nothing to compare with; JSON `null`).
+    #[serde(with = "nan_as_null")]
     pub threshold: f64,
     /// The comparison in words.
     pub detail: String,
+}
+
+/// NaN as JSON `null` and back, so a [`StopReason`] survives a JSON round trip.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_nan() {
+            s.serialize_none()
+        } else {
+            s.serialize_f64(*v)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
 }
 
 impl fmt::Display for StopReason {
@@ -95,5 +115,32 @@ pub fn make_pruner(config: &StudyConfig) -> Box<dyn Pruner> {
             config.name.clone(),
             config.max_epochs,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_reasons_survive_json_with_nan() {
+        let reason = StopReason {
+            rule: "asha".into(),
+            epoch: 3,
+            value: f64::NAN,
+            threshold: 0.5,
+            detail: "NaN at rung 1 (epoch 3)".into(),
+        };
+        let text = serde_json::to_string(&Decision::Stop(reason)).unwrap();
+        assert!(text.contains(r#""value":null"#), "{text}");
+        let Decision::Stop(back) = serde_json::from_str::<Decision>(&text).unwrap() else {
+            panic!("a stop")
+        };
+        assert!(back.value.is_nan());
+        assert_eq!((back.epoch, back.threshold), (3, 0.5));
+        assert_eq!(
+            back.to_string(),
+            "asha rule at epoch 3: NaN at rung 1 (epoch 3)"
+        );
     }
 }
