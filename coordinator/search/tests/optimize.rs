@@ -88,3 +88,58 @@ fn tpe_beats_random_on_branin_and_hartmann6() {
         assert!(tpe < random, "{function}: tpe {tpe} vs random {random}");
     }
 }
+
+/// A made-up architecture objective: best at 3 layers of 128 units with dropout 0.2 and elu.
+fn architecture_loss(params: &hypersearch_search::Params) -> f64 {
+    let layers = params["arch.layers"].as_i64().unwrap();
+    let mut loss = (layers - 3).pow(2) as f64;
+    for k in 1..=layers {
+        let units = params[&format!("arch.units_{k}")].as_f64().unwrap();
+        let dropout = params[&format!("arch.dropout_{k}")].as_f64().unwrap();
+        loss += ((units.log2() - 7.0).powi(2) + 10.0 * (dropout - 0.2).powi(2)) / layers as f64;
+    }
+    if params["arch.activation"] != hypersearch_search::ParamValue::Str("elu".into()) {
+        loss += 0.5;
+    }
+    loss
+}
+
+#[test]
+fn tpe_beats_random_on_a_conditional_architecture_space() {
+    let best = |algorithm: &str, seed: u64| {
+        let text = format!(
+            "[objective]\ncommand = \"./train\"\n[study]\nmetric = \"loss\"\n[search]\nalgorithm = \"{algorithm}\"\ntrials = 60\nseed = {seed}\n[search.architecture]\nlayers = {{ int = [1, 5] }}\nunits = {{ int = [16, 1024], log = true }}\ndropout = {{ float = [0.0, 0.5] }}\nactivation = {{ choice = [\"relu\", \"elu\", \"tanh\"] }}\n"
+        );
+        let config = StudyConfig::from_toml_str(&text, "arch.toml").unwrap();
+        let mut sampler = make_sampler(&config).unwrap();
+        let mut trials: Vec<TrialRecord> = Vec::new();
+        for number in 0..60 {
+            let Suggestion::Params(params) = sampler
+                .suggest(&SampleContext {
+                    trial_number: number,
+                    trials: &trials,
+                })
+                .unwrap()
+            else {
+                panic!("a continuous space is never exhausted")
+            };
+            config.space.validate(&params).unwrap();
+            let value = architecture_loss(&params);
+            trials.push(TrialRecord {
+                number,
+                params,
+                state: TrialState::Complete,
+                value: Some(value),
+                intermediate: vec![],
+            });
+        }
+        trials
+            .iter()
+            .filter_map(|t| t.value)
+            .fold(f64::INFINITY, f64::min)
+    };
+    let tpe = median((0..7).map(|s| best("tpe", s)).collect());
+    let random = median((0..7).map(|s| best("random", s)).collect());
+    eprintln!("architecture: tpe {tpe:.4}, random {random:.4}");
+    assert!(tpe < random, "tpe {tpe} vs random {random}");
+}
