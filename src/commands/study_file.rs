@@ -23,8 +23,14 @@ pub fn load(path: &Path) -> anyhow::Result<StudyFile> {
         .map_err(|err| anyhow!("{err}"))?;
     if config.objective == Objective::NnCore {
         config.base_training_config = anchor_data_path(&config.base_training_config, path)?;
-        nn_core::TrainConfig::from_toml(&config.base_training_config, &path.display().to_string())
-            .map_err(|err| anyhow!("{}: the training part is invalid: {err}", path.display()))?;
+        let training = nn_core::TrainConfig::from_toml(
+            &config.base_training_config,
+            &path.display().to_string(),
+        )
+        .map_err(|err| anyhow!("{}: the training part is invalid: {err}", path.display()))?;
+        // A missing or malformed data set is one clear error now, not a failure per trial.
+        nn_core::Dataset::load(training.data())
+            .map_err(|err| anyhow!("{}: cannot load the data set: {err}", path.display()))?;
     }
     Ok(StudyFile { text, config })
 }

@@ -27,6 +27,7 @@ fn cases() -> Vec<(&'static str, String)> {
         ("arch name in the space", nn("\"arch.layers\" = { int = [1, 3] }")),
         ("wrong choice for a training key", nn("\"network.activation\" = { choice = [\"relu\", \"softmax\"] }")),
         ("absurd units", format!("{SEARCH}[search.architecture]\nlayers = {{ int = [1, 3] }}\nunits = {{ int = [16, 1000000000] }}\n")),
+        ("too many weights", format!("{SEARCH}[search.architecture]\nlayers = {{ int = [1, 4] }}\nunits = {{ choice = [64, 8192] }}\n")),
         ("absurd layers", format!("{SEARCH}[search.architecture]\nlayers = {{ int = [1, 1000] }}\nunits = {{ choice = [64] }}\n")),
         ("units without layers", format!("{SEARCH}[search.architecture]\nunits = {{ choice = [64] }}\n")),
         ("absurd epochs in the base config", format!("[training]\nepochs = 1000000\n{}", nn("\"training.l2\" = { float = [0, 0.1] }"))),

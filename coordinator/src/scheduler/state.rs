@@ -163,11 +163,13 @@ impl State {
             joined: BTreeSet::new(),
             told: BTreeSet::new(),
         };
-        for &worker in &stored.workers {
+        // Workers of an earlier run of this study keep their ids: after a coordinator
+        // restart they go on reporting, renewing and leasing as before.
+        for &(worker, slots) in &stored.workers {
             state.workers.insert(
                 worker,
                 WorkerEntry {
-                    slots: 0,
+                    slots,
                     held: BTreeSet::new(),
                 },
             );
@@ -205,9 +207,6 @@ impl State {
                             held: BTreeSet::new(),
                         });
                     entry.held.insert(stored_trial.number);
-                    // A restarted coordinator does not know how many slots a worker has;
-                    // what it held is at least what it may hold.
-                    entry.slots = entry.slots.max(entry.held.len() as u32);
                     trial.running = Some(Attempt {
                         lease: LeaseId {
                             trial: stored_trial.number,

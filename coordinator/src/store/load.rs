@@ -82,8 +82,8 @@ pub struct StoredStudy {
     pub resumed: bool,
     /// Its trials by number.
     pub trials: Vec<StoredTrial>,
-    /// The ids of the workers that ever joined it.
-    pub workers: Vec<u64>,
+    /// The workers that ever joined it: id and slots.
+    pub workers: Vec<(u64, u32)>,
 }
 
 fn direction_sql(direction: Direction) -> &'static str {
@@ -141,13 +141,16 @@ pub async fn create_or_resume(
         });
     }
     let trials = load_trials(conn, id, &def.metric).await?;
-    let workers = sqlx::query_scalar::<_, i64>("SELECT id FROM workers WHERE study_id = ?")
+    let workers = sqlx::query("SELECT id, slots FROM workers WHERE study_id = ?")
         .bind(id)
         .fetch_all(&mut *conn)
         .await
         .map_err(db_err("load workers"))?
-        .into_iter()
-        .filter_map(|id| u64::try_from(id).ok())
+        .iter()
+        .filter_map(|row| {
+            let id = u64::try_from(row.get::<i64, _>("id")).ok()?;
+            Some((id, count(row.get("slots"))))
+        })
         .collect();
     Ok(StoredStudy {
         id,

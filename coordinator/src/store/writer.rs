@@ -606,7 +606,7 @@ mod tests {
         assert_eq!(first.value, Some(0.5));
         assert_eq!(first.intermediate, vec![(1, 1.0), (2, 0.5)]);
         assert_eq!(first.latest.as_ref().unwrap().token, lease.token);
-        assert_eq!(again.workers, vec![worker]);
+        assert_eq!(again.workers, vec![(worker, 1)]);
 
         let changed = StudyDefinition {
             config: "[study]\nname = \"other\"\n".into(),

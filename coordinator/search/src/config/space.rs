@@ -9,7 +9,8 @@ use super::domain::check_domain;
 use super::location::{Locator, OrderedMap, quoted};
 use super::raw::{RawArchitecture, RawDomain};
 use super::training_keys::{
-    ACTIVATIONS, MAX_LAYERS, MAX_UNITS, TRAINING_KEYS, TrainingKeyKind, training_key,
+    ACTIVATIONS, MAX_LAYERS, MAX_UNITS, MAX_WEIGHTS_BETWEEN_HIDDEN, TRAINING_KEYS, TrainingKeyKind,
+    training_key,
 };
 use crate::error::{ConfigError, ConfigErrorKind, shown};
 use crate::params::ParamValue;
@@ -154,6 +155,11 @@ fn domain_word(domain: &Domain) -> &'static str {
     }
 }
 
+/// The largest integer a domain holds.
+fn largest_int(domain: &Domain) -> Option<i64> {
+    layer_bounds(domain).map(|(_, high)| high)
+}
+
 /// The smallest and largest integer of a `layers` domain.
 fn layer_bounds(domain: &Domain) -> Option<(i64, i64)> {
     match domain {
@@ -263,6 +269,23 @@ pub(super) fn architecture_params(
         };
         if nn_core || kind == "units" {
             check_kind(loc, &key(kind), &value.span(), &limit, &domain)?;
+        }
+        if kind == "units"
+            && let Some(largest) = largest_int(&domain)
+        {
+            let between = (max_layers - 1)
+                .max(0)
+                .saturating_mul(largest.saturating_mul(largest));
+            if between > MAX_WEIGHTS_BETWEEN_HIDDEN {
+                return Err(loc.at(
+                    &value.span(),
+                    key(kind),
+                    ConfigErrorKind::OutOfRange {
+                        value: format!("{max_layers} layers of up to {largest} units ({between} weights between hidden layers)"),
+                        range: format!("at most {MAX_WEIGHTS_BETWEEN_HIDDEN} weights between hidden layers"),
+                    },
+                ));
+            }
         }
         layer_domains.push((kind, domain));
     }

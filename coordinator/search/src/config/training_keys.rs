@@ -43,6 +43,8 @@ pub struct TrainingKey {
 pub const MAX_LAYERS: i64 = 64;
 /// Most units a hidden layer may have.
 pub const MAX_UNITS: i64 = 16_384;
+/// Most weights between hidden layers (Σ units_k · units_k+1), as nn-core allows.
+pub const MAX_WEIGHTS_BETWEEN_HIDDEN: i64 = 100_000_000;
 /// Most epochs a trial may train.
 pub const MAX_EPOCHS: i64 = 10_000;
 /// Largest mini-batch.
