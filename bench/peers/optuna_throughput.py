@@ -19,7 +19,8 @@ study creation are not counted) and ends when the last process returns; each con
 stops at --timeout seconds. A process that hits an exception (e.g. "database is locked")
 counts it as an error and goes on with the trials it still owes. The final study is read
 back: trials/s counts recorded trials (complete or pruned); failed and still-running trials
-are listed too. The storage files live in a fresh directory under --dir, removed afterwards:
+are listed too. CPU ms/trial (all processes' CPU time, the gRPC proxy's included, over
+recorded trials) is the figure least skewed by a loaded machine. The storage files live in a fresh directory under --dir, removed afterwards:
 its fsync cost dominates (SQLite commits 8 times per trial, 2 fdatasyncs each), so compare
 with the coordinator's database on the same filesystem. Needs optuna (5.0 measured) and, for
 grpc, `pip install grpcio protobuf`.
@@ -79,7 +80,7 @@ def storage_for(mode, where):
 def worker(mode, where, index, seed, n_trials, timeout, barrier, results):
     """One Optuna process: load the study, wait for the others, optimize, send its counts."""
     quiet()
-    counts = {"trials": 0, "reports": 0, "errors": 0, "kinds": {}, "start": None, "end": None}
+    counts = {"trials": 0, "reports": 0, "errors": 0, "kinds": {}, "start": None, "end": None, "cpu": 0.0}
     reports = mode.endswith("reports")
 
     def objective(trial):
@@ -116,7 +117,7 @@ def worker(mode, where, index, seed, n_trials, timeout, barrier, results):
         barrier.wait(timeout=600)
     except Exception as exc:
         note(exc)
-    counts["start"] = time.monotonic()
+    counts["start"], cpu = time.monotonic(), time.process_time()
     deadline = counts["start"] + timeout
     while study is not None and counts["trials"] < n_trials and time.monotonic() < deadline:
         try:
@@ -124,7 +125,7 @@ def worker(mode, where, index, seed, n_trials, timeout, barrier, results):
                            timeout=deadline - time.monotonic(), callbacks=[finished])
         except Exception as exc:  # e.g. sqlalchemy OperationalError "database is locked"
             note(exc)
-    counts["end"] = time.monotonic()
+    counts["end"], counts["cpu"] = time.monotonic(), time.process_time() - cpu
     results.put(counts)
 
 
@@ -141,6 +142,13 @@ def serve_grpc(db_path, port):
     quiet()
     storage = optuna.storages.get_storage(f"sqlite:///{db_path}")
     optuna.storages.run_grpc_proxy_server(storage, host="localhost", port=port)
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds a live process has used so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port():
@@ -189,6 +197,7 @@ def run(mode, processes, total_trials, timeout, seed, directory):
         if setup.exitcode != 0:
             raise RuntimeError(f"creating the study in {where} failed (exit code {setup.exitcode})")
         per_process = math.ceil(total_trials / processes)
+        proxy_cpu = cpu_seconds(proxy.pid) if proxy else 0.0
         barrier, results = ctx.Barrier(processes), ctx.Queue()
         procs = [ctx.Process(target=worker, args=(mode, where, i, seed, per_process, timeout, barrier, results))
                  for i in range(processes)]
@@ -198,6 +207,8 @@ def run(mode, processes, total_trials, timeout, seed, directory):
         counts = [results.get(timeout=timeout + 660) for _ in procs]
         for p in procs:
             p.join()
+        proxy_cpu = cpu_seconds(proxy.pid) - proxy_cpu if proxy else 0.0
+        cpu = sum(c["cpu"] for c in counts) + proxy_cpu
         seconds = max(c["end"] for c in counts) - min(c["start"] for c in counts)
         kinds = {}
         for c in counts:
@@ -213,6 +224,7 @@ def run(mode, processes, total_trials, timeout, seed, directory):
             "recorded": finished, "running": running, "failed": failed, "seconds": seconds,
             "trials_per_s": finished / seconds if seconds > 0 else 0.0,
             "reports": reports, "pruned": pruned, "reports_per_s": reports / seconds if reports and seconds > 0 else None,
+            "cpu_ms_per_trial": 1000 * cpu / finished if finished else None,
             "errors": sum(c["errors"] for c in counts) + crashed, "error_kinds": kinds, "load_1min": load,
         }
     finally:
@@ -224,12 +236,13 @@ def run(mode, processes, total_trials, timeout, seed, directory):
 
 def table(rows, load, directory):
     out = ["| mode | processes | trials requested / recorded | failed / left running | seconds | trials/s "
-           "| reports/s | errors | load (1 min) |", "|---|---|---|---|---|---|---|---|---|"]
+           "| reports/s | CPU ms/trial | errors | load (1 min) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         reports = f"{r['reports_per_s']:.0f}" if r["reports_per_s"] else "-"
+        cpu = f"{r['cpu_ms_per_trial']:.1f}" if r["cpu_ms_per_trial"] else "-"
         out.append(f"| {r['mode']} | {r['processes']} | {r['requested']} / {r['recorded']} | "
                    f"{r['failed']} / {r['running']} | {r['seconds']:.1f} | {r['trials_per_s']:.1f} | {reports} | "
-                   f"{r['errors']} | {r['load_1min']:.1f} |")
+                   f"{cpu} | {r['errors']} | {r['load_1min']:.1f} |")
     out.append(f"\nload average (1, 5, 15 min) at start: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}; "
                f"storage files under {directory}")
     for r in rows:
@@ -282,7 +295,7 @@ def main():
             except Exception:
                 traceback.print_exc()
                 row = {"mode": mode, "processes": n, "requested": total, "recorded": 0, "running": 0,
-                       "failed": 0, "seconds": 0.0, "trials_per_s": 0.0, "reports": 0, "reports_per_s": None,
+                       "failed": 0, "seconds": 0.0, "trials_per_s": 0.0, "cpu_ms_per_trial": None, "reports": 0, "reports_per_s": None,
                        "errors": 1, "error_kinds": {"run failed": 1}, "load_1min": os.getloadavg()[0]}
             rows.append(row)
             print(f"{mode} x{n}: {row['trials_per_s']:.1f} trials/s, {row['errors']} errors", file=sys.stderr)

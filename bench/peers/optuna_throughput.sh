@@ -19,14 +19,7 @@ for kind in disk tmpfs; do
     [[ $kind == tmpfs ]] && dir=/dev/shm
     "$python" bench/peers/optuna_throughput.py --dir "$dir" --json "$@" > "$out/optuna-$kind.json"
     echo "== Optuna, storage on $kind ($dir)"
-    "$python" - "$out/optuna-$kind.json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-print(f"load average at start: {r['load_average']}")
-for row in r["rows"]:
-    rps = f"{row['reports_per_s']:.0f} reports/s" if row["reports_per_s"] else ""
-    print(f"{row['mode']:>16} x{row['processes']:<3} {row['recorded']:>5}/{row['requested']:<5} "
-          f"{row['seconds']:6.1f} s {row['trials_per_s']:8.1f} trials/s {rps:>16} errors {row['errors']}")
-PY
+    "$python" -c 'import json, sys; sys.path.insert(0, "bench/peers"); import optuna_throughput as o
+r = json.load(open(sys.argv[1])); print(o.table(r["rows"], r["load_average"], r["dir"]))' "$out/optuna-$kind.json"
 done
 rmdir "$out/storage" 2>/dev/null || true
