@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hypersearch_proto::{Direction, MAX_MESSAGE_BYTES, Objective, StudyInfo, pb};
-use hypersearch_search::{StudyConfig, make_pruner, make_sampler};
+use hypersearch_search::{Algorithm, StudyConfig, make_pruner, make_sampler};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
@@ -73,7 +73,8 @@ impl Coordinator {
         };
         let stored = store::create_or_resume(&mut conn, &definition, db).await?;
         let resumed = stored.resumed;
-        let writer = Writer::spawn(conn, stored.id);
+        let trial_ids = stored.trials.iter().map(|t| (t.number, t.id)).collect();
+        let writer = Writer::spawn(conn, stored.id, trial_ids);
         let sampler = make_sampler(config).map_err(|err| Error::Sampler(err.to_string()))?;
         let objective = match &config.objective {
             hypersearch_search::Objective::NnCore => Objective::Training,
@@ -86,6 +87,10 @@ impl Coordinator {
                 direction: config.direction,
                 budget: config.search.trials,
                 parallel: config.search.parallel,
+                prefetch: match config.search.algorithm {
+                    Algorithm::Random | Algorithm::Grid => config.search.parallel,
+                    Algorithm::Tpe | Algorithm::Bayes => config.search.parallel.div_ceil(4),
+                },
                 lease: options.lease,
                 max_attempts: config.search.max_attempts,
                 failure_retries: config.search.failure_retries,

@@ -54,8 +54,12 @@ impl pb::coordinator_server::Coordinator for Service {
         request: Request<pb::CompleteRequest>,
     ) -> Result<Response<pb::CompleteReply>, Status> {
         let completion = Completion::try_from(request.into_inner())?;
-        self.scheduler.complete(completion).await?;
-        Ok(Response::new(pb::CompleteReply {}))
+        let worker = completion.worker_id;
+        let next = self.scheduler.complete(completion).await?;
+        if next == LeaseGrant::StudyFinished {
+            self.scheduler.told_finished(worker);
+        }
+        Ok(Response::new(next.into()))
     }
 
     async fn heartbeat(

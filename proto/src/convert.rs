@@ -7,8 +7,10 @@ use crate::pb;
 
 /// Longest metric name, worker label or stop explanation accepted, in bytes.
 const MAX_NAME_BYTES: usize = 256;
-/// Most metrics accepted in one message.
+/// Most metrics accepted in one epoch.
 const MAX_METRICS: usize = 256;
+/// Most epochs accepted in one report.
+const MAX_EPOCHS: usize = 1024;
 /// Longest error text accepted (the tail of a command's stderr), in bytes.
 const MAX_ERROR_BYTES: usize = 16 * 1024;
 
@@ -321,8 +323,14 @@ impl From<Report> for pb::ReportRequest {
         pb::ReportRequest {
             worker_id: report.worker_id,
             lease: Some(report.lease.into()),
-            epoch: report.epoch,
-            metrics: metrics_to_pb(&report.metrics),
+            epochs: report
+                .epochs
+                .iter()
+                .map(|e| pb::EpochMetrics {
+                    epoch: e.epoch,
+                    metrics: metrics_to_pb(&e.metrics),
+                })
+                .collect(),
         }
     }
 }
@@ -330,14 +338,37 @@ impl From<Report> for pb::ReportRequest {
 impl TryFrom<pb::ReportRequest> for Report {
     type Error = ConvertError;
     fn try_from(req: pb::ReportRequest) -> Result<Self, ConvertError> {
-        if req.epoch == 0 {
-            return Err(ConvertError::new("epoch", "epochs count from 1"));
+        if req.epochs.is_empty() || req.epochs.len() > MAX_EPOCHS {
+            return Err(ConvertError::new(
+                "epochs",
+                format!("{} epochs, expected 1 to {MAX_EPOCHS}", req.epochs.len()),
+            ));
+        }
+        let mut epochs: Vec<Epoch> = Vec::with_capacity(req.epochs.len());
+        for e in req.epochs {
+            let previous = epochs.last().map_or(0, |p| p.epoch);
+            if e.epoch <= previous {
+                return Err(ConvertError::new(
+                    "epochs",
+                    if previous == 0 {
+                        "epochs count from 1".to_string()
+                    } else {
+                        format!(
+                            "epoch {} follows epoch {previous}: epochs must increase",
+                            e.epoch
+                        )
+                    },
+                ));
+            }
+            epochs.push(Epoch {
+                epoch: e.epoch,
+                metrics: metrics_from_pb(e.metrics)?,
+            });
         }
         Ok(Report {
             worker_id: req.worker_id,
             lease: req.lease.try_into()?,
-            epoch: req.epoch,
-            metrics: metrics_from_pb(req.metrics)?,
+            epochs,
         })
     }
 }
@@ -389,6 +420,7 @@ impl From<Completion> for pb::CompleteRequest {
             worker_id: completion.worker_id,
             lease: Some(completion.lease.into()),
             outcome: Some(outcome),
+            next_max_trials: completion.next_max_trials,
         }
     }
 }
@@ -422,7 +454,26 @@ impl TryFrom<pb::CompleteRequest> for Completion {
             worker_id: req.worker_id,
             lease: req.lease.try_into()?,
             outcome,
+            next_max_trials: req.next_max_trials,
         })
+    }
+}
+
+impl From<LeaseGrant> for pb::CompleteReply {
+    fn from(next: LeaseGrant) -> Self {
+        pb::CompleteReply {
+            next: Some(next.into()),
+        }
+    }
+}
+
+impl TryFrom<pb::CompleteReply> for LeaseGrant {
+    type Error = ConvertError;
+    fn try_from(reply: pb::CompleteReply) -> Result<Self, ConvertError> {
+        match reply.next {
+            Some(next) => next.try_into(),
+            None => Ok(LeaseGrant::Trials(Vec::new())),
+        }
     }
 }
 
@@ -488,8 +539,19 @@ mod tests {
         let report = Report {
             worker_id: 3,
             lease: lease(),
-            epoch: 4,
-            metrics: Metrics::from([("val_loss".into(), 0.25), ("val_accuracy".into(), 0.9)]),
+            epochs: vec![
+                Epoch {
+                    epoch: 4,
+                    metrics: Metrics::from([
+                        ("val_loss".into(), 0.25),
+                        ("val_accuracy".into(), 0.9),
+                    ]),
+                },
+                Epoch {
+                    epoch: 5,
+                    metrics: Metrics::from([("val_loss".into(), 0.2)]),
+                },
+            ],
         };
         let wire = pb::ReportRequest::from(report.clone());
         assert_eq!(Report::try_from(wire).unwrap(), report);
@@ -513,6 +575,7 @@ mod tests {
                 worker_id: 1,
                 lease: lease(),
                 outcome,
+                next_max_trials: 2,
             };
             let wire = pb::CompleteRequest::from(completion.clone());
             assert_eq!(Completion::try_from(wire).unwrap(), completion);
@@ -524,10 +587,12 @@ mod tests {
         let wire = pb::ReportRequest {
             worker_id: 1,
             lease: Some(lease().into()),
-            epoch: 1,
-            metrics: vec![pb::Metric {
-                name: "val_loss".into(),
-                value: f64::NAN,
+            epochs: vec![pb::EpochMetrics {
+                epoch: 1,
+                metrics: vec![pb::Metric {
+                    name: "val_loss".into(),
+                    value: f64::NAN,
+                }],
             }],
         };
         let err = Report::try_from(wire).unwrap_err();
@@ -535,21 +600,31 @@ mod tests {
     }
 
     #[test]
-    fn missing_lease_and_zero_epoch_are_rejected() {
-        let wire = pb::ReportRequest {
-            worker_id: 1,
-            lease: None,
-            epoch: 1,
+    fn missing_lease_and_bad_epochs_are_rejected() {
+        let epoch = |epoch| pb::EpochMetrics {
+            epoch,
             metrics: vec![],
         };
-        assert_eq!(Report::try_from(wire).unwrap_err().field, "lease");
-        let wire = pb::ReportRequest {
+        let wire = |lease: Option<LeaseId>, epochs| pb::ReportRequest {
             worker_id: 1,
-            lease: Some(lease().into()),
-            epoch: 0,
-            metrics: vec![],
+            lease: lease.map(Into::into),
+            epochs,
         };
-        assert_eq!(Report::try_from(wire).unwrap_err().field, "epoch");
+        assert_eq!(
+            Report::try_from(wire(None, vec![epoch(1)]))
+                .unwrap_err()
+                .field,
+            "lease"
+        );
+        for epochs in [
+            vec![],
+            vec![epoch(0)],
+            vec![epoch(2), epoch(2)],
+            vec![epoch(3), epoch(1)],
+        ] {
+            let err = Report::try_from(wire(Some(lease()), epochs)).unwrap_err();
+            assert_eq!(err.field, "epochs", "{err}");
+        }
     }
 
     #[test]

@@ -111,10 +111,10 @@ pub enum LeaseGrant {
 
 /// One epoch's metrics of a running attempt.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EpochReport {
+pub struct Epoch {
     /// Counts from 1, increasing within an attempt.
     pub epoch: u32,
-    /// The metrics of that epoch.
+    /// The metrics of that epoch (finite values only).
     pub metrics: Metrics,
 }
 
@@ -169,17 +169,15 @@ pub struct LeaseRequest {
     pub wait_ms: u32,
 }
 
-/// One epoch's metrics of a running attempt, from the worker holding its lease.
+/// Epoch metrics of a running attempt, from the worker holding its lease.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     /// The reporting worker.
     pub worker_id: u64,
     /// The attempt's lease.
     pub lease: LeaseId,
-    /// Counts from 1, increasing within an attempt.
-    pub epoch: u32,
-    /// The metrics of that epoch (finite values only).
-    pub metrics: Metrics,
+    /// The epochs finished since the last report: at least one, epochs increasing.
+    pub epochs: Vec<Epoch>,
 }
 
 /// How an attempt ended, from the worker holding its lease.
@@ -191,6 +189,8 @@ pub struct Completion {
     pub lease: LeaseId,
     /// How it ended.
     pub outcome: Outcome,
+    /// Lease up to this many trials in the same call (0: none).
+    pub next_max_trials: u32,
 }
 
 /// A worker renewing every lease it holds.

@@ -179,7 +179,7 @@ impl Client {
         LeaseGrant::try_from(reply).map_err(|err| self.bad_reply("lease", err))
     }
 
-    /// Reports one epoch; returns the stop decision, if any.
+    /// Reports epochs; returns the stop decision, if any.
     pub async fn report(&self, report: Report) -> Result<Option<StopDecision>, CallError> {
         let request = pb::ReportRequest::from(report);
         let reply = self
@@ -191,15 +191,17 @@ impl Client {
         Ok(reply.stop.map(Into::into))
     }
 
-    /// Reports how an attempt ended; returns once the coordinator recorded it.
-    pub async fn complete(&self, completion: Completion) -> Result<(), CallError> {
+    /// Reports how an attempt ended; returns once the coordinator recorded it, with the
+    /// next trials when the completion asked for them.
+    pub async fn complete(&self, completion: Completion) -> Result<LeaseGrant, CallError> {
         let request = pb::CompleteRequest::from(completion);
-        self.call("complete", |mut c| {
-            let request = request.clone();
-            async move { c.complete(request).await }
-        })
-        .await?;
-        Ok(())
+        let reply = self
+            .call("complete", |mut c| {
+                let request = request.clone();
+                async move { c.complete(request).await }
+            })
+            .await?;
+        LeaseGrant::try_from(reply).map_err(|err| self.bad_reply("complete", err))
     }
 
     /// Renews the leases; returns those the worker no longer holds.

@@ -264,20 +264,58 @@ impl Scheduler {
         Ok(stop)
     }
 
-    /// How an attempt ended; acknowledged once recorded.
-    pub async fn complete(&self, completion: Completion) -> Result<(), Error> {
-        let ack = {
+    /// How an attempt ended; acknowledged once recorded. With `next_max_trials`, also leases
+    /// the worker's next trials in the same call (none if none is queued right now).
+    pub async fn complete(&self, completion: Completion) -> Result<LeaseGrant, Error> {
+        let (ack, next) = {
             let mut state = self.lock();
-            let Some((op, ended)) = state.complete(&completion)? else {
-                return Ok(());
+            let ack = match state.complete(&completion)? {
+                Some((op, ended)) => {
+                    let ack = self.writer.enqueue(op);
+                    self.tell_sampler(ended);
+                    Some(ack)
+                }
+                None => None,
             };
-            let ack = self.writer.enqueue(op);
-            self.tell_sampler(ended);
             self.after_change(&mut state);
-            ack
+            let next = if completion.next_max_trials == 0 {
+                Taken::Nothing
+            } else {
+                state.take_trials(
+                    completion.worker_id,
+                    completion.next_max_trials,
+                    Instant::now(),
+                    &mut new_token,
+                )?
+            };
+            let next = match next {
+                Taken::StudyFinished => None,
+                Taken::Nothing => Some(Vec::new()),
+                Taken::Trials(granted) => {
+                    let pending = granted
+                        .into_iter()
+                        .map(|(assignment, op)| (assignment, self.writer.enqueue(op)))
+                        .collect();
+                    self.after_change(&mut state);
+                    Some(pending)
+                }
+            };
+            (ack, next)
         };
-        ack.wait().await.map_err(|err| self.fail(err))?;
-        Ok(())
+        if let Some(ack) = ack {
+            ack.wait().await.map_err(|err| self.fail(err))?;
+        }
+        match next {
+            None => Ok(LeaseGrant::StudyFinished),
+            Some(pending) => {
+                let mut trials = Vec::with_capacity(pending.len());
+                for (assignment, ack) in pending {
+                    ack.wait().await.map_err(|err| self.fail(err))?;
+                    trials.push(assignment);
+                }
+                Ok(LeaseGrant::Trials(trials))
+            }
+        }
     }
 
     /// Renews a worker's leases; returns those it no longer holds.
@@ -350,68 +388,61 @@ impl Scheduler {
     }
 }
 
-/// Stores each suggestion and queues its trial, in trial-number order.
+/// Queues each suggestion's trial, in trial-number order. Its insert is queued on the writer
+/// first, so the trial can be leased at once: the lease's own write commits after it.
 async fn intake(scheduler: Weak<Scheduler>, mut incoming: mpsc::UnboundedReceiver<Sampled>) {
     let mut batch = Vec::new();
     while incoming.recv_many(&mut batch, 1024).await > 0 {
         let Some(scheduler) = scheduler.upgrade() else {
             return;
         };
-        let mut stored = Vec::with_capacity(batch.len());
-        let mut problem = None;
-        let mut exhausted = 0u32;
-        for sampled in batch.drain(..) {
-            match sampled.outcome {
-                Ok(Some(proposal)) if problem.is_none() && exhausted == 0 => {
-                    let op = WriteOp::InsertTrial {
-                        number: sampled.number,
-                        params: serde_json::Value::Object(proposal.params_json.clone()).to_string(),
-                        overrides: serde_json::Value::Object(proposal.overrides.clone())
-                            .to_string(),
-                    };
-                    let ack = scheduler.writer.enqueue(op);
-                    stored.push((sampled.number, proposal, ack));
-                }
-                Ok(Some(_)) | Ok(None) => exhausted += 1,
-                Err(err) => {
-                    exhausted += 1;
-                    problem.get_or_insert(err);
+        let mut acks = Vec::with_capacity(batch.len());
+        {
+            let mut state = scheduler.lock();
+            for sampled in batch.drain(..) {
+                match sampled.outcome {
+                    Ok(Some(proposal)) if !state.sampling_stopped() => {
+                        let op = WriteOp::InsertTrial {
+                            number: sampled.number,
+                            params: serde_json::Value::Object(proposal.params_json.clone())
+                                .to_string(),
+                            overrides: serde_json::Value::Object(proposal.overrides.clone())
+                                .to_string(),
+                        };
+                        let ack = scheduler.writer.enqueue(op);
+                        if state.add_sampled(
+                            sampled.number,
+                            proposal.params,
+                            proposal.params_json,
+                            proposal.overrides,
+                        ) {
+                            acks.push(ack);
+                        }
+                    }
+                    Ok(_) => {
+                        state.sample_dropped();
+                        state.mark_exhausted();
+                    }
+                    Err(problem) => {
+                        tracing::error!(%problem, "sampling failed; the study stops");
+                        state.sample_dropped();
+                        state.mark_exhausted();
+                        state.mark_fatal(format!("sampler failed: {problem}"));
+                    }
                 }
             }
+            scheduler.after_change(&mut state);
         }
-        let mut added = Vec::with_capacity(stored.len());
-        for (number, proposal, ack) in stored {
-            // Trials join in number order: after a failed insert, later ones are dropped.
-            match ack.wait().await {
-                Ok(id) if problem.is_none() => added.push((number, id, proposal)),
-                Ok(_) => exhausted += 1,
-                Err(err) => {
-                    problem.get_or_insert(err.to_string());
-                    exhausted += 1;
+        let watcher = Arc::downgrade(&scheduler);
+        tokio::spawn(async move {
+            for ack in acks {
+                if let Err(err) = ack.wait().await
+                    && let Some(scheduler) = watcher.upgrade()
+                {
+                    scheduler.fail(err);
                 }
             }
-        }
-        let mut state = scheduler.lock();
-        for (number, id, proposal) in added {
-            state.add_sampled(
-                number,
-                id,
-                proposal.params,
-                proposal.params_json,
-                proposal.overrides,
-            );
-        }
-        for _ in 0..exhausted {
-            state.sample_dropped();
-        }
-        if exhausted > 0 {
-            state.mark_exhausted();
-        }
-        if let Some(problem) = problem {
-            tracing::error!(%problem, "sampling failed; the study stops");
-            state.mark_fatal(format!("sampler failed: {problem}"));
-        }
-        scheduler.after_change(&mut state);
+        });
     }
 }
 

@@ -9,8 +9,8 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 use hypersearch_proto::{
-    Assignment, Completion, FailureKind, Heartbeat, JsonObject, LeaseId, Metrics, Outcome, Report,
-    StopDecision,
+    Assignment, Completion, Epoch, FailureKind, Heartbeat, JsonObject, LeaseId, Metrics, Outcome,
+    Report, StopDecision,
 };
 use hypersearch_search::{Decision, Direction, Params, Pruner, TrialRecord};
 use tokio::time::Instant;
@@ -28,8 +28,12 @@ pub(crate) struct Rules {
     pub direction: Direction,
     /// Total trials.
     pub budget: u64,
-    /// Trials sampled and not yet finished, at most.
+    /// Trials running at once, at most.
     pub parallel: u32,
+    /// Trials sampled ahead beyond `parallel`, so a worker finishing one finds the next
+    /// queued (more for samplers that ignore the history, fewer for model-based ones, which
+    /// would otherwise see more pending trials).
+    pub prefetch: u32,
     /// How long a lease lasts without renewal.
     pub lease: Duration,
     /// Attempts per trial lost to infrastructure before it fails.
@@ -66,7 +70,6 @@ impl Ending {
 }
 
 struct Trial {
-    id: i64,
     state: TrialState,
     params: JsonObject,
     overrides: JsonObject,
@@ -187,7 +190,6 @@ impl State {
                     value: stored_trial.params.clone(),
                 })?;
             let mut trial = Trial {
-                id: stored_trial.id,
                 state: stored_trial.state,
                 params: parse_object("trials.params", &stored_trial.params)?,
                 overrides: parse_object("trials.overrides", &stored_trial.overrides)?,
@@ -283,7 +285,8 @@ impl State {
         &self.records
     }
 
-    /// Numbers of the trials to sample now so that `parallel` trials are in flight.
+    /// Numbers of the trials to sample now so that `parallel` trials can run and
+    /// `prefetch` more wait in the queue.
     pub fn samples_wanted(&mut self) -> Vec<u64> {
         let mut wanted = Vec::new();
         if self.exhausted || self.fatal.is_some() || self.finished {
@@ -291,9 +294,8 @@ impl State {
         }
         let in_flight =
             |s: &State| s.queue.len() as u64 + u64::from(s.running) + u64::from(s.sampling);
-        while self.next_number < self.rules.budget
-            && in_flight(self) < u64::from(self.rules.parallel)
-        {
+        let target = u64::from(self.rules.parallel) + u64::from(self.rules.prefetch);
+        while self.next_number < self.rules.budget && in_flight(self) < target {
             wanted.push(self.next_number);
             self.next_number += 1;
             self.sampling += 1;
@@ -301,19 +303,20 @@ impl State {
         wanted
     }
 
-    /// A sampled trial, now stored (row `id`), joins the queue.
+    /// A sampled trial (whose insert is queued on the writer) joins the queue. Returns
+    /// false, adding nothing, if it comes out of order or after the sampling stopped.
     pub fn add_sampled(
         &mut self,
         number: u64,
-        id: i64,
         params: Params,
         params_json: JsonObject,
         overrides: JsonObject,
-    ) {
-        debug_assert_eq!(number, self.trials.len() as u64);
+    ) -> bool {
         self.sampling = self.sampling.saturating_sub(1);
+        if number != self.trials.len() as u64 || self.exhausted || self.fatal.is_some() {
+            return false;
+        }
         self.trials.push(Trial {
-            id,
             state: TrialState::Queued,
             params: params_json,
             overrides,
@@ -331,6 +334,12 @@ impl State {
             intermediate: Vec::new(),
         });
         self.queue.push_back(number);
+        true
+    }
+
+    /// Whether sampling has stopped (space exhausted or study failed).
+    pub fn sampling_stopped(&self) -> bool {
+        self.exhausted || self.fatal.is_some()
     }
 
     /// A sample request that produced no trial (the space is exhausted, or it failed).
@@ -423,7 +432,10 @@ impl State {
             .workers
             .get_mut(&worker)
             .ok_or(Error::UnknownWorker(worker))?;
-        let free = entry.slots.saturating_sub(entry.held.len() as u32);
+        let free = entry
+            .slots
+            .saturating_sub(entry.held.len() as u32)
+            .min(self.rules.parallel.saturating_sub(self.running));
         let mut granted = Vec::new();
         while (granted.len() as u32) < max.min(free) {
             let Some(number) = self.queue.pop_front() else {
@@ -459,7 +471,7 @@ impl State {
                     overrides: trial.overrides.clone(),
                 },
                 WriteOp::StartAttempt {
-                    trial_id: trial.id,
+                    number,
                     lease,
                     worker_id: worker,
                 },
@@ -508,9 +520,9 @@ impl State {
         Ok(index)
     }
 
-    /// One epoch's metrics: renews the lease, feeds the pruner once per epoch, and returns
-    /// the write that records them with the decision. An identical retry of the last report
-    /// gets the same answer and writes nothing.
+    /// Epoch metrics: renews the lease, feeds the pruner once per epoch (stopping at the first
+    /// stop decision), and returns the write that records them with the decision. An
+    /// identical retry of the last report gets the same answer and writes nothing.
     pub fn report(
         &mut self,
         report: &Report,
@@ -519,31 +531,43 @@ impl State {
     ) -> Result<(Option<WriteOp>, Option<StopDecision>), Error> {
         let index = self.check_held(report.worker_id, report.lease)?;
         let lease_period = self.rules.lease;
-        let trial = &mut self.trials[index];
-        let trial_id = trial.id;
-        let Some(attempt) = trial.running.as_mut() else {
-            return Err(Error::ShuttingDown);
+        let protocol = |problem: String| Error::Protocol {
+            lease: report.lease,
+            problem,
+        };
+        let (Some(first), Some(last)) = (report.epochs.first(), report.epochs.last()) else {
+            return Err(protocol("a report without epochs".into()));
+        };
+        let Some(attempt) = self.trials[index].running.as_mut() else {
+            return Err(protocol("the attempt is not running".into()));
         };
         attempt.deadline = now + lease_period;
-        if let Some((last, metrics)) = &attempt.last_epoch {
-            if report.epoch == *last && *metrics == report.metrics {
+        if let Some((recorded, metrics)) = &attempt.last_epoch {
+            if last.epoch == *recorded && last.metrics == *metrics {
                 return Ok((None, attempt.stop.clone()));
-            }
-            if report.epoch <= *last {
-                return Err(Error::Protocol {
-                    lease: report.lease,
-                    problem: format!("epoch {} reported after epoch {last}", report.epoch),
-                });
             }
         }
         if attempt.stop.is_some() {
-            // Told to stop already: the worker is on its way out.
+            // Told to stop already: these epochs ran while the decision travelled.
             return Ok((None, attempt.stop.clone()));
         }
-        attempt.last_epoch = Some((report.epoch, report.metrics.clone()));
+        if let Some((recorded, _)) = &attempt.last_epoch
+            && first.epoch <= *recorded
+        {
+            return Err(protocol(format!(
+                "epoch {} reported after epoch {recorded}",
+                first.epoch
+            )));
+        }
+        attempt.last_epoch = Some((last.epoch, last.metrics.clone()));
+        let mut recorded: Vec<Epoch> = Vec::with_capacity(report.epochs.len());
         let mut stop = None;
-        if let Some(&value) = report.metrics.get(&self.rules.metric) {
-            self.records[index].intermediate.push((report.epoch, value));
+        for epoch in &report.epochs {
+            recorded.push(epoch.clone());
+            let Some(&value) = epoch.metrics.get(&self.rules.metric) else {
+                continue;
+            };
+            self.records[index].intermediate.push((epoch.epoch, value));
             if let Decision::Stop(reason) = pruner.decide(&self.records[index], &self.records) {
                 stop = Some(StopDecision {
                     rule: reason.rule,
@@ -552,14 +576,16 @@ impl State {
                     threshold: reason.threshold,
                     explanation: reason.detail,
                 });
+                break;
             }
         }
-        attempt.stop.clone_from(&stop);
-        let op = WriteOp::RecordEpoch {
-            trial_id,
+        if let Some(attempt) = self.trials[index].running.as_mut() {
+            attempt.stop.clone_from(&stop);
+        }
+        let op = WriteOp::RecordEpochs {
+            number: index as u64,
             lease: report.lease,
-            epoch: report.epoch,
-            metrics: report.metrics.clone(),
+            epochs: recorded,
             stop: stop.clone().map(|s| (self.rules.metric.clone(), s)),
         };
         Ok((Some(op), stop))
@@ -774,7 +800,6 @@ impl State {
                 }
             }
         };
-        let trial_id = trial.id;
         let ended = if let TrialUpdate::Terminal { state, value, .. } = &update {
             let (state, value) = (*state, *value);
             self.count_terminal(number, state, value);
@@ -789,7 +814,7 @@ impl State {
         };
         (
             WriteOp::FinishAttempt {
-                trial_id,
+                number,
                 lease,
                 end,
                 trial: update,
@@ -835,6 +860,7 @@ mod tests {
             direction: Direction::Minimize,
             budget: 3,
             parallel: 2,
+            prefetch: 0,
             lease: Duration::from_secs(10),
             max_attempts: 2,
             failure_retries: 0,
@@ -868,7 +894,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.clone(), v.to_json()))
             .collect();
-        state.add_sampled(number, 100 + number as i64, params, json.clone(), json);
+        assert!(state.add_sampled(number, params, json.clone(), json));
     }
 
     fn tokens() -> impl FnMut() -> u64 {
@@ -895,8 +921,10 @@ mod tests {
         Report {
             worker_id: worker,
             lease,
-            epoch,
-            metrics: Metrics::from([("loss".to_string(), loss)]),
+            epochs: vec![Epoch {
+                epoch,
+                metrics: Metrics::from([("loss".to_string(), loss)]),
+            }],
         }
     }
 
@@ -905,6 +933,7 @@ mod tests {
             worker_id: worker,
             lease,
             outcome: Outcome::Finished(Metrics::from([("loss".to_string(), loss)])),
+            next_max_trials: 0,
         }
     }
 
@@ -1087,6 +1116,7 @@ mod tests {
                 error: "exit status 2".into(),
                 kind: FailureKind::User,
             },
+            next_max_trials: 0,
         };
         let lease = lease_one(&mut state, WORKER, now, &mut tokens).lease;
         let (op, ended) = state.complete(&failure(lease)).unwrap().unwrap();
@@ -1143,7 +1173,7 @@ mod tests {
         assert_eq!((stop.rule.as_str(), stop.epoch), ("test", 2));
         assert!(matches!(
             op,
-            Some(WriteOp::RecordEpoch { stop: Some(_), .. })
+            Some(WriteOp::RecordEpochs { stop: Some(_), .. })
         ));
         // An epoch that was already under way when the decision came is not recorded.
         let (op, again) = state
@@ -1155,12 +1185,45 @@ mod tests {
             worker_id: WORKER,
             lease,
             outcome: Outcome::Pruned,
+            next_max_trials: 0,
         };
         let (op, _) = state.complete(&pruned).unwrap().unwrap();
         assert!(
             matches!(op, WriteOp::FinishAttempt { trial: TrialUpdate::Terminal { state: TrialState::Pruned, value: Some(v), .. }, .. } if v == 0.8)
         );
         assert_eq!(state.progress().pruned, 1);
+    }
+
+    #[test]
+    fn a_batch_of_epochs_stops_at_the_first_stop_decision() {
+        let (mut state, now) = started(rules());
+        let mut tokens = tokens();
+        let lease = lease_one(&mut state, WORKER, now, &mut tokens).lease;
+        let epochs = (1..=4)
+            .map(|epoch| Epoch {
+                epoch,
+                metrics: Metrics::from([("loss".to_string(), 1.0 / f64::from(epoch))]),
+            })
+            .collect();
+        let batch = Report {
+            worker_id: WORKER,
+            lease,
+            epochs,
+        };
+        let (op, stop) = state.report(&batch, now, &StopAtEpoch2).unwrap();
+        assert_eq!(stop.as_ref().map(|s| s.epoch), Some(2));
+        let Some(WriteOp::RecordEpochs { epochs, .. }) = op else {
+            panic!("expected a write");
+        };
+        assert_eq!(
+            epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!(state.records()[0].intermediate, vec![(1, 1.0), (2, 0.5)]);
+        // The retry of the whole batch gets the same decision and writes nothing.
+        let (op, again) = state.report(&batch, now, &StopAtEpoch2).unwrap();
+        assert!(op.is_none());
+        assert_eq!(again, stop);
     }
 
     #[test]

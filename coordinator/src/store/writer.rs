@@ -7,7 +7,9 @@
 //! each request. While one round's commit waits on fsync, the next round's requests
 //! accumulate: throughput is not bounded by one fsync per message.
 
-use hypersearch_proto::{FailureKind, LeaseId, Metrics, StopDecision};
+use std::collections::HashMap;
+
+use hypersearch_proto::{Epoch, FailureKind, LeaseId, StopDecision};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Acquire, Connection};
 use tokio::sync::{mpsc, oneshot};
@@ -90,30 +92,28 @@ pub enum WriteOp {
     },
     /// A queued trial leased to a worker.
     StartAttempt {
-        /// The trial's row id.
-        trial_id: i64,
+        /// The trial's number.
+        number: u64,
         /// The new lease.
         lease: LeaseId,
         /// The worker holding it.
         worker_id: u64,
     },
-    /// One epoch's metrics, and the stop decision they led to.
-    RecordEpoch {
-        /// The trial's row id.
-        trial_id: i64,
+    /// Epoch metrics, and the stop decision they led to.
+    RecordEpochs {
+        /// The trial's number.
+        number: u64,
         /// The attempt's lease (the write is fenced on it).
         lease: LeaseId,
-        /// The epoch.
-        epoch: u32,
-        /// Its metrics.
-        metrics: Metrics,
-        /// The stop decision taken at this epoch, with the metric it judged.
+        /// The epochs, in order.
+        epochs: Vec<Epoch>,
+        /// The stop decision taken at the last of them, with the metric it judged.
         stop: Option<(String, StopDecision)>,
     },
     /// An attempt ended (fenced on its lease).
     FinishAttempt {
-        /// The trial's row id.
-        trial_id: i64,
+        /// The trial's number.
+        number: u64,
         /// The attempt's lease.
         lease: LeaseId,
         /// How the attempt ended.
@@ -150,11 +150,15 @@ impl Ack {
 }
 
 impl Writer {
-    /// Starts the writer task on `conn` for the study `study_id`. The task ends when every
-    /// handle is dropped.
-    pub fn spawn(conn: SqliteConnection, study_id: i64) -> Writer {
+    /// Starts the writer task on `conn` for the study `study_id`, whose existing trials have
+    /// the row ids `trial_ids` (by number). The task ends when every handle is dropped.
+    pub fn spawn(conn: SqliteConnection, study_id: i64, trial_ids: HashMap<u64, i64>) -> Writer {
         let (jobs, queue) = mpsc::unbounded_channel();
-        tokio::spawn(run(conn, study_id, queue));
+        let task = Task {
+            study_id,
+            trial_ids,
+        };
+        tokio::spawn(run(conn, task, queue));
         Writer { jobs }
     }
 
@@ -174,10 +178,30 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, study_id: i64, mut queue: mpsc::UnboundedReceiver<Job>) {
+/// What the writer task knows besides its connection.
+struct Task {
+    study_id: i64,
+    /// Trial number to row id. Writes name trials by number, so a trial can be leased as
+    /// soon as its insert is queued: the insert is committed no later than the lease.
+    trial_ids: HashMap<u64, i64>,
+}
+
+impl Task {
+    fn trial_id(&self, number: u64) -> Result<i64, Error> {
+        self.trial_ids
+            .get(&number)
+            .copied()
+            .ok_or_else(|| Error::Database {
+                context: "look up trial",
+                message: format!("no trial number {number} was inserted"),
+            })
+    }
+}
+
+async fn run(mut conn: SqliteConnection, mut task: Task, mut queue: mpsc::UnboundedReceiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let results = apply_batch(&mut conn, study_id, &batch).await;
+        let results = apply_batch(&mut conn, &mut task, &batch).await;
         for (job, result) in batch.drain(..).zip(results) {
             // A requester that went away (cancelled RPC) no longer needs the answer.
             let _ = job.reply.send(result);
@@ -188,7 +212,7 @@ async fn run(mut conn: SqliteConnection, study_id: i64, mut queue: mpsc::Unbound
 
 async fn apply_batch(
     conn: &mut SqliteConnection,
-    study_id: i64,
+    task: &mut Task,
     batch: &[Job],
 ) -> Vec<Result<i64, Error>> {
     let all_failed = |context: &'static str, err: sqlx::Error| {
@@ -214,7 +238,7 @@ async fn apply_batch(
             Ok(sp) => sp,
             Err(err) => return all_failed("savepoint", err),
         };
-        let result = apply(&mut savepoint, study_id, &job.op).await;
+        let result = apply(&mut savepoint, task, &job.op).await;
         let closed = if result.is_ok() {
             savepoint.commit().await
         } else {
@@ -254,7 +278,8 @@ fn lease_not_held(lease: LeaseId, worker: u64) -> Error {
     }
 }
 
-async fn apply(conn: &mut SqliteConnection, study_id: i64, op: &WriteOp) -> Result<i64, Error> {
+async fn apply(conn: &mut SqliteConnection, task: &mut Task, op: &WriteOp) -> Result<i64, Error> {
+    let study_id = task.study_id;
     match op {
         WriteOp::RegisterWorker {
             name,
@@ -296,13 +321,15 @@ async fn apply(conn: &mut SqliteConnection, study_id: i64, op: &WriteOp) -> Resu
             .execute(&mut *conn)
             .await
             .map_err(db_err("insert trial"))?;
+            task.trial_ids.insert(*number, done.last_insert_rowid());
             Ok(done.last_insert_rowid())
         }
         WriteOp::StartAttempt {
-            trial_id,
+            number,
             lease,
             worker_id,
         } => {
+            let trial_id = task.trial_id(*number)?;
             let done = sqlx::query(concat!(
                 "UPDATE trials SET state = 'running', attempts = ?, worker_id = ?, started_at = ",
                 now_sql!(),
@@ -336,13 +363,13 @@ async fn apply(conn: &mut SqliteConnection, study_id: i64, op: &WriteOp) -> Resu
             .map_err(db_err("start attempt"))?;
             Ok(0)
         }
-        WriteOp::RecordEpoch {
-            trial_id,
+        WriteOp::RecordEpochs {
+            number,
             lease,
-            epoch,
-            metrics,
+            epochs,
             stop,
         } => {
+            let trial_id = task.trial_id(*number)?;
             let held: Option<i64> = sqlx::query_scalar(
                 "SELECT 1 FROM attempts \
                  WHERE trial_id = ? AND attempt = ? AND lease_token = ? AND state = 'running'",
@@ -356,19 +383,21 @@ async fn apply(conn: &mut SqliteConnection, study_id: i64, op: &WriteOp) -> Resu
             if held.is_none() {
                 return Err(lease_not_held(*lease, 0));
             }
-            for (name, value) in metrics {
-                sqlx::query(
-                    "INSERT INTO epoch_metrics (trial_id, attempt, epoch, name, value) \
-                     VALUES (?, ?, ?, ?, ?)",
-                )
-                .bind(trial_id)
-                .bind(i64::from(lease.attempt))
-                .bind(i64::from(*epoch))
-                .bind(name)
-                .bind(value)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err("record epoch"))?;
+            for epoch in epochs {
+                for (name, value) in &epoch.metrics {
+                    sqlx::query(
+                        "INSERT INTO epoch_metrics (trial_id, attempt, epoch, name, value) \
+                         VALUES (?, ?, ?, ?, ?)",
+                    )
+                    .bind(trial_id)
+                    .bind(i64::from(lease.attempt))
+                    .bind(i64::from(epoch.epoch))
+                    .bind(name)
+                    .bind(value)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err("record epoch"))?;
+                }
             }
             if let Some((metric, decision)) = stop {
                 sqlx::query(concat!(
@@ -392,11 +421,11 @@ async fn apply(conn: &mut SqliteConnection, study_id: i64, op: &WriteOp) -> Resu
             Ok(0)
         }
         WriteOp::FinishAttempt {
-            trial_id,
+            number,
             lease,
             end,
             trial,
-        } => finish_attempt(conn, *trial_id, *lease, end, trial).await,
+        } => finish_attempt(conn, task.trial_id(*number)?, *lease, end, trial).await,
         WriteOp::FinishStudy => {
             sqlx::query(concat!(
                 "UPDATE studies SET state = 'finished', finished_at = ",
@@ -514,7 +543,7 @@ mod tests {
             .await
             .unwrap();
         assert!(!study.resumed);
-        let writer = Writer::spawn(conn, study.id);
+        let writer = Writer::spawn(conn, study.id, HashMap::new());
         let worker = writer
             .submit(WriteOp::RegisterWorker {
                 name: "w".into(),
@@ -539,7 +568,8 @@ mod tests {
         });
         let ids: Vec<i64> = futures_join(inserts).await;
         assert_eq!(ids.len(), 200);
-        let trial_id = ids[0];
+        assert!(ids.iter().all(|&id| id > 0));
+        let number = 0;
         let lease = LeaseId {
             trial: 0,
             attempt: 1,
@@ -547,18 +577,23 @@ mod tests {
         };
         writer
             .submit(WriteOp::StartAttempt {
-                trial_id,
+                number,
                 lease,
                 worker_id: worker,
             })
             .await
             .unwrap();
         let forged = LeaseId { token: 7, ..lease };
-        let epoch = |lease, epoch| WriteOp::RecordEpoch {
-            trial_id,
+        let epoch = |lease, epoch| WriteOp::RecordEpochs {
+            number,
             lease,
-            epoch,
-            metrics: Metrics::from([("loss".into(), 1.0 / f64::from(epoch))]),
+            epochs: vec![Epoch {
+                epoch,
+                metrics: hypersearch_proto::Metrics::from([(
+                    "loss".into(),
+                    1.0 / f64::from(epoch),
+                )]),
+            }],
             stop: None,
         };
         assert!(matches!(
@@ -570,7 +605,7 @@ mod tests {
         // The same epoch twice is refused by the primary key, and refused alone.
         assert!(writer.submit(epoch(lease, 2)).await.is_err());
         let finish = |lease| WriteOp::FinishAttempt {
-            trial_id,
+            number,
             lease,
             end: AttemptEnd {
                 state: "complete",
