@@ -80,6 +80,10 @@ pub struct Settings {
     pub acquisition: AcquisitionChoice,
     /// Trust-region confinement of the acquisition search.
     pub trust_region: TrustRegion,
+    /// Once the trust region has shrunk, refit the GP on the observations near the
+    /// incumbent only (within twice the region), so that length scales and noise are
+    /// estimated where the search now is.
+    pub local_model: bool,
     /// Hyperparameter fitting.
     pub fit: FitSettings,
     /// Acquisition maximization.
@@ -96,7 +100,8 @@ impl Default for Settings {
             output_warping: OutputWarping::Select,
             liar: Liar::KrigingBeliever,
             acquisition: AcquisitionChoice::LogEi,
-            trust_region: TrustRegion::Off,
+            trust_region: TrustRegion::Always,
+            local_model: true,
             fit: FitSettings::default(),
             search: SearchSettings::default(),
             design_seed: 0,
@@ -295,6 +300,7 @@ impl Engine {
             OutputWarping::Select => vec![(0, Warp::Identity), (1, warped)],
         };
         let mut chosen: Option<(f64, usize, Vec<f64>, crate::gp::Fitted)> = None;
+        let mut chosen_warp = Warp::Identity;
         for (slot, warp) in candidates {
             let (transform, y) = OutputTransform::with_warp(values, warp);
             let fitted = fit(
@@ -311,6 +317,7 @@ impl Engine {
             let score = -fitted.objective + transform.log_jacobian(values);
             if chosen.as_ref().is_none_or(|c| score > c.0) {
                 chosen = Some((score, slot, y, fitted));
+                chosen_warp = warp;
             }
         }
         let (y, fitted) = match chosen {
@@ -342,6 +349,14 @@ impl Engine {
                 crate::gp::fit::params_from_raw(&defaults, self.settings.fit.noise_floor),
             )
         })?;
+        let side = trust_region_side(values, self.initial_design_size(), self.columns.len());
+        let (gp, y) = if self.settings.local_model && side < 0.8 - 1e-12 {
+            self.local_model(&gp, rows, values, chosen_warp, side, rng)
+                .unwrap_or((gp, y))
+        } else {
+            (gp, y)
+        };
+        let rows: Vec<Vec<f64>> = (0..gp.len()).map(|i| gp.inputs().row(i).to_vec()).collect();
         let best_index = (0..y.len()).min_by(|&a, &b| y[a].total_cmp(&y[b]))?;
         let best = y[best_index];
         let lies: Vec<f64> = match self.settings.liar {
@@ -360,9 +375,68 @@ impl Engine {
             best,
             observations: y.len(),
             incumbent: rows[best_index].clone(),
-            region_side: trust_region_side(values, self.initial_design_size(), self.columns.len()),
+            region_side: side,
             lie: best,
         })
+    }
+
+    /// The GP refitted on the observations within twice the trust region around the
+    /// incumbent (warm-started from the global fit, no restarts). `None` when too few or all
+    /// observations are near, or the fit fails.
+    fn local_model(
+        &self,
+        global: &Gp,
+        rows: &[Vec<f64>],
+        values: &[f64],
+        warp: Warp,
+        side: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> Option<(Gp, Vec<f64>)> {
+        let best = (0..values.len()).min_by(|&a, &b| values[a].total_cmp(&values[b]))?;
+        let weights = self.region_weights(global);
+        let near: Vec<usize> = (0..rows.len())
+            .filter(|&i| {
+                self.columns
+                    .continuous()
+                    .iter()
+                    .zip(&weights)
+                    .all(|(&j, w)| (rows[i][j] - rows[best][j]).abs() <= side * w)
+            })
+            .collect();
+        let d = self.columns.len();
+        if near.len() < 2 * d + 2 || near.len() == rows.len() {
+            return None;
+        }
+        let local_values: Vec<f64> = near.iter().map(|&i| values[i]).collect();
+        let (_, y) = OutputTransform::with_warp(&local_values, warp);
+        let inputs = Inputs::new(
+            near.iter().flat_map(|&i| rows[i].iter().copied()).collect(),
+            self.columns.categorical_mask().to_vec(),
+        );
+        let settings = FitSettings {
+            random_restarts: 0,
+            ..self.settings.fit.clone()
+        };
+        let warm = self.warm[self.last].clone();
+        let fitted = fit(&inputs, &y, warm.as_deref(), &settings, rng);
+        if !fitted.objective.is_finite() {
+            return None;
+        }
+        Some((Gp::new(inputs, y.clone(), fitted.params)?, y))
+    }
+
+    /// Per continuous column, its length scale over the geometric mean of them (TuRBO's
+    /// trust-region shape).
+    fn region_weights(&self, gp: &Gp) -> Vec<f64> {
+        let lam = &gp.params().inverse_squared_lengthscales;
+        let log_ls: Vec<f64> = self
+            .columns
+            .continuous()
+            .iter()
+            .map(|&j| -0.5 * lam[j].ln())
+            .collect();
+        let mean = log_ls.iter().sum::<f64>() / log_ls.len().max(1) as f64;
+        log_ls.iter().map(|l| (l - mean).exp()).collect()
     }
 
     /// The trust region around the incumbent: side `L` scaled per continuous column by its
@@ -370,15 +444,12 @@ impl Engine {
     fn region(&self, model: &Model) -> Region {
         let d = self.columns.len();
         let cont = self.columns.continuous();
-        let lam = &model.gp.params().inverse_squared_lengthscales;
         let mut region = Region::cube(d);
         if cont.is_empty() {
             return region;
         }
-        let log_ls: Vec<f64> = cont.iter().map(|&j| -0.5 * lam[j].ln()).collect();
-        let mean = log_ls.iter().sum::<f64>() / log_ls.len() as f64;
-        for (&j, l) in cont.iter().zip(&log_ls) {
-            let half = 0.5 * model.region_side * (l - mean).exp();
+        for (&j, w) in cont.iter().zip(self.region_weights(&model.gp)) {
+            let half = 0.5 * model.region_side * w;
             region.lower[j] = (model.incumbent[j] - half).max(0.0);
             region.upper[j] = (model.incumbent[j] + half).min(1.0);
         }
@@ -418,7 +489,11 @@ impl Engine {
             TrustRegion::Always => true,
             TrustRegion::Alternate => known.len() % 2 == 1,
         };
-        let region = if confined { self.region(model) } else { Region::cube(self.columns.len()) };
+        let region = if confined {
+            self.region(model)
+        } else {
+            Region::cube(self.columns.len())
+        };
         let ranked = maximize(
             &model.gp,
             &acquisition,
@@ -450,7 +525,10 @@ impl Engine {
 /// by more than 1e-3 of its magnitude.
 fn trust_region_side(values: &[f64], design: usize, d: usize) -> f64 {
     let split = design.min(values.len()).max(1);
-    let mut best = values[..split].iter().copied().fold(f64::INFINITY, f64::min);
+    let mut best = values[..split]
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min);
     let (mut side, mut successes, mut failures) = (0.8f64, 0usize, 0usize);
     let failure_limit = d.max(4);
     for &v in &values[split..] {
@@ -719,6 +797,25 @@ mod tests {
             (1usize..30)
                 .prop_map(|n| Column::Grid((0..n).map(|i| (i as f64 + 0.5) / n as f64).collect())),
         ]
+    }
+
+    #[test]
+    fn trust_region_shrinks_on_failures_and_grows_on_successes() {
+        let design = [5.0; 4];
+        let failing: Vec<f64> = design
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(6.0, 8))
+            .collect();
+        assert_eq!(trust_region_side(&failing, 4, 2), 0.2);
+        let improving: Vec<f64> = design.iter().copied().chain([4.0, 3.0, 2.0]).collect();
+        assert_eq!(trust_region_side(&improving, 4, 2), 1.6);
+        let collapsed: Vec<f64> = design
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(6.0, 28))
+            .collect();
+        assert_eq!(trust_region_side(&collapsed, 4, 2), 0.8);
     }
 
     proptest! {

@@ -9,8 +9,9 @@
 //! (L-BFGS-B, analytic gradients, warm start plus restarts while data are few); log expected
 //! improvement computed stably far into the tail; its maximization by 2048 Sobol candidates
 //! scored in one batch plus 10 local searches (L-BFGS-B in length-scale units alternating
-//! with discrete-column search); pending points as constant lies through a Cholesky
-//! extension; no repeats of observed or pending points.
+//! with discrete-column search), confined to a trust region around the incumbent whose side
+//! follows TuRBO's success/failure rule; pending points as lies (kriging believer clipped at
+//! the incumbent) through a Cholesky extension; no repeats of observed or pending points.
 //!
 //! Layout:
 //! - [`column`]: what each coordinate means, snapping onto allowed values;
@@ -56,7 +57,5 @@ pub mod special;
 pub mod transform;
 
 pub use column::{Column, Columns};
-pub use engine::{
-    AcquisitionChoice, Engine, History, Liar, OutputWarping, Settings, TrustRegion,
-};
+pub use engine::{AcquisitionChoice, Engine, History, Liar, OutputWarping, Settings, TrustRegion};
 pub use error::Error;

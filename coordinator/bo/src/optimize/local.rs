@@ -33,7 +33,12 @@ pub fn refine(
     let mut active = vec![true; xs.len()];
     for _ in 0..settings.max_passes.max(1) {
         if !columns.continuous().is_empty() {
-            continuous_move(gp, acq, columns, &mut xs, &mut values, &active, region, settings);
+            let starts = Starts {
+                xs: &mut xs,
+                values: &mut values,
+                active: &active,
+            };
+            continuous_move(gp, acq, columns, starts, region, settings);
         }
         if columns.discrete().is_empty() {
             break;
@@ -49,24 +54,38 @@ pub fn refine(
 }
 
 /// L-BFGS-B over the continuous columns of every active start, in lockstep.
+/// The local searches' current points and values, and which of them still move.
+struct Starts<'a> {
+    xs: &'a mut [Vec<f64>],
+    values: &'a mut [f64],
+    active: &'a [bool],
+}
+
 fn continuous_move(
     gp: &Gp,
     acq: &Acquisition,
     columns: &Columns,
-    xs: &mut [Vec<f64>],
-    values: &mut [f64],
-    active: &[bool],
+    starts: Starts<'_>,
     region: &Region,
     settings: &SearchSettings,
 ) {
+    let Starts { xs, values, active } = starts;
     let cont = columns.continuous();
     let d = columns.len();
     let scale: Vec<f64> = cont
         .iter()
         .map(|&j| gp.params().inverse_squared_lengthscales[j].sqrt())
         .collect();
-    let lower: Vec<f64> = cont.iter().zip(&scale).map(|(&j, s)| region.lower[j] * s).collect();
-    let upper: Vec<f64> = cont.iter().zip(&scale).map(|(&j, s)| region.upper[j] * s).collect();
+    let lower: Vec<f64> = cont
+        .iter()
+        .zip(&scale)
+        .map(|(&j, s)| region.lower[j] * s)
+        .collect();
+    let upper: Vec<f64> = cont
+        .iter()
+        .zip(&scale)
+        .map(|(&j, s)| region.upper[j] * s)
+        .collect();
     let lbfgs = Settings {
         max_iterations: settings.max_iterations,
         pgtol: settings.pgtol,

@@ -52,7 +52,10 @@ pub struct Region {
 impl Region {
     /// The whole unit cube in `d` columns.
     pub fn cube(d: usize) -> Self {
-        Self { lower: vec![0.0; d], upper: vec![1.0; d] }
+        Self {
+            lower: vec![0.0; d],
+            upper: vec![1.0; d],
+        }
     }
 }
 
