@@ -5,10 +5,12 @@
 //! - [`config`]: the training config (SPEC §4.1), parsed, overridden by dotted keys and
 //!   validated once into [`TrainConfig`].
 //! - [`data`]: IDX, CSV and built-in digits loaders; [`Dataset`] holds the standardized
-//!   samples and the seeded train/validation split, shareable read-only between trainings.
-//! - `linalg`: the one matrix-product wrapper (faer).
-//! - `network`: layers, activations, batch norm, dropout, softmax cross-entropy, and the
-//!   forward/backward passes over preallocated buffers.
+//!   samples (an ndarray `Array2`, one row per sample) and the seeded train/validation split,
+//!   shareable read-only between trainings.
+//! - `linalg`: the one matrix-product wrapper: ndarray views in, faer's kernels on the same
+//!   memory (no copy).
+//! - `network`: parameters (ndarray arrays per layer), activations, batch norm, dropout,
+//!   softmax cross-entropy, and the forward/backward passes over preallocated arrays.
 //! - `optim`: SGD, momentum, Adam, AdamW, global-norm clipping, as fused passes.
 //! - [`train`](mod@train): the loop, the per-epoch [`Observer`] and the [`TrainReport`].
 //!
@@ -31,6 +33,8 @@ mod optim;
 pub mod train;
 
 pub use config::{TrainConfig, is_training_key};
-pub use data::Dataset;
+pub use data::{Dataset, Split};
 pub use error::{Error, Result};
+/// The ndarray version of the public API ([`Dataset::from_arrays`], [`Split::x`]).
+pub use ndarray;
 pub use train::{Control, EpochMetrics, Observer, StopReason, TrainReport, train};

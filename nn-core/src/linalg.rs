@@ -1,55 +1,16 @@
 //! The one matrix-product wrapper: every GEMM of the crate goes through [`matmul`], so the
-//! backend (faer today) changes in one place. Matrices are row-major `f32` slices viewed
-//! without copying; a transposed operand is just a transposed view.
+//! backend (faer today) changes in one place. Operands are ndarray views handed to faer
+//! without copying: a row-major (standard-layout) view as it is, a transposed view (`.t()` of
+//! a row-major array, i.e. column-major memory) as faer's transpose of it.
 //!
 //! [`vectorized`] runs an elementwise loop compiled for the best instruction set the CPU has
 //! (detected at run time; the default build targets baseline x86-64, whose 4-lane SSE code
-//! made the fused Adam update a third of the epoch).
+//! made the fused Adam update a third of the epoch). [`flat`] and [`flat_mut`] give those
+//! loops the contiguous memory of a view.
 
 use faer::linalg::matmul::matmul as faer_matmul;
 use faer::{Accum, MatMut, MatRef, Par};
-
-/// A row-major matrix view over a slice, possibly transposed.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct View<'a> {
-    data: &'a [f32],
-    rows: usize,
-    cols: usize,
-    transposed: bool,
-}
-
-impl<'a> View<'a> {
-    /// The first `rows * cols` values of `data` as a `rows`×`cols` row-major matrix.
-    pub(crate) fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        Self {
-            data: &data[..rows * cols],
-            rows,
-            cols,
-            transposed: false,
-        }
-    }
-
-    /// The transpose (no copy).
-    pub(crate) fn t(self) -> Self {
-        Self {
-            transposed: !self.transposed,
-            ..self
-        }
-    }
-
-    fn shape(&self) -> (usize, usize) {
-        if self.transposed {
-            (self.cols, self.rows)
-        } else {
-            (self.rows, self.cols)
-        }
-    }
-
-    fn faer(&self) -> MatRef<'a, f32> {
-        let m = MatRef::from_row_major_slice(self.data, self.rows, self.cols);
-        if self.transposed { m.transpose() } else { m }
-    }
-}
+use ndarray::{ArrayView2, ArrayViewMut2};
 
 /// Runs `f` with the CPU's best SIMD instruction set enabled (AVX2 + FMA where present), so
 /// the loops inlined into it are auto-vectorized for it. The loops must be `#[inline(always)]`
@@ -57,6 +18,26 @@ impl<'a> View<'a> {
 #[inline(always)]
 pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(f)
+}
+
+/// The elements of a row-major view in memory order.
+///
+/// # Panics
+/// When the view is not contiguous and row-major: every caller passes whole arrays or leading
+/// rows of arrays the crate allocated, so this is a bug, not bad input.
+pub(crate) fn flat<'a, D: ndarray::Dimension>(a: ndarray::ArrayView<'a, f32, D>) -> &'a [f32] {
+    let shape = a.shape().to_vec();
+    a.to_slice()
+        .unwrap_or_else(|| panic!("a view of shape {shape:?} is not contiguous row-major"))
+}
+
+/// The elements of a row-major mutable view in memory order (see [`flat`]).
+pub(crate) fn flat_mut<'a, D: ndarray::Dimension>(
+    a: ndarray::ArrayViewMut<'a, f32, D>,
+) -> &'a mut [f32] {
+    let shape = a.shape().to_vec();
+    a.into_slice()
+        .unwrap_or_else(|| panic!("a view of shape {shape:?} is not contiguous row-major"))
 }
 
 /// How many threads a product may use: `One` runs on the calling thread with no pool at all
@@ -69,105 +50,163 @@ pub(crate) enum Threads<'p> {
     Pool(&'p rayon::ThreadPool),
 }
 
-/// `out = a · b` (or `out += a · b` when `accumulate`), `out` row-major with `a`'s rows and
-/// `b`'s columns.
+/// A view as a faer matrix over the same memory: row-major as is, column-major (a transposed
+/// row-major array) as a transpose.
+fn faer_ref(a: ArrayView2<'_, f32>) -> MatRef<'_, f32> {
+    let (rows, cols) = a.dim();
+    if a.is_standard_layout() {
+        MatRef::from_row_major_slice(flat(a), rows, cols)
+    } else if a.t().is_standard_layout() {
+        MatRef::from_row_major_slice(flat(a.reversed_axes()), cols, rows).transpose()
+    } else {
+        panic!(
+            "matmul: a {rows}×{cols} operand with strides {:?} is neither row- nor column-major",
+            a.strides()
+        )
+    }
+}
+
+/// The mutable counterpart of [`faer_ref`].
+fn faer_mut(a: ArrayViewMut2<'_, f32>) -> MatMut<'_, f32> {
+    let (rows, cols) = a.dim();
+    if a.is_standard_layout() {
+        MatMut::from_row_major_slice_mut(flat_mut(a), rows, cols)
+    } else if a.t().is_standard_layout() {
+        MatMut::from_row_major_slice_mut(flat_mut(a.reversed_axes()), cols, rows).transpose_mut()
+    } else {
+        panic!(
+            "matmul: a {rows}×{cols} output with strides {:?} is neither row- nor column-major",
+            a.strides()
+        )
+    }
+}
+
+/// `out = a · b` (or `out += a · b` when `accumulate`).
+///
+/// # Panics
+/// When the shapes do not chain (`a` is m×k, `b` k×n, `out` m×n) or an operand is neither
+/// row- nor column-major: both are bugs of the caller.
 pub(crate) fn matmul(
-    out: &mut [f32],
+    out: ArrayViewMut2<'_, f32>,
     accumulate: bool,
-    a: View<'_>,
-    b: View<'_>,
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
     threads: Threads<'_>,
 ) {
-    let (m, k) = a.shape();
-    let (k2, n) = b.shape();
-    assert_eq!(k, k2, "matmul: inner dimensions differ");
-    let out = &mut out[..m * n];
+    let ((m, k), (k2, n)) = (a.dim(), b.dim());
+    assert!(
+        k == k2 && out.dim() == (m, n),
+        "matmul: {m}×{k} · {k2}×{n} into {:?}",
+        out.dim()
+    );
     let beta = if accumulate {
         Accum::Add
     } else {
         Accum::Replace
     };
+    let (a, b, mut out) = (faer_ref(a), faer_ref(b), faer_mut(out));
     match threads {
         Threads::Pool(pool)
             if pool.current_num_threads() > 1 && m >= 2 * pool.current_num_threads() =>
         {
-            let parts = pool.current_num_threads();
-            let rows_per = m.div_ceil(parts);
-            let (a, b) = (a.faer(), b.faer());
+            let rows_per = m.div_ceil(pool.current_num_threads());
             pool.scope(|s| {
-                for (i, chunk) in out.chunks_mut(rows_per * n).enumerate() {
-                    let rows = chunk.len() / n;
-                    let a_part = a.subrows(i * rows_per, rows);
-                    s.spawn(move |_| {
-                        let dst = MatMut::from_row_major_slice_mut(chunk, rows, n);
-                        faer_matmul(dst, beta, a_part, b, 1.0f32, Par::Seq);
-                    });
+                let mut start = 0;
+                while start < m {
+                    let rows = rows_per.min(m - start);
+                    let (chunk, rest) = out.split_at_row_mut(rows);
+                    out = rest;
+                    let a_part = a.subrows(start, rows);
+                    s.spawn(move |_| faer_matmul(chunk, beta, a_part, b, 1.0f32, Par::Seq));
+                    start += rows;
                 }
             });
         }
-        _ => {
-            let dst = MatMut::from_row_major_slice_mut(out, m, n);
-            faer_matmul(dst, beta, a.faer(), b.faer(), 1.0f32, Par::Seq);
-        }
+        _ => faer_matmul(out, beta, a, b, 1.0f32, Par::Seq),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use ndarray::{Array2, s};
+
     use super::*;
 
-    fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
-        let mut c = vec![0.0; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                c[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
-            }
-        }
-        c
+    fn close(x: ArrayView2<'_, f32>, y: ArrayView2<'_, f32>) -> bool {
+        x.dim() == y.dim() && x.iter().zip(y.iter()).all(|(a, b)| (a - b).abs() < 1e-4)
     }
 
-    fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-        let mut t = vec![0.0; a.len()];
-        for i in 0..rows {
-            for j in 0..cols {
-                t[j * rows + i] = a[i * cols + j];
-            }
-        }
-        t
+    fn naive(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+        let (m, n) = (a.nrows(), b.ncols());
+        Array2::from_shape_fn((m, n), |(i, j)| {
+            (0..a.ncols()).map(|p| a[[i, p]] * b[[p, j]]).sum()
+        })
     }
 
     #[test]
     fn products_match_the_naive_loop_in_every_layout() {
         let (m, k, n) = (37, 19, 23);
-        let a: Vec<f32> = (0..m * k)
-            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
-            .collect();
-        let b: Vec<f32> = (0..k * n)
-            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0)
-            .collect();
-        let expected = naive(&a, &b, m, k, n);
-        let at = transpose(&a, m, k);
-        let bt = transpose(&b, k, n);
+        let a = Array2::from_shape_fn((m, k), |(i, j)| ((i * k + j) * 7 % 13) as f32 / 5.0 - 1.2);
+        let b = Array2::from_shape_fn((k, n), |(i, j)| ((i * n + j) * 5 % 11) as f32 / 4.0 - 1.25);
+        let expected = naive(a.view(), b.view());
+        // The same operands stored transposed, viewed back through `.t()`.
+        let at = a.t().as_standard_layout().into_owned();
+        let bt = b.t().as_standard_layout().into_owned();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(3)
             .build()
             .unwrap_or_else(|e| panic!("{e}"));
         for threads in [Threads::One, Threads::Pool(&pool)] {
             for (av, bv) in [
-                (View::new(&a, m, k), View::new(&b, k, n)),
-                (View::new(&at, k, m).t(), View::new(&b, k, n)),
-                (View::new(&a, m, k), View::new(&bt, n, k).t()),
+                (a.view(), b.view()),
+                (at.t(), b.view()),
+                (a.view(), bt.t()),
+                (at.t(), bt.t()),
             ] {
-                let mut out = vec![1.0; m * n];
-                matmul(&mut out, false, av, bv, threads);
-                for (x, y) in out.iter().zip(&expected) {
-                    assert!((x - y).abs() < 1e-4, "{x} vs {y}");
-                }
-                matmul(&mut out, true, av, bv, threads);
-                for (x, y) in out.iter().zip(&expected) {
-                    assert!((x - 2.0 * y).abs() < 1e-4, "{x} vs {y}");
-                }
+                let mut out = Array2::from_elem((m, n), 1.0f32);
+                matmul(out.view_mut(), false, av, bv, threads);
+                assert!(close(out.view(), expected.view()), "{out} vs {expected}");
+                matmul(out.view_mut(), true, av, bv, threads);
+                assert!(close(out.view(), (&expected * 2.0).view()));
+                // A column-major output: the transpose of a row-major array.
+                let mut out_t = Array2::zeros((n, m));
+                matmul(out_t.view_mut().reversed_axes(), false, av, bv, threads);
+                assert!(close(out_t.t(), expected.view()));
             }
         }
+        // Leading rows of a larger array (a partial last batch) stay row-major.
+        let mut big = Array2::zeros((m + 5, n));
+        matmul(
+            big.slice_mut(s![..m, ..]),
+            false,
+            a.view(),
+            b.view(),
+            Threads::One,
+        );
+        assert!(close(big.slice(s![..m, ..]), expected.view()));
+        assert!(big.slice(s![m.., ..]).iter().all(|v| *v == 0.0));
+    }
+
+    #[test]
+    #[should_panic(expected = "matmul: 2×3 · 4×2")]
+    fn mismatched_shapes_are_refused() {
+        let (a, b) = (Array2::zeros((2, 3)), Array2::zeros((4, 2)));
+        let mut out = Array2::zeros((2, 2));
+        matmul(out.view_mut(), false, a.view(), b.view(), Threads::One);
+    }
+
+    #[test]
+    #[should_panic(expected = "neither row- nor column-major")]
+    fn strided_operands_are_refused() {
+        let a = Array2::<f32>::zeros((4, 6));
+        let b = Array2::zeros((3, 2));
+        let mut out = Array2::zeros((4, 2));
+        matmul(
+            out.view_mut(),
+            false,
+            a.slice(s![.., ..;2]),
+            b.view(),
+            Threads::One,
+        );
     }
 }

@@ -127,7 +127,7 @@ pub(super) fn parse(text: impl Read, path: &Path, label: Label) -> Result<Sample
             "no samples: expected rows of features and a label".into()
         ));
     }
-    Ok(Samples { x, y, features })
+    Samples::from_flat(x, y, features, path)
 }
 
 #[cfg(test)]
@@ -149,7 +149,11 @@ mod tests {
     fn reads_kaggle_layout_with_label_anywhere() {
         let s = load_text("pixel0,label,pixel1\n1,3,2\n4,0,5\n").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
-            (s.features, s.x.clone(), s.y.clone()),
+            (
+                s.x.ncols(),
+                s.x.iter().copied().collect::<Vec<_>>(),
+                s.y.clone()
+            ),
             (2, vec![1.0, 2.0, 4.0, 5.0], vec![3, 0])
         );
     }

@@ -76,7 +76,7 @@ pub(super) fn load_pair(images: &Path, labels: &Path) -> Result<Samples, Error> 
             ),
         });
     }
-    Ok(Samples { x, y, features })
+    Samples::from_flat(x, y, features, images)
 }
 
 /// Opens a file, transparently gunzipping it when it starts with the gzip magic bytes.
@@ -273,8 +273,8 @@ pub(crate) mod tests {
             false,
         );
         let (train, test) = load_dir(d).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((train.features, train.len()), (6, 5));
-        assert_eq!(train.x[7], 7.0);
+        assert_eq!((train.x.ncols(), train.len()), (6, 5));
+        assert_eq!(train.x[[1, 1]], 7.0);
         assert_eq!(train.y, vec![0, 1, 2, 1, 0]);
         let test = test.unwrap_or_else(|| panic!("test split missing"));
         assert_eq!((test.len(), test.y[0]), (2, 2));

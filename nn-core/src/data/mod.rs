@@ -9,6 +9,8 @@ mod split;
 use std::io::Read;
 use std::path::Path;
 
+use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
+
 use crate::config::{DataConfig, DataSource};
 use crate::error::Error;
 
@@ -18,14 +20,24 @@ const DIGITS_CSV_GZ: &[u8] = include_bytes!("../../data/digits.csv.gz");
 /// The largest label accepted (labels are class indices 0..classes).
 const MAX_CLASSES: usize = 10_000;
 
-/// Samples as read from a source, before standardization: row-major features and labels.
+/// Samples as read from a source, before standardization: one row of features per sample,
+/// and the labels.
 pub(crate) struct Samples {
-    pub x: Vec<f32>,
+    pub x: Array2<f32>,
     pub y: Vec<u32>,
-    pub features: usize,
 }
 
 impl Samples {
+    /// Takes over a flat row-major buffer of `features` values per sample (no copy).
+    fn from_flat(x: Vec<f32>, y: Vec<u32>, features: usize, path: &Path) -> Result<Self, Error> {
+        let (values, count) = (x.len(), y.len());
+        let x = Array2::from_shape_vec((count, features), x).map_err(|_| Error::Data {
+            path: path.to_path_buf(),
+            problem: format!("{values} values for {count} samples of {features} features"),
+        })?;
+        Ok(Self { x, y })
+    }
+
     fn len(&self) -> usize {
         self.y.len()
     }
@@ -34,30 +46,27 @@ impl Samples {
 /// A loaded, standardized data set with its train/validation split and optional test set.
 #[derive(Debug)]
 pub struct Dataset {
-    features: usize,
     classes: usize,
-    /// Every sample of the training file, standardized, row-major.
-    x: Vec<f32>,
+    /// Every sample of the training file, standardized: one row per sample.
+    x: Array2<f32>,
     y: Vec<u32>,
     train_rows: Vec<u32>,
     val_rows: Vec<u32>,
-    test: Option<(Vec<f32>, Vec<u32>)>,
+    test: Option<(Array2<f32>, Vec<u32>)>,
 }
 
 /// A read-only view of some rows of a data set.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Split<'a> {
-    /// All samples the rows index into, row-major.
-    pub x: &'a [f32],
+    /// All samples the rows index into, one row per sample.
+    pub x: ArrayView2<'a, f32>,
     /// Their labels.
     pub y: &'a [u32],
-    /// Features per sample.
-    pub features: usize,
     /// The rows of this split (`None`: every row in order).
     pub rows: Option<&'a [u32]>,
 }
 
-impl Split<'_> {
+impl<'a> Split<'a> {
     /// The number of samples in the split.
     pub fn len(&self) -> usize {
         self.rows.map_or(self.y.len(), <[u32]>::len)
@@ -68,9 +77,21 @@ impl Split<'_> {
         self.len() == 0
     }
 
+    /// Features per sample.
+    pub fn features(&self) -> usize {
+        self.x.ncols()
+    }
+
     /// The index into `x`/`y` of the split's `i`-th sample.
+    #[inline]
     pub fn row(&self, i: usize) -> usize {
         self.rows.map_or(i, |r| r[i] as usize)
+    }
+
+    /// The features and label of the split's `i`-th sample.
+    pub fn sample(&self, i: usize) -> (ArrayView1<'a, f32>, u32) {
+        let r = self.row(i);
+        (self.x.index_axis_move(Axis(0), r), self.y[r])
     }
 }
 
@@ -106,16 +127,17 @@ impl Dataset {
         Self::from_samples(train, test, config.validation_fraction, config.split_seed)
     }
 
-    /// Builds a data set from samples in memory (e.g. generated ones in tests).
+    /// Builds a data set from samples in memory (e.g. generated ones in tests): `x` holds one
+    /// sample per row, `y` their labels; `test` the same for a test set.
     ///
     /// # Errors
-    /// [`Error::Data`] when the test set's width differs, there are too few samples for the
-    /// split, or a label is too large.
+    /// [`Error::Data`] when `x` has no columns or its row count differs from the label count,
+    /// the test set's width differs, there are too few samples for the split, or a label is
+    /// too large.
     pub fn from_arrays(
-        x: Vec<f32>,
+        x: Array2<f32>,
         y: Vec<u32>,
-        features: usize,
-        test: Option<(Vec<f32>, Vec<u32>)>,
+        test: Option<(Array2<f32>, Vec<u32>)>,
         validation_fraction: f64,
         split_seed: u64,
     ) -> Result<Self, Error> {
@@ -123,30 +145,26 @@ impl Dataset {
             path: "in-memory samples".into(),
             problem,
         };
-        if features == 0 || x.len() != y.len() * features {
-            return Err(bad(format!(
-                "{} values for {} samples of {features} features",
-                x.len(),
-                y.len()
-            )));
-        }
-        let test = match test {
-            Some((tx, ty)) if tx.len() != ty.len() * features => {
+        let samples = |x: Array2<f32>, y: Vec<u32>, what: &str| {
+            if x.ncols() == 0 || x.nrows() != y.len() {
                 return Err(bad(format!(
-                    "test set: {} values for {} samples of {features} features",
-                    tx.len(),
-                    ty.len()
+                    "{what}: {} samples of {} features for {} labels",
+                    x.nrows(),
+                    x.ncols(),
+                    y.len()
                 )));
             }
-            Some((x, y)) => Some(Samples { x, y, features }),
-            None => None,
+            // Training reads whole rows: keep them contiguous (a copy only if they are not).
+            let x = if x.is_standard_layout() {
+                x
+            } else {
+                x.as_standard_layout().into_owned()
+            };
+            Ok(Samples { x, y })
         };
-        Self::from_samples(
-            Samples { x, y, features },
-            test,
-            validation_fraction,
-            split_seed,
-        )
+        let train = samples(x, y, "training set")?;
+        let test = test.map(|(x, y)| samples(x, y, "test set")).transpose()?;
+        Self::from_samples(train, test, validation_fraction, split_seed)
     }
 
     fn from_samples(
@@ -160,7 +178,7 @@ impl Dataset {
 
     /// Features per sample (784 for MNIST).
     pub fn features(&self) -> usize {
-        self.features
+        self.x.ncols()
     }
 
     /// Number of classes (the largest label plus one).
@@ -171,9 +189,8 @@ impl Dataset {
     /// The training split.
     pub fn train(&self) -> Split<'_> {
         Split {
-            x: &self.x,
+            x: self.x.view(),
             y: &self.y,
-            features: self.features,
             rows: Some(&self.train_rows),
         }
     }
@@ -181,9 +198,8 @@ impl Dataset {
     /// The validation split (empty when `validation_fraction` is 0).
     pub fn validation(&self) -> Split<'_> {
         Split {
-            x: &self.x,
+            x: self.x.view(),
             y: &self.y,
-            features: self.features,
             rows: Some(&self.val_rows),
         }
     }
@@ -191,11 +207,16 @@ impl Dataset {
     /// The test split, when the source has one (the IDX `t10k` files).
     pub fn test(&self) -> Option<Split<'_>> {
         self.test.as_ref().map(|(x, y)| Split {
-            x,
+            x: x.view(),
             y,
-            features: self.features,
             rows: None,
         })
+    }
+
+    /// Every standardized sample of the training file (training and validation rows), one row
+    /// per sample.
+    pub fn samples(&self) -> ArrayView2<'_, f32> {
+        self.x.view()
     }
 
     /// Bytes of sample memory held (features and labels of every split).

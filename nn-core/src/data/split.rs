@@ -1,5 +1,6 @@
 //! The seeded train/validation split and standardization fitted on the training rows only.
 
+use ndarray::{Array1, Array2, ArrayView2, Zip};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -28,13 +29,13 @@ pub(super) fn build(
             "{n} samples are too few for a validation fraction of {validation_fraction}"
         )));
     }
-    let features = train.features;
+    let features = train.x.ncols();
     if let Some(t) = &test
-        && t.features != features
+        && t.x.ncols() != features
     {
         return Err(bad(format!(
             "the test set has {} features per sample, the training set {features}",
-            t.features
+            t.x.ncols()
         )));
     }
     let max_label = train
@@ -58,15 +59,14 @@ pub(super) fn build(
     val_rows.sort_unstable();
     train_rows.sort_unstable();
 
-    let Samples { mut x, y, .. } = train;
-    let (mean, scale) = fit_standardization(&x, features, &train_rows);
-    apply_standardization(&mut x, features, &mean, &scale);
+    let Samples { mut x, y } = train;
+    let (mean, scale) = fit_standardization(x.view(), &train_rows);
+    apply_standardization(&mut x, &mean, &scale);
     let test = test.map(|mut t| {
-        apply_standardization(&mut t.x, features, &mean, &scale);
+        apply_standardization(&mut t.x, &mean, &scale);
         (t.x, t.y)
     });
     Ok(Dataset {
-        features,
         classes,
         x,
         y,
@@ -77,39 +77,37 @@ pub(super) fn build(
 }
 
 /// Per-feature mean and 1/std over `rows` (f64 accumulation).
-fn fit_standardization(x: &[f32], features: usize, rows: &[u32]) -> (Vec<f32>, Vec<f32>) {
-    let mut sum = vec![0.0f64; features];
-    let mut sum_sq = vec![0.0f64; features];
+fn fit_standardization(x: ArrayView2<'_, f32>, rows: &[u32]) -> (Array1<f32>, Array1<f32>) {
+    let mut sum = Array1::<f64>::zeros(x.ncols());
+    let mut sum_sq = Array1::<f64>::zeros(x.ncols());
     for &r in rows {
-        let row = &x[r as usize * features..][..features];
-        for ((s, q), &v) in sum.iter_mut().zip(sum_sq.iter_mut()).zip(row) {
-            let v = f64::from(v);
-            *s += v;
-            *q += v * v;
-        }
+        Zip::from(&mut sum)
+            .and(&mut sum_sq)
+            .and(x.row(r as usize))
+            .for_each(|s, q, &v| {
+                let v = f64::from(v);
+                *s += v;
+                *q += v * v;
+            });
     }
     let n = rows.len().max(1) as f64;
-    let mut mean = Vec::with_capacity(features);
-    let mut scale = Vec::with_capacity(features);
-    for (s, q) in sum.iter().zip(&sum_sq) {
+    let mean = sum.mapv(|s| (s / n) as f32);
+    let scale = Zip::from(&sum).and(&sum_sq).map_collect(|s, q| {
         let m = s / n;
         let std = (q / n - m * m).max(0.0).sqrt();
-        mean.push(m as f32);
-        scale.push(if std < MIN_STD {
+        if std < MIN_STD {
             1.0
         } else {
             (1.0 / std) as f32
-        });
-    }
+        }
+    });
     (mean, scale)
 }
 
-fn apply_standardization(x: &mut [f32], features: usize, mean: &[f32], scale: &[f32]) {
-    for row in x.chunks_exact_mut(features) {
-        for ((v, m), s) in row.iter_mut().zip(mean).zip(scale) {
-            *v = (*v - m) * s;
-        }
-    }
+/// `x ← (x − mean) · scale`, row by row (the statistics broadcast over the rows).
+fn apply_standardization(x: &mut Array2<f32>, mean: &Array1<f32>, scale: &Array1<f32>) {
+    *x -= mean;
+    *x *= scale;
 }
 
 #[cfg(test)]
@@ -118,11 +116,10 @@ mod tests {
 
     fn samples(n: usize, features: usize) -> Samples {
         Samples {
-            x: (0..n * features)
-                .map(|i| (i % 7) as f32 * 3.0 + 1.0)
-                .collect(),
+            x: Array2::from_shape_fn((n, features), |(r, f)| {
+                ((r * features + f) % 7) as f32 * 3.0 + 1.0
+            }),
             y: (0..n).map(|i| (i % 3) as u32).collect(),
-            features,
         }
     }
 
@@ -135,7 +132,7 @@ mod tests {
             let vals: Vec<f64> = d
                 .train_rows
                 .iter()
-                .map(|&r| f64::from(d.x[r as usize * 4 + f]))
+                .map(|&r| f64::from(d.x[[r as usize, f]]))
                 .collect();
             let mean = vals.iter().sum::<f64>() / 80.0;
             let var = vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / 80.0;
@@ -151,9 +148,8 @@ mod tests {
     #[test]
     fn constant_features_stay_finite() {
         let s = Samples {
-            x: vec![3.0; 40],
+            x: Array2::from_elem((10, 4), 3.0),
             y: vec![0, 1, 0, 1, 0, 1, 0, 1, 0, 1],
-            features: 4,
         };
         let d = build(s, None, 0.0, 0).unwrap_or_else(|e| panic!("{e}"));
         assert!(d.x.iter().all(|v| *v == 0.0));

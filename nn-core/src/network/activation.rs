@@ -2,9 +2,10 @@
 //! bias and activates in one sweep; the backward pass applies the dropout mask and the
 //! derivative and sums the bias gradient in one sweep.
 
-use crate::linalg::vectorized;
+use ndarray::{Array1, ArrayView1, ArrayView2, ArrayViewMut2};
 
 use crate::config::Activation;
+use crate::linalg::{flat, flat_mut, vectorized};
 
 /// The slope of leaky ReLU for negative inputs.
 const LEAKY_SLOPE: f32 = 0.01;
@@ -97,11 +98,17 @@ pub(crate) fn derivative(act: Activation, x: f32) -> f32 {
 /// For each row: `pre += bias` (when given), then `out = act(pre)`.
 pub(crate) fn forward(
     act: Activation,
-    pre: &mut [f32],
-    bias: Option<&[f32]>,
-    out: &mut [f32],
-    width: usize,
+    pre: ArrayViewMut2<'_, f32>,
+    bias: Option<ArrayView1<'_, f32>>,
+    out: ArrayViewMut2<'_, f32>,
 ) {
+    assert_eq!(
+        pre.dim(),
+        out.dim(),
+        "activation: input and output shapes differ"
+    );
+    let width = pre.ncols();
+    let (pre, out, bias) = (flat_mut(pre), flat_mut(out), bias.map(flat));
     vectorized(
         #[inline(always)]
         || {
@@ -155,16 +162,26 @@ fn forward_with(
     }
 }
 
-/// For each row: `grad *= mask * act'(pre)` (mask when given), and `bias_grad += grad` summed
-/// over rows (when given; the caller zeroes it first).
+/// For each row: `grad *= mask * act'(pre)` (mask when given); `bias_grad` (when given)
+/// receives the sum of the resulting rows.
 pub(crate) fn backward(
     act: Activation,
-    pre: &[f32],
-    mask: Option<&[f32]>,
-    grad: &mut [f32],
-    bias_grad: Option<&mut [f32]>,
-    width: usize,
+    pre: ArrayView2<'_, f32>,
+    mask: Option<ArrayView2<'_, f32>>,
+    grad: ArrayViewMut2<'_, f32>,
+    bias_grad: Option<&mut Array1<f32>>,
 ) {
+    assert_eq!(
+        pre.dim(),
+        grad.dim(),
+        "activation: input and gradient shapes differ"
+    );
+    let width = pre.ncols();
+    let (pre, grad, mask) = (flat(pre), flat_mut(grad), mask.map(flat));
+    let bias_grad = bias_grad.map(|b| {
+        b.fill(0.0);
+        flat_mut(b.view_mut())
+    });
     vectorized(
         #[inline(always)]
         || match act {

@@ -1,6 +1,9 @@
 //! Batch normalization over the rows of a mini-batch, per feature (column).
 
-use crate::linalg::vectorized;
+use ndarray::{Array1, ArrayView2, ArrayViewMut2};
+
+use super::{RunningStats, ScaleShift};
+use crate::linalg::{flat, flat_mut, vectorized};
 
 /// Added to the variance before the square root.
 pub(crate) const EPS: f32 = 1e-5;
@@ -10,18 +13,21 @@ const RUNNING_MOMENTUM: f32 = 0.1;
 /// Training mode: normalizes `z` (rows × width) in place into `pre = gamma·x̂ + beta`, keeping
 /// `xhat` and the per-feature `inv_std` for the backward pass and updating the running mean
 /// and (unbiased) variance. `mean` is scratch space of `width` values.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn forward_train(
-    z: &mut [f32],
-    xhat: &mut [f32],
-    gamma: &[f32],
-    beta: &[f32],
-    mean: &mut [f32],
-    inv_std: &mut [f32],
-    running_mean: &mut [f32],
-    running_var: &mut [f32],
-    width: usize,
+    z: ArrayViewMut2<'_, f32>,
+    xhat: ArrayViewMut2<'_, f32>,
+    params: &ScaleShift,
+    mean: &mut Array1<f32>,
+    inv_std: &mut Array1<f32>,
+    running: &mut RunningStats,
 ) {
+    assert_eq!(z.dim(), xhat.dim(), "batch norm: x̂ has another shape");
+    let width = z.ncols();
+    let (z, xhat) = (flat_mut(z), flat_mut(xhat));
+    let (gamma, beta) = (flat(params.gamma.view()), flat(params.beta.view()));
+    let (mean, inv_std) = (flat_mut(mean.view_mut()), flat_mut(inv_std.view_mut()));
+    let running_mean = flat_mut(running.mean.view_mut());
+    let running_var = flat_mut(running.var.view_mut());
     vectorized(
         #[inline(always)]
         || {
@@ -72,15 +78,18 @@ pub(crate) fn forward_train(
 }
 
 /// Inference mode: `z = gamma · (z − running_mean) / √(running_var + ε) + beta`, in place.
+/// `scratch` holds `width` values.
 pub(crate) fn forward_eval(
-    z: &mut [f32],
-    gamma: &[f32],
-    beta: &[f32],
-    running_mean: &[f32],
-    running_var: &[f32],
-    scratch: &mut [f32],
-    width: usize,
+    z: ArrayViewMut2<'_, f32>,
+    params: &ScaleShift,
+    running: &RunningStats,
+    scratch: &mut Array1<f32>,
 ) {
+    let width = z.ncols();
+    let z = flat_mut(z);
+    let (gamma, beta) = (flat(params.gamma.view()), flat(params.beta.view()));
+    let (running_mean, running_var) = (flat(running.mean.view()), flat(running.var.view()));
+    let scratch = flat_mut(scratch.view_mut());
     vectorized(
         #[inline(always)]
         || {
@@ -102,17 +111,27 @@ pub(crate) fn forward_eval(
     )
 }
 
-/// Backward pass: `grad` holds dL/d(pre) on entry and dL/dz on exit; `gamma_grad` and
-/// `beta_grad` receive their gradients (overwritten).
+/// Backward pass: `grad` holds dL/d(pre) on entry and dL/dz on exit; `param_grads` receives
+/// the gradients of gamma and beta (overwritten).
 pub(crate) fn backward(
-    grad: &mut [f32],
-    xhat: &[f32],
-    gamma: &[f32],
-    inv_std: &[f32],
-    gamma_grad: &mut [f32],
-    beta_grad: &mut [f32],
-    width: usize,
+    grad: ArrayViewMut2<'_, f32>,
+    xhat: ArrayView2<'_, f32>,
+    params: &ScaleShift,
+    inv_std: &Array1<f32>,
+    param_grads: &mut ScaleShift,
 ) {
+    assert_eq!(grad.dim(), xhat.dim(), "batch norm: x̂ has another shape");
+    let width = grad.ncols();
+    let (grad, xhat) = (flat_mut(grad), flat(xhat));
+    let (gamma, inv_std) = (flat(params.gamma.view()), flat(inv_std.view()));
+    let ScaleShift {
+        gamma: gamma_grad,
+        beta: beta_grad,
+    } = param_grads;
+    let (gamma_grad, beta_grad) = (
+        flat_mut(gamma_grad.view_mut()),
+        flat_mut(beta_grad.view_mut()),
+    );
     vectorized(
         #[inline(always)]
         || {

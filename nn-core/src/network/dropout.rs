@@ -2,7 +2,9 @@
 //! function of (seed, step, layer, position), so it is reproducible, needs no generator state,
 //! and the loop that draws it vectorizes.
 
-use crate::linalg::vectorized;
+use ndarray::ArrayViewMut2;
+
+use crate::linalg::{flat_mut, vectorized};
 
 /// A 32-bit integer hash with good avalanche (Wellons' "lowbias32").
 #[inline(always)]
@@ -26,8 +28,10 @@ pub(crate) fn mix(a: u64, b: u64) -> u64 {
 }
 
 /// Fills `mask` with 0 (dropped, probability `p`) or 1/(1−p) (kept) from `key`, and multiplies
-/// `out` by it.
-pub(crate) fn apply(out: &mut [f32], mask: &mut [f32], p: f32, key: u64) {
+/// `out` by it. Element `i` (in row-major order) draws from `(key, i)`.
+pub(crate) fn apply(out: ArrayViewMut2<'_, f32>, mask: ArrayViewMut2<'_, f32>, p: f32, key: u64) {
+    assert_eq!(out.dim(), mask.dim(), "dropout: the mask has another shape");
+    let (out, mask) = (flat_mut(out), flat_mut(mask));
     vectorized(
         #[inline(always)]
         || {
@@ -46,23 +50,26 @@ pub(crate) fn apply(out: &mut [f32], mask: &mut [f32], p: f32, key: u64) {
 
 #[cfg(test)]
 mod tests {
+    use ndarray::Array2;
+
     use super::*;
 
     #[test]
     fn drops_about_p_and_keeps_the_expectation() {
-        let n = 100_000;
-        let mut out = vec![1.0f32; n];
-        let mut mask = vec![0.0f32; n];
-        apply(&mut out, &mut mask, 0.3, mix(7, 1));
-        let dropped = mask.iter().filter(|m| **m == 0.0).count() as f64 / n as f64;
+        let shape = (500, 200);
+        let n = (shape.0 * shape.1) as f64;
+        let mut out = Array2::from_elem(shape, 1.0f32);
+        let mut mask = Array2::zeros(shape);
+        apply(out.view_mut(), mask.view_mut(), 0.3, mix(7, 1));
+        let dropped = mask.iter().filter(|m| **m == 0.0).count() as f64 / n;
         assert!((dropped - 0.3).abs() < 0.01, "dropped {dropped}");
-        let mean = out.iter().map(|v| f64::from(*v)).sum::<f64>() / n as f64;
+        let mean = out.iter().map(|v| f64::from(*v)).sum::<f64>() / n;
         assert!((mean - 1.0).abs() < 0.02, "mean {mean}");
-        let mut again = vec![1.0f32; n];
-        let mut mask2 = vec![0.0f32; n];
-        apply(&mut again, &mut mask2, 0.3, mix(7, 1));
+        let mut again = Array2::from_elem(shape, 1.0f32);
+        let mut mask2 = Array2::zeros(shape);
+        apply(again.view_mut(), mask2.view_mut(), 0.3, mix(7, 1));
         assert_eq!(mask, mask2);
-        apply(&mut again, &mut mask2, 0.3, mix(7, 2));
+        apply(again.view_mut(), mask2.view_mut(), 0.3, mix(7, 2));
         assert_ne!(mask, mask2);
     }
 }

@@ -5,8 +5,8 @@
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::Network;
 use super::pass::{self, Mode, Workspace};
+use super::{Network, Parameters, Role};
 use crate::config::{Activation, Init, NetworkConfig};
 use crate::linalg::Threads;
 
@@ -37,36 +37,56 @@ fn loss(net: &mut Network, ws: &mut Workspace) -> f64 {
     sum / ROWS as f64
 }
 
+/// The `i`-th trainable value (in [`Parameters::tensors_mut`] order).
+fn value_mut(params: &mut Parameters, i: usize) -> &mut f32 {
+    let mut rest = i;
+    for (_, t) in params.tensors_mut() {
+        if rest < t.len() {
+            return &mut t[rest];
+        }
+        rest -= t.len();
+    }
+    panic!("parameter {i} is out of range");
+}
+
 fn check(cfg: &NetworkConfig) {
     let mut net = Network::new(cfg, FEATURES, CLASSES, 5).unwrap_or_else(|e| panic!("{e}"));
     // Biases and batch-norm parameters away from their neutral start, so their gradients
     // are exercised in general position.
     let mut rng = ChaCha8Rng::seed_from_u64(11);
-    for p in &mut net.params[net.weights_len..] {
-        *p += rng.random_range(-0.3f32..0.3);
+    for (role, t) in net.params.tensors_mut() {
+        if role == Role::Other {
+            t.iter_mut()
+                .for_each(|p| *p += rng.random_range(-0.3f32..0.3));
+        }
     }
     let mut ws = Workspace::new(&net, ROWS);
-    for v in &mut ws.input[..ROWS * FEATURES] {
-        *v = rng.random_range(-1.5f32..1.5);
-    }
+    ws.input
+        .iter_mut()
+        .for_each(|v| *v = rng.random_range(-1.5f32..1.5));
     for (i, l) in ws.labels.iter_mut().enumerate() {
         *l = (i % CLASSES) as u32;
     }
-    let mut grads = vec![0.0f32; net.parameter_count()];
+    let mut grads = net.params.zeros_like();
     loss(&mut net, &mut ws);
     pass::backward(&net, &mut ws, &mut grads, ROWS, Threads::One);
+    let grads: Vec<f32> = grads
+        .tensors()
+        .flat_map(|(_, t)| t.iter().copied())
+        .collect();
+    assert_eq!(grads.len(), net.parameter_count());
     // ReLU-like kinks make one step size unreliable near 0: a gradient passes when one of a
     // few step sizes agrees (a wrong gradient agrees with none).
     for (i, &grad) in grads.iter().enumerate() {
         let analytic = f64::from(grad);
         let mut errors = Vec::new();
         for h in [1e-2f32, 3e-3, 1e-3, 3e-4] {
-            let orig = net.params[i];
-            net.params[i] = orig + h;
+            let orig = *value_mut(&mut net.params, i);
+            *value_mut(&mut net.params, i) = orig + h;
             let up = loss(&mut net, &mut ws);
-            net.params[i] = orig - h;
+            *value_mut(&mut net.params, i) = orig - h;
             let down = loss(&mut net, &mut ws);
-            net.params[i] = orig;
+            *value_mut(&mut net.params, i) = orig;
             let numeric = (up - down) / (2.0 * f64::from(h));
             errors.push((
                 numeric,

@@ -1,8 +1,11 @@
-//! Forward and backward passes over preallocated buffers: a [`Workspace`] is sized once for
-//! the largest batch, and no pass allocates.
+//! Forward and backward passes over preallocated buffers: a [`Workspace`] holds every array a
+//! pass needs, sized once for the largest batch; a batch of `rows` uses their leading rows
+//! (still contiguous), and no pass allocates.
 
-use super::{Network, activation, batch_norm, dropout, loss};
-use crate::linalg::{Threads, View, matmul};
+use ndarray::{Array1, Array2, ArrayView2, s};
+
+use super::{Network, Parameters, activation, batch_norm, dropout, loss};
+use crate::linalg::{Threads, matmul};
 
 /// Training mode (batch statistics, dropout drawn from `dropout_key`) or inference mode.
 #[derive(Debug, Clone, Copy)]
@@ -11,68 +14,75 @@ pub(crate) enum Mode {
     Eval,
 }
 
-/// Buffers of one hidden layer, each `rows × output` (statistics: `output`).
+/// Arrays of one hidden layer, each `capacity × output` (statistics: `output`); those a layer
+/// does not use (no batch norm, no dropout) have no rows.
 #[derive(Debug)]
 struct LayerBuffers {
     /// Pre-activation values (after bias or batch norm).
-    pre: Vec<f32>,
+    pre: Array2<f32>,
     /// Normalized values x̂ (batch norm only).
-    xhat: Vec<f32>,
+    xhat: Array2<f32>,
     /// The layer's output after activation, dropout and residual.
-    out: Vec<f32>,
+    out: Array2<f32>,
     /// Dropout mask (0 or 1/(1−p)).
-    mask: Vec<f32>,
-    mean: Vec<f32>,
-    inv_std: Vec<f32>,
+    mask: Array2<f32>,
+    /// dL/d(out) when the backward pass reaches the layer, then dL/d(pre) in place.
+    grad: Array2<f32>,
+    mean: Array1<f32>,
+    inv_std: Array1<f32>,
 }
 
-/// Every buffer a forward and backward pass needs, for up to `capacity` rows.
+/// Every array a forward and backward pass needs, for up to `capacity` rows.
 #[derive(Debug)]
 pub(crate) struct Workspace {
     capacity: usize,
-    /// The batch's inputs, `rows × features`, filled by the caller.
-    pub input: Vec<f32>,
+    /// The batch's inputs, `capacity × features`, filled by the caller.
+    pub input: Array2<f32>,
     /// The batch's labels, filled by the caller.
     pub labels: Vec<u32>,
     layers: Vec<LayerBuffers>,
-    /// Logits, then (after the loss) their gradient.
-    pub logits: Vec<f32>,
-    grads: [Vec<f32>; 2],
+    /// Logits, then (after the loss) their gradient, `capacity × classes`.
+    pub logits: Array2<f32>,
 }
 
 impl Workspace {
-    /// Allocates buffers for batches of up to `capacity` rows of `net`.
+    /// Allocates arrays for batches of up to `capacity` rows of `net`.
     pub(crate) fn new(net: &Network, capacity: usize) -> Self {
         let layers = net
             .hidden
             .iter()
             .map(|l| {
-                let full = capacity * l.output;
-                let bn = l.bn.is_some();
+                let full = (capacity, l.output);
+                let (bn, drop) = (l.running.is_some(), l.dropout > 0.0);
+                let width = if bn { l.output } else { 0 };
                 LayerBuffers {
-                    pre: vec![0.0; full],
-                    xhat: vec![0.0; if bn { full } else { 0 }],
-                    out: vec![0.0; full],
-                    mask: vec![0.0; if l.dropout > 0.0 { full } else { 0 }],
-                    mean: vec![0.0; if bn { l.output } else { 0 }],
-                    inv_std: vec![0.0; if bn { l.output } else { 0 }],
+                    pre: Array2::zeros(full),
+                    xhat: Array2::zeros(if bn { full } else { (0, l.output) }),
+                    out: Array2::zeros(full),
+                    mask: Array2::zeros(if drop { full } else { (0, l.output) }),
+                    grad: Array2::zeros(full),
+                    mean: Array1::zeros(width),
+                    inv_std: Array1::zeros(width),
                 }
             })
             .collect();
-        let widest = capacity * net.max_width();
         Workspace {
             capacity,
-            input: vec![0.0; capacity * net.features],
+            input: Array2::zeros((capacity, net.features)),
             labels: vec![0; capacity],
             layers,
-            logits: vec![0.0; capacity * net.classes],
-            grads: [vec![0.0; widest], vec![0.0; widest]],
+            logits: Array2::zeros((capacity, net.classes)),
         }
     }
 
     /// The most rows a pass can take.
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// The logits of the last forward pass over `rows` rows.
+    pub(crate) fn logits(&self, rows: usize) -> ArrayView2<'_, f32> {
+        self.logits.slice(s![..rows, ..])
     }
 }
 
@@ -87,85 +97,63 @@ pub(crate) fn forward(
 ) {
     let Network {
         hidden,
-        output,
         activation: act,
-        features,
         params,
-        running_mean,
-        running_var,
         ..
     } = net;
-    for (l, layer) in hidden.iter().enumerate() {
+    let x = ws.input.slice(s![..rows, ..]);
+    for (l, (layer, p)) in hidden.iter_mut().zip(&params.hidden).enumerate() {
         let (before, rest) = ws.layers.split_at_mut(l);
         let buf = &mut rest[0];
-        let input: &[f32] = if l == 0 {
-            &ws.input[..rows * *features]
-        } else {
-            &before[l - 1].out[..rows * layer.input]
-        };
-        let n = rows * layer.output;
-        let (pre, out) = (&mut buf.pre[..n], &mut buf.out[..n]);
-        let w = View::new(&params[layer.w..], layer.input, layer.output);
-        matmul(pre, false, View::new(input, rows, layer.input), w, threads);
-        let width = layer.output;
-        match layer.bn {
-            Some(bn) => {
-                let gamma = &params[bn.gamma..][..width];
-                let beta = &params[bn.beta..][..width];
-                let rm = &mut running_mean[bn.running..][..width];
-                let rv = &mut running_var[bn.running..][..width];
+        let input = before.last().map_or(x, |b| b.out.slice(s![..rows, ..]));
+        let mut pre = buf.pre.slice_mut(s![..rows, ..]);
+        let mut out = buf.out.slice_mut(s![..rows, ..]);
+        matmul(pre.view_mut(), false, input, p.w.view(), threads);
+        match (&p.bn, &mut layer.running) {
+            (Some(bn), Some(running)) => {
                 match mode {
                     Mode::Train { .. } => batch_norm::forward_train(
-                        pre,
-                        &mut buf.xhat[..n],
-                        gamma,
-                        beta,
+                        pre.view_mut(),
+                        buf.xhat.slice_mut(s![..rows, ..]),
+                        bn,
                         &mut buf.mean,
                         &mut buf.inv_std,
-                        rm,
-                        rv,
-                        width,
+                        running,
                     ),
                     Mode::Eval => {
-                        batch_norm::forward_eval(pre, gamma, beta, rm, rv, &mut buf.mean, width)
+                        batch_norm::forward_eval(pre.view_mut(), bn, running, &mut buf.mean)
                     }
                 }
-                activation::forward(*act, pre, None, out, width);
+                activation::forward(*act, pre, None, out.view_mut());
             }
-            None => {
-                let bias = layer.bias.map(|b| &params[b..][..width]);
-                activation::forward(*act, pre, bias, out, width);
+            _ => {
+                let bias = p.bias.as_ref().map(|b| b.view());
+                activation::forward(*act, pre, bias, out.view_mut());
             }
         }
         if let (Mode::Train { dropout_key }, true) = (mode, layer.dropout > 0.0) {
             dropout::apply(
-                out,
-                &mut buf.mask[..n],
+                out.view_mut(),
+                buf.mask.slice_mut(s![..rows, ..]),
                 layer.dropout,
                 dropout::mix(dropout_key, l as u64),
             );
         }
         if layer.residual {
-            out.iter_mut().zip(input).for_each(|(o, x)| *o += x);
+            out += &input;
         }
     }
-    let input: &[f32] = match ws.layers.last() {
-        Some(last) => &last.out[..rows * output.input],
-        None => &ws.input[..rows * *features],
-    };
-    let logits = &mut ws.logits[..rows * output.output];
+    let input = ws.layers.last().map_or(x, |b| b.out.slice(s![..rows, ..]));
+    let mut logits = ws.logits.slice_mut(s![..rows, ..]);
     matmul(
-        logits,
+        logits.view_mut(),
         false,
-        View::new(input, rows, output.input),
-        View::new(&params[output.w..], output.input, output.output),
+        input,
+        params.output.w.view(),
         threads,
     );
-    if let Some(b) = output.bias {
-        let bias = &params[b..][..output.output];
-        for row in logits.chunks_exact_mut(output.output) {
-            row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
-        }
+    if let Some(bias) = &params.output.bias {
+        logits += bias;
     }
 }
 
@@ -179,123 +167,95 @@ pub(crate) fn forward_loss(
     threads: Threads<'_>,
 ) -> (f64, usize) {
     forward(net, ws, rows, mode, threads);
-    loss::softmax_cross_entropy(
-        &mut ws.logits[..rows * net.classes],
-        &ws.labels[..rows],
-        net.classes,
-        rows,
-    )
+    loss::softmax_cross_entropy(ws.logits.slice_mut(s![..rows, ..]), &ws.labels[..rows])
 }
 
 /// Backpropagates the gradient in `ws.logits` (from [`forward_loss`] in training mode) and
-/// writes the gradient of every parameter into `grads` (same layout as `net.params`).
+/// writes the gradient of every parameter into `grads` (same shapes as `net.params`).
 pub(crate) fn backward(
     net: &Network,
     ws: &mut Workspace,
-    grads: &mut [f32],
+    grads: &mut Parameters,
     rows: usize,
     threads: Threads<'_>,
 ) {
     let params = &net.params;
-    let out_layer = &net.output;
-    let last_input: &[f32] = match ws.layers.last() {
-        Some(last) => &last.out[..rows * out_layer.input],
-        None => &ws.input[..rows * net.features],
-    };
-    let g_logits = &ws.logits[..rows * out_layer.output];
-    dense_param_grads(out_layer, last_input, g_logits, grads, rows, threads);
-    let [ga, gb] = &mut ws.grads;
-    let (mut cur, mut other) = (ga, gb);
-    if net.hidden.is_empty() {
-        return;
-    }
+    let Workspace {
+        input,
+        layers,
+        logits,
+        ..
+    } = ws;
+    let x = input.slice(s![..rows, ..]);
+    let g_logits = logits.slice(s![..rows, ..]);
+    let last_input = layers.last().map_or(x, |b| b.out.slice(s![..rows, ..]));
     matmul(
-        &mut cur[..rows * out_layer.input],
+        grads.output.w.view_mut(),
         false,
-        View::new(g_logits, rows, out_layer.output),
-        View::new(&params[out_layer.w..], out_layer.input, out_layer.output).t(),
+        last_input.t(),
+        g_logits,
+        threads,
+    );
+    if let Some(db) = &mut grads.output.bias {
+        db.fill(0.0);
+        for row in g_logits.rows() {
+            *db += &row;
+        }
+    }
+    let Some(top) = layers.last_mut() else {
+        return;
+    };
+    matmul(
+        top.grad.slice_mut(s![..rows, ..]),
+        false,
+        g_logits,
+        params.output.w.t(),
         threads,
     );
     for (l, layer) in net.hidden.iter().enumerate().rev() {
-        let buf = &ws.layers[l];
-        let n = rows * layer.output;
-        let g = &mut cur[..n];
-        if layer.residual {
-            other[..n].copy_from_slice(g);
+        let (before, rest) = layers.split_at_mut(l);
+        let LayerBuffers {
+            pre,
+            xhat,
+            mask,
+            grad,
+            inv_std,
+            ..
+        } = &mut rest[0];
+        let mut g = grad.slice_mut(s![..rows, ..]);
+        let mut prev = before.last_mut();
+        if layer.residual
+            && let Some(prev) = &mut prev
+        {
+            // The skip connection passes dL/d(out) to the input unchanged.
+            prev.grad.slice_mut(s![..rows, ..]).assign(&g);
         }
-        let mask = (layer.dropout > 0.0).then(|| &buf.mask[..n]);
-        let width = layer.output;
-        match layer.bn {
-            Some(bn) => {
-                activation::backward(net.activation, &buf.pre[..n], mask, g, None, width);
-                let (head, tail) = grads.split_at_mut(bn.beta);
+        let mask = (layer.dropout > 0.0).then(|| mask.slice(s![..rows, ..]));
+        let pre = pre.slice(s![..rows, ..]);
+        let (p, pg) = (&params.hidden[l], &mut grads.hidden[l]);
+        match (&p.bn, &mut pg.bn) {
+            (Some(bn), Some(bn_grad)) => {
+                activation::backward(net.activation, pre, mask, g.view_mut(), None);
                 batch_norm::backward(
-                    g,
-                    &buf.xhat[..n],
-                    &params[bn.gamma..][..width],
-                    &buf.inv_std,
-                    &mut head[bn.gamma..][..width],
-                    &mut tail[..width],
-                    width,
+                    g.view_mut(),
+                    xhat.slice(s![..rows, ..]),
+                    bn,
+                    inv_std,
+                    bn_grad,
                 );
             }
-            None => {
-                let db = layer.bias.map(|b| &mut grads[b..][..width]);
-                if let Some(db) = db {
-                    db.fill(0.0);
-                    activation::backward(net.activation, &buf.pre[..n], mask, g, Some(db), width);
-                } else {
-                    activation::backward(net.activation, &buf.pre[..n], mask, g, None, width);
-                }
-            }
+            _ => activation::backward(net.activation, pre, mask, g.view_mut(), pg.bias.as_mut()),
         }
-        let input: &[f32] = if l == 0 {
-            &ws.input[..rows * net.features]
-        } else {
-            &ws.layers[l - 1].out[..rows * layer.input]
-        };
-        matmul(
-            &mut grads[layer.w..][..layer.input * layer.output],
-            false,
-            View::new(input, rows, layer.input).t(),
-            View::new(g, rows, width),
-            threads,
-        );
-        if l > 0 {
+        let input = prev.as_ref().map_or(x, |b| b.out.slice(s![..rows, ..]));
+        matmul(pg.w.view_mut(), false, input.t(), g.view(), threads);
+        if let Some(prev) = prev {
             matmul(
-                &mut other[..rows * layer.input],
+                prev.grad.slice_mut(s![..rows, ..]),
                 layer.residual,
-                View::new(g, rows, width),
-                View::new(&params[layer.w..], layer.input, width).t(),
+                g.view(),
+                p.w.t(),
                 threads,
             );
-            std::mem::swap(&mut cur, &mut other);
-        }
-    }
-}
-
-/// Weight and bias gradients of a dense layer without batch norm, given its input and the
-/// gradient of its output.
-fn dense_param_grads(
-    layer: &super::Dense,
-    input: &[f32],
-    g: &[f32],
-    grads: &mut [f32],
-    rows: usize,
-    threads: Threads<'_>,
-) {
-    matmul(
-        &mut grads[layer.w..][..layer.input * layer.output],
-        false,
-        View::new(input, rows, layer.input).t(),
-        View::new(g, rows, layer.output),
-        threads,
-    );
-    if let Some(b) = layer.bias {
-        let db = &mut grads[b..][..layer.output];
-        db.fill(0.0);
-        for row in g.chunks_exact(layer.output) {
-            db.iter_mut().zip(row).for_each(|(d, v)| *d += v);
         }
     }
 }

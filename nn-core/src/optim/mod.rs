@@ -1,12 +1,14 @@
-//! Optimizers (SGD, momentum, Adam, AdamW) as one fused pass over the flat parameter vector,
-//! and gradient clipping by global norm.
+//! Optimizers (SGD, momentum, Adam, AdamW) as one fused pass per tensor over the parameters,
+//! their gradients and the optimizer's moments (arrays of the same shapes), and gradient
+//! clipping by global norm.
 //!
-//! L2 (`training.l2`) applies to the weight matrices only (`params[..weights_len]`), not to
-//! biases or batch-norm parameters: added to the gradient for SGD, momentum and Adam, as
-//! decoupled weight decay for AdamW.
+//! L2 (`training.l2`) applies to the weight matrices only, not to biases or batch-norm
+//! parameters: added to the gradient for SGD, momentum and Adam, as decoupled weight decay for
+//! AdamW.
 
 use crate::config::Optimizer;
 use crate::linalg::vectorized;
+use crate::network::{Parameters, Role};
 
 /// Adam's first-moment decay.
 const BETA1: f32 = 0.9;
@@ -15,84 +17,91 @@ const BETA2: f32 = 0.999;
 /// Adam's denominator offset.
 const EPSILON: f32 = 1e-8;
 
+/// The per-parameter state of an optimizer.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant, reason = "one per training run")]
+enum Moments {
+    Sgd,
+    Momentum { velocity: Parameters },
+    Adam { m: Parameters, v: Parameters },
+}
+
 /// An optimizer with its per-parameter state.
 #[derive(Debug)]
 pub(crate) struct OptimizerState {
     kind: Optimizer,
     momentum: f32,
     l2: f32,
-    weights_len: usize,
-    /// Velocity (momentum) or first moment (Adam).
-    m: Vec<f32>,
-    /// Second moment (Adam).
-    v: Vec<f32>,
+    moments: Moments,
     step: i32,
 }
 
 impl OptimizerState {
-    /// State for `params_len` parameters whose first `weights_len` are weights.
-    pub(crate) fn new(
-        kind: Optimizer,
-        momentum: f64,
-        l2: f64,
-        params_len: usize,
-        weights_len: usize,
-    ) -> Self {
-        let m_len = if kind == Optimizer::Sgd {
-            0
-        } else {
-            params_len
-        };
-        let v_len = if matches!(kind, Optimizer::Adam | Optimizer::AdamW) {
-            params_len
-        } else {
-            0
+    /// State for parameters shaped like `params`.
+    pub(crate) fn new(kind: Optimizer, momentum: f64, l2: f64, params: &Parameters) -> Self {
+        let moments = match kind {
+            Optimizer::Sgd => Moments::Sgd,
+            Optimizer::Momentum => Moments::Momentum {
+                velocity: params.zeros_like(),
+            },
+            Optimizer::Adam | Optimizer::AdamW => Moments::Adam {
+                m: params.zeros_like(),
+                v: params.zeros_like(),
+            },
         };
         Self {
             kind,
             momentum: momentum as f32,
             l2: l2 as f32,
-            weights_len,
-            m: vec![0.0; m_len],
-            v: vec![0.0; v_len],
+            moments,
             step: 0,
         }
     }
 
     /// Applies one update with learning rate `lr`.
-    pub(crate) fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
-        vectorized(
-            #[inline(always)]
-            || self.step_inner(params, grads, lr),
-        );
-    }
-
-    #[inline(always)]
-    fn step_inner(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
+    pub(crate) fn step(&mut self, params: &mut Parameters, grads: &Parameters, lr: f32) {
         self.step = self.step.saturating_add(1);
-        let w = self.weights_len;
-        let (pw, pr) = params.split_at_mut(w);
-        let (gw, gr) = grads.split_at(w);
-        match self.kind {
-            Optimizer::Sgd => {
-                sgd(pw, gw, lr, self.l2);
-                sgd(pr, gr, lr, 0.0);
-            }
-            Optimizer::Momentum => {
-                let (mw, mr) = self.m.split_at_mut(w);
-                momentum(pw, gw, mw, lr, self.momentum, self.l2);
-                momentum(pr, gr, mr, lr, self.momentum, 0.0);
-            }
-            Optimizer::Adam | Optimizer::AdamW => {
-                let c = AdamStep::new(lr, self.step);
-                let (mw, mr) = self.m.split_at_mut(w);
-                let (vw, vr) = self.v.split_at_mut(w);
-                if self.kind == Optimizer::AdamW {
-                    adam(pw, gw, mw, vw, c, 0.0, 1.0 - lr * self.l2);
-                } else {
-                    adam(pw, gw, mw, vw, c, self.l2, 1.0);
+        let l2 = self.l2;
+        let l2_of = |role: Role| if role == Role::Weight { l2 } else { 0.0 };
+        let tensors = params.tensors_mut().zip(grads.tensors().map(|(_, g)| g));
+        match &mut self.moments {
+            Moments::Sgd => {
+                for ((role, p), g) in tensors {
+                    let l2 = l2_of(role);
+                    vectorized(
+                        #[inline(always)]
+                        || sgd(p, g, lr, l2),
+                    );
                 }
-                adam(pr, gr, mr, vr, c, 0.0, 1.0);
+            }
+            Moments::Momentum { velocity } => {
+                let mu = self.momentum;
+                for (((role, p), g), (_, m)) in tensors.zip(velocity.tensors_mut()) {
+                    let l2 = l2_of(role);
+                    vectorized(
+                        #[inline(always)]
+                        || momentum(p, g, m, lr, mu, l2),
+                    );
+                }
+            }
+            Moments::Adam { m, v } => {
+                let c = AdamStep::new(lr, self.step);
+                let decoupled = self.kind == Optimizer::AdamW;
+                for ((((role, p), g), (_, m)), (_, v)) in
+                    tensors.zip(m.tensors_mut()).zip(v.tensors_mut())
+                {
+                    // AdamW shrinks the weights before the step instead of adding L2 to the
+                    // gradient.
+                    let (l2, decay) = match (decoupled, role) {
+                        (true, Role::Weight) => (0.0, 1.0 - lr * l2),
+                        (true, Role::Other) => (0.0, 1.0),
+                        (false, role) => (l2_of(role), 1.0),
+                    };
+                    vectorized(
+                        #[inline(always)]
+                        || adam(p, g, m, v, c, l2, decay),
+                    );
+                }
             }
         }
     }
@@ -146,15 +155,18 @@ fn adam(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: AdamStep, l2:
 }
 
 /// Scales `grads` so their global L2 norm is at most `max_norm`; returns the norm before.
-pub(crate) fn clip_global_norm(grads: &mut [f32], max_norm: f64) -> f64 {
+pub(crate) fn clip_global_norm(grads: &mut Parameters, max_norm: f64) -> f64 {
     let norm = grads
-        .iter()
+        .tensors()
+        .flat_map(|(_, g)| g.iter())
         .map(|g| f64::from(*g) * f64::from(*g))
         .sum::<f64>()
         .sqrt();
     if norm > max_norm {
         let scale = (max_norm / norm) as f32;
-        grads.iter_mut().for_each(|g| *g *= scale);
+        for (_, g) in grads.tensors_mut() {
+            g.iter_mut().for_each(|g| *g *= scale);
+        }
     }
     norm
 }
@@ -162,6 +174,7 @@ pub(crate) fn clip_global_norm(grads: &mut [f32], max_norm: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::network::LayerParameters;
 
     fn close(a: &[f32], b: &[f64]) {
         for (x, y) in a.iter().zip(b) {
@@ -169,14 +182,30 @@ mod tests {
         }
     }
 
-    /// One weight (index 0) and one bias (index 1); L2 must touch only the weight.
-    fn run(kind: Optimizer, l2: f64, steps: &[[f32; 2]]) -> Vec<f32> {
-        let mut p = vec![1.0f32, 1.0];
-        let mut opt = OptimizerState::new(kind, 0.9, l2, 2, 1);
-        for g in steps {
-            opt.step(&mut p, g, 0.1);
+    /// A 1×1 layer: one weight and one bias, given as `[weight, bias]`.
+    fn layer(values: [f32; 2]) -> Parameters {
+        let mut p = Parameters {
+            hidden: Vec::new(),
+            output: LayerParameters::zeros(1, 1, false),
+        };
+        for ((_, t), v) in p.tensors_mut().zip(values) {
+            t[0] = v;
         }
         p
+    }
+
+    fn values(p: &Parameters) -> Vec<f32> {
+        p.tensors().flat_map(|(_, t)| t.to_vec()).collect()
+    }
+
+    /// One weight and one bias; L2 must touch only the weight.
+    fn run(kind: Optimizer, l2: f64, steps: &[[f32; 2]]) -> Vec<f32> {
+        let mut p = layer([1.0, 1.0]);
+        let mut opt = OptimizerState::new(kind, 0.9, l2, &p);
+        for g in steps {
+            opt.step(&mut p, &layer(*g), 0.1);
+        }
+        values(&p)
     }
 
     #[test]
@@ -229,11 +258,11 @@ mod tests {
 
     #[test]
     fn clipping_rescales_to_the_norm() {
-        let mut g = vec![3.0f32, 4.0];
+        let mut g = layer([3.0, 4.0]);
         assert_eq!(clip_global_norm(&mut g, 1.0), 5.0);
-        close(&g, &[0.6, 0.8]);
-        let mut g = vec![0.3f32, 0.4];
+        close(&values(&g), &[0.6, 0.8]);
+        let mut g = layer([0.3, 0.4]);
         clip_global_norm(&mut g, 1.0);
-        close(&g, &[0.3, 0.4]);
+        close(&values(&g), &[0.3, 0.4]);
     }
 }

@@ -14,7 +14,7 @@ pub use report::{Control, EpochMetrics, Observer, StopReason, TrainReport};
 use crate::config::TrainConfig;
 use crate::data::{Dataset, Split};
 use crate::error::Error;
-use crate::linalg::Threads;
+use crate::linalg::{Threads, flat, flat_mut};
 use crate::network::pass::{self, Mode, Workspace};
 use crate::network::{Network, dropout::mix, loss};
 use crate::optim::{OptimizerState, clip_global_norm};
@@ -62,14 +62,8 @@ pub fn train<O: Observer + ?Sized>(
     let train_split = data.train();
     let batch = tc.batch_size.min(train_split.len()).max(1);
     let mut ws = Workspace::new(&net, batch);
-    let mut grads = vec![0.0f32; net.parameter_count()];
-    let mut optimizer = OptimizerState::new(
-        tc.optimizer,
-        tc.momentum,
-        tc.l2,
-        net.parameter_count(),
-        net.weights_len,
-    );
+    let mut grads = net.params.zeros_like();
+    let mut optimizer = OptimizerState::new(tc.optimizer, tc.momentum, tc.l2, &net.params);
     let mut order: Vec<u32> = (0..train_split.len() as u32).collect();
     let mut shuffle_rng = ChaCha8Rng::seed_from_u64(mix(tc.seed, 0x5eed));
     let mut history = Vec::with_capacity(tc.epochs);
@@ -154,11 +148,11 @@ pub fn train<O: Observer + ?Sized>(
 
 /// Copies the samples at `positions` of `split` into the workspace; returns how many.
 fn gather(split: &Split<'_>, positions: impl Iterator<Item = usize>, ws: &mut Workspace) -> usize {
-    let f = split.features;
     let mut rows = 0;
     for (i, pos) in positions.enumerate() {
         let r = split.row(pos);
-        ws.input[i * f..][..f].copy_from_slice(&split.x[r * f..][..f]);
+        // Whole contiguous rows: a plain memory copy.
+        flat_mut(ws.input.row_mut(i)).copy_from_slice(flat(split.x.row(r)));
         ws.labels[i] = split.y[r];
         rows += 1;
     }
@@ -178,11 +172,7 @@ fn evaluate(
         let end = (start + ws.capacity()).min(split.len());
         let rows = gather(split, start..end, ws);
         pass::forward(net, ws, rows, Mode::Eval, threads);
-        let (l, c) = loss::evaluate(
-            &ws.logits[..rows * net.classes],
-            &ws.labels[..rows],
-            net.classes,
-        );
+        let (l, c) = loss::evaluate(ws.logits(rows), &ws.labels[..rows]);
         loss_sum += l;
         correct += c;
         start = end;

@@ -241,19 +241,19 @@ fn a_test_split_is_evaluated_and_a_zero_validation_fraction_omits_validation() {
             label,
         )
     };
-    let (mut x, mut y, mut tx, mut ty) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for i in 0..200 {
-        let (xs, l) = sample(i);
-        x.extend(xs);
-        y.push(l);
-    }
-    for i in 200..260 {
-        let (xs, l) = sample(i);
-        tx.extend(xs);
-        ty.push(l);
-    }
-    let data =
-        Dataset::from_arrays(x, y, 6, Some((tx, ty)), 0.0, 0).unwrap_or_else(|e| panic!("{e}"));
+    let samples = |range: std::ops::Range<usize>| {
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for i in range {
+            let (xs, l) = sample(i);
+            x.extend(xs);
+            y.push(l);
+        }
+        let x = ndarray::Array2::from_shape_vec((y.len(), 6), x).unwrap_or_else(|e| panic!("{e}"));
+        (x, y)
+    };
+    let (x, y) = samples(0..200);
+    let data = Dataset::from_arrays(x, y, Some(samples(200..260)), 0.0, 0)
+        .unwrap_or_else(|e| panic!("{e}"));
     let config = TrainConfig::from_toml(
         "[data]\nsource = \"digits\"\nvalidation_fraction = 0.0\n[network]\nhidden = [8]\n[training]\nepochs = 3\nbatch_size = 16\nlearning_rate = 0.01\n",
         "t",
