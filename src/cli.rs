@@ -7,7 +7,15 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Distributed hyperparameter and neural-architecture search.
 #[derive(Debug, Parser)]
-#[command(name = "hypersearch", version, about, propagate_version = true)]
+#[command(
+    name = "hypersearch",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Examples:\n  hypersearch run examples/digits-search.toml\n  \
+        hypersearch best --top 5\n  hypersearch show 12\n\n\
+        `hypersearch COMMAND --help` explains each command with an example."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

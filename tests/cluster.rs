@@ -67,6 +67,30 @@ fn a_digits_study_with_three_worker_processes_completes_and_best_agrees_with_sql
             ])
         })
         .collect();
+    // The query commands read the database while the search writes it.
+    let started = Instant::now();
+    loop {
+        let during = dir.hs(
+            &[
+                "trials",
+                "--db",
+                db.to_str().expect("utf-8"),
+                "--format",
+                "json",
+            ],
+            Duration::from_secs(30),
+        );
+        assert_ok(&during);
+        let rows: serde_json::Value = serde_json::from_str(&stdout(&during)).expect("JSON");
+        if rows.as_array().is_some_and(|r| !r.is_empty()) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no trial appeared"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     for worker in &mut workers {
         let output = worker.output();
         assert_ok(&output);
@@ -148,6 +172,48 @@ fn a_digits_study_with_three_worker_processes_completes_and_best_agrees_with_sql
         }
         assert!(trial["params"]["arch.layers"].is_i64(), "{trial}");
     }
+
+    // `show` gives the best trial as a training config that `hypersearch train` re-runs to
+    // the same result.
+    let best_trial = from_sql[0].0.to_string();
+    let shown = dir.hs(
+        &[
+            "show",
+            &best_trial,
+            "--db",
+            db.to_str().expect("utf-8"),
+            "--format",
+            "json",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_ok(&shown);
+    let detail: serde_json::Value = serde_json::from_str(&stdout(&shown)).expect("JSON");
+    let rerun = dir.write(
+        "best.toml",
+        detail["training_config"]
+            .as_str()
+            .expect("a training config"),
+    );
+    let trained = dir.hs(
+        &["train", rerun.to_str().expect("utf-8"), "--format", "json"],
+        Duration::from_secs(60),
+    );
+    assert_ok(&trained);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&trained)).expect("JSON");
+    let history = report["history"].as_array().expect("a history");
+    let last = history.last().expect("epochs")["val_accuracy"]
+        .as_f64()
+        .expect("val_accuracy");
+    assert!(
+        (last - from_sql[0].1).abs() < 1e-9,
+        "re-run gave {last}, the study {}",
+        from_sql[0].1
+    );
+    assert_eq!(
+        Some(history.len()),
+        detail["history"].as_array().map(Vec::len)
+    );
     assert_integrity(&db);
 }
 

@@ -4,7 +4,11 @@
 
 use std::time::Duration;
 
-use crate::harness::{Scratch, assert_integrity, assert_ok, assert_one_clear_error, sql_count};
+use sqlx::Row;
+
+use crate::harness::{
+    Scratch, assert_integrity, assert_ok, assert_one_clear_error, sql, sql_count, stdout,
+};
 
 const BRANIN: &str = r#"
 [study]
@@ -174,5 +178,79 @@ fn an_unknown_study_or_trial_is_one_message_naming_what_exists() {
     );
     assert_one_clear_error(&output, &["cannot open the trials database", "missing.db"]);
     assert!(!missing.exists(), "a query must not create a database");
+    assert_integrity(&db);
+}
+
+#[test]
+fn a_failing_command_fails_its_trials_with_the_tail_of_its_stderr() {
+    let dir = Scratch::new();
+    let config = dir.write(
+        "failing.toml",
+        r#"
+[study]
+name = "failing"
+metric = "loss"
+
+[objective]
+command = "echo epoch=1 loss=3; echo \"cannot open train.csv for trial $HYPERSEARCH_TRIAL\" >&2; exit 3"
+
+[search]
+algorithm = "random"
+trials = 4
+parallel = 2
+failure_retries = 1
+
+[search.space]
+x = { float = [0, 1] }
+"#,
+    );
+    let db = dir.path("trials.db");
+    let db_arg = db.to_str().expect("utf-8");
+    let output = dir.hs(
+        &[
+            "run",
+            config.to_str().expect("utf-8"),
+            "--db",
+            db_arg,
+            "--workers",
+            "2",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_ok(&output);
+    // Each trial ran twice (one retry for user errors), then failed with the reason.
+    let failed = sql(
+        &db,
+        "SELECT number, attempts, user_failures, infra_failures, error FROM trials",
+        |r| {
+            (
+                r.get::<i64, _>(0),
+                r.get::<i64, _>(1),
+                r.get::<i64, _>(2),
+                r.get::<i64, _>(3),
+                r.get::<String, _>(4),
+            )
+        },
+    );
+    assert_eq!(failed.len(), 4);
+    for (number, attempts, user, infra, error) in &failed {
+        assert_eq!((*attempts, *user, *infra), (2, 2, 0), "{failed:?}");
+        assert!(error.contains("exit status: 3"), "{error}");
+        assert!(
+            error.contains(&format!("cannot open train.csv for trial {number}")),
+            "{error}"
+        );
+    }
+    let shown = dir.hs(&["show", "0", "--db", db_arg], Duration::from_secs(30));
+    assert_ok(&shown);
+    assert!(
+        stdout(&shown).contains("failed after 2 attempts"),
+        "{}",
+        stdout(&shown)
+    );
+    assert_eq!(
+        sql_count(&db, "SELECT count(*) FROM trials WHERE state = 'failed'"),
+        4
+    );
     assert_integrity(&db);
 }

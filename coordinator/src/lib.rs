@@ -11,6 +11,22 @@
 //! - `service`: the thin gRPC handlers and the token check.
 //! - `server`: [`Coordinator`], which opens or resumes a study and serves it.
 //! - `error`: the one [`Error`] type and its mapping to gRPC status codes.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use hypersearch_coordinator::{Coordinator, Options};
+//! use hypersearch_search::StudyConfig;
+//!
+//! let text = std::fs::read_to_string("examples/digits-search.toml")?;
+//! let config = StudyConfig::from_toml_str(&text, "examples/digits-search.toml")?;
+//! let coordinator =
+//!     Coordinator::open(&config, &text, "trials.db".as_ref(), &Options::default()).await?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:50051").await?;
+//! // Workers join with `hypersearch worker --coordinator http://127.0.0.1:50051`.
+//! let end = coordinator.serve(listener, None, std::future::pending()).await?;
+//! println!("{} trials complete, best {:?}", end.complete, end.best);
+//! # Ok(()) }
+//! ```
 
 mod error;
 mod scheduler;

@@ -53,7 +53,23 @@ async fn bar(progress: &mut watch::Receiver<Progress>, metric: &str) {
     bar.finish();
 }
 
+/// The remaining time at the rate trials finished since `start` (when `first_done` were done).
+fn eta(p: &Progress, start: Instant, first_done: u64) -> String {
+    let finished_here = p.done().saturating_sub(first_done);
+    if p.finished {
+        return "0s".into();
+    }
+    if finished_here == 0 {
+        return "?".into();
+    }
+    let per_trial = start.elapsed().as_secs_f64() / finished_here as f64;
+    let left = per_trial * p.budget.saturating_sub(p.done()) as f64;
+    format!("{}s", left.ceil())
+}
+
 async fn lines(progress: &mut watch::Receiver<Progress>, metric: &str) {
+    let start = Instant::now();
+    let first_done = progress.borrow().done();
     let mut last_done = None;
     let mut last_print = Instant::now() - Duration::from_secs(10);
     loop {
@@ -61,10 +77,11 @@ async fn lines(progress: &mut watch::Receiver<Progress>, metric: &str) {
         let due = last_print.elapsed() >= Duration::from_secs(1);
         if p.finished || (last_done != Some(p.done()) && due) {
             eprintln!(
-                "{}/{} trials done · {metric}: {}",
+                "{}/{} trials done · {metric}: {} · ETA {}",
                 p.done(),
                 p.budget,
-                summary(&p)
+                summary(&p),
+                eta(&p, start, first_done)
             );
             last_done = Some(p.done());
             last_print = Instant::now();

@@ -542,10 +542,11 @@ impl State {
             return Err(protocol("the attempt is not running".into()));
         };
         attempt.deadline = now + lease_period;
-        if let Some((recorded, metrics)) = &attempt.last_epoch {
-            if last.epoch == *recorded && last.metrics == *metrics {
-                return Ok((None, attempt.stop.clone()));
-            }
+        if let Some((recorded, metrics)) = &attempt.last_epoch
+            && last.epoch == *recorded
+            && last.metrics == *metrics
+        {
+            return Ok((None, attempt.stop.clone()));
         }
         if attempt.stop.is_some() {
             // Told to stop already: these epochs ran while the decision travelled.
