@@ -50,7 +50,15 @@ async fn bar(progress: &mut watch::Receiver<Progress>, metric: &str) {
             break;
         }
     }
-    bar.finish();
+    bar.finish_and_clear();
+    let p = *progress.borrow();
+    eprintln!(
+        "{}/{} trials done in {} · {metric}: {}",
+        p.done(),
+        p.budget,
+        indicatif::HumanDuration(bar.elapsed()),
+        summary(&p)
+    );
 }
 
 /// The remaining time at the rate trials finished since `start` (when `first_done` were done).
