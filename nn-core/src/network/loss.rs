@@ -18,20 +18,23 @@ pub(crate) fn softmax_cross_entropy(
     let mut loss = 0.0f64;
     let mut correct = 0;
     for (row, &label) in logits.chunks_exact_mut(classes).zip(labels) {
-        let (loss_row, right) = row_loss(row, label as usize);
-        loss += loss_row;
-        correct += usize::from(right);
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let label = label as usize;
+        let argmax = argmax(row);
+        let max = row[argmax];
+        let target = row[label] - max;
+        // Each exponential serves the loss and the gradient.
         let mut sum = 0.0f32;
         for v in row.iter_mut() {
             *v = (*v - max).exp();
             sum += *v;
         }
+        loss += f64::from(sum.ln() - target);
+        correct += usize::from(argmax == label);
         let inv = scale / sum;
         for v in row.iter_mut() {
             *v *= inv;
         }
-        row[label as usize] -= scale;
+        row[label] -= scale;
     }
     (loss, correct)
 }
@@ -51,18 +54,24 @@ pub(crate) fn evaluate(logits: ArrayView2<'_, f32>, labels: &[u32]) -> (f64, usi
     (loss, correct)
 }
 
-/// −log softmax(row)[label] (f64 for the log-sum-exp) and whether the label is the argmax
+/// −log softmax(row)[label] and whether the label is the argmax
 /// (ties go to the lowest index).
 fn row_loss(row: &[f32], label: usize) -> (f64, bool) {
+    let argmax = argmax(row);
+    let max = row[argmax];
+    let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
+    (f64::from(sum.ln() - (row[label] - max)), argmax == label)
+}
+
+/// The index of the largest value (ties go to the lowest index).
+fn argmax(row: &[f32]) -> usize {
     let mut argmax = 0;
     for (i, v) in row.iter().enumerate() {
         if *v > row[argmax] {
             argmax = i;
         }
     }
-    let max = row[argmax];
-    let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
-    (f64::from(sum.ln() - (row[label] - max)), argmax == label)
+    argmax
 }
 
 #[cfg(test)]
