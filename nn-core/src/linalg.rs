@@ -26,18 +26,21 @@ pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
 /// When the view is not contiguous and row-major: every caller passes whole arrays or leading
 /// rows of arrays the crate allocated, so this is a bug, not bad input.
 pub(crate) fn flat<'a, D: ndarray::Dimension>(a: ndarray::ArrayView<'a, f32, D>) -> &'a [f32] {
-    let shape = a.shape().to_vec();
-    a.to_slice()
-        .unwrap_or_else(|| panic!("a view of shape {shape:?} is not contiguous row-major"))
+    a.to_slice().unwrap_or_else(|| not_row_major(a.shape()))
 }
 
 /// The elements of a row-major mutable view in memory order (see [`flat`]).
 pub(crate) fn flat_mut<'a, D: ndarray::Dimension>(
     a: ndarray::ArrayViewMut<'a, f32, D>,
 ) -> &'a mut [f32] {
-    let shape = a.shape().to_vec();
-    a.into_slice()
-        .unwrap_or_else(|| panic!("a view of shape {shape:?} is not contiguous row-major"))
+    // The shape is kept without allocating: this runs several times per batch.
+    let dim = a.raw_dim();
+    a.into_slice().unwrap_or_else(|| not_row_major(dim.slice()))
+}
+
+#[cold]
+fn not_row_major(shape: &[usize]) -> ! {
+    panic!("a view of shape {shape:?} is not contiguous row-major")
 }
 
 /// How many threads a product may use: `One` runs on the calling thread with no pool at all
