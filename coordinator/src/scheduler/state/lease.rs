@@ -1,0 +1,442 @@
+//! The transitions of an attempt: lease, report, complete, heartbeat, expiry. Each checks
+//! the lease before it changes anything and returns the write that records it.
+
+use hypersearch_proto::{
+    Assignment, Completion, Epoch, FailureKind, Heartbeat, LeaseId, Metrics, Outcome, Report,
+    StopDecision,
+};
+use hypersearch_search::{Decision, Pruner};
+use tokio::time::Instant;
+
+use super::{Attempt, Ended, Ending, State, Taken, search_state};
+use crate::Error;
+use crate::store::{AttemptEnd, TrialState, TrialUpdate, WriteOp};
+
+impl State {
+    /// Leases up to `max` queued trials to `worker`, within its free slots.
+    pub fn take_trials(
+        &mut self,
+        worker: u64,
+        max: u32,
+        now: Instant,
+        tokens: &mut dyn FnMut() -> u64,
+    ) -> Result<Taken, Error> {
+        if self.finished || self.fatal.is_some() {
+            return Ok(Taken::StudyFinished);
+        }
+        let entry = self
+            .workers
+            .get_mut(&worker)
+            .ok_or(Error::UnknownWorker(worker))?;
+        let free = entry
+            .slots
+            .saturating_sub(entry.held.len() as u32)
+            .min(self.rules.parallel.saturating_sub(self.running));
+        let mut granted = Vec::new();
+        while (granted.len() as u32) < max.min(free) {
+            let Some(number) = self.queue.pop_front() else {
+                break;
+            };
+            let Some(trial) = self.trials.get_mut(number as usize) else {
+                continue;
+            };
+            trial.attempts += 1;
+            trial.state = TrialState::Running;
+            let lease = LeaseId {
+                trial: number,
+                attempt: trial.attempts,
+                token: tokens(),
+            };
+            trial.running = Some(Attempt {
+                lease,
+                worker,
+                deadline: now + self.rules.lease,
+                last_epoch: None,
+                stop: None,
+            });
+            if let Some(record) = self.records.get_mut(number as usize) {
+                // A retry starts its curve afresh.
+                record.intermediate.clear();
+            }
+            entry.held.insert(number);
+            self.running += 1;
+            granted.push((
+                Assignment {
+                    lease,
+                    params: trial.params.clone(),
+                    overrides: trial.overrides.clone(),
+                },
+                WriteOp::StartAttempt {
+                    number,
+                    lease,
+                    worker_id: worker,
+                },
+            ));
+        }
+        Ok(if granted.is_empty() {
+            Taken::Nothing
+        } else {
+            Taken::Trials(granted)
+        })
+    }
+
+    /// The index of the trial whose running attempt `lease` names, if `worker` holds it;
+    /// else why not.
+    fn check_held(&self, worker: u64, lease: LeaseId) -> Result<usize, Error> {
+        let not_held = |reason: &str| Error::LeaseNotHeld {
+            lease,
+            worker,
+            reason: reason.to_string(),
+        };
+        if !self.workers.contains_key(&worker) {
+            return Err(Error::UnknownWorker(worker));
+        }
+        let index = usize::try_from(lease.trial).unwrap_or(usize::MAX);
+        let trial = self
+            .trials
+            .get(index)
+            .ok_or_else(|| not_held("the study has no such trial"))?;
+        let Some(attempt) = trial.running.as_ref() else {
+            return Err(not_held(if lease.attempt < trial.attempts {
+                "a later attempt superseded it"
+            } else {
+                "the attempt is over (finished, or its lease expired)"
+            }));
+        };
+        if attempt.lease.attempt != lease.attempt {
+            return Err(not_held(if lease.attempt < attempt.lease.attempt {
+                "its lease expired and the trial was retried"
+            } else {
+                "no such attempt"
+            }));
+        }
+        if attempt.lease.token != lease.token || attempt.worker != worker {
+            return Err(not_held("the lease belongs to another worker"));
+        }
+        Ok(index)
+    }
+
+    /// Epoch metrics: renews the lease, feeds the pruner once per epoch (stopping at the first
+    /// stop decision), and returns the write that records them with the decision. An
+    /// identical retry of the last report gets the same answer and writes nothing.
+    pub fn report(
+        &mut self,
+        report: &Report,
+        now: Instant,
+        pruner: &dyn Pruner,
+    ) -> Result<(Option<WriteOp>, Option<StopDecision>), Error> {
+        let index = self.check_held(report.worker_id, report.lease)?;
+        let lease_period = self.rules.lease;
+        let protocol = |problem: String| Error::Protocol {
+            lease: report.lease,
+            problem,
+        };
+        let (Some(first), Some(last)) = (report.epochs.first(), report.epochs.last()) else {
+            return Err(protocol("a report without epochs".into()));
+        };
+        let Some(attempt) = self.trials[index].running.as_mut() else {
+            return Err(protocol("the attempt is not running".into()));
+        };
+        attempt.deadline = now + lease_period;
+        if let Some((recorded, metrics)) = &attempt.last_epoch
+            && last.epoch == *recorded
+            && last.metrics == *metrics
+        {
+            return Ok((None, attempt.stop.clone()));
+        }
+        if attempt.stop.is_some() {
+            // Told to stop already: these epochs ran while the decision travelled.
+            return Ok((None, attempt.stop.clone()));
+        }
+        if let Some((recorded, _)) = &attempt.last_epoch
+            && first.epoch <= *recorded
+        {
+            return Err(protocol(format!(
+                "epoch {} reported after epoch {recorded}",
+                first.epoch
+            )));
+        }
+        attempt.last_epoch = Some((last.epoch, last.metrics.clone()));
+        let mut recorded: Vec<Epoch> = Vec::with_capacity(report.epochs.len());
+        let mut stop = None;
+        for epoch in &report.epochs {
+            recorded.push(epoch.clone());
+            let Some(&value) = epoch.metrics.get(&self.rules.metric) else {
+                continue;
+            };
+            self.records[index].intermediate.push((epoch.epoch, value));
+            if let Decision::Stop(reason) = pruner.decide(&self.records[index], &self.records) {
+                stop = Some(StopDecision {
+                    rule: reason.rule,
+                    epoch: reason.epoch,
+                    value: reason.value,
+                    threshold: reason.threshold,
+                    explanation: reason.detail,
+                });
+                break;
+            }
+        }
+        if let Some(attempt) = self.trials[index].running.as_mut() {
+            attempt.stop.clone_from(&stop);
+        }
+        let op = WriteOp::RecordEpochs {
+            number: index as u64,
+            lease: report.lease,
+            epochs: recorded,
+            stop: stop.clone().map(|s| (self.rules.metric.clone(), s)),
+        };
+        Ok((Some(op), stop))
+    }
+
+    /// How an attempt ended. Returns the write recording it and, if the trial is now over,
+    /// what the sampler learns; `None` for an identical retry of a recorded completion.
+    pub fn complete(
+        &mut self,
+        completion: &Completion,
+    ) -> Result<Option<(WriteOp, Option<Ended>)>, Error> {
+        let lease = completion.lease;
+        if let Some(trial) = self
+            .trials
+            .get(usize::try_from(lease.trial).unwrap_or(usize::MAX))
+        {
+            let is_running = trial.running.as_ref().is_some_and(|a| a.lease == lease);
+            if !is_running && trial.ended == Some((lease, Ending::of(&completion.outcome))) {
+                return Ok(None);
+            }
+        }
+        let index = self.check_held(completion.worker_id, lease)?;
+        let metric = &self.rules.metric;
+        let trial = &self.trials[index];
+        let stop = trial.running.as_ref().and_then(|a| a.stop.clone());
+        let last_value = self.records[index].intermediate.last().map(|&(_, v)| v);
+        let resolution = match (&completion.outcome, stop) {
+            (Outcome::Finished(_) | Outcome::Pruned, Some(stop)) => {
+                Resolution::Pruned { value: stop.value }
+            }
+            (Outcome::Pruned, None) => {
+                return Err(Error::Protocol {
+                    lease,
+                    problem: "reported as pruned, but no stop decision was sent".into(),
+                });
+            }
+            (Outcome::Finished(metrics), None) => match metrics.get(metric).copied().or(last_value)
+            {
+                Some(value) => Resolution::Complete {
+                    value,
+                    metrics: metrics.clone(),
+                },
+                None => Resolution::Failed {
+                    kind: FailureKind::User,
+                    error: format!(
+                        "the objective finished without reporting the study metric `{metric}`"
+                    ),
+                    lost: false,
+                },
+            },
+            (Outcome::Failed { error, kind }, _) => Resolution::Failed {
+                kind: *kind,
+                error: error.clone(),
+                lost: false,
+            },
+        };
+        Ok(Some(self.end_attempt(
+            index,
+            resolution,
+            Ending::of(&completion.outcome),
+        )))
+    }
+
+    /// Renews every lease `heartbeat` lists that its worker holds; returns the others.
+    pub fn heartbeat(
+        &mut self,
+        heartbeat: &Heartbeat,
+        now: Instant,
+    ) -> Result<Vec<LeaseId>, Error> {
+        if !self.workers.contains_key(&heartbeat.worker_id) {
+            return Err(Error::UnknownWorker(heartbeat.worker_id));
+        }
+        let mut lost = Vec::new();
+        for &lease in &heartbeat.leases {
+            match self.check_held(heartbeat.worker_id, lease) {
+                Ok(index) => {
+                    if let Some(attempt) = self.trials[index].running.as_mut() {
+                        attempt.deadline = now + self.rules.lease;
+                    }
+                }
+                Err(_) => lost.push(lease),
+            }
+        }
+        Ok(lost)
+    }
+
+    /// Ends every attempt whose lease expired before `now` (worker lost: infrastructure).
+    pub fn reap(&mut self, now: Instant) -> Vec<(WriteOp, Option<Ended>)> {
+        let expired: Vec<(usize, u64)> = self
+            .trials
+            .iter()
+            .enumerate()
+            .filter_map(|(index, trial)| {
+                let attempt = trial.running.as_ref()?;
+                (attempt.deadline <= now).then_some((index, attempt.worker))
+            })
+            .collect();
+        expired
+            .into_iter()
+            .map(|(index, worker)| {
+                let error = format!(
+                    "lease expired: worker {worker} sent no heartbeat or report for {:.1} s",
+                    self.rules.lease.as_secs_f64()
+                );
+                self.end_attempt(
+                    index,
+                    Resolution::Failed {
+                        kind: FailureKind::Infrastructure,
+                        error,
+                        lost: true,
+                    },
+                    Ending::Lost,
+                )
+            })
+            .collect()
+    }
+
+    /// Releases the running attempt of trial `index` and applies `resolution` to the trial.
+    fn end_attempt(
+        &mut self,
+        index: usize,
+        resolution: Resolution,
+        ending: Ending,
+    ) -> (WriteOp, Option<Ended>) {
+        let rules = &self.rules;
+        let trial = &mut self.trials[index];
+        let number = index as u64;
+        let attempt = trial.running.take();
+        let lease = attempt.as_ref().map_or(
+            LeaseId {
+                trial: number,
+                attempt: trial.attempts,
+                token: 0,
+            },
+            |a| a.lease,
+        );
+        if let Some(attempt) = &attempt
+            && let Some(entry) = self.workers.get_mut(&attempt.worker)
+        {
+            entry.held.remove(&number);
+        }
+        self.running = self.running.saturating_sub(1);
+        trial.ended = Some((lease, ending));
+        let (end, terminal) = match resolution {
+            Resolution::Complete { value, metrics } => (
+                AttemptEnd {
+                    state: "complete",
+                    failure: None,
+                    error: None,
+                },
+                Some((TrialState::Complete, Some(value), Some(metrics), None)),
+            ),
+            Resolution::Pruned { value } => (
+                AttemptEnd {
+                    state: "pruned",
+                    failure: None,
+                    error: None,
+                },
+                Some((TrialState::Pruned, Some(value), None, None)),
+            ),
+            Resolution::Failed { kind, error, lost } => {
+                let end = AttemptEnd {
+                    state: if lost { "lost" } else { "failed" },
+                    failure: Some(kind),
+                    error: Some(error.clone()),
+                };
+                let give_up = match kind {
+                    FailureKind::User => {
+                        trial.user_failures += 1;
+                        trial.user_failures > rules.failure_retries
+                    }
+                    FailureKind::Infrastructure => {
+                        trial.infra_failures += 1;
+                        trial.infra_failures >= rules.max_attempts
+                    }
+                };
+                let reason = match kind {
+                    FailureKind::User if trial.user_failures > 1 => {
+                        format!("failed {} times; last error: {error}", trial.user_failures)
+                    }
+                    FailureKind::User => error,
+                    FailureKind::Infrastructure => format!(
+                        "gave up after {} attempts lost to infrastructure; last: {error}",
+                        trial.infra_failures
+                    ),
+                };
+                (
+                    end,
+                    give_up.then_some((TrialState::Failed, None, None, Some(reason))),
+                )
+            }
+        };
+        let update = match terminal {
+            None => {
+                trial.state = TrialState::Queued;
+                // A retry goes first: it has waited already.
+                self.queue.push_front(number);
+                TrialUpdate::Requeue {
+                    infra_failures: trial.infra_failures,
+                    user_failures: trial.user_failures,
+                }
+            }
+            Some((state, value, metrics, error)) => {
+                trial.state = state;
+                TrialUpdate::Terminal {
+                    state,
+                    value,
+                    metrics: metrics.map(|m| metrics_json(&m)),
+                    error,
+                    infra_failures: trial.infra_failures,
+                    user_failures: trial.user_failures,
+                }
+            }
+        };
+        let ended = if let TrialUpdate::Terminal { state, value, .. } = &update {
+            let (state, value) = (*state, *value);
+            self.count_terminal(number, state, value);
+            let record = &mut self.records[index];
+            record.state = search_state(state);
+            record.value = value.filter(|_| state == TrialState::Complete);
+            Some(Ended {
+                record: record.clone(),
+            })
+        } else {
+            None
+        };
+        (
+            WriteOp::FinishAttempt {
+                number,
+                lease,
+                end,
+                trial: update,
+            },
+            ended,
+        )
+    }
+}
+
+/// What an ended attempt means for its trial, decided before the trial is touched.
+enum Resolution {
+    Complete {
+        value: f64,
+        metrics: Metrics,
+    },
+    Pruned {
+        value: f64,
+    },
+    Failed {
+        kind: FailureKind,
+        error: String,
+        lost: bool,
+    },
+}
+
+fn metrics_json(metrics: &Metrics) -> String {
+    serde_json::to_string(metrics).unwrap_or_else(|_| "{}".to_string())
+}

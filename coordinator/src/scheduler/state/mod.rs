@@ -1,0 +1,425 @@
+//! The scheduler's state machine: trials, their leases and the workers holding them.
+//!
+//! Layout: this file holds the state and its sampling and progress bookkeeping; `lease`
+//! the transitions of an attempt (lease, report, complete, heartbeat, expiry).
+//!
+//! Every method is synchronous and takes the time as an argument, so the transitions are
+//! tested without a runtime. Each returns the [`WriteOp`]s that record it; the caller queues
+//! them on the writer *while still holding the lock*, so the database sees changes in the
+//! order they happened, and answers the worker only after they are committed.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::Duration;
+
+use hypersearch_proto::{
+    Assignment, FailureKind, JsonObject, LeaseId, Metrics, Outcome, StopDecision,
+};
+use hypersearch_search::{Direction, Params, TrialRecord};
+use tokio::time::Instant;
+
+use super::Progress;
+mod lease;
+#[cfg(test)]
+mod tests;
+
+use crate::Error;
+use crate::store::{StoredStudy, TrialState, WriteOp};
+
+/// The study's rules the state machine enforces.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Rules {
+    /// The metric the pruner and the result read.
+    pub metric: String,
+    /// Which way is better.
+    pub direction: Direction,
+    /// Total trials.
+    pub budget: u64,
+    /// Trials running at once, at most.
+    pub parallel: u32,
+    /// Trials sampled ahead beyond `parallel`, so a worker finishing one finds the next
+    /// queued (more for samplers that ignore the history, fewer for model-based ones, which
+    /// would otherwise see more pending trials).
+    pub prefetch: u32,
+    /// How long a lease lasts without renewal.
+    pub lease: Duration,
+    /// Attempts per trial lost to infrastructure before it fails.
+    pub max_attempts: u32,
+    /// Re-runs of a trial whose run failed (user error).
+    pub failure_retries: u32,
+}
+
+struct Attempt {
+    lease: LeaseId,
+    worker: u64,
+    deadline: Instant,
+    last_epoch: Option<(u32, Metrics)>,
+    stop: Option<StopDecision>,
+}
+
+/// How an attempt ended, to recognize an identical retry of its completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Finished,
+    Pruned,
+    Failed(FailureKind),
+    Lost,
+}
+
+impl Ending {
+    fn of(outcome: &Outcome) -> Ending {
+        match outcome {
+            Outcome::Finished(_) => Ending::Finished,
+            Outcome::Pruned => Ending::Pruned,
+            Outcome::Failed { kind, .. } => Ending::Failed(*kind),
+        }
+    }
+}
+
+struct Trial {
+    state: TrialState,
+    params: JsonObject,
+    overrides: JsonObject,
+    attempts: u32,
+    infra_failures: u32,
+    user_failures: u32,
+    running: Option<Attempt>,
+    ended: Option<(LeaseId, Ending)>,
+}
+
+struct WorkerEntry {
+    slots: u32,
+    held: BTreeSet<u64>,
+}
+
+/// A trial that reached a terminal state: what the sampler learns.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Ended {
+    /// The trial's record, now terminal.
+    pub record: TrialRecord,
+}
+
+/// What a lease request gets.
+pub(crate) enum Taken {
+    /// Trials, each with the write that records its new attempt.
+    Trials(Vec<(Assignment, WriteOp)>),
+    /// Nothing now: wait.
+    Nothing,
+    /// Nothing ever again.
+    StudyFinished,
+}
+
+/// The scheduler's whole state.
+pub(crate) struct State {
+    rules: Rules,
+    trials: Vec<Trial>,
+    records: Vec<TrialRecord>,
+    queue: VecDeque<u64>,
+    workers: HashMap<u64, WorkerEntry>,
+    next_number: u64,
+    sampling: u32,
+    exhausted: bool,
+    running: u32,
+    complete: u64,
+    pruned: u64,
+    failed: u64,
+    best: Option<(u64, f64)>,
+    finished: bool,
+    fatal: Option<String>,
+    joined: BTreeSet<u64>,
+    told: BTreeSet<u64>,
+}
+
+fn search_state(state: TrialState) -> hypersearch_search::TrialState {
+    match state {
+        TrialState::Queued | TrialState::Running => hypersearch_search::TrialState::Running,
+        TrialState::Complete => hypersearch_search::TrialState::Complete,
+        TrialState::Pruned => hypersearch_search::TrialState::Pruned,
+        TrialState::Failed => hypersearch_search::TrialState::Failed,
+    }
+}
+
+fn parse_object(what: &str, text: &str) -> Result<JsonObject, Error> {
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        _ => Err(Error::Corrupt {
+            what: what.to_string(),
+            value: text.to_string(),
+        }),
+    }
+}
+
+impl State {
+    /// The state of a new study, or of a resumed one: queued trials go back to the queue;
+    /// running attempts keep their leases for one more lease period, so workers that are
+    /// still running them can go on (and re-attach) after a coordinator restart.
+    pub fn new(rules: Rules, stored: &StoredStudy, now: Instant) -> Result<State, Error> {
+        let mut state = State {
+            rules,
+            trials: Vec::with_capacity(stored.trials.len()),
+            records: Vec::with_capacity(stored.trials.len()),
+            queue: VecDeque::new(),
+            workers: HashMap::new(),
+            next_number: 0,
+            sampling: 0,
+            exhausted: false,
+            running: 0,
+            complete: 0,
+            pruned: 0,
+            failed: 0,
+            best: None,
+            finished: false,
+            fatal: None,
+            joined: BTreeSet::new(),
+            told: BTreeSet::new(),
+        };
+        // Workers of an earlier run of this study keep their ids: after a coordinator
+        // restart they go on reporting, renewing and leasing as before.
+        for &(worker, slots) in &stored.workers {
+            state.workers.insert(
+                worker,
+                WorkerEntry {
+                    slots,
+                    held: BTreeSet::new(),
+                },
+            );
+        }
+        for (index, stored_trial) in stored.trials.iter().enumerate() {
+            if stored_trial.number != index as u64 {
+                return Err(Error::Corrupt {
+                    what: "trials.number (numbers must be 0, 1, 2, ... without gaps)".into(),
+                    value: stored_trial.number.to_string(),
+                });
+            }
+            let params: Params =
+                serde_json::from_str(&stored_trial.params).map_err(|_| Error::Corrupt {
+                    what: "trials.params".into(),
+                    value: stored_trial.params.clone(),
+                })?;
+            let mut trial = Trial {
+                state: stored_trial.state,
+                params: parse_object("trials.params", &stored_trial.params)?,
+                overrides: parse_object("trials.overrides", &stored_trial.overrides)?,
+                attempts: stored_trial.attempts,
+                infra_failures: stored_trial.infra_failures,
+                user_failures: stored_trial.user_failures,
+                running: None,
+                ended: None,
+            };
+            match (stored_trial.state, &stored_trial.latest) {
+                (TrialState::Running, Some(latest)) => {
+                    let entry = state
+                        .workers
+                        .entry(latest.worker_id)
+                        .or_insert(WorkerEntry {
+                            slots: 0,
+                            held: BTreeSet::new(),
+                        });
+                    entry.held.insert(stored_trial.number);
+                    trial.running = Some(Attempt {
+                        lease: LeaseId {
+                            trial: stored_trial.number,
+                            attempt: latest.attempt,
+                            token: latest.token,
+                        },
+                        worker: latest.worker_id,
+                        deadline: now + state.rules.lease,
+                        last_epoch: latest.last_epoch.clone(),
+                        stop: latest.stop.clone(),
+                    });
+                    state.running += 1;
+                }
+                (TrialState::Running, None) => {
+                    return Err(Error::Corrupt {
+                        what: format!("trial {} (running without an attempt)", stored_trial.number),
+                        value: "running".into(),
+                    });
+                }
+                (TrialState::Queued, _) => state.queue.push_back(stored_trial.number),
+                (_, Some(latest)) => {
+                    let ending = match latest.state.as_str() {
+                        "complete" => Ending::Finished,
+                        "pruned" => Ending::Pruned,
+                        "failed" => Ending::Failed(FailureKind::User),
+                        _ => Ending::Lost,
+                    };
+                    trial.ended = Some((
+                        LeaseId {
+                            trial: stored_trial.number,
+                            attempt: latest.attempt,
+                            token: latest.token,
+                        },
+                        ending,
+                    ));
+                }
+                (_, None) => {}
+            }
+            state.count_terminal(stored_trial.number, stored_trial.state, stored_trial.value);
+            state.records.push(TrialRecord {
+                number: stored_trial.number,
+                params,
+                state: search_state(stored_trial.state),
+                value: stored_trial.value,
+                intermediate: stored_trial.intermediate.clone(),
+            });
+            state.trials.push(trial);
+        }
+        state.next_number = state.trials.len() as u64;
+        Ok(state)
+    }
+
+    fn count_terminal(&mut self, number: u64, state: TrialState, value: Option<f64>) {
+        match state {
+            TrialState::Complete => {
+                self.complete += 1;
+                if let Some(value) = value.filter(|v| v.is_finite()) {
+                    let better = self
+                        .best
+                        .is_none_or(|(_, best)| self.rules.direction.better(value, best));
+                    if better {
+                        self.best = Some((number, value));
+                    }
+                }
+            }
+            TrialState::Pruned => self.pruned += 1,
+            TrialState::Failed => self.failed += 1,
+            TrialState::Queued | TrialState::Running => {}
+        }
+    }
+
+    /// Every trial as the samplers and pruners see it, by number.
+    pub fn records(&self) -> &[TrialRecord] {
+        &self.records
+    }
+
+    /// Numbers of the trials to sample now so that `parallel` trials can run and
+    /// `prefetch` more wait in the queue.
+    pub fn samples_wanted(&mut self) -> Vec<u64> {
+        let mut wanted = Vec::new();
+        if self.exhausted || self.fatal.is_some() || self.finished {
+            return wanted;
+        }
+        let in_flight =
+            |s: &State| s.queue.len() as u64 + u64::from(s.running) + u64::from(s.sampling);
+        let target = u64::from(self.rules.parallel) + u64::from(self.rules.prefetch);
+        while self.next_number < self.rules.budget && in_flight(self) < target {
+            wanted.push(self.next_number);
+            self.next_number += 1;
+            self.sampling += 1;
+        }
+        wanted
+    }
+
+    /// A sampled trial (whose insert is queued on the writer) joins the queue. Returns
+    /// false, adding nothing, if it comes out of order or after the sampling stopped.
+    pub fn add_sampled(
+        &mut self,
+        number: u64,
+        params: Params,
+        params_json: JsonObject,
+        overrides: JsonObject,
+    ) -> bool {
+        self.sampling = self.sampling.saturating_sub(1);
+        if number != self.trials.len() as u64 || self.exhausted || self.fatal.is_some() {
+            return false;
+        }
+        self.trials.push(Trial {
+            state: TrialState::Queued,
+            params: params_json,
+            overrides,
+            attempts: 0,
+            infra_failures: 0,
+            user_failures: 0,
+            running: None,
+            ended: None,
+        });
+        self.records.push(TrialRecord {
+            number,
+            params,
+            state: hypersearch_search::TrialState::Running,
+            value: None,
+            intermediate: Vec::new(),
+        });
+        self.queue.push_back(number);
+        true
+    }
+
+    /// Whether sampling has stopped (space exhausted or study failed).
+    pub fn sampling_stopped(&self) -> bool {
+        self.exhausted || self.fatal.is_some()
+    }
+
+    /// A sample request that produced no trial (the space is exhausted, or it failed).
+    pub fn sample_dropped(&mut self) {
+        self.sampling = self.sampling.saturating_sub(1);
+    }
+
+    /// The (finite) space has no point left: the study ends with the trials it has.
+    pub fn mark_exhausted(&mut self) {
+        self.exhausted = true;
+    }
+
+    /// The study cannot go on (sampler or database failure).
+    pub fn mark_fatal(&mut self, why: String) {
+        if self.fatal.is_none() {
+            self.fatal = Some(why);
+        }
+    }
+
+    /// Why the study cannot go on, if it cannot.
+    pub fn fatal(&self) -> Option<&str> {
+        self.fatal.as_deref()
+    }
+
+    /// Marks the study finished if it just became so; returns whether it did.
+    pub fn check_finished(&mut self) -> bool {
+        let no_more = self.exhausted || self.next_number >= self.rules.budget;
+        if !self.finished
+            && no_more
+            && self.sampling == 0
+            && self.queue.is_empty()
+            && self.running == 0
+        {
+            self.finished = true;
+            return true;
+        }
+        false
+    }
+
+    /// Notes that `worker` heard the study is finished.
+    pub fn told_finished(&mut self, worker: u64) {
+        self.told.insert(worker);
+    }
+
+    /// Whether every worker that joined since this coordinator started heard the study is
+    /// finished.
+    pub fn every_worker_told(&self) -> bool {
+        self.joined.is_subset(&self.told)
+    }
+
+    /// Records a worker that joined with `slots` slots.
+    pub fn add_worker(&mut self, worker: u64, slots: u32) {
+        self.joined.insert(worker);
+        self.workers.insert(
+            worker,
+            WorkerEntry {
+                slots,
+                held: BTreeSet::new(),
+            },
+        );
+    }
+
+    /// The progress figures.
+    pub fn progress(&self) -> Progress {
+        Progress {
+            budget: self.rules.budget,
+            created: self.trials.len() as u64,
+            queued: self.queue.len() as u64,
+            running: u64::from(self.running),
+            complete: self.complete,
+            pruned: self.pruned,
+            failed: self.failed,
+            best: self.best,
+            finished: self.finished,
+        }
+    }
+}

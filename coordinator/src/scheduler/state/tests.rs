@@ -1,0 +1,420 @@
+//! Tests of the state machine: fencing, idempotent retries, expiry, budgets, stop decisions.
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::store::{AttemptEnd, TrialUpdate};
+use hypersearch_proto::{Completion, Epoch, Heartbeat, Report};
+use hypersearch_search::pruner::NoPruner;
+use hypersearch_search::{Decision, Pruner};
+use hypersearch_search::{ParamValue, StopReason};
+
+const WORKER: u64 = 1;
+const OTHER: u64 = 2;
+
+fn rules() -> Rules {
+    Rules {
+        metric: "loss".into(),
+        direction: Direction::Minimize,
+        budget: 3,
+        parallel: 2,
+        prefetch: 0,
+        lease: Duration::from_secs(10),
+        max_attempts: 2,
+        failure_retries: 0,
+    }
+}
+
+fn empty() -> StoredStudy {
+    StoredStudy {
+        id: 1,
+        resumed: false,
+        trials: Vec::new(),
+        workers: Vec::new(),
+    }
+}
+
+/// A state whose first `parallel` trials are sampled, with two 1-slot workers.
+fn started(rules: Rules) -> (State, Instant) {
+    let now = Instant::now();
+    let mut state = State::new(rules, &empty(), now).unwrap();
+    state.add_worker(WORKER, 1);
+    state.add_worker(OTHER, 1);
+    for number in state.samples_wanted() {
+        sample(&mut state, number);
+    }
+    (state, now)
+}
+
+fn sample(state: &mut State, number: u64) {
+    let params = Params::from([("x".to_string(), ParamValue::Float(number as f64))]);
+    let json: JsonObject = params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_json()))
+        .collect();
+    assert!(state.add_sampled(number, params, json.clone(), json));
+}
+
+fn tokens() -> impl FnMut() -> u64 {
+    let mut next = 1000;
+    move || {
+        next += 1;
+        next
+    }
+}
+
+fn lease_one(
+    state: &mut State,
+    worker: u64,
+    now: Instant,
+    tokens: &mut dyn FnMut() -> u64,
+) -> Assignment {
+    match state.take_trials(worker, 1, now, tokens).unwrap() {
+        Taken::Trials(mut granted) => granted.remove(0).0,
+        _ => panic!("expected a trial"),
+    }
+}
+
+fn report(worker: u64, lease: LeaseId, epoch: u32, loss: f64) -> Report {
+    Report {
+        worker_id: worker,
+        lease,
+        epochs: vec![Epoch {
+            epoch,
+            metrics: Metrics::from([("loss".to_string(), loss)]),
+        }],
+    }
+}
+
+fn finished(worker: u64, lease: LeaseId, loss: f64) -> Completion {
+    Completion {
+        worker_id: worker,
+        lease,
+        outcome: Outcome::Finished(Metrics::from([("loss".to_string(), loss)])),
+        next_max_trials: 0,
+    }
+}
+
+#[test]
+fn sampling_keeps_parallel_trials_in_flight_within_the_budget() {
+    let now = Instant::now();
+    let mut state = State::new(rules(), &empty(), now).unwrap();
+    assert_eq!(state.samples_wanted(), vec![0, 1]);
+    assert!(
+        state.samples_wanted().is_empty(),
+        "two are in flight already"
+    );
+    sample(&mut state, 0);
+    sample(&mut state, 1);
+    assert!(state.samples_wanted().is_empty());
+    assert!(!state.check_finished());
+}
+
+#[test]
+fn reports_and_completions_are_fenced_on_the_lease_and_retries_are_idempotent() {
+    let (mut state, now) = started(rules());
+    let mut tokens = tokens();
+    let lease = lease_one(&mut state, WORKER, now, &mut tokens).lease;
+    let forged = LeaseId { token: 7, ..lease };
+    assert!(matches!(
+        state.report(&report(WORKER, forged, 1, 1.0), now, &NoPruner),
+        Err(Error::LeaseNotHeld { .. })
+    ));
+    assert!(matches!(
+        state.report(&report(OTHER, lease, 1, 1.0), now, &NoPruner),
+        Err(Error::LeaseNotHeld { .. })
+    ));
+    assert!(matches!(
+        state.report(&report(99, lease, 1, 1.0), now, &NoPruner),
+        Err(Error::UnknownWorker(99))
+    ));
+    let (op, stop) = state
+        .report(&report(WORKER, lease, 1, 1.0), now, &NoPruner)
+        .unwrap();
+    assert!(op.is_some() && stop.is_none());
+    // The same report again (a retry after a lost reply) writes nothing.
+    let (op, _) = state
+        .report(&report(WORKER, lease, 1, 1.0), now, &NoPruner)
+        .unwrap();
+    assert!(op.is_none());
+    assert_eq!(
+        state.records()[0].intermediate,
+        vec![(1, 1.0)],
+        "the pruner saw it once"
+    );
+    // Going backwards, or the same epoch with other values, is refused.
+    assert!(matches!(
+        state.report(&report(WORKER, lease, 1, 0.5), now, &NoPruner),
+        Err(Error::Protocol { .. })
+    ));
+    state
+        .report(&report(WORKER, lease, 2, 0.5), now, &NoPruner)
+        .unwrap();
+    assert!(matches!(
+        state.report(&report(WORKER, lease, 1, 0.9), now, &NoPruner),
+        Err(Error::Protocol { .. })
+    ));
+
+    let (op, ended) = state
+        .complete(&finished(WORKER, lease, 0.4))
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(op, WriteOp::FinishAttempt { trial: TrialUpdate::Terminal { state: TrialState::Complete, value: Some(v), .. }, .. } if v == 0.4)
+    );
+    assert_eq!(ended.unwrap().record.value, Some(0.4));
+    // An identical retry is acknowledged without a second write; a different one is not.
+    assert!(
+        state
+            .complete(&finished(WORKER, lease, 0.4))
+            .unwrap()
+            .is_none()
+    );
+    let failed = Completion {
+        outcome: Outcome::Failed {
+            error: "x".into(),
+            kind: FailureKind::User,
+        },
+        ..finished(WORKER, lease, 0.4)
+    };
+    assert!(matches!(
+        state.complete(&failed),
+        Err(Error::LeaseNotHeld { .. })
+    ));
+    assert!(
+        state
+            .report(&report(WORKER, lease, 3, 0.3), now, &NoPruner)
+            .is_err()
+    );
+    assert_eq!(state.progress().complete, 1);
+    assert_eq!(state.progress().best, Some((0, 0.4)));
+}
+
+#[test]
+fn an_expired_lease_is_retried_elsewhere_and_its_late_messages_are_refused() {
+    let (mut state, now) = started(rules());
+    let mut tokens = tokens();
+    let first = lease_one(&mut state, WORKER, now, &mut tokens);
+    let lease = first.lease;
+    // Renewed by a heartbeat at +6 s, it survives the reaper at +12 s ...
+    let later = now + Duration::from_secs(6);
+    let lost = state
+        .heartbeat(
+            &Heartbeat {
+                worker_id: WORKER,
+                leases: vec![lease],
+            },
+            later,
+        )
+        .unwrap();
+    assert!(lost.is_empty());
+    assert!(state.reap(now + Duration::from_secs(12)).is_empty());
+    // ... and expires without one by +17 s.
+    let reaped = state.reap(now + Duration::from_secs(17));
+    assert_eq!(reaped.len(), 1);
+    assert!(matches!(
+        &reaped[0].0,
+        WriteOp::FinishAttempt {
+            end: AttemptEnd {
+                state: "lost",
+                failure: Some(FailureKind::Infrastructure),
+                ..
+            },
+            trial: TrialUpdate::Requeue {
+                infra_failures: 1,
+                user_failures: 0
+            },
+            ..
+        }
+    ));
+    // The retry goes to the next free worker first, with the same parameters.
+    let retry = lease_one(&mut state, OTHER, now, &mut tokens);
+    assert_eq!(retry.lease.trial, lease.trial);
+    assert_eq!(retry.lease.attempt, 2);
+    assert_eq!(retry.params, first.params);
+    // The first worker wakes up: its report, completion and heartbeat are refused.
+    assert!(matches!(
+        state.report(&report(WORKER, lease, 1, 1.0), now, &NoPruner),
+        Err(Error::LeaseNotHeld { .. })
+    ));
+    assert!(matches!(
+        state.complete(&finished(WORKER, lease, 0.1)),
+        Err(Error::LeaseNotHeld { .. })
+    ));
+    let lost = state
+        .heartbeat(
+            &Heartbeat {
+                worker_id: WORKER,
+                leases: vec![lease],
+            },
+            now,
+        )
+        .unwrap();
+    assert_eq!(lost, vec![lease]);
+    // A second loss exhausts max_attempts = 2: the trial fails with the reason.
+    let reaped = state.reap(now + Duration::from_secs(60));
+    assert!(matches!(
+        &reaped[0].0,
+        WriteOp::FinishAttempt { trial: TrialUpdate::Terminal { state: TrialState::Failed, error: Some(e), infra_failures: 2, .. }, .. }
+            if e.contains("gave up after 2 attempts lost to infrastructure")
+    ));
+    assert_eq!(state.progress().failed, 1);
+}
+
+#[test]
+fn user_errors_have_their_own_budget() {
+    let mut rules = rules();
+    rules.failure_retries = 1;
+    let (mut state, now) = started(rules);
+    let mut tokens = tokens();
+    let failure = |lease| Completion {
+        worker_id: WORKER,
+        lease,
+        outcome: Outcome::Failed {
+            error: "exit status 2".into(),
+            kind: FailureKind::User,
+        },
+        next_max_trials: 0,
+    };
+    let lease = lease_one(&mut state, WORKER, now, &mut tokens).lease;
+    let (op, ended) = state.complete(&failure(lease)).unwrap().unwrap();
+    assert!(ended.is_none());
+    assert!(matches!(
+        op,
+        WriteOp::FinishAttempt {
+            trial: TrialUpdate::Requeue {
+                user_failures: 1,
+                infra_failures: 0
+            },
+            ..
+        }
+    ));
+    let lease = lease_one(&mut state, WORKER, now, &mut tokens).lease;
+    assert_eq!(lease.attempt, 2);
+    let (op, ended) = state.complete(&failure(lease)).unwrap().unwrap();
+    assert!(ended.is_some());
+    assert!(
+        matches!(op, WriteOp::FinishAttempt { trial: TrialUpdate::Terminal { state: TrialState::Failed, error: Some(e), .. }, .. }
+        if e == "failed 2 times; last error: exit status 2")
+    );
+}
+
+struct StopAtEpoch2;
+
+impl Pruner for StopAtEpoch2 {
+    fn decide(&self, trial: &TrialRecord, _trials: &[TrialRecord]) -> Decision {
+        match trial.intermediate.last() {
+            Some(&(epoch, value)) if epoch >= 2 => Decision::Stop(StopReason {
+                rule: "test".into(),
+                epoch,
+                value,
+                threshold: 0.0,
+                detail: "epoch 2 is enough".into(),
+            }),
+            _ => Decision::Continue,
+        }
+    }
+}
+
+#[test]
+fn a_stop_decision_is_recorded_once_and_the_trial_ends_pruned() {
+    let (mut state, now) = started(rules());
+    let mut tokens = tokens();
+    let lease = lease_one(&mut state, WORKER, now, &mut tokens).lease;
+    state
+        .report(&report(WORKER, lease, 1, 0.9), now, &StopAtEpoch2)
+        .unwrap();
+    let (op, stop) = state
+        .report(&report(WORKER, lease, 2, 0.8), now, &StopAtEpoch2)
+        .unwrap();
+    let stop = stop.unwrap();
+    assert_eq!((stop.rule.as_str(), stop.epoch), ("test", 2));
+    assert!(matches!(
+        op,
+        Some(WriteOp::RecordEpochs { stop: Some(_), .. })
+    ));
+    // An epoch that was already under way when the decision came is not recorded.
+    let (op, again) = state
+        .report(&report(WORKER, lease, 3, 0.7), now, &StopAtEpoch2)
+        .unwrap();
+    assert!(op.is_none());
+    assert_eq!(again, Some(stop));
+    let pruned = Completion {
+        worker_id: WORKER,
+        lease,
+        outcome: Outcome::Pruned,
+        next_max_trials: 0,
+    };
+    let (op, _) = state.complete(&pruned).unwrap().unwrap();
+    assert!(
+        matches!(op, WriteOp::FinishAttempt { trial: TrialUpdate::Terminal { state: TrialState::Pruned, value: Some(v), .. }, .. } if v == 0.8)
+    );
+    assert_eq!(state.progress().pruned, 1);
+}
+
+#[test]
+fn a_batch_of_epochs_stops_at_the_first_stop_decision() {
+    let (mut state, now) = started(rules());
+    let mut tokens = tokens();
+    let lease = lease_one(&mut state, WORKER, now, &mut tokens).lease;
+    let epochs = (1..=4)
+        .map(|epoch| Epoch {
+            epoch,
+            metrics: Metrics::from([("loss".to_string(), 1.0 / f64::from(epoch))]),
+        })
+        .collect();
+    let batch = Report {
+        worker_id: WORKER,
+        lease,
+        epochs,
+    };
+    let (op, stop) = state.report(&batch, now, &StopAtEpoch2).unwrap();
+    assert_eq!(stop.as_ref().map(|s| s.epoch), Some(2));
+    let Some(WriteOp::RecordEpochs { epochs, .. }) = op else {
+        panic!("expected a write");
+    };
+    assert_eq!(
+        epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(state.records()[0].intermediate, vec![(1, 1.0), (2, 0.5)]);
+    // The retry of the whole batch gets the same decision and writes nothing.
+    let (op, again) = state.report(&batch, now, &StopAtEpoch2).unwrap();
+    assert!(op.is_none());
+    assert_eq!(again, stop);
+}
+
+#[test]
+fn a_worker_holds_no_more_leases_than_its_slots_and_the_study_finishes() {
+    let (mut state, now) = started(rules());
+    let mut tokens = tokens();
+    let lease = lease_one(&mut state, WORKER, now, &mut tokens).lease;
+    assert!(matches!(
+        state.take_trials(WORKER, 5, now, &mut tokens).unwrap(),
+        Taken::Nothing
+    ));
+    assert!(matches!(
+        state.take_trials(99, 1, now, &mut tokens),
+        Err(Error::UnknownWorker(99))
+    ));
+    state.complete(&finished(WORKER, lease, 1.0)).unwrap();
+    for number in state.samples_wanted() {
+        sample(&mut state, number);
+    }
+    for _ in 0..2 {
+        let lease = lease_one(&mut state, WORKER, now, &mut tokens).lease;
+        state.complete(&finished(WORKER, lease, 2.0)).unwrap();
+        for number in state.samples_wanted() {
+            sample(&mut state, number);
+        }
+    }
+    assert!(state.check_finished());
+    assert!(matches!(
+        state.take_trials(WORKER, 1, now, &mut tokens).unwrap(),
+        Taken::StudyFinished
+    ));
+    let progress = state.progress();
+    assert_eq!(
+        (progress.complete, progress.created, progress.budget),
+        (3, 3, 3)
+    );
+}

@@ -1,0 +1,256 @@
+//! The read-only queries behind `hypersearch studies`, `best`, `trials`, `show` and `export`.
+//! Filters are bound parameters; sort orders come from an allow-list of static statements.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::sqlite::SqliteConnection;
+
+mod sql;
+
+pub use sql::{all_histories, best, resolve_study, studies, trial, trials};
+
+use super::{TrialState, db_err};
+use crate::Error;
+use sql::unsigned;
+
+/// A study with its trial counts and best value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StudySummary {
+    /// The study's name.
+    pub study: String,
+    /// The metric it optimizes.
+    pub metric: String,
+    /// `minimize` or `maximize`.
+    pub direction: String,
+    /// The search algorithm.
+    pub algorithm: String,
+    /// `running` or `finished`.
+    pub state: String,
+    /// Total trials the study runs.
+    pub budget: u64,
+    /// Trials per state.
+    pub queued: u64,
+    /// Trials running.
+    pub running: u64,
+    /// Trials complete.
+    pub complete: u64,
+    /// Trials pruned.
+    pub pruned: u64,
+    /// Trials failed.
+    pub failed: u64,
+    /// The best complete trial's number.
+    pub best_trial: Option<u64>,
+    /// Its value.
+    pub best_value: Option<f64>,
+    /// When the study was created.
+    pub created_at: String,
+}
+
+/// One trial, as the query commands print it (SPEC §4.4 field names).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrialSummary {
+    /// The trial's number within its study.
+    pub trial: u64,
+    /// `queued`, `running`, `complete`, `pruned` or `failed`.
+    pub state: String,
+    /// The study metric's final (pruned: last reported) value.
+    pub value: Option<f64>,
+    /// The sampled point.
+    pub params: serde_json::Value,
+    /// Attempts started.
+    pub attempts: u32,
+    /// The worker of the latest attempt.
+    pub worker: Option<String>,
+    /// When the latest attempt started.
+    pub started_at: Option<String>,
+    /// When the trial ended.
+    pub finished_at: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The final metrics reported.
+    pub metrics: Option<serde_json::Value>,
+}
+
+/// One epoch's metrics of one attempt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EpochMetrics {
+    /// The attempt.
+    pub attempt: u32,
+    /// The epoch.
+    pub epoch: u32,
+    /// Metric name to value.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// An early-stopping decision as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EarlyStop {
+    /// The attempt stopped.
+    pub attempt: u32,
+    /// The epoch it was stopped at.
+    pub epoch: u32,
+    /// The rule.
+    pub rule: String,
+    /// The metric judged.
+    pub metric: String,
+    /// The trial's value of that metric.
+    pub value: f64,
+    /// What the rule compared it with.
+    pub threshold: f64,
+    /// The rule's sentence.
+    pub explanation: String,
+}
+
+/// One attempt of a trial.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttemptSummary {
+    /// From 1.
+    pub attempt: u32,
+    /// The worker that ran it.
+    pub worker: Option<String>,
+    /// `running`, `complete`, `pruned`, `failed` or `lost`.
+    pub state: String,
+    /// `user` or `infrastructure` for failed and lost attempts.
+    pub failure: Option<String>,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// When it started.
+    pub started_at: String,
+    /// When it ended.
+    pub finished_at: Option<String>,
+}
+
+/// Everything about one trial (`hypersearch show`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrialDetail {
+    /// The study's name.
+    pub study: String,
+    /// The metric the study optimizes.
+    pub metric: String,
+    /// The trial.
+    #[serde(flatten)]
+    pub summary: TrialSummary,
+    /// What the objective applied (dotted config key to value).
+    pub overrides: serde_json::Value,
+    /// Every attempt.
+    pub attempt_history: Vec<AttemptSummary>,
+    /// Per-epoch metrics of every attempt, in order.
+    pub history: Vec<EpochMetrics>,
+    /// The early-stopping decision, when the trial was pruned.
+    pub early_stop: Option<EarlyStop>,
+    /// The study's config file text (the base of `hypersearch train`).
+    #[serde(skip)]
+    pub study_config: String,
+}
+
+/// A study picked by name for a query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudyRef {
+    /// Its row id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Its metric.
+    pub metric: String,
+    /// Whether higher is better.
+    pub maximize: bool,
+}
+
+/// How `trials` orders its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrialOrder {
+    /// By trial number.
+    Number,
+    /// Best value first (trials without a value last).
+    Value,
+}
+
+/// The trials database opened read-only: what the query commands use.
+pub struct Reader {
+    conn: SqliteConnection,
+    path: std::path::PathBuf,
+}
+
+impl Reader {
+    /// Opens the existing database at `path` read-only.
+    pub async fn open(path: &Path) -> Result<Reader, Error> {
+        Ok(Reader {
+            conn: super::open_read_only(path).await?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Every study with its counts.
+    pub async fn studies(&mut self) -> Result<Vec<StudySummary>, Error> {
+        studies(&mut self.conn).await
+    }
+
+    /// The study named `name`, or the only one when `name` is `None`.
+    pub async fn study(&mut self, name: Option<&str>) -> Result<StudyRef, Error> {
+        resolve_study(&mut self.conn, name, &self.path).await
+    }
+
+    /// The `top` best complete trials.
+    pub async fn best(&mut self, study: &StudyRef, top: u64) -> Result<Vec<TrialSummary>, Error> {
+        best(&mut self.conn, study, top).await
+    }
+
+    /// Every trial, optionally in one state, in `order`.
+    pub async fn trials(
+        &mut self,
+        study: &StudyRef,
+        state: Option<TrialState>,
+        order: TrialOrder,
+    ) -> Result<Vec<TrialSummary>, Error> {
+        trials(&mut self.conn, study, state, order).await
+    }
+
+    /// Everything about one trial.
+    pub async fn trial(&mut self, study: &StudyRef, number: u64) -> Result<TrialDetail, Error> {
+        trial(&mut self.conn, study, number).await
+    }
+
+    /// Every trial's per-epoch history.
+    pub async fn histories(
+        &mut self,
+        study: &StudyRef,
+    ) -> Result<BTreeMap<u64, Vec<EpochMetrics>>, Error> {
+        all_histories(&mut self.conn, study).await
+    }
+
+    /// Every early-stopping decision of the study, by trial number.
+    pub async fn early_stops(
+        &mut self,
+        study: &StudyRef,
+    ) -> Result<BTreeMap<u64, EarlyStop>, Error> {
+        let rows = sqlx::query(
+            "SELECT t.number, s.attempt, s.epoch, s.rule, s.metric, s.value, s.threshold, \
+             s.explanation FROM early_stops s JOIN trials t ON t.id = s.trial_id \
+             WHERE t.study_id = ? ORDER BY t.number, s.attempt",
+        )
+        .bind(study.id)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(db_err("export early stops"))?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (
+                    unsigned(row.get("number")),
+                    EarlyStop {
+                        attempt: u32::try_from(row.get::<i64, _>("attempt")).unwrap_or(0),
+                        epoch: u32::try_from(row.get::<i64, _>("epoch")).unwrap_or(0),
+                        rule: row.get("rule"),
+                        metric: row.get("metric"),
+                        value: row.get("value"),
+                        threshold: row.get("threshold"),
+                        explanation: row.get("explanation"),
+                    },
+                )
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,175 @@
+//! The writer against a real database file: grouped commits, fencing, reloading.
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::store::{
+    StudyDefinition, TrialState, create_or_resume, open_for_writing, open_read_only, query,
+};
+use hypersearch_proto::{Direction, Epoch, LeaseId};
+
+fn definition() -> StudyDefinition {
+    StudyDefinition {
+        name: "s".into(),
+        metric: "loss".into(),
+        direction: Direction::Minimize,
+        algorithm: "random".into(),
+        budget: 3,
+        config: "[study]\nname = \"s\"\n".into(),
+    }
+}
+
+#[tokio::test]
+async fn writes_are_fenced_on_the_lease_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut conn = open_for_writing(&path).await.unwrap();
+    let study = create_or_resume(&mut conn, &definition(), &path)
+        .await
+        .unwrap();
+    assert!(!study.resumed);
+    let writer = Writer::spawn(conn, study.id, HashMap::new());
+    let worker = writer
+        .submit(WriteOp::RegisterWorker {
+            name: "w".into(),
+            hostname: "h".into(),
+            slots: 1,
+            version: "0".into(),
+        })
+        .await
+        .unwrap() as u64;
+    // Many concurrent inserts land in a few grouped transactions, each acknowledged.
+    let inserts = (0..200u64).map(|number| {
+        let writer = writer.clone();
+        async move {
+            writer
+                .submit(WriteOp::InsertTrial {
+                    number,
+                    params: format!("{{\"x\": {number}}}"),
+                    overrides: "{}".into(),
+                })
+                .await
+        }
+    });
+    let ids: Vec<i64> = futures_join(inserts).await;
+    assert_eq!(ids.len(), 200);
+    assert!(ids.iter().all(|&id| id > 0));
+    let number = 0;
+    let lease = LeaseId {
+        trial: 0,
+        attempt: 1,
+        token: u64::MAX - 5,
+    };
+    writer
+        .submit(WriteOp::StartAttempt {
+            number,
+            lease,
+            worker_id: worker,
+        })
+        .await
+        .unwrap();
+    let forged = LeaseId { token: 7, ..lease };
+    let epoch = |lease, epoch| WriteOp::RecordEpochs {
+        number,
+        lease,
+        epochs: vec![Epoch {
+            epoch,
+            metrics: hypersearch_proto::Metrics::from([("loss".into(), 1.0 / f64::from(epoch))]),
+        }],
+        stop: None,
+    };
+    assert!(matches!(
+        writer.submit(epoch(forged, 1)).await,
+        Err(Error::LeaseNotHeld { .. })
+    ));
+    writer.submit(epoch(lease, 1)).await.unwrap();
+    writer.submit(epoch(lease, 2)).await.unwrap();
+    // The same epoch twice is refused by the primary key, and refused alone.
+    assert!(writer.submit(epoch(lease, 2)).await.is_err());
+    let finish = |lease| WriteOp::FinishAttempt {
+        number,
+        lease,
+        end: AttemptEnd {
+            state: "complete",
+            failure: None,
+            error: None,
+        },
+        trial: TrialUpdate::Terminal {
+            state: TrialState::Complete,
+            value: Some(0.5),
+            metrics: Some("{\"loss\": 0.5}".into()),
+            error: None,
+            infra_failures: 0,
+            user_failures: 0,
+        },
+    };
+    assert!(writer.submit(finish(forged)).await.is_err());
+    writer.submit(finish(lease)).await.unwrap();
+    // A duplicate completion finds no running attempt.
+    assert!(matches!(
+        writer.submit(finish(lease)).await,
+        Err(Error::LeaseNotHeld { .. })
+    ));
+    drop(writer);
+
+    let mut conn = open_for_writing(&path).await.unwrap();
+    let again = create_or_resume(&mut conn, &definition(), &path)
+        .await
+        .unwrap();
+    assert!(again.resumed);
+    assert_eq!(again.trials.len(), 200);
+    let first = &again.trials[0];
+    assert_eq!(first.state, TrialState::Complete);
+    assert_eq!(first.value, Some(0.5));
+    assert_eq!(first.intermediate, vec![(1, 1.0), (2, 0.5)]);
+    assert_eq!(first.latest.as_ref().unwrap().token, lease.token);
+    assert_eq!(again.workers, vec![(worker, 1)]);
+
+    let changed = StudyDefinition {
+        config: "[study]\nname = \"other\"\n".into(),
+        ..definition()
+    };
+    assert!(matches!(
+        create_or_resume(&mut conn, &changed, &path).await,
+        Err(Error::StudyChanged { .. })
+    ));
+
+    let mut reader = open_read_only(&path).await.unwrap();
+    let study = query::resolve_study(&mut reader, None, &path)
+        .await
+        .unwrap();
+    let best = query::best(&mut reader, &study, 5).await.unwrap();
+    assert_eq!(best.len(), 1);
+    assert_eq!(best[0].trial, 0);
+    assert_eq!(best[0].worker.as_deref(), Some("w"));
+    let detail = query::trial(&mut reader, &study, 0).await.unwrap();
+    assert_eq!(detail.history.len(), 2);
+    assert_eq!(detail.attempt_history[0].state, "complete");
+    let queued = query::trials(
+        &mut reader,
+        &study,
+        Some(TrialState::Queued),
+        query::TrialOrder::Number,
+    )
+    .await
+    .unwrap();
+    assert_eq!(queued.len(), 199);
+    let summary = query::studies(&mut reader).await.unwrap();
+    assert_eq!(summary[0].complete, 1);
+    assert_eq!(summary[0].best_value, Some(0.5));
+    let ok: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&mut reader)
+        .await
+        .unwrap();
+    assert_eq!(ok, "ok");
+}
+
+async fn futures_join(
+    futures: impl Iterator<Item = impl Future<Output = Result<i64, Error>> + Send + 'static>,
+) -> Vec<i64> {
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.unwrap().unwrap());
+    }
+    out
+}
