@@ -125,6 +125,15 @@ impl Coordinator {
         self.scheduler.progress()
     }
 
+    /// Closes a study that needs no serving (every trial is over), recording it finished.
+    pub async fn close(self) -> Result<Progress, Error> {
+        let progress = *self.scheduler.progress().borrow();
+        if progress.finished {
+            self.writer.submit(WriteOp::FinishStudy).await?;
+        }
+        Ok(progress)
+    }
+
     /// Serves workers on `listener` until every trial is over or `shutdown` resolves.
     /// With `token`, every request must carry it. Returns the final figures.
     pub async fn serve(

@@ -72,6 +72,7 @@ pub fn run(
         }
         if start.finished {
             eprintln!("study `{name}` is already finished");
+            coordinator.close().await?;
             return Ok::<bool, anyhow::Error>(false);
         }
         let listener = TcpListener::bind(("127.0.0.1", 0))

@@ -56,6 +56,7 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
         let start = *coordinator.progress().borrow();
         if start.finished {
             eprintln!("study `{name}` in {} is already finished", db.display());
+            coordinator.close().await?;
             return Ok(ExitCode::SUCCESS);
         }
         let listener = TcpListener::bind(args.listen)

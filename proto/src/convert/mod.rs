@@ -9,6 +9,8 @@ use crate::pb;
 const MAX_NAME_BYTES: usize = 256;
 /// Most metrics accepted in one epoch.
 const MAX_METRICS: usize = 256;
+/// Most slots a worker may claim (and so leases it may hold at once).
+const MAX_SLOTS: u32 = 4096;
 /// Most epochs accepted in one report.
 const MAX_EPOCHS: usize = 1024;
 /// Longest error text accepted (the tail of a command's stderr), in bytes.
@@ -144,8 +146,11 @@ impl From<WorkerHello> for pb::RegisterRequest {
 impl TryFrom<pb::RegisterRequest> for WorkerHello {
     type Error = ConvertError;
     fn try_from(req: pb::RegisterRequest) -> Result<Self, ConvertError> {
-        if req.slots == 0 {
-            return Err(ConvertError::new("slots", "a worker needs at least 1 slot"));
+        if req.slots == 0 || req.slots > MAX_SLOTS {
+            return Err(ConvertError::new(
+                "slots",
+                format!("{}: a worker has 1 to {MAX_SLOTS} slots", req.slots),
+            ));
         }
         Ok(WorkerHello {
             name: bounded("name", req.name, MAX_NAME_BYTES)?,
