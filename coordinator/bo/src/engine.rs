@@ -133,7 +133,18 @@ pub struct Engine {
     warm: [Option<Vec<f64>>; 2],
     /// Index into `warm` of the model used last.
     last: usize,
+    /// Warm start of the local model's fit.
+    warm_local: Option<Vec<f64>>,
+    /// Number of observations at the last hyperparameter optimization.
+    fitted_at: usize,
 }
+
+/// From this many observations on, hyperparameters are re-optimized only when the
+/// observations have grown by [`REFIT_GROWTH`] since the last optimization; in between, the
+/// last hyperparameters are reused and only the Cholesky factor is recomputed.
+const REFIT_FROM: usize = 150;
+/// See [`REFIT_FROM`].
+const REFIT_GROWTH: f64 = 1.1;
 
 /// The fitted surrogate of one call, extended by lies as suggestions are made.
 struct Model {
@@ -164,6 +175,8 @@ impl Engine {
             design,
             warm: [None, None],
             last: 0,
+            warm_local: None,
+            fitted_at: 0,
         })
     }
 
@@ -293,23 +306,39 @@ impl Engine {
     ) -> Option<Model> {
         let inputs = Inputs::new(rows.concat(), self.columns.categorical_mask().to_vec());
         let warped = OutputTransform::choose_warp(values);
-        let candidates: Vec<(usize, Warp)> = match self.settings.output_warping {
+        let n = values.len();
+        let reuse = n >= REFIT_FROM
+            && (n as f64) < self.fitted_at as f64 * REFIT_GROWTH
+            && self.warm[self.last].is_some();
+        let mut candidates: Vec<(usize, Warp)> = match self.settings.output_warping {
             OutputWarping::Off => vec![(0, Warp::Identity)],
             OutputWarping::Always => vec![(1, warped)],
             OutputWarping::Select if warped == Warp::Identity => vec![(0, Warp::Identity)],
             OutputWarping::Select => vec![(0, Warp::Identity), (1, warped)],
         };
+        if reuse {
+            candidates.retain(|(slot, _)| *slot == self.last);
+        } else {
+            self.fitted_at = n;
+        }
         let mut chosen: Option<(f64, usize, Vec<f64>, crate::gp::Fitted)> = None;
         let mut chosen_warp = Warp::Identity;
         for (slot, warp) in candidates {
             let (transform, y) = OutputTransform::with_warp(values, warp);
-            let fitted = fit(
-                &inputs,
-                &y,
-                self.warm[slot].as_deref(),
-                &self.settings.fit,
-                rng,
-            );
+            let fitted = match (&self.warm[slot], reuse) {
+                (Some(raw), true) => crate::gp::Fitted {
+                    params: crate::gp::fit::params_from_raw(raw, self.settings.fit.noise_floor),
+                    raw: raw.clone(),
+                    objective: 0.0,
+                },
+                _ => fit(
+                    &inputs,
+                    &y,
+                    self.warm[slot].as_deref(),
+                    &self.settings.fit,
+                    rng,
+                ),
+            };
             if !fitted.objective.is_finite() {
                 continue;
             }
@@ -351,7 +380,7 @@ impl Engine {
         })?;
         let side = trust_region_side(values, self.initial_design_size(), self.columns.len());
         let (gp, y) = if self.settings.local_model && side < 0.8 - 1e-12 {
-            self.local_model(&gp, rows, values, chosen_warp, side, rng)
+            self.local_model(&gp, rows, values, chosen_warp, side, reuse, rng)
                 .unwrap_or((gp, y))
         } else {
             (gp, y)
@@ -383,13 +412,15 @@ impl Engine {
     /// The GP refitted on the observations within twice the trust region around the
     /// incumbent (warm-started from the global fit, no restarts). `None` when too few or all
     /// observations are near, or the fit fails.
+    #[allow(clippy::too_many_arguments)]
     fn local_model(
-        &self,
+        &mut self,
         global: &Gp,
         rows: &[Vec<f64>],
         values: &[f64],
         warp: Warp,
         side: f64,
+        reuse: bool,
         rng: &mut ChaCha8Rng,
     ) -> Option<(Gp, Vec<f64>)> {
         let best = (0..values.len()).min_by(|&a, &b| values[a].total_cmp(&values[b]))?;
@@ -417,11 +448,16 @@ impl Engine {
             random_restarts: 0,
             ..self.settings.fit.clone()
         };
+        if reuse && let Some(raw) = &self.warm_local {
+            let params = crate::gp::fit::params_from_raw(raw, self.settings.fit.noise_floor);
+            return Some((Gp::new(inputs, y.clone(), params)?, y));
+        }
         let warm = self.warm[self.last].clone();
         let fitted = fit(&inputs, &y, warm.as_deref(), &settings, rng);
         if !fitted.objective.is_finite() {
             return None;
         }
+        self.warm_local = Some(fitted.raw.clone());
         Some((Gp::new(inputs, y.clone(), fitted.params)?, y))
     }
 

@@ -15,7 +15,8 @@ use crate::sobol::Sobol;
 /// How the acquisition function is maximized.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchSettings {
-    /// Number of scrambled Sobol candidates scored first (Optuna: 2048).
+    /// Number of scrambled Sobol candidates scored first (Optuna: 2048); past 400
+    /// conditioning points, proportionally fewer (at least a quarter).
     pub candidates: usize,
     /// Number of local searches (Optuna: 10).
     pub starts: usize,
@@ -78,7 +79,12 @@ pub fn maximize(
     rng: &mut (impl Rng + ?Sized),
 ) -> Ranked {
     let d = columns.len();
-    let count = settings.candidates.max(1);
+    // Past 400 conditioning points the candidate count shrinks in proportion (scoring costs
+    // candidates × n² for the variance), keeping at least a quarter of it.
+    let n = gp.len().max(1);
+    let count = (settings.candidates * 400 / n.max(400))
+        .max(settings.candidates / 4)
+        .max(1);
     let sobol = Sobol::new(d, rng.random());
     let mut points = sobol.points(0, count, d);
     for row in points.chunks_mut(d) {
