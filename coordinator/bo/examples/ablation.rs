@@ -1,0 +1,147 @@
+//! Ablation of the engine's options on the sampler benchmark's functions (not the
+//! benchmark itself: that is `coordinator/search/benches/samplers.rs`). Median regret at
+//! half and full budget over the seeds, engine called directly on the unit cube.
+//!
+//! `cargo run --release -p hypersearch-bo --example ablation -- [SEEDS] [FUNCTION]` with
+//! `WARP=0|1|select` (output warping off / always / selected by evidence), `ACQ=ei|hedge`,
+//! `TR=0|1|2` (trust region off / always / alternate), `LOCAL=0|1`, `INIT=n`, `DIAG=1`.
+
+#![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
+use hypersearch_bo::{Column, Engine, History, Settings};
+use std::time::Instant;
+
+/// A test function of `hypersearch-testfns` on its benchmark box, evaluated at a point of
+/// the unit cube.
+fn on_box(name: &str, bounds: &[(f64, f64)], u: &[f64]) -> f64 {
+    let x: Vec<f64> = u
+        .iter()
+        .zip(bounds)
+        .map(|(v, (lo, hi))| lo + v * (hi - lo))
+        .collect();
+    hypersearch_testfns::find(name)
+        .unwrap()
+        .evaluate(&x)
+        .unwrap()
+}
+fn branin(u: &[f64]) -> f64 {
+    on_box("branin", &[(-5.0, 10.0), (0.0, 15.0)], u)
+}
+fn hartmann6(u: &[f64]) -> f64 {
+    on_box("hartmann6", &[(0.0, 1.0); 6], u)
+}
+fn ackley(u: &[f64]) -> f64 {
+    on_box("ackley", &[(-5.0, 10.0); 5], u)
+}
+fn rosenbrock(u: &[f64]) -> f64 {
+    on_box("rosenbrock", &[(-5.0, 10.0); 4], u)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let seeds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let only: Option<String> = args.get(2).cloned();
+    let funcs: Vec<(&str, fn(&[f64]) -> f64, usize, usize, f64)> = vec![
+        ("branin", branin, 2, 50, 0.397887357729738),
+        ("hartmann6", hartmann6, 6, 100, -3.322368011391339),
+        ("ackley5", ackley, 5, 100, 0.0),
+        ("rosenbrock4", rosenbrock, 4, 100, 0.0),
+    ];
+    let warp = match std::env::var("WARP").as_deref() {
+        Ok("0") => hypersearch_bo::OutputWarping::Off,
+        Ok("1") => hypersearch_bo::OutputWarping::Always,
+        _ => hypersearch_bo::OutputWarping::Select,
+    };
+    let acq = if std::env::var("ACQ").is_ok_and(|v| v == "hedge") {
+        hypersearch_bo::AcquisitionChoice::Hedge
+    } else {
+        hypersearch_bo::AcquisitionChoice::LogEi
+    };
+    let tr = match std::env::var("TR").as_deref() {
+        Ok("0") => hypersearch_bo::TrustRegion::Off,
+        Ok("1") => hypersearch_bo::TrustRegion::Always,
+        Ok("2") => hypersearch_bo::TrustRegion::Alternate,
+        _ => Settings::default().trust_region,
+    };
+    let init: Option<usize> = std::env::var("INIT").ok().and_then(|v| v.parse().ok());
+    for (name, f, d, budget, fmin) in funcs {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
+        let mut finals = vec![];
+        let mut halves = vec![];
+        let start = Instant::now();
+        for seed in 0..seeds {
+            let settings = Settings {
+                design_seed: seed,
+                output_warping: warp,
+                initial_design: init,
+                acquisition: acq,
+                trust_region: tr,
+                local_model: std::env::var("LOCAL").map(|v| v != "0").unwrap_or(true),
+                ..Settings::default()
+            };
+            let mut engine = Engine::new(vec![Column::Continuous; d], settings).unwrap();
+            let (mut pts, mut vals) = (vec![], vec![]);
+            let mut best = f64::INFINITY;
+            let mut best_x = vec![];
+            for t in 0..budget {
+                let h = History {
+                    points: &pts,
+                    values: &vals,
+                    pending: &[],
+                };
+                let x = engine
+                    .suggest(&h, 1, seed * 1000 + t as u64)
+                    .unwrap()
+                    .remove(0);
+                let v = f(&x);
+                if v - fmin < best {
+                    best_x = x.clone();
+                }
+                best = best.min(v - fmin);
+                vals.push(v);
+                pts.extend(x);
+                if t + 1 == budget / 2 {
+                    halves.push(best);
+                }
+            }
+            finals.push(best);
+            if std::env::var("DIAG").is_ok() {
+                let p = engine.hyperparameters().unwrap();
+                println!(
+                    "  seed {seed}: best {best:.3e} at {:?} ls {:?} c {:.3} noise {:.2e}",
+                    best_x
+                        .iter()
+                        .map(|u| format!("{:.3}", -5.0 + 15.0 * u))
+                        .collect::<Vec<_>>(),
+                    p.inverse_squared_lengthscales
+                        .iter()
+                        .map(|l| format!("{:.2}", 1.0 / l.sqrt()))
+                        .collect::<Vec<_>>(),
+                    p.signal,
+                    p.noise
+                );
+            }
+        }
+        let med = |v: &mut Vec<f64>| {
+            v.sort_by(|a, b| a.total_cmp(b));
+            let n = v.len();
+            if n % 2 == 1 {
+                v[n / 2]
+            } else {
+                0.5 * (v[n / 2 - 1] + v[n / 2])
+            }
+        };
+        let el = start.elapsed().as_secs_f64() / (seeds as f64 * budget as f64);
+        println!(
+            "{name:12} half {:.3e} final {:.3e}  ({:.1} ms/suggest) all: {:?}",
+            med(&mut halves),
+            med(&mut finals.clone()),
+            el * 1e3,
+            finals
+                .iter()
+                .map(|v| format!("{v:.2e}"))
+                .collect::<Vec<_>>()
+        );
+    }
+}
