@@ -9,3 +9,4 @@ mod cluster;
 mod pruning;
 mod refusals;
 mod run;
+mod train_cli;
