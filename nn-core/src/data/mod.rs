@@ -56,7 +56,7 @@ pub struct Dataset {
 }
 
 /// A read-only view of some rows of a data set.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Split<'a> {
     /// All samples the rows index into, one row per sample.
     pub x: ArrayView2<'a, f32>,
