@@ -26,6 +26,7 @@ enum Codec {
         b: f64,
         log: bool,
         low: f64,
+        high: f64,
         step: Option<f64>,
         count: u128,
         int: bool,
@@ -57,6 +58,7 @@ impl Encoding {
                             b: t(d.high),
                             log: d.log,
                             low: d.low,
+                            high: d.high,
                             step: None,
                             count: 0,
                             int: false,
@@ -133,6 +135,7 @@ impl Encoding {
                     b,
                     log,
                     low,
+                    high,
                     step,
                     count,
                     int,
@@ -140,10 +143,8 @@ impl Encoding {
                     let t = a + x.clamp(0.0, 1.0) * (b - a);
                     let v = if *log { t.exp() } else { t };
                     match step {
-                        None => {
-                            let (lo, hi) = if *log { (a.exp(), b.exp()) } else { (*a, *b) };
-                            ParamValue::Float(v.clamp(lo, hi))
-                        }
+                        // Clamped to the domain's own bounds: exp(ln(low)) need not be low.
+                        None => ParamValue::Float(v.clamp(*low, *high)),
                         Some(s) => {
                             let k = ((v - low) / s).round().clamp(0.0, (*count - 1) as f64);
                             if *int {
@@ -171,6 +172,7 @@ fn stepped(low: f64, high: f64, step: f64, log: bool, int: bool) -> (Codec, Colu
         b,
         log,
         low,
+        high,
         step: Some(step),
         count,
         int,
@@ -230,6 +232,17 @@ mod tests {
         assert!((back.get("lr").and_then(ParamValue::as_f64).unwrap() - 3e-3).abs() < 1e-12);
         assert!((back.get("x").and_then(ParamValue::as_f64).unwrap() - 0.25).abs() < 1e-12);
         assert!(s.validate(&back).is_ok());
+    }
+
+    #[test]
+    fn log_floats_decode_to_their_exact_bounds_at_the_ends() {
+        let s = space("p = { float = [7.264591810599361, 7.364591810599361], log = true }\n");
+        let enc = Encoding::new(&s);
+        for (u, want) in [(0.0, 7.264591810599361), (1.0, 7.364591810599361)] {
+            let p = enc.decode(&[u]);
+            assert_eq!(p.get("p"), Some(&ParamValue::Float(want)));
+            assert_eq!(s.validate(&p).unwrap(), p);
+        }
     }
 
     #[test]
