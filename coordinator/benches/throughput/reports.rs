@@ -1,0 +1,219 @@
+//! The `reports` rows: clients speaking the worker protocol over gRPC to a real `hypersearch
+//! serve` process. Every trial reports the curve 1/(step+1) for steps 0..19 (epochs 1..=20)
+//! under the median rule, so every epoch is judged and none is stopped; then completes. Like
+//! the worker, a client sends in one call the epochs it has ready: here all 20 at once.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hypersearch_proto::pb::coordinator_client::CoordinatorClient;
+use hypersearch_proto::{
+    Assignment, Completion, Epoch, LeaseGrant, LeaseRequest, Metrics, Outcome, Report, WorkerHello,
+    pb,
+};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::cluster::{branin_study, read_figures, serve, trouble};
+use crate::table::{Row, load_average};
+
+/// Epochs per trial, as in the peer.
+pub const EPOCHS: u32 = 20;
+
+/// Most slots one client (one connection) carries.
+const SLOTS_PER_CLIENT: u32 = 8;
+
+/// Counters the streams share.
+#[derive(Default)]
+struct Counts {
+    calls: AtomicU64,
+    errors: AtomicU64,
+    /// Some stream heard the study is finished: the coordinator may close while the
+    /// others wait on a lease (a worker stops its other slots at this point).
+    finished: AtomicBool,
+}
+
+impl Counts {
+    fn failed(&self) {
+        if !self.finished.load(Ordering::Acquire) {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn finish(&self) {
+        self.finished.store(true, Ordering::Release);
+    }
+}
+
+/// One `reports` row with `slots` concurrent trial streams.
+pub async fn reports_row(
+    bin: &Path,
+    parent: &Path,
+    slots: u32,
+    trials: u64,
+) -> Result<Row, String> {
+    let load = load_average()[0];
+    let dir = tempfile::Builder::new()
+        .prefix("hypersearch-reports-")
+        .tempdir_in(parent)
+        .map_err(|err| format!("cannot create a directory in {}: {err}", parent.display()))?;
+    let config = dir.path().join("study.toml");
+    let study = branin_study(
+        "reports",
+        trials,
+        slots,
+        "\n[early_stopping]\nrule = \"median\"\n",
+    );
+    std::fs::write(&config, study)
+        .map_err(|err| format!("cannot write {}: {err}", config.display()))?;
+    let db = dir.path().join("trials.db");
+    let wall = Instant::now();
+    let (mut serve, address) = serve(bin, dir.path(), &config, &db)?;
+    let counts = Arc::new(Counts::default());
+    let clients = slots.div_ceil(SLOTS_PER_CLIENT).max(1);
+    let mut streams = tokio::task::JoinSet::new();
+    for c in 0..clients {
+        let mine = SLOTS_PER_CLIENT.min(slots - c * SLOTS_PER_CLIENT);
+        let channel = Endpoint::from_shared(address.clone())
+            .map_err(|err| err.to_string())?
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .map_err(|err| format!("cannot connect to {address}: {err}"))?;
+        let mut client = CoordinatorClient::new(channel);
+        let hello = WorkerHello {
+            name: format!("bench-{c}"),
+            hostname: "bench".into(),
+            slots: mine,
+            version: "bench".into(),
+        };
+        let welcome = client
+            .register(pb::RegisterRequest::from(hello))
+            .await
+            .map_err(|err| format!("register: {err}"))?
+            .into_inner();
+        for _ in 0..mine {
+            streams.spawn(stream(client.clone(), welcome.worker_id, counts.clone()));
+        }
+    }
+    while streams.join_next().await.is_some() {}
+    let mut errors = Vec::new();
+    let ok = tokio::task::block_in_place(|| serve.wait(Duration::from_secs(60)))?;
+    if !ok {
+        errors.push(format!("serve failed:\n{}", serve.log_text()));
+    }
+    let wall = wall.elapsed().as_secs_f64();
+    errors.extend(trouble(&serve.log_text()));
+    let failed_calls = counts.errors.load(Ordering::Relaxed);
+    if failed_calls > 0 {
+        errors.push(format!("{failed_calls} calls failed"));
+    }
+    let figures = tokio::task::block_in_place(|| read_figures(&db))?;
+    errors.extend(figures.problems(trials));
+    let expected_epochs = trials * u64::from(EPOCHS);
+    if figures.epochs != expected_epochs {
+        errors.push(format!(
+            "{} epochs recorded of {expected_epochs}",
+            figures.epochs
+        ));
+    }
+    Ok(Row {
+        mode: "reports",
+        slots,
+        processes: clients,
+        requested: trials,
+        recorded: figures.terminal,
+        seconds: figures.span,
+        wall_seconds: wall,
+        reports: figures.epochs,
+        report_calls: counts.calls.load(Ordering::Relaxed),
+        cpu_ms_per_trial: None,
+        errors: errors.len() as u64,
+        error_kinds: errors,
+        load,
+        best_ms: None,
+    })
+}
+
+/// The curve every trial reports.
+fn curve() -> Vec<Epoch> {
+    (1..=EPOCHS)
+        .map(|epoch| Epoch {
+            epoch,
+            metrics: Metrics::from([("value".to_string(), 1.0 / f64::from(epoch))]),
+        })
+        .collect()
+}
+
+/// One slot: lease, report the curve, complete asking for the next trial, until the study
+/// is finished.
+async fn stream(mut client: CoordinatorClient<Channel>, worker_id: u64, counts: Arc<Counts>) {
+    let curve = curve();
+    let mut next: Vec<Assignment> = Vec::new();
+    loop {
+        let Some(assignment) = next.pop() else {
+            let request = LeaseRequest {
+                worker_id,
+                max_trials: 1,
+                wait_ms: 1000,
+            };
+            match client.lease(pb::LeaseRequest::from(request)).await {
+                Ok(reply) => match LeaseGrant::try_from(reply.into_inner()) {
+                    Ok(LeaseGrant::Trials(trials)) => next = trials,
+                    Ok(LeaseGrant::StudyFinished) => return counts.finish(),
+                    Err(_) => {
+                        counts.failed();
+                        return;
+                    }
+                },
+                Err(_) => {
+                    counts.failed();
+                    return;
+                }
+            }
+            continue;
+        };
+        let report = Report {
+            worker_id,
+            lease: assignment.lease,
+            epochs: curve.clone(),
+        };
+        counts.calls.fetch_add(1, Ordering::Relaxed);
+        let stopped = match client.report(pb::ReportRequest::from(report)).await {
+            Ok(reply) => reply.into_inner().stop.is_some(),
+            Err(_) => {
+                counts.failed();
+                return;
+            }
+        };
+        let outcome = if stopped {
+            Outcome::Pruned
+        } else {
+            Outcome::Finished(Metrics::from([(
+                "value".to_string(),
+                1.0 / f64::from(EPOCHS),
+            )]))
+        };
+        let completion = Completion {
+            worker_id,
+            lease: assignment.lease,
+            outcome,
+            next_max_trials: 1,
+        };
+        match client.complete(pb::CompleteRequest::from(completion)).await {
+            Ok(reply) => match LeaseGrant::try_from(reply.into_inner()) {
+                Ok(LeaseGrant::Trials(trials)) => next = trials,
+                Ok(LeaseGrant::StudyFinished) => return counts.finish(),
+                Err(_) => {
+                    counts.failed();
+                    return;
+                }
+            },
+            Err(_) => {
+                counts.failed();
+                return;
+            }
+        }
+    }
+}
