@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use hypersearch_proto::LeaseId;
+use hypersearch_proto::data::Checksum;
 
 /// Everything that can go wrong in the coordinator.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +100,39 @@ pub enum Error {
     /// The coordinator is shutting down.
     #[error("the coordinator is shutting down")]
     ShuttingDown,
+    /// A TLS certificate or key file cannot be used.
+    #[error("{}: {problem}", path.display())]
+    Tls {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A file of the study's data set cannot be served.
+    #[error("data file {}: {problem}", path.display())]
+    DataFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        problem: String,
+    },
+    /// A worker asked for a data file the study does not have.
+    #[error("this study has no data file with SHA-256 {0}")]
+    UnknownDataFile(Checksum),
+    /// A request for a data file that cannot be answered (e.g. an offset past its end).
+    #[error("bad data request: {0}")]
+    BadDataRequest(String),
+    /// A worker sent reports faster than its bound.
+    #[error(
+        "worker {worker} sends reports faster than {per_slot} a second per slot; \
+         slow down and send several epochs per report"
+    )]
+    RateLimited {
+        /// The worker.
+        worker: u64,
+        /// Reports a second allowed per slot.
+        per_slot: f64,
+    },
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -133,6 +167,9 @@ impl From<Error> for tonic::Status {
             Error::Protocol { .. } => Status::invalid_argument(message),
             Error::UnknownStudy { .. } | Error::UnknownTrial { .. } => Status::not_found(message),
             Error::ShuttingDown => Status::unavailable(message),
+            Error::RateLimited { .. } => Status::resource_exhausted(message),
+            Error::UnknownDataFile(_) => Status::not_found(message),
+            Error::BadDataRequest(_) => Status::invalid_argument(message),
             Error::OpenDatabase { .. }
             | Error::Migrate { .. }
             | Error::Database { .. }
@@ -140,7 +177,9 @@ impl From<Error> for tonic::Status {
             | Error::StudyChanged { .. }
             | Error::Sampler(_)
             | Error::StudyStopped(_)
-            | Error::Serve(_) => Status::internal(message),
+            | Error::Serve(_)
+            | Error::Tls { .. }
+            | Error::DataFile { .. } => Status::internal(message),
         }
     }
 }

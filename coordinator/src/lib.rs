@@ -10,6 +10,10 @@
 //!   budgets, the sampler thread, the reaper; [`Progress`] figures.
 //! - `service`: the thin gRPC handlers and the token check.
 //! - `server`: [`Coordinator`], which opens or resumes a study and serves it.
+//! - `tls`: [`ServerTls`], the certificate, key and optional client CA (rustls, ring).
+//! - `limits`: the per-worker bound on report rates.
+//! - `data`: the study's data files, hashed at start and streamed to workers in
+//!   checksummed chunks.
 //! - `error`: the one [`Error`] type and its mapping to gRPC status codes.
 //!
 //! ```no_run
@@ -28,12 +32,17 @@
 //! # Ok(()) }
 //! ```
 
+mod data;
 mod error;
+mod limits;
 mod scheduler;
 mod server;
 mod service;
 pub mod store;
+mod tls;
 
+pub use data::CORRUPT_CHUNK_ENV;
 pub use error::Error;
 pub use scheduler::Progress;
 pub use server::{Coordinator, Options};
+pub use tls::ServerTls;

@@ -2,7 +2,7 @@
 //! until every trial is over.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,9 +14,12 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 
 use crate::Error;
+use crate::data::{CONCURRENT_TRANSFERS, DataSet};
+use crate::limits::ReportLimiter;
 use crate::scheduler::{Parts, Progress, Rules, Scheduler};
 use crate::service::{Service, TokenCheck};
 use crate::store::{self, StudyDefinition, WriteOp, Writer};
+use crate::tls::ServerTls;
 
 /// How long the coordinator keeps answering after the study ends, so that every worker
 /// hears "study finished" instead of finding the port closed.
@@ -28,12 +31,24 @@ pub struct Options {
     /// How long a lease lasts without a heartbeat or report (default 10 s). A lost worker's
     /// trial is retried about this long after its last sign of life.
     pub lease: Duration,
+    /// Serve over TLS with this identity (and, if it has a client CA, require worker
+    /// certificates); plaintext when `None` (the default).
+    pub tls: Option<ServerTls>,
+    /// Epoch reports a second each worker may send per slot it declared, with a burst of one
+    /// second's worth (default 1,000); faster reports are answered `RESOURCE_EXHAUSTED`.
+    pub reports_per_slot_second: f64,
+    /// The files of the study's data set, which workers that lack them fetch from the
+    /// coordinator (default none). They are opened and hashed when the study opens.
+    pub data_files: Vec<PathBuf>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             lease: Duration::from_secs(10),
+            tls: None,
+            reports_per_slot_second: 1000.0,
+            data_files: Vec::new(),
         }
     }
 }
@@ -43,6 +58,9 @@ pub struct Coordinator {
     scheduler: Arc<Scheduler>,
     writer: Writer,
     resumed: bool,
+    data: Arc<DataSet>,
+    tls: Option<ServerTls>,
+    reports_per_slot_second: f64,
 }
 
 fn direction(config: &StudyConfig) -> Direction {
@@ -62,6 +80,12 @@ impl Coordinator {
         db: &Path,
         options: &Options,
     ) -> Result<Coordinator, Error> {
+        let paths = options.data_files.clone();
+        let data = tokio::task::spawn_blocking(move || DataSet::open(&paths))
+            .await
+            .map_err(|err| {
+                Error::StudyStopped(format!("hashing the data files failed: {err}"))
+            })??;
         let mut conn = store::open_for_writing(db).await?;
         let definition = StudyDefinition {
             name: config.name.clone(),
@@ -101,6 +125,7 @@ impl Coordinator {
                 direction: direction(config),
                 objective,
                 base_config_toml: config.base_training_config.clone(),
+                data_files: data.files(),
             },
             stored,
             sampler,
@@ -112,6 +137,9 @@ impl Coordinator {
             scheduler,
             writer,
             resumed,
+            data: Arc::new(data),
+            tls: options.tls.clone(),
+            reports_per_slot_second: options.reports_per_slot_second,
         })
     }
 
@@ -144,6 +172,9 @@ impl Coordinator {
     ) -> Result<Progress, Error> {
         let service = pb::coordinator_server::CoordinatorServer::new(Service {
             scheduler: self.scheduler.clone(),
+            data: self.data.clone(),
+            transfers: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_TRANSFERS)),
+            reports: ReportLimiter::new(self.reports_per_slot_second),
         })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -163,7 +194,11 @@ impl Coordinator {
                 } => {}
             }
         };
-        tonic::transport::Server::builder()
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = &self.tls {
+            server = server.tls_config(tls.config())?;
+        }
+        server
             .add_service(service)
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), ended)
             .await?;

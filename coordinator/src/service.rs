@@ -5,14 +5,29 @@
 use std::sync::Arc;
 
 use hypersearch_proto::auth::{AUTHORIZATION, constant_time_eq, parse_bearer};
+use hypersearch_proto::data::DataRequest;
 use hypersearch_proto::{Completion, Heartbeat, LeaseGrant, LeaseRequest, Report, WorkerHello, pb};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use crate::Error;
+use crate::data::DataSet;
+use crate::limits::ReportLimiter;
 use crate::scheduler::Scheduler;
+
+/// Chunks of one transfer read ahead of the network.
+const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// The `Coordinator` gRPC service over a scheduler.
 pub(crate) struct Service {
     pub scheduler: Arc<Scheduler>,
+    /// The study's data files, for workers that lack them.
+    pub data: Arc<DataSet>,
+    /// Transfers served at once.
+    pub transfers: Arc<Semaphore>,
+    /// The bound on each worker's report rate.
+    pub reports: ReportLimiter,
 }
 
 #[tonic::async_trait]
@@ -43,6 +58,17 @@ impl pb::coordinator_server::Coordinator for Service {
         request: Request<pb::ReportRequest>,
     ) -> Result<Response<pb::ReportReply>, Status> {
         let report = Report::try_from(request.into_inner())?;
+        if let Some(slots) = self.scheduler.worker_slots(report.worker_id)
+            && !self
+                .reports
+                .allow(report.worker_id, slots, tokio::time::Instant::now())
+        {
+            return Err(Error::RateLimited {
+                worker: report.worker_id,
+                per_slot: self.reports.per_slot(),
+            }
+            .into());
+        }
         let stop = self.scheduler.report(report).await?;
         Ok(Response::new(pb::ReportReply {
             stop: stop.map(Into::into),
@@ -69,6 +95,36 @@ impl pb::coordinator_server::Coordinator for Service {
         let heartbeat = Heartbeat::try_from(request.into_inner())?;
         let lost = self.scheduler.heartbeat(&heartbeat)?;
         Ok(Response::new(lost.into()))
+    }
+
+    type FetchDataStream = ReceiverStream<Result<pb::DataChunk, Status>>;
+
+    async fn fetch_data(
+        &self,
+        request: Request<pb::FetchDataRequest>,
+    ) -> Result<Response<Self::FetchDataStream>, Status> {
+        let request = DataRequest::try_from(request.into_inner())?;
+        let chunks = self.data.chunks(request)?;
+        let turn = self
+            .transfers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
+        tracing::info!(worker = request.worker_id, file = %request.sha256,
+            offset = request.offset, "sending a data file");
+        let (sender, receiver) = mpsc::channel(CHUNKS_IN_FLIGHT);
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            for chunk in chunks {
+                let chunk = chunk.map(Into::into).map_err(Status::from);
+                // A closed channel: the worker went away; stop reading.
+                if sender.blocking_send(chunk).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(receiver)))
     }
 }
 

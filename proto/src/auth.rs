@@ -1,5 +1,7 @@
 //! The shared secret workers present: a bearer token in the `authorization` metadata.
 
+use crate::data::Checksum;
+
 /// The metadata key carrying the token.
 pub const AUTHORIZATION: &str = "authorization";
 
@@ -13,14 +15,13 @@ pub fn parse_bearer(value: &str) -> Option<&str> {
     value.strip_prefix("Bearer ")
 }
 
-/// Compares two secrets in time independent of where they differ (only their lengths leak).
+/// Compares two secrets in time independent of their content: both are hashed to SHA-256
+/// first, so neither where they differ nor their lengths leak through timing, and the
+/// digests are compared with `subtle`'s constant-time equality.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    // black_box keeps the optimizer from turning the fold into an early-exit comparison.
-    std::hint::black_box(difference) == 0
+    use subtle::ConstantTimeEq as _;
+    let (a, b) = (Checksum::of(a), Checksum::of(b));
+    a.0.ct_eq(&b.0).into()
 }
 
 #[cfg(test)]

@@ -76,6 +76,9 @@ pub struct StudyInfo {
     pub objective: Objective,
     /// The `[data]`, `[network]` and `[training]` tables of the study, as TOML text.
     pub base_config_toml: String,
+    /// The files of the study's data set, for workers that lack them (none for the built-in
+    /// digits set and for objectives other than training).
+    pub data_files: Vec<crate::data::DataFile>,
 }
 
 /// The coordinator's answer to a worker joining.

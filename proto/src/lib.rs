@@ -9,7 +9,8 @@
 //! - [`domain`]: the protocol's plain types ([`LeaseId`], [`Assignment`], [`Outcome`], ...).
 //! - `convert`: `From`/`TryFrom` between the two; incoming messages are validated here
 //!   ([`ConvertError`] names the field that is wrong).
-//! - [`auth`]: the bearer-token metadata both sides use.
+//! - [`auth`]: the bearer-token metadata both sides use, and its constant-time check.
+//! - [`data`]: the data-set transfer's types (files named by SHA-256, checksummed chunks).
 //!
 //! ```
 //! use hypersearch_proto::{pb, LeaseId};
@@ -20,6 +21,7 @@
 
 pub mod auth;
 mod convert;
+pub mod data;
 pub mod domain;
 
 pub use convert::ConvertError;

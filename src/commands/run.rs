@@ -52,9 +52,17 @@ pub fn run(
     let name = study.config.name.clone();
     let metric = study.config.metric.clone();
     let interrupted = runtime()?.block_on(async {
-        let coordinator = Coordinator::open(&study.config, &study.text, &db, &Options { lease })
-            .await
-            .with_context(|| format!("cannot start study `{name}`"))?;
+        let coordinator = Coordinator::open(
+            &study.config,
+            &study.text,
+            &db,
+            &Options {
+                lease,
+                ..Options::default()
+            },
+        )
+        .await
+        .with_context(|| format!("cannot start study `{name}`"))?;
         let start = *coordinator.progress().borrow();
         if coordinator.resumed() {
             eprintln!(

@@ -49,7 +49,10 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
             &study.config,
             &study.text,
             &db,
-            &Options { lease: args.lease },
+            &Options {
+                lease: args.lease,
+                ..Options::default()
+            },
         )
         .await
         .with_context(|| format!("cannot start study `{name}`"))?;

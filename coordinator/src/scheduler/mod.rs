@@ -318,6 +318,11 @@ impl Scheduler {
         }
     }
 
+    /// The slots `worker` declared, if the scheduler knows it.
+    pub fn worker_slots(&self, worker: u64) -> Option<u32> {
+        self.lock().worker_slots(worker)
+    }
+
     /// Renews a worker's leases; returns those it no longer holds.
     pub fn heartbeat(&self, heartbeat: &Heartbeat) -> Result<Vec<LeaseId>, Error> {
         self.lock().heartbeat(heartbeat, Instant::now())

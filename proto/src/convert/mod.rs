@@ -2,6 +2,8 @@
 //! messages are validated on the way in: a missing field, an unknown enum value, a non-finite
 //! metric or an oversized string is a [`ConvertError`] naming the field.
 
+mod data;
+
 use crate::domain::*;
 use crate::pb;
 
@@ -190,6 +192,7 @@ impl From<StudyInfo> for pb::StudyInfo {
             direction: pb::Direction::from(study.direction).into(),
             objective: Some(study.objective.into()),
             base_config_toml: study.base_config_toml,
+            data_files: study.data_files.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -220,6 +223,7 @@ impl TryFrom<pb::StudyInfo> for StudyInfo {
             direction,
             objective,
             base_config_toml: study.base_config_toml,
+            data_files: data::data_files_from_pb(study.data_files)?,
         })
     }
 }

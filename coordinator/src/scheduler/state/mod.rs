@@ -408,6 +408,11 @@ impl State {
         );
     }
 
+    /// The slots `worker` declared, if it joined.
+    pub fn worker_slots(&self, worker: u64) -> Option<u32> {
+        self.workers.get(&worker).map(|entry| entry.slots)
+    }
+
     /// The progress figures.
     pub fn progress(&self) -> Progress {
         Progress {
