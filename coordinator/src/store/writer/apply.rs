@@ -1,7 +1,15 @@
 //! The changes themselves: what each [`WriteOp`] does in SQL, fenced on the lease where an
 //! attempt is concerned.
+//!
+//! Every op checks its fence with its first statement, before it writes anything, so a
+//! refused op leaves the transaction as it found it and the writer needs no savepoint per
+//! op; a statement failing later (which the scheduler's own checks make unexpected) is
+//! reported as [`Failure::Broken`] and the writer redoes the batch op by op.
+
+use std::sync::{Arc, OnceLock};
 
 use hypersearch_proto::{Epoch, FailureKind, LeaseId, StopDecision};
+use sqlx::AssertSqlSafe;
 use sqlx::sqlite::SqliteConnection;
 
 use super::Task;
@@ -120,19 +128,62 @@ fn failure_sql(failure: Option<FailureKind>) -> Option<&'static str> {
     })
 }
 
-fn lease_not_held(lease: LeaseId, worker: u64) -> Error {
-    Error::LeaseNotHeld {
+fn lease_not_held(lease: LeaseId, worker: u64) -> Failure {
+    Failure::Refused(Error::LeaseNotHeld {
         lease,
         worker,
         reason: "the database holds no running attempt with this lease".into(),
+    })
+}
+
+/// Why an op was not applied.
+#[derive(Debug)]
+pub(super) enum Failure {
+    /// Its fence did not hold; nothing was written.
+    Refused(Error),
+    /// A statement failed, possibly after another of the same op wrote.
+    Broken(Error),
+}
+
+impl Failure {
+    /// The error to report to the op's requester.
+    pub fn into_error(self) -> Error {
+        match self {
+            Failure::Refused(err) | Failure::Broken(err) => err,
+        }
     }
+}
+
+/// Maps a failed statement to [`Failure::Broken`] saying what the writer was doing.
+fn broken(context: &'static str) -> impl Fn(sqlx::Error) -> Failure {
+    move |err| Failure::Broken(db_err(context)(err))
+}
+
+/// Epoch metric rows written by one multi-row `INSERT`, at most.
+const ROWS_PER_INSERT: usize = 64;
+
+/// `INSERT INTO epoch_metrics ... VALUES (?, ?, ?, ?, ?), ...` for 1 ..= [`ROWS_PER_INSERT`]
+/// rows: built once, only placeholders vary (every value is bound).
+fn epoch_insert(rows: usize) -> AssertSqlSafe<Arc<str>> {
+    static STATEMENTS: OnceLock<Vec<Arc<str>>> = OnceLock::new();
+    let statements = STATEMENTS.get_or_init(|| {
+        (1..=ROWS_PER_INSERT)
+            .map(|n| {
+                let values = vec!["(?, ?, ?, ?, ?)"; n].join(", ");
+                Arc::from(format!(
+                    "INSERT INTO epoch_metrics (trial_id, attempt, epoch, name, value) VALUES {values}"
+                ))
+            })
+            .collect()
+    });
+    AssertSqlSafe(statements[rows.clamp(1, ROWS_PER_INSERT) - 1].clone())
 }
 
 pub(super) async fn apply(
     conn: &mut SqliteConnection,
     task: &mut Task,
     op: &WriteOp,
-) -> Result<i64, Error> {
+) -> Result<i64, Failure> {
     let study_id = task.study_id;
     match op {
         WriteOp::RegisterWorker {
@@ -154,7 +205,7 @@ pub(super) async fn apply(
             .bind(version)
             .execute(&mut *conn)
             .await
-            .map_err(db_err("register worker"))?;
+            .map_err(broken("register worker"))?;
             Ok(done.last_insert_rowid())
         }
         WriteOp::InsertTrial {
@@ -174,7 +225,7 @@ pub(super) async fn apply(
             .bind(overrides)
             .execute(&mut *conn)
             .await
-            .map_err(db_err("insert trial"))?;
+            .map_err(broken("insert trial"))?;
             task.trial_ids.insert(*number, done.last_insert_rowid());
             Ok(done.last_insert_rowid())
         }
@@ -182,98 +233,13 @@ pub(super) async fn apply(
             number,
             lease,
             worker_id,
-        } => {
-            let trial_id = task.trial_id(*number)?;
-            let done = sqlx::query(concat!(
-                "UPDATE trials SET state = 'running', attempts = ?, worker_id = ?, started_at = ",
-                now_sql!(),
-                " WHERE id = ? AND state = 'queued' AND attempts = ? - 1"
-            ))
-            .bind(i64::from(lease.attempt))
-            .bind(worker_sql(*worker_id))
-            .bind(trial_id)
-            .bind(i64::from(lease.attempt))
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err("start attempt"))?;
-            if done.rows_affected() != 1 {
-                return Err(Error::Protocol {
-                    lease: *lease,
-                    problem: "the trial is not queued for this attempt".into(),
-                });
-            }
-            sqlx::query(concat!(
-                "INSERT INTO attempts (trial_id, attempt, worker_id, lease_token, state, started_at) \
-                 VALUES (?, ?, ?, ?, 'running', ",
-                now_sql!(),
-                ")"
-            ))
-            .bind(trial_id)
-            .bind(i64::from(lease.attempt))
-            .bind(worker_sql(*worker_id))
-            .bind(token_to_sql(lease.token))
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err("start attempt"))?;
-            Ok(0)
-        }
+        } => start_attempt(conn, task.trial_id(*number)?, *lease, *worker_id).await,
         WriteOp::RecordEpochs {
             number,
             lease,
             epochs,
             stop,
-        } => {
-            let trial_id = task.trial_id(*number)?;
-            let held: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM attempts \
-                 WHERE trial_id = ? AND attempt = ? AND lease_token = ? AND state = 'running'",
-            )
-            .bind(trial_id)
-            .bind(i64::from(lease.attempt))
-            .bind(token_to_sql(lease.token))
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_err("record epoch"))?;
-            if held.is_none() {
-                return Err(lease_not_held(*lease, 0));
-            }
-            for epoch in epochs {
-                for (name, value) in &epoch.metrics {
-                    sqlx::query(
-                        "INSERT INTO epoch_metrics (trial_id, attempt, epoch, name, value) \
-                         VALUES (?, ?, ?, ?, ?)",
-                    )
-                    .bind(trial_id)
-                    .bind(i64::from(lease.attempt))
-                    .bind(i64::from(epoch.epoch))
-                    .bind(name)
-                    .bind(value)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err("record epoch"))?;
-                }
-            }
-            if let Some((metric, decision)) = stop {
-                sqlx::query(concat!(
-                    "INSERT INTO early_stops (trial_id, attempt, epoch, rule, metric, value, \
-                     threshold, explanation, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ",
-                    now_sql!(),
-                    ")"
-                ))
-                .bind(trial_id)
-                .bind(i64::from(lease.attempt))
-                .bind(i64::from(decision.epoch))
-                .bind(&decision.rule)
-                .bind(metric)
-                .bind(decision.value)
-                .bind(decision.threshold)
-                .bind(&decision.explanation)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err("record stop decision"))?;
-            }
-            Ok(0)
-        }
+        } => record_epochs(conn, task.trial_id(*number)?, *lease, epochs, stop.as_ref()).await,
         WriteOp::FinishAttempt {
             number,
             lease,
@@ -289,10 +255,116 @@ pub(super) async fn apply(
             .bind(study_id)
             .execute(&mut *conn)
             .await
-            .map_err(db_err("finish study"))?;
+            .map_err(broken("finish study"))?;
             Ok(0)
         }
     }
+}
+
+async fn start_attempt(
+    conn: &mut SqliteConnection,
+    trial_id: i64,
+    lease: LeaseId,
+    worker_id: u64,
+) -> Result<i64, Failure> {
+    // The fence: the trial is queued and this is its next attempt.
+    let done = sqlx::query(concat!(
+        "UPDATE trials SET state = 'running', attempts = ?, worker_id = ?, started_at = ",
+        now_sql!(),
+        " WHERE id = ? AND state = 'queued' AND attempts = ? - 1"
+    ))
+    .bind(i64::from(lease.attempt))
+    .bind(worker_sql(worker_id))
+    .bind(trial_id)
+    .bind(i64::from(lease.attempt))
+    .execute(&mut *conn)
+    .await
+    .map_err(broken("start attempt"))?;
+    if done.rows_affected() != 1 {
+        return Err(Failure::Refused(Error::Protocol {
+            lease,
+            problem: "the trial is not queued for this attempt".into(),
+        }));
+    }
+    sqlx::query(concat!(
+        "INSERT INTO attempts (trial_id, attempt, worker_id, lease_token, state, started_at) \
+         VALUES (?, ?, ?, ?, 'running', ",
+        now_sql!(),
+        ")"
+    ))
+    .bind(trial_id)
+    .bind(i64::from(lease.attempt))
+    .bind(worker_sql(worker_id))
+    .bind(token_to_sql(lease.token))
+    .execute(&mut *conn)
+    .await
+    .map_err(broken("start attempt"))?;
+    Ok(0)
+}
+
+async fn record_epochs(
+    conn: &mut SqliteConnection,
+    trial_id: i64,
+    lease: LeaseId,
+    epochs: &[Epoch],
+    stop: Option<&(String, StopDecision)>,
+) -> Result<i64, Failure> {
+    let held: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM attempts \
+         WHERE trial_id = ? AND attempt = ? AND lease_token = ? AND state = 'running'",
+    )
+    .bind(trial_id)
+    .bind(i64::from(lease.attempt))
+    .bind(token_to_sql(lease.token))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(broken("record epoch"))?;
+    if held.is_none() {
+        return Err(lease_not_held(lease, 0));
+    }
+    let rows: Vec<(u32, &String, f64)> = epochs
+        .iter()
+        .flat_map(|e| {
+            e.metrics
+                .iter()
+                .map(move |(name, &value)| (e.epoch, name, value))
+        })
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut insert = sqlx::query(epoch_insert(chunk.len()));
+        for &(epoch, name, value) in chunk {
+            insert = insert
+                .bind(trial_id)
+                .bind(i64::from(lease.attempt))
+                .bind(i64::from(epoch))
+                .bind(name)
+                .bind(value);
+        }
+        insert
+            .execute(&mut *conn)
+            .await
+            .map_err(broken("record epoch"))?;
+    }
+    if let Some((metric, decision)) = stop {
+        sqlx::query(concat!(
+            "INSERT INTO early_stops (trial_id, attempt, epoch, rule, metric, value, \
+             threshold, explanation, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ",
+            now_sql!(),
+            ")"
+        ))
+        .bind(trial_id)
+        .bind(i64::from(lease.attempt))
+        .bind(i64::from(decision.epoch))
+        .bind(&decision.rule)
+        .bind(metric)
+        .bind(decision.value)
+        .bind(decision.threshold)
+        .bind(&decision.explanation)
+        .execute(&mut *conn)
+        .await
+        .map_err(broken("record stop decision"))?;
+    }
+    Ok(0)
 }
 
 async fn finish_attempt(
@@ -301,7 +373,59 @@ async fn finish_attempt(
     lease: LeaseId,
     end: &AttemptEnd,
     trial: &TrialUpdate,
-) -> Result<i64, Error> {
+) -> Result<i64, Failure> {
+    // The trial first, fenced on the attempt's lease: a refused completion writes nothing.
+    let updated = match trial {
+        TrialUpdate::Requeue {
+            infra_failures,
+            user_failures,
+        } => sqlx::query(
+            "UPDATE trials SET state = 'queued', infra_failures = ?, user_failures = ? \
+             WHERE id = ? AND state = 'running' AND attempts = ? AND EXISTS (SELECT 1 FROM \
+             attempts WHERE trial_id = ? AND attempt = ? AND lease_token = ? AND state = 'running')",
+        )
+        .bind(i64::from(*infra_failures))
+        .bind(i64::from(*user_failures))
+        .bind(trial_id)
+        .bind(i64::from(lease.attempt))
+        .bind(trial_id)
+        .bind(i64::from(lease.attempt))
+        .bind(token_to_sql(lease.token))
+        .execute(&mut *conn)
+        .await
+        .map_err(broken("requeue trial"))?,
+        TrialUpdate::Terminal {
+            state,
+            value,
+            metrics,
+            error,
+            infra_failures,
+            user_failures,
+        } => sqlx::query(concat!(
+            "UPDATE trials SET state = ?, value = ?, metrics = ?, error = ?, \
+             infra_failures = ?, user_failures = ?, finished_at = ",
+            now_sql!(),
+            " WHERE id = ? AND state = 'running' AND attempts = ? AND EXISTS (SELECT 1 FROM \
+             attempts WHERE trial_id = ? AND attempt = ? AND lease_token = ? AND state = 'running')"
+        ))
+        .bind(state.as_str())
+        .bind(value)
+        .bind(metrics)
+        .bind(error)
+        .bind(i64::from(*infra_failures))
+        .bind(i64::from(*user_failures))
+        .bind(trial_id)
+        .bind(i64::from(lease.attempt))
+        .bind(trial_id)
+        .bind(i64::from(lease.attempt))
+        .bind(token_to_sql(lease.token))
+        .execute(&mut *conn)
+        .await
+        .map_err(broken("finish trial"))?,
+    };
+    if updated.rows_affected() != 1 {
+        return Err(lease_not_held(lease, 0));
+    }
     let done = sqlx::query(concat!(
         "UPDATE attempts SET state = ?, failure = ?, error = ?, finished_at = ",
         now_sql!(),
@@ -315,55 +439,12 @@ async fn finish_attempt(
     .bind(token_to_sql(lease.token))
     .execute(&mut *conn)
     .await
-    .map_err(db_err("finish attempt"))?;
+    .map_err(broken("finish attempt"))?;
     if done.rows_affected() != 1 {
-        return Err(lease_not_held(lease, 0));
-    }
-    let updated = match trial {
-        TrialUpdate::Requeue {
-            infra_failures,
-            user_failures,
-        } => sqlx::query(
-            "UPDATE trials SET state = 'queued', infra_failures = ?, user_failures = ? \
-             WHERE id = ? AND state = 'running' AND attempts = ?",
-        )
-        .bind(i64::from(*infra_failures))
-        .bind(i64::from(*user_failures))
-        .bind(trial_id)
-        .bind(i64::from(lease.attempt))
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err("requeue trial"))?,
-        TrialUpdate::Terminal {
-            state,
-            value,
-            metrics,
-            error,
-            infra_failures,
-            user_failures,
-        } => sqlx::query(concat!(
-            "UPDATE trials SET state = ?, value = ?, metrics = ?, error = ?, \
-             infra_failures = ?, user_failures = ?, finished_at = ",
-            now_sql!(),
-            " WHERE id = ? AND state = 'running' AND attempts = ?"
-        ))
-        .bind(state.as_str())
-        .bind(value)
-        .bind(metrics)
-        .bind(error)
-        .bind(i64::from(*infra_failures))
-        .bind(i64::from(*user_failures))
-        .bind(trial_id)
-        .bind(i64::from(lease.attempt))
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err("finish trial"))?,
-    };
-    if updated.rows_affected() != 1 {
-        return Err(Error::Protocol {
-            lease,
-            problem: "the trial is not running this attempt".into(),
-        });
+        return Err(Failure::Broken(Error::Database {
+            context: "finish attempt",
+            message: format!("{lease}: the attempt row changed under the trial's"),
+        }));
     }
     Ok(0)
 }

@@ -2,10 +2,15 @@
 //! change to the trials database.
 //!
 //! Requests queue on a channel; each round takes everything queued (up to [`MAX_BATCH`]),
-//! applies it inside one `BEGIN IMMEDIATE` transaction, each request under its own savepoint
-//! (so a fenced or invalid request fails alone), commits once, and only then acknowledges
-//! each request. While one round's commit waits on fsync, the next round's requests
-//! accumulate: throughput is not bounded by one fsync per message.
+//! applies it inside one `BEGIN IMMEDIATE` transaction, commits once, and only then
+//! acknowledges each request. While one round's commit waits on fsync, the next round's
+//! requests accumulate: throughput is not bounded by one fsync per message.
+//!
+//! A request whose fence does not hold is refused before it writes anything (see `apply`),
+//! so requests need no savepoint of their own: each statement is a round trip to SQLite's
+//! thread, and savepoints would double them. Should a statement fail after its request
+//! wrote something (unexpected: the scheduler checks first), the round is rolled back and
+//! redone with one savepoint per request, so that request fails alone.
 
 use std::collections::HashMap;
 
@@ -17,6 +22,7 @@ mod apply;
 #[cfg(test)]
 mod tests;
 
+use apply::Failure;
 pub use apply::{AttemptEnd, TrialUpdate, WriteOp};
 
 use crate::Error;
@@ -94,14 +100,13 @@ struct Task {
 }
 
 impl Task {
-    fn trial_id(&self, number: u64) -> Result<i64, Error> {
-        self.trial_ids
-            .get(&number)
-            .copied()
-            .ok_or_else(|| Error::Database {
+    fn trial_id(&self, number: u64) -> Result<i64, Failure> {
+        self.trial_ids.get(&number).copied().ok_or_else(|| {
+            Failure::Refused(Error::Database {
                 context: "look up trial",
                 message: format!("no trial number {number} was inserted"),
             })
+        })
     }
 }
 
@@ -115,6 +120,16 @@ async fn run(mut conn: SqliteConnection, mut task: Task, mut queue: mpsc::Unboun
         }
     }
     let _ = conn.close().await;
+}
+
+/// How a round went without savepoints.
+enum Grouped {
+    /// Committed: one result per request.
+    Committed(Vec<Result<i64, Error>>),
+    /// A request broke after writing: rolled back, to be redone request by request.
+    Redo,
+    /// The transaction itself failed.
+    Failed(&'static str, sqlx::Error),
 }
 
 async fn apply_batch(
@@ -135,29 +150,69 @@ async fn apply_batch(
             })
             .collect()
     };
+    match apply_grouped(conn, task, batch).await {
+        Grouped::Committed(results) => results,
+        Grouped::Failed(context, err) => all_failed(context, err),
+        Grouped::Redo => match apply_isolated(conn, task, batch).await {
+            Ok(results) => results,
+            Err((context, err)) => all_failed(context, err),
+        },
+    }
+}
+
+/// The round in one transaction, no savepoints.
+async fn apply_grouped(conn: &mut SqliteConnection, task: &mut Task, batch: &[Job]) -> Grouped {
     let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
-        Err(err) => return all_failed("begin", err),
+        Err(err) => return Grouped::Failed("begin", err),
     };
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
-        let mut savepoint = match tx.begin().await {
-            Ok(sp) => sp,
-            Err(err) => return all_failed("savepoint", err),
-        };
-        let result = apply::apply(&mut savepoint, task, &job.op).await;
+        match apply::apply(&mut tx, task, &job.op).await {
+            Ok(id) => results.push(Ok(id)),
+            Err(Failure::Refused(err)) => results.push(Err(err)),
+            Err(Failure::Broken(err)) => {
+                tracing::warn!(%err, "a write failed halfway; redoing its round write by write");
+                return match tx.rollback().await {
+                    Ok(()) => Grouped::Redo,
+                    Err(err) => Grouped::Failed("rollback", err),
+                };
+            }
+        }
+    }
+    match tx.commit().await {
+        Ok(()) => Grouped::Committed(results),
+        Err(err) => Grouped::Failed("commit", err),
+    }
+}
+
+/// The round in one transaction, each request under its own savepoint.
+async fn apply_isolated(
+    conn: &mut SqliteConnection,
+    task: &mut Task,
+    batch: &[Job],
+) -> Result<Vec<Result<i64, Error>>, (&'static str, sqlx::Error)> {
+    let mut tx = conn
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(|err| ("begin", err))?;
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        let mut savepoint = tx.begin().await.map_err(|err| ("savepoint", err))?;
+        let result = apply::apply(&mut savepoint, task, &job.op)
+            .await
+            .map_err(Failure::into_error);
         let closed = if result.is_ok() {
             savepoint.commit().await
         } else {
+            if let WriteOp::InsertTrial { number, .. } = &job.op {
+                task.trial_ids.remove(number);
+            }
             savepoint.rollback().await
         };
-        if let Err(err) = closed {
-            return all_failed("savepoint", err);
-        }
+        closed.map_err(|err| ("savepoint", err))?;
         results.push(result);
     }
-    match tx.commit().await {
-        Ok(()) => results,
-        Err(err) => all_failed("commit", err),
-    }
+    tx.commit().await.map_err(|err| ("commit", err))?;
+    Ok(results)
 }

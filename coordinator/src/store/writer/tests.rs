@@ -163,6 +163,105 @@ async fn writes_are_fenced_on_the_lease_and_survive_a_reopen() {
     assert_eq!(ok, "ok");
 }
 
+#[tokio::test]
+async fn a_write_that_breaks_halfway_fails_alone_and_many_epochs_keep_their_bits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut conn = open_for_writing(&path).await.unwrap();
+    let study = create_or_resume(&mut conn, &definition(), &path)
+        .await
+        .unwrap();
+    let writer = Writer::spawn(conn, study.id, HashMap::new());
+    let worker = writer
+        .submit(WriteOp::RegisterWorker {
+            name: "w".into(),
+            hostname: "h".into(),
+            slots: 2,
+            version: "0".into(),
+        })
+        .await
+        .unwrap() as u64;
+    let leases: Vec<LeaseId> = (0..2)
+        .map(|trial| LeaseId {
+            trial,
+            attempt: 1,
+            token: 40 + trial,
+        })
+        .collect();
+    for lease in &leases {
+        writer
+            .submit(WriteOp::InsertTrial {
+                number: lease.trial,
+                params: "{}".into(),
+                overrides: "{}".into(),
+            })
+            .await
+            .unwrap();
+        writer
+            .submit(WriteOp::StartAttempt {
+                number: lease.trial,
+                lease: *lease,
+                worker_id: worker,
+            })
+            .await
+            .unwrap();
+    }
+    // 150 epochs of two metrics: several multi-row inserts; values with every bit set.
+    let value =
+        |epoch: u32, k: u64| f64::from_bits(0x3fd5_5555_5555_5555 ^ (u64::from(epoch) << 7) ^ k);
+    let epochs = |from: u32, to: u32| -> Vec<Epoch> {
+        (from..=to)
+            .map(|epoch| Epoch {
+                epoch,
+                metrics: hypersearch_proto::Metrics::from([
+                    ("loss".into(), value(epoch, 1)),
+                    ("acc".into(), value(epoch, 2)),
+                ]),
+            })
+            .collect()
+    };
+    let record = |lease: LeaseId, epochs| WriteOp::RecordEpochs {
+        number: lease.trial,
+        lease,
+        epochs,
+        stop: None,
+    };
+    writer
+        .submit(record(leases[1], epochs(1, 3)))
+        .await
+        .unwrap();
+    // One round: a good write; one that repeats an epoch after 80 new rows (its first
+    // multi-row insert goes in, its second is refused by the primary key); another good one
+    // that rewrites some of those 80 rows' keys. Only the bad one fails, leaving nothing.
+    let good = writer.enqueue(record(leases[0], epochs(1, 150)));
+    let bad = writer.enqueue(record(
+        leases[1],
+        epochs(4, 43).into_iter().chain(epochs(3, 3)).collect(),
+    ));
+    let after = writer.enqueue(record(leases[1], epochs(6, 7)));
+    good.wait().await.unwrap();
+    assert!(bad.wait().await.is_err());
+    after.wait().await.unwrap();
+    drop(writer);
+
+    let mut reader = open_read_only(&path).await.unwrap();
+    let rows: Vec<(i64, i64, String, f64)> = sqlx::query_as(
+        "SELECT t.number, m.epoch, m.name, m.value FROM epoch_metrics m \
+         JOIN trials t ON t.id = m.trial_id ORDER BY t.number, m.epoch, m.name",
+    )
+    .fetch_all(&mut reader)
+    .await
+    .unwrap();
+    let of = |trial: i64| rows.iter().filter(|r| r.0 == trial).collect::<Vec<_>>();
+    assert_eq!(of(0).len(), 300);
+    for (_, epoch, name, stored) in of(0) {
+        let k = if name == "loss" { 1 } else { 2 };
+        assert_eq!(stored.to_bits(), value(*epoch as u32, k).to_bits());
+    }
+    let epochs_of_1: Vec<i64> = of(1).iter().map(|r| r.1).step_by(2).collect();
+    assert_eq!(epochs_of_1, vec![1, 2, 3, 6, 7]);
+}
+
 async fn futures_join(
     futures: impl Iterator<Item = impl Future<Output = Result<i64, Error>> + Send + 'static>,
 ) -> Vec<i64> {
