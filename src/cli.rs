@@ -95,12 +95,18 @@ pub enum Command {
         /// Seconds a trial's lease lasts without a sign of life from its worker.
         #[arg(long, default_value_t = 10.0)]
         lease_seconds: f64,
+        /// The directory the study's `data.path` must lie in; default the config's directory.
+        #[arg(long)]
+        data_root: Option<PathBuf>,
     },
     /// Run the coordinator alone; workers on any machine join with `hypersearch worker`.
     #[command(
         after_help = "Examples:\n  hypersearch serve examples/digits-search.toml --listen 0.0.0.0:50051 --token-file secret.txt\n  \
-        hypersearch serve study.toml --listen 127.0.0.1:0 --db runs.db\n\n\
-        It prints `listening on ADDRESS` once ready and exits when the study's budget is spent."
+        hypersearch serve study.toml --listen 127.0.0.1:0 --db runs.db\n  \
+        hypersearch serve study.toml --listen 0.0.0.0:50051 --token-file secret.txt \
+        --tls-cert server.pem --tls-key server-key.pem\n\n\
+        It prints `listening on ADDRESS` once ready and exits when the study's budget is spent. \
+        docs/SECURITY.md explains tokens, TLS and the limits."
     )]
     Serve {
         /// The study config (SPEC §4.2).
@@ -120,11 +126,30 @@ pub enum Command {
         /// Seconds a trial's lease lasts without a sign of life from its worker.
         #[arg(long, default_value_t = 10.0)]
         lease_seconds: f64,
+        /// Serve over TLS with this certificate chain (PEM).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of `--tls-cert` (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Require every worker to present a certificate signed by this CA (mutual TLS).
+        #[arg(long, requires = "tls_cert")]
+        tls_client_ca: Option<PathBuf>,
+        /// The directory the study's `data.path` must lie in; default the config's directory.
+        #[arg(long)]
+        data_root: Option<PathBuf>,
+        /// Epoch reports a second each worker may send per slot (a burst of one second's
+        /// worth); faster ones are refused with RESOURCE_EXHAUSTED and retried.
+        #[arg(long, default_value_t = 1000.0)]
+        report_rate: f64,
     },
     /// Join a coordinator and run its trials.
     #[command(
         after_help = "Examples:\n  hypersearch worker --coordinator http://10.0.0.5:50051 --token-file secret.txt\n  \
-        hypersearch worker --coordinator http://127.0.0.1:50051 --slots 2"
+        hypersearch worker --coordinator http://127.0.0.1:50051 --slots 2\n  \
+        hypersearch worker --coordinator https://coordinator.lan:50051 --token-file secret.txt \
+        --tls-ca ca.pem\n\n\
+        A worker that lacks the study's data set fetches it from the coordinator into --data-dir."
     )]
     Worker {
         /// The coordinator's address.
@@ -142,6 +167,20 @@ pub enum Command {
         /// Seconds to keep retrying while the coordinator is unreachable.
         #[arg(long, default_value_t = 30.0)]
         patience_seconds: f64,
+        /// Trust this CA for the coordinator's certificate (an `https://` address); default
+        /// the system's roots.
+        #[arg(long)]
+        tls_ca: Option<PathBuf>,
+        /// This worker's certificate chain (PEM), for a coordinator that requires one.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of `--tls-cert` (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Where data sets fetched from the coordinator are cached (one folder per data
+        /// set); default `~/.cache/hypersearch/data`.
+        #[arg(long, env = "HYPERSEARCH_DATA_DIR")]
+        data_dir: Option<PathBuf>,
     },
     /// List the studies in a database, with trial counts and best values.
     #[command(

@@ -41,9 +41,10 @@ pub fn run(
     workers: Option<u32>,
     db: Option<&Path>,
     lease: Duration,
+    data_root: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     logging::init("error");
-    let study = study_file::load(config)?;
+    let study = study_file::load(config, data_root)?;
     let db = study_file::database(db, &study.config);
     let slots = workers.unwrap_or_else(cores);
     if slots == 0 {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use hypersearch_coordinator::{Coordinator, Options};
+use hypersearch_coordinator::{Coordinator, Options, ServerTls};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -28,22 +28,48 @@ pub struct ServeArgs<'a> {
     pub insecure: bool,
     /// `--lease-seconds`.
     pub lease: Duration,
+    /// `--tls-cert` and `--tls-key`.
+    pub tls: Option<(&'a Path, &'a Path)>,
+    /// `--tls-client-ca`.
+    pub tls_client_ca: Option<&'a Path>,
+    /// `--data-root`.
+    pub data_root: Option<&'a Path>,
+    /// `--report-rate`.
+    pub report_rate: f64,
 }
 
 /// `hypersearch serve`.
 pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
     logging::init("info");
-    let study = study_file::load(args.config)?;
+    if !(args.report_rate.is_finite() && args.report_rate >= 1.0) {
+        bail!(
+            "--report-rate must be at least 1 report a second per slot, got {}",
+            args.report_rate
+        );
+    }
+    let study = study_file::load(args.config, args.data_root)?;
     let db = study_file::database(args.db, &study.config);
     let token = args.token_file.map(read_token).transpose()?;
-    if token.is_none() && !args.listen.ip().is_loopback() && !args.insecure {
+    let tls = args
+        .tls
+        .map(|(cert, key)| ServerTls::from_files(cert, key, args.tls_client_ca))
+        .transpose()?;
+    let workers_authenticated = token.is_some() || tls.as_ref().is_some_and(ServerTls::is_mutual);
+    if !workers_authenticated && !args.listen.ip().is_loopback() && !args.insecure {
         bail!(
-            "refusing to listen on {} without a token: pass --token-file FILE, \
-             or --insecure to let anyone who can connect join",
+            "refusing to listen on {} without a token: pass --token-file FILE (or require \
+             worker certificates with --tls-client-ca), or --insecure to let anyone who can \
+             connect join",
             args.listen
         );
     }
+    let transport = match &tls {
+        Some(tls) if tls.is_mutual() => "TLS, worker certificates required",
+        Some(_) => "TLS",
+        None => "plaintext",
+    };
     let name = study.config.name.clone();
+    let token_required = token.is_some();
     runtime()?.block_on(async {
         let coordinator = Coordinator::open(
             &study.config,
@@ -51,7 +77,9 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
             &db,
             &Options {
                 lease: args.lease,
-                ..Options::default()
+                tls,
+                reports_per_slot_second: args.report_rate,
+                data_files: study.data_files.clone(),
             },
         )
         .await
@@ -71,6 +99,14 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
             start.done(),
             start.budget,
             db.display()
+        );
+        eprintln!(
+            "{transport}; {}",
+            if token_required {
+                "token required"
+            } else {
+                "no token"
+            }
         );
         eprintln!("listening on {address}");
         let (stop, stopping) = watch::channel(false);

@@ -1,28 +1,35 @@
 //! Loading a study config for `run` and `serve`: read, parse and check it (naming the file,
-//! key and line of any problem), check its training part with nn-core, and decide where its
-//! database is.
+//! key and line of any problem), keep its data path inside the data root, check its training
+//! part with nn-core, list the data files workers may fetch, and decide where its database
+//! is.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use hypersearch_search::{Objective, StudyConfig};
 
 /// A study config, checked.
 pub struct StudyFile {
     /// The file's text, as stored with the study (a resumed study must match it).
     pub text: String,
-    /// The checked config.
+    /// The checked config; its `data.path` is absolute and inside the data root.
     pub config: StudyConfig,
+    /// The files of its data set (for an idx or csv source): what workers that lack them
+    /// fetch from the coordinator.
+    pub data_files: Vec<PathBuf>,
 }
 
-/// Reads and checks the study config at `path`.
-pub fn load(path: &Path) -> anyhow::Result<StudyFile> {
+/// Reads and checks the study config at `path`. Its `data.path` must lie inside
+/// `data_root`, by default the config file's directory.
+pub fn load(path: &Path, data_root: Option<&Path>) -> anyhow::Result<StudyFile> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the study config {}", path.display()))?;
     let mut config = StudyConfig::from_toml_str(&text, &path.display().to_string())
         .map_err(|err| anyhow!("{err}"))?;
+    let mut data_files = Vec::new();
     if config.objective == Objective::NnCore {
-        config.base_training_config = anchor_data_path(&config.base_training_config, path)?;
+        let (base, data_path) = confine_data_path(&config.base_training_config, path, data_root)?;
+        config.base_training_config = base;
         let training = nn_core::TrainConfig::from_toml(
             &config.base_training_config,
             &path.display().to_string(),
@@ -31,8 +38,16 @@ pub fn load(path: &Path) -> anyhow::Result<StudyFile> {
         // A missing or malformed data set is one clear error now, not a failure per trial.
         nn_core::Dataset::load(training.data())
             .map_err(|err| anyhow!("{}: cannot load the data set: {err}", path.display()))?;
+        if let Some((data_path, root)) = data_path {
+            data_files = files_of(&training.data().source, &root)
+                .with_context(|| format!("{}: data.path {}", path.display(), data_path))?;
+        }
     }
-    Ok(StudyFile { text, config })
+    Ok(StudyFile {
+        text,
+        config,
+        data_files,
+    })
 }
 
 /// The database to use: `--db`, else the config's `[study] storage`, else `hypersearch.db`.
@@ -42,30 +57,190 @@ pub fn database(flag: Option<&Path>, config: &StudyConfig) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("hypersearch.db"))
 }
 
-/// The base training config with a relative `data.path` made relative to the study file's
-/// directory (workers may run anywhere on this machine).
-fn anchor_data_path(base: &str, study_path: &Path) -> anyhow::Result<String> {
-    let mut table: toml::Table = toml::from_str(base).with_context(|| {
-        format!(
-            "{}: the training part is not valid TOML",
-            study_path.display()
-        )
-    })?;
-    let Some(toml::Value::Table(data)) = table.get_mut("data") else {
-        return Ok(base.to_string());
-    };
-    let Some(toml::Value::String(data_path)) = data.get_mut("path") else {
-        return Ok(base.to_string());
-    };
-    if Path::new(data_path.as_str()).is_absolute() {
-        return Ok(base.to_string());
-    }
+/// The directory of `study_path`, absolute and without symbolic links.
+fn study_dir(study_path: &Path) -> anyhow::Result<PathBuf> {
     let dir = study_path.parent().unwrap_or(Path::new(""));
     let dir = if dir.as_os_str().is_empty() {
-        std::env::current_dir().context("cannot read the current directory")?
+        Path::new(".")
     } else {
-        std::fs::canonicalize(dir).with_context(|| format!("cannot resolve {}", dir.display()))?
+        dir
     };
-    *data_path = dir.join(&*data_path).display().to_string();
-    toml::to_string(&table).context("cannot write the training config back")
+    std::fs::canonicalize(dir).with_context(|| format!("cannot resolve {}", dir.display()))
+}
+
+/// The base training config with `data.path` resolved (relative to the study file's
+/// directory) to an absolute path without symbolic links, which must lie inside the data
+/// root. Returns the new config text and, when there is a data path, the path as written and
+/// the data root.
+fn confine_data_path(
+    base: &str,
+    study_path: &Path,
+    data_root: Option<&Path>,
+) -> anyhow::Result<(String, Option<(String, PathBuf)>)> {
+    let study = study_path.display();
+    let mut table: toml::Table = toml::from_str(base)
+        .with_context(|| format!("{study}: the training part is not valid TOML"))?;
+    let Some(toml::Value::Table(data)) = table.get_mut("data") else {
+        return Ok((base.to_string(), None));
+    };
+    let Some(toml::Value::String(data_path)) = data.get_mut("path") else {
+        return Ok((base.to_string(), None));
+    };
+    let written = data_path.clone();
+    let dir = study_dir(study_path)?;
+    let (root, root_is) = match data_root {
+        Some(root) => (
+            std::fs::canonicalize(root)
+                .with_context(|| format!("--data-root {}", root.display()))?,
+            "--data-root",
+        ),
+        None => (dir.clone(), "the study file's directory"),
+    };
+    let resolved = std::fs::canonicalize(dir.join(&written)).with_context(|| {
+        format!(
+            "{study}: data.path `{written}` cannot be resolved from {}",
+            dir.display()
+        )
+    })?;
+    if !resolved.starts_with(&root) {
+        bail!(
+            "{study}: data.path `{written}` resolves to {}, outside the data root {} ({root_is}); \
+             move the data under it or pass --data-root DIR",
+            resolved.display(),
+            root.display()
+        );
+    }
+    *data_path = resolved.display().to_string();
+    let text = toml::to_string(&table).context("cannot write the training config back")?;
+    Ok((text, Some((written, root))))
+}
+
+/// The files nn-core reads for `source`, each inside `root` (a symbolic link out of it is
+/// refused).
+fn files_of(source: &nn_core::config::DataSource, root: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    use nn_core::config::DataSource;
+    let files = match source {
+        DataSource::Digits => Vec::new(),
+        DataSource::Csv(file) => vec![file.clone()],
+        DataSource::Idx(dir) => idx_files(dir),
+    };
+    for file in &files {
+        let resolved = std::fs::canonicalize(file)
+            .with_context(|| format!("cannot resolve {}", file.display()))?;
+        if !resolved.starts_with(root) {
+            bail!(
+                "{} links to {}, outside the data root {}",
+                file.display(),
+                resolved.display(),
+                root.display()
+            );
+        }
+    }
+    Ok(files)
+}
+
+/// The IDX files in `dir` that nn-core loads: for each of the training and test images and
+/// labels, the first of `NAME-KIND.gz`, `NAME-KIND`, `NAME.KIND.gz`, `NAME.KIND` present.
+fn idx_files(dir: &Path) -> Vec<PathBuf> {
+    [
+        ("train-images", "idx3-ubyte"),
+        ("train-labels", "idx1-ubyte"),
+        ("t10k-images", "idx3-ubyte"),
+        ("t10k-labels", "idx1-ubyte"),
+    ]
+    .into_iter()
+    .filter_map(|(stem, kind)| {
+        [
+            format!("{stem}-{kind}.gz"),
+            format!("{stem}-{kind}"),
+            format!("{stem}.{kind}.gz"),
+            format!("{stem}.{kind}"),
+        ]
+        .into_iter()
+        .map(|name| dir.join(name))
+        .find(|path| path.is_file())
+    })
+    .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("study/data")).unwrap();
+        std::fs::create_dir_all(dir.path().join("outside")).unwrap();
+        std::fs::write(dir.path().join("study/data/train.csv"), "label\n1\n").unwrap();
+        std::fs::write(dir.path().join("outside/secret.csv"), "label\n1\n").unwrap();
+        let study = dir.path().join("study/study.toml");
+        (dir, study)
+    }
+
+    fn base(path: &str) -> String {
+        format!("[data]\nsource = \"csv\"\npath = \"{path}\"\n")
+    }
+
+    #[test]
+    fn a_path_inside_the_study_directory_is_made_absolute() {
+        let (_dir, study) = setup();
+        let (text, found) = confine_data_path(&base("data/train.csv"), &study, None).unwrap();
+        let (written, root) = found.unwrap();
+        assert_eq!(written, "data/train.csv");
+        let resolved = std::fs::canonicalize(study.parent().unwrap().join("data/train.csv"));
+        assert!(
+            text.contains(&resolved.unwrap().display().to_string()),
+            "{text}"
+        );
+        assert_eq!(
+            root,
+            std::fs::canonicalize(study.parent().unwrap()).unwrap()
+        );
+    }
+
+    #[test]
+    fn dot_dot_and_absolute_paths_out_of_the_root_are_refused() {
+        let (dir, study) = setup();
+        let err = confine_data_path(&base("../outside/secret.csv"), &study, None).unwrap_err();
+        let message = format!("{err:#}");
+        assert!(message.contains("outside the data root"), "{message}");
+        assert!(message.contains("--data-root"), "{message}");
+        let absolute = dir.path().join("outside/secret.csv");
+        let err = confine_data_path(&base(absolute.to_str().unwrap()), &study, None).unwrap_err();
+        assert!(format!("{err:#}").contains("outside the data root"));
+        // A wider root lets it in.
+        let root = dir.path().to_path_buf();
+        confine_data_path(&base("../outside/secret.csv"), &study, Some(&root)).unwrap();
+    }
+
+    #[test]
+    fn a_symbolic_link_out_of_the_root_is_refused() {
+        let (dir, study) = setup();
+        let link = dir.path().join("study/data/link.csv");
+        std::os::unix::fs::symlink(dir.path().join("outside/secret.csv"), &link).unwrap();
+        let err = confine_data_path(&base("data/link.csv"), &study, None).unwrap_err();
+        assert!(format!("{err:#}").contains("outside the data root"));
+    }
+
+    #[test]
+    fn idx_files_are_the_ones_nn_core_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "train-images-idx3-ubyte.gz",
+            "train-images-idx3-ubyte",
+            "train-labels.idx1-ubyte",
+            "README",
+        ] {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        let names: Vec<String> = idx_files(dir.path())
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["train-images-idx3-ubyte.gz", "train-labels.idx1-ubyte"]
+        );
+    }
 }

@@ -1,29 +1,56 @@
 //! `hypersearch worker`: join a coordinator from any machine and run its trials.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use hypersearch_worker::{ClientTls, identity_pair};
 use tokio::sync::watch;
 
 use super::run::{cores, raised};
 use super::{logging, read_token, runtime};
 
+/// What `worker` was given.
+pub struct WorkerArgs<'a> {
+    /// `--coordinator`.
+    pub coordinator: &'a str,
+    /// `--slots`.
+    pub slots: Option<u32>,
+    /// `--token-file`.
+    pub token_file: Option<&'a Path>,
+    /// `--name`.
+    pub name: Option<String>,
+    /// `--patience-seconds`.
+    pub patience: Duration,
+    /// `--tls-ca`.
+    pub tls_ca: Option<&'a Path>,
+    /// `--tls-cert`.
+    pub tls_cert: Option<&'a Path>,
+    /// `--tls-key`.
+    pub tls_key: Option<&'a Path>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+}
+
 /// `hypersearch worker`.
-pub fn run(
-    coordinator: &str,
-    slots: Option<u32>,
-    token_file: Option<&Path>,
-    name: Option<String>,
-    patience: Duration,
-) -> anyhow::Result<ExitCode> {
+pub fn run(args: WorkerArgs<'_>) -> anyhow::Result<ExitCode> {
     logging::init("info");
-    let token = token_file.map(read_token).transpose()?;
+    let token = args.token_file.map(read_token).transpose()?;
+    let identity = identity_pair(args.tls_cert, args.tls_key)?;
+    let tls = if args.tls_ca.is_some() || identity.is_some() {
+        Some(ClientTls::from_files(args.tls_ca, identity)?)
+    } else {
+        None
+    };
     let mut options =
-        hypersearch_worker::Options::new(coordinator, slots.unwrap_or_else(cores).max(1));
+        hypersearch_worker::Options::new(args.coordinator, args.slots.unwrap_or_else(cores).max(1));
     options.token = token;
-    options.name = name;
-    options.patience = patience;
+    options.tls = tls;
+    options.name = args.name;
+    options.patience = args.patience;
+    if let Some(dir) = args.data_dir {
+        options.data_dir = dir;
+    }
     runtime()?.block_on(async {
         let (stop, stopping) = watch::channel(false);
         tokio::spawn(async move {

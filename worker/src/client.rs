@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use hypersearch_proto::auth::{AUTHORIZATION, bearer};
+use hypersearch_proto::data::DataRequest;
 use hypersearch_proto::pb::coordinator_client::CoordinatorClient;
 use hypersearch_proto::{
     Completion, Heartbeat, LeaseGrant, LeaseId, LeaseRequest, MAX_MESSAGE_BYTES, Report,
@@ -16,6 +17,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::Error;
+use crate::tls::{ClientTls, tls_failure};
 
 /// Adds the bearer token to every request.
 #[derive(Clone)]
@@ -53,9 +55,14 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    /// A client for `url`; connects on first use.
-    pub fn new(url: &str, token: Option<&str>, patience: Duration) -> Result<Client, Error> {
-        let endpoint = Endpoint::from_shared(url.to_string())
+    /// A client for `url` (over TLS for `https://`); connects on first use.
+    pub fn new(
+        url: &str,
+        token: Option<&str>,
+        tls: Option<&ClientTls>,
+        patience: Duration,
+    ) -> Result<Client, Error> {
+        let mut endpoint = Endpoint::from_shared(url.to_string())
             .map_err(|err| Error::InvalidUrl {
                 url: url.to_string(),
                 reason: err.to_string(),
@@ -66,8 +73,32 @@ impl Client {
         if endpoint.uri().host().is_none() {
             return Err(Error::InvalidUrl {
                 url: url.to_string(),
-                reason: "expected http://HOST:PORT".into(),
+                reason: "expected http://HOST:PORT or https://HOST:PORT".into(),
             });
+        }
+        match (endpoint.uri().scheme_str(), tls) {
+            (Some("https"), tls) => {
+                let config = tls.cloned().unwrap_or_default().config();
+                endpoint = endpoint
+                    .tls_config(config)
+                    .map_err(|err| Error::InvalidUrl {
+                        url: url.to_string(),
+                        reason: format!("cannot set up TLS: {err}"),
+                    })?;
+            }
+            (Some("http"), Some(_)) => {
+                return Err(Error::InvalidUrl {
+                    url: url.to_string(),
+                    reason: "TLS options were given: use an https:// address".into(),
+                });
+            }
+            (Some("http"), None) => {}
+            _ => {
+                return Err(Error::InvalidUrl {
+                    url: url.to_string(),
+                    reason: "expected http://HOST:PORT or https://HOST:PORT".into(),
+                });
+            }
         }
         let token = token
             .map(|token| MetadataValue::try_from(bearer(token)).map_err(|_| Error::InvalidToken))
@@ -131,6 +162,13 @@ impl Client {
                 Ok(response) => return Ok(response.into_inner()),
                 Err(status) => status,
             };
+            if let Some(detail) = tls_failure(&status) {
+                // A certificate problem does not go away by waiting.
+                return Err(CallError::Fatal(Error::Tls {
+                    url: self.url.clone(),
+                    detail,
+                }));
+            }
             let status = match self.classify(call, status) {
                 Ok(err) => return Err(err),
                 Err(status) => status,
@@ -214,6 +252,19 @@ impl Client {
             })
             .await?;
         Vec::<LeaseId>::try_from(reply).map_err(|err| self.bad_reply("heartbeat", err))
+    }
+
+    /// Starts streaming (the rest of) a data file.
+    pub async fn fetch_data(
+        &self,
+        request: DataRequest,
+    ) -> Result<tonic::Streaming<pb::DataChunk>, CallError> {
+        let request = pb::FetchDataRequest::from(request);
+        self.call("fetch data", |mut c| {
+            let request = request.clone();
+            async move { c.fetch_data(request).await }
+        })
+        .await
     }
 
     fn bad_reply(&self, call: &'static str, err: hypersearch_proto::ConvertError) -> CallError {

@@ -1,5 +1,7 @@
 //! The worker's one error type: what ends a worker (a refused token, an unreachable or
-//! vanished coordinator, a bad address).
+//! vanished coordinator, a bad address, a failed TLS handshake, a data set it cannot get).
+
+use std::path::PathBuf;
 
 /// What ends a worker.
 #[derive(Debug, thiserror::Error)]
@@ -41,4 +43,54 @@ pub enum Error {
         /// Its reason.
         detail: String,
     },
+    /// A TLS certificate or key file cannot be used.
+    #[error("{}: {problem}", path.display())]
+    TlsFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The TLS handshake with the coordinator failed.
+    #[error(
+        "TLS handshake with the coordinator at {url} failed: {detail}{}",
+        tls_hint(detail)
+    )]
+    Tls {
+        /// The coordinator's address.
+        url: String,
+        /// What rustls said.
+        detail: String,
+    },
+    /// A data file could not be fetched from the coordinator, or failed its checksum every
+    /// time.
+    #[error("cannot get the data file `{file}` from the coordinator: {detail}")]
+    Data {
+        /// The file's name.
+        file: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The data cache directory cannot be used.
+    #[error("data cache {}: {detail}", path.display())]
+    DataCache {
+        /// The file or directory.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+/// What to check after a failed handshake.
+fn tls_hint(detail: &str) -> &'static str {
+    if detail.contains("CertificateRequired") {
+        " (the coordinator requires a client certificate: pass --tls-cert and --tls-key)"
+    } else if detail.contains("BadCertificate") || detail.contains("UnknownCA") {
+        " (the coordinator does not accept this worker's certificate)"
+    } else if detail.contains("invalid peer certificate") {
+        " (is --tls-ca the CA that signed the coordinator's certificate, and does that \
+         certificate name the host in --coordinator?)"
+    } else {
+        ""
+    }
 }

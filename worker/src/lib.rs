@@ -3,7 +3,10 @@
 //! decisions, and reports how each attempt ended.
 //!
 //! Layout:
-//! - `client`: the typed gRPC calls, with the token and retries through short outages.
+//! - `client`: the typed gRPC calls, with the token, TLS, and retries through short outages.
+//! - `tls`: [`ClientTls`], the CA the worker trusts and its own certificate (rustls, ring).
+//! - `data`: the study's data set on this worker: used in place when the bytes match,
+//!   else fetched from the coordinator in checksummed chunks into a cache.
 //! - `slot`: one slot's loop (lease, run, report, complete).
 //! - `objective`: the three objectives; training runs one thread per trial and trials share
 //!   one loaded data set.
@@ -19,12 +22,16 @@
 //! ```
 
 mod client;
+mod data;
 mod error;
 mod held;
 mod objective;
 mod slot;
+mod tls;
 
+use std::fmt;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,19 +39,27 @@ use hypersearch_proto::{Heartbeat, WorkerHello};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+pub use data::default_data_dir;
 pub use error::Error;
+pub use tls::{ClientTls, identity_pair};
 
 use client::{CallError, Client};
 use held::{Held, StopCause};
 use slot::SlotContext;
 
 /// How a worker runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Options {
-    /// The coordinator's address, e.g. `http://10.0.0.5:50051`.
+    /// The coordinator's address, e.g. `http://10.0.0.5:50051` (`https://` for TLS).
     pub coordinator: String,
     /// The shared secret, if the coordinator requires one.
     pub token: Option<String>,
+    /// How to check the coordinator's certificate (and present the worker's) for an
+    /// `https://` address; the system's roots when `None`.
+    pub tls: Option<ClientTls>,
+    /// Where data sets fetched from the coordinator are kept, one folder per data set
+    /// (default [`default_data_dir`]).
+    pub data_dir: PathBuf,
     /// Trials run at once (one thread each).
     pub slots: u32,
     /// A label for people; defaults to `host:pid`.
@@ -59,10 +74,27 @@ impl Options {
         Options {
             coordinator: coordinator.to_string(),
             token: None,
+            tls: None,
+            data_dir: default_data_dir(),
             slots,
             name: None,
             patience: Duration::from_secs(30),
         }
+    }
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The token is a secret: say whether there is one, never what it is.
+        f.debug_struct("Options")
+            .field("coordinator", &self.coordinator)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
+            .field("data_dir", &self.data_dir)
+            .field("slots", &self.slots)
+            .field("name", &self.name)
+            .field("patience", &self.patience)
+            .finish()
     }
 }
 
@@ -94,6 +126,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     let client = Client::new(
         &options.coordinator,
         options.token.as_deref(),
+        options.tls.as_ref(),
         options.patience,
     )?;
     let host = hostname();
@@ -119,12 +152,19 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
             },
         })?;
     tracing::info!(worker = welcome.worker_id, study = %welcome.study.name, slots, "joined");
+    let study = data::prepare(
+        &client,
+        welcome.worker_id,
+        &options.data_dir,
+        welcome.study.clone(),
+    )
+    .await?;
     let held = Held::default();
     let (stop_tx, stopping) = watch::channel(false);
     let ctx = SlotContext {
         client: client.clone(),
         worker_id: welcome.worker_id,
-        study: Arc::new(welcome.study.clone()),
+        study: Arc::new(study),
         held: held.clone(),
         datasets: Default::default(),
         stopping,
