@@ -4,7 +4,8 @@
 //!
 //! `cargo run --release -p hypersearch-bo --example ablation -- [SEEDS] [FUNCTION]` with
 //! `WARP=0|1|select` (output warping off / always / selected by evidence), `ACQ=ei|hedge`,
-//! `TR=0|1|2` (trust region off / always / alternate), `LOCAL=0|1`, `INIT=n`, `DIAG=1`.
+//! `TR=0|1|2` (trust region off / always / alternate), `LOCAL=0|1`, `INIT=n`, `DIAG=1`, `PENDING=q` (q trials running at a time, the oldest
+//! finishing first, as in the benchmark's parallel mode).
 
 #![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
 use hypersearch_bo::{Column, Engine, History, Settings};
@@ -63,6 +64,10 @@ fn main() {
         _ => Settings::default().trust_region,
     };
     let init: Option<usize> = std::env::var("INIT").ok().and_then(|v| v.parse().ok());
+    let pending: usize = std::env::var("PENDING")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     for (name, f, d, budget, fmin) in funcs {
         if only.as_deref().is_some_and(|o| o != name) {
             continue;
@@ -82,18 +87,27 @@ fn main() {
             };
             let mut engine = Engine::new(vec![Column::Continuous; d], settings).unwrap();
             let (mut pts, mut vals) = (vec![], vec![]);
+            // Running points, oldest first (the oldest finishes first, as in the bench).
+            let mut running: std::collections::VecDeque<Vec<f64>> = Default::default();
             let mut best = f64::INFINITY;
             let mut best_x = vec![];
-            for t in 0..budget {
-                let h = History {
-                    points: &pts,
-                    values: &vals,
-                    pending: &[],
-                };
-                let x = engine
-                    .suggest(&h, 1, seed * 1000 + t as u64)
-                    .unwrap()
-                    .remove(0);
+            let mut suggested = 0usize;
+            while vals.len() < budget {
+                while running.len() < pending.max(1) && suggested < budget {
+                    let flat: Vec<f64> = running.iter().flatten().copied().collect();
+                    let h = History {
+                        points: &pts,
+                        values: &vals,
+                        pending: &flat,
+                    };
+                    let x = engine
+                        .suggest(&h, 1, seed * 1000 + suggested as u64)
+                        .unwrap()
+                        .remove(0);
+                    running.push_back(x);
+                    suggested += 1;
+                }
+                let x = running.pop_front().unwrap();
                 let v = f(&x);
                 if v - fmin < best {
                     best_x = x.clone();
@@ -101,7 +115,7 @@ fn main() {
                 best = best.min(v - fmin);
                 vals.push(v);
                 pts.extend(x);
-                if t + 1 == budget / 2 {
+                if vals.len() == budget / 2 {
                     halves.push(best);
                 }
             }
