@@ -6,6 +6,7 @@
 mod harness;
 
 mod cluster;
+mod hostile_workers;
 mod pruning;
 mod refusals;
 mod run;

@@ -91,6 +91,17 @@ impl Scratch {
     /// Starts `hypersearch serve CONFIG --listen 127.0.0.1:0 EXTRA...` and waits until it
     /// listens; returns it with its address.
     pub fn serve(&self, config: &Path, db: &Path, extra: &[&str]) -> (Proc, String) {
+        self.serve_with_env(config, db, extra, &[])
+    }
+
+    /// [`Scratch::serve`] with extra environment variables for the coordinator.
+    pub fn serve_with_env(
+        &self,
+        config: &Path,
+        db: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> (Proc, String) {
         let mut args = vec![
             "serve",
             config.to_str().expect("utf-8 path"),
@@ -103,6 +114,7 @@ impl Scratch {
         let log = self.path(&format!("serve-{}.log", std::process::id()));
         let child = self
             .command(&args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("a log file"))
             .spawn()
