@@ -107,6 +107,9 @@ fn tpe_time_per_suggestion() {
     }
 }
 
+/// A TPE quality case: label, test function, bounds, budget.
+type QualityCase = (&'static str, &'static str, Vec<(f64, f64)>, u64);
+
 fn tpe_quality() {
     // SEEDS=n in the environment changes the number of seeds (the peer script reads it too).
     let seeds: u64 = std::env::var("SEEDS")
@@ -116,7 +119,7 @@ fn tpe_quality() {
     println!(
         "TPE median regret over {seeds} seeds (25% / 50% / 100% of the budget; geometric mean at 100%):"
     );
-    let cases: [(&str, &str, Vec<(f64, f64)>, u64); 4] = [
+    let cases: [QualityCase; 4] = [
         ("branin", "branin", vec![(-5.0, 10.0), (0.0, 15.0)], 50),
         ("hartmann6", "hartmann6", vec![(0.0, 1.0); 6], 100),
         ("ackley5", "ackley", vec![(-5.0, 10.0); 5], 100),
