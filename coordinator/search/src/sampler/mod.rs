@@ -1,10 +1,16 @@
 //! Samplers: propose the next trial's params from the history.
 //!
-//! Every sampler is a pure function of (space, finished trials, running trials, an RNG
-//! seeded from the study seed and the trial number): a fresh sampler given the same history
-//! proposes the same point. Samplers may cache work between calls (e.g. a fitted model),
-//! never in a way that changes the answer. None proposes a point equal to a running or
-//! finished one unless the space is exhausted ([`Suggestion::Exhausted`]).
+//! The reproducibility contract: a **fresh** sampler given the same space, history
+//! (finished and running trials) and study seed proposes the same point, because every
+//! random choice flows from an RNG seeded from the study seed and the trial number. A
+//! **long-lived** sampler may keep state between calls that changes its answer: `bayes`
+//! warm-starts its hyperparameter fit from the previous call's (as Optuna's GP sampler
+//! does) and reuses hyperparameters between scheduled refits, so after a coordinator
+//! restart its next suggestion may differ from the one the old process would have made
+//! (it is still a valid, new point). `random`, `grid` and `tpe` only cache work that never
+//! changes the answer, so for them a long-lived sampler and a fresh one agree. None
+//! proposes a point equal to a running or finished one unless the space is exhausted
+//! ([`Suggestion::Exhausted`]).
 //!
 //! Layout: `random`, `grid`, `tpe`, `bayes` (the GP adapter over `hypersearch-bo`),
 //! `enqueue` (user configurations first), `history` (duplicate avoidance).

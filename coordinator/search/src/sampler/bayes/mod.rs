@@ -277,4 +277,60 @@ mod tests {
         }
         panic!("6 points, never exhausted");
     }
+
+    /// One `[search.space]` entry: a float (linear or log), a stepped int or a choice.
+    fn param_line() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (-5.0f64..5.0, 0.5f64..20.0)
+                .prop_map(|(lo, w)| format!("{{ float = [{lo:?}, {:?}] }}", lo + w)),
+            (0.01f64..1.0, 2.0f64..100.0)
+                .prop_map(|(lo, f)| format!("{{ float = [{lo:?}, {:?}], log = true }}", lo * f)),
+            (-3i64..3, 2i64..30).prop_map(|(lo, w)| format!("{{ int = [{lo}, {}] }}", lo + w)),
+            Just("{ choice = [\"a\", \"b\", \"c\"] }".to_string()),
+        ]
+    }
+
+    proptest::proptest! {
+        // Each case fits several GPs: few cases.
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 6, ..Default::default() })]
+
+        /// The contract of `sampler/mod.rs`: fresh samplers given the same history (finished
+        /// and running trials) and seed agree; a long-lived one (warm-started fit) may
+        /// differ but still proposes a valid new point.
+        #[test]
+        fn fresh_samplers_given_the_same_history_agree(
+            lines in proptest::collection::vec(param_line(), 1..4),
+            trials_run in 8u64..16,
+        ) {
+            let space: String = lines.iter().enumerate().map(|(i, l)| format!("p{i} = {l}\n")).collect();
+            let cfg = config(&space, 40);
+            let mut long_lived = BayesSampler::new(&cfg).unwrap();
+            let mut trials: Vec<TrialRecord> = Vec::new();
+            for number in 0..trials_run {
+                let Suggestion::Params(p) = long_lived
+                    .suggest(&SampleContext { trial_number: number, trials: &trials })
+                    .unwrap()
+                else {
+                    break;
+                };
+                let running = number % 4 == 3;
+                let v = p.values().filter_map(|v| v.as_f64()).map(|v| (v - 0.7).abs()).sum::<f64>();
+                let state = if running { TrialState::Running } else { TrialState::Complete };
+                trials.push(record(number, p, state, (!running).then_some(v)));
+            }
+            let ctx = SampleContext { trial_number: trials.len() as u64, trials: &trials };
+            let a = BayesSampler::new(&cfg).unwrap().suggest(&ctx).unwrap();
+            let b = BayesSampler::new(&cfg).unwrap().suggest(&ctx).unwrap();
+            proptest::prop_assert_eq!(&a, &b);
+            let keys: std::collections::HashSet<String> =
+                trials.iter().map(|t| SearchSpace::point_key(&t.params)).collect();
+            for s in [a, long_lived.suggest(&ctx).unwrap()] {
+                if let Suggestion::Params(p) = s {
+                    proptest::prop_assert!(cfg.space.validate(&p).is_ok(), "{:?}", p);
+                    proptest::prop_assert!(!keys.contains(&SearchSpace::point_key(&p)), "repeated {:?}", p);
+                }
+            }
+        }
+    }
 }
