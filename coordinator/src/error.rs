@@ -161,8 +161,15 @@ impl From<Error> for tonic::Status {
         use tonic::Status;
         let message = err.to_string();
         match err {
-            Error::LeaseNotHeld { .. } | Error::UnknownWorker(_) => {
-                Status::failed_precondition(message)
+            Error::LeaseNotHeld { .. } => Status::failed_precondition(message),
+            Error::UnknownWorker(_) => {
+                // Said in metadata too, so that the worker joins again rather than give up.
+                let mut status = Status::failed_precondition(message);
+                status.metadata_mut().insert(
+                    hypersearch_proto::REFUSAL_KEY,
+                    tonic::metadata::MetadataValue::from_static(hypersearch_proto::UNKNOWN_WORKER),
+                );
+                status
             }
             Error::Protocol { .. } => Status::invalid_argument(message),
             Error::UnknownStudy { .. } | Error::UnknownTrial { .. } => Status::not_found(message),

@@ -36,3 +36,10 @@ pub mod pb {
 /// Largest message either side decodes or encodes (bytes). Trials, reports and configs are
 /// small; anything bigger is a mistake or an attack.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The gRPC status metadata key naming, for a program to act on, why a call was refused.
+pub const REFUSAL_KEY: &str = "hypersearch-refusal";
+
+/// [`REFUSAL_KEY`]'s value on a `FAILED_PRECONDITION` from a coordinator with no record of
+/// the worker (its database was replaced): the worker joins again.
+pub const UNKNOWN_WORKER: &str = "unknown-worker";

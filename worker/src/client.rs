@@ -8,8 +8,8 @@ use hypersearch_proto::auth::{AUTHORIZATION, bearer};
 use hypersearch_proto::data::DataRequest;
 use hypersearch_proto::pb::coordinator_client::CoordinatorClient;
 use hypersearch_proto::{
-    Completion, Heartbeat, LeaseGrant, LeaseId, LeaseRequest, MAX_MESSAGE_BYTES, Report,
-    StopDecision, Welcome, WorkerHello, pb,
+    Completion, Heartbeat, LeaseGrant, LeaseId, LeaseRequest, MAX_MESSAGE_BYTES, REFUSAL_KEY,
+    Report, StopDecision, UNKNOWN_WORKER, Welcome, WorkerHello, pb,
 };
 use tonic::Code;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
@@ -40,6 +40,8 @@ impl tonic::service::Interceptor for AddToken {
 pub(crate) enum CallError {
     /// The lease named is no longer this worker's: abandon the trial.
     LeaseLost(String),
+    /// The coordinator has no record of this worker: join again.
+    Unregistered(String),
     /// The worker cannot go on.
     Fatal(Error),
 }
@@ -131,6 +133,14 @@ impl Client {
                     url: self.url.clone(),
                     detail: status.message().to_string(),
                 }))
+            }
+            Code::FailedPrecondition
+                if status
+                    .metadata()
+                    .get(REFUSAL_KEY)
+                    .is_some_and(|v| v.as_bytes() == UNKNOWN_WORKER.as_bytes()) =>
+            {
+                Ok(CallError::Unregistered(status.message().to_string()))
             }
             Code::FailedPrecondition => Ok(CallError::LeaseLost(status.message().to_string())),
             Code::Unavailable

@@ -11,6 +11,8 @@
 //! - `objective`: the three objectives; training runs one thread per trial and trials share
 //!   one loaded data set.
 //! - `held`: the leases held and the switches that stop their trials.
+//! - `identity`: the worker's id, and joining again when a coordinator comes back without
+//!   a record of it.
 //! - `heartbeat` (in this file): renews the leases and drops those the coordinator revoked.
 //!
 //! ```no_run
@@ -25,6 +27,7 @@ mod client;
 mod data;
 mod error;
 mod held;
+mod identity;
 mod objective;
 mod slot;
 mod tls;
@@ -45,6 +48,7 @@ pub use tls::{ClientTls, identity_pair};
 
 use client::{CallError, Client};
 use held::{Held, StopCause};
+use identity::Identity;
 use slot::SlotContext;
 
 /// How a worker runs.
@@ -135,17 +139,18 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         .clone()
         .unwrap_or_else(|| format!("{host}:{}", std::process::id()));
     let slots = options.slots.max(1);
+    let hello = WorkerHello {
+        name: name.clone(),
+        hostname: host,
+        slots,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
     let welcome = client
-        .register(WorkerHello {
-            name: name.clone(),
-            hostname: host,
-            slots,
-            version: env!("CARGO_PKG_VERSION").to_string(),
-        })
+        .register(hello.clone())
         .await
         .map_err(|err| match err {
             CallError::Fatal(err) => err,
-            CallError::LeaseLost(detail) => Error::Rejected {
+            CallError::LeaseLost(detail) | CallError::Unregistered(detail) => Error::Rejected {
                 url: options.coordinator.clone(),
                 call: "register",
                 detail,
@@ -160,10 +165,17 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     )
     .await?;
     let held = Held::default();
+    let identity = Identity::new(
+        welcome.worker_id,
+        hello,
+        welcome.study.clone(),
+        client.clone(),
+        held.clone(),
+    );
     let (stop_tx, stopping) = watch::channel(false);
     let ctx = SlotContext {
         client: client.clone(),
-        worker_id: welcome.worker_id,
+        identity: identity.clone(),
         study: Arc::new(study),
         held: held.clone(),
         datasets: Default::default(),
@@ -174,7 +186,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         slots_running.spawn(slot::run(ctx.clone()));
     }
     let interval = Duration::from_millis(u64::from(welcome.heartbeat_interval_ms));
-    let heartbeats = heartbeat(client, welcome.worker_id, held.clone(), interval);
+    let heartbeats = heartbeat(client, identity, held.clone(), interval);
     tokio::pin!(heartbeats);
     tokio::pin!(shutdown);
     let mut attempts = 0;
@@ -228,7 +240,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
 
 /// Renews the held leases every `interval` and stops the trials whose leases the
 /// coordinator says are gone. Returns only when the worker cannot go on.
-async fn heartbeat(client: Client, worker_id: u64, held: Held, interval: Duration) -> Error {
+async fn heartbeat(client: Client, identity: Identity, held: Held, interval: Duration) -> Error {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -237,6 +249,7 @@ async fn heartbeat(client: Client, worker_id: u64, held: Held, interval: Duratio
         if leases.is_empty() {
             continue;
         }
+        let worker_id = identity.id();
         match client.heartbeat(Heartbeat { worker_id, leases }).await {
             Ok(lost) => {
                 for lease in lost {
@@ -245,6 +258,11 @@ async fn heartbeat(client: Client, worker_id: u64, held: Held, interval: Duratio
                 }
             }
             Err(CallError::Fatal(err)) => return err,
+            Err(CallError::Unregistered(_)) => {
+                if let Err(err) = identity.rejoin(worker_id).await {
+                    return err;
+                }
+            }
             Err(CallError::LeaseLost(detail)) => {
                 return Error::Rejected {
                     url: client.url().to_string(),

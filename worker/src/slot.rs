@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use crate::Error;
 use crate::client::{CallError, Client};
 use crate::held::{Held, StopCause};
+use crate::identity::Identity;
 use crate::objective::{self, DatasetCache, Event};
 
 /// How long a lease request may wait at the coordinator for a trial.
@@ -23,7 +24,7 @@ const LEASE_WAIT_MS: u32 = 10_000;
 #[derive(Clone)]
 pub(crate) struct SlotContext {
     pub client: Client,
-    pub worker_id: u64,
+    pub identity: Identity,
     pub study: Arc<StudyInfo>,
     pub held: Held,
     pub datasets: DatasetCache,
@@ -44,8 +45,9 @@ pub(crate) async fn run(mut ctx: SlotContext) -> Result<u64, Error> {
             return Ok(attempts);
         }
         let Some(assignment) = pending.pop_front() else {
+            let worker_id = ctx.identity.id();
             let request = LeaseRequest {
-                worker_id: ctx.worker_id,
+                worker_id,
                 max_trials: 1,
                 wait_ms: LEASE_WAIT_MS,
             };
@@ -57,9 +59,10 @@ pub(crate) async fn run(mut ctx: SlotContext) -> Result<u64, Error> {
                 Ok(LeaseGrant::StudyFinished) => return Ok(attempts),
                 Ok(LeaseGrant::Trials(trials)) => pending.extend(trials),
                 Err(CallError::Fatal(err)) => return Err(err),
+                Err(CallError::Unregistered(_)) => {
+                    ctx.identity.rejoin(worker_id).await?;
+                }
                 Err(CallError::LeaseLost(detail)) => {
-                    // The coordinator no longer knows this worker (it restarted on another
-                    // database): nothing here can go on.
                     return Err(Error::Rejected {
                         url: ctx.client.url().to_string(),
                         call: "lease",
@@ -92,8 +95,9 @@ async fn send_epochs(
         let chunk: Vec<Epoch> = epochs
             .drain(..epochs.len().min(MAX_EPOCHS_PER_REPORT))
             .collect();
+        let worker_id = ctx.identity.id();
         let report = Report {
-            worker_id: ctx.worker_id,
+            worker_id,
             lease,
             epochs: chunk,
         };
@@ -107,6 +111,10 @@ async fn send_epochs(
             Err(CallError::LeaseLost(detail)) => {
                 tracing::warn!(trial = lease.trial, %detail, "lease lost; abandoning the trial");
                 cancel.stop(StopCause::LeaseLost);
+            }
+            Err(CallError::Unregistered(_)) => {
+                cancel.stop(StopCause::LeaseLost);
+                ctx.identity.rejoin(worker_id).await?;
             }
             Err(CallError::Fatal(err)) => {
                 cancel.stop(StopCause::ShuttingDown);
@@ -180,8 +188,9 @@ async fn run_trial(
     if let Outcome::Failed { error, .. } = &outcome {
         tracing::warn!(trial = lease.trial, attempt = lease.attempt, %error, "trial failed");
     }
+    let worker_id = ctx.identity.id();
     let completion = Completion {
-        worker_id: ctx.worker_id,
+        worker_id,
         lease,
         outcome,
         next_max_trials: u32::from(want_next && cancel.cause() != Some(StopCause::ShuttingDown)),
@@ -190,6 +199,10 @@ async fn run_trial(
         Ok(next) => Ok(Some(next)),
         Err(CallError::LeaseLost(detail)) => {
             tracing::warn!(trial = lease.trial, %detail, "completion refused: the lease was lost");
+            Ok(None)
+        }
+        Err(CallError::Unregistered(_)) => {
+            ctx.identity.rejoin(worker_id).await?;
             Ok(None)
         }
         Err(CallError::Fatal(err)) => Err(err),

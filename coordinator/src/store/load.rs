@@ -40,6 +40,8 @@ pub struct StoredAttempt {
     pub token: u64,
     /// `running`, `complete`, `pruned`, `failed` or `lost`.
     pub state: String,
+    /// For a failed or lost attempt: `user` or `infrastructure`.
+    pub failure: Option<String>,
     /// Its last recorded epoch and that epoch's metrics (running attempts only).
     pub last_epoch: Option<(u32, Metrics)>,
     /// The stop decision it received, if any.
@@ -199,7 +201,7 @@ async fn load_trials(
     }
 
     let attempts = sqlx::query(
-        "SELECT a.trial_id, a.attempt, a.worker_id, a.lease_token, a.state FROM attempts a \
+        "SELECT a.trial_id, a.attempt, a.worker_id, a.lease_token, a.state, a.failure FROM attempts a \
          JOIN trials t ON t.id = a.trial_id AND a.attempt = t.attempts WHERE t.study_id = ?",
     )
     .bind(study_id)
@@ -215,6 +217,7 @@ async fn load_trials(
             worker_id: u64::try_from(row.get::<i64, _>("worker_id")).unwrap_or(0),
             token: token_from_sql(row.get("lease_token")),
             state: row.get("state"),
+            failure: row.get("failure"),
             last_epoch: None,
             stop: None,
         });

@@ -23,7 +23,7 @@ mod lease;
 mod tests;
 
 use crate::Error;
-use crate::store::{StoredStudy, TrialState, WriteOp};
+use crate::store::{StoredAttempt, StoredStudy, TrialState, WriteOp};
 
 /// The study's rules the state machine enforces.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,6 +138,24 @@ fn search_state(state: TrialState) -> hypersearch_search::TrialState {
     }
 }
 
+/// How a stored attempt that is over ended, so that an identical retry of its completion,
+/// sent again because the coordinator died before answering, is recognized after a restart.
+fn ended_attempt(number: u64, latest: &StoredAttempt) -> (LeaseId, Ending) {
+    let ending = match (latest.state.as_str(), latest.failure.as_deref()) {
+        ("complete", _) => Ending::Finished,
+        ("pruned", _) => Ending::Pruned,
+        ("failed", Some("infrastructure")) => Ending::Failed(FailureKind::Infrastructure),
+        ("failed", _) => Ending::Failed(FailureKind::User),
+        _ => Ending::Lost,
+    };
+    let lease = LeaseId {
+        trial: number,
+        attempt: latest.attempt,
+        token: latest.token,
+    };
+    (lease, ending)
+}
+
 fn parse_object(what: &str, text: &str) -> Result<JsonObject, Error> {
     match serde_json::from_str(text) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
@@ -234,24 +252,17 @@ impl State {
                         value: "running".into(),
                     });
                 }
-                (TrialState::Queued, _) => state.queue.push_back(stored_trial.number),
-                (_, Some(latest)) => {
-                    let ending = match latest.state.as_str() {
-                        "complete" => Ending::Finished,
-                        "pruned" => Ending::Pruned,
-                        "failed" => Ending::Failed(FailureKind::User),
-                        _ => Ending::Lost,
-                    };
-                    trial.ended = Some((
-                        LeaseId {
-                            trial: stored_trial.number,
-                            attempt: latest.attempt,
-                            token: latest.token,
-                        },
-                        ending,
-                    ));
+                (TrialState::Queued, latest) => {
+                    state.queue.push_back(stored_trial.number);
+                    trial.ended = latest
+                        .as_ref()
+                        .map(|l| ended_attempt(stored_trial.number, l));
                 }
-                (_, None) => {}
+                (_, latest) => {
+                    trial.ended = latest
+                        .as_ref()
+                        .map(|l| ended_attempt(stored_trial.number, l));
+                }
             }
             state.count_terminal(stored_trial.number, stored_trial.state, stored_trial.value);
             state.records.push(TrialRecord {
