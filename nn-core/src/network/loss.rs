@@ -54,7 +54,7 @@ pub(crate) fn evaluate(logits: ArrayView2<'_, f32>, labels: &[u32]) -> (f64, usi
     (loss, correct)
 }
 
-/// −log softmax(row)[label] and whether the label is the argmax
+/// −log softmax(row)\[label\] and whether the label is the argmax
 /// (ties go to the lowest index).
 fn row_loss(row: &[f32], label: usize) -> (f64, bool) {
     let argmax = argmax(row);
