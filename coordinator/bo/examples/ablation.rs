@@ -4,7 +4,8 @@
 //!
 //! `cargo run --release -p hypersearch-bo --example ablation -- [SEEDS] [FUNCTION]` with
 //! `WARP=0|1|select` (output warping off / always / selected by evidence), `ACQ=ei|hedge`,
-//! `TR=0|1|2` (trust region off / always / alternate), `LOCAL=0|1`, `INIT=n`, `DIAG=1`, `PENDING=q` (q trials running at a time, the oldest
+//! `TR=0|1|2` (trust region off / always / alternate), `LOCAL=0|1`, `INIT=n`, `DIAG=1`, `TRACE=1` (best
+//! regret every 10 evaluations), `LIAR=best|kb|fantS`, `PENDING=q` (q trials running at a time, the oldest
 //! finishing first, as in the benchmark's parallel mode).
 
 #![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
@@ -64,6 +65,15 @@ fn main() {
         _ => Settings::default().trust_region,
     };
     let init: Option<usize> = std::env::var("INIT").ok().and_then(|v| v.parse().ok());
+    let trace = std::env::var("TRACE").is_ok();
+    let liar = match std::env::var("LIAR").as_deref() {
+        Ok("best") => hypersearch_bo::Liar::Best,
+        Ok("kb") => hypersearch_bo::Liar::KrigingBeliever,
+        Ok(v) if v.starts_with("fant") => {
+            hypersearch_bo::Liar::Fantasies(v[4..].parse().unwrap_or(16))
+        }
+        _ => Settings::default().liar,
+    };
     let pending: usize = std::env::var("PENDING")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -82,6 +92,7 @@ fn main() {
                 initial_design: init,
                 acquisition: acq,
                 trust_region: tr,
+                liar,
                 local_model: std::env::var("LOCAL").map(|v| v != "0").unwrap_or(true),
                 ..Settings::default()
             };
@@ -117,6 +128,12 @@ fn main() {
                 pts.extend(x);
                 if vals.len() == budget / 2 {
                     halves.push(best);
+                }
+                if trace && vals.len() % 10 == 0 {
+                    print!(" {best:.1e}");
+                    if vals.len() == budget {
+                        println!("  (seed {seed})");
+                    }
                 }
             }
             finals.push(best);

@@ -1,15 +1,27 @@
 //! Acquisition functions on the posterior of standardized outputs that are **minimized**;
 //! every acquisition here is to be **maximized**. Batched evaluation with gradients goes
-//! through [`Gp::predict_with_gradient`].
+//! through [`Gp::value_with_gradient`].
 
 use crate::gp::Gp;
+use crate::linalg::Matrix;
 use crate::special::{d_log_h, d_log_norm_cdf, log_h, log_norm_cdf};
 
 /// Added to the posterior variance before taking its square root (as Optuna does).
 const VARIANCE_FLOOR: f64 = 1e-12;
 
+/// Fantasized outcomes of the pending points: per sample, the coefficient vector of the
+/// posterior mean given the observations plus that sample's values at the pending points,
+/// and the incumbent value counting them (see [`crate::pending`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fantasies {
+    /// `n×s`: column `k` is `(K + noise·I)⁻¹·[y; f_k]` on the extended inputs.
+    pub alphas: Matrix,
+    /// Per sample, the best of the observed values and the sample's pending values.
+    pub best: Vec<f64>,
+}
+
 /// An acquisition function.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Acquisition {
     /// Logarithm of the expected improvement below `best`.
     LogEi {
@@ -26,58 +38,106 @@ pub enum Acquisition {
         /// Exploration weight κ.
         kappa: f64,
     },
+    /// Logarithm of the expected improvement averaged over fantasized outcomes of the
+    /// pending points (each sample conditions the posterior mean on its outcomes and
+    /// improves on its own incumbent; the variance is the same for all).
+    PendingLogEi(Fantasies),
 }
 
 impl Acquisition {
-    /// Value and partial derivatives with respect to the posterior mean and variance.
+    /// Value and partial derivatives with respect to the posterior mean and variance of a
+    /// single-mean acquisition (`PendingLogEi` goes through [`Acquisition::value`]).
     pub fn value_and_partials(&self, mean: f64, variance: f64) -> (f64, f64, f64) {
         let var = variance + VARIANCE_FLOOR;
         let sigma = var.sqrt();
-        match *self {
-            Acquisition::LogEi { best } => {
-                let z = (best - mean) / sigma;
-                let r = d_log_h(z);
-                (
-                    sigma.ln() + log_h(z),
-                    -r / sigma,
-                    (1.0 - z * r) / (2.0 * var),
-                )
-            }
+        match self {
+            Acquisition::LogEi { best } => log_ei(*best, mean, var, sigma),
             Acquisition::LogPi { best } => {
                 let z = (best - mean) / sigma;
                 let r = d_log_norm_cdf(z);
                 (log_norm_cdf(z), -r / sigma, -z * r / (2.0 * var))
             }
             Acquisition::Lcb { kappa } => (kappa * sigma - mean, -1.0, kappa / (2.0 * sigma)),
+            Acquisition::PendingLogEi(f) => {
+                let mut dm = vec![0.0; f.best.len()];
+                let means = vec![mean; f.best.len()];
+                let (v, dv) = self.value(&means, variance, &mut dm);
+                (v, dm.iter().sum(), dv)
+            }
+        }
+    }
+
+    /// The value at one point given its means (one per coefficient vector of
+    /// [`Acquisition::alphas`]) and variance; writes the partial derivatives with respect to
+    /// the means into `dmeans` and returns the value and its derivative with respect to the
+    /// variance.
+    pub fn value(&self, means: &[f64], variance: f64, dmeans: &mut [f64]) -> (f64, f64) {
+        let Acquisition::PendingLogEi(f) = self else {
+            let (v, dm, dv) = self.value_and_partials(means[0], variance);
+            dmeans[0] = dm;
+            return (v, dv);
+        };
+        // log((1/S)·Σ_k EI_k) with EI_k = exp(log-EI_k), by log-sum-exp over the samples;
+        // each sample's partials are weighted by its share of the sum.
+        let var = variance + VARIANCE_FLOOR;
+        let sigma = var.sqrt();
+        let terms: Vec<(f64, f64, f64)> = means
+            .iter()
+            .zip(&f.best)
+            .map(|(&m, &best)| log_ei(best, m, var, sigma))
+            .collect();
+        let top = terms.iter().map(|t| t.0).fold(f64::NEG_INFINITY, f64::max);
+        let total: f64 = terms.iter().map(|t| (t.0 - top).exp()).sum();
+        let mut dvar = 0.0;
+        for (dm, &(l, dl_dm, dl_dv)) in dmeans.iter_mut().zip(&terms) {
+            let weight = (l - top).exp() / total;
+            *dm = weight * dl_dm;
+            dvar += weight * dl_dv;
+        }
+        (top + (total / terms.len() as f64).ln(), dvar)
+    }
+
+    /// The coefficient vectors whose posterior means the acquisition reads: the GP's own,
+    /// or one per fantasy.
+    pub fn alphas<'a>(&'a self, gp: &'a Gp) -> &'a Matrix {
+        match self {
+            Acquisition::PendingLogEi(f) => &f.alphas,
+            _ => gp.alpha(),
         }
     }
 
     /// Values at a batch of row-major points.
     pub fn evaluate(&self, gp: &Gp, points: &[f64]) -> Vec<f64> {
-        let pred = gp.predict(points);
-        pred.mean
+        let alphas = self.alphas(gp);
+        let pred = gp.predict_multi(points, alphas);
+        let mut dmeans = vec![0.0; alphas.ncols()];
+        pred.variance
             .iter()
-            .zip(&pred.variance)
-            .map(|(&m, &v)| self.value_and_partials(m, v).0)
+            .enumerate()
+            .map(|(i, &v)| self.value(pred.means.col(i), v, &mut dmeans).0)
             .collect()
     }
 
     /// Values at a batch of row-major points, with gradients written row-major into `grad`.
     pub fn evaluate_with_gradient(&self, gp: &Gp, points: &[f64], grad: &mut [f64]) -> Vec<f64> {
-        let mut grad_var = vec![0.0; grad.len()];
-        let pred = gp.predict_with_gradient(points, grad, &mut grad_var);
-        let d = gp.inputs().dims();
-        let mut values = Vec::with_capacity(pred.mean.len());
-        for (i, (&m, &v)) in pred.mean.iter().zip(&pred.variance).enumerate() {
-            let (value, dm, dv) = self.value_and_partials(m, v);
-            values.push(value);
-            for j in 0..d {
-                let k = i * d + j;
-                grad[k] = dm * grad[k] + dv * grad_var[k];
-            }
-        }
-        values
+        gp.value_with_gradient(
+            points,
+            self.alphas(gp),
+            |means, variance, dmeans| self.value(means, variance, dmeans),
+            grad,
+        )
     }
+}
+
+/// log-EI below `best` with its partials in the mean and the variance.
+fn log_ei(best: f64, mean: f64, var: f64, sigma: f64) -> (f64, f64, f64) {
+    let z = (best - mean) / sigma;
+    let r = d_log_h(z);
+    (
+        sigma.ln() + log_h(z),
+        -r / sigma,
+        (1.0 - z * r) / (2.0 * var),
+    )
 }
 
 #[cfg(test)]

@@ -27,6 +27,10 @@ pub enum Liar {
     /// at the point without making a bad region look good, and a point predicted to improve
     /// counts as merely matching the incumbent, so the next point goes elsewhere.
     KrigingBeliever,
+    /// Not a lie: log-EI averaged over this many joint posterior samples of the pending
+    /// points' values ([`crate::pending`]); the Kriging believer fills in for other
+    /// acquisition functions.
+    Fantasies(usize),
 }
 
 /// Whether the observed values are power-transformed (Box-Cox / Yeo-Johnson) first.
@@ -149,6 +153,10 @@ const REFIT_GROWTH: f64 = 1.1;
 /// The fitted surrogate of one call, extended by lies as suggestions are made.
 struct Model {
     gp: Gp,
+    /// The posterior given the observations only (the fantasies' source).
+    base: Gp,
+    /// Pending points in the order `gp` was extended by them, row-major.
+    pending: Vec<f64>,
     best: f64,
     /// Number of observations (for the LCB's κ schedule).
     observations: usize,
@@ -378,7 +386,10 @@ impl Engine {
                 crate::gp::fit::params_from_raw(&defaults, self.settings.fit.noise_floor),
             )
         })?;
-        let side = trust_region_side(values, self.initial_design_size(), self.columns.len());
+        // With q points in flight, a suggestion's outcome is known q - 1 results late: as
+        // in TuRBO's batch rule, the region shrinks only after a whole round of failures.
+        let failure_limit = self.columns.len().max(pending.len() + 1);
+        let side = trust_region_side(values, self.initial_design_size(), failure_limit);
         let (gp, y) = if self.settings.local_model && side < 0.8 - 1e-12 {
             self.local_model(&gp, rows, values, chosen_warp, side, reuse, rng)
                 .unwrap_or((gp, y))
@@ -389,18 +400,20 @@ impl Engine {
         let best_index = (0..y.len()).min_by(|&a, &b| y[a].total_cmp(&y[b]))?;
         let best = y[best_index];
         let lies: Vec<f64> = match self.settings.liar {
+            _ if pending.is_empty() => Vec::new(),
             Liar::Best => vec![best; pending.len()],
-            Liar::KrigingBeliever if pending.is_empty() => Vec::new(),
-            Liar::KrigingBeliever => gp
+            Liar::KrigingBeliever | Liar::Fantasies(_) => gp
                 .predict(&pending.concat())
                 .mean
                 .into_iter()
                 .map(|m| m.max(best))
                 .collect(),
         };
-        let gp = gp.extended(&pending.concat(), &lies)?;
+        let extended = gp.extended(&pending.concat(), &lies)?;
         Some(Model {
-            gp,
+            gp: extended,
+            base: gp,
+            pending: pending.concat(),
             best,
             observations: y.len(),
             incumbent: rows[best_index].clone(),
@@ -494,7 +507,21 @@ impl Engine {
 
     fn acquisition(&self, model: &Model, rng: &mut ChaCha8Rng) -> Acquisition {
         match self.settings.acquisition {
-            AcquisitionChoice::LogEi => Acquisition::LogEi { best: model.best },
+            AcquisitionChoice::LogEi => match self.settings.liar {
+                Liar::Fantasies(samples) => crate::pending::fantasies(
+                    &model.base,
+                    &model.gp,
+                    &model.pending,
+                    model.best,
+                    samples,
+                    rng,
+                )
+                .map_or(
+                    Acquisition::LogEi { best: model.best },
+                    Acquisition::PendingLogEi,
+                ),
+                _ => Acquisition::LogEi { best: model.best },
+            },
             AcquisitionChoice::Hedge => match rng.random_range(0..3u32) {
                 0 => Acquisition::LogEi { best: model.best },
                 1 => Acquisition::LogPi {
@@ -546,10 +573,13 @@ impl Engine {
             .unwrap_or_else(|| self.design_point(known));
         let lie = match self.settings.liar {
             Liar::Best => model.lie,
-            Liar::KrigingBeliever => model.gp.predict(&point).mean[0].max(model.lie),
+            Liar::KrigingBeliever | Liar::Fantasies(_) => {
+                model.gp.predict(&point).mean[0].max(model.lie)
+            }
         };
         if let Some(extended) = model.gp.extended(&point, &[lie]) {
             model.gp = extended;
+            model.pending.extend_from_slice(&point);
         }
         point
     }
@@ -557,16 +587,16 @@ impl Engine {
 
 /// TuRBO's trust-region side length replayed over the observations after the initial
 /// design: start at 0.8, double (up to 1.6) after 3 successes in a row, halve after
-/// `max(4, d)` failures in a row, back to 0.8 below 2⁻⁷. A success improves the best value
-/// by more than 1e-3 of its magnitude.
-fn trust_region_side(values: &[f64], design: usize, d: usize) -> f64 {
+/// `max(4, failure_limit)` failures in a row, back to 0.8 below 2⁻⁷. A success improves the
+/// best value by more than 1e-3 of its magnitude.
+fn trust_region_side(values: &[f64], design: usize, failure_limit: usize) -> f64 {
     let split = design.min(values.len()).max(1);
     let mut best = values[..split]
         .iter()
         .copied()
         .fold(f64::INFINITY, f64::min);
     let (mut side, mut successes, mut failures) = (0.8f64, 0usize, 0usize);
-    let failure_limit = d.max(4);
+    let failure_limit = failure_limit.max(4);
     for &v in &values[split..] {
         if v < best - 1e-3 * best.abs() {
             successes += 1;

@@ -12,6 +12,8 @@ pub struct KernelParams {
     pub noise: f64,
 }
 
+use crate::special::exp_nonpositive;
+
 /// Matérn 5/2 as a function of the squared scaled distance:
 /// `m(r²) = (1 + √(5r²) + 5r²/3)·exp(-√(5r²))`.
 #[inline]
@@ -34,6 +36,30 @@ pub fn matern52_with_derivative(r2: f64) -> (f64, f64) {
     let s = (5.0 * r2).sqrt();
     let e = (-s).exp();
     ((1.0 + s + 5.0 / 3.0 * r2) * e, -5.0 / 6.0 * (1.0 + s) * e)
+}
+
+/// `c·m(r²)` in place over a slice of `r²` values: the batched form of [`matern52`]
+/// (polynomial exponential, so that the loop vectorizes inside
+/// [`crate::linalg::vectorized`]).
+#[inline(always)]
+pub fn scaled_matern52_in_place(values: &mut [f64], signal: f64) {
+    for v in values.iter_mut() {
+        let r2 = *v;
+        let s = (5.0 * r2).sqrt();
+        *v = signal * (1.0 + s + 5.0 / 3.0 * r2) * exp_nonpositive(-s);
+    }
+}
+
+/// `m(r²)` and `dm/dr²` over a slice of `r²` values, written into `k` and `dk`: the batched
+/// form of [`matern52_with_derivative`].
+#[inline(always)]
+pub fn matern52_with_derivative_into(r2: &[f64], k: &mut [f64], dk: &mut [f64]) {
+    for ((&r, kv), dv) in r2.iter().zip(k.iter_mut()).zip(dk.iter_mut()) {
+        let s = (5.0 * r).sqrt();
+        let e = exp_nonpositive(-s);
+        *kv = (1.0 + s + 5.0 / 3.0 * r) * e;
+        *dv = -5.0 / 6.0 * (1.0 + s) * e;
+    }
 }
 
 /// The squared distance of two coordinates in one column.
@@ -103,6 +129,7 @@ impl Inputs {
     }
 
     /// Column `j` over all points.
+    #[inline(always)]
     pub fn column(&self, j: usize) -> &[f64] {
         &self.cols[j * self.n..(j + 1) * self.n]
     }
@@ -120,10 +147,18 @@ impl Inputs {
     }
 
     /// Writes `r²(x, x_t)` for every training point `t` into `out`.
+    #[inline(always)]
     pub fn scaled_sq_distances(&self, x: &[f64], lam: &[f64], out: &mut [f64]) {
+        self.scaled_sq_distances_from(0, x, lam, out);
+    }
+
+    /// Writes `r²(x, x_t)` for the training points `t ≥ start` into `out` (of length
+    /// `n - start`).
+    #[inline(always)]
+    pub fn scaled_sq_distances_from(&self, start: usize, x: &[f64], lam: &[f64], out: &mut [f64]) {
         out.iter_mut().for_each(|v| *v = 0.0);
         for j in 0..self.d {
-            let col = self.column(j);
+            let col = &self.column(j)[start..];
             let (xj, lj) = (x[j], lam[j]);
             if self.categorical[j] {
                 for (o, &c) in out.iter_mut().zip(col) {
@@ -163,6 +198,20 @@ mod tests {
         }
         assert_eq!(matern52(0.0), 1.0);
         assert!((matern52_derivative(0.0) + 5.0 / 6.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn batched_kernels_match_the_scalar_ones() {
+        let r2: Vec<f64> = (0..300).map(|i| (i as f64 * 0.037).powi(2)).collect();
+        let mut k = r2.clone();
+        scaled_matern52_in_place(&mut k, 1.7);
+        let (mut k2, mut dk) = (vec![0.0; 300], vec![0.0; 300]);
+        matern52_with_derivative_into(&r2, &mut k2, &mut dk);
+        for i in 0..300 {
+            let (m, dm) = matern52_with_derivative(r2[i]);
+            assert!((k[i] - 1.7 * m).abs() <= 1e-15 * (1.0 + m));
+            assert!((k2[i] - m).abs() <= 1e-15 && (dk[i] - dm).abs() <= 1e-15);
+        }
     }
 
     #[test]

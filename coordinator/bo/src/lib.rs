@@ -10,8 +10,10 @@
 //! improvement computed stably far into the tail; its maximization by 2048 Sobol candidates
 //! scored in one batch plus 10 local searches (L-BFGS-B in length-scale units alternating
 //! with discrete-column search), confined to a trust region around the incumbent whose side
-//! follows TuRBO's success/failure rule; pending points as lies (kriging believer clipped at
-//! the incumbent) through a Cholesky extension; no repeats of observed or pending points.
+//! follows TuRBO's success/failure rule (with q points in flight, shrinking only after q
+//! failures in a row); pending points as lies (kriging believer clipped at the incumbent)
+//! through a Cholesky extension, or as fantasies (log-EI averaged over joint posterior
+//! samples of their outcomes); no repeats of observed or pending points.
 //!
 //! Layout:
 //! - [`column`]: what each coordinate means, snapping onto allowed values;
@@ -20,6 +22,7 @@
 //! - [`kernel`]: Matérn 5/2 ARD with Hamming distance;
 //! - [`acquisition`]: log-EI, log-PI, LCB with gradients;
 //! - [`optimize`]: the acquisition maximizer;
+//! - [`pending`]: fantasized outcomes of pending points;
 //! - [`transform`]: output warping;
 //! - [`special`]: erfcx, log-h and normal-distribution tails;
 //! - [`lbfgsb`]: bound-constrained L-BFGS as an ask/tell state machine;
@@ -52,6 +55,7 @@ pub mod kernel;
 pub mod lbfgsb;
 pub mod linalg;
 pub mod optimize;
+pub mod pending;
 pub mod sobol;
 pub mod special;
 pub mod transform;

@@ -6,11 +6,13 @@
 
 use rand::{Rng, RngExt};
 
-use crate::kernel::{Inputs, KernelParams, matern52_with_derivative};
+use crate::kernel::{Inputs, KernelParams, matern52_with_derivative_into};
 use crate::lbfgsb::{self, Settings};
 use crate::linalg::{
     Matrix, cholesky, inverse_from_cholesky, solve_lower_in_place, solve_lower_transpose_in_place,
+    vectorized,
 };
+use crate::special::standard_normal as normal;
 
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
 
@@ -111,15 +113,23 @@ pub fn negative_log_posterior(
     let params = params_from_raw(raw, noise_floor);
     let lam = &params.inverse_squared_lengthscales;
     let c = params.signal;
+    // Lower triangles only (the factorization reads no more): column b holds rows a > b.
     let mut k = Matrix::zeros(n, n);
     let mut dm = Matrix::zeros(n, n);
+    let mut r2 = vec![0.0; n];
+    vectorized(
+        #[inline(always)]
+        || {
+            for b in 0..n {
+                let below = &mut r2[..n - b - 1];
+                inputs.scaled_sq_distances_from(b + 1, inputs.row(b), lam, below);
+                let (kcol, dcol) = (&mut k.col_mut(b)[b + 1..], &mut dm.col_mut(b)[b + 1..]);
+                matern52_with_derivative_into(below, kcol, dcol);
+                kcol.iter_mut().for_each(|v| *v *= c);
+            }
+        },
+    );
     for b in 0..n {
-        for a in b + 1..n {
-            let (m, dmv) = matern52_with_derivative(inputs.pair_sq_distance(a, b, lam));
-            k.set(a, b, c * m);
-            k.set(b, a, c * m);
-            dm.set(a, b, dmv);
-        }
         k.set(b, b, c + params.noise);
     }
     let Some(chol) = cholesky(&k, 0.0) else {
@@ -139,36 +149,57 @@ pub fn negative_log_posterior(
     grad.iter_mut().for_each(|g| *g = 0.0);
     let mut trace_m = 0.0;
     let mut signal_term = 0.0;
-    for b in 0..n {
-        let mbb = alpha[b] * alpha[b] - kinv.get(b, b);
-        trace_m += mbb;
-        signal_term += mbb * c;
-        let rb = inputs.row(b);
-        for a in b + 1..n {
-            let mab = alpha[a] * alpha[b] - kinv.get(a, b);
-            signal_term += 2.0 * mab * k.get(a, b);
-            // Both triangles: 2·(-½)·M_ab·c·m'(r²)·λ_j·d_j² per column j.
-            let w = -mab * c * dm.get(a, b);
-            let ra = inputs.row(a);
-            for j in 0..d {
-                let dj = crate::kernel::column_sq_distance(ra[j], rb[j], inputs.categorical()[j]);
-                grad[j] += w * dj;
+    let mut weights = vec![0.0; n];
+    vectorized(
+        #[inline(always)]
+        || {
+            for b in 0..n {
+                let mbb = alpha[b] * alpha[b] - kinv.get(b, b);
+                trace_m += mbb;
+                signal_term += mbb * c;
+                // Rows a > b of column b: M_ab = α_a·α_b - (K⁻¹)_ab, and both triangles'
+                // -½·M_ab·c·m'(r²_ab) per unit of λ_j·d_j².
+                let w = &mut weights[..n - b - 1];
+                let (kinv_col, k_col, dm_col) = (
+                    &kinv.col(b)[b + 1..],
+                    &k.col(b)[b + 1..],
+                    &dm.col(b)[b + 1..],
+                );
+                for ((((wv, &ka), &kv), &dv), &aa) in w
+                    .iter_mut()
+                    .zip(kinv_col)
+                    .zip(k_col)
+                    .zip(dm_col)
+                    .zip(&alpha[b + 1..])
+                {
+                    let mab = aa * alpha[b] - ka;
+                    signal_term += 2.0 * mab * kv;
+                    *wv = -mab * c * dv;
+                }
+                for (j, g) in grad[..d].iter_mut().enumerate() {
+                    let col = &inputs.column(j)[b + 1..];
+                    let xb = inputs.column(j)[b];
+                    *g += if inputs.categorical()[j] {
+                        w.iter()
+                            .zip(col)
+                            .map(|(wv, &xa)| if xa == xb { 0.0 } else { *wv })
+                            .sum::<f64>()
+                    } else {
+                        w.iter()
+                            .zip(col)
+                            .map(|(wv, &xa)| wv * (xa - xb) * (xa - xb))
+                            .sum::<f64>()
+                    };
+                }
             }
-        }
-    }
+        },
+    );
     for j in 0..d {
         grad[j] *= lam[j];
     }
     grad[d] = -0.5 * signal_term;
     grad[d + 1] = -0.5 * trace_m * raw[d + 1].exp();
     nll + negative_log_prior(&params, raw, grad)
-}
-
-/// Standard normal draw (Box–Muller).
-fn normal(rng: &mut (impl Rng + ?Sized)) -> f64 {
-    let u1: f64 = 1.0 - rng.random::<f64>();
-    let u2: f64 = rng.random::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 /// Fits the hyperparameters to `y` at `inputs` by MAP: from `warm` (if given, e.g. the

@@ -1,32 +1,23 @@
 //! A fitted Gaussian-process posterior with the inverse Cholesky factor cached, so that a batch
-//! of candidates costs one matrix product, and pending points join it by a Cholesky
-//! extension without a refit.
+//! of candidates costs one matrix product ([`super::predict`]), and pending points join it by
+//! a Cholesky extension without a refit.
 
-use crate::kernel::{Inputs, KernelParams, matern52, matern52_with_derivative};
-use crate::linalg::{Matrix, cholesky, invert_lower, product};
+use crate::kernel::{Inputs, KernelParams, matern52};
+use crate::linalg::{Matrix, cholesky, invert_lower, product, product_lower};
 
 /// Largest jitter tried when a kernel matrix does not factor.
 const MAX_JITTER: f64 = 1e-2;
 
-/// Posterior means and variances of a batch of points.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Prediction {
-    /// Posterior mean per point.
-    pub mean: Vec<f64>,
-    /// Posterior variance of the latent function per point (≥ 0).
-    pub variance: Vec<f64>,
-}
-
 /// A Gaussian-process posterior on fixed hyperparameters.
 #[derive(Debug, Clone)]
 pub struct Gp {
-    inputs: Inputs,
-    params: KernelParams,
+    pub(super) inputs: Inputs,
+    pub(super) params: KernelParams,
     y: Vec<f64>,
     /// `L⁻¹` where `L·Lᵀ = K + (noise + jitter)·I`.
-    linv: Matrix,
-    /// `(K + noise·I)⁻¹·y`.
-    alpha: Vec<f64>,
+    pub(super) linv: Matrix,
+    /// `(K + noise·I)⁻¹·y` as an `n×1` matrix.
+    pub(super) alpha: Matrix,
     /// Noise plus the jitter the factorization needed.
     diagonal_noise: f64,
 }
@@ -53,16 +44,17 @@ impl Gp {
             params,
             y,
             linv,
-            alpha: Vec::new(),
+            alpha: Matrix::zeros(0, 0),
             diagonal_noise: 0.0,
         };
         gp.diagonal_noise = gp.params.noise + chol.jitter;
-        gp.alpha = gp.solve(&gp.y);
+        gp.alpha = column(gp.solve(&gp.y));
         Some(gp)
     }
 
-    /// `(K + noise·I)⁻¹·v` through the cached inverse factor.
-    fn solve(&self, v: &[f64]) -> Vec<f64> {
+    /// `(K + noise·I)⁻¹·v` through the cached inverse factor: the coefficient vector of the
+    /// posterior mean for outputs `v` at these inputs (e.g. fantasized ones).
+    pub fn solve(&self, v: &[f64]) -> Vec<f64> {
         let n = v.len();
         let mut w = vec![0.0; n];
         // w = L⁻¹·v
@@ -103,105 +95,14 @@ impl Gp {
         &self.y
     }
 
-    /// Posterior means at the conditioning points themselves (`y - noise·α`).
-    pub fn means_at_inputs(&self) -> Vec<f64> {
-        self.y
-            .iter()
-            .zip(&self.alpha)
-            .map(|(y, a)| y - self.diagonal_noise * a)
-            .collect()
+    /// The noise variance on the diagonal (the fitted noise plus any jitter).
+    pub fn diagonal_noise(&self) -> f64 {
+        self.diagonal_noise
     }
 
-    /// Cross-kernel `k(X, x_i)` for each of the `m` row-major points, as an `n×m` matrix,
-    /// and the `r²` values when asked.
-    fn cross_kernel(&self, points: &[f64], m: usize, keep_r2: bool) -> (Matrix, Matrix) {
-        let n = self.len();
-        let d = self.inputs.dims();
-        let lam = &self.params.inverse_squared_lengthscales;
-        let mut kx = Matrix::zeros(n, m);
-        let mut r2 = if keep_r2 {
-            Matrix::zeros(n, m)
-        } else {
-            Matrix::zeros(0, 0)
-        };
-        let mut buf = vec![0.0; n];
-        for i in 0..m {
-            self.inputs
-                .scaled_sq_distances(&points[i * d..(i + 1) * d], lam, &mut buf);
-            for (o, &v) in kx.col_mut(i).iter_mut().zip(&buf) {
-                *o = self.params.signal * matern52(v);
-            }
-            if keep_r2 {
-                r2.col_mut(i).copy_from_slice(&buf);
-            }
-        }
-        (kx, r2)
-    }
-
-    /// Posterior mean and latent variance at `m` row-major points.
-    pub fn predict(&self, points: &[f64]) -> Prediction {
-        let d = self.inputs.dims();
-        let m = points.len() / d;
-        let n = self.len();
-        let (kx, _) = self.cross_kernel(points, m, false);
-        let mut v = Matrix::zeros(n, m);
-        product(v.view_mut(), self.linv.view(), kx.view());
-        let mean = (0..m).map(|i| dot(kx.col(i), &self.alpha)).collect();
-        let variance = (0..m)
-            .map(|i| (self.params.signal - dot(v.col(i), v.col(i))).max(0.0))
-            .collect();
-        Prediction { mean, variance }
-    }
-
-    /// Like [`Gp::predict`], also writing the gradients of mean and variance with respect to
-    /// each point's coordinates (row-major `m×d`; zero on categorical columns).
-    pub fn predict_with_gradient(
-        &self,
-        points: &[f64],
-        grad_mean: &mut [f64],
-        grad_variance: &mut [f64],
-    ) -> Prediction {
-        let d = self.inputs.dims();
-        let m = points.len() / d;
-        let n = self.len();
-        let lam = &self.params.inverse_squared_lengthscales;
-        let (kx, r2) = self.cross_kernel(points, m, true);
-        let mut v = Matrix::zeros(n, m);
-        product(v.view_mut(), self.linv.view(), kx.view());
-        let mut w = Matrix::zeros(n, m);
-        product(w.view_mut(), self.linv.view().transpose(), v.view());
-        let mut mean = Vec::with_capacity(m);
-        let mut variance = Vec::with_capacity(m);
-        let mut coef_mean = vec![0.0; n];
-        let mut coef_var = vec![0.0; n];
-        for i in 0..m {
-            mean.push(dot(kx.col(i), &self.alpha));
-            variance.push((self.params.signal - dot(v.col(i), v.col(i))).max(0.0));
-            // dk_t/dx_j = c·m'(r²_t)·2λ_j·(x_j - x_tj)
-            for (t, &r) in r2.col(i).iter().enumerate() {
-                let g = 2.0 * self.params.signal * matern52_with_derivative(r).1;
-                coef_mean[t] = self.alpha[t] * g;
-                coef_var[t] = -2.0 * w.get(t, i) * g;
-            }
-            let x = &points[i * d..(i + 1) * d];
-            for j in 0..d {
-                let (gm, gv) = if self.inputs.categorical()[j] {
-                    (0.0, 0.0)
-                } else {
-                    let col = self.inputs.column(j);
-                    let (mut gm, mut gv) = (0.0, 0.0);
-                    for t in 0..n {
-                        let diff = x[j] - col[t];
-                        gm += coef_mean[t] * diff;
-                        gv += coef_var[t] * diff;
-                    }
-                    (gm * lam[j], gv * lam[j])
-                };
-                grad_mean[i * d + j] = gm;
-                grad_variance[i * d + j] = gv;
-            }
-        }
-        Prediction { mean, variance }
+    /// The coefficient vector `(K + noise·I)⁻¹·y` of the posterior mean, as an `n×1` matrix.
+    pub fn alpha(&self) -> &Matrix {
+        &self.alpha
     }
 
     /// The posterior after also observing `values` at the row-major `points`, on the same
@@ -217,7 +118,7 @@ impl Gp {
         let (k12, _) = self.cross_kernel(points, q, false);
         let pending = Inputs::new(points.to_vec(), self.inputs.categorical().to_vec());
         let mut b = Matrix::zeros(n, q);
-        product(b.view_mut(), self.linv.view(), k12.view());
+        product_lower(b.view_mut(), self.linv.view(), k12.view());
         let mut s = Matrix::zeros(q, q);
         for c in 0..q {
             for r in c..q {
@@ -258,26 +159,33 @@ impl Gp {
             params: self.params.clone(),
             y,
             linv,
-            alpha: Vec::new(),
+            alpha: Matrix::zeros(0, 0),
             diagonal_noise: self.diagonal_noise,
         };
-        gp.alpha = gp.solve(&gp.y);
+        gp.alpha = column(gp.solve(&gp.y));
         Some(gp)
     }
 }
 
+/// `v` as an `n×1` matrix.
+fn column(v: Vec<f64>) -> Matrix {
+    let mut m = Matrix::zeros(v.len(), 1);
+    m.col_mut(0).copy_from_slice(&v);
+    m
+}
+
 #[inline]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
-    fn toy(n: usize, d: usize, seed: u64) -> (Inputs, Vec<f64>) {
+    pub(crate) fn toy(n: usize, d: usize, seed: u64) -> (Inputs, Vec<f64>) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let rows: Vec<f64> = (0..n * d).map(|_| rng.random::<f64>()).collect();
         let y = (0..n)
@@ -286,7 +194,7 @@ mod tests {
         (Inputs::new(rows, vec![false; d]), y)
     }
 
-    fn params(d: usize, noise: f64) -> KernelParams {
+    pub(crate) fn params(d: usize, noise: f64) -> KernelParams {
         KernelParams {
             inverse_squared_lengthscales: vec![4.0; d],
             signal: 1.3,
@@ -317,36 +225,6 @@ mod tests {
         let pred = gp.predict(grid.rows());
         for v in pred.variance {
             assert!((0.0..=1.3 + 1e-12).contains(&v), "variance {v}");
-        }
-    }
-
-    #[test]
-    fn gradients_match_finite_differences() {
-        let (inputs, y) = toy(20, 3, 4);
-        let gp = Gp::new(inputs, y, params(3, 1e-4)).expect("factors");
-        let x = [0.3, 0.6, 0.45, 0.9, 0.1, 0.7];
-        let mut gm = [0.0; 6];
-        let mut gv = [0.0; 6];
-        gp.predict_with_gradient(&x, &mut gm, &mut gv);
-        for k in 0..6 {
-            let eps = 1e-6;
-            let (mut up, mut down) = (x, x);
-            up[k] += eps;
-            down[k] -= eps;
-            let (pu, pd) = (gp.predict(&up), gp.predict(&down));
-            let i = k / 3;
-            let fd_m = (pu.mean[i] - pd.mean[i]) / (2.0 * eps);
-            let fd_v = (pu.variance[i] - pd.variance[i]) / (2.0 * eps);
-            assert!(
-                (gm[k] - fd_m).abs() < 1e-5 * (1.0 + fd_m.abs()),
-                "mean {k}: {} vs {fd_m}",
-                gm[k]
-            );
-            assert!(
-                (gv[k] - fd_v).abs() < 1e-5 * (1.0 + fd_v.abs()),
-                "var {k}: {} vs {fd_v}",
-                gv[k]
-            );
         }
     }
 
