@@ -110,6 +110,26 @@ pub fn product_lower(dst: MatMut<'_, f64>, lower: MatRef<'_, f64>, rhs: MatRef<'
     );
 }
 
+/// `dst = lowerᵀ · rhs` for a lower-triangular `lower` (its upper part is not read).
+pub fn product_lower_transposed(
+    dst: MatMut<'_, f64>,
+    lower: MatRef<'_, f64>,
+    rhs: MatRef<'_, f64>,
+) {
+    use faer::linalg::matmul::triangular::{BlockStructure, matmul};
+    matmul(
+        dst,
+        BlockStructure::Rectangular,
+        Accum::Replace,
+        lower.transpose(),
+        BlockStructure::TriangularUpper,
+        rhs,
+        BlockStructure::Rectangular,
+        1.0,
+        Par::Seq,
+    );
+}
+
 /// The lower Cholesky factor of a symmetric positive definite matrix plus the jitter that
 /// had to be added to its diagonal.
 pub struct Cholesky {
@@ -173,11 +193,24 @@ pub fn invert_lower(l: &Matrix) -> Matrix {
     out
 }
 
-/// Inverse of `A = L·Lᵀ` from its Cholesky factor.
-pub fn inverse_from_cholesky(l: &Matrix) -> Matrix {
+/// The lower triangle (diagonal included) of the inverse of `A = L·Lᵀ` from its Cholesky
+/// factor; the strict upper triangle is left zero. `A⁻¹ = L⁻ᵀ·L⁻¹` as a product of two
+/// triangles into a triangle: a third of a full product.
+pub fn inverse_lower_from_cholesky(l: &Matrix) -> Matrix {
+    use faer::linalg::matmul::triangular::{BlockStructure, matmul};
     let inv = invert_lower(l);
     let mut out = Matrix::zeros(l.nrows, l.ncols);
-    product(out.view_mut(), inv.view().transpose(), inv.view());
+    matmul(
+        out.view_mut(),
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        inv.view().transpose(),
+        BlockStructure::TriangularUpper,
+        inv.view(),
+        BlockStructure::TriangularLower,
+        1.0,
+        Par::Seq,
+    );
     out
 }
 
@@ -222,20 +255,29 @@ mod tests {
 
     #[test]
     fn inverse_from_cholesky_inverts() {
-        let a = spd(12);
-        let chol = cholesky(&a, 1.0).expect("positive definite");
-        assert_eq!(chol.jitter, 0.0);
-        let inv = inverse_from_cholesky(&chol.factor);
-        let mut prod = Matrix::zeros(12, 12);
-        product(prod.view_mut(), a.view(), inv.view());
-        for i in 0..12 {
-            for j in 0..12 {
-                let want = if i == j { 1.0 } else { 0.0 };
-                assert!(
-                    (prod.get(i, j) - want).abs() < 1e-9,
-                    "({i},{j}) = {}",
-                    prod.get(i, j)
-                );
+        for n in [12, 150] {
+            let a = spd(n);
+            let chol = cholesky(&a, 1.0).expect("positive definite");
+            assert_eq!(chol.jitter, 0.0);
+            let lower = inverse_lower_from_cholesky(&chol.factor);
+            let mut inv = lower.clone();
+            for j in 0..n {
+                for i in 0..j {
+                    assert_eq!(lower.get(i, j), 0.0);
+                    inv.set(i, j, lower.get(j, i));
+                }
+            }
+            let mut prod = Matrix::zeros(n, n);
+            product(prod.view_mut(), a.view(), inv.view());
+            for i in 0..n {
+                for j in 0..n {
+                    let want = if i == j { 1.0 } else { 0.0 };
+                    assert!(
+                        (prod.get(i, j) - want).abs() < 1e-9,
+                        "n {n}: ({i},{j}) = {}",
+                        prod.get(i, j)
+                    );
+                }
             }
         }
     }
@@ -267,6 +309,11 @@ mod tests {
         let (mut a, mut b) = (Matrix::zeros(9, 9), Matrix::zeros(9, 9));
         product(a.view_mut(), l.view(), rhs.view());
         product_lower(b.view_mut(), garbage_above.view(), rhs.view());
+        for (x, y) in a.data.iter().zip(&b.data) {
+            assert!((x - y).abs() < 1e-12);
+        }
+        product(a.view_mut(), l.view().transpose(), rhs.view());
+        product_lower_transposed(b.view_mut(), garbage_above.view(), rhs.view());
         for (x, y) in a.data.iter().zip(&b.data) {
             assert!((x - y).abs() < 1e-12);
         }

@@ -9,8 +9,8 @@ use rand::{Rng, RngExt};
 use crate::kernel::{Inputs, KernelParams, matern52_with_derivative_into};
 use crate::lbfgsb::{self, Settings};
 use crate::linalg::{
-    Matrix, cholesky, inverse_from_cholesky, solve_lower_in_place, solve_lower_transpose_in_place,
-    vectorized,
+    Matrix, cholesky, inverse_lower_from_cholesky, solve_lower_in_place,
+    solve_lower_transpose_in_place, vectorized,
 };
 use crate::special::standard_normal as normal;
 
@@ -145,7 +145,7 @@ pub fn negative_log_posterior(
     let nll = 0.5 * quad + 0.5 * logdet + 0.5 * n as f64 * LN_2PI;
 
     // d(-MLL)/dθ = -½ tr(M·dK/dθ) with M = ααᵀ - K⁻¹ (symmetric).
-    let kinv = inverse_from_cholesky(l);
+    let kinv = inverse_lower_from_cholesky(l);
     grad.iter_mut().for_each(|g| *g = 0.0);
     let mut trace_m = 0.0;
     let mut signal_term = 0.0;

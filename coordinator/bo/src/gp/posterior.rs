@@ -2,8 +2,8 @@
 //! of candidates costs one matrix product ([`super::predict`]), and pending points join it by
 //! a Cholesky extension without a refit.
 
-use crate::kernel::{Inputs, KernelParams, matern52};
-use crate::linalg::{Matrix, cholesky, invert_lower, product, product_lower};
+use crate::kernel::{Inputs, KernelParams, matern52, scaled_matern52_in_place};
+use crate::linalg::{Matrix, cholesky, invert_lower, product, product_lower, vectorized};
 
 /// Largest jitter tried when a kernel matrix does not factor.
 const MAX_JITTER: f64 = 1e-2;
@@ -27,14 +27,20 @@ impl Gp {
     /// even with jitter (or holds non-finite numbers).
     pub fn new(inputs: Inputs, y: Vec<f64>, params: KernelParams) -> Option<Self> {
         let n = inputs.len();
+        // The lower triangle only: the factorization reads no more.
         let mut k = Matrix::zeros(n, n);
+        let lam = &params.inverse_squared_lengthscales;
+        vectorized(
+            #[inline(always)]
+            || {
+                for b in 0..n {
+                    let below = &mut k.col_mut(b)[b + 1..];
+                    inputs.scaled_sq_distances_from(b + 1, inputs.row(b), lam, below);
+                    scaled_matern52_in_place(below, params.signal);
+                }
+            },
+        );
         for b in 0..n {
-            for a in b..n {
-                let v = params.signal
-                    * matern52(inputs.pair_sq_distance(a, b, &params.inverse_squared_lengthscales));
-                k.set(a, b, v);
-                k.set(b, a, v);
-            }
             k.set(b, b, params.signal + params.noise);
         }
         let chol = cholesky(&k, MAX_JITTER)?;

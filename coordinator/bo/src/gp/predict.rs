@@ -7,7 +7,7 @@
 //! product for the means; gradients add one more triangular product.
 
 use crate::kernel::{matern52, matern52_with_derivative_into, scaled_matern52_in_place};
-use crate::linalg::{Matrix, product, product_lower, vectorized};
+use crate::linalg::{Matrix, product, product_lower, product_lower_transposed, vectorized};
 
 use super::posterior::{Gp, dot};
 
@@ -118,7 +118,7 @@ impl Gp {
         let (variance, v) = self.variances(&kx);
         // w = K⁻¹·k(X, x) = L⁻ᵀ·v, for the variance's gradient.
         let mut w = Matrix::zeros(n, m);
-        product(w.view_mut(), self.linv.view().transpose(), v.view());
+        product_lower_transposed(w.view_mut(), self.linv.view(), v.view());
         let mut means = Matrix::zeros(s, m);
         product(means.view_mut(), alphas.view().transpose(), kx.view());
         let mut values = Vec::with_capacity(m);
