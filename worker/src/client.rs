@@ -54,6 +54,8 @@ pub(crate) struct Client {
     /// How long the coordinator may stay unreachable before the worker gives up.
     patience: Duration,
     jitter_seed: u64,
+    /// What to check when the connection breaks in a way a TLS mismatch causes.
+    tls_hint: &'static str,
 }
 
 impl Client {
@@ -114,7 +116,35 @@ impl Client {
             inner,
             patience,
             jitter_seed: u64::from(std::process::id()),
+            tls_hint: match (url.starts_with("https://"), tls) {
+                (false, _) => " (if the coordinator serves TLS, use an https:// address)",
+                (true, Some(tls)) if tls.has_identity() => {
+                    " (if the coordinator requires worker certificates, is this worker's \
+                     certificate signed by its --tls-client-ca?)"
+                }
+                (true, _) => {
+                    " (if the coordinator requires worker certificates, pass --tls-cert and \
+                     --tls-key)"
+                }
+            },
         })
+    }
+
+    /// The TLS hint for a connection that broke with `detail`: a plaintext client talking to
+    /// a TLS port sees an HTTP/2 protocol error or the connection closed; a worker without
+    /// the certificate a coordinator requires sees the connection closed or a broken pipe.
+    fn hint_for(&self, detail: &str) -> &'static str {
+        let broken = [
+            "h2 protocol error",
+            "connection closed",
+            "broken pipe",
+            "connection reset",
+        ];
+        if broken.iter().any(|words| detail.contains(words)) {
+            self.tls_hint
+        } else {
+            ""
+        }
     }
 
     /// The coordinator's address.
@@ -152,7 +182,7 @@ impl Client {
             _ => Ok(CallError::Fatal(Error::Rejected {
                 url: self.url.clone(),
                 call,
-                detail: status.message().to_string(),
+                detail: format!("{}{}", status.message(), self.hint_for(status.message())),
             })),
         }
     }
@@ -187,7 +217,10 @@ impl Client {
             if now >= give_up {
                 return Err(CallError::Fatal(Error::Unreachable {
                     url: self.url.clone(),
-                    detail: transport_detail(&status),
+                    detail: {
+                        let detail = transport_detail(&status);
+                        format!("{detail}{}", self.hint_for(&detail))
+                    },
                 }));
             }
             tracing::debug!(call, status = %status.message(), "coordinator unavailable; retrying");
@@ -288,7 +321,7 @@ impl Client {
 
 /// The most useful words of a transport failure ("connection refused" rather than
 /// "transport error").
-fn transport_detail(status: &tonic::Status) -> String {
+pub(crate) fn transport_detail(status: &tonic::Status) -> String {
     use std::error::Error as _;
     let mut detail = status.message().to_string();
     let mut source = status.source();

@@ -5,22 +5,29 @@
 //! granted under the old id, so they are dropped; their trials are the coordinator's to
 //! retry.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use hypersearch_proto::{StudyInfo, WorkerHello};
-use tokio::sync::Mutex;
 
 use crate::Error;
 use crate::client::{CallError, Client};
 use crate::held::{Held, StopCause};
 
+/// The worker id a call was sent with, and which joining gave it (ids alone cannot tell:
+/// a coordinator on a new database numbers its workers from 1 again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Joined {
+    /// The id to send.
+    pub id: u64,
+    generation: u64,
+}
+
 /// The current worker id, shared by the slots and the heartbeat; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Identity {
-    id: Arc<AtomicU64>,
+    current: Arc<Mutex<Joined>>,
     /// Held while joining again, so that many slots noticing at once join once.
-    rejoining: Arc<Mutex<()>>,
+    rejoining: Arc<tokio::sync::Mutex<()>>,
     hello: Arc<WorkerHello>,
     /// The study as the coordinator described it when the worker first joined.
     study: Arc<StudyInfo>,
@@ -32,8 +39,8 @@ impl Identity {
     /// The identity of a worker that joined as `id`, with `hello`, to `study`.
     pub fn new(id: u64, hello: WorkerHello, study: StudyInfo, client: Client, held: Held) -> Self {
         Identity {
-            id: Arc::new(AtomicU64::new(id)),
-            rejoining: Arc::new(Mutex::new(())),
+            current: Arc::new(Mutex::new(Joined { id, generation: 0 })),
+            rejoining: Arc::new(tokio::sync::Mutex::new(())),
             hello: Arc::new(hello),
             study: Arc::new(study),
             client,
@@ -42,20 +49,19 @@ impl Identity {
     }
 
     /// The id to send now.
-    pub fn id(&self) -> u64 {
-        self.id.load(Ordering::Acquire)
+    pub fn current(&self) -> Joined {
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The coordinator has no record of worker `stale`: join again (unless another slot
-    /// already did), dropping every lease held. Returns the id to use from now on.
-    pub async fn rejoin(&self, stale: u64) -> Result<u64, Error> {
+    /// The coordinator had no record of the worker when a call was sent as `stale`: join
+    /// again (unless another slot already did since), dropping every lease held.
+    pub async fn rejoin(&self, stale: Joined) -> Result<(), Error> {
         let _joining = self.rejoining.lock().await;
-        let current = self.id();
-        if current != stale {
-            return Ok(current);
+        if self.current() != stale {
+            return Ok(());
         }
         tracing::warn!(
-            worker = stale,
+            worker = stale.id,
             "the coordinator has no record of this worker; joining again"
         );
         self.held.stop_all(StopCause::LeaseLost);
@@ -84,7 +90,10 @@ impl Identity {
             });
         }
         tracing::info!(worker = welcome.worker_id, "joined again");
-        self.id.store(welcome.worker_id, Ordering::Release);
-        Ok(welcome.worker_id)
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Joined {
+            id: welcome.worker_id,
+            generation: stale.generation + 1,
+        };
+        Ok(())
     }
 }

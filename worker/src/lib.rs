@@ -249,8 +249,12 @@ async fn heartbeat(client: Client, identity: Identity, held: Held, interval: Dur
         if leases.is_empty() {
             continue;
         }
-        let worker_id = identity.id();
-        match client.heartbeat(Heartbeat { worker_id, leases }).await {
+        let joined = identity.current();
+        let heartbeat = Heartbeat {
+            worker_id: joined.id,
+            leases,
+        };
+        match client.heartbeat(heartbeat).await {
             Ok(lost) => {
                 for lease in lost {
                     tracing::warn!(trial = lease.trial, attempt = lease.attempt, "lease lost");
@@ -259,7 +263,7 @@ async fn heartbeat(client: Client, identity: Identity, held: Held, interval: Dur
             }
             Err(CallError::Fatal(err)) => return err,
             Err(CallError::Unregistered(_)) => {
-                if let Err(err) = identity.rejoin(worker_id).await {
+                if let Err(err) = identity.rejoin(joined).await {
                     return err;
                 }
             }

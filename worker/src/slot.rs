@@ -45,9 +45,9 @@ pub(crate) async fn run(mut ctx: SlotContext) -> Result<u64, Error> {
             return Ok(attempts);
         }
         let Some(assignment) = pending.pop_front() else {
-            let worker_id = ctx.identity.id();
+            let joined = ctx.identity.current();
             let request = LeaseRequest {
-                worker_id,
+                worker_id: joined.id,
                 max_trials: 1,
                 wait_ms: LEASE_WAIT_MS,
             };
@@ -60,7 +60,7 @@ pub(crate) async fn run(mut ctx: SlotContext) -> Result<u64, Error> {
                 Ok(LeaseGrant::Trials(trials)) => pending.extend(trials),
                 Err(CallError::Fatal(err)) => return Err(err),
                 Err(CallError::Unregistered(_)) => {
-                    ctx.identity.rejoin(worker_id).await?;
+                    ctx.identity.rejoin(joined).await?;
                 }
                 Err(CallError::LeaseLost(detail)) => {
                     return Err(Error::Rejected {
@@ -95,9 +95,9 @@ async fn send_epochs(
         let chunk: Vec<Epoch> = epochs
             .drain(..epochs.len().min(MAX_EPOCHS_PER_REPORT))
             .collect();
-        let worker_id = ctx.identity.id();
+        let joined = ctx.identity.current();
         let report = Report {
-            worker_id,
+            worker_id: joined.id,
             lease,
             epochs: chunk,
         };
@@ -114,7 +114,7 @@ async fn send_epochs(
             }
             Err(CallError::Unregistered(_)) => {
                 cancel.stop(StopCause::LeaseLost);
-                ctx.identity.rejoin(worker_id).await?;
+                ctx.identity.rejoin(joined).await?;
             }
             Err(CallError::Fatal(err)) => {
                 cancel.stop(StopCause::ShuttingDown);
@@ -188,9 +188,9 @@ async fn run_trial(
     if let Outcome::Failed { error, .. } = &outcome {
         tracing::warn!(trial = lease.trial, attempt = lease.attempt, %error, "trial failed");
     }
-    let worker_id = ctx.identity.id();
+    let joined = ctx.identity.current();
     let completion = Completion {
-        worker_id,
+        worker_id: joined.id,
         lease,
         outcome,
         next_max_trials: u32::from(want_next && cancel.cause() != Some(StopCause::ShuttingDown)),
@@ -202,7 +202,7 @@ async fn run_trial(
             Ok(None)
         }
         Err(CallError::Unregistered(_)) => {
-            ctx.identity.rejoin(worker_id).await?;
+            ctx.identity.rejoin(joined).await?;
             Ok(None)
         }
         Err(CallError::Fatal(err)) => Err(err),

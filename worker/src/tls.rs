@@ -103,6 +103,11 @@ impl ClientTls {
         Ok(ClientTls { ca_pem, identity })
     }
 
+    /// Whether the worker presents a certificate of its own.
+    pub fn has_identity(&self) -> bool {
+        self.identity.is_some()
+    }
+
     /// tonic's client configuration.
     pub(crate) fn config(&self) -> ClientTlsConfig {
         let config = ClientTlsConfig::new();
@@ -135,7 +140,12 @@ pub(crate) fn tls_failure(status: &tonic::Status) -> Option<String> {
         }
         source = err.source();
     }
-    None
+    // After the handshake, HTTP/2 keeps only the text of an I/O error: rustls's words for an
+    // alert the coordinator sent (e.g. it requires a client certificate) still say it.
+    let detail = crate::client::transport_detail(status);
+    detail
+        .starts_with("received fatal alert: ")
+        .then_some(detail)
 }
 
 /// The paths of a worker's certificate and key, as a pair if both are given.

@@ -28,6 +28,7 @@ impl State {
             .workers
             .get_mut(&worker)
             .ok_or(Error::UnknownWorker(worker))?;
+        self.joined.insert(worker);
         let free = entry
             .slots
             .saturating_sub(entry.held.len() as u32)
@@ -255,6 +256,7 @@ impl State {
         if !self.workers.contains_key(&heartbeat.worker_id) {
             return Err(Error::UnknownWorker(heartbeat.worker_id));
         }
+        self.joined.insert(heartbeat.worker_id);
         let mut lost = Vec::new();
         for &lease in &heartbeat.leases {
             match self.check_held(heartbeat.worker_id, lease) {

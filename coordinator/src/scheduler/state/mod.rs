@@ -125,6 +125,8 @@ pub(crate) struct State {
     best: Option<(u64, f64)>,
     finished: bool,
     fatal: Option<String>,
+    /// Workers active since this coordinator started: they joined, or (after a restart)
+    /// came back asking for trials or renewing leases. Each must hear the study is over.
     joined: BTreeSet<u64>,
     told: BTreeSet<u64>,
 }
@@ -401,8 +403,8 @@ impl State {
         self.told.insert(worker);
     }
 
-    /// Whether every worker that joined since this coordinator started heard the study is
-    /// finished.
+    /// Whether every worker that joined or came back (after a restart) since this
+    /// coordinator started heard the study is finished.
     pub fn every_worker_told(&self) -> bool {
         self.joined.is_subset(&self.told)
     }

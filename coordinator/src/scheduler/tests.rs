@@ -1,0 +1,236 @@
+//! The scheduler with its real writer, sampler thread and pruner calls, on a database file:
+//! retried and late messages reach neither the sampler nor the early-stopping rule twice.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use hypersearch_proto::{
+    Completion, Epoch, FailureKind, LeaseGrant, LeaseId, LeaseRequest, Metrics, Objective, Outcome,
+    Report, WorkerHello,
+};
+use hypersearch_search::{
+    Decision, Direction, Pruner, SampleContext, Sampler, SearchError, StudyConfig, Suggestion,
+    TrialRecord, TrialState, make_sampler,
+};
+
+use super::*;
+use crate::store::{StudyDefinition, create_or_resume, open_for_writing};
+
+const STUDY: &str = "[study]\nname = \"once\"\nmetric = \"value\"\n[objective]\nfunction = \"branin\"\n\
+    [search]\nalgorithm = \"random\"\ntrials = 4\nparallel = 2\nseed = 5\n\
+    [search.space]\nx1 = { float = [-5, 10] }\nx2 = { float = [0, 15] }\n";
+
+/// Each call's trial number with what the sampler or the rule was shown.
+type Calls<T> = Arc<Mutex<Vec<(u64, T)>>>;
+
+/// The random sampler, recording what it is asked and what it sees.
+struct Recording {
+    inner: Box<dyn Sampler>,
+    seen: Calls<Vec<TrialRecord>>,
+}
+
+impl Sampler for Recording {
+    fn name(&self) -> &'static str {
+        "recording"
+    }
+
+    fn suggest(&mut self, ctx: &SampleContext<'_>) -> Result<Suggestion, SearchError> {
+        self.seen
+            .lock()
+            .unwrap()
+            .push((ctx.trial_number, ctx.trials.to_vec()));
+        self.inner.suggest(ctx)
+    }
+}
+
+/// Never stops; records the curve it was shown at every call.
+struct Counting(Calls<Vec<(u32, f64)>>);
+
+impl Pruner for Counting {
+    fn decide(&self, trial: &TrialRecord, _trials: &[TrialRecord]) -> Decision {
+        self.0
+            .lock()
+            .unwrap()
+            .push((trial.number, trial.intermediate.clone()));
+        Decision::Continue
+    }
+}
+
+fn report(worker: u64, lease: LeaseId, epoch: u32, value: f64) -> Report {
+    Report {
+        worker_id: worker,
+        lease,
+        epochs: vec![Epoch {
+            epoch,
+            metrics: Metrics::from([("value".to_string(), value)]),
+        }],
+    }
+}
+
+fn completion(worker: u64, lease: LeaseId, outcome: Outcome) -> Completion {
+    Completion {
+        worker_id: worker,
+        lease,
+        outcome,
+        next_max_trials: 0,
+    }
+}
+
+async fn lease_one(scheduler: &Scheduler, worker: u64) -> LeaseId {
+    let request = LeaseRequest {
+        worker_id: worker,
+        max_trials: 1,
+        wait_ms: 5_000,
+    };
+    match scheduler.lease(request).await.unwrap() {
+        LeaseGrant::Trials(trials) => trials[0].lease,
+        LeaseGrant::StudyFinished => panic!("the study is not finished"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retried_and_late_messages_reach_the_sampler_and_the_pruner_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let config = StudyConfig::from_toml_str(STUDY, "once.toml").unwrap();
+    let mut conn = open_for_writing(&path).await.unwrap();
+    let definition = StudyDefinition {
+        name: "once".into(),
+        metric: "value".into(),
+        direction: hypersearch_proto::Direction::Minimize,
+        algorithm: "random".into(),
+        budget: 4,
+        config: STUDY.into(),
+    };
+    let stored = create_or_resume(&mut conn, &definition, &path)
+        .await
+        .unwrap();
+    let writer = Writer::spawn(conn, stored.id, HashMap::new());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let curves = Arc::new(Mutex::new(Vec::new()));
+    let scheduler = Scheduler::start(Parts {
+        rules: Rules {
+            metric: "value".into(),
+            direction: Direction::Minimize,
+            budget: 4,
+            parallel: 2,
+            prefetch: 0,
+            lease: Duration::from_secs(10),
+            max_attempts: 3,
+            failure_retries: 0,
+        },
+        study: StudyInfo {
+            name: "once".into(),
+            metric: "value".into(),
+            direction: hypersearch_proto::Direction::Minimize,
+            objective: Objective::Function("branin".into()),
+            base_config_toml: String::new(),
+            data_files: Vec::new(),
+        },
+        stored,
+        sampler: Box::new(Recording {
+            inner: make_sampler(&config).unwrap(),
+            seen: seen.clone(),
+        }),
+        pruner: Box::new(Counting(curves.clone())),
+        space: config.space.clone(),
+        writer: writer.clone(),
+    })
+    .unwrap();
+    let worker = scheduler
+        .register(WorkerHello {
+            name: "w".into(),
+            hostname: "h".into(),
+            slots: 2,
+            version: "0".into(),
+        })
+        .await
+        .unwrap()
+        .worker_id;
+
+    // Trial 0: every message sent twice, as a worker whose answers were lost would.
+    let first = lease_one(&scheduler, worker).await;
+    for (epoch, value) in [(1, 3.0), (1, 3.0), (2, 2.0), (2, 2.0)] {
+        assert!(
+            scheduler
+                .report(report(worker, first, epoch, value))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    let done = Outcome::Finished(Metrics::from([("value".to_string(), 2.0)]));
+    for _ in 0..2 {
+        scheduler
+            .complete(completion(worker, first, done.clone()))
+            .await
+            .unwrap();
+    }
+    assert!(
+        scheduler
+            .report(report(worker, first, 3, 1.0))
+            .await
+            .is_err()
+    );
+    // Trial 1: fails (user error, no retries left), twice; then a late report.
+    let second = lease_one(&scheduler, worker).await;
+    scheduler
+        .report(report(worker, second, 1, 9.0))
+        .await
+        .unwrap();
+    let failed = Outcome::Failed {
+        error: "diverged".into(),
+        kind: FailureKind::User,
+    };
+    for _ in 0..2 {
+        scheduler
+            .complete(completion(worker, second, failed.clone()))
+            .await
+            .unwrap();
+    }
+    assert!(
+        scheduler
+            .report(report(worker, second, 2, 8.0))
+            .await
+            .is_err()
+    );
+    // Trials 2 and 3 complete once.
+    for value in [5.0, 6.0] {
+        let lease = lease_one(&scheduler, worker).await;
+        let done = Outcome::Finished(Metrics::from([("value".to_string(), value)]));
+        scheduler
+            .complete(completion(worker, lease, done))
+            .await
+            .unwrap();
+    }
+    scheduler.finished().await;
+    assert_eq!(scheduler.progress().borrow().done(), 4);
+
+    // The pruner judged each new epoch once, on a curve without repeats.
+    let curves = curves.lock().unwrap().clone();
+    assert_eq!(
+        curves,
+        vec![
+            (0, vec![(1, 3.0)]),
+            (0, vec![(1, 3.0), (2, 2.0)]),
+            (1, vec![(1, 9.0)]),
+        ]
+    );
+    // The sampler was asked for each trial once, and saw every earlier trial once, with
+    // the outcome it ended with.
+    let seen = seen.lock().unwrap().clone();
+    let asked: Vec<u64> = seen.iter().map(|(n, _)| *n).collect();
+    assert_eq!(asked, vec![0, 1, 2, 3]);
+    for (number, trials) in &seen {
+        let numbers: Vec<u64> = trials.iter().map(|t| t.number).collect();
+        assert_eq!(numbers, (0..*number).collect::<Vec<_>>());
+    }
+    let last = &seen[3].1;
+    assert_eq!(
+        (last[0].state, last[0].value),
+        (TrialState::Complete, Some(2.0))
+    );
+    assert_eq!((last[1].state, last[1].value), (TrialState::Failed, None));
+    assert_eq!(last[0].intermediate, vec![(1, 3.0), (2, 2.0)]);
+}
