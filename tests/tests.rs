@@ -6,8 +6,11 @@
 mod harness;
 
 mod cluster;
+mod data;
+mod faults;
 mod hostile_workers;
 mod pruning;
 mod refusals;
 mod run;
+mod tls;
 mod train_cli;

@@ -88,6 +88,21 @@ impl Scratch {
         Proc::new(child, args)
     }
 
+    /// Starts `hypersearch ARGS` in the background, its stderr in the file `log` here (what
+    /// [`Proc::log_text`] shows), its stdout dropped.
+    pub fn spawn_logged(&self, args: &[&str], log: &str) -> Proc {
+        let log = self.path(log);
+        let child = self
+            .command(args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("a log file"))
+            .spawn()
+            .expect("start hypersearch");
+        let mut proc = Proc::new(child, args);
+        proc.log = Some(log);
+        proc
+    }
+
     /// Starts `hypersearch serve CONFIG --listen 127.0.0.1:0 EXTRA...` and waits until it
     /// listens; returns it with its address.
     pub fn serve(&self, config: &Path, db: &Path, extra: &[&str]) -> (Proc, String) {

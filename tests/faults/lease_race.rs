@@ -1,0 +1,86 @@
+//! 32 worker processes racing for 2,000 zero-cost trials: each lease goes to one worker at
+//! a time (every trial runs once, in one attempt, and the attempts the workers say they ran
+//! add up to the trials), and nobody sees "database is locked" or a refused message.
+
+use std::time::Duration;
+
+use super::support::{assert_all_over, assert_exits_ok, attempts_ran, serve_on, worker};
+use crate::harness::{Scratch, heavy, sql_count};
+
+const ZERO_COST: &str = r#"
+[study]
+name = "lease-race"
+
+[objective]
+function = "branin"
+
+[search]
+algorithm = "random"
+trials = 2000
+parallel = 32
+seed = 37
+
+[search.space]
+x1 = { float = [-5, 10] }
+x2 = { float = [0, 15] }
+"#;
+
+/// Log lines that must not appear anywhere.
+const TROUBLE: [&str; 6] = [
+    "database is locked",
+    "lease lost",
+    "refused",
+    "not held",
+    "WARN",
+    "ERROR",
+];
+
+#[test]
+fn thirty_two_workers_racing_for_two_thousand_trials_get_each_lease_once() {
+    let _heavy = heavy();
+    let dir = Scratch::new();
+    let config = dir.write("race.toml", ZERO_COST);
+    let db = dir.path("trials.db");
+    let (mut serve, address) = serve_on(&dir, &config, &db, "127.0.0.1:0", "serve.log", &[]);
+    let mut workers: Vec<_> = (0..32)
+        .map(|i| worker(&dir, &address, &format!("w{i}"), 1))
+        .collect();
+    let mut ran = Vec::new();
+    for worker in &mut workers {
+        assert_exits_ok(worker, Duration::from_secs(120));
+        ran.push(attempts_ran(worker));
+    }
+    let status = serve.wait(Duration::from_secs(30));
+    assert!(status.success(), "serve failed{}", serve.log_text());
+
+    assert_all_over(&db, 2000);
+    assert_eq!(
+        sql_count(&db, "SELECT count(*) FROM trials WHERE state = 'complete'"),
+        2000
+    );
+    // One attempt per trial: no lease was granted twice, none expired, none was retried.
+    assert_eq!(sql_count(&db, "SELECT count(*) FROM attempts"), 2000);
+    assert_eq!(
+        sql_count(
+            &db,
+            "SELECT count(DISTINCT trial_id || ':' || attempt) FROM attempts"
+        ),
+        2000
+    );
+    assert_eq!(
+        ran.iter().sum::<u64>(),
+        2000,
+        "attempts per worker: {ran:?}"
+    );
+    assert!(
+        ran.iter().filter(|&&n| n > 0).count() >= 8,
+        "too few workers got trials: {ran:?}"
+    );
+    assert_eq!(sql_count(&db, "SELECT count(*) FROM workers"), 32);
+    for proc in workers.iter().chain(std::iter::once(&serve)) {
+        let log = proc.log_text();
+        for word in TROUBLE {
+            assert!(!log.contains(word), "`{word}` in a log:{log}");
+        }
+    }
+}
