@@ -208,7 +208,7 @@ def emit(out, record):
 def run(args):
     seeds = {"optuna-gp": args.seeds, "optuna-tpe": args.seeds, "skopt": args.skopt_seeds, "hebo": args.hebo_seeds}
     for peer in args.peers.split(","):
-        for name in args.functions.split(","):
+        for name in [f for f in args.functions.split(",") if f]:
             _, budget, _, minimum = FUNCTIONS[name]
             for seed in range(seeds[peer]):
                 if peer.startswith("optuna"):
@@ -220,7 +220,7 @@ def run(args):
                 emit(args.out, {"sampler": peer, "function": name, "seed": seed, "budget": budget,
                                 "regret": checkpoints(values, budget, minimum), "ms_per_suggestion": ms})
         if args.timing:
-            sizes = {"optuna-gp": [25, 200, 400], "optuna-tpe": [400], "skopt": [200]}.get(peer, [])
+            sizes = {"optuna-gp": [25, 200, 400, 1000], "optuna-tpe": [400], "skopt": [200]}.get(peer, [])
             for n in sizes:
                 ms = time_optuna(peer, n) if peer.startswith("optuna") else time_skopt(n)
                 emit(args.out, {"sampler": peer, "timing_observations": n, "ms_per_suggestion": ms})
@@ -277,7 +277,7 @@ def table(files):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--peers", default="optuna-gp,optuna-tpe,skopt,hebo")
-    p.add_argument("--functions", default=",".join(FUNCTIONS))
+    p.add_argument("--functions", default=",".join(FUNCTIONS), help="comma-separated; empty: timing only")
     p.add_argument("--seeds", type=int, default=10, help="seeds for the Optuna samplers")
     p.add_argument("--skopt-seeds", type=int, default=5)
     p.add_argument("--hebo-seeds", type=int, default=3)
