@@ -6,6 +6,7 @@
 mod harness;
 
 mod cluster;
+mod command_limits;
 mod data;
 mod faults;
 mod hostile_workers;

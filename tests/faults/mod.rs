@@ -9,4 +9,4 @@ mod killed_workers;
 mod lease_race;
 mod paused_worker;
 mod retries;
-mod support;
+pub(crate) mod support;

@@ -5,6 +5,12 @@
 //! `epoch=` is an intermediate report. A zero exit finishes the trial with the last value of
 //! every key; a non-zero exit fails it with the tail of stderr. A stopped trial's process
 //! group gets SIGTERM, then SIGKILL if it lingers.
+//!
+//! What the program prints is held to the protocol's limits here (metric names of at most
+//! 256 bytes, at most 256 distinct names): going past them fails the trial as a user error
+//! naming the key, rather than sending a message the coordinator would refuse. Lines are read
+//! up to [`MAX_LINE_BYTES`]; a longer line is skipped (no metric line is that long), so a
+//! program cannot make the worker hold unbounded output.
 
 use std::collections::VecDeque;
 use std::process::Stdio;
@@ -12,14 +18,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hypersearch_proto::{Assignment, FailureKind, Metrics, Outcome};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use super::limits::{MAX_METRIC_NAME_BYTES, MAX_METRICS, excerpt, head, within_limits};
 use super::{Event, Events};
 use crate::held::Cancel;
 
 /// How much of stderr a failed trial keeps.
 const STDERR_TAIL_BYTES: usize = 4096;
+/// Longest stdout line read; longer ones are skipped. (The longest valid metric line, 256
+/// names of 256 bytes with their values, is under 80 KiB.)
+const MAX_LINE_BYTES: usize = 1024 * 1024;
+/// How much of an offending line or key an error quotes, in bytes.
+const QUOTE_BYTES: usize = 120;
 /// How long a stopped program may take to exit after SIGTERM.
 const TERM_GRACE: Duration = Duration::from_secs(3);
 
@@ -31,7 +43,7 @@ pub(crate) async fn run(
     events: Events,
 ) {
     let outcome = run_inner(&command, &assignment, &cancel, &events).await;
-    let _ = events.send(Event::Done(outcome));
+    let _ = events.send(Event::Done(within_limits(outcome)));
 }
 
 async fn run_inner(
@@ -57,7 +69,7 @@ async fn run_inner(
         Ok(child) => child,
         Err(err) => {
             return Outcome::Failed {
-                error: format!("cannot start `sh -c {command}`: {err}"),
+                error: format!("cannot start `sh -c {}`: {err}", excerpt(command, 1024)),
                 kind: FailureKind::Infrastructure,
             };
         }
@@ -69,30 +81,38 @@ async fn run_inner(
         };
     };
     let stderr_tail = tokio::spawn(tail(stderr));
-    let mut lines = BufReader::new(stdout).lines();
+    let mut lines = LineReader::new(BufReader::new(stdout));
     let mut last = Metrics::new();
     let mut last_epoch = 0u32;
     let mut problem = None;
     loop {
         tokio::select! {
             line = lines.next_line() => match line {
-                Ok(Some(line)) => match parse_line(&line, last_epoch) {
-                    Ok(Some(parsed)) => {
-                        for (key, value) in &parsed.metrics {
-                            last.insert(key.clone(), *value);
-                        }
-                        if let Some(epoch) = parsed.epoch {
+                Ok(Some(Some(line))) => {
+                    match parse_line(&line, last_epoch).and_then(|parsed| {
+                        merge(&mut last, parsed.as_ref())?;
+                        Ok(parsed)
+                    }) {
+                        Ok(Some(Line { epoch: Some(epoch), metrics })) => {
                             last_epoch = epoch;
-                            let _ = events.send(Event::Epoch { epoch, metrics: parsed.metrics });
+                            let _ = events.send(Event::Epoch { epoch, metrics });
+                        }
+                        Ok(_) => {}
+                        Err(err) => {
+                            problem = Some((err, FailureKind::User));
+                            break;
                         }
                     }
-                    Ok(None) => {}
-                    Err(err) => {
-                        problem = Some(err);
-                        break;
-                    }
-                },
-                Ok(None) | Err(_) => break,
+                }
+                Ok(Some(None)) => {}
+                Ok(None) => break,
+                Err(err) => {
+                    problem = Some((
+                        format!("cannot read the command's output: {err}"),
+                        FailureKind::Infrastructure,
+                    ));
+                    break;
+                }
             },
             () = cancel.stopped() => break,
         }
@@ -102,11 +122,8 @@ async fn run_inner(
     }
     let status = child.wait().await;
     let stderr = stderr_tail.await.unwrap_or_default();
-    if let Some(problem) = problem {
-        return Outcome::Failed {
-            error: problem,
-            kind: FailureKind::User,
-        };
+    if let Some((error, kind)) = problem {
+        return Outcome::Failed { error, kind };
     }
     match status {
         Ok(status) if status.success() => Outcome::Finished(super::finite(last)),
@@ -161,6 +178,77 @@ async fn tail(stream: impl AsyncRead + Unpin) -> String {
     String::from_utf8_lossy(kept.make_contiguous()).into_owned()
 }
 
+/// Reads lines of at most [`MAX_LINE_BYTES`] (lossily decoded: a stray invalid byte must not
+/// stop the reading, which would leave the program blocked on a full pipe). Its state lives
+/// in the reader, so a call dropped by `select!` loses nothing.
+struct LineReader<R> {
+    reader: R,
+    line: Vec<u8>,
+    overlong: bool,
+}
+
+impl<R: AsyncBufRead + Unpin> LineReader<R> {
+    fn new(reader: R) -> Self {
+        LineReader {
+            reader,
+            line: Vec::new(),
+            overlong: false,
+        }
+    }
+
+    /// The next line without its newline: `Some(None)` for a line longer than
+    /// [`MAX_LINE_BYTES`] (skipped), `None` at the end of the output.
+    async fn next_line(&mut self) -> std::io::Result<Option<Option<String>>> {
+        loop {
+            let available = self.reader.fill_buf().await?;
+            if available.is_empty() {
+                if self.line.is_empty() && !self.overlong {
+                    return Ok(None);
+                }
+                return Ok(Some(self.take()));
+            }
+            let newline = available.iter().position(|&b| b == b'\n');
+            let chunk = &available[..newline.unwrap_or(available.len())];
+            let room = MAX_LINE_BYTES.saturating_sub(self.line.len());
+            if chunk.len() > room {
+                self.overlong = true;
+                self.line.clear();
+            } else if !self.overlong {
+                self.line.extend_from_slice(chunk);
+            }
+            let used = chunk.len() + usize::from(newline.is_some());
+            self.reader.consume(used);
+            if newline.is_some() {
+                return Ok(Some(self.take()));
+            }
+        }
+    }
+
+    fn take(&mut self) -> Option<String> {
+        let line = (!self.overlong).then(|| String::from_utf8_lossy(&self.line).into_owned());
+        self.line.clear();
+        self.overlong = false;
+        line
+    }
+}
+
+/// Adds `line`'s metrics to the last values of every key, refusing a new key past the
+/// protocol's [`MAX_METRICS`].
+fn merge(last: &mut Metrics, line: Option<&Line>) -> Result<(), String> {
+    for (key, value) in line.map(|l| &l.metrics).into_iter().flatten() {
+        if last.len() >= MAX_METRICS && !last.contains_key(key) {
+            return Err(format!(
+                "the command printed more than {MAX_METRICS} distinct metric names (the {}th: \
+                 `{}`): a trial reports at most {MAX_METRICS} metrics",
+                MAX_METRICS + 1,
+                head(key, QUOTE_BYTES)
+            ));
+        }
+        last.insert(key.clone(), *value);
+    }
+    Ok(())
+}
+
 /// The numeric `key=value` pairs of one stdout line.
 #[derive(Debug, Clone, PartialEq)]
 struct Line {
@@ -170,7 +258,8 @@ struct Line {
 
 /// Parses one line of the program's output: `None` if it has no `key=number` pair (any
 /// other output is the program's own business); an error if its `epoch=` is not an integer
-/// after `last_epoch`.
+/// after `last_epoch`, or if the name of a number is longer than the protocol's
+/// [`MAX_METRIC_NAME_BYTES`].
 fn parse_line(line: &str, last_epoch: u32) -> Result<Option<Line>, String> {
     let mut epoch = None;
     let mut metrics = Metrics::new();
@@ -186,14 +275,24 @@ fn parse_line(line: &str, last_epoch: u32) -> Result<Option<Line>, String> {
                 Ok(e) if e > last_epoch => epoch = Some(e),
                 _ => {
                     return Err(format!(
-                        "the command printed `epoch={value}` after epoch {last_epoch}: epochs are \
-                         integers counting from 1 and increasing (line: {line:?})"
+                        "the command printed `epoch={}` after epoch {last_epoch}: epochs are \
+                         integers counting from 1 and increasing (line: {:?})",
+                        excerpt(value, QUOTE_BYTES),
+                        excerpt(line, QUOTE_BYTES)
                     ));
                 }
             }
         } else if let Ok(number) = value.parse::<f64>()
             && number.is_finite()
         {
+            if key.len() > MAX_METRIC_NAME_BYTES {
+                return Err(format!(
+                    "the command printed a metric name of {} bytes, `{}…`: metric names are at \
+                     most {MAX_METRIC_NAME_BYTES} bytes",
+                    key.len(),
+                    head(key, QUOTE_BYTES)
+                ));
+            }
             metrics.insert(key.to_string(), number);
         }
     }
@@ -291,6 +390,87 @@ mod tests {
         assert_eq!(*kind, FailureKind::User);
         assert!(error.contains("exit status: 3"), "{error}");
         assert!(error.contains(r#"bad param: {"x":2}"#), "{error}");
+    }
+
+    #[test]
+    fn metric_names_past_the_protocols_limit_are_refused() {
+        let name = "k".repeat(MAX_METRIC_NAME_BYTES);
+        let line = parse_line(&format!("{name}=1"), 0).unwrap().unwrap();
+        assert_eq!(line.metrics.len(), 1);
+        let long = "k".repeat(MAX_METRIC_NAME_BYTES + 44);
+        let err = parse_line(&format!("epoch=1 {long}=1"), 0).unwrap_err();
+        assert!(
+            err.contains("a metric name of 300 bytes") && err.contains("at most 256 bytes"),
+            "{err}"
+        );
+        assert!(err.len() < 400, "{err}");
+        // A long name whose value is not a number is not a metric: the program's business.
+        assert_eq!(parse_line(&format!("{long}=yes"), 0).unwrap(), None);
+    }
+
+    #[test]
+    fn at_most_the_protocols_number_of_distinct_metrics() {
+        let mut last = Metrics::new();
+        let line = |text: String| parse_line(&text, 0).unwrap();
+        let first: Vec<String> = (0..MAX_METRICS).map(|i| format!("m{i}=1")).collect();
+        merge(&mut last, line(first.join(" ")).as_ref()).unwrap();
+        merge(&mut last, line("m0=2 m255=3".into()).as_ref()).unwrap();
+        assert_eq!((last.len(), last["m0"]), (MAX_METRICS, 2.0));
+        let err = merge(&mut last, line("m0=4 extra=1".into()).as_ref()).unwrap_err();
+        assert!(
+            err.contains("more than 256 distinct metric names (the 257th: `extra`)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_offending_line_is_quoted_short() {
+        let line = format!("epoch=0 {}", "x".repeat(100_000));
+        let err = parse_line(&line, 0).unwrap_err();
+        assert!(err.contains("(100008 bytes in all)"), "{err}");
+        assert!(err.len() < 500, "{}", err.len());
+    }
+
+    #[tokio::test]
+    async fn lines_are_read_bounded_and_lossily() {
+        let mut output = b"loss=1\n".to_vec();
+        output.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES + 1));
+        output.extend(b"\nbad\xffbyte loss=2\nlast=3");
+        // A tiny buffer, so lines arrive in many pieces.
+        let mut reader = LineReader::new(BufReader::with_capacity(7, &output[..]));
+        let mut lines = Vec::new();
+        while let Some(line) = reader.next_line().await.unwrap() {
+            lines.push(line);
+        }
+        assert_eq!(
+            lines,
+            [
+                Some("loss=1".to_string()),
+                None,
+                Some("bad\u{fffd}byte loss=2".to_string()),
+                Some("last=3".to_string())
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_program_past_the_limits_fails_as_a_user_error() {
+        let started = std::time::Instant::now();
+        let events = collect(
+            "for i in $(seq 1 300); do echo \"epoch=$i k$i=1\"; done; sleep 30",
+            Arc::default(),
+        )
+        .await;
+        assert_eq!(events.len(), MAX_METRICS + 1, "{:?}", events.last());
+        let Some(Event::Done(Outcome::Failed { error, kind })) = events.last() else {
+            panic!("{:?}", events.last());
+        };
+        assert_eq!(*kind, FailureKind::User);
+        assert!(error.contains("the 257th: `k257`"), "{error}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "it was stopped"
+        );
     }
 
     #[tokio::test]

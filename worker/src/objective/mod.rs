@@ -4,6 +4,7 @@
 
 mod command;
 mod function;
+mod limits;
 mod training;
 
 use std::sync::Arc;

@@ -66,7 +66,7 @@ pub(crate) fn start(
                 error: format!("training crashed: {}", panic_message(&*panic)),
                 kind: FailureKind::User,
             });
-            let _ = thread_events.send(Event::Done(outcome));
+            let _ = thread_events.send(Event::Done(super::limits::within_limits(outcome)));
         });
     if let Err(err) = spawned {
         let _ = events.send(Event::Done(Outcome::Failed {
