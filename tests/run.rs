@@ -21,7 +21,12 @@ fn run_finishes_prints_the_best_trials_and_resumes_after_an_interruption() {
     // Interrupt the first run part-way (Ctrl-C), as a person might.
     let mut first = dir.spawn(&["run", example, "--db", db_arg, "--workers", "2"]);
     let started = Instant::now();
+    // The file appears before its tables: wait for the migrations, then for ten trials.
     while !db.exists()
+        || sql_count(
+            &db,
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'trials'",
+        ) == 0
         || sql_count(
             &db,
             "SELECT count(*) FROM trials WHERE state IN ('complete', 'pruned')",
