@@ -45,6 +45,19 @@ fn running_attempt(db: &std::path::Path) -> Option<(i64, i64, i64, i64, i64)> {
     .next()
 }
 
+/// Epochs recorded for attempt `attempt` of trial `number`.
+fn epochs_of(db: &std::path::Path, number: i64, attempt: i64) -> i64 {
+    sql(
+        db,
+        "SELECT t.number, m.attempt, count(*) FROM epoch_metrics m \
+         JOIN trials t ON t.id = m.trial_id GROUP BY t.number, m.attempt",
+        |r| (r.get::<i64, _>(0), r.get::<i64, _>(1), r.get::<i64, _>(2)),
+    )
+    .into_iter()
+    .find(|e| (e.0, e.1) == (number, attempt))
+    .map_or(0, |e| e.2)
+}
+
 #[test]
 fn a_worker_paused_past_its_lease_is_refused_when_it_resumes_and_the_rerun_counts_once() {
     let _heavy = heavy();
@@ -60,16 +73,14 @@ fn a_worker_paused_past_its_lease_is_refused_when_it_resumes_and_the_rerun_count
         &["--lease-seconds", "1"],
     );
     let mut paused = worker(&dir, &address, "paused", 1);
-    wait_for(
+    // Caught early in a trial (3 of its 6 epochs at most, with 0.3 s of work left), so that
+    // the trial cannot be completing as the process stops.
+    let (worker_id, number, attempt, token, _) = wait_for(
         "the worker to report an epoch",
         Duration::from_secs(30),
-        || running_attempt(&db).filter(|a| a.4 >= 1),
+        || running_attempt(&db).filter(|a| (1..=3).contains(&a.4)),
     );
     signal(&paused, "STOP");
-    // A report already on the wire when the process stopped still lands: let it.
-    std::thread::sleep(Duration::from_millis(200));
-    let (worker_id, number, attempt, token, epochs_at_pause) =
-        running_attempt(&db).expect("the paused worker's attempt is still running");
     let mut steady = worker(&dir, &address, "steady", 1);
     wait_for(
         "the paused attempt to expire",
@@ -84,6 +95,10 @@ fn a_worker_paused_past_its_lease_is_refused_when_it_resumes_and_the_rerun_count
             lost.contains(&(number, attempt)).then_some(())
         },
     );
+    // What was recorded of the attempt until it was lost (a report already on the wire when
+    // the process stopped may have landed); nothing more may be recorded from now on.
+    let epochs_at_loss = epochs_of(&db, number, attempt);
+    assert!(epochs_at_loss >= 1);
 
     // What the paused worker would send about its old attempt, sent as it: refused.
     let lease = pb::LeaseRef {
@@ -98,7 +113,7 @@ fn a_worker_paused_past_its_lease_is_refused_when_it_resumes_and_the_rerun_count
             vec![lease],
             "the lease is lost"
         );
-        let next = u32::try_from(epochs_at_pause).expect("epochs") + 1;
+        let next = u32::try_from(epochs_at_loss).expect("epochs") + 1;
         let status = late
             .report(lease, "loss", &[(next, 1.0)])
             .await
@@ -155,7 +170,7 @@ fn a_worker_paused_past_its_lease_is_refused_when_it_resumes_and_the_rerun_count
         (lost.2.as_str(), lost.3.as_deref()),
         ("lost", Some("infrastructure"))
     );
-    assert_eq!(lost.4, epochs_at_pause, "late epochs were recorded");
+    assert_eq!(lost.4, epochs_at_loss, "late epochs were recorded");
     assert_eq!(
         (rerun.1, rerun.2.as_str(), rerun.4),
         (attempt + 1, "complete", 6)
