@@ -98,7 +98,11 @@ impl Coordinator {
         let stored = store::create_or_resume(&mut conn, &definition, db).await?;
         let resumed = stored.resumed;
         let trial_ids = stored.trials.iter().map(|t| (t.number, t.id)).collect();
-        let writer = Writer::spawn(conn, stored.id, trial_ids);
+        // The writer opens its own connection; this one only migrated and loaded.
+        sqlx::Connection::close(conn)
+            .await
+            .map_err(|err| Error::database("close the loading connection", err))?;
+        let writer = Writer::open(db, stored.id, trial_ids)?;
         let sampler = make_sampler(config).map_err(|err| Error::Sampler(err.to_string()))?;
         let objective = match &config.objective {
             hypersearch_search::Objective::NnCore => Objective::Training,

@@ -47,7 +47,8 @@ async fn build(db: &Path, trials: u64) -> Result<(), String> {
     let study = create_or_resume(&mut conn, &definition, db)
         .await
         .map_err(err)?;
-    let writer = Writer::spawn(conn, study.id, HashMap::new());
+    drop(conn);
+    let writer = Writer::open(db, study.id, HashMap::new()).map_err(err)?;
     let worker = writer
         .submit(WriteOp::RegisterWorker {
             name: "bench".into(),

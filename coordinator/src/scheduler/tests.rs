@@ -106,7 +106,8 @@ async fn retried_and_late_messages_reach_the_sampler_and_the_pruner_once() {
     let stored = create_or_resume(&mut conn, &definition, &path)
         .await
         .unwrap();
-    let writer = Writer::spawn(conn, stored.id, HashMap::new());
+    drop(conn);
+    let writer = Writer::open(&path, stored.id, HashMap::new()).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let curves = Arc::new(Mutex::new(Vec::new()));
     let scheduler = Scheduler::start(Parts {

@@ -4,18 +4,17 @@
 //! Every op checks its fence with its first statement, before it writes anything, so a
 //! refused op leaves the transaction as it found it and the writer needs no savepoint per
 //! op; a statement failing later (which the scheduler's own checks make unexpected) is
-//! reported as [`Failure::Broken`] and the writer redoes the batch op by op.
-
-use std::sync::{Arc, OnceLock};
+//! reported as [`Failure::Broken`] and the writer redoes the batch op by op. Statements are
+//! prepared once and cached on the connection.
 
 use hypersearch_proto::{Epoch, FailureKind, LeaseId, StopDecision};
-use sqlx::AssertSqlSafe;
-use sqlx::sqlite::SqliteConnection;
+use rusqlite::types::Value;
+use rusqlite::{Connection, params, params_from_iter};
 
 use super::Task;
 use super::now_sql;
 use crate::Error;
-use crate::store::{TrialState, db_err, token_to_sql};
+use crate::store::{TrialState, token_to_sql};
 
 /// How an attempt ended, as recorded in `attempts`.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,36 +153,31 @@ impl Failure {
     }
 }
 
+/// An [`Error::Database`] saying what the writer was doing when SQLite said `err`.
+pub(super) fn sql_error(context: &'static str, err: &rusqlite::Error) -> Error {
+    Error::Database {
+        context,
+        message: err.to_string(),
+    }
+}
+
 /// Maps a failed statement to [`Failure::Broken`] saying what the writer was doing.
-fn broken(context: &'static str) -> impl Fn(sqlx::Error) -> Failure {
-    move |err| Failure::Broken(db_err(context)(err))
+fn broken(context: &'static str) -> impl Fn(rusqlite::Error) -> Failure {
+    move |err| Failure::Broken(sql_error(context, &err))
 }
 
 /// Epoch metric rows written by one multi-row `INSERT`, at most.
 const ROWS_PER_INSERT: usize = 64;
 
-/// `INSERT INTO epoch_metrics ... VALUES (?, ?, ?, ?, ?), ...` for 1 ..= [`ROWS_PER_INSERT`]
-/// rows: built once, only placeholders vary (every value is bound).
-fn epoch_insert(rows: usize) -> AssertSqlSafe<Arc<str>> {
-    static STATEMENTS: OnceLock<Vec<Arc<str>>> = OnceLock::new();
-    let statements = STATEMENTS.get_or_init(|| {
-        (1..=ROWS_PER_INSERT)
-            .map(|n| {
-                let values = vec!["(?, ?, ?, ?, ?)"; n].join(", ");
-                Arc::from(format!(
-                    "INSERT INTO epoch_metrics (trial_id, attempt, epoch, name, value) VALUES {values}"
-                ))
-            })
-            .collect()
-    });
-    AssertSqlSafe(statements[rows.clamp(1, ROWS_PER_INSERT) - 1].clone())
+/// `INSERT INTO epoch_metrics ... VALUES (?, ?, ?, ?, ?), ...` for `rows` rows (1 ..=
+/// [`ROWS_PER_INSERT`]): only placeholders vary (every value is bound), so each of the 64
+/// texts is prepared once and cached.
+fn epoch_insert(rows: usize) -> String {
+    let values = vec!["(?, ?, ?, ?, ?)"; rows.clamp(1, ROWS_PER_INSERT)].join(", ");
+    format!("INSERT INTO epoch_metrics (trial_id, attempt, epoch, name, value) VALUES {values}")
 }
 
-pub(super) async fn apply(
-    conn: &mut SqliteConnection,
-    task: &mut Task,
-    op: &WriteOp,
-) -> Result<i64, Failure> {
+pub(super) fn apply(conn: &Connection, task: &mut Task, op: &WriteOp) -> Result<i64, Failure> {
     let study_id = task.study_id;
     match op {
         WriteOp::RegisterWorker {
@@ -192,134 +186,134 @@ pub(super) async fn apply(
             slots,
             version,
         } => {
-            let done = sqlx::query(concat!(
+            conn.prepare_cached(concat!(
                 "INSERT INTO workers (study_id, name, hostname, slots, version, registered_at) \
                  VALUES (?, ?, ?, ?, ?, ",
                 now_sql!(),
                 ")"
             ))
-            .bind(study_id)
-            .bind(name)
-            .bind(hostname)
-            .bind(i64::from(*slots))
-            .bind(version)
-            .execute(&mut *conn)
-            .await
+            .and_then(|mut insert| {
+                insert.execute(params![
+                    study_id,
+                    name,
+                    hostname,
+                    i64::from(*slots),
+                    version
+                ])
+            })
             .map_err(broken("register worker"))?;
-            Ok(done.last_insert_rowid())
+            Ok(conn.last_insert_rowid())
         }
         WriteOp::InsertTrial {
             number,
             params,
             overrides,
         } => {
-            let done = sqlx::query(concat!(
+            conn.prepare_cached(concat!(
                 "INSERT INTO trials (study_id, number, state, params, overrides, created_at) \
                  VALUES (?, ?, 'queued', ?, ?, ",
                 now_sql!(),
                 ")"
             ))
-            .bind(study_id)
-            .bind(number_sql(*number))
-            .bind(params)
-            .bind(overrides)
-            .execute(&mut *conn)
-            .await
+            .and_then(|mut insert| {
+                insert.execute(params![study_id, number_sql(*number), params, overrides])
+            })
             .map_err(broken("insert trial"))?;
-            task.trial_ids.insert(*number, done.last_insert_rowid());
-            Ok(done.last_insert_rowid())
+            let id = conn.last_insert_rowid();
+            task.trial_ids.insert(*number, id);
+            Ok(id)
         }
         WriteOp::StartAttempt {
             number,
             lease,
             worker_id,
-        } => start_attempt(conn, task.trial_id(*number)?, *lease, *worker_id).await,
+        } => start_attempt(conn, task.trial_id(*number)?, *lease, *worker_id),
         WriteOp::RecordEpochs {
             number,
             lease,
             epochs,
             stop,
-        } => record_epochs(conn, task.trial_id(*number)?, *lease, epochs, stop.as_ref()).await,
+        } => record_epochs(conn, task.trial_id(*number)?, *lease, epochs, stop.as_ref()),
         WriteOp::FinishAttempt {
             number,
             lease,
             end,
             trial,
-        } => finish_attempt(conn, task.trial_id(*number)?, *lease, end, trial).await,
+        } => finish_attempt(conn, task.trial_id(*number)?, *lease, end, trial),
         WriteOp::FinishStudy => {
-            sqlx::query(concat!(
+            conn.prepare_cached(concat!(
                 "UPDATE studies SET state = 'finished', finished_at = ",
                 now_sql!(),
                 " WHERE id = ? AND state = 'running'"
             ))
-            .bind(study_id)
-            .execute(&mut *conn)
-            .await
+            .and_then(|mut update| update.execute([study_id]))
             .map_err(broken("finish study"))?;
             Ok(0)
         }
     }
 }
 
-async fn start_attempt(
-    conn: &mut SqliteConnection,
+fn start_attempt(
+    conn: &Connection,
     trial_id: i64,
     lease: LeaseId,
     worker_id: u64,
 ) -> Result<i64, Failure> {
     // The fence: the trial is queued and this is its next attempt.
-    let done = sqlx::query(concat!(
-        "UPDATE trials SET state = 'running', attempts = ?, worker_id = ?, started_at = ",
-        now_sql!(),
-        " WHERE id = ? AND state = 'queued' AND attempts = ? - 1"
-    ))
-    .bind(i64::from(lease.attempt))
-    .bind(worker_sql(worker_id))
-    .bind(trial_id)
-    .bind(i64::from(lease.attempt))
-    .execute(&mut *conn)
-    .await
-    .map_err(broken("start attempt"))?;
-    if done.rows_affected() != 1 {
+    let attempt = i64::from(lease.attempt);
+    let updated = conn
+        .prepare_cached(concat!(
+            "UPDATE trials SET state = 'running', attempts = ?1, worker_id = ?2, started_at = ",
+            now_sql!(),
+            " WHERE id = ?3 AND state = 'queued' AND attempts = ?1 - 1"
+        ))
+        .and_then(|mut update| update.execute(params![attempt, worker_sql(worker_id), trial_id]))
+        .map_err(broken("start attempt"))?;
+    if updated != 1 {
         return Err(Failure::Refused(Error::Protocol {
             lease,
             problem: "the trial is not queued for this attempt".into(),
         }));
     }
-    sqlx::query(concat!(
+    conn.prepare_cached(concat!(
         "INSERT INTO attempts (trial_id, attempt, worker_id, lease_token, state, started_at) \
          VALUES (?, ?, ?, ?, 'running', ",
         now_sql!(),
         ")"
     ))
-    .bind(trial_id)
-    .bind(i64::from(lease.attempt))
-    .bind(worker_sql(worker_id))
-    .bind(token_to_sql(lease.token))
-    .execute(&mut *conn)
-    .await
+    .and_then(|mut insert| {
+        insert.execute(params![
+            trial_id,
+            attempt,
+            worker_sql(worker_id),
+            token_to_sql(lease.token)
+        ])
+    })
     .map_err(broken("start attempt"))?;
     Ok(0)
 }
 
-async fn record_epochs(
-    conn: &mut SqliteConnection,
+fn record_epochs(
+    conn: &Connection,
     trial_id: i64,
     lease: LeaseId,
     epochs: &[Epoch],
     stop: Option<&(String, StopDecision)>,
 ) -> Result<i64, Failure> {
-    let held: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM attempts \
-         WHERE trial_id = ? AND attempt = ? AND lease_token = ? AND state = 'running'",
-    )
-    .bind(trial_id)
-    .bind(i64::from(lease.attempt))
-    .bind(token_to_sql(lease.token))
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(broken("record epoch"))?;
-    if held.is_none() {
+    let held = conn
+        .prepare_cached(
+            "SELECT 1 FROM attempts \
+             WHERE trial_id = ? AND attempt = ? AND lease_token = ? AND state = 'running'",
+        )
+        .and_then(|mut select| {
+            select.exists(params![
+                trial_id,
+                i64::from(lease.attempt),
+                token_to_sql(lease.token)
+            ])
+        })
+        .map_err(broken("record epoch"))?;
+    if !held {
         return Err(lease_not_held(lease, 0));
     }
     let rows: Vec<(u32, &String, f64)> = epochs
@@ -331,69 +325,75 @@ async fn record_epochs(
         })
         .collect();
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut insert = sqlx::query(epoch_insert(chunk.len()));
+        let mut values = Vec::with_capacity(chunk.len() * 5);
         for &(epoch, name, value) in chunk {
-            insert = insert
-                .bind(trial_id)
-                .bind(i64::from(lease.attempt))
-                .bind(i64::from(epoch))
-                .bind(name)
-                .bind(value);
+            values.extend([
+                Value::Integer(trial_id),
+                Value::Integer(i64::from(lease.attempt)),
+                Value::Integer(i64::from(epoch)),
+                Value::Text(name.clone()),
+                Value::Real(value),
+            ]);
         }
-        insert
-            .execute(&mut *conn)
-            .await
+        conn.prepare_cached(&epoch_insert(chunk.len()))
+            .and_then(|mut insert| insert.execute(params_from_iter(values)))
             .map_err(broken("record epoch"))?;
     }
     if let Some((metric, decision)) = stop {
-        sqlx::query(concat!(
+        conn.prepare_cached(concat!(
             "INSERT INTO early_stops (trial_id, attempt, epoch, rule, metric, value, \
              threshold, explanation, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ",
             now_sql!(),
             ")"
         ))
-        .bind(trial_id)
-        .bind(i64::from(lease.attempt))
-        .bind(i64::from(decision.epoch))
-        .bind(&decision.rule)
-        .bind(metric)
-        .bind(decision.value)
-        .bind(decision.threshold)
-        .bind(&decision.explanation)
-        .execute(&mut *conn)
-        .await
+        .and_then(|mut insert| {
+            insert.execute(params![
+                trial_id,
+                i64::from(lease.attempt),
+                i64::from(decision.epoch),
+                decision.rule,
+                metric,
+                decision.value,
+                decision.threshold,
+                decision.explanation,
+            ])
+        })
         .map_err(broken("record stop decision"))?;
     }
     Ok(0)
 }
 
-async fn finish_attempt(
-    conn: &mut SqliteConnection,
+fn finish_attempt(
+    conn: &Connection,
     trial_id: i64,
     lease: LeaseId,
     end: &AttemptEnd,
     trial: &TrialUpdate,
 ) -> Result<i64, Failure> {
+    let attempt = i64::from(lease.attempt);
+    let token = token_to_sql(lease.token);
     // The trial first, fenced on the attempt's lease: a refused completion writes nothing.
     let updated = match trial {
         TrialUpdate::Requeue {
             infra_failures,
             user_failures,
-        } => sqlx::query(
-            "UPDATE trials SET state = 'queued', infra_failures = ?, user_failures = ? \
-             WHERE id = ? AND state = 'running' AND attempts = ? AND EXISTS (SELECT 1 FROM \
-             attempts WHERE trial_id = ? AND attempt = ? AND lease_token = ? AND state = 'running')",
-        )
-        .bind(i64::from(*infra_failures))
-        .bind(i64::from(*user_failures))
-        .bind(trial_id)
-        .bind(i64::from(lease.attempt))
-        .bind(trial_id)
-        .bind(i64::from(lease.attempt))
-        .bind(token_to_sql(lease.token))
-        .execute(&mut *conn)
-        .await
-        .map_err(broken("requeue trial"))?,
+        } => conn
+            .prepare_cached(
+                "UPDATE trials SET state = 'queued', infra_failures = ?, user_failures = ? \
+                 WHERE id = ?3 AND state = 'running' AND attempts = ?4 AND EXISTS (SELECT 1 \
+                 FROM attempts WHERE trial_id = ?3 AND attempt = ?4 AND lease_token = ?5 \
+                 AND state = 'running')",
+            )
+            .and_then(|mut update| {
+                update.execute(params![
+                    i64::from(*infra_failures),
+                    i64::from(*user_failures),
+                    trial_id,
+                    attempt,
+                    token
+                ])
+            })
+            .map_err(broken("requeue trial"))?,
         TrialUpdate::Terminal {
             state,
             value,
@@ -401,46 +401,51 @@ async fn finish_attempt(
             error,
             infra_failures,
             user_failures,
-        } => sqlx::query(concat!(
-            "UPDATE trials SET state = ?, value = ?, metrics = ?, error = ?, \
-             infra_failures = ?, user_failures = ?, finished_at = ",
-            now_sql!(),
-            " WHERE id = ? AND state = 'running' AND attempts = ? AND EXISTS (SELECT 1 FROM \
-             attempts WHERE trial_id = ? AND attempt = ? AND lease_token = ? AND state = 'running')"
-        ))
-        .bind(state.as_str())
-        .bind(value)
-        .bind(metrics)
-        .bind(error)
-        .bind(i64::from(*infra_failures))
-        .bind(i64::from(*user_failures))
-        .bind(trial_id)
-        .bind(i64::from(lease.attempt))
-        .bind(trial_id)
-        .bind(i64::from(lease.attempt))
-        .bind(token_to_sql(lease.token))
-        .execute(&mut *conn)
-        .await
-        .map_err(broken("finish trial"))?,
+        } => conn
+            .prepare_cached(concat!(
+                "UPDATE trials SET state = ?, value = ?, metrics = ?, error = ?, \
+                 infra_failures = ?, user_failures = ?, finished_at = ",
+                now_sql!(),
+                " WHERE id = ?7 AND state = 'running' AND attempts = ?8 AND EXISTS (SELECT 1 \
+                 FROM attempts WHERE trial_id = ?7 AND attempt = ?8 AND lease_token = ?9 \
+                 AND state = 'running')"
+            ))
+            .and_then(|mut update| {
+                update.execute(params![
+                    state.as_str(),
+                    value,
+                    metrics,
+                    error,
+                    i64::from(*infra_failures),
+                    i64::from(*user_failures),
+                    trial_id,
+                    attempt,
+                    token
+                ])
+            })
+            .map_err(broken("finish trial"))?,
     };
-    if updated.rows_affected() != 1 {
+    if updated != 1 {
         return Err(lease_not_held(lease, 0));
     }
-    let done = sqlx::query(concat!(
-        "UPDATE attempts SET state = ?, failure = ?, error = ?, finished_at = ",
-        now_sql!(),
-        " WHERE trial_id = ? AND attempt = ? AND lease_token = ? AND state = 'running'"
-    ))
-    .bind(end.state)
-    .bind(failure_sql(end.failure))
-    .bind(&end.error)
-    .bind(trial_id)
-    .bind(i64::from(lease.attempt))
-    .bind(token_to_sql(lease.token))
-    .execute(&mut *conn)
-    .await
-    .map_err(broken("finish attempt"))?;
-    if done.rows_affected() != 1 {
+    let done = conn
+        .prepare_cached(concat!(
+            "UPDATE attempts SET state = ?, failure = ?, error = ?, finished_at = ",
+            now_sql!(),
+            " WHERE trial_id = ? AND attempt = ? AND lease_token = ? AND state = 'running'"
+        ))
+        .and_then(|mut update| {
+            update.execute(params![
+                end.state,
+                failure_sql(end.failure),
+                end.error,
+                trial_id,
+                attempt,
+                token
+            ])
+        })
+        .map_err(broken("finish attempt"))?;
+    if done != 1 {
         return Err(Failure::Broken(Error::Database {
             context: "finish attempt",
             message: format!("{lease}: the attempt row changed under the trial's"),

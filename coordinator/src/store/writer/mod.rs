@@ -1,4 +1,4 @@
-//! The coordinator's one writer: a task that owns the write connection and applies every
+//! The coordinator's one writer: a thread that owns the write connection and applies every
 //! change to the trials database.
 //!
 //! Requests queue on a channel; each round takes everything queued (up to [`MAX_BATCH`]),
@@ -6,29 +6,38 @@
 //! acknowledges each request. While one round's commit waits on fsync, the next round's
 //! requests accumulate: throughput is not bounded by one fsync per message.
 //!
+//! The connection is SQLite's own API (rusqlite) on a thread of its own: a round runs from
+//! its first statement to its commit without a thread switch, its statements prepared once
+//! and cached (an async driver hands every statement to its SQLite thread and back: two
+//! thread switches each, the largest cost of a round on a loaded machine).
+//!
 //! A request whose fence does not hold is refused before it writes anything (see `apply`),
-//! so requests need no savepoint of their own: each statement is a round trip to SQLite's
-//! thread, and savepoints would double them. Should a statement fail after its request
+//! so requests need no savepoint of their own. Should a statement fail after its request
 //! wrote something (unexpected: the scheduler checks first), the round is rolled back and
 //! redone with one savepoint per request, so that request fails alone.
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
 
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{Acquire, Connection};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 mod apply;
 #[cfg(test)]
 mod tests;
 
-use apply::Failure;
 pub use apply::{AttemptEnd, TrialUpdate, WriteOp};
+use apply::{Failure, sql_error};
 
 use crate::Error;
 
 /// Most requests applied in one transaction.
 pub const MAX_BATCH: usize = 1024;
+
+/// Prepared statements kept per connection (the ops' statements and the 64 shapes of the
+/// multi-row epoch insert).
+const STATEMENT_CACHE: usize = 128;
 
 /// `strftime` producing the timestamp every row is stamped with (UTC, ISO 8601, ms).
 macro_rules! now_sql {
@@ -43,7 +52,7 @@ struct Job {
     reply: oneshot::Sender<Result<i64, Error>>,
 }
 
-/// A handle to the writer task; cheap to clone.
+/// A handle to the writer thread; cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
     // Unbounded so that a write can be queued synchronously while the scheduler's lock is
@@ -62,17 +71,56 @@ impl Ack {
     }
 }
 
+/// Opens the write connection on `path` (a database [`open_for_writing`] created and
+/// migrated): busy timeout first, then WAL, full synchronous commits (an acknowledged
+/// result survives power loss), foreign keys.
+///
+/// [`open_for_writing`]: crate::store::open_for_writing
+fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection, Error> {
+    let open_err = |err: rusqlite::Error| Error::Database {
+        context: "open the write connection",
+        message: format!("{}: {err}", path.display()),
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(open_err)?;
+    conn.busy_timeout(busy_timeout).map_err(open_err)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(open_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Database {
+            context: "open the write connection",
+            message: format!("{}: journal mode is {mode}, not wal", path.display()),
+        });
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+        .map_err(open_err)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
 impl Writer {
-    /// Starts the writer task on `conn` for the study `study_id`, whose existing trials have
-    /// the row ids `trial_ids` (by number). The task ends when every handle is dropped.
-    pub fn spawn(conn: SqliteConnection, study_id: i64, trial_ids: HashMap<u64, i64>) -> Writer {
+    /// Starts the writer thread on the database at `path` for the study `study_id`, whose
+    /// existing trials have the row ids `trial_ids` (by number). The thread ends when every
+    /// handle is dropped, after the requests already queued.
+    pub fn open(path: &Path, study_id: i64, trial_ids: HashMap<u64, i64>) -> Result<Writer, Error> {
+        let conn = connect(path, super::BUSY_TIMEOUT)?;
         let (jobs, queue) = mpsc::unbounded_channel();
         let task = Task {
             study_id,
             trial_ids,
         };
-        tokio::spawn(run(conn, task, queue));
-        Writer { jobs }
+        std::thread::Builder::new()
+            .name("trials-writer".into())
+            .spawn(move || run(conn, task, queue))
+            .map_err(|err| Error::Database {
+                context: "start the writer thread",
+                message: err.to_string(),
+            })?;
+        Ok(Writer { jobs })
     }
 
     /// Queues `op` without waiting; the returned [`Ack`] resolves after its commit.
@@ -91,7 +139,7 @@ impl Writer {
     }
 }
 
-/// What the writer task knows besides its connection.
+/// What the writer thread knows besides its connection.
 struct Task {
     study_id: i64,
     /// Trial number to row id. Writes name trials by number, so a trial can be leased as
@@ -110,16 +158,25 @@ impl Task {
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut task: Task, mut queue: mpsc::UnboundedReceiver<Job>) {
+fn run(mut conn: Connection, mut task: Task, mut queue: mpsc::UnboundedReceiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let results = apply_batch(&mut conn, &mut task, &batch).await;
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = apply_batch(&mut conn, &mut task, &batch);
         for (job, result) in batch.drain(..).zip(results) {
             // A requester that went away (cancelled RPC) no longer needs the answer.
             let _ = job.reply.send(result);
         }
     }
-    let _ = conn.close().await;
+    if let Err((_, err)) = conn.close() {
+        tracing::warn!(%err, "closing the trials database failed");
+    }
 }
 
 /// How a round went without savepoints.
@@ -129,31 +186,22 @@ enum Grouped {
     /// A request broke after writing: rolled back, to be redone request by request.
     Redo,
     /// The transaction itself failed.
-    Failed(&'static str, sqlx::Error),
+    Failed(&'static str, rusqlite::Error),
 }
 
-async fn apply_batch(
-    conn: &mut SqliteConnection,
-    task: &mut Task,
-    batch: &[Job],
-) -> Vec<Result<i64, Error>> {
-    let all_failed = |context: &'static str, err: sqlx::Error| {
+fn apply_batch(conn: &mut Connection, task: &mut Task, batch: &[Job]) -> Vec<Result<i64, Error>> {
+    let all_failed = |context: &'static str, err: rusqlite::Error| {
         let message = err.to_string();
         tracing::error!(%message, context, "trials database write failed");
         batch
             .iter()
-            .map(|_| {
-                Err(Error::Database {
-                    context,
-                    message: message.clone(),
-                })
-            })
+            .map(|_| Err(sql_error(context, &err)))
             .collect()
     };
-    match apply_grouped(conn, task, batch).await {
+    match apply_grouped(conn, task, batch) {
         Grouped::Committed(results) => results,
         Grouped::Failed(context, err) => all_failed(context, err),
-        Grouped::Redo => match apply_isolated(conn, task, batch).await {
+        Grouped::Redo => match apply_isolated(conn, task, batch) {
             Ok(results) => results,
             Err((context, err)) => all_failed(context, err),
         },
@@ -161,58 +209,71 @@ async fn apply_batch(
 }
 
 /// The round in one transaction, no savepoints.
-async fn apply_grouped(conn: &mut SqliteConnection, task: &mut Task, batch: &[Job]) -> Grouped {
-    let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
+fn apply_grouped(conn: &mut Connection, task: &mut Task, batch: &[Job]) -> Grouped {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(err) => return Grouped::Failed("begin", err),
     };
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
-        match apply::apply(&mut tx, task, &job.op).await {
+        match apply::apply(&tx, task, &job.op) {
             Ok(id) => results.push(Ok(id)),
             Err(Failure::Refused(err)) => results.push(Err(err)),
             Err(Failure::Broken(err)) => {
                 tracing::warn!(%err, "a write failed halfway; redoing its round write by write");
-                return match tx.rollback().await {
+                forget_inserts(task, batch);
+                return match tx.rollback() {
                     Ok(()) => Grouped::Redo,
                     Err(err) => Grouped::Failed("rollback", err),
                 };
             }
         }
     }
-    match tx.commit().await {
+    match tx.commit() {
         Ok(()) => Grouped::Committed(results),
-        Err(err) => Grouped::Failed("commit", err),
+        Err(err) => {
+            forget_inserts(task, batch);
+            Grouped::Failed("commit", err)
+        }
+    }
+}
+
+/// Forgets the row ids of the round's trial inserts, which were rolled back.
+fn forget_inserts(task: &mut Task, batch: &[Job]) {
+    for job in batch {
+        if let WriteOp::InsertTrial { number, .. } = &job.op {
+            task.trial_ids.remove(number);
+        }
     }
 }
 
 /// The round in one transaction, each request under its own savepoint.
-async fn apply_isolated(
-    conn: &mut SqliteConnection,
+fn apply_isolated(
+    conn: &mut Connection,
     task: &mut Task,
     batch: &[Job],
-) -> Result<Vec<Result<i64, Error>>, (&'static str, sqlx::Error)> {
+) -> Result<Vec<Result<i64, Error>>, (&'static str, rusqlite::Error)> {
     let mut tx = conn
-        .begin_with("BEGIN IMMEDIATE")
-        .await
+        .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|err| ("begin", err))?;
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
-        let mut savepoint = tx.begin().await.map_err(|err| ("savepoint", err))?;
-        let result = apply::apply(&mut savepoint, task, &job.op)
-            .await
-            .map_err(Failure::into_error);
+        let mut savepoint = tx.savepoint().map_err(|err| ("savepoint", err))?;
+        let result = apply::apply(&savepoint, task, &job.op).map_err(Failure::into_error);
         let closed = if result.is_ok() {
-            savepoint.commit().await
+            savepoint.commit()
         } else {
             if let WriteOp::InsertTrial { number, .. } = &job.op {
                 task.trial_ids.remove(number);
             }
-            savepoint.rollback().await
+            savepoint.rollback().and_then(|()| savepoint.finish())
         };
         closed.map_err(|err| ("savepoint", err))?;
         results.push(result);
     }
-    tx.commit().await.map_err(|err| ("commit", err))?;
+    if let Err(err) = tx.commit() {
+        forget_inserts(task, batch);
+        return Err(("commit", err));
+    }
     Ok(results)
 }

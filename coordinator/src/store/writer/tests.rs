@@ -27,7 +27,8 @@ async fn writes_are_fenced_on_the_lease_and_survive_a_reopen() {
         .await
         .unwrap();
     assert!(!study.resumed);
-    let writer = Writer::spawn(conn, study.id, HashMap::new());
+    drop(conn);
+    let writer = Writer::open(&path, study.id, HashMap::new()).unwrap();
     let worker = writer
         .submit(WriteOp::RegisterWorker {
             name: "w".into(),
@@ -171,7 +172,8 @@ async fn a_write_that_breaks_halfway_fails_alone_and_many_epochs_keep_their_bits
     let study = create_or_resume(&mut conn, &definition(), &path)
         .await
         .unwrap();
-    let writer = Writer::spawn(conn, study.id, HashMap::new());
+    drop(conn);
+    let writer = Writer::open(&path, study.id, HashMap::new()).unwrap();
     let worker = writer
         .submit(WriteOp::RegisterWorker {
             name: "w".into(),
