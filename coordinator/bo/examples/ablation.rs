@@ -5,7 +5,9 @@
 //! `cargo run --release -p hypersearch-bo --example ablation -- [SEEDS] [FUNCTION]` with
 //! `WARP=0|1|select` (output warping off / always / selected by evidence), `ACQ=ei|hedge`,
 //! `TR=0|1|2` (trust region off / always / alternate), `LOCAL=0|1`, `INIT=n`, `DIAG=1`, `TRACE=1` (best
-//! regret every 10 evaluations), `LIAR=best|kb|fantS`, `PENDING=q` (q trials running at a time, the oldest
+//! regret every 10 evaluations), `LIAR=best|kb|fantS`, `TAKEOVER=0|1`
+//! (pending points count towards the initial design), `EXPLOIT=k` (every k-th point
+//! minimizes the posterior mean; 0: never), `PENDING=q` (q trials running at a time, the oldest
 //! finishing first, as in the benchmark's parallel mode).
 
 #![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
@@ -93,6 +95,13 @@ fn main() {
                 acquisition: acq,
                 trust_region: tr,
                 liar,
+                design_counts_pending: std::env::var("TAKEOVER")
+                    .map(|v| v == "1")
+                    .unwrap_or(Settings::default().design_counts_pending),
+                exploit_every: std::env::var("EXPLOIT")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(Settings::default().exploit_every),
                 local_model: std::env::var("LOCAL").map(|v| v != "0").unwrap_or(true),
                 ..Settings::default()
             };
@@ -164,8 +173,12 @@ fn main() {
             }
         };
         let el = start.elapsed().as_secs_f64() / (seeds as f64 * budget as f64);
+        // Geometric mean of the final regrets (floored at 1e-12): less jumpy than the
+        // median when seeds split between a trapped and a converged outcome.
+        let gmean =
+            10f64.powf(finals.iter().map(|v| v.max(1e-12).log10()).sum::<f64>() / seeds as f64);
         println!(
-            "{name:12} half {:.3e} final {:.3e}  ({:.1} ms/suggest) all: {:?}",
+            "{name:12} half {:.3e} final {:.3e} gmean {gmean:.3e}  ({:.1} ms/suggest) all: {:?}",
             med(&mut halves),
             med(&mut finals.clone()),
             el * 1e3,

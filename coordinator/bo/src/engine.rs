@@ -95,6 +95,17 @@ pub struct Settings {
     /// Seed of the scrambled Sobol initial design (a study-level seed, so that the design
     /// continues across calls).
     pub design_seed: u64,
+    /// Whether pending points count towards the initial design: the model takes over once
+    /// observed plus pending points fill the design and at least half of it is observed
+    /// (otherwise parallel workers keep drawing design points until the design is fully
+    /// observed, up to `q - 1` more than the design size).
+    pub design_counts_pending: bool,
+    /// Every this many suggestions (counting observed and pending points; with `q` points
+    /// in flight, every `max(this, q)`), the point is the minimizer of the posterior mean
+    /// in the trust region instead of the acquisition's maximizer; 0: never. Pure
+    /// exploitation converges where log-EI keeps probing the ripples the model took for
+    /// noise (ackley) and places one refined point per round of parallel suggestions.
+    pub exploit_every: usize,
 }
 
 impl Default for Settings {
@@ -109,6 +120,8 @@ impl Default for Settings {
             fit: FitSettings::default(),
             search: SearchSettings::default(),
             design_seed: 0,
+            design_counts_pending: true,
+            exploit_every: 3,
         }
     }
 }
@@ -236,7 +249,7 @@ impl Engine {
         let mut known: Vec<Vec<f64>> = observed.iter().chain(&pending).cloned().collect();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut model = None;
-        if values.len() >= self.initial_design_size().max(1) {
+        if self.model_takes_over(values.len(), pending.len()) {
             model = self.build_model(&rows, &values, &pending, &mut rng);
         }
         let mut out = Vec::with_capacity(count);
@@ -249,6 +262,16 @@ impl Engine {
             out.push(point);
         }
         Ok(out)
+    }
+
+    /// Whether the model (not the initial design) proposes the next points, given the
+    /// numbers of finite observations and of pending points.
+    fn model_takes_over(&self, observed: usize, pending: usize) -> bool {
+        let design = self.initial_design_size().max(1);
+        observed >= design
+            || (self.settings.design_counts_pending
+                && observed >= (design / 2).max(2)
+                && observed + pending >= design)
     }
 
     /// Splits a flat buffer into snapped rows, checking shape and range.
@@ -410,6 +433,7 @@ impl Engine {
                 .collect(),
         };
         let extended = gp.extended(&pending.concat(), &lies)?;
+
         Some(Model {
             gp: extended,
             base: gp,
@@ -546,7 +570,16 @@ impl Engine {
         known: &[Vec<f64>],
         rng: &mut ChaCha8Rng,
     ) -> Vec<f64> {
-        let acquisition = self.acquisition(model, rng);
+        // With q points in flight, one exploiting point per round of q suggestions.
+        let every = self
+            .settings
+            .exploit_every
+            .max(model.pending.len() / self.columns.len() + 1);
+        let acquisition = if self.settings.exploit_every > 0 && known.len().is_multiple_of(every) {
+            Acquisition::Lcb { kappa: 0.0 }
+        } else {
+            self.acquisition(model, rng)
+        };
         let confined = match self.settings.trust_region {
             TrustRegion::Off => false,
             TrustRegion::Always => true,
@@ -732,6 +765,53 @@ mod tests {
             assert!(!pending.chunks(3).any(|p: &[f64]| p == next.as_slice()));
             pending.extend(next);
         }
+    }
+
+    #[test]
+    fn pending_points_count_towards_the_design_once_half_of_it_is_observed() {
+        let settings = Settings {
+            initial_design: Some(10),
+            ..Settings::default()
+        };
+        let engine = Engine::new(vec![Column::Continuous; 2], settings.clone()).expect("valid");
+        assert!(engine.model_takes_over(10, 0));
+        assert!(engine.model_takes_over(5, 5));
+        assert!(!engine.model_takes_over(4, 7));
+        assert!(!engine.model_takes_over(9, 0));
+        let strict = Engine::new(
+            vec![Column::Continuous; 2],
+            Settings {
+                design_counts_pending: false,
+                ..settings
+            },
+        )
+        .expect("valid");
+        assert!(!strict.model_takes_over(5, 5));
+        assert!(strict.model_takes_over(10, 0));
+    }
+
+    #[test]
+    fn an_exploiting_suggestion_lands_at_the_fitted_minimum() {
+        let settings = Settings {
+            exploit_every: 1,
+            ..Settings::default()
+        };
+        let mut engine = Engine::new(vec![Column::Continuous; 2], settings).expect("valid");
+        let (mut points, mut values) = (Vec::new(), Vec::new());
+        for i in 0..16u32 {
+            let mut p = vec![0.0; 2];
+            Sobol::new(2, 1).point(i, &mut p);
+            values.push(quadratic(&p));
+            points.extend(p);
+        }
+        let history = History {
+            points: &points,
+            values: &values,
+            pending: &[],
+        };
+        let x = engine.suggest(&history, 1, 3).expect("valid").remove(0);
+        let best = values.iter().copied().fold(f64::INFINITY, f64::min);
+        assert!(quadratic(&x) < best, "{x:?}: {} vs {best}", quadratic(&x));
     }
 
     #[test]
