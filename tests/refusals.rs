@@ -1,11 +1,13 @@
 //! What people get wrong, and what they get: a refused token (nothing leased), a malformed
 //! config, an unreachable coordinator, an unknown study, each one clear message and a
-//! non-zero exit.
+//! non-zero exit. And what the refusals promise the other way: `--insecure` does open the
+//! door beyond loopback, and a token never reaches a log, even at the most verbose level.
 
 use std::time::Duration;
 
 use sqlx::Row;
 
+use crate::faults::support::serve_on;
 use crate::harness::{
     Scratch, assert_integrity, assert_ok, assert_one_clear_error, sql, sql_count, stdout,
 };
@@ -141,6 +143,111 @@ fn serving_beyond_loopback_without_a_token_is_refused() {
         &output,
         &["refusing to listen on 0.0.0.0:0 without a token"],
     );
+}
+
+#[test]
+fn serving_beyond_loopback_without_a_token_but_with_insecure_starts_and_serves_workers() {
+    let dir = Scratch::new();
+    let config = dir.write("branin.toml", BRANIN);
+    let db = dir.path("trials.db");
+    let (mut serve, address) = serve_on(
+        &dir,
+        &config,
+        &db,
+        "0.0.0.0:0",
+        "serve.log",
+        &["--insecure"],
+    );
+    let port = address
+        .strip_prefix("http://0.0.0.0:")
+        .unwrap_or_else(|| panic!("listening on all interfaces, not {address}"));
+    assert!(
+        serve.log_text().contains("plaintext; no token"),
+        "{}",
+        serve.log_text()
+    );
+    let output = dir.hs(
+        &[
+            "worker",
+            "--coordinator",
+            &format!("http://127.0.0.1:{port}"),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_ok(&output);
+    let status = serve.wait(Duration::from_secs(30));
+    assert!(status.success(), "serve failed{}", serve.log_text());
+    assert_eq!(
+        sql_count(&db, "SELECT count(*) FROM trials WHERE state = 'complete'"),
+        20
+    );
+    assert_integrity(&db);
+}
+
+#[test]
+fn a_token_appears_in_no_log_even_at_the_most_verbose_level() {
+    const RIGHT: &str = "tok-9c41e7d2a6b85f30";
+    const WRONG: &str = "tok-wrong-1b7e55c0d9";
+    const TRACE: [(&str, &str); 1] = [("HYPERSEARCH_LOG", "trace")];
+    let dir = Scratch::new();
+    let config = dir.write("branin.toml", &BRANIN.replace("trials = 20", "trials = 6"));
+    let right = dir.write("token", &format!("{RIGHT}\n"));
+    let wrong = dir.write("wrong", &format!("{WRONG}\n"));
+    let db = dir.path("trials.db");
+    let (mut serve, address) = dir.serve_with_env(
+        &config,
+        &db,
+        &["--token-file", right.to_str().expect("utf-8")],
+        &TRACE,
+    );
+    let worker = |token: &std::path::Path, log: &str| {
+        let args = [
+            "worker",
+            "--coordinator",
+            &address,
+            "--token-file",
+            token.to_str().expect("utf-8"),
+        ];
+        let mut proc = dir.spawn_logged_with_env(&args, log, &TRACE);
+        let status = proc.wait(Duration::from_secs(60));
+        (status, proc)
+    };
+    // A worker with the wrong token is refused (the coordinator logs the refusal, not the
+    // token it was given); one with the right token runs the study to its end.
+    let (status, refused) = worker(&wrong, "refused.log");
+    assert!(!status.success(), "{}", refused.log_text());
+    assert!(
+        refused.log_text().contains("token does not match"),
+        "{}",
+        refused.log_text()
+    );
+    let (status, admitted) = worker(&right, "admitted.log");
+    assert!(status.success(), "{}", admitted.log_text());
+    let status = serve.wait(Duration::from_secs(30));
+    assert!(status.success(), "serve failed{}", serve.log_text());
+    assert_eq!(
+        sql_count(&db, "SELECT count(*) FROM trials WHERE state = 'complete'"),
+        6
+    );
+
+    for (what, log) in [
+        ("serve", serve.log_text()),
+        ("the refused worker", refused.log_text()),
+        ("the admitted worker", admitted.log_text()),
+    ] {
+        // The logs really are at the trace level, requests and all.
+        assert!(
+            log.contains("TRACE") && log.contains("DEBUG"),
+            "{what} did not log at the trace level:{log}"
+        );
+        for token in [RIGHT, WRONG] {
+            assert!(
+                !log.contains(token),
+                "{what} logged the token {token}:{log}"
+            );
+        }
+    }
+    assert_integrity(&db);
 }
 
 #[test]

@@ -91,9 +91,15 @@ impl Scratch {
     /// Starts `hypersearch ARGS` in the background, its stderr in the file `log` here (what
     /// [`Proc::log_text`] shows), its stdout dropped.
     pub fn spawn_logged(&self, args: &[&str], log: &str) -> Proc {
+        self.spawn_logged_with_env(args, log, &[])
+    }
+
+    /// [`Scratch::spawn_logged`] with extra environment variables.
+    pub fn spawn_logged_with_env(&self, args: &[&str], log: &str, env: &[(&str, &str)]) -> Proc {
         let log = self.path(log);
         let child = self
             .command(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("a log file"))
             .spawn()
