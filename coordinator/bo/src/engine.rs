@@ -105,6 +105,8 @@ pub struct Settings {
     /// in the trust region instead of the acquisition's maximizer; 0: never. Pure
     /// exploitation converges where log-EI keeps probing the ripples the model took for
     /// noise (ackley) and places one refined point per round of parallel suggestions.
+    /// Chosen by the ablation (20 seeds, geometric mean of final regrets): every 2nd beat
+    /// every 3rd, every 6th, never and always on branin, hartmann6 and ackley5.
     pub exploit_every: usize,
 }
 
@@ -121,7 +123,7 @@ impl Default for Settings {
             search: SearchSettings::default(),
             design_seed: 0,
             design_counts_pending: true,
-            exploit_every: 3,
+            exploit_every: 2,
         }
     }
 }
@@ -571,10 +573,8 @@ impl Engine {
         rng: &mut ChaCha8Rng,
     ) -> Vec<f64> {
         // With q points in flight, one exploiting point per round of q suggestions.
-        let every = self
-            .settings
-            .exploit_every
-            .max(model.pending.len() / self.columns.len() + 1);
+        let in_flight = model.pending.len() / self.columns.len() + 1;
+        let every = self.settings.exploit_every.max(in_flight);
         let acquisition = if self.settings.exploit_every > 0 && known.len().is_multiple_of(every) {
             Acquisition::Lcb { kappa: 0.0 }
         } else {
