@@ -27,16 +27,17 @@ x2 = { float = [0, 15] }
 
 /// What must not appear in any log: contention reaching someone ("database is locked"), a
 /// lease taken away or refused ("lease expired" on the coordinator, "lease lost", "refused",
-/// "not held" on a worker), a write redone or failed, a worker forgotten, and anything logged
-/// as an error. (Other warnings, such as a dependency's or a slow machine's, say nothing
-/// about leases.)
-const TROUBLE: [&str; 9] = [
+/// "not held" on a worker), a write redone or failed, the database failing to close, a worker
+/// forgotten, and anything logged as an error. (Other warnings, such as a dependency's or a
+/// slow machine's, say nothing about leases.)
+const TROUBLE: [&str; 10] = [
     "database is locked",
     "lease expired",
     "lease lost",
     "refused",
     "not held",
     "write failed",
+    "closing the trials database failed",
     "no record of this worker",
     "ERROR",
     "panicked",
