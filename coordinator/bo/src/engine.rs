@@ -114,6 +114,17 @@ pub struct Settings {
     /// need: 2⁻¹⁰ took ackley5 from 0.34 to 0.18 (geometric mean over 20 seeds) and held
     /// the other functions.
     pub trust_region_min_side: f64,
+    /// The local model (see [`Settings::local_model`]) is fitted on at least this many
+    /// observations per dimension, the nearest to the incumbent, when fewer lie within
+    /// twice the region…
+    pub local_points_per_dimension: usize,
+    /// …and on at least this fraction of all observations. Without such a floor a small
+    /// region holds too few points and the search inside it follows the global fit, which
+    /// smooths fine structure away as noise. Chosen by the ablation (20 seeds): 8 per
+    /// dimension and half took hartmann6's median from 3.4e-5 to 5.8e-7, ackley5's
+    /// geometric mean from 0.18 to 0.11 and rosenbrock4's from 4.7 to 3.4 (4, 12 and 16 per
+    /// dimension were worse on one function or another).
+    pub local_fraction: f64,
 }
 
 impl Default for Settings {
@@ -131,6 +142,8 @@ impl Default for Settings {
             design_counts_pending: true,
             exploit_every: 2,
             trust_region_min_side: 1.0 / 1024.0,
+            local_points_per_dimension: 8,
+            local_fraction: 0.5,
         }
     }
 }
@@ -461,7 +474,8 @@ impl Engine {
     }
 
     /// The GP refitted on the observations within twice the trust region around the
-    /// incumbent (warm-started from the global fit, no restarts). `None` when too few or all
+    /// incumbent, or the nearest ones up to the neighbourhood size of [`Settings`]
+    /// (warm-started from the global fit, no restarts). `None` when too few or all
     /// observations are near, or the fit fails.
     #[allow(clippy::too_many_arguments)]
     fn local_model(
@@ -486,6 +500,24 @@ impl Engine {
             })
             .collect();
         let d = self.columns.len();
+        // Too few points near a small region leave the local fit to guesswork: take the
+        // nearest ones (in the region's weighted max-norm) up to the neighbourhood size.
+        let wanted = (self.settings.local_points_per_dimension * d)
+            .max((self.settings.local_fraction * rows.len() as f64) as usize);
+        let mut near = near;
+        if near.len() < wanted {
+            let cont = self.columns.continuous();
+            let distance = |i: usize| {
+                cont.iter()
+                    .zip(&weights)
+                    .map(|(&j, w)| ((rows[i][j] - rows[best][j]) / w).abs())
+                    .fold(0.0f64, f64::max)
+            };
+            let mut order: Vec<usize> = (0..rows.len()).collect();
+            order.sort_by(|&a, &b| distance(a).total_cmp(&distance(b)).then(a.cmp(&b)));
+            near = order.into_iter().take(wanted).collect();
+            near.sort_unstable();
+        }
         if near.len() < 2 * d + 2 || near.len() == rows.len() {
             return None;
         }
@@ -975,7 +1007,10 @@ mod tests {
             .collect();
         assert_eq!(trust_region_side(&collapsed, 4, 2, 1.0 / 128.0), 0.8);
         // A lower floor keeps the collapsed region: seven halvings of 0.8.
-        assert_eq!(trust_region_side(&collapsed, 4, 2, 1.0 / 1024.0), 0.8 / 128.0);
+        assert_eq!(
+            trust_region_side(&collapsed, 4, 2, 1.0 / 1024.0),
+            0.8 / 128.0
+        );
     }
 
     proptest! {
