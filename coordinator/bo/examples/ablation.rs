@@ -7,7 +7,8 @@
 //! `TR=0|1|2` (trust region off / always / alternate), `LOCAL=0|1`, `INIT=n`, `DIAG=1`, `TRACE=1` (best
 //! regret every 10 evaluations), `LIAR=best|kb|fantS`, `TAKEOVER=0|1`
 //! (pending points count towards the initial design), `EXPLOIT=k` (every k-th point
-//! minimizes the posterior mean; 0: never), `PENDING=q` (q trials running at a time, the oldest
+//! minimizes the posterior mean; 0: never), `LOCAL_PER_DIM=k`, `LOCAL_FRACTION=f` (the
+//! local model's neighbourhood), `TR_MIN_SIDE=s` (trust-region restart threshold), `PENDING=q` (q trials running at a time, the oldest
 //! finishing first, as in the benchmark's parallel mode).
 
 #![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
@@ -98,6 +99,18 @@ fn main() {
                 design_counts_pending: std::env::var("TAKEOVER")
                     .map(|v| v == "1")
                     .unwrap_or(Settings::default().design_counts_pending),
+                local_points_per_dimension: std::env::var("LOCAL_PER_DIM")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(Settings::default().local_points_per_dimension),
+                local_fraction: std::env::var("LOCAL_FRACTION")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(Settings::default().local_fraction),
+                trust_region_min_side: std::env::var("TR_MIN_SIDE")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(Settings::default().trust_region_min_side),
                 exploit_every: std::env::var("EXPLOIT")
                     .ok()
                     .and_then(|v| v.parse().ok())
