@@ -24,7 +24,7 @@ mod convert;
 pub mod data;
 pub mod domain;
 
-pub use convert::ConvertError;
+pub use convert::{ConvertError, MAX_EPOCHS, MAX_ERROR_BYTES, MAX_METRICS, MAX_NAME_BYTES};
 pub use domain::*;
 
 /// Code generated from `proto/hypersearch/v1/coordinator.proto`.

@@ -32,8 +32,37 @@ pub(crate) struct SlotContext {
     pub stopping: watch::Receiver<bool>,
 }
 
-/// Most epochs sent in one report.
+/// Most epochs sent in one report (the protocol accepts up to [`hypersearch_proto::MAX_EPOCHS`]).
 const MAX_EPOCHS_PER_REPORT: usize = 256;
+/// Most estimated encoded bytes sent in one report: well under the 4 MiB message limit,
+/// which 256 epochs of the widest legal metrics (256 names of 256 bytes each) would pass.
+const MAX_REPORT_BYTES: usize = 1024 * 1024;
+
+/// An upper estimate of `epoch`'s encoded size: each metric's name plus 16 bytes for its
+/// value and framing, plus 16 bytes for the epoch's own number and framing.
+fn estimated_bytes(epoch: &Epoch) -> usize {
+    16 + epoch
+        .metrics
+        .keys()
+        .map(|name| name.len() + 16)
+        .sum::<usize>()
+}
+
+/// How many of `epochs`' first epochs go in the next report: at most
+/// [`MAX_EPOCHS_PER_REPORT`] and [`MAX_REPORT_BYTES`], but always at least one (a single
+/// epoch within the protocol's limits is far smaller than a message may be).
+fn next_batch_len(epochs: &[Epoch]) -> usize {
+    let mut bytes = 0;
+    let mut count = 0;
+    for epoch in epochs.iter().take(MAX_EPOCHS_PER_REPORT) {
+        bytes += estimated_bytes(epoch);
+        if count > 0 && bytes > MAX_REPORT_BYTES {
+            break;
+        }
+        count += 1;
+    }
+    count
+}
 
 /// Runs trials until the study is finished or the worker stops; returns how many attempts
 /// it ran.
@@ -92,9 +121,7 @@ async fn send_epochs(
 ) -> Result<(), Error> {
     let lease = assignment_lease;
     while !epochs.is_empty() && cancel.cause().is_none() {
-        let chunk: Vec<Epoch> = epochs
-            .drain(..epochs.len().min(MAX_EPOCHS_PER_REPORT))
-            .collect();
+        let chunk: Vec<Epoch> = epochs.drain(..next_batch_len(epochs)).collect();
         let joined = ctx.identity.current();
         let report = Report {
             worker_id: joined.id,
@@ -206,5 +233,74 @@ async fn run_trial(
             Ok(None)
         }
         Err(CallError::Fatal(err)) => Err(err),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use hypersearch_proto::{LeaseId, MAX_METRICS, MAX_NAME_BYTES, Metrics};
+
+    fn epochs(count: u32, metrics: usize, name_bytes: usize) -> Vec<Epoch> {
+        (1..=count)
+            .map(|epoch| Epoch {
+                epoch,
+                metrics: (0..metrics)
+                    .map(|i| (format!("{i:0>name_bytes$}"), f64::from(epoch) * 0.5))
+                    .collect::<Metrics>(),
+            })
+            .collect()
+    }
+
+    /// The encoded size of a report carrying `epochs`.
+    fn encoded_len(epochs: &[Epoch]) -> usize {
+        let report = Report {
+            worker_id: u64::MAX,
+            lease: LeaseId {
+                trial: u64::MAX,
+                attempt: u32::MAX,
+                token: u64::MAX,
+            },
+            epochs: epochs.to_vec(),
+        };
+        report.encoded_len()
+    }
+
+    #[test]
+    fn narrow_epochs_are_batched_by_count() {
+        let narrow = epochs(300, 2, 8);
+        assert_eq!(next_batch_len(&narrow), MAX_EPOCHS_PER_REPORT);
+        assert_eq!(next_batch_len(&narrow[..10]), 10);
+        assert_eq!(next_batch_len(&[]), 0);
+    }
+
+    /// 256 epochs of the widest legal metrics are ~17 MB; the batches stay within the
+    /// estimate's limit, and the estimate is above the real encoded size.
+    #[test]
+    fn wide_epochs_are_batched_by_size() {
+        let mut wide = epochs(300, MAX_METRICS, MAX_NAME_BYTES);
+        let mut sent = 0;
+        while !wide.is_empty() {
+            let count = next_batch_len(&wide);
+            assert!(count >= 1);
+            let batch: Vec<Epoch> = wide.drain(..count).collect();
+            let estimate: usize = batch.iter().map(estimated_bytes).sum();
+            assert!(estimate <= MAX_REPORT_BYTES, "{estimate}");
+            let real = encoded_len(&batch);
+            assert!(real <= estimate, "{real} > {estimate}");
+            assert!(real < hypersearch_proto::MAX_MESSAGE_BYTES);
+            sent += count;
+        }
+        assert_eq!(sent, 300);
+        let count = next_batch_len(&epochs(300, MAX_METRICS, MAX_NAME_BYTES));
+        assert!((10..MAX_EPOCHS_PER_REPORT).contains(&count), "{count}");
+    }
+
+    /// One epoch bigger than the limit still goes alone, so a report always makes progress.
+    #[test]
+    fn one_epoch_always_fits() {
+        let huge = epochs(3, 20 * MAX_METRICS, MAX_NAME_BYTES);
+        assert_eq!(next_batch_len(&huge), 1);
     }
 }

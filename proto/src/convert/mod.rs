@@ -7,16 +7,18 @@ mod data;
 use crate::domain::*;
 use crate::pb;
 
-/// Longest metric name, worker label or stop explanation accepted, in bytes.
-const MAX_NAME_BYTES: usize = 256;
-/// Most metrics accepted in one epoch.
-const MAX_METRICS: usize = 256;
+/// Longest metric name, worker label or stop explanation accepted, in bytes; a message with a
+/// longer one is refused as a whole.
+pub const MAX_NAME_BYTES: usize = 256;
+/// Most metrics accepted in one epoch or one result; a message with more is refused.
+pub const MAX_METRICS: usize = 256;
 /// Most slots a worker may claim (and so leases it may hold at once).
 const MAX_SLOTS: u32 = 4096;
-/// Most epochs accepted in one report.
-const MAX_EPOCHS: usize = 1024;
-/// Longest error text accepted (the tail of a command's stderr), in bytes.
-const MAX_ERROR_BYTES: usize = 16 * 1024;
+/// Most epochs accepted in one report; a report with more is refused.
+pub const MAX_EPOCHS: usize = 1024;
+/// Longest failure text accepted (the tail of a command's stderr), in bytes; a completion with
+/// a longer one is refused.
+pub const MAX_ERROR_BYTES: usize = 16 * 1024;
 
 /// A message that does not make sense: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -326,6 +328,14 @@ impl TryFrom<pb::LeaseReply> for LeaseGrant {
 }
 
 // ---- report ----
+
+impl Report {
+    /// How many bytes this report takes as a message on the wire (to check it against
+    /// [`crate::MAX_MESSAGE_BYTES`]).
+    pub fn encoded_len(&self) -> usize {
+        prost::Message::encoded_len(&pb::ReportRequest::from(self.clone()))
+    }
+}
 
 impl From<Report> for pb::ReportRequest {
     fn from(report: Report) -> Self {

@@ -2,17 +2,13 @@
 //! that an objective fails a trial with a clear user error instead of sending a message the
 //! coordinator must refuse: a refused message is fatal to the worker.
 //!
-//! The numbers mirror the private limits of `hypersearch_proto`'s conversions; the tests
-//! below pin them to what the coordinator's side of the conversion actually refuses.
+//! The numbers are `hypersearch_proto`'s own limits; the tests below check that the
+//! coordinator's side of the conversion accepts a message at each limit and refuses one past it.
 
 use hypersearch_proto::Outcome;
-
-/// Longest metric name accepted, in bytes.
-pub(crate) const MAX_METRIC_NAME_BYTES: usize = 256;
-/// Most metrics accepted in one epoch or one result.
-pub(crate) const MAX_METRICS: usize = 256;
-/// Longest failure text accepted, in bytes.
-pub(crate) const MAX_ERROR_BYTES: usize = 16 * 1024;
+pub(crate) use hypersearch_proto::{
+    MAX_ERROR_BYTES, MAX_METRICS, MAX_NAME_BYTES as MAX_METRIC_NAME_BYTES,
+};
 
 /// `outcome` with its failure text cut to [`MAX_ERROR_BYTES`] (keeping its start, which says
 /// what went wrong, and saying how much was cut).
