@@ -19,7 +19,7 @@ name = "paused-worker"
 metric = "loss"
 
 [objective]
-command = "for e in 1 2 3 4 5 6; do echo epoch=$e loss=$((10 - e)); sleep 0.1; done"
+command = "for e in 1 2 3 4 5 6; do echo epoch=$e loss=$((10 - e)); sleep 0.25; done"
 
 [search]
 algorithm = "random"
@@ -73,8 +73,9 @@ fn a_worker_paused_past_its_lease_is_refused_when_it_resumes_and_the_rerun_count
         &["--lease-seconds", "1"],
     );
     let mut paused = worker(&dir, &address, "paused", 1);
-    // Caught early in a trial (3 of its 6 epochs at most, with 0.3 s of work left), so that
-    // the trial cannot be completing as the process stops.
+    // Caught early in a trial (3 of its 6 epochs at most, with 0.75 s of work left), so that
+    // the trial cannot be completing as the process stops; epochs of 0.25 s leave a slow
+    // poll on a loaded machine time to catch one.
     let (worker_id, number, attempt, token, _) = wait_for(
         "the worker to report an epoch",
         Duration::from_secs(30),
