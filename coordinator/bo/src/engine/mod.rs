@@ -12,141 +12,15 @@ use crate::acquisition::Acquisition;
 use crate::column::{Column, Columns};
 use crate::gp::{FitSettings, Gp, fit};
 use crate::kernel::Inputs;
-use crate::optimize::{Region, SearchSettings, maximize};
+use crate::optimize::{Region, maximize};
 use crate::sobol::Sobol;
 use crate::transform::{OutputTransform, Warp};
 
-/// The value pending points are assumed to have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Liar {
-    /// The best observed value (Optuna's "best" constant liar). Poor while the pending
-    /// points are design points in bad regions: the lie makes those regions look good.
-    Best,
-    /// The posterior mean at the point, but never better than the best observed value
-    /// (kriging believer clipped at the incumbent): the default. It removes the uncertainty
-    /// at the point without making a bad region look good, and a point predicted to improve
-    /// counts as merely matching the incumbent, so the next point goes elsewhere.
-    KrigingBeliever,
-    /// Not a lie: log-EI averaged over this many joint posterior samples of the pending
-    /// points' values ([`crate::pending`]); the Kriging believer fills in for other
-    /// acquisition functions.
-    Fantasies(usize),
-}
+mod settings;
+mod trust_region;
 
-/// Whether the observed values are power-transformed (Box-Cox / Yeo-Johnson) first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputWarping {
-    /// Only standardized (Optuna).
-    Off,
-    /// Always power-transformed by HEBO's rule.
-    Always,
-    /// A GP is fitted both to the standardized and to the power-transformed values; the one
-    /// whose fit explains the *observed* values better (log posterior plus the transform's
-    /// log Jacobian) is used.
-    Select,
-}
-
-/// Whether the acquisition search is confined to a trust region around the incumbent
-/// (TuRBO's side-length rule, replayed from the observations in order so that it is a
-/// function of the history).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrustRegion {
-    /// Search the whole cube.
-    Off,
-    /// Always search the trust region.
-    Always,
-    /// Alternate: even-numbered suggestions search the whole cube, odd ones the region.
-    Alternate,
-}
-
-/// Which acquisition function proposes each point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AcquisitionChoice {
-    /// Log expected improvement (Optuna).
-    LogEi,
-    /// Each suggestion maximizes one of log-EI, log-PI and LCB drawn at random (a cheap form
-    /// of HEBO's MACE ensemble, whose suggestion is a random point of the three functions'
-    /// Pareto set).
-    Hedge,
-}
-
-/// Engine settings. `Settings::default()` is the tuned configuration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
-    /// Number of finite observations before the GP takes over; `None`: `d + 1` clamped to
-    /// `[5, 10]`.
-    pub initial_design: Option<usize>,
-    /// Whether and how the observed values are power-transformed before fitting.
-    pub output_warping: OutputWarping,
-    /// How pending points are filled in.
-    pub liar: Liar,
-    /// Which acquisition function proposes each point.
-    pub acquisition: AcquisitionChoice,
-    /// Trust-region confinement of the acquisition search.
-    pub trust_region: TrustRegion,
-    /// Once the trust region has shrunk, refit the GP on the observations near the
-    /// incumbent only (within twice the region), so that length scales and noise are
-    /// estimated where the search now is.
-    pub local_model: bool,
-    /// Hyperparameter fitting.
-    pub fit: FitSettings,
-    /// Acquisition maximization.
-    pub search: SearchSettings,
-    /// Seed of the scrambled Sobol initial design (a study-level seed, so that the design
-    /// continues across calls).
-    pub design_seed: u64,
-    /// Whether pending points count towards the initial design: the model takes over once
-    /// observed plus pending points fill the design and at least half of it is observed
-    /// (otherwise parallel workers keep drawing design points until the design is fully
-    /// observed, up to `q - 1` more than the design size).
-    pub design_counts_pending: bool,
-    /// Every this many suggestions (counting observed and pending points; with `q` points
-    /// in flight, every `max(this, q)`), the point is the minimizer of the posterior mean
-    /// in the trust region instead of the acquisition's maximizer; 0: never. Pure
-    /// exploitation converges where log-EI keeps probing the ripples the model took for
-    /// noise (ackley) and places one refined point per round of parallel suggestions.
-    /// Chosen by the ablation (20 seeds, geometric mean of final regrets): every 2nd beat
-    /// every 3rd, every 6th, never and always on branin, hartmann6 and ackley5.
-    pub exploit_every: usize,
-    /// Below this side length (in units of the weighted cube) the trust region starts
-    /// again at 0.8 around the incumbent. TuRBO restarts at 2⁻⁷; here a restart keeps the
-    /// same incumbent, so an early one throws away the precision that cone-shaped minima
-    /// need: 2⁻¹⁰ took ackley5 from 0.34 to 0.18 (geometric mean over 20 seeds) and held
-    /// the other functions.
-    pub trust_region_min_side: f64,
-    /// The local model (see [`Settings::local_model`]) is fitted on at least this many
-    /// observations per dimension, the nearest to the incumbent, when fewer lie within
-    /// twice the region…
-    pub local_points_per_dimension: usize,
-    /// …and on at least this fraction of all observations. Without such a floor a small
-    /// region holds too few points and the search inside it follows the global fit, which
-    /// smooths fine structure away as noise. Chosen by the ablation (20 seeds): 8 per
-    /// dimension and half took hartmann6's median from 3.4e-5 to 5.8e-7, ackley5's
-    /// geometric mean from 0.18 to 0.11 and rosenbrock4's from 4.7 to 3.4 (4, 12 and 16 per
-    /// dimension were worse on one function or another).
-    pub local_fraction: f64,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            initial_design: None,
-            output_warping: OutputWarping::Select,
-            liar: Liar::KrigingBeliever,
-            acquisition: AcquisitionChoice::LogEi,
-            trust_region: TrustRegion::Always,
-            local_model: true,
-            fit: FitSettings::default(),
-            search: SearchSettings::default(),
-            design_seed: 0,
-            design_counts_pending: true,
-            exploit_every: 2,
-            trust_region_min_side: 1.0 / 1024.0,
-            local_points_per_dimension: 8,
-            local_fraction: 0.5,
-        }
-    }
-}
+pub use settings::{AcquisitionChoice, Liar, OutputWarping, Settings, TrustRegion};
+use trust_region::trust_region_side;
 
 /// What the engine knows: observed points with their values (to be minimized) and pending
 /// points (suggested, not yet observed), all row-major in the unit-cube encoding.
@@ -662,42 +536,6 @@ impl Engine {
     }
 }
 
-/// TuRBO's trust-region side length replayed over the observations after the initial
-/// design: start at 0.8, double (up to 1.6) after 3 successes in a row, halve after
-/// `max(4, failure_limit)` failures in a row, back to 0.8 below `min_side`. A success
-/// improves the best value by more than 1e-3 of its magnitude.
-fn trust_region_side(values: &[f64], design: usize, failure_limit: usize, min_side: f64) -> f64 {
-    let split = design.min(values.len()).max(1);
-    let mut best = values[..split]
-        .iter()
-        .copied()
-        .fold(f64::INFINITY, f64::min);
-    let (mut side, mut successes, mut failures) = (0.8f64, 0usize, 0usize);
-    let failure_limit = failure_limit.max(4);
-    for &v in &values[split..] {
-        if v < best - 1e-3 * best.abs() {
-            successes += 1;
-            failures = 0;
-        } else {
-            failures += 1;
-            successes = 0;
-        }
-        best = best.min(v);
-        if successes >= 3 {
-            side = (2.0 * side).min(1.6);
-            successes = 0;
-        }
-        if failures >= failure_limit {
-            side /= 2.0;
-            failures = 0;
-        }
-        if side < min_side {
-            side = 0.8;
-        }
-    }
-    side
-}
-
 /// Rows and values with NaN values dropped and ±inf clipped to the finite range (all
 /// non-finite values dropped if none is finite).
 fn usable(rows: &[Vec<f64>], values: &[f64]) -> (Vec<Vec<f64>>, Vec<f64>) {
@@ -987,30 +825,6 @@ mod tests {
             (1usize..30)
                 .prop_map(|n| Column::Grid((0..n).map(|i| (i as f64 + 0.5) / n as f64).collect())),
         ]
-    }
-
-    #[test]
-    fn trust_region_shrinks_on_failures_and_grows_on_successes() {
-        let design = [5.0; 4];
-        let failing: Vec<f64> = design
-            .iter()
-            .copied()
-            .chain(std::iter::repeat_n(6.0, 8))
-            .collect();
-        assert_eq!(trust_region_side(&failing, 4, 2, 1.0 / 128.0), 0.2);
-        let improving: Vec<f64> = design.iter().copied().chain([4.0, 3.0, 2.0]).collect();
-        assert_eq!(trust_region_side(&improving, 4, 2, 1.0 / 128.0), 1.6);
-        let collapsed: Vec<f64> = design
-            .iter()
-            .copied()
-            .chain(std::iter::repeat_n(6.0, 28))
-            .collect();
-        assert_eq!(trust_region_side(&collapsed, 4, 2, 1.0 / 128.0), 0.8);
-        // A lower floor keeps the collapsed region: seven halvings of 0.8.
-        assert_eq!(
-            trust_region_side(&collapsed, 4, 2, 1.0 / 1024.0),
-            0.8 / 128.0
-        );
     }
 
     proptest! {
