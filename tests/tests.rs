@@ -15,3 +15,4 @@ mod refusals;
 mod run;
 mod tls;
 mod train_cli;
+mod worker_limits;

@@ -42,6 +42,9 @@ pub(crate) enum CallError {
     LeaseLost(String),
     /// The coordinator has no record of this worker: join again.
     Unregistered(String),
+    /// The coordinator refused a trial's report or completion as invalid (a message it
+    /// cannot take, such as metrics past the protocol's limits): end that trial only.
+    TrialRefused(String),
     /// The worker cannot go on.
     Fatal(Error),
 }
@@ -152,6 +155,8 @@ impl Client {
         &self.url
     }
 
+    /// What the worker does about a call that failed with `status`: `Err` gives the status
+    /// back when the call is worth retrying.
     fn classify(
         &self,
         call: &'static str,
@@ -173,6 +178,9 @@ impl Client {
                 Ok(CallError::Unregistered(status.message().to_string()))
             }
             Code::FailedPrecondition => Ok(CallError::LeaseLost(status.message().to_string())),
+            Code::InvalidArgument | Code::OutOfRange if matches!(call, "report" | "complete") => {
+                Ok(CallError::TrialRefused(status.message().to_string()))
+            }
             Code::Unavailable
             | Code::DeadlineExceeded
             | Code::Unknown
@@ -330,4 +338,42 @@ pub(crate) fn transport_detail(status: &tonic::Status) -> String {
         source = err.source();
     }
     detail
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn client() -> Client {
+        Client::new("http://127.0.0.1:9", None, None, Duration::from_secs(1)).unwrap()
+    }
+
+    fn kind(call: &'static str, status: tonic::Status) -> &'static str {
+        match client().classify(call, status) {
+            Ok(CallError::TrialRefused(_)) => "trial",
+            Ok(CallError::Fatal(_)) => "fatal",
+            Ok(CallError::LeaseLost(_)) => "lease",
+            Ok(CallError::Unregistered(_)) => "unregistered",
+            Err(_) => "retry",
+        }
+    }
+
+    /// A report or completion refused as invalid ends that trial only; a bad token, or an
+    /// invalid registration or lease request, ends the worker.
+    #[tokio::test]
+    async fn invalid_reports_and_completions_end_the_trial_only() {
+        for call in ["report", "complete"] {
+            assert_eq!(kind(call, tonic::Status::invalid_argument("x")), "trial");
+            assert_eq!(kind(call, tonic::Status::out_of_range("x")), "trial");
+            assert_eq!(kind(call, tonic::Status::unauthenticated("x")), "fatal");
+            assert_eq!(kind(call, tonic::Status::permission_denied("x")), "fatal");
+            assert_eq!(kind(call, tonic::Status::failed_precondition("x")), "lease");
+            assert_eq!(kind(call, tonic::Status::unavailable("x")), "retry");
+        }
+        for call in ["register", "lease", "heartbeat"] {
+            assert_eq!(kind(call, tonic::Status::invalid_argument("x")), "fatal");
+            assert_eq!(kind(call, tonic::Status::out_of_range("x")), "fatal");
+        }
+    }
 }

@@ -16,6 +16,8 @@ pub(crate) enum StopCause {
     LeaseLost,
     /// The worker is shutting down: hand it back for a retry.
     ShuttingDown,
+    /// The coordinator refused one of its reports as invalid: fail it as a user error.
+    Refused,
 }
 
 /// Tells a running trial to stop; checked between epochs (training) or awaited (a command).
@@ -32,6 +34,7 @@ impl Cancel {
             StopCause::Pruned => 1,
             StopCause::LeaseLost => 2,
             StopCause::ShuttingDown => 3,
+            StopCause::Refused => 4,
         };
         if self
             .cause
@@ -48,6 +51,7 @@ impl Cancel {
             1 => Some(StopCause::Pruned),
             2 => Some(StopCause::LeaseLost),
             3 => Some(StopCause::ShuttingDown),
+            4 => Some(StopCause::Refused),
             _ => None,
         }
     }

@@ -71,13 +71,13 @@ impl Identity {
                 .await
                 .map_err(|err| match err {
                     CallError::Fatal(err) => err,
-                    CallError::LeaseLost(detail) | CallError::Unregistered(detail) => {
-                        Error::Rejected {
-                            url: self.client.url().to_string(),
-                            call: "register",
-                            detail,
-                        }
-                    }
+                    CallError::LeaseLost(detail)
+                    | CallError::Unregistered(detail)
+                    | CallError::TrialRefused(detail) => Error::Rejected {
+                        url: self.client.url().to_string(),
+                        call: "register",
+                        detail,
+                    },
                 })?;
         if welcome.study != *self.study {
             return Err(Error::Rejected {

@@ -150,7 +150,9 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         .await
         .map_err(|err| match err {
             CallError::Fatal(err) => err,
-            CallError::LeaseLost(detail) | CallError::Unregistered(detail) => Error::Rejected {
+            CallError::LeaseLost(detail)
+            | CallError::Unregistered(detail)
+            | CallError::TrialRefused(detail) => Error::Rejected {
                 url: options.coordinator.clone(),
                 call: "register",
                 detail,
@@ -267,7 +269,7 @@ async fn heartbeat(client: Client, identity: Identity, held: Held, interval: Dur
                     return err;
                 }
             }
-            Err(CallError::LeaseLost(detail)) => {
+            Err(CallError::LeaseLost(detail) | CallError::TrialRefused(detail)) => {
                 return Error::Rejected {
                     url: client.url().to_string(),
                     call: "heartbeat",

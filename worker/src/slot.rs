@@ -15,7 +15,7 @@ use crate::Error;
 use crate::client::{CallError, Client};
 use crate::held::{Held, StopCause};
 use crate::identity::Identity;
-use crate::objective::{self, DatasetCache, Event};
+use crate::objective::{self, DatasetCache, Event, limits};
 
 /// How long a lease request may wait at the coordinator for a trial.
 const LEASE_WAIT_MS: u32 = 10_000;
@@ -91,7 +91,7 @@ pub(crate) async fn run(mut ctx: SlotContext) -> Result<u64, Error> {
                 Err(CallError::Unregistered(_)) => {
                     ctx.identity.rejoin(joined).await?;
                 }
-                Err(CallError::LeaseLost(detail)) => {
+                Err(CallError::LeaseLost(detail) | CallError::TrialRefused(detail)) => {
                     return Err(Error::Rejected {
                         url: ctx.client.url().to_string(),
                         call: "lease",
@@ -112,13 +112,14 @@ pub(crate) async fn run(mut ctx: SlotContext) -> Result<u64, Error> {
     }
 }
 
-/// Sends `epochs` (in chunks); stops the trial when told to.
+/// Sends `epochs` (in chunks); stops the trial when told to. Returns the coordinator's
+/// reason if it refused a report (the trial is then stopped, to be failed as a user error).
 async fn send_epochs(
     ctx: &SlotContext,
     assignment_lease: hypersearch_proto::LeaseId,
     cancel: &crate::held::Cancel,
     epochs: &mut Vec<Epoch>,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     let lease = assignment_lease;
     while !epochs.is_empty() && cancel.cause().is_none() {
         let chunk: Vec<Epoch> = epochs.drain(..next_batch_len(epochs)).collect();
@@ -143,6 +144,13 @@ async fn send_epochs(
                 cancel.stop(StopCause::LeaseLost);
                 ctx.identity.rejoin(joined).await?;
             }
+            Err(CallError::TrialRefused(detail)) => {
+                tracing::warn!(trial = lease.trial, attempt = lease.attempt, %detail,
+                    "the coordinator refused a report; failing the trial, the worker goes on");
+                cancel.stop(StopCause::Refused);
+                epochs.clear();
+                return Ok(Some(detail));
+            }
             Err(CallError::Fatal(err)) => {
                 cancel.stop(StopCause::ShuttingDown);
                 return Err(err);
@@ -150,7 +158,7 @@ async fn send_epochs(
         }
     }
     epochs.clear();
-    Ok(())
+    Ok(None)
 }
 
 /// Runs one attempt, streaming its epochs; returns the next trials if the completion asked
@@ -176,6 +184,7 @@ async fn run_trial(
         events,
     );
     let mut outcome = None;
+    let mut refusal = None;
     let mut epochs = Vec::new();
     while outcome.is_none() {
         let Some(first) = received.recv().await else {
@@ -193,15 +202,23 @@ async fn run_trial(
             }
             event = received.try_recv().ok();
         }
-        if let Err(err) = send_epochs(ctx, lease, &cancel, &mut epochs).await {
-            ctx.held.remove(lease);
-            return Err(err);
+        match send_epochs(ctx, lease, &cancel, &mut epochs).await {
+            Ok(None) => {}
+            Ok(Some(detail)) => refusal = Some(detail),
+            Err(err) => {
+                ctx.held.remove(lease);
+                return Err(err);
+            }
         }
     }
     ctx.held.remove(lease);
     let outcome = match (cancel.cause(), outcome) {
         (Some(StopCause::LeaseLost), _) => return Ok(None),
         (Some(StopCause::Pruned), _) => Outcome::Pruned,
+        (Some(StopCause::Refused), _) => refused(
+            "a report of this trial",
+            refusal.as_deref().unwrap_or("no reason given"),
+        ),
         (Some(StopCause::ShuttingDown), _) => Outcome::Failed {
             error: "the worker was shut down".into(),
             kind: FailureKind::Infrastructure,
@@ -215,25 +232,61 @@ async fn run_trial(
     if let Outcome::Failed { error, .. } = &outcome {
         tracing::warn!(trial = lease.trial, attempt = lease.attempt, %error, "trial failed");
     }
-    let joined = ctx.identity.current();
-    let completion = Completion {
-        worker_id: joined.id,
-        lease,
-        outcome,
-        next_max_trials: u32::from(want_next && cancel.cause() != Some(StopCause::ShuttingDown)),
-    };
-    match ctx.client.complete(completion).await {
-        Ok(next) => Ok(Some(next)),
-        Err(CallError::LeaseLost(detail)) => {
-            tracing::warn!(trial = lease.trial, %detail, "completion refused: the lease was lost");
-            Ok(None)
-        }
-        Err(CallError::Unregistered(_)) => {
-            ctx.identity.rejoin(joined).await?;
-            Ok(None)
-        }
-        Err(CallError::Fatal(err)) => Err(err),
+    let next_max_trials = u32::from(want_next && cancel.cause() != Some(StopCause::ShuttingDown));
+    complete(ctx, lease, outcome, next_max_trials).await
+}
+
+/// Reports how the attempt of `lease` ended. If the coordinator refuses the completion as
+/// invalid, the attempt is reported once more as failed with the refusal as a user error;
+/// if that is refused too, the lease is dropped (it expires at the coordinator).
+async fn complete(
+    ctx: &SlotContext,
+    lease: hypersearch_proto::LeaseId,
+    mut outcome: Outcome,
+    next_max_trials: u32,
+) -> Result<Option<LeaseGrant>, Error> {
+    loop {
+        let joined = ctx.identity.current();
+        let completion = Completion {
+            worker_id: joined.id,
+            lease,
+            outcome: outcome.clone(),
+            next_max_trials,
+        };
+        return match ctx.client.complete(completion).await {
+            Ok(next) => Ok(Some(next)),
+            Err(CallError::LeaseLost(detail)) => {
+                tracing::warn!(trial = lease.trial, %detail, "completion refused: the lease was lost");
+                Ok(None)
+            }
+            Err(CallError::Unregistered(_)) => {
+                ctx.identity.rejoin(joined).await?;
+                Ok(None)
+            }
+            Err(CallError::TrialRefused(detail)) => {
+                let resent = refused("this trial's result", &detail);
+                if outcome == resent {
+                    tracing::warn!(trial = lease.trial, attempt = lease.attempt, %detail,
+                        "the coordinator refused the trial's failure too; dropping the lease");
+                    return Ok(None);
+                }
+                tracing::warn!(trial = lease.trial, attempt = lease.attempt, %detail,
+                    "the coordinator refused the trial's result; reporting it failed instead");
+                outcome = resent;
+                continue;
+            }
+            Err(CallError::Fatal(err)) => Err(err),
+        };
     }
+}
+
+/// A user failure saying the coordinator refused `what` for `reason` (cut to the protocol's
+/// limit on failure texts).
+fn refused(what: &str, reason: &str) -> Outcome {
+    limits::within_limits(Outcome::Failed {
+        error: format!("the coordinator refused {what}: {reason}"),
+        kind: FailureKind::User,
+    })
 }
 
 #[cfg(test)]

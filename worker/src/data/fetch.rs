@@ -96,7 +96,11 @@ async fn download(
         let mut stream = match client.fetch_data(request).await {
             Ok(stream) => stream,
             Err(CallError::Fatal(err)) => return Err(err),
-            Err(CallError::LeaseLost(detail) | CallError::Unregistered(detail)) => {
+            Err(
+                CallError::LeaseLost(detail)
+                | CallError::Unregistered(detail)
+                | CallError::TrialRefused(detail),
+            ) => {
                 return Err(Error::Data {
                     file: file.name.clone(),
                     detail,

@@ -4,7 +4,7 @@
 
 mod command;
 mod function;
-mod limits;
+pub(crate) mod limits;
 mod training;
 
 use std::sync::Arc;
