@@ -6,6 +6,7 @@
 //! on its own thread (`sampling`), the reaper on a timer. Leases expire on this process's
 //! monotonic clock (`tokio::time::Instant`), never on a worker's.
 
+mod commits;
 mod sampling;
 mod state;
 #[cfg(test)]
@@ -24,6 +25,7 @@ use tokio::time::Instant;
 
 use crate::Error;
 use crate::store::{StoredStudy, WriteOp, Writer};
+use commits::PendingCommits;
 use sampling::{Sampled, SamplerEvent};
 pub(crate) use state::Rules;
 use state::{Ended, State, Taken};
@@ -65,6 +67,8 @@ impl Progress {
 pub(crate) struct Scheduler {
     state: Mutex<State>,
     writer: Writer,
+    /// The last write of each attempt, until committed: what identical retries wait for.
+    commits: PendingCommits,
     pruner: Box<dyn Pruner>,
     sampler: Mutex<std::sync::mpsc::Sender<SamplerEvent>>,
     changed: Notify,
@@ -112,6 +116,7 @@ impl Scheduler {
         let scheduler = Arc::new(Scheduler {
             state: Mutex::new(state),
             writer: parts.writer,
+            commits: PendingCommits::default(),
             pruner: parts.pruner,
             sampler: Mutex::new(sampler),
             changed: Notify::new(),
@@ -252,13 +257,21 @@ impl Scheduler {
 
     /// One epoch's metrics; the answer is the early-stopping decision.
     pub async fn report(&self, report: Report) -> Result<Option<StopDecision>, Error> {
-        let (ack, stop) = {
+        let (write, stop) = {
             let mut state = self.lock();
             let (op, stop) = state.report(&report, Instant::now(), &*self.pruner)?;
-            (op.map(|op| self.writer.enqueue(op)), stop)
+            let write = match op {
+                Some(op) => Ok(self.commits.track(report.lease, self.writer.enqueue(op))),
+                // A retry, or epochs after a stop: acknowledged once what came before is.
+                None => Err(self.commits.original(report.lease)),
+            };
+            (write, stop)
         };
-        if let Some(ack) = ack {
-            ack.wait().await.map_err(|err| self.fail(err))?;
+        match write {
+            Ok(committed) => {
+                committed.wait().await.map_err(|err| self.fail(err))?;
+            }
+            Err(original) => original.wait().await?,
         }
         if let Some(stop) = &stop {
             tracing::info!(trial = report.lease.trial, epoch = stop.epoch, rule = %stop.rule, "stop");
@@ -269,15 +282,18 @@ impl Scheduler {
     /// How an attempt ended; acknowledged once recorded. With `next_max_trials`, also leases
     /// the worker's next trials in the same call (none if none is queued right now).
     pub async fn complete(&self, completion: Completion) -> Result<LeaseGrant, Error> {
-        let (ack, next) = {
+        let (write, next) = {
             let mut state = self.lock();
-            let ack = match state.complete(&completion)? {
+            let write = match state.complete(&completion)? {
                 Some((op, ended)) => {
-                    let ack = self.writer.enqueue(op);
+                    let committed = self
+                        .commits
+                        .track(completion.lease, self.writer.enqueue(op));
                     self.tell_sampler(ended);
-                    Some(ack)
+                    Ok(committed)
                 }
-                None => None,
+                // An identical retry: acknowledged once the original is committed.
+                None => Err(self.commits.original(completion.lease)),
             };
             self.after_change(&mut state);
             let next = if completion.next_max_trials == 0 {
@@ -302,10 +318,13 @@ impl Scheduler {
                     Some(pending)
                 }
             };
-            (ack, next)
+            (write, next)
         };
-        if let Some(ack) = ack {
-            ack.wait().await.map_err(|err| self.fail(err))?;
+        match write {
+            Ok(committed) => {
+                committed.wait().await.map_err(|err| self.fail(err))?;
+            }
+            Err(original) => original.wait().await?,
         }
         match next {
             None => Ok(LeaseGrant::StudyFinished),

@@ -89,12 +89,17 @@ async fn lease_one(scheduler: &Scheduler, worker: u64) -> LeaseId {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retried_and_late_messages_reach_the_sampler_and_the_pruner_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
+/// The scheduler with its real writer on the database at `path`, with the calls its
+/// sampler and pruner saw.
+async fn start(
+    path: &std::path::Path,
+) -> (
+    Arc<Scheduler>,
+    Calls<Vec<TrialRecord>>,
+    Calls<Vec<(u32, f64)>>,
+) {
     let config = StudyConfig::from_toml_str(STUDY, "once.toml").unwrap();
-    let mut conn = open_for_writing(&path).await.unwrap();
+    let mut conn = open_for_writing(path).await.unwrap();
     let definition = StudyDefinition {
         name: "once".into(),
         metric: "value".into(),
@@ -103,11 +108,11 @@ async fn retried_and_late_messages_reach_the_sampler_and_the_pruner_once() {
         budget: 4,
         config: STUDY.into(),
     };
-    let stored = create_or_resume(&mut conn, &definition, &path)
+    let stored = create_or_resume(&mut conn, &definition, path)
         .await
         .unwrap();
     drop(conn);
-    let writer = Writer::open(&path, stored.id, HashMap::new()).unwrap();
+    let writer = Writer::open(path, stored.id, HashMap::new()).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let curves = Arc::new(Mutex::new(Vec::new()));
     let scheduler = Scheduler::start(Parts {
@@ -139,7 +144,12 @@ async fn retried_and_late_messages_reach_the_sampler_and_the_pruner_once() {
         writer: writer.clone(),
     })
     .unwrap();
-    let worker = scheduler
+    (scheduler, seen, curves)
+}
+
+/// Registers a worker; returns its id.
+async fn join(scheduler: &Scheduler) -> u64 {
+    scheduler
         .register(WorkerHello {
             name: "w".into(),
             hostname: "h".into(),
@@ -148,7 +158,15 @@ async fn retried_and_late_messages_reach_the_sampler_and_the_pruner_once() {
         })
         .await
         .unwrap()
-        .worker_id;
+        .worker_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retried_and_late_messages_reach_the_sampler_and_the_pruner_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let (scheduler, seen, curves) = start(&path).await;
+    let worker = join(&scheduler).await;
 
     // Trial 0: every message sent twice, as a worker whose answers were lost would.
     let first = lease_one(&scheduler, worker).await;
@@ -234,4 +252,84 @@ async fn retried_and_late_messages_reach_the_sampler_and_the_pruner_once() {
     );
     assert_eq!((last[1].state, last[1].value), (TrialState::Failed, None));
     assert_eq!(last[0].intermediate, vec![(1, 3.0), (2, 2.0)]);
+}
+
+/// Holds the writer: another connection takes SQLite's write lock until dropped (the
+/// writer waits on its busy timeout meanwhile).
+fn hold_writes(path: &std::path::Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    conn
+}
+
+/// Whether trial 0's attempt 1 is recorded as `state`, and its epochs recorded.
+fn recorded(path: &std::path::Path) -> (String, i64) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row(
+        "SELECT a.state, (SELECT count(*) FROM epoch_metrics e WHERE e.trial_id = t.id) \
+         FROM attempts a JOIN trials t ON t.id = a.trial_id WHERE t.number = 0",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .unwrap()
+}
+
+/// An identical retry of a report or completion whose original call went away (its RPC
+/// cancelled) before the write committed is acknowledged only after that commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_is_acknowledged_only_after_the_originals_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let (scheduler, _, _) = start(&path).await;
+    let worker = join(&scheduler).await;
+    let lease = lease_one(&scheduler, worker).await;
+    let patience = Duration::from_millis(300);
+
+    // A report: the original is cancelled while its write waits, the retry waits for it.
+    let held = hold_writes(&path);
+    let original = tokio::spawn({
+        let scheduler = scheduler.clone();
+        async move { scheduler.report(report(worker, lease, 1, 3.0)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    original.abort();
+    let retry = scheduler.report(report(worker, lease, 1, 3.0));
+    tokio::pin!(retry);
+    assert!(
+        tokio::time::timeout(patience, &mut retry).await.is_err(),
+        "the retried report was acknowledged before the original was committed"
+    );
+    drop(held);
+    assert!(retry.await.unwrap().is_none());
+    assert_eq!(recorded(&path), ("running".to_string(), 1));
+
+    // A completion, the same way.
+    let done = Outcome::Finished(Metrics::from([("value".to_string(), 2.0)]));
+    let held = hold_writes(&path);
+    let original = tokio::spawn({
+        let scheduler = scheduler.clone();
+        let done = done.clone();
+        async move { scheduler.complete(completion(worker, lease, done)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    original.abort();
+    let retry = scheduler.complete(completion(worker, lease, done));
+    tokio::pin!(retry);
+    assert!(
+        tokio::time::timeout(patience, &mut retry).await.is_err(),
+        "the retried completion was acknowledged before the original was committed"
+    );
+    drop(held);
+    retry.await.unwrap();
+    assert_eq!(recorded(&path), ("complete".to_string(), 1));
+
+    // Once committed, a retry is acknowledged at once.
+    let again = Outcome::Finished(Metrics::from([("value".to_string(), 2.0)]));
+    tokio::time::timeout(
+        patience,
+        scheduler.complete(completion(worker, lease, again)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
 }
