@@ -255,22 +255,8 @@ pub async fn trial(
     .fetch_all(&mut *conn)
     .await
     .map_err(db_err("load epoch metrics"))?;
-    for row in metric_rows {
-        let attempt = u32::try_from(row.get::<i64, _>("attempt")).unwrap_or(0);
-        let epoch = u32::try_from(row.get::<i64, _>("epoch")).unwrap_or(0);
-        let same = history
-            .last()
-            .is_some_and(|last| last.attempt == attempt && last.epoch == epoch);
-        if !same {
-            history.push(EpochMetrics {
-                attempt,
-                epoch,
-                metrics: BTreeMap::new(),
-            });
-        }
-        if let Some(last) = history.last_mut() {
-            last.metrics.insert(row.get("name"), row.get("value"));
-        }
+    for row in &metric_rows {
+        add_metric(&mut history, row);
     }
 
     let early_stop = sqlx::query(
@@ -319,24 +305,28 @@ pub async fn all_histories(
     .await
     .map_err(db_err("export epoch metrics"))?;
     let mut out: BTreeMap<u64, Vec<EpochMetrics>> = BTreeMap::new();
-    for row in rows {
-        let number = unsigned(row.get("number"));
-        let attempt = u32::try_from(row.get::<i64, _>("attempt")).unwrap_or(0);
-        let epoch = u32::try_from(row.get::<i64, _>("epoch")).unwrap_or(0);
-        let history = out.entry(number).or_default();
-        let same = history
-            .last()
-            .is_some_and(|last| last.attempt == attempt && last.epoch == epoch);
-        if !same {
-            history.push(EpochMetrics {
-                attempt,
-                epoch,
-                metrics: BTreeMap::new(),
-            });
-        }
-        if let Some(last) = history.last_mut() {
-            last.metrics.insert(row.get("name"), row.get("value"));
-        }
+    for row in &rows {
+        add_metric(out.entry(unsigned(row.get("number"))).or_default(), row);
     }
     Ok(out)
+}
+
+/// Adds one `epoch_metrics` row (attempt, epoch, name, value; rows ordered by attempt and
+/// epoch) to `history`, opening the epoch's entry when it is the first of its metrics.
+fn add_metric(history: &mut Vec<EpochMetrics>, row: &SqliteRow) {
+    let attempt = u32::try_from(row.get::<i64, _>("attempt")).unwrap_or(0);
+    let epoch = u32::try_from(row.get::<i64, _>("epoch")).unwrap_or(0);
+    let same = history
+        .last()
+        .is_some_and(|last| last.attempt == attempt && last.epoch == epoch);
+    if !same {
+        history.push(EpochMetrics {
+            attempt,
+            epoch,
+            metrics: BTreeMap::new(),
+        });
+    }
+    if let Some(last) = history.last_mut() {
+        last.metrics.insert(row.get("name"), row.get("value"));
+    }
 }
