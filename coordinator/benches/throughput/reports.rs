@@ -158,19 +158,10 @@ async fn stream(mut client: CoordinatorClient<Channel>, worker_id: u64, counts: 
                 max_trials: 1,
                 wait_ms: 1000,
             };
-            match client.lease(pb::LeaseRequest::from(request)).await {
-                Ok(reply) => match LeaseGrant::try_from(reply.into_inner()) {
-                    Ok(LeaseGrant::Trials(trials)) => next = trials,
-                    Ok(LeaseGrant::StudyFinished) => return counts.finish(),
-                    Err(_) => {
-                        counts.failed();
-                        return;
-                    }
-                },
-                Err(_) => {
-                    counts.failed();
-                    return;
-                }
+            let reply = client.lease(pb::LeaseRequest::from(request)).await;
+            match granted(reply, &counts) {
+                Some(trials) => next = trials,
+                None => return,
             }
             continue;
         };
@@ -201,19 +192,32 @@ async fn stream(mut client: CoordinatorClient<Channel>, worker_id: u64, counts: 
             outcome,
             next_max_trials: 1,
         };
-        match client.complete(pb::CompleteRequest::from(completion)).await {
-            Ok(reply) => match LeaseGrant::try_from(reply.into_inner()) {
-                Ok(LeaseGrant::Trials(trials)) => next = trials,
-                Ok(LeaseGrant::StudyFinished) => return counts.finish(),
-                Err(_) => {
-                    counts.failed();
-                    return;
-                }
-            },
-            Err(_) => {
-                counts.failed();
-                return;
-            }
+        let reply = client.complete(pb::CompleteRequest::from(completion)).await;
+        match granted(reply, &counts) {
+            Some(trials) => next = trials,
+            None => return,
+        }
+    }
+}
+
+/// The trials a lease or completion reply grants; `None` when the stream ends (the study is
+/// finished, or the call failed: counted in `counts`).
+fn granted<T>(
+    reply: Result<tonic::Response<T>, tonic::Status>,
+    counts: &Counts,
+) -> Option<Vec<Assignment>>
+where
+    LeaseGrant: TryFrom<T>,
+{
+    match reply.map(|reply| LeaseGrant::try_from(reply.into_inner())) {
+        Ok(Ok(LeaseGrant::Trials(trials))) => Some(trials),
+        Ok(Ok(LeaseGrant::StudyFinished)) => {
+            counts.finish();
+            None
+        }
+        Ok(Err(_)) | Err(_) => {
+            counts.failed();
+            None
         }
     }
 }
