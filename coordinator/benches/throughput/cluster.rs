@@ -89,6 +89,25 @@ impl Proc {
         }
     }
 
+    /// Whether the process exited (and with success), without waiting.
+    pub fn try_done(&mut self) -> Result<Option<bool>, String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => {
+                self.done = true;
+                Ok(Some(status.success()))
+            }
+            Ok(None) => Ok(None),
+            Err(err) => Err(format!("cannot wait for a child: {err}")),
+        }
+    }
+
+    /// The process's peak resident memory so far (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
     /// What the process logged.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

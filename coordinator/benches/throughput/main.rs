@@ -6,16 +6,20 @@
 //! - `reports`: worker-protocol clients (this binary, over the same gRPC API) that report the
 //!   curve 1/(step+1) for 20 epochs per trial under the median rule (checked at every epoch,
 //!   never stopping), as the peer's `sqlite-reports` mode does;
-//! - `best`: `hypersearch best` (the whole process) on a 100,000-trial study.
+//! - `best`: `hypersearch best` (the whole process) on a 100,000-trial study;
+//! - `flat`: `hypersearch run` on a 200,000-trial zero-cost study, completions per second per
+//!   block of 10,000 trials (the cost of a trial must not grow with the study) and peak memory.
 //!
 //! With `--peer FILE` (the JSON of `bench/peers/optuna_throughput.py`, same run) it prints
 //! the comparison table with ratios. `bench/throughput.sh` runs both sides.
 //!
 //! Layout: `cluster` (processes, the database read back), `reports` (the protocol clients),
-//! `best` (the large study), `table` (the markdown tables).
+//! `best` (the large study), `flat` (cost per trial over a large study), `table` (the
+//! markdown tables).
 
 mod best;
 mod cluster;
+mod flat;
 mod reports;
 mod table;
 
@@ -34,7 +38,7 @@ struct Args {
     /// Where the databases go (a disk filesystem: its fsync cost is what is measured).
     #[arg(long, default_value = "target/bench-throughput/storage")]
     dir: PathBuf,
-    /// What to measure: any of trials, reports, best.
+    /// What to measure: any of trials, reports, best, flat (not in the default set).
     #[arg(long, value_delimiter = ',', default_value = "trials,reports,best")]
     modes: Vec<String>,
     /// Worker slots of the `trials` rows.
@@ -55,6 +59,15 @@ struct Args {
     /// Trials of the study `best` is timed on.
     #[arg(long, default_value_t = 100_000)]
     best_trials: u64,
+    /// Trials of the `flat` study.
+    #[arg(long, default_value_t = 200_000)]
+    flat_trials: u64,
+    /// Trials per block of the `flat` curve.
+    #[arg(long, default_value_t = 10_000)]
+    flat_block: u64,
+    /// Local worker slots of the `flat` study.
+    #[arg(long, default_value_t = 8)]
+    flat_slots: u32,
     /// The peer's JSON from the same run, for the ratio table.
     #[arg(long)]
     peer: Option<PathBuf>,
@@ -85,6 +98,8 @@ fn try_main() -> Result<ExitCode, String> {
         args.trials = args.trials.min(600);
         args.report_trials = args.report_trials.min(300);
         args.best_trials = args.best_trials.min(10_000);
+        args.flat_trials = args.flat_trials.min(20_000);
+        args.flat_block = args.flat_block.min(2_000);
     }
     if !args.bin.is_file() {
         return Err(format!(
@@ -137,16 +152,40 @@ fn try_main() -> Result<ExitCode, String> {
                 errors += row.errors;
                 rows.push(row);
             }
+            "flat" => {
+                let row = flat::flat_row(
+                    &args.bin,
+                    &args.dir,
+                    args.flat_trials,
+                    args.flat_slots,
+                    args.flat_block,
+                )?;
+                println!("{}", row.summary());
+                if let Some(path) = &args.json {
+                    let path = path.with_extension("flat.json");
+                    let text = serde_json::to_string(&row).map_err(|err| err.to_string())?;
+                    std::fs::write(&path, text)
+                        .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+                }
+                errors += row.errors.len() as u64;
+                for error in &row.errors {
+                    eprintln!("flat: {error}");
+                }
+            }
             other => {
                 return Err(format!(
-                    "--modes: unknown mode `{other}` (trials, reports, best)"
+                    "--modes: unknown mode `{other}` (trials, reports, best, flat)"
                 ));
             }
         }
     }
     let peer = args.peer.as_deref().map(table::read_peer).transpose()?;
-    println!("{}", table::markdown(&rows, peer.as_ref(), load, &args.dir));
-    if let Some(path) = &args.json {
+    if !rows.is_empty() {
+        println!("{}", table::markdown(&rows, peer.as_ref(), load, &args.dir));
+    }
+    if let Some(path) = &args.json
+        && !rows.is_empty()
+    {
         let json = table::json(&rows, load, &args.dir);
         std::fs::write(path, json.to_string())
             .map_err(|err| format!("cannot write {}: {err}", path.display()))?;

@@ -88,10 +88,7 @@ fn minimum(w: &Workload) -> f64 {
 fn suggest(sampler: &mut dyn Sampler, number: u64, trials: &[TrialRecord]) -> (Params, f64) {
     let start = Instant::now();
     let suggestion = sampler
-        .suggest(&SampleContext {
-            trial_number: number,
-            trials,
-        })
+        .suggest(&SampleContext::new(number, trials))
         .unwrap();
     let seconds = start.elapsed().as_secs_f64();
     match suggestion {

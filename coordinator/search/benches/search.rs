@@ -45,10 +45,7 @@ fn run(
     let (mut best, mut times) = (Vec::new(), Vec::new());
     let mut incumbent = f64::INFINITY;
     for number in 0..config.search.trials {
-        let ctx = SampleContext {
-            trial_number: number,
-            trials: &trials,
-        };
+        let ctx = SampleContext::new(number, &trials);
         if probe.contains(&trials.len()) {
             let mut t: Vec<f64> = (0..21)
                 .map(|_| {
@@ -158,8 +155,8 @@ fn tpe_quality() {
     }
 }
 
-/// 1,000 completed trials with 20-epoch curves (loss decreasing, seeded) and a running one.
-fn pruning_history() -> (Vec<TrialRecord>, TrialRecord) {
+/// `n` completed trials with 20-epoch curves (loss decreasing, seeded) and a running one.
+fn pruning_history(n: u64) -> (Vec<TrialRecord>, TrialRecord) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     let curve = |rng: &mut rand_chacha::ChaCha8Rng, epochs: u32| -> Vec<(u32, f64)> {
         let start: f64 = 1.0 + rng.random::<f64>();
@@ -168,7 +165,7 @@ fn pruning_history() -> (Vec<TrialRecord>, TrialRecord) {
             .map(|e| (e, start * (-rate * f64::from(e)).exp()))
             .collect()
     };
-    let trials: Vec<TrialRecord> = (0..1000)
+    let trials: Vec<TrialRecord> = (0..n)
         .map(|number| {
             let intermediate = curve(&mut rng, 20);
             TrialRecord {
@@ -181,7 +178,7 @@ fn pruning_history() -> (Vec<TrialRecord>, TrialRecord) {
         })
         .collect();
     let mut running = TrialRecord {
-        number: 1000,
+        number: n,
         params: Params::new(),
         state: TrialState::Running,
         value: None,
@@ -194,37 +191,115 @@ fn pruning_history() -> (Vec<TrialRecord>, TrialRecord) {
 }
 
 fn pruner_time() {
-    let (trials, running) = pruning_history();
     println!(
-        "Pruner decision time (fastest of 20 batches), 1,000 completed trials × 20 epochs, a running trial at epoch 9:"
+        "Pruner decision time (fastest of 20 batches of 1,000), completed trials × 20 epochs told \
+         to the rule, a running trial at epoch 9:"
     );
-    for rule in [
-        "rule = \"median\"",
-        "rule = \"asha\"\nreduction_factor = 3\nmin_resource = 1",
-        "rule = \"hyperband\"\nreduction_factor = 3\nmin_resource = 1\nmax_resource = 20",
-    ] {
-        let text = format!(
-            "[objective]\nfunction = \"sphere\"\n[search]\ntrials = 10\n[search.space]\nx1 = {{ float = [0, 1] }}\n[early_stopping]\n{rule}\n"
-        );
-        let config = StudyConfig::from_toml_str(&text, "bench.toml").unwrap();
-        let pruner = make_pruner(&config);
-        // The fastest of 20 batches: robust to other work on a shared machine.
-        let mut stops = 0;
-        let mut micros = f64::INFINITY;
-        for _ in 0..20 {
-            let start = Instant::now();
-            for _ in 0..1000 {
-                if let Decision::Stop(_) = std::hint::black_box(pruner.decide(&running, &trials)) {
-                    stops += 1;
-                }
+    for n in [1_000, 100_000] {
+        let (trials, running) = pruning_history(n);
+        for rule in [
+            "rule = \"median\"",
+            "rule = \"asha\"\nreduction_factor = 3\nmin_resource = 1",
+            "rule = \"hyperband\"\nreduction_factor = 3\nmin_resource = 1\nmax_resource = 20",
+        ] {
+            let text = format!(
+                "[objective]\nfunction = \"sphere\"\n[search]\ntrials = 10\n[search.space]\nx1 = {{ float = [0, 1] }}\n[early_stopping]\n{rule}\n"
+            );
+            let config = StudyConfig::from_toml_str(&text, "bench.toml").unwrap();
+            let mut pruner = make_pruner(&config);
+            for t in &trials {
+                pruner.observe(t);
             }
-            micros = micros.min(start.elapsed().as_secs_f64() * 1e3);
+            // The fastest of 20 batches: robust to other work on a shared machine.
+            let mut stops = 0;
+            let mut micros = f64::INFINITY;
+            for _ in 0..20 {
+                let start = Instant::now();
+                for _ in 0..1000 {
+                    if let Decision::Stop(_) = std::hint::black_box(pruner.decide(&running)) {
+                        stops += 1;
+                    }
+                }
+                micros = micros.min(start.elapsed().as_secs_f64() * 1e3);
+            }
+            let name = rule.lines().next().unwrap_or_default();
+            println!(
+                "  {n:>7} trials  {name:<22} {micros:8.3} µs per decision (stopped: {})",
+                stops > 0
+            );
         }
-        let name = rule.lines().next().unwrap_or_default();
-        println!(
-            "  {name:<22} {micros:8.2} µs per decision (stopped: {})",
-            stops > 0
-        );
+    }
+}
+
+/// The time of one suggestion from a long-lived sampler that has seen a history of `n`
+/// random completed trials (6-D, hartmann6), one new trial arriving between suggestions:
+/// the steady state of a large study (median of 21).
+fn steady_suggestion_ms(algorithm: &str, n: u64) -> f64 {
+    let bounds = vec![(0.0, 1.0); 6];
+    let config = study("hartmann6", &bounds, algorithm, n + 100, 0);
+    let mut sampler = make_sampler(&config).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut trials: Vec<TrialRecord> = Vec::with_capacity(n as usize + 30);
+    let add = |trials: &mut Vec<TrialRecord>, rng: &mut rand_chacha::ChaCha8Rng| {
+        let x: Vec<f64> = (0..6).map(|_| rng.random::<f64>()).collect();
+        let params: Params = x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                (
+                    format!("x{}", i + 1),
+                    hypersearch_search::ParamValue::Float(v),
+                )
+            })
+            .collect();
+        let named: Vec<(String, f64)> = x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (format!("x{}", i + 1), v))
+            .collect();
+        let refs: Vec<(&str, f64)> = named.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let value = hypersearch_testfns::evaluate_named("hartmann6", &refs).unwrap();
+        let number = trials.len() as u64;
+        trials.push(TrialRecord {
+            number,
+            params,
+            state: TrialState::Complete,
+            value: Some(value),
+            intermediate: vec![],
+        });
+    };
+    for _ in 0..n {
+        add(&mut trials, &mut rng);
+    }
+    let none: [u64; 0] = [];
+    // The first call takes in the whole history; the steady state follows.
+    sampler
+        .suggest(&SampleContext::with_changes(n, &trials, &none))
+        .unwrap();
+    let mut times: Vec<f64> = (0..21)
+        .map(|_| {
+            add(&mut trials, &mut rng);
+            let number = trials.len() as u64;
+            let start = Instant::now();
+            std::hint::black_box(
+                sampler
+                    .suggest(&SampleContext::with_changes(number, &trials, &none))
+                    .unwrap(),
+            );
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[10]
+}
+
+fn large_history_time(cases: &[(&str, &[u64])]) {
+    println!("Suggestion time in a large study (steady state, median of 21), hartmann6 6-D:");
+    for &(algorithm, sizes) in cases {
+        for &n in sizes {
+            let ms = steady_suggestion_ms(algorithm, n);
+            println!("  {algorithm:<6} {n:>7} observations: {ms:9.3} ms");
+        }
     }
 }
 
@@ -240,6 +315,15 @@ fn main() {
     }
     if wanted("tpe-time") {
         tpe_time_per_suggestion();
+    }
+    if wanted("large-history") {
+        large_history_time(&[
+            ("random", &[1_000, 100_000]),
+            ("tpe", &[1_000, 10_000, 100_000]),
+        ]);
+    }
+    if wanted("large-bayes") {
+        large_history_time(&[("bayes", &[1_000, 10_000])]);
     }
     if wanted("tpe-quality") {
         tpe_quality();

@@ -27,7 +27,7 @@
 //! "#;
 //! let config = StudyConfig::from_toml_str(text, "branin.toml").unwrap();
 //! let mut sampler = make_sampler(&config).unwrap();
-//! let Suggestion::Params(params) = sampler.suggest(&SampleContext { trial_number: 0, trials: &[] }).unwrap()
+//! let Suggestion::Params(params) = sampler.suggest(&SampleContext::new(0, &[])).unwrap()
 //! else { panic!("a continuous space is never exhausted") };
 //! assert!(config.space.validate(&params).is_ok());
 //! ```
@@ -36,6 +36,7 @@
 
 pub mod config;
 pub mod error;
+pub mod order;
 pub mod params;
 pub mod pruner;
 pub mod sampler;

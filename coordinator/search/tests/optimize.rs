@@ -34,10 +34,7 @@ pub fn run(config: &StudyConfig) -> f64 {
     let mut trials: Vec<TrialRecord> = Vec::new();
     for number in 0..config.search.trials {
         let Suggestion::Params(params) = sampler
-            .suggest(&SampleContext {
-                trial_number: number,
-                trials: &trials,
-            })
+            .suggest(&SampleContext::new(number, &trials))
             .unwrap()
         else {
             break;
@@ -115,10 +112,7 @@ fn tpe_beats_random_on_a_conditional_architecture_space() {
         let mut trials: Vec<TrialRecord> = Vec::new();
         for number in 0..60 {
             let Suggestion::Params(params) = sampler
-                .suggest(&SampleContext {
-                    trial_number: number,
-                    trials: &trials,
-                })
+                .suggest(&SampleContext::new(number, &trials))
                 .unwrap()
             else {
                 panic!("a continuous space is never exhausted")

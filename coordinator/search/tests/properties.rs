@@ -76,10 +76,7 @@ fn drive(config: &StudyConfig, limit: u64) -> (Vec<TrialRecord>, bool) {
     let mut trials: Vec<TrialRecord> = Vec::new();
     for number in 0..limit {
         let suggestion = sampler
-            .suggest(&SampleContext {
-                trial_number: number,
-                trials: &trials,
-            })
+            .suggest(&SampleContext::new(number, &trials))
             .unwrap();
         let Suggestion::Params(params) = suggestion else {
             return (trials, true);
@@ -163,14 +160,14 @@ proptest! {
         let (trials, _) = drive(&config, 25);
         let ask = |history: &[TrialRecord]| {
             let mut fresh = make_sampler(&config).unwrap();
-            fresh.suggest(&SampleContext { trial_number: history.len() as u64, trials: history }).unwrap()
+            fresh.suggest(&SampleContext::new(history.len() as u64, history)).unwrap()
         };
         prop_assert_eq!(ask(&trials), ask(&trials));
         let mut reused = make_sampler(&config).unwrap();
         for n in 0..trials.len() {
-            let _ = reused.suggest(&SampleContext { trial_number: n as u64, trials: &trials[..n] }).unwrap();
+            let _ = reused.suggest(&SampleContext::new(n as u64, &trials[..n])).unwrap();
         }
-        let again = reused.suggest(&SampleContext { trial_number: trials.len() as u64, trials: &trials }).unwrap();
+        let again = reused.suggest(&SampleContext::new(trials.len() as u64, &trials)).unwrap();
         prop_assert_eq!(again, ask(&trials));
     }
 }

@@ -69,7 +69,6 @@ pub(crate) struct Scheduler {
     writer: Writer,
     /// The last write of each attempt, until committed: what identical retries wait for.
     commits: PendingCommits,
-    pruner: Box<dyn Pruner>,
     sampler: Mutex<std::sync::mpsc::Sender<SamplerEvent>>,
     changed: Notify,
     progress: watch::Sender<Progress>,
@@ -105,7 +104,7 @@ impl Scheduler {
     /// Starts the scheduler, its sampler thread, the intake of suggestions and the reaper.
     pub fn start(parts: Parts) -> Result<Arc<Scheduler>, Error> {
         let lease = parts.rules.lease;
-        let state = State::new(parts.rules, &parts.stored, Instant::now())?;
+        let state = State::new(parts.rules, &parts.stored, Instant::now(), parts.pruner)?;
         let (results, incoming) = mpsc::unbounded_channel();
         let sampler = sampling::spawn(parts.sampler, parts.space, results)
             .map_err(|err| Error::Sampler(format!("cannot start the sampler thread: {err}")))?;
@@ -117,7 +116,6 @@ impl Scheduler {
             state: Mutex::new(state),
             writer: parts.writer,
             commits: PendingCommits::default(),
-            pruner: parts.pruner,
             sampler: Mutex::new(sampler),
             changed: Notify::new(),
             progress,
@@ -259,7 +257,7 @@ impl Scheduler {
     pub async fn report(&self, report: Report) -> Result<Option<StopDecision>, Error> {
         let (write, stop) = {
             let mut state = self.lock();
-            let (op, stop) = state.report(&report, Instant::now(), &*self.pruner)?;
+            let (op, stop) = state.report(&report, Instant::now())?;
             let write = match op {
                 Some(op) => Ok(self.commits.track(report.lease, self.writer.enqueue(op))),
                 // A retry, or epochs after a stop: acknowledged once what came before is.

@@ -52,24 +52,34 @@ pub(crate) fn spawn(
         .spawn(move || {
             // Every trial by number: what the sampler sees.
             let mut trials: Vec<TrialRecord> = Vec::new();
+            // The trials that ended since the last suggestion: all the sampler re-reads.
+            let mut changed: Vec<u64> = Vec::new();
             let mut exhausted = false;
             for event in inbox {
                 match event {
-                    SamplerEvent::Known(record) => trials.push(record),
+                    SamplerEvent::Known(record) => trials.push(slim(record)),
                     SamplerEvent::Ended(record) => {
                         if let Some(slot) = usize::try_from(record.number)
                             .ok()
                             .and_then(|i| trials.get_mut(i))
                         {
-                            *slot = record;
+                            slot.state = record.state;
+                            slot.value = record.value;
+                            slot.intermediate = slim(record).intermediate;
+                            changed.push(slot.number);
                         }
                     }
                     SamplerEvent::Suggest(number) => {
                         let outcome = if exhausted {
                             Ok(None)
                         } else {
-                            suggest(&mut *sampler, &space, &mut trials, number, &mut exhausted)
+                            let context = Context {
+                                number,
+                                changed: &changed,
+                            };
+                            suggest(&mut *sampler, &space, &mut trials, context, &mut exhausted)
                         };
+                        changed.clear();
                         if results.send(Sampled { number, outcome }).is_err() {
                             return;
                         }
@@ -80,17 +90,31 @@ pub(crate) fn spawn(
     Ok(events)
 }
 
+/// A record as the sampler keeps it: samplers read a trial's state, value and last report
+/// (how deep a pruned trial got), never its whole curve, so only that is kept.
+fn slim(mut record: TrialRecord) -> TrialRecord {
+    if record.intermediate.len() > 1 {
+        let last = record.intermediate[record.intermediate.len() - 1];
+        record.intermediate = vec![last];
+    }
+    record
+}
+
+/// Which trial to propose, and what changed since the last proposal.
+struct Context<'a> {
+    number: u64,
+    changed: &'a [u64],
+}
+
 fn suggest(
     sampler: &mut dyn Sampler,
     space: &SearchSpace,
     trials: &mut Vec<TrialRecord>,
-    number: u64,
+    context: Context<'_>,
     exhausted: &mut bool,
 ) -> Result<Option<Proposal>, String> {
-    let context = SampleContext {
-        trial_number: number,
-        trials,
-    };
+    let number = context.number;
+    let context = SampleContext::with_changes(number, trials, context.changed);
     match sampler.suggest(&context) {
         Ok(Suggestion::Params(params)) => {
             let params_json = params

@@ -1,103 +1,107 @@
 //! Hyperband with Optuna's `HyperbandPruner` semantics: brackets of successive halving with
 //! `min_early_stopping_rate` 0, 1, …; a trial's bracket is crc32("{study}_{number}") walked
-//! through the brackets' budgets, and it competes only with trials of its bracket.
-
-use std::sync::Mutex;
+//! through the brackets' budgets, and it competes only with trials of its bracket (each
+//! bracket keeps its own rungs' order statistics).
 
 use crate::config::{HyperbandRule, Resource};
-use crate::pruner::halving::Rungs;
+use crate::pruner::halving::{Ladder, Rungs};
 use crate::pruner::{Decision, Pruner};
 use crate::trial::{Direction, TrialRecord, TrialState};
 
 /// Hyperband.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Hyperband {
     rule: HyperbandRule,
     direction: Direction,
     study_name: String,
-    max_epochs: Option<u32>,
-    /// Brackets already computed, by trial number, for the budgets they were computed with
-    /// (a pure cache: a trial's bracket depends only on the study name, its number and the
-    /// budgets).
-    brackets: Mutex<BracketCache>,
+    /// The brackets' budgets, once the maximum resource is known.
+    budgets: Option<Vec<u64>>,
+    /// One ladder per bracket.
+    ladders: Vec<Ladder>,
 }
-
-#[derive(Debug, Default)]
-struct BracketCache {
-    budgets: Vec<u64>,
-    /// `UNKNOWN` where not computed yet.
-    by_number: Vec<u8>,
-}
-
-const UNKNOWN: u8 = u8::MAX;
-/// Trial numbers below this are cached (beyond, brackets are computed each time).
-const CACHED_NUMBERS: u64 = 1 << 20;
 
 impl Hyperband {
-    /// The rule for study `study_name` optimizing in `direction`; `max_epochs` (the
-    /// configured training length, if known) sets an `auto` maximum resource.
+    /// The rule for study `study_name` (brackets depend on it, as in Optuna) optimizing in
+    /// `direction`; `max_epochs` (the configured training length, if known) sets an `auto`
+    /// maximum resource, else the first completed trial's length does.
     pub fn new(
         rule: HyperbandRule,
         direction: Direction,
         study_name: String,
         max_epochs: Option<u32>,
     ) -> Self {
-        Hyperband {
+        let max_resource = match rule.max_resource {
+            Resource::Epochs(r) => Some(r),
+            Resource::Auto => max_epochs,
+        };
+        let mut hyperband = Hyperband {
             rule,
             direction,
             study_name,
-            max_epochs,
-            brackets: Mutex::new(BracketCache::default()),
+            budgets: None,
+            ladders: Vec::new(),
+        };
+        if let Some(max) = max_resource {
+            hyperband.set_max_resource(max);
         }
+        hyperband
     }
 
-    /// The bracket budgets, once the maximum resource is known.
-    fn budgets(&self, trials: &[TrialRecord]) -> Option<Vec<u64>> {
-        let max_resource = match self.rule.max_resource {
-            Resource::Epochs(r) => r,
-            Resource::Auto => self.max_epochs.or_else(|| {
-                trials
-                    .iter()
-                    .filter(|t| t.state == TrialState::Complete)
-                    .filter_map(TrialRecord::last_epoch)
-                    .max()
-            })?,
-        };
-        Some(bracket_budgets(
+    fn set_max_resource(&mut self, max_resource: u32) {
+        let budgets = bracket_budgets(
             max_resource,
             self.rule.min_resource,
             self.rule.reduction_factor,
-        ))
+        );
+        self.ladders = vec![Ladder::default(); budgets.len()];
+        self.budgets = Some(budgets);
     }
 
-    /// The bracket of trial `number`.
+    /// Trial `number`'s bracket among `budgets`.
     pub fn bracket(&self, number: u64, budgets: &[u64]) -> usize {
         bracket_of(&self.study_name, number, budgets)
     }
 
-    /// A CRC-32 state that has read `"{study}_"`: each trial then only hashes its number.
-    fn prefix_hasher(&self) -> crc32fast::Hasher {
-        let mut h = crc32fast::Hasher::new();
-        h.update(self.study_name.as_bytes());
-        h.update(b"_");
-        h
+    /// The ladder of trial `number` and its shape, once the budgets are known.
+    fn ladder_of(&mut self, number: u64) -> Option<(&mut Ladder, Rungs)> {
+        let budgets = self.budgets.as_ref()?;
+        let bracket = bracket_of(&self.study_name, number, budgets);
+        let rungs = Rungs {
+            min_resource: self.rule.min_resource,
+            reduction_factor: self.rule.reduction_factor,
+            min_early_stopping_rate: bracket as u32,
+            bootstrap_count: self.rule.bootstrap_count,
+            direction: self.direction,
+            rule: "hyperband",
+        };
+        Some((self.ladders.get_mut(bracket)?, rungs))
     }
 }
 
-impl BracketCache {
-    /// Trial `number`'s bracket, computed by `compute` on first use.
-    fn bracket(&mut self, number: u64, compute: &impl Fn(u64) -> usize) -> usize {
-        if number >= CACHED_NUMBERS {
-            return compute(number);
+impl Pruner for Hyperband {
+    fn observe(&mut self, trial: &TrialRecord) {
+        if self.budgets.is_none()
+            && trial.state == TrialState::Complete
+            && let Some(longest) = trial.last_epoch()
+        {
+            self.set_max_resource(longest);
         }
-        let i = number as usize;
-        if i >= self.by_number.len() {
-            self.by_number.resize(i + 1, UNKNOWN);
+        if let Some((ladder, rungs)) = self.ladder_of(trial.number) {
+            ladder.observe(&rungs, trial);
         }
-        if self.by_number[i] == UNKNOWN {
-            self.by_number[i] = compute(number).min(usize::from(UNKNOWN - 1)) as u8;
+    }
+
+    fn restart(&mut self, number: u64) {
+        if let Some((ladder, _)) = self.ladder_of(number) {
+            ladder.forget(number);
         }
-        usize::from(self.by_number[i])
+    }
+
+    fn decide(&mut self, trial: &TrialRecord) -> Decision {
+        match self.ladder_of(trial.number) {
+            Some((ladder, rungs)) => ladder.decide(&rungs, trial),
+            None => Decision::Continue,
+        }
     }
 }
 
@@ -148,43 +152,11 @@ fn bracket_from(mut h: crc32fast::Hasher, number: u64, budgets: &[u64]) -> usize
     budgets.len().saturating_sub(1)
 }
 
-impl Pruner for Hyperband {
-    fn decide(&self, trial: &TrialRecord, trials: &[TrialRecord]) -> Decision {
-        let Some(budgets) = self.budgets(trials) else {
-            return Decision::Continue;
-        };
-        let bracket = self.bracket(trial.number, &budgets);
-        let rungs = Rungs {
-            min_resource: self.rule.min_resource,
-            reduction_factor: self.rule.reduction_factor,
-            min_early_stopping_rate: bracket as u32,
-            bootstrap_count: self.rule.bootstrap_count,
-            direction: self.direction,
-            rule: "hyperband",
-        };
-        // Bracket membership is asked only of trials that reached the rung.
-        let prefix = self.prefix_hasher();
-        let compute = |number: u64| bracket_from(prefix.clone(), number, &budgets);
-        match self.brackets.lock() {
-            Ok(mut cache) => {
-                if cache.budgets != budgets {
-                    cache.budgets.clone_from(&budgets);
-                    cache.by_number.clear();
-                }
-                rungs.decide(trial, trials, |t| {
-                    cache.bracket(t.number, &compute) == bracket
-                })
-            }
-            // A poisoned cache is only a lost speed-up.
-            Err(_) => rungs.decide(trial, trials, |t| compute(t.number) == bracket),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::params::Params;
+    use crate::pruner::decide_after;
 
     #[test]
     fn budgets_match_optuna() {
@@ -204,16 +176,6 @@ mod tests {
         let spread: std::collections::BTreeSet<usize> =
             (0..200).map(|n| bracket_of("s", n, &budgets)).collect();
         assert_eq!(spread.len(), budgets.len());
-    }
-
-    #[test]
-    fn cached_brackets_equal_computed_ones() {
-        let budgets = bracket_budgets(27, 1, 3);
-        let mut cache = BracketCache::default();
-        let compute = |n: u64| bracket_of("s", n, &budgets);
-        for n in (0..500).chain((0..500).rev()).chain([CACHED_NUMBERS + 7]) {
-            assert_eq!(cache.bracket(n, &compute), bracket_of("s", n, &budgets));
-        }
     }
 
     #[test]
@@ -246,10 +208,10 @@ mod tests {
         // A better trial in another bracket does not count.
         let history = vec![rec(other, &[0.0])];
         assert_eq!(
-            hb.decide(&rec(in0[1], &[0.5]), &history),
+            decide_after(&hb, &rec(in0[1], &[0.5]), &history),
             Decision::Continue
         );
         let history = vec![rec(in0[0], &[0.1])];
-        assert!(hb.decide(&rec(in0[1], &[0.5]), &history).is_stop());
+        assert!(decide_after(&hb, &rec(in0[1], &[0.5]), &history).is_stop());
     }
 }

@@ -1,8 +1,11 @@
-//! Early-stopping rules across trials: given a running trial's per-epoch values and the
-//! other trials' histories, continue or stop — with the reason, for the record.
+//! Early-stopping rules across trials: given a running trial's per-epoch values and what the
+//! rule has taken in of the other trials, continue or stop — with the reason, for the record.
 //!
-//! Pure: a decision depends only on its arguments. Layout: `percentile` (median and
-//! percentile rules), `halving` (ASHA), `hyperband`.
+//! Incremental: a rule is told of each trial once when it becomes terminal (or when it is
+//! known at start), keeps the order statistics it compares with (per epoch, per rung), and
+//! decides in time that does not grow with the study. Deterministic: the decisions depend
+//! only on what it was told, in that order. Layout: `percentile` (median and percentile
+//! rules), `halving` (ASHA), `hyperband`.
 
 mod halving;
 mod hyperband;
@@ -81,10 +84,18 @@ impl Decision {
 }
 
 /// Decides whether a running trial stops, after each of its epoch reports.
-pub trait Pruner: Send + Sync {
-    /// The decision for `trial` (its `intermediate` ends with the newest report), given
-    /// every trial of the study (`trials` may include `trial` itself; it is skipped).
-    fn decide(&self, trial: &TrialRecord, trials: &[TrialRecord]) -> Decision;
+pub trait Pruner: Send {
+    /// Takes in a trial as it stands: every trial of a resumed study once at start (any
+    /// state), then each trial once, when it becomes terminal.
+    fn observe(&mut self, trial: &TrialRecord);
+
+    /// Trial `number` starts over (a new attempt after a lost one): what was taken in of its
+    /// earlier curve is forgotten.
+    fn restart(&mut self, number: u64);
+
+    /// The decision for running `trial` after its newest report (the last of
+    /// `intermediate`).
+    fn decide(&mut self, trial: &TrialRecord) -> Decision;
 }
 
 /// Never stops anything (`rule = "none"`).
@@ -92,9 +103,28 @@ pub trait Pruner: Send + Sync {
 pub struct NoPruner;
 
 impl Pruner for NoPruner {
-    fn decide(&self, _trial: &TrialRecord, _trials: &[TrialRecord]) -> Decision {
+    fn observe(&mut self, _trial: &TrialRecord) {}
+
+    fn restart(&mut self, _number: u64) {}
+
+    fn decide(&mut self, _trial: &TrialRecord) -> Decision {
         Decision::Continue
     }
+}
+
+/// A fresh copy of `pruner` told of `history`, deciding on `trial`: how the tests state a
+/// situation.
+#[cfg(test)]
+pub(crate) fn decide_after<P: Pruner + Clone>(
+    pruner: &P,
+    trial: &TrialRecord,
+    history: &[TrialRecord],
+) -> Decision {
+    let mut pruner = pruner.clone();
+    for t in history {
+        pruner.observe(t);
+    }
+    pruner.decide(trial)
 }
 
 /// The rule the study asks for.

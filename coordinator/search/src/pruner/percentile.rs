@@ -1,8 +1,13 @@
 //! Median and percentile stopping rules, with Optuna's `PercentilePruner` semantics: stop a
 //! trial whose best value so far is strictly worse than the given percentile of the
-//! completed trials' values at the same epoch.
+//! completed trials' values at the same epoch. The completed trials' values are kept per
+//! epoch in order statistics, so a decision costs the same at the millionth trial as at the
+//! first.
+
+use std::collections::BTreeMap;
 
 use crate::config::PercentileRule;
+use crate::order::{OrderStats, Total};
 use crate::pruner::{Decision, Pruner, StopReason};
 use crate::trial::{Direction, TrialRecord, TrialState};
 
@@ -11,12 +16,21 @@ use crate::trial::{Direction, TrialRecord, TrialState};
 pub struct PercentilePruner {
     rule: PercentileRule,
     direction: Direction,
+    /// Trials observed complete.
+    completed: usize,
+    /// Per epoch, the values (NaN left out) the completed trials reported at it.
+    by_epoch: BTreeMap<u32, OrderStats<Total>>,
 }
 
 impl PercentilePruner {
     /// The rule for a study optimizing in `direction`.
     pub fn new(rule: PercentileRule, direction: Direction) -> Self {
-        PercentilePruner { rule, direction }
+        PercentilePruner {
+            rule,
+            direction,
+            completed: 0,
+            by_epoch: BTreeMap::new(),
+        }
     }
 
     fn name(&self) -> &'static str {
@@ -44,24 +58,30 @@ impl PercentilePruner {
 }
 
 impl Pruner for PercentilePruner {
-    fn decide(&self, trial: &TrialRecord, trials: &[TrialRecord]) -> Decision {
+    fn observe(&mut self, trial: &TrialRecord) {
+        if trial.state != TrialState::Complete {
+            return;
+        }
+        self.completed += 1;
+        for &(epoch, value) in &trial.intermediate {
+            if !value.is_nan() {
+                self.by_epoch.entry(epoch).or_default().insert(Total(value));
+            }
+        }
+    }
+
+    fn restart(&mut self, _number: u64) {
+        // Only completed trials are taken in, and those never start over.
+    }
+
+    fn decide(&mut self, trial: &TrialRecord) -> Decision {
         let Some(epoch) = trial.last_epoch() else {
             return Decision::Continue;
         };
         if epoch <= self.rule.warmup_epochs || !self.first_in_interval(trial, epoch) {
             return Decision::Continue;
         }
-        // One pass: how many trials completed, and their values at this epoch.
-        let mut n_completed = 0usize;
-        let mut values: Vec<f64> = Vec::with_capacity(trials.len());
-        for t in trials {
-            if t.state == TrialState::Complete && t.number != trial.number {
-                n_completed += 1;
-                if let Some(v) = t.value_at(epoch).filter(|v| !v.is_nan()) {
-                    values.push(v);
-                }
-            }
-        }
+        let n_completed = self.completed;
         if n_completed == 0 || n_completed < self.rule.startup_trials as usize {
             return Decision::Continue;
         }
@@ -82,6 +102,9 @@ impl Pruner for PercentilePruner {
                 "every reported value is NaN".to_string(),
             );
         };
+        let Some(values) = self.by_epoch.get(&epoch) else {
+            return Decision::Continue;
+        };
         if values.len() < self.rule.min_trials as usize || values.is_empty() {
             return Decision::Continue;
         }
@@ -89,7 +112,9 @@ impl Pruner for PercentilePruner {
             Direction::Minimize => self.rule.percentile,
             Direction::Maximize => 100.0 - self.rule.percentile,
         };
-        let threshold = percentile(&mut values, p);
+        let Some(threshold) = values.percentile(p) else {
+            return Decision::Continue;
+        };
         let worse = match self.direction {
             Direction::Minimize => best > threshold,
             Direction::Maximize => best < threshold,
@@ -128,24 +153,11 @@ fn best_so_far(trial: &TrialRecord, direction: Direction) -> Option<f64> {
         .reduce(|a, b| if direction.better(b, a) { b } else { a })
 }
 
-/// The `p`-th percentile (0–100) with linear interpolation (numpy's default). Reorders `v`.
-pub(crate) fn percentile(v: &mut [f64], p: f64) -> f64 {
-    let n = v.len();
-    let rank = p / 100.0 * (n - 1) as f64;
-    let lo = rank.floor() as usize;
-    let frac = rank - lo as f64;
-    let (_, &mut a, upper) = v.select_nth_unstable_by(lo, f64::total_cmp);
-    if frac == 0.0 || upper.is_empty() {
-        return a;
-    }
-    let b = upper.iter().copied().fold(f64::INFINITY, f64::min);
-    a + frac * (b - a)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::params::Params;
+    use crate::pruner::decide_after;
 
     fn trial(number: u64, state: TrialState, curve: &[f64]) -> TrialRecord {
         TrialRecord {
@@ -171,12 +183,18 @@ mod tests {
         }
     }
 
+    fn percentile(values: &[f64], p: f64) -> f64 {
+        let mut stats = OrderStats::new();
+        values.iter().for_each(|&v| stats.insert(Total(v)));
+        stats.percentile(p).expect("values")
+    }
+
     #[test]
     fn percentile_interpolates_like_numpy() {
-        assert_eq!(percentile(&mut [3.0, 1.0, 2.0, 4.0], 50.0), 2.5);
-        assert_eq!(percentile(&mut [5.0, 1.0, 3.0], 50.0), 3.0);
-        assert!((percentile(&mut [1.0, 2.0, 3.0, 4.0, 5.0], 25.0) - 2.0).abs() < 1e-12);
-        assert!((percentile(&mut [10.0, 20.0], 75.0) - 17.5).abs() < 1e-12);
+        assert_eq!(percentile(&[3.0, 1.0, 2.0, 4.0], 50.0), 2.5);
+        assert_eq!(percentile(&[5.0, 1.0, 3.0], 50.0), 3.0);
+        assert!((percentile(&[1.0, 2.0, 3.0, 4.0, 5.0], 25.0) - 2.0).abs() < 1e-12);
+        assert!((percentile(&[10.0, 20.0], 75.0) - 17.5).abs() < 1e-12);
     }
 
     #[test]
@@ -189,11 +207,12 @@ mod tests {
         let p = PercentilePruner::new(rule(), Direction::Minimize);
         // Warm-up: epoch 1 is never judged, however bad.
         assert_eq!(
-            p.decide(&trial(3, TrialState::Running, &[9.0]), &history),
+            decide_after(&p, &trial(3, TrialState::Running, &[9.0]), &history),
             Decision::Continue
         );
         // Epoch 2: median of 0.8, 0.9, 1.0 is 0.9; 0.95 is worse.
-        let Decision::Stop(r) = p.decide(&trial(3, TrialState::Running, &[9.0, 0.95]), &history)
+        let Decision::Stop(r) =
+            decide_after(&p, &trial(3, TrialState::Running, &[9.0, 0.95]), &history)
         else {
             panic!("expected a stop")
         };
@@ -203,12 +222,12 @@ mod tests {
         );
         // Equal to the median is not worse.
         assert_eq!(
-            p.decide(&trial(3, TrialState::Running, &[9.0, 0.9]), &history),
+            decide_after(&p, &trial(3, TrialState::Running, &[9.0, 0.9]), &history),
             Decision::Continue
         );
         // The best so far counts, not the last value.
         assert_eq!(
-            p.decide(&trial(3, TrialState::Running, &[0.5, 2.0]), &history),
+            decide_after(&p, &trial(3, TrialState::Running, &[0.5, 2.0]), &history),
             Decision::Continue
         );
     }
@@ -221,12 +240,9 @@ mod tests {
             trial(2, TrialState::Complete, &[0.4, 0.9]),
         ];
         let p = PercentilePruner::new(rule(), Direction::Maximize);
-        assert!(
-            p.decide(&trial(3, TrialState::Running, &[0.1, 0.75]), &history)
-                .is_stop()
-        );
+        assert!(decide_after(&p, &trial(3, TrialState::Running, &[0.1, 0.75]), &history).is_stop());
         assert_eq!(
-            p.decide(&trial(3, TrialState::Running, &[0.1, 0.85]), &history),
+            decide_after(&p, &trial(3, TrialState::Running, &[0.1, 0.85]), &history),
             Decision::Continue
         );
     }
@@ -239,7 +255,7 @@ mod tests {
         ];
         let p = PercentilePruner::new(rule(), Direction::Minimize);
         assert_eq!(
-            p.decide(&trial(2, TrialState::Running, &[5.0, 5.0]), &two),
+            decide_after(&p, &trial(2, TrialState::Running, &[5.0, 5.0]), &two),
             Decision::Continue
         );
         let mut r = rule();
@@ -247,7 +263,7 @@ mod tests {
         r.min_trials = 3;
         let p = PercentilePruner::new(r, Direction::Minimize);
         assert_eq!(
-            p.decide(&trial(2, TrialState::Running, &[5.0, 5.0]), &two),
+            decide_after(&p, &trial(2, TrialState::Running, &[5.0, 5.0]), &two),
             Decision::Continue
         );
         // Running and pruned trials never count as the reference.
@@ -256,8 +272,11 @@ mod tests {
             trial(1, TrialState::Pruned, &[0.1, 0.1]),
         ];
         assert_eq!(
-            PercentilePruner::new(rule(), Direction::Minimize)
-                .decide(&trial(2, TrialState::Running, &[5.0, 5.0]), &mixed),
+            decide_after(
+                &PercentilePruner::new(rule(), Direction::Minimize),
+                &trial(2, TrialState::Running, &[5.0, 5.0]),
+                &mixed
+            ),
             Decision::Continue
         );
     }
@@ -268,7 +287,8 @@ mod tests {
             .map(|i| trial(i, TrialState::Complete, &[1.0, 1.0, 1.0, 1.0]))
             .collect();
         let p = PercentilePruner::new(rule(), Direction::Minimize);
-        let Decision::Stop(r) = p.decide(
+        let Decision::Stop(r) = decide_after(
+            &p,
             &trial(3, TrialState::Running, &[f64::NAN, f64::NAN]),
             &history,
         ) else {
@@ -279,16 +299,18 @@ mod tests {
         every2.interval_epochs = 2;
         let p = PercentilePruner::new(every2, Direction::Minimize);
         // Checks at epochs 2 and 4 only.
-        assert!(
-            p.decide(&trial(3, TrialState::Running, &[5.0, 5.0]), &history)
-                .is_stop()
-        );
+        assert!(decide_after(&p, &trial(3, TrialState::Running, &[5.0, 5.0]), &history).is_stop());
         assert_eq!(
-            p.decide(&trial(3, TrialState::Running, &[5.0, 5.0, 5.0]), &history),
+            decide_after(
+                &p,
+                &trial(3, TrialState::Running, &[5.0, 5.0, 5.0]),
+                &history
+            ),
             Decision::Continue
         );
         assert!(
-            p.decide(
+            decide_after(
+                &p,
                 &trial(3, TrialState::Running, &[5.0, 5.0, 5.0, 5.0]),
                 &history
             )

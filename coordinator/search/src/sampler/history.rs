@@ -1,7 +1,8 @@
 //! What has been tried: the keys of every running or finished point, and the fallback that
 //! keeps samplers from proposing a point twice.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use rand::Rng;
 
@@ -17,11 +18,21 @@ const REDRAWS: usize = 64;
 
 /// The points already proposed (running or finished, any state), kept across calls: a
 /// trial's params never change once assigned and trials are never removed, so each trial
-/// is canonicalized and keyed once.
+/// is canonicalized and keyed once, and a call looks only at the trials added since the
+/// previous one (the history is append-only: the cost per call does not grow with it).
+/// A point is kept as a 64-bit hash of its canonical key (a collision only makes a sampler
+/// draw again).
 #[derive(Debug, Default, Clone)]
 pub struct Visited {
-    keys: HashSet<String>,
-    canonical: HashMap<u64, Option<Params>>,
+    keys: HashSet<u64>,
+    /// How many trials of the history (a prefix) were taken in.
+    seen: usize,
+}
+
+fn key_hash(params: &Params) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    SearchSpace::point_key(params).hash(&mut hasher);
+    hasher.finish()
 }
 
 impl Visited {
@@ -34,26 +45,41 @@ impl Visited {
 
     /// Adds the trials not seen by an earlier call.
     pub fn update(&mut self, space: &SearchSpace, trials: &[TrialRecord]) {
-        for t in trials {
-            if self.canonical.contains_key(&t.number) {
-                continue;
-            }
+        self.update_with(space, trials, |_, _| {});
+    }
+
+    /// Adds the trials not seen by an earlier call: those past the prefix taken in so far
+    /// (all of them if the history is shorter than that prefix, i.e. another history), and
+    /// calls `each` with every new trial's index in `trials` and its params in canonical
+    /// form (`None` when they do not fit the space).
+    pub fn update_with(
+        &mut self,
+        space: &SearchSpace,
+        trials: &[TrialRecord],
+        mut each: impl FnMut(usize, Option<&Params>),
+    ) {
+        let start = if self.seen <= trials.len() {
+            self.seen
+        } else {
+            0
+        };
+        self.seen = trials.len();
+        for (index, t) in trials.iter().enumerate().skip(start) {
             let canonical = space.validate(&t.params).ok();
-            self.keys.insert(SearchSpace::point_key(
-                canonical.as_ref().unwrap_or(&t.params),
-            ));
-            self.canonical.insert(t.number, canonical);
+            self.keys
+                .insert(key_hash(canonical.as_ref().unwrap_or(&t.params)));
+            each(index, canonical.as_ref());
         }
     }
 
-    /// Trial `number`'s params in canonical form, if they fit the space.
-    pub fn canonical(&self, number: u64) -> Option<&Params> {
-        self.canonical.get(&number)?.as_ref()
+    /// How many trials of the history were taken in (a prefix).
+    pub fn seen(&self) -> usize {
+        self.seen
     }
 
     /// Whether `params` was already proposed.
     pub fn contains(&self, params: &Params) -> bool {
-        self.keys.contains(&SearchSpace::point_key(params))
+        self.keys.contains(&key_hash(params))
     }
 
     /// How many distinct points were proposed.

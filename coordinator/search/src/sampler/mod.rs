@@ -36,13 +36,44 @@ use crate::params::Params;
 use crate::trial::TrialRecord;
 
 /// What a sampler sees when asked for trial `trial_number`.
+///
+/// The history only grows: trials are appended, and a trial already in it changes only its
+/// state, value and curve (when it ends). Samplers keep what they derived from it between
+/// calls and look only at what is new, so a suggestion costs the same late in a large study
+/// as early: the trials past the ones seen at the previous call, and those `changed` names.
 #[derive(Debug, Clone, Copy)]
 pub struct SampleContext<'a> {
     /// The number of the trial being created.
     pub trial_number: u64,
     /// Every trial of the study so far, finished and running (all states), ordered by
     /// number. A suggestion must be recorded as running before the next `suggest` call.
+    /// Samplers read a trial's state, value and last report (how deep a pruned trial got);
+    /// the coordinator keeps only that last report of each curve.
     pub trials: &'a [TrialRecord],
+    /// The numbers of the trials that ended since this sampler's previous call, or `None`
+    /// when that is not known (then any trial may have changed, and a sampler re-reads
+    /// every state: correct, but in time linear in the history).
+    pub changed: Option<&'a [u64]>,
+}
+
+impl<'a> SampleContext<'a> {
+    /// A context where any trial may have changed since the previous call.
+    pub fn new(trial_number: u64, trials: &'a [TrialRecord]) -> Self {
+        SampleContext {
+            trial_number,
+            trials,
+            changed: None,
+        }
+    }
+
+    /// A context naming the trials that ended since the previous call.
+    pub fn with_changes(trial_number: u64, trials: &'a [TrialRecord], changed: &'a [u64]) -> Self {
+        SampleContext {
+            trial_number,
+            trials,
+            changed: Some(changed),
+        }
+    }
 }
 
 /// A sampler's answer.

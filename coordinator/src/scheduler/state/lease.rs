@@ -5,7 +5,7 @@ use hypersearch_proto::{
     Assignment, Completion, Epoch, FailureKind, Heartbeat, LeaseId, Metrics, Outcome, Report,
     StopDecision,
 };
-use hypersearch_search::{Decision, Pruner};
+use hypersearch_search::{Decision, TrialRecord};
 use tokio::time::Instant;
 
 use super::{Attempt, Ended, Ending, State, Taken, search_state};
@@ -55,12 +55,16 @@ impl State {
                 last_epoch: None,
                 stop: None,
             });
-            if let Some(record) = self.records.get_mut(number as usize) {
+            if let Some(record) = self.records.get_mut(number as usize)
+                && trial.attempts > 1
+            {
                 // A retry starts its curve afresh.
                 record.intermediate.clear();
+                self.pruner.restart(number);
             }
             entry.held.insert(number);
             self.running += 1;
+            self.running_set.insert(number);
             granted.push((
                 Assignment {
                     lease,
@@ -124,7 +128,6 @@ impl State {
         &mut self,
         report: &Report,
         now: Instant,
-        pruner: &dyn Pruner,
     ) -> Result<(Option<WriteOp>, Option<StopDecision>), Error> {
         let index = self.check_held(report.worker_id, report.lease)?;
         let lease_period = self.rules.lease;
@@ -166,7 +169,7 @@ impl State {
                 continue;
             };
             self.records[index].intermediate.push((epoch.epoch, value));
-            if let Decision::Stop(reason) = pruner.decide(&self.records[index], &self.records) {
+            if let Decision::Stop(reason) = self.pruner.decide(&self.records[index]) {
                 stop = Some(StopDecision {
                     rule: reason.rule,
                     epoch: reason.epoch,
@@ -273,12 +276,13 @@ impl State {
 
     /// Ends every attempt whose lease expired before `now` (worker lost: infrastructure).
     pub fn reap(&mut self, now: Instant) -> Vec<(WriteOp, Option<Ended>)> {
+        // Only the running trials: the pass costs what is in flight, not the study's size.
         let expired: Vec<(usize, u64)> = self
-            .trials
+            .running_set
             .iter()
-            .enumerate()
-            .filter_map(|(index, trial)| {
-                let attempt = trial.running.as_ref()?;
+            .filter_map(|&number| {
+                let index = usize::try_from(number).ok()?;
+                let attempt = self.trials.get(index)?.running.as_ref()?;
                 (attempt.deadline <= now).then_some((index, attempt.worker))
             })
             .collect();
@@ -327,6 +331,7 @@ impl State {
             entry.held.remove(&number);
         }
         self.running = self.running.saturating_sub(1);
+        self.running_set.remove(&number);
         trial.ended = Some((lease, ending));
         let (end, terminal) = match resolution {
             Resolution::Complete { value, metrics } => (
@@ -405,8 +410,15 @@ impl State {
             let record = &mut self.records[index];
             record.state = search_state(state);
             record.value = value.filter(|_| state == TrialState::Complete);
+            self.pruner.observe(record);
+            // The curve of a trial that is over is the pruner's and the store's now: the
+            // state keeps a constant amount per finished trial.
+            let intermediate = std::mem::take(&mut record.intermediate);
             Some(Ended {
-                record: record.clone(),
+                record: TrialRecord {
+                    intermediate,
+                    ..record.clone()
+                },
             })
         } else {
             None

@@ -14,7 +14,7 @@ use std::time::Duration;
 use hypersearch_proto::{
     Assignment, FailureKind, JsonObject, LeaseId, Metrics, Outcome, StopDecision,
 };
-use hypersearch_search::{Direction, Params, TrialRecord};
+use hypersearch_search::{Direction, Params, Pruner, TrialRecord};
 use tokio::time::Instant;
 
 use super::Progress;
@@ -113,6 +113,10 @@ pub(crate) struct State {
     rules: Rules,
     trials: Vec<Trial>,
     records: Vec<TrialRecord>,
+    /// The early-stopping rule, told of every trial that ends (under the same lock).
+    pruner: Box<dyn Pruner>,
+    /// The trials with a running attempt: what the reaper looks at.
+    running_set: BTreeSet<u64>,
     queue: VecDeque<u64>,
     workers: HashMap<u64, WorkerEntry>,
     next_number: u64,
@@ -172,11 +176,18 @@ impl State {
     /// The state of a new study, or of a resumed one: queued trials go back to the queue;
     /// running attempts keep their leases for one more lease period, so workers that are
     /// still running them can go on (and re-attach) after a coordinator restart.
-    pub fn new(rules: Rules, stored: &StoredStudy, now: Instant) -> Result<State, Error> {
+    pub fn new(
+        rules: Rules,
+        stored: &StoredStudy,
+        now: Instant,
+        pruner: Box<dyn Pruner>,
+    ) -> Result<State, Error> {
         let mut state = State {
             rules,
             trials: Vec::with_capacity(stored.trials.len()),
             records: Vec::with_capacity(stored.trials.len()),
+            pruner,
+            running_set: BTreeSet::new(),
             queue: VecDeque::new(),
             workers: HashMap::new(),
             next_number: 0,
@@ -247,6 +258,7 @@ impl State {
                         stop: latest.stop.clone(),
                     });
                     state.running += 1;
+                    state.running_set.insert(stored_trial.number);
                 }
                 (TrialState::Running, None) => {
                     return Err(Error::Corrupt {
@@ -267,13 +279,15 @@ impl State {
                 }
             }
             state.count_terminal(stored_trial.number, stored_trial.state, stored_trial.value);
-            state.records.push(TrialRecord {
+            let record = TrialRecord {
                 number: stored_trial.number,
                 params,
                 state: search_state(stored_trial.state),
                 value: stored_trial.value,
                 intermediate: stored_trial.intermediate.clone(),
-            });
+            };
+            state.pruner.observe(&record);
+            state.records.push(record);
             state.trials.push(trial);
         }
         state.next_number = state.trials.len() as u64;

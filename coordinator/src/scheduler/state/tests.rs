@@ -35,8 +35,13 @@ fn empty() -> StoredStudy {
 
 /// A state whose first `parallel` trials are sampled, with two 1-slot workers.
 fn started(rules: Rules) -> (State, Instant) {
+    started_with(rules, Box::new(NoPruner))
+}
+
+/// [`started`], with `pruner` deciding on the reports.
+fn started_with(rules: Rules, pruner: Box<dyn Pruner>) -> (State, Instant) {
     let now = Instant::now();
-    let mut state = State::new(rules, &empty(), now).unwrap();
+    let mut state = State::new(rules, &empty(), now, pruner).unwrap();
     state.add_worker(WORKER, 1);
     state.add_worker(OTHER, 1);
     for number in state.samples_wanted() {
@@ -97,7 +102,7 @@ fn finished(worker: u64, lease: LeaseId, loss: f64) -> Completion {
 #[test]
 fn sampling_keeps_parallel_trials_in_flight_within_the_budget() {
     let now = Instant::now();
-    let mut state = State::new(rules(), &empty(), now).unwrap();
+    let mut state = State::new(rules(), &empty(), now, Box::new(NoPruner)).unwrap();
     assert_eq!(state.samples_wanted(), vec![0, 1]);
     assert!(
         state.samples_wanted().is_empty(),
@@ -116,25 +121,21 @@ fn reports_and_completions_are_fenced_on_the_lease_and_retries_are_idempotent() 
     let lease = lease_one(&mut state, WORKER, now, &mut tokens).lease;
     let forged = LeaseId { token: 7, ..lease };
     assert!(matches!(
-        state.report(&report(WORKER, forged, 1, 1.0), now, &NoPruner),
+        state.report(&report(WORKER, forged, 1, 1.0), now),
         Err(Error::LeaseNotHeld { .. })
     ));
     assert!(matches!(
-        state.report(&report(OTHER, lease, 1, 1.0), now, &NoPruner),
+        state.report(&report(OTHER, lease, 1, 1.0), now),
         Err(Error::LeaseNotHeld { .. })
     ));
     assert!(matches!(
-        state.report(&report(99, lease, 1, 1.0), now, &NoPruner),
+        state.report(&report(99, lease, 1, 1.0), now),
         Err(Error::UnknownWorker(99))
     ));
-    let (op, stop) = state
-        .report(&report(WORKER, lease, 1, 1.0), now, &NoPruner)
-        .unwrap();
+    let (op, stop) = state.report(&report(WORKER, lease, 1, 1.0), now).unwrap();
     assert!(op.is_some() && stop.is_none());
     // The same report again (a retry after a lost reply) writes nothing.
-    let (op, _) = state
-        .report(&report(WORKER, lease, 1, 1.0), now, &NoPruner)
-        .unwrap();
+    let (op, _) = state.report(&report(WORKER, lease, 1, 1.0), now).unwrap();
     assert!(op.is_none());
     assert_eq!(
         state.records()[0].intermediate,
@@ -143,14 +144,12 @@ fn reports_and_completions_are_fenced_on_the_lease_and_retries_are_idempotent() 
     );
     // Going backwards, or the same epoch with other values, is refused.
     assert!(matches!(
-        state.report(&report(WORKER, lease, 1, 0.5), now, &NoPruner),
+        state.report(&report(WORKER, lease, 1, 0.5), now),
         Err(Error::Protocol { .. })
     ));
-    state
-        .report(&report(WORKER, lease, 2, 0.5), now, &NoPruner)
-        .unwrap();
+    state.report(&report(WORKER, lease, 2, 0.5), now).unwrap();
     assert!(matches!(
-        state.report(&report(WORKER, lease, 1, 0.9), now, &NoPruner),
+        state.report(&report(WORKER, lease, 1, 0.9), now),
         Err(Error::Protocol { .. })
     ));
 
@@ -180,11 +179,7 @@ fn reports_and_completions_are_fenced_on_the_lease_and_retries_are_idempotent() 
         state.complete(&failed),
         Err(Error::LeaseNotHeld { .. })
     ));
-    assert!(
-        state
-            .report(&report(WORKER, lease, 3, 0.3), now, &NoPruner)
-            .is_err()
-    );
+    assert!(state.report(&report(WORKER, lease, 3, 0.3), now).is_err());
     assert_eq!(state.progress().complete, 1);
     assert_eq!(state.progress().best, Some((0, 0.4)));
 }
@@ -233,7 +228,7 @@ fn an_expired_lease_is_retried_elsewhere_and_its_late_messages_are_refused() {
     assert_eq!(retry.params, first.params);
     // The first worker wakes up: its report, completion and heartbeat are refused.
     assert!(matches!(
-        state.report(&report(WORKER, lease, 1, 1.0), now, &NoPruner),
+        state.report(&report(WORKER, lease, 1, 1.0), now),
         Err(Error::LeaseNotHeld { .. })
     ));
     assert!(matches!(
@@ -301,7 +296,11 @@ fn user_errors_have_their_own_budget() {
 struct StopAtEpoch2;
 
 impl Pruner for StopAtEpoch2 {
-    fn decide(&self, trial: &TrialRecord, _trials: &[TrialRecord]) -> Decision {
+    fn observe(&mut self, _trial: &TrialRecord) {}
+
+    fn restart(&mut self, _number: u64) {}
+
+    fn decide(&mut self, trial: &TrialRecord) -> Decision {
         match trial.intermediate.last() {
             Some(&(epoch, value)) if epoch >= 2 => Decision::Stop(StopReason {
                 rule: "test".into(),
@@ -317,15 +316,11 @@ impl Pruner for StopAtEpoch2 {
 
 #[test]
 fn a_stop_decision_is_recorded_once_and_the_trial_ends_pruned() {
-    let (mut state, now) = started(rules());
+    let (mut state, now) = started_with(rules(), Box::new(StopAtEpoch2));
     let mut tokens = tokens();
     let lease = lease_one(&mut state, WORKER, now, &mut tokens).lease;
-    state
-        .report(&report(WORKER, lease, 1, 0.9), now, &StopAtEpoch2)
-        .unwrap();
-    let (op, stop) = state
-        .report(&report(WORKER, lease, 2, 0.8), now, &StopAtEpoch2)
-        .unwrap();
+    state.report(&report(WORKER, lease, 1, 0.9), now).unwrap();
+    let (op, stop) = state.report(&report(WORKER, lease, 2, 0.8), now).unwrap();
     let stop = stop.unwrap();
     assert_eq!((stop.rule.as_str(), stop.epoch), ("test", 2));
     assert!(matches!(
@@ -333,9 +328,7 @@ fn a_stop_decision_is_recorded_once_and_the_trial_ends_pruned() {
         Some(WriteOp::RecordEpochs { stop: Some(_), .. })
     ));
     // An epoch that was already under way when the decision came is not recorded.
-    let (op, again) = state
-        .report(&report(WORKER, lease, 3, 0.7), now, &StopAtEpoch2)
-        .unwrap();
+    let (op, again) = state.report(&report(WORKER, lease, 3, 0.7), now).unwrap();
     assert!(op.is_none());
     assert_eq!(again, Some(stop));
     let pruned = Completion {
@@ -353,7 +346,7 @@ fn a_stop_decision_is_recorded_once_and_the_trial_ends_pruned() {
 
 #[test]
 fn a_batch_of_epochs_stops_at_the_first_stop_decision() {
-    let (mut state, now) = started(rules());
+    let (mut state, now) = started_with(rules(), Box::new(StopAtEpoch2));
     let mut tokens = tokens();
     let lease = lease_one(&mut state, WORKER, now, &mut tokens).lease;
     let epochs = (1..=4)
@@ -367,7 +360,7 @@ fn a_batch_of_epochs_stops_at_the_first_stop_decision() {
         lease,
         epochs,
     };
-    let (op, stop) = state.report(&batch, now, &StopAtEpoch2).unwrap();
+    let (op, stop) = state.report(&batch, now).unwrap();
     assert_eq!(stop.as_ref().map(|s| s.epoch), Some(2));
     let Some(WriteOp::RecordEpochs { epochs, .. }) = op else {
         panic!("expected a write");
@@ -378,7 +371,7 @@ fn a_batch_of_epochs_stops_at_the_first_stop_decision() {
     );
     assert_eq!(state.records()[0].intermediate, vec![(1, 1.0), (2, 0.5)]);
     // The retry of the whole batch gets the same decision and writes nothing.
-    let (op, again) = state.report(&batch, now, &StopAtEpoch2).unwrap();
+    let (op, again) = state.report(&batch, now).unwrap();
     assert!(op.is_none());
     assert_eq!(again, stop);
 }

@@ -31,6 +31,9 @@ pub struct BayesSampler {
     encoding: Encoding,
     engine: Engine,
     visited: Visited,
+    /// Each trial's point in the unit cube (`None` when its params do not fit the space), by
+    /// its index in the history: encoded once.
+    encoded: Vec<Option<Vec<f64>>>,
 }
 
 impl BayesSampler {
@@ -72,6 +75,7 @@ impl BayesSampler {
             encoding,
             engine,
             visited: Visited::default(),
+            encoded: Vec::new(),
         })
     }
 }
@@ -90,13 +94,21 @@ impl Sampler for BayesSampler {
 
     fn suggest(&mut self, ctx: &SampleContext<'_>) -> Result<Suggestion, SearchError> {
         let mut rng = trial_rng(self.seed, ctx.trial_number);
-        self.visited.update(&self.space, ctx.trials);
+        if self.visited.seen() > ctx.trials.len() {
+            self.encoded.clear();
+        }
+        let (encoding, encoded) = (&self.encoding, &mut self.encoded);
+        self.visited
+            .update_with(&self.space, ctx.trials, |index, canonical| {
+                encoded.truncate(index);
+                encoded.push(canonical.map(|p| encoding.encode(p)));
+            });
         let (mut points, mut values, mut pending) = (Vec::new(), Vec::new(), Vec::new());
-        for t in ctx.trials {
-            let Some(params) = self.visited.canonical(t.number) else {
+        for (t, u) in ctx.trials.iter().zip(&self.encoded) {
+            let Some(u) = u else {
                 continue;
             };
-            let u = self.encoding.encode(params);
+            let u = u.iter().copied();
             match t.state {
                 TrialState::Running => pending.extend(u),
                 TrialState::Complete => {
@@ -168,10 +180,7 @@ mod tests {
         let mut trials: Vec<TrialRecord> = Vec::new();
         for number in 0..30 {
             let Suggestion::Params(p) = sampler
-                .suggest(&SampleContext {
-                    trial_number: number,
-                    trials: &trials,
-                })
+                .suggest(&SampleContext::new(number, &trials))
                 .unwrap()
             else {
                 panic!("continuous space")
@@ -200,10 +209,7 @@ mod tests {
             .collect();
         for number in 30..38 {
             let Suggestion::Params(p) = sampler
-                .suggest(&SampleContext {
-                    trial_number: number,
-                    trials: &trials,
-                })
+                .suggest(&SampleContext::new(number, &trials))
                 .unwrap()
             else {
                 panic!("continuous space")
@@ -222,10 +228,8 @@ mod tests {
         let mut trials = Vec::new();
         let mut sampler = BayesSampler::new(&cfg).unwrap();
         for number in 0..12 {
-            let Ok(Suggestion::Params(p)) = sampler.suggest(&SampleContext {
-                trial_number: number,
-                trials: &trials,
-            }) else {
+            let Ok(Suggestion::Params(p)) = sampler.suggest(&SampleContext::new(number, &trials))
+            else {
                 panic!("continuous space")
             };
             let v = sphere(&p);
@@ -237,10 +241,7 @@ mod tests {
             TrialState::Failed,
             None,
         ));
-        let ctx = SampleContext {
-            trial_number: 13,
-            trials: &trials,
-        };
+        let ctx = SampleContext::new(13, &trials);
         let a = BayesSampler::new(&cfg).unwrap().suggest(&ctx).unwrap();
         let b = BayesSampler::new(&cfg).unwrap().suggest(&ctx).unwrap();
         assert_eq!(a, b);
@@ -258,10 +259,7 @@ mod tests {
         let mut keys = std::collections::HashSet::new();
         for number in 0..8 {
             match sampler
-                .suggest(&SampleContext {
-                    trial_number: number,
-                    trials: &trials,
-                })
+                .suggest(&SampleContext::new(number, &trials))
                 .unwrap()
             {
                 Suggestion::Params(p) => {
@@ -309,7 +307,7 @@ mod tests {
             let mut trials: Vec<TrialRecord> = Vec::new();
             for number in 0..trials_run {
                 let Suggestion::Params(p) = long_lived
-                    .suggest(&SampleContext { trial_number: number, trials: &trials })
+                    .suggest(&SampleContext::new(number, &trials))
                     .unwrap()
                 else {
                     break;
@@ -319,7 +317,7 @@ mod tests {
                 let state = if running { TrialState::Running } else { TrialState::Complete };
                 trials.push(record(number, p, state, (!running).then_some(v)));
             }
-            let ctx = SampleContext { trial_number: trials.len() as u64, trials: &trials };
+            let ctx = SampleContext::new(trials.len() as u64, &trials);
             let a = BayesSampler::new(&cfg).unwrap().suggest(&ctx).unwrap();
             let b = BayesSampler::new(&cfg).unwrap().suggest(&ctx).unwrap();
             proptest::prop_assert_eq!(&a, &b);

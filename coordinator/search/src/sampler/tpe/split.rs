@@ -1,7 +1,14 @@
 //! Splitting the history into TPE's "good" (below) and "bad" (above) trials, as Optuna does.
 
+use crate::order::Total;
+#[cfg(test)]
 use crate::params::Params;
-use crate::trial::{Direction, TrialRecord, TrialState};
+#[cfg(test)]
+use crate::trial::TrialState;
+use crate::trial::{Direction, TrialRecord};
+
+/// How a pruned trial ranks: deeper first, then better at its last epoch (NaN last).
+pub(super) type PrunedKey = (i64, Total);
 
 /// γ(n) = min(⌈0.1·n⌉, 25): how many finished trials go below.
 pub(super) fn gamma(n: usize) -> usize {
@@ -10,6 +17,7 @@ pub(super) fn gamma(n: usize) -> usize {
 
 /// Whether a trial informs the model: completed with a number, pruned, or running under
 /// the constant liar.
+#[cfg(test)]
 pub(super) fn usable(t: &TrialRecord, constant_liar: bool) -> bool {
     match t.state {
         TrialState::Complete => t.complete_value().is_some(),
@@ -20,24 +28,28 @@ pub(super) fn usable(t: &TrialRecord, constant_liar: bool) -> bool {
 }
 
 /// Whether the trial is still running.
+#[cfg(test)]
 pub(super) fn is_running(t: &TrialRecord) -> bool {
     t.state == TrialState::Running
 }
 
 /// Sort key of a pruned trial: deeper first, then better at its last epoch (NaN last).
-fn pruned_key(t: &TrialRecord, direction: Direction) -> (i64, f64) {
+pub(super) fn pruned_key(t: &TrialRecord, direction: Direction) -> PrunedKey {
     match t.intermediate.last() {
-        Some(&(epoch, v)) if v.is_nan() => (-i64::from(epoch), f64::INFINITY),
-        Some(&(epoch, v)) => (-i64::from(epoch), direction.as_loss(v)),
-        None => (1, 0.0),
+        Some(&(epoch, v)) if v.is_nan() => (-i64::from(epoch), Total(f64::INFINITY)),
+        Some(&(epoch, v)) => (-i64::from(epoch), Total(direction.as_loss(v))),
+        None => (1, Total(0.0)),
     }
 }
 
 /// A usable trial with its canonical params.
+#[cfg(test)]
 pub(super) type Entry<'a> = (&'a TrialRecord, &'a Params);
 
 /// (below, above), each in trial-number order. Below: the best γ(n) completed trials, topped
-/// up with pruned ones by depth; running trials always above.
+/// up with pruned ones by depth; running trials always above. The reference the
+/// incremental split of `book` is checked against.
+#[cfg(test)]
 pub(super) fn split<'a>(
     trials: &[Entry<'a>],
     direction: Direction,
@@ -58,10 +70,7 @@ pub(super) fn split<'a>(
         let key = |e: &Entry<'_>| direction.as_loss(e.0.value.unwrap_or(f64::NAN));
         key(a).total_cmp(&key(b))
     });
-    pruned.sort_by(|a, b| {
-        let (ka, kb) = (pruned_key(a.0, direction), pruned_key(b.0, direction));
-        ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
-    });
+    pruned.sort_by_key(|e| pruned_key(e.0, direction));
     let from_complete = n_below.min(complete.len());
     let from_pruned = (n_below - from_complete).min(pruned.len());
     let mut below: Vec<Entry<'a>> = complete[..from_complete]
