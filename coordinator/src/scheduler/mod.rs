@@ -104,12 +104,12 @@ impl Scheduler {
     /// Starts the scheduler, its sampler thread, the intake of suggestions and the reaper.
     pub fn start(parts: Parts) -> Result<Arc<Scheduler>, Error> {
         let lease = parts.rules.lease;
-        let state = State::new(parts.rules, &parts.stored, Instant::now(), parts.pruner)?;
+        let mut state = State::new(parts.rules, &parts.stored, Instant::now(), parts.pruner)?;
         let (results, incoming) = mpsc::unbounded_channel();
         let sampler = sampling::spawn(parts.sampler, parts.space, results)
             .map_err(|err| Error::Sampler(format!("cannot start the sampler thread: {err}")))?;
-        for record in state.records() {
-            let _ = sampler.send(SamplerEvent::Known(record.clone()));
+        for record in state.take_known() {
+            let _ = sampler.send(SamplerEvent::Known(record));
         }
         let (progress, _) = watch::channel(state.progress());
         let scheduler = Arc::new(Scheduler {
@@ -436,7 +436,6 @@ async fn intake(scheduler: Weak<Scheduler>, mut incoming: mpsc::UnboundedReceive
                         let ack = scheduler.writer.enqueue(op);
                         if state.add_sampled(
                             sampled.number,
-                            proposal.params,
                             proposal.params_json,
                             proposal.overrides,
                         ) {

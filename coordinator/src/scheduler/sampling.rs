@@ -8,7 +8,7 @@ use std::thread;
 
 use hypersearch_proto::JsonObject;
 use hypersearch_search::{
-    Params, SampleContext, Sampler, SearchSpace, Suggestion, TrialRecord, TrialState,
+    SampleContext, Sampler, SearchSpace, Suggestion, TrialRecord, TrialState,
 };
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -24,9 +24,7 @@ pub(crate) enum SamplerEvent {
 
 /// A proposal for one trial, ready to store and run.
 pub(crate) struct Proposal {
-    /// The sampled point.
-    pub params: Params,
-    /// The same, as a JSON object (for the store and the worker).
+    /// The sampled point, as a JSON object (for the store and the worker).
     pub params_json: JsonObject,
     /// What the objective applies.
     pub overrides: JsonObject,
@@ -124,13 +122,12 @@ fn suggest(
             let overrides = space.overrides(&params);
             trials.push(TrialRecord {
                 number,
-                params: params.clone(),
+                params,
                 state: TrialState::Running,
                 value: None,
                 intermediate: Vec::new(),
             });
             Ok(Some(Proposal {
-                params,
                 params_json,
                 overrides,
             }))

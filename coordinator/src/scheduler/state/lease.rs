@@ -2,8 +2,8 @@
 //! the lease before it changes anything and returns the write that records it.
 
 use hypersearch_proto::{
-    Assignment, Completion, Epoch, FailureKind, Heartbeat, LeaseId, Metrics, Outcome, Report,
-    StopDecision,
+    Assignment, Completion, Epoch, FailureKind, Heartbeat, JsonObject, LeaseId, Metrics, Outcome,
+    Report, StopDecision,
 };
 use hypersearch_search::{Decision, TrialRecord};
 use tokio::time::Instant;
@@ -394,6 +394,9 @@ impl State {
             }
             Some((state, value, metrics, error)) => {
                 trial.state = state;
+                // Never leased again: what a worker is sent is not needed any more.
+                trial.params = JsonObject::new();
+                trial.overrides = JsonObject::new();
                 TrialUpdate::Terminal {
                     state,
                     value,

@@ -226,10 +226,20 @@ impl State {
                     what: "trials.params".into(),
                     value: stored_trial.params.clone(),
                 })?;
+            // Only a trial that may still be leased needs what a worker is sent.
+            let leasable = matches!(stored_trial.state, TrialState::Queued | TrialState::Running);
             let mut trial = Trial {
                 state: stored_trial.state,
-                params: parse_object("trials.params", &stored_trial.params)?,
-                overrides: parse_object("trials.overrides", &stored_trial.overrides)?,
+                params: if leasable {
+                    parse_object("trials.params", &stored_trial.params)?
+                } else {
+                    JsonObject::new()
+                },
+                overrides: if leasable {
+                    parse_object("trials.overrides", &stored_trial.overrides)?
+                } else {
+                    JsonObject::new()
+                },
                 attempts: stored_trial.attempts,
                 infra_failures: stored_trial.infra_failures,
                 user_failures: stored_trial.user_failures,
@@ -313,9 +323,23 @@ impl State {
         }
     }
 
-    /// Every trial as the samplers and pruners see it, by number.
+    /// Every trial as the pruner sees it, by number (params left out once handed over by
+    /// [`State::take_known`]).
+    #[cfg(test)]
     pub fn records(&self) -> &[TrialRecord] {
         &self.records
+    }
+
+    /// Every trial of a resumed study with its params, for the sampler; the state keeps
+    /// them without params (the sampler owns those from now on).
+    pub fn take_known(&mut self) -> Vec<TrialRecord> {
+        self.records
+            .iter_mut()
+            .map(|record| TrialRecord {
+                params: std::mem::take(&mut record.params),
+                ..record.clone()
+            })
+            .collect()
     }
 
     /// Numbers of the trials to sample now so that `parallel` trials can run and
@@ -341,7 +365,6 @@ impl State {
     pub fn add_sampled(
         &mut self,
         number: u64,
-        params: Params,
         params_json: JsonObject,
         overrides: JsonObject,
     ) -> bool {
@@ -359,9 +382,10 @@ impl State {
             running: None,
             ended: None,
         });
+        // The sampler keeps the params; the pruner reads curves only.
         self.records.push(TrialRecord {
             number,
-            params,
+            params: Params::new(),
             state: hypersearch_search::TrialState::Running,
             value: None,
             intermediate: Vec::new(),

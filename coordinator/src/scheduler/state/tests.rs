@@ -56,7 +56,7 @@ fn sample(state: &mut State, number: u64) {
         .iter()
         .map(|(k, v)| (k.clone(), v.to_json()))
         .collect();
-    assert!(state.add_sampled(number, params, json.clone(), json));
+    assert!(state.add_sampled(number, json.clone(), json));
 }
 
 fn tokens() -> impl FnMut() -> u64 {
