@@ -78,6 +78,39 @@ struct Model {
 /// Coordinates closer than this count as the same point.
 const SAME_POINT: f64 = 1e-9;
 
+/// The global model is fitted on at most this many observations (a Cholesky factor costs
+/// n³): past it, the best quarter and an even spread of the rest over the history.
+const GLOBAL_POINTS: usize = 1024;
+/// Past [`GLOBAL_POINTS`] observations, the local model is fitted on at most this many, the
+/// nearest (below it, the neighbourhood is at most half the observations anyway, so studies
+/// of up to [`GLOBAL_POINTS`] observations are modelled exactly as without the caps).
+const LOCAL_POINTS: usize = GLOBAL_POINTS / 2;
+
+/// The observations the global model is fitted on: all of them up to [`GLOBAL_POINTS`];
+/// past that the best quarter, and the rest spread evenly over the history (in order), so
+/// a suggestion costs the same at 10,000 observations as at 1,000.
+fn global_subset(rows: &[Vec<f64>], values: &[f64]) -> (Vec<Vec<f64>>, Vec<f64>) {
+    let n = values.len();
+    if n <= GLOBAL_POINTS {
+        return (rows.to_vec(), values.to_vec());
+    }
+    let mut by_value: Vec<usize> = (0..n).collect();
+    by_value.sort_by(|&a, &b| values[a].total_cmp(&values[b]).then(a.cmp(&b)));
+    let best = GLOBAL_POINTS / 4;
+    let mut taken = vec![false; n];
+    by_value[..best].iter().for_each(|&i| taken[i] = true);
+    let rest: Vec<usize> = (0..n).filter(|&i| !taken[i]).collect();
+    let spread = GLOBAL_POINTS - best;
+    for k in 0..spread {
+        taken[rest[k * rest.len() / spread]] = true;
+    }
+    let chosen: Vec<usize> = (0..n).filter(|&i| taken[i]).collect();
+    (
+        chosen.iter().map(|&i| rows[i].clone()).collect(),
+        chosen.iter().map(|&i| values[i]).collect(),
+    )
+}
+
 impl Engine {
     /// An engine for points described by `columns`.
     ///
@@ -231,9 +264,12 @@ impl Engine {
         pending: &[Vec<f64>],
         rng: &mut ChaCha8Rng,
     ) -> Option<Model> {
+        let n = values.len();
+        let (all_rows, all_values) = (rows, values);
+        let (rows, values) = global_subset(rows, values);
+        let (rows, values) = (rows.as_slice(), values.as_slice());
         let inputs = Inputs::new(rows.concat(), self.columns.categorical_mask().to_vec());
         let warped = OutputTransform::choose_warp(values);
-        let n = values.len();
         let reuse = n >= REFIT_FROM
             && (n as f64) < self.fitted_at as f64 * REFIT_GROWTH
             && self.warm[self.last].is_some();
@@ -309,13 +345,13 @@ impl Engine {
         // in TuRBO's batch rule, the region shrinks only after a whole round of failures.
         let failure_limit = self.columns.len().max(pending.len() + 1);
         let side = trust_region_side(
-            values,
+            all_values,
             self.initial_design_size(),
             failure_limit,
             self.settings.trust_region_min_side,
         );
         let (gp, y) = if self.settings.local_model && side < 0.8 - 1e-12 {
-            self.local_model(&gp, rows, values, chosen_warp, side, reuse, rng)
+            self.local_model(&gp, all_rows, all_values, chosen_warp, side, reuse, rng)
                 .unwrap_or((gp, y))
         } else {
             (gp, y)
@@ -377,9 +413,11 @@ impl Engine {
         // Too few points near a small region leave the local fit to guesswork: take the
         // nearest ones (in the region's weighted max-norm) up to the neighbourhood size.
         let wanted = (self.settings.local_points_per_dimension * d)
-            .max((self.settings.local_fraction * rows.len() as f64) as usize);
+            .max((self.settings.local_fraction * rows.len() as f64) as usize)
+            .min(LOCAL_POINTS);
         let mut near = near;
-        if near.len() < wanted {
+        let crowded = rows.len() > GLOBAL_POINTS && near.len() > LOCAL_POINTS;
+        if near.len() < wanted || crowded {
             let cont = self.columns.continuous();
             let distance = |i: usize| {
                 cont.iter()
@@ -756,6 +794,31 @@ mod tests {
             )
             .expect("valid");
         assert!(x[0].iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn a_large_history_is_modelled_on_the_best_and_an_even_spread() {
+        let n = 10 * GLOBAL_POINTS;
+        let rows: Vec<Vec<f64>> = (0..n).map(|i| vec![i as f64 / n as f64]).collect();
+        // The best values sit at the end of the history.
+        let values: Vec<f64> = (0..n).map(|i| (n - i) as f64).collect();
+        let (sub_rows, sub_values) = global_subset(&rows, &values);
+        assert_eq!(
+            (sub_rows.len(), sub_values.len()),
+            (GLOBAL_POINTS, GLOBAL_POINTS)
+        );
+        assert_eq!(sub_values.last(), Some(&1.0), "the best is kept");
+        let best = GLOBAL_POINTS / 4;
+        assert!(
+            sub_values[GLOBAL_POINTS - best..]
+                .iter()
+                .all(|&v| v <= best as f64)
+        );
+        // The rest spans the history from its start.
+        assert_eq!(sub_rows[0], vec![0.0]);
+        assert!(sub_rows[GLOBAL_POINTS - best - 1][0] > 0.5);
+        let small = global_subset(&rows[..10], &values[..10]);
+        assert_eq!(small.1, values[..10].to_vec());
     }
 
     #[test]
