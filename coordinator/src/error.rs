@@ -9,18 +9,26 @@ use hypersearch_proto::data::Checksum;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The trials database could not be opened or created.
-    #[error("cannot open the trials database {}: {source}", path.display())]
+    #[error("cannot open the trials database {database}: {source}")]
     OpenDatabase {
-        /// The database file.
-        path: PathBuf,
-        /// What SQLite said.
+        /// The database file, or its URL with the password hidden.
+        database: String,
+        /// What the database said.
         source: sqlx::Error,
     },
+    /// A `postgres://` URL that does not parse.
+    #[error("cannot use the database URL {url}: {problem}")]
+    BadDatabaseUrl {
+        /// The URL, its password hidden.
+        url: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The schema migrations could not be applied.
-    #[error("cannot apply the schema migrations to {}: {source}", path.display())]
+    #[error("cannot apply the schema migrations to {database}: {source}")]
     Migrate {
-        /// The database file.
-        path: PathBuf,
+        /// The database file, or its URL with the password hidden.
+        database: String,
         /// What went wrong.
         source: sqlx::migrate::MigrateError,
     },
@@ -42,23 +50,22 @@ pub enum Error {
     },
     /// The study exists in the database with a different configuration.
     #[error(
-        "study `{name}` already exists in {} with a different configuration; \
-         give the study a new name or use another --db",
-        path.display()
+        "study `{name}` already exists in {database} with a different configuration; \
+         give the study a new name or use another --db"
     )]
     StudyChanged {
         /// The study's name.
         name: String,
-        /// The database file.
-        path: PathBuf,
+        /// The database file, or its URL with the password hidden.
+        database: String,
     },
     /// A query named a study the database does not hold.
-    #[error("no study named `{name}` in {}{}", path.display(), available_list(available))]
+    #[error("no study named `{name}` in {database}{}", available_list(available))]
     UnknownStudy {
         /// The name asked for.
         name: String,
-        /// The database file.
-        path: PathBuf,
+        /// The database file, or its URL with the password hidden.
+        database: String,
         /// The studies it does hold.
         available: Vec<String>,
     },
@@ -178,6 +185,7 @@ impl From<Error> for tonic::Status {
             Error::UnknownDataFile(_) => Status::not_found(message),
             Error::BadDataRequest(_) => Status::invalid_argument(message),
             Error::OpenDatabase { .. }
+            | Error::BadDatabaseUrl { .. }
             | Error::Migrate { .. }
             | Error::Database { .. }
             | Error::Corrupt { .. }

@@ -18,13 +18,15 @@
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use hypersearch_coordinator::store::Location;
 //! use hypersearch_coordinator::{Coordinator, Options};
 //! use hypersearch_search::StudyConfig;
 //!
 //! let text = std::fs::read_to_string("examples/digits-search.toml")?;
 //! let config = StudyConfig::from_toml_str(&text, "examples/digits-search.toml")?;
-//! let coordinator =
-//!     Coordinator::open(&config, &text, "trials.db".as_ref(), &Options::default()).await?;
+//! // A SQLite file, or PostgreSQL: Location::parse("postgres://user@host/db")?.
+//! let db = Location::parse("trials.db")?;
+//! let coordinator = Coordinator::open(&config, &text, &db, &Options::default()).await?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:50051").await?;
 //! // Workers join with `hypersearch worker --coordinator http://127.0.0.1:50051`.
 //! let end = coordinator.serve(listener, None, std::future::pending()).await?;

@@ -2,7 +2,7 @@
 //! until every trial is over.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use crate::data::{CONCURRENT_TRANSFERS, DataSet};
 use crate::limits::ReportLimiter;
 use crate::scheduler::{Parts, Progress, Rules, Scheduler};
 use crate::service::{Service, TokenCheck};
-use crate::store::{self, StudyDefinition, WriteOp, Writer};
+use crate::store::{self, Location, StudyDefinition, WriteOp, Writer};
 use crate::tls::ServerTls;
 
 /// How long the coordinator keeps answering after the study ends, so that every worker
@@ -77,7 +77,7 @@ impl Coordinator {
     pub async fn open(
         config: &StudyConfig,
         config_text: &str,
-        db: &Path,
+        db: &Location,
         options: &Options,
     ) -> Result<Coordinator, Error> {
         let paths = options.data_files.clone();
@@ -95,14 +95,14 @@ impl Coordinator {
             budget: config.search.trials,
             config: config_text.to_string(),
         };
-        let stored = store::create_or_resume(&mut conn, &definition, db).await?;
+        let stored = store::create_or_resume(&mut conn, &definition, &db.to_string()).await?;
         let resumed = stored.resumed;
         let trial_ids = stored.trials.iter().map(|t| (t.number, t.id)).collect();
         // The writer opens its own connection; this one only migrated and loaded.
         sqlx::Connection::close(conn)
             .await
             .map_err(|err| Error::database("close the loading connection", err))?;
-        let writer = Writer::open(db, stored.id, trial_ids)?;
+        let writer = Writer::open_at(db, stored.id, trial_ids).await?;
         let sampler = make_sampler(config).map_err(|err| Error::Sampler(err.to_string()))?;
         let objective = match &config.objective {
             hypersearch_search::Objective::NnCore => Objective::Training,

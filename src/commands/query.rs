@@ -4,20 +4,29 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use hypersearch_coordinator::store::{TrialState, query};
+use hypersearch_coordinator::store::{Location, TrialState, query};
 
 use super::output::say;
 use super::output::{self, maybe_number, number};
 use super::small_runtime;
 use crate::cli::{Format, SortKey, StateFilter};
 
+/// A `--db` value as a database: a `postgres://` URL, else a SQLite file.
+pub fn location(db: &Path) -> anyhow::Result<Location> {
+    Ok(match db.to_str() {
+        Some(text) => Location::parse(text)?,
+        None => Location::Sqlite(db.to_path_buf()),
+    })
+}
+
 /// Opens `db` read-only and runs `body` on it.
 pub fn with_database<T>(
     db: &Path,
     body: impl AsyncFnOnce(&mut query::Reader) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
+    let db = location(db)?;
     small_runtime()?.block_on(async {
-        let mut reader = query::Reader::open(db).await?;
+        let mut reader = query::Reader::open(&db).await?;
         body(&mut reader).await
     })
 }
@@ -69,7 +78,7 @@ pub fn studies(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
         }
         Format::Table => {
             if studies.is_empty() {
-                say!("{} holds no study yet", db.display());
+                say!("{} holds no study yet", location(db)?);
                 return Ok(ExitCode::SUCCESS);
             }
             let mut table = output::table(&[

@@ -45,7 +45,8 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     logging::init("error");
     let study = study_file::load(config, data_root)?;
-    let db = study_file::database(db, &study.config);
+    let db_path = study_file::database(db, &study.config);
+    let db = query::location(&db_path)?;
     let slots = workers.unwrap_or_else(cores);
     if slots == 0 {
         bail!("--workers must be at least 1");
@@ -68,15 +69,14 @@ pub fn run(
         if coordinator.resumed() {
             eprintln!(
                 "resuming study `{name}` from {}: {} of {} trials done",
-                db.display(),
+                db,
                 start.done(),
                 start.budget
             );
         } else {
             eprintln!(
                 "study `{name}`: {} trials, {slots} local workers, database {}",
-                start.budget,
-                db.display()
+                start.budget, db
             );
         }
         if start.finished {
@@ -135,11 +135,11 @@ pub fn run(
         return Ok(ExitCode::from(130));
     }
     say!("best trials of study `{name}`:");
-    query::best(&db, Some(&name), SHOWN_AT_THE_END, Format::Table)?;
+    query::best(&db_path, Some(&name), SHOWN_AT_THE_END, Format::Table)?;
     say!(
         "more: hypersearch best --db {} --study {name}   ·   hypersearch show TRIAL --db {}",
-        db.display(),
-        db.display()
+        db,
+        db
     );
     Ok(ExitCode::SUCCESS)
 }

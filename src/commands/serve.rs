@@ -48,7 +48,7 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
         );
     }
     let study = study_file::load(args.config, args.data_root)?;
-    let db = study_file::database(args.db, &study.config);
+    let db = super::query::location(&study_file::database(args.db, &study.config))?;
     let token = args.token_file.map(read_token).transpose()?;
     let tls = args
         .tls
@@ -86,7 +86,7 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot start study `{name}`"))?;
         let start = *coordinator.progress().borrow();
         if start.finished {
-            eprintln!("study `{name}` in {} is already finished", db.display());
+            eprintln!("study `{name}` in {db} is already finished");
             coordinator.close().await?;
             return Ok(ExitCode::SUCCESS);
         }
@@ -98,7 +98,7 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
             "study `{name}` ({} of {} trials done, database {})",
             start.done(),
             start.budget,
-            db.display()
+            db
         );
         eprintln!(
             "{transport}; {}",

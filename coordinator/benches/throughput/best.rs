@@ -8,8 +8,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use hypersearch_coordinator::store::{
-    AttemptEnd, StudyDefinition, TrialState, TrialUpdate, WriteOp, Writer, create_or_resume,
-    open_for_writing,
+    AttemptEnd, Location, StudyDefinition, TrialState, TrialUpdate, WriteOp, Writer,
+    create_or_resume, open_for_writing,
 };
 use hypersearch_proto::{Direction, FailureKind, LeaseId};
 
@@ -35,7 +35,7 @@ impl Draws {
 /// Writes a study of `trials` finished trials (80 % complete, 15 % pruned, 5 % failed).
 async fn build(db: &Path, trials: u64) -> Result<(), String> {
     let err = |e: hypersearch_coordinator::Error| e.to_string();
-    let mut conn = open_for_writing(db).await.map_err(err)?;
+    let mut conn = open_for_writing(&Location::from(db)).await.map_err(err)?;
     let definition = StudyDefinition {
         name: "large".into(),
         metric: "value".into(),
@@ -44,7 +44,7 @@ async fn build(db: &Path, trials: u64) -> Result<(), String> {
         budget: trials,
         config: branin_study("large", trials, 8, ""),
     };
-    let study = create_or_resume(&mut conn, &definition, db)
+    let study = create_or_resume(&mut conn, &definition, &db.display().to_string())
         .await
         .map_err(err)?;
     drop(conn);

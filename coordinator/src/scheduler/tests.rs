@@ -15,7 +15,7 @@ use hypersearch_search::{
 };
 
 use super::*;
-use crate::store::{StudyDefinition, create_or_resume, open_for_writing};
+use crate::store::{Location, StudyDefinition, create_or_resume, open_for_writing};
 
 const STUDY: &str = "[study]\nname = \"once\"\nmetric = \"value\"\n[objective]\nfunction = \"branin\"\n\
     [search]\nalgorithm = \"random\"\ntrials = 4\nparallel = 2\nseed = 5\n\
@@ -103,7 +103,7 @@ async fn start(
     Calls<Vec<(u32, f64)>>,
 ) {
     let config = StudyConfig::from_toml_str(STUDY, "once.toml").unwrap();
-    let mut conn = open_for_writing(path).await.unwrap();
+    let mut conn = open_for_writing(&Location::from(path)).await.unwrap();
     let definition = StudyDefinition {
         name: "once".into(),
         metric: "value".into(),
@@ -112,7 +112,7 @@ async fn start(
         budget: 4,
         config: STUDY.into(),
     };
-    let stored = create_or_resume(&mut conn, &definition, path)
+    let stored = create_or_resume(&mut conn, &definition, &path.display().to_string())
         .await
         .unwrap();
     drop(conn);

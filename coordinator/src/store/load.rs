@@ -1,15 +1,13 @@
 //! Creating a study at start, or loading it back to resume it after a restart.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use hypersearch_proto::{Direction, Metrics, StopDecision};
+use sqlx::AnyConnection;
 use sqlx::Row;
-use sqlx::sqlite::SqliteConnection;
 
 use super::db_err;
-use super::writer::now_sql;
-use super::{TrialState, token_from_sql};
+use super::{TrialState, token_from_sql, utc_now_text};
 use crate::Error;
 
 /// What the database records about a study when it is created.
@@ -102,33 +100,32 @@ fn count(value: i64) -> u32 {
 /// Creates the study `def` in the database, or loads it back if a study of that name exists
 /// with the same configuration text. `path` is only for messages.
 pub async fn create_or_resume(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     def: &StudyDefinition,
-    path: &Path,
+    database: &str,
 ) -> Result<StoredStudy, Error> {
-    let existing = sqlx::query("SELECT id, config FROM studies WHERE name = ?")
+    let existing = sqlx::query("SELECT id, config FROM studies WHERE name = $1")
         .bind(&def.name)
         .fetch_optional(&mut *conn)
         .await
         .map_err(db_err("look up study"))?;
     let Some(row) = existing else {
-        let done = sqlx::query(concat!(
+        let created = sqlx::query(
             "INSERT INTO studies (name, metric, direction, algorithm, budget, config, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ",
-            now_sql!(),
-            ")"
-        ))
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
         .bind(&def.name)
         .bind(&def.metric)
         .bind(direction_sql(def.direction))
         .bind(&def.algorithm)
         .bind(i64::try_from(def.budget).unwrap_or(i64::MAX))
         .bind(&def.config)
-        .execute(&mut *conn)
+        .bind(utc_now_text())
+        .fetch_one(&mut *conn)
         .await
         .map_err(db_err("create study"))?;
         return Ok(StoredStudy {
-            id: done.last_insert_rowid(),
+            id: created.get("id"),
             resumed: false,
             trials: Vec::new(),
             workers: Vec::new(),
@@ -139,11 +136,11 @@ pub async fn create_or_resume(
     if config != def.config {
         return Err(Error::StudyChanged {
             name: def.name.clone(),
-            path: path.to_path_buf(),
+            database: database.to_string(),
         });
     }
     let trials = load_trials(conn, id, &def.metric).await?;
-    let workers = sqlx::query("SELECT id, slots FROM workers WHERE study_id = ?")
+    let workers = sqlx::query("SELECT id, slots FROM workers WHERE study_id = $1")
         .bind(id)
         .fetch_all(&mut *conn)
         .await
@@ -163,13 +160,13 @@ pub async fn create_or_resume(
 }
 
 async fn load_trials(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     study_id: i64,
     metric: &str,
 ) -> Result<Vec<StoredTrial>, Error> {
     let rows = sqlx::query(
         "SELECT id, number, state, params, overrides, value, attempts, infra_failures, \
-         user_failures FROM trials WHERE study_id = ? ORDER BY number",
+         user_failures FROM trials WHERE study_id = $1 ORDER BY number",
     )
     .bind(study_id)
     .fetch_all(&mut *conn)
@@ -202,7 +199,7 @@ async fn load_trials(
 
     let attempts = sqlx::query(
         "SELECT a.trial_id, a.attempt, a.worker_id, a.lease_token, a.state, a.failure FROM attempts a \
-         JOIN trials t ON t.id = a.trial_id AND a.attempt = t.attempts WHERE t.study_id = ?",
+         JOIN trials t ON t.id = a.trial_id AND a.attempt = t.attempts WHERE t.study_id = $1",
     )
     .bind(study_id)
     .fetch_all(&mut *conn)
@@ -226,7 +223,7 @@ async fn load_trials(
     let intermediate = sqlx::query(
         "SELECT m.trial_id, m.epoch, m.value FROM epoch_metrics m \
          JOIN trials t ON t.id = m.trial_id AND m.attempt = t.attempts \
-         WHERE t.study_id = ? AND m.name = ? ORDER BY m.trial_id, m.epoch",
+         WHERE t.study_id = $1 AND m.name = $2 ORDER BY m.trial_id, m.epoch",
     )
     .bind(study_id)
     .bind(metric)
@@ -246,7 +243,7 @@ async fn load_trials(
     let last_epochs = sqlx::query(
         "SELECT m.trial_id, m.epoch, m.name, m.value FROM epoch_metrics m \
          JOIN trials t ON t.id = m.trial_id AND m.attempt = t.attempts \
-         WHERE t.study_id = ? AND t.state = 'running' AND m.epoch = \
+         WHERE t.study_id = $1 AND t.state = 'running' AND m.epoch = \
          (SELECT max(epoch) FROM epoch_metrics e WHERE e.trial_id = m.trial_id AND e.attempt = m.attempt)",
     )
     .bind(study_id)
@@ -269,7 +266,7 @@ async fn load_trials(
     let stops = sqlx::query(
         "SELECT s.trial_id, s.epoch, s.rule, s.value, s.threshold, s.explanation \
          FROM early_stops s JOIN trials t ON t.id = s.trial_id AND s.attempt = t.attempts \
-         WHERE t.study_id = ?",
+         WHERE t.study_id = $1",
     )
     .bind(study_id)
     .fetch_all(&mut *conn)

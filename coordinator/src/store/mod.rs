@@ -1,28 +1,37 @@
-//! The SQLite trials database: opening it, the coordinator's single writer, loading a study
-//! at start, and the read-only queries behind `studies`, `best`, `trials`, `show`, `export`.
+//! The trials database, a SQLite file or PostgreSQL ([`Location`]): opening it, the
+//! coordinator's single writer, loading a study at start, and the read-only queries behind
+//! `studies`, `best`, `trials`, `show`, `export`.
 //!
-//! Only the coordinator writes, through one [`Writer`] task that groups concurrent requests
-//! into one `BEGIN IMMEDIATE` transaction and acknowledges each only after its commit.
-//! The schema is in `migrations/` and documented for SQL users in `docs/SCHEMA.md`.
+//! Only the coordinator writes, through one [`Writer`] that groups concurrent requests into
+//! one transaction and acknowledges each only after its commit; its SQLite side runs on
+//! rusqlite, its PostgreSQL side on sqlx's Postgres driver. Loading and queries run the same
+//! statements on both through sqlx's `Any` driver. The schema is in `migrations/sqlite/` and
+//! `migrations/postgres/` (the same versions) and documented in `docs/SCHEMA.md`.
 
 mod load;
+pub mod location;
 pub mod query;
 mod writer;
 
-use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::ConnectOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sqlx::AnyConnection;
+use sqlx::any::AnyConnectOptions;
+use sqlx::postgres::PgConnection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection};
+use std::str::FromStr;
 
 pub use load::{StoredAttempt, StoredStudy, StoredTrial, StudyDefinition, create_or_resume};
+pub use location::Location;
 pub use writer::{Ack, AttemptEnd, TrialUpdate, WriteOp, Writer};
 
 use crate::Error;
 
-/// The schema migrations, embedded at compile time from `migrations/`.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+/// The SQLite schema migrations, embedded at compile time from `migrations/sqlite/`.
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+/// The PostgreSQL schema migrations (the same versions), from `migrations/postgres/`.
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 /// How long a statement waits for a lock held by another connection (a reader checkpointing,
 /// a second coordinator by mistake) before failing.
@@ -33,57 +42,114 @@ pub(crate) fn db_err(context: &'static str) -> impl Fn(sqlx::Error) -> Error {
     move |err| Error::database(context, err)
 }
 
-/// Opens (creating if needed) the database for writing: busy timeout first, then WAL,
-/// full synchronous commits (an acknowledged result survives power loss), foreign keys, and
-/// the schema migrations applied.
-pub async fn open_for_writing(path: &Path) -> Result<SqliteConnection, Error> {
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .busy_timeout(BUSY_TIMEOUT)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .foreign_keys(true);
-    let mut conn = options
-        .connect()
-        .await
-        .map_err(|source| Error::OpenDatabase {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    MIGRATOR
-        .run(&mut conn)
-        .await
-        .map_err(|source| Error::Migrate {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    Ok(conn)
+fn open_err(db: &Location) -> impl Fn(sqlx::Error) -> Error + '_ {
+    move |source| Error::OpenDatabase {
+        database: db.to_string(),
+        source,
+    }
+}
+
+/// A connection through sqlx's `Any` driver, which runs the same statements (with `$1`
+/// placeholders) on SQLite and PostgreSQL.
+async fn connect_any(db: &Location, sqlite: SqliteConnectOptions) -> Result<AnyConnection, Error> {
+    sqlx::any::install_default_drivers();
+    let options = match db {
+        Location::Sqlite(_) => AnyConnectOptions::from_url(&sqlite.to_url_lossy()),
+        Location::Postgres(url) => url.any_options(),
+    }
+    .map_err(open_err(db))?;
+    options.connect().await.map_err(open_err(db))
+}
+
+/// Opens (creating it if needed) the database for writing, with the schema migrations
+/// applied, and returns a connection to create or load the study with. A SQLite file gets a
+/// busy timeout first, then WAL, full synchronous commits and foreign keys.
+pub async fn open_for_writing(db: &Location) -> Result<AnyConnection, Error> {
+    let migrate_err = |source| Error::Migrate {
+        database: db.to_string(),
+        source,
+    };
+    match db {
+        Location::Sqlite(path) => {
+            let options = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .busy_timeout(BUSY_TIMEOUT)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true);
+            let mut conn = options.connect().await.map_err(open_err(db))?;
+            SQLITE_MIGRATOR.run(&mut conn).await.map_err(migrate_err)?;
+            conn.close().await.map_err(open_err(db))?;
+            connect_any(db, SqliteConnectOptions::new().filename(path)).await
+        }
+        Location::Postgres(url) => {
+            let mut conn = PgConnection::connect_with(url.options())
+                .await
+                .map_err(open_err(db))?;
+            POSTGRES_MIGRATOR
+                .run(&mut conn)
+                .await
+                .map_err(migrate_err)?;
+            conn.close().await.map_err(open_err(db))?;
+            connect_any(db, SqliteConnectOptions::new()).await
+        }
+    }
 }
 
 /// Opens an existing database read-only, for the query commands: they never write, and
 /// they work while a coordinator is writing.
-pub async fn open_read_only(path: &Path) -> Result<SqliteConnection, Error> {
-    if !path.exists() {
-        return Err(Error::OpenDatabase {
-            path: path.to_path_buf(),
-            source: sqlx::Error::Io(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no such file",
-            )),
-        });
+pub async fn open_read_only(db: &Location) -> Result<AnyConnection, Error> {
+    match db {
+        Location::Sqlite(path) => {
+            if !path.exists() {
+                return Err(Error::OpenDatabase {
+                    database: db.to_string(),
+                    source: sqlx::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no such file",
+                    )),
+                });
+            }
+            let options = SqliteConnectOptions::new().filename(path).read_only(true);
+            connect_any(db, options).await
+        }
+        Location::Postgres(_) => {
+            let mut conn = connect_any(db, SqliteConnectOptions::new()).await?;
+            sqlx::query("SET default_transaction_read_only = on")
+                .execute(&mut conn)
+                .await
+                .map_err(open_err(db))?;
+            Ok(conn)
+        }
     }
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .read_only(true)
-        .busy_timeout(BUSY_TIMEOUT);
-    options
-        .connect()
-        .await
-        .map_err(|source| Error::OpenDatabase {
-            path: path.to_path_buf(),
-            source,
-        })
+}
+
+/// The time now as the database stores it: UTC, ISO 8601 with milliseconds
+/// (`2026-11-05T14:03:22.117Z`).
+pub(crate) fn utc_now_text() -> String {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3_600,
+        rest % 3_600 / 60,
+        rest % 60,
+        since.subsec_millis()
+    )
 }
 
 /// Where a trial is in its life.
@@ -180,7 +246,8 @@ mod tests {
     async fn opening_sets_wal_and_applies_the_schema() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let mut conn = open_for_writing(&path).await.unwrap();
+        let db = Location::from(&path);
+        let mut conn = open_for_writing(&db).await.unwrap();
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&mut conn)
             .await
@@ -196,8 +263,8 @@ mod tests {
         assert_eq!(tables, 6);
         drop(conn);
         // Opening again (a restart) applies nothing twice.
-        open_for_writing(&path).await.unwrap();
-        let mut reader = open_read_only(&path).await.unwrap();
+        open_for_writing(&db).await.unwrap();
+        let mut reader = open_read_only(&db).await.unwrap();
         let ok: String = sqlx::query_scalar("PRAGMA integrity_check")
             .fetch_one(&mut reader)
             .await
@@ -209,7 +276,10 @@ mod tests {
     async fn read_only_open_of_a_missing_file_names_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nope.db");
-        let err = open_read_only(&path).await.unwrap_err().to_string();
+        let err = open_read_only(&Location::from(&path))
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("nope.db"), "{err}");
         assert!(!path.exists());
     }

@@ -2,17 +2,16 @@
 //! Filters are bound parameters; sort orders come from an allow-list of static statements.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::Serialize;
+use sqlx::AnyConnection;
 use sqlx::Row;
-use sqlx::sqlite::SqliteConnection;
 
 mod sql;
 
 pub use sql::{all_histories, best, resolve_study, studies, trial, trials};
 
-use super::{TrialState, db_err};
+use super::{Location, TrialState, db_err};
 use crate::Error;
 use sql::unsigned;
 
@@ -168,18 +167,20 @@ pub enum TrialOrder {
     Value,
 }
 
-/// The trials database opened read-only: what the query commands use.
+/// The trials database opened read-only (a SQLite file, or PostgreSQL in a read-only
+/// transaction mode): what the query commands use.
 pub struct Reader {
-    conn: SqliteConnection,
-    path: std::path::PathBuf,
+    conn: AnyConnection,
+    /// The file, or the URL without its password, for messages.
+    database: String,
 }
 
 impl Reader {
-    /// Opens the existing database at `path` read-only.
-    pub async fn open(path: &Path) -> Result<Reader, Error> {
+    /// Opens the existing database at `db` read-only.
+    pub async fn open(db: &Location) -> Result<Reader, Error> {
         Ok(Reader {
-            conn: super::open_read_only(path).await?,
-            path: path.to_path_buf(),
+            conn: super::open_read_only(db).await?,
+            database: db.to_string(),
         })
     }
 
@@ -190,7 +191,7 @@ impl Reader {
 
     /// The study named `name`, or the only one when `name` is `None`.
     pub async fn study(&mut self, name: Option<&str>) -> Result<StudyRef, Error> {
-        resolve_study(&mut self.conn, name, &self.path).await
+        resolve_study(&mut self.conn, name, &self.database).await
     }
 
     /// The `top` best complete trials.
@@ -229,7 +230,7 @@ impl Reader {
         let rows = sqlx::query(
             "SELECT t.number, s.attempt, s.epoch, s.rule, s.metric, s.value, s.threshold, \
              s.explanation FROM early_stops s JOIN trials t ON t.id = s.trial_id \
-             WHERE t.study_id = ? ORDER BY t.number, s.attempt",
+             WHERE t.study_id = $1 ORDER BY t.number, s.attempt",
         )
         .bind(study.id)
         .fetch_all(&mut self.conn)

@@ -1,11 +1,10 @@
 //! The statements behind the queries: filters are bound parameters, sort orders come from
 //! an allow-list of static statements.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
+use sqlx::AnyConnection;
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::any::AnyRow;
+use std::collections::BTreeMap;
 
 use super::{
     AttemptSummary, EarlyStop, EpochMetrics, StudyRef, StudySummary, TrialDetail, TrialOrder,
@@ -19,12 +18,14 @@ pub(super) fn unsigned(value: i64) -> u64 {
 }
 
 /// Every study with its counts, in creation order.
-pub async fn studies(conn: &mut SqliteConnection) -> Result<Vec<StudySummary>, Error> {
+pub async fn studies(conn: &mut AnyConnection) -> Result<Vec<StudySummary>, Error> {
     let rows = sqlx::query(
         "SELECT s.id, s.name, s.metric, s.direction, s.algorithm, s.state, s.budget, s.created_at, \
-         sum(t.state = 'queued') AS queued, sum(t.state = 'running') AS running, \
-         sum(t.state = 'complete') AS complete, sum(t.state = 'pruned') AS pruned, \
-         sum(t.state = 'failed') AS failed \
+         sum(CASE WHEN t.state = 'queued' THEN 1 ELSE 0 END) AS queued, \
+         sum(CASE WHEN t.state = 'running' THEN 1 ELSE 0 END) AS running, \
+         sum(CASE WHEN t.state = 'complete' THEN 1 ELSE 0 END) AS complete, \
+         sum(CASE WHEN t.state = 'pruned' THEN 1 ELSE 0 END) AS pruned, \
+         sum(CASE WHEN t.state = 'failed' THEN 1 ELSE 0 END) AS failed \
          FROM studies s LEFT JOIN trials t ON t.study_id = s.id GROUP BY s.id ORDER BY s.id",
     )
     .fetch_all(&mut *conn)
@@ -60,11 +61,12 @@ pub async fn studies(conn: &mut SqliteConnection) -> Result<Vec<StudySummary>, E
     Ok(out)
 }
 
-/// The study named `name`, or the only study when `name` is `None`. `path` is for messages.
+/// The study named `name`, or the only study when `name` is `None`. `database` (the file, or
+/// the URL without its password) is for messages.
 pub async fn resolve_study(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     name: Option<&str>,
-    path: &Path,
+    database: &str,
 ) -> Result<StudyRef, Error> {
     let rows = sqlx::query("SELECT id, name, metric, direction FROM studies ORDER BY id")
         .fetch_all(&mut *conn)
@@ -87,19 +89,19 @@ pub async fn resolve_study(
             .cloned()
             .ok_or_else(|| Error::UnknownStudy {
                 name: name.to_string(),
-                path: path.to_path_buf(),
+                database: database.to_string(),
                 available: names(),
             }),
         None if studies.len() == 1 => Ok(studies[0].clone()),
         None => Err(Error::UnknownStudy {
             name: "(none given: use --study)".to_string(),
-            path: path.to_path_buf(),
+            database: database.to_string(),
             available: names(),
         }),
     }
 }
 
-fn trial_summary(row: &SqliteRow) -> Result<TrialSummary, Error> {
+fn trial_summary(row: &AnyRow) -> Result<TrialSummary, Error> {
     let json = |column: &str| -> Result<Option<serde_json::Value>, Error> {
         let text: Option<String> = row.get(column);
         text.map(|text| {
@@ -137,19 +139,19 @@ macro_rules! trial_query {
 
 /// The `top` best complete trials, best first (ties: lower number first).
 pub async fn best(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     study: &StudyRef,
     top: u64,
 ) -> Result<Vec<TrialSummary>, Error> {
     let sql = if study.maximize {
         trial_query!(
-            "WHERE t.study_id = ? AND t.state = 'complete' AND t.value IS NOT NULL \
-             ORDER BY t.value DESC, t.number LIMIT ?"
+            "WHERE t.study_id = $1 AND t.state = 'complete' AND t.value IS NOT NULL \
+             ORDER BY t.value DESC, t.number LIMIT $2"
         )
     } else {
         trial_query!(
-            "WHERE t.study_id = ? AND t.state = 'complete' AND t.value IS NOT NULL \
-             ORDER BY t.value ASC, t.number LIMIT ?"
+            "WHERE t.study_id = $1 AND t.state = 'complete' AND t.value IS NOT NULL \
+             ORDER BY t.value ASC, t.number LIMIT $2"
         )
     };
     let rows = sqlx::query(sql)
@@ -163,21 +165,24 @@ pub async fn best(
 
 /// Every trial of the study, optionally only those in `state`, in `order`.
 pub async fn trials(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     study: &StudyRef,
     state: Option<TrialState>,
     order: TrialOrder,
 ) -> Result<Vec<TrialSummary>, Error> {
     let sql = match (order, study.maximize) {
         (TrialOrder::Number, _) => {
-            trial_query!("WHERE t.study_id = ?1 AND (?2 IS NULL OR t.state = ?2) ORDER BY t.number")
+            trial_query!(
+                "WHERE t.study_id = $1 AND (CAST($2 AS TEXT) IS NULL OR t.state = $2) \
+                 ORDER BY t.number"
+            )
         }
         (TrialOrder::Value, true) => trial_query!(
-            "WHERE t.study_id = ?1 AND (?2 IS NULL OR t.state = ?2) \
+            "WHERE t.study_id = $1 AND (CAST($2 AS TEXT) IS NULL OR t.state = $2) \
              ORDER BY t.value IS NULL, t.value DESC, t.number"
         ),
         (TrialOrder::Value, false) => trial_query!(
-            "WHERE t.study_id = ?1 AND (?2 IS NULL OR t.state = ?2) \
+            "WHERE t.study_id = $1 AND (CAST($2 AS TEXT) IS NULL OR t.state = $2) \
              ORDER BY t.value IS NULL, t.value ASC, t.number"
         ),
     };
@@ -192,12 +197,12 @@ pub async fn trials(
 
 /// Everything about trial `number` of the study.
 pub async fn trial(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     study: &StudyRef,
     number: u64,
 ) -> Result<TrialDetail, Error> {
     let row = sqlx::query(trial_query!(
-        ", studies s WHERE s.id = t.study_id AND t.study_id = ? AND t.number = ?"
+        ", studies s WHERE s.id = t.study_id AND t.study_id = $1 AND t.number = $2"
     ))
     .bind(study.id)
     .bind(i64::try_from(number).unwrap_or(i64::MAX))
@@ -211,7 +216,7 @@ pub async fn trial(
     let summary = trial_summary(&row)?;
     let extra = sqlx::query(
         "SELECT t.id, t.overrides, s.config FROM trials t JOIN studies s ON s.id = t.study_id \
-         WHERE t.study_id = ? AND t.number = ?",
+         WHERE t.study_id = $1 AND t.number = $2",
     )
     .bind(study.id)
     .bind(i64::try_from(number).unwrap_or(i64::MAX))
@@ -228,7 +233,7 @@ pub async fn trial(
     let attempt_history = sqlx::query(
         "SELECT a.attempt, w.name AS worker, a.state, a.failure, a.error, a.started_at, \
          a.finished_at FROM attempts a LEFT JOIN workers w ON w.id = a.worker_id \
-         WHERE a.trial_id = ? ORDER BY a.attempt",
+         WHERE a.trial_id = $1 ORDER BY a.attempt",
     )
     .bind(trial_id)
     .fetch_all(&mut *conn)
@@ -248,7 +253,7 @@ pub async fn trial(
 
     let mut history: Vec<EpochMetrics> = Vec::new();
     let metric_rows = sqlx::query(
-        "SELECT attempt, epoch, name, value FROM epoch_metrics WHERE trial_id = ? \
+        "SELECT attempt, epoch, name, value FROM epoch_metrics WHERE trial_id = $1 \
          ORDER BY attempt, epoch, name",
     )
     .bind(trial_id)
@@ -261,7 +266,7 @@ pub async fn trial(
 
     let early_stop = sqlx::query(
         "SELECT attempt, epoch, rule, metric, value, threshold, explanation FROM early_stops \
-         WHERE trial_id = ? ORDER BY attempt DESC LIMIT 1",
+         WHERE trial_id = $1 ORDER BY attempt DESC LIMIT 1",
     )
     .bind(trial_id)
     .fetch_optional(&mut *conn)
@@ -292,12 +297,12 @@ pub async fn trial(
 /// The per-epoch metrics of every trial of the study, for `export`: trial number to its
 /// history (every attempt).
 pub async fn all_histories(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     study: &StudyRef,
 ) -> Result<BTreeMap<u64, Vec<EpochMetrics>>, Error> {
     let rows = sqlx::query(
         "SELECT t.number, m.attempt, m.epoch, m.name, m.value FROM epoch_metrics m \
-         JOIN trials t ON t.id = m.trial_id WHERE t.study_id = ? \
+         JOIN trials t ON t.id = m.trial_id WHERE t.study_id = $1 \
          ORDER BY t.number, m.attempt, m.epoch, m.name",
     )
     .bind(study.id)
@@ -313,7 +318,7 @@ pub async fn all_histories(
 
 /// Adds one `epoch_metrics` row (attempt, epoch, name, value; rows ordered by attempt and
 /// epoch) to `history`, opening the epoch's entry when it is the first of its metrics.
-fn add_metric(history: &mut Vec<EpochMetrics>, row: &SqliteRow) {
+fn add_metric(history: &mut Vec<EpochMetrics>, row: &AnyRow) {
     let attempt = u32::try_from(row.get::<i64, _>("attempt")).unwrap_or(0);
     let epoch = u32::try_from(row.get::<i64, _>("epoch")).unwrap_or(0);
     let same = history

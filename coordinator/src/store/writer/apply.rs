@@ -120,14 +120,14 @@ fn number_sql(number: u64) -> i64 {
     i64::try_from(number).unwrap_or(i64::MAX)
 }
 
-fn failure_sql(failure: Option<FailureKind>) -> Option<&'static str> {
+pub(super) fn failure_sql(failure: Option<FailureKind>) -> Option<&'static str> {
     failure.map(|kind| match kind {
         FailureKind::User => "user",
         FailureKind::Infrastructure => "infrastructure",
     })
 }
 
-fn lease_not_held(lease: LeaseId, worker: u64) -> Failure {
+pub(super) fn lease_not_held(lease: LeaseId, worker: u64) -> Failure {
     Failure::Refused(Error::LeaseNotHeld {
         lease,
         worker,

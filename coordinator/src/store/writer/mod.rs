@@ -21,9 +21,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use sqlx::Connection as _;
 use tokio::sync::{mpsc, oneshot};
 
 mod apply;
+mod postgres;
 #[cfg(test)]
 mod tests;
 
@@ -31,6 +33,7 @@ pub use apply::{AttemptEnd, TrialUpdate, WriteOp};
 use apply::{Failure, sql_error};
 
 use crate::Error;
+use crate::store::Location;
 
 /// Most requests applied in one transaction.
 pub const MAX_BATCH: usize = 1024;
@@ -121,6 +124,33 @@ impl Writer {
                 message: err.to_string(),
             })?;
         Ok(Writer { jobs })
+    }
+
+    /// Starts the writer on `db`: the SQLite thread of [`Writer::open`], or a task holding
+    /// one PostgreSQL connection.
+    pub async fn open_at(
+        db: &Location,
+        study_id: i64,
+        trial_ids: HashMap<u64, i64>,
+    ) -> Result<Writer, Error> {
+        match db {
+            Location::Sqlite(path) => Writer::open(path, study_id, trial_ids),
+            Location::Postgres(url) => {
+                let conn = sqlx::postgres::PgConnection::connect_with(url.options())
+                    .await
+                    .map_err(|source| Error::OpenDatabase {
+                        database: db.to_string(),
+                        source,
+                    })?;
+                let (jobs, queue) = mpsc::unbounded_channel();
+                let task = Task {
+                    study_id,
+                    trial_ids,
+                };
+                tokio::spawn(postgres::run(conn, task, queue));
+                Ok(Writer { jobs })
+            }
+        }
     }
 
     /// Queues `op` without waiting; the returned [`Ack`] resolves after its commit.

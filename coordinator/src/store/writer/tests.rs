@@ -1,9 +1,13 @@
-//! The writer against a real database file: grouped commits, fencing, reloading.
+//! The store's conformance suite, run against a real SQLite file and a real (throwaway)
+//! PostgreSQL cluster alike: grouped commits, fencing, reloading, the queries.
 #![allow(clippy::unwrap_used)]
+
+use hypersearch_testpg::Cluster;
 
 use super::*;
 use crate::store::{
-    StudyDefinition, TrialState, create_or_resume, open_for_writing, open_read_only, query,
+    Location, StudyDefinition, TrialState, create_or_resume, open_for_writing, open_read_only,
+    query,
 };
 use hypersearch_proto::{Direction, Epoch, LeaseId};
 
@@ -18,17 +22,61 @@ fn definition() -> StudyDefinition {
     }
 }
 
-#[tokio::test]
-async fn writes_are_fenced_on_the_lease_and_survive_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
-    let mut conn = open_for_writing(&path).await.unwrap();
-    let study = create_or_resume(&mut conn, &definition(), &path)
+/// Runs `check` on a fresh SQLite file and on a fresh PostgreSQL database.
+macro_rules! on_both_stores {
+    ($sqlite:ident, $postgres:ident, $check:ident) => {
+        #[tokio::test]
+        async fn $sqlite() {
+            let dir = tempfile::tempdir().unwrap();
+            $check(&Location::from(dir.path().join("t.db"))).await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            let cluster = Cluster::start();
+            $check(&Location::parse(&cluster.database()).unwrap()).await;
+        }
+    };
+}
+
+/// What the database says of its own health: SQLite's integrity check, or PostgreSQL's
+/// answer to a query over every table.
+async fn assert_healthy(reader: &mut sqlx::AnyConnection, db: &Location) {
+    match db {
+        Location::Sqlite(_) => {
+            let ok: String = sqlx::query_scalar("PRAGMA integrity_check")
+                .fetch_one(reader)
+                .await
+                .unwrap();
+            assert_eq!(ok, "ok");
+        }
+        Location::Postgres(_) => {
+            let rows: i64 = sqlx::query_scalar(
+                "SELECT (SELECT count(*) FROM studies) + (SELECT count(*) FROM trials) \
+                 + (SELECT count(*) FROM attempts) + (SELECT count(*) FROM epoch_metrics)",
+            )
+            .fetch_one(reader)
+            .await
+            .unwrap();
+            assert!(rows > 0);
+        }
+    }
+}
+
+on_both_stores!(
+    sqlite_writes_are_fenced_on_the_lease_and_survive_a_reopen,
+    postgres_writes_are_fenced_on_the_lease_and_survive_a_reopen,
+    writes_are_fenced_on_the_lease_and_survive_a_reopen
+);
+
+async fn writes_are_fenced_on_the_lease_and_survive_a_reopen(db: &Location) {
+    let mut conn = open_for_writing(db).await.unwrap();
+    let study = create_or_resume(&mut conn, &definition(), &db.to_string())
         .await
         .unwrap();
     assert!(!study.resumed);
     drop(conn);
-    let writer = Writer::open(&path, study.id, HashMap::new()).unwrap();
+    let writer = Writer::open_at(db, study.id, HashMap::new()).await.unwrap();
     let worker = writer
         .submit(WriteOp::RegisterWorker {
             name: "w".into(),
@@ -112,8 +160,8 @@ async fn writes_are_fenced_on_the_lease_and_survive_a_reopen() {
     ));
     drop(writer);
 
-    let mut conn = open_for_writing(&path).await.unwrap();
-    let again = create_or_resume(&mut conn, &definition(), &path)
+    let mut conn = open_for_writing(db).await.unwrap();
+    let again = create_or_resume(&mut conn, &definition(), &db.to_string())
         .await
         .unwrap();
     assert!(again.resumed);
@@ -130,12 +178,12 @@ async fn writes_are_fenced_on_the_lease_and_survive_a_reopen() {
         ..definition()
     };
     assert!(matches!(
-        create_or_resume(&mut conn, &changed, &path).await,
+        create_or_resume(&mut conn, &changed, &db.to_string()).await,
         Err(Error::StudyChanged { .. })
     ));
 
-    let mut reader = open_read_only(&path).await.unwrap();
-    let study = query::resolve_study(&mut reader, None, &path)
+    let mut reader = open_read_only(db).await.unwrap();
+    let study = query::resolve_study(&mut reader, None, &db.to_string())
         .await
         .unwrap();
     let best = query::best(&mut reader, &study, 5).await.unwrap();
@@ -157,23 +205,22 @@ async fn writes_are_fenced_on_the_lease_and_survive_a_reopen() {
     let summary = query::studies(&mut reader).await.unwrap();
     assert_eq!(summary[0].complete, 1);
     assert_eq!(summary[0].best_value, Some(0.5));
-    let ok: String = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_one(&mut reader)
-        .await
-        .unwrap();
-    assert_eq!(ok, "ok");
+    assert_healthy(&mut reader, db).await;
 }
 
-#[tokio::test]
-async fn a_write_that_breaks_halfway_fails_alone_and_many_epochs_keep_their_bits() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
-    let mut conn = open_for_writing(&path).await.unwrap();
-    let study = create_or_resume(&mut conn, &definition(), &path)
+on_both_stores!(
+    sqlite_a_write_that_breaks_halfway_fails_alone_and_many_epochs_keep_their_bits,
+    postgres_a_write_that_breaks_halfway_fails_alone_and_many_epochs_keep_their_bits,
+    a_write_that_breaks_halfway_fails_alone_and_many_epochs_keep_their_bits
+);
+
+async fn a_write_that_breaks_halfway_fails_alone_and_many_epochs_keep_their_bits(db: &Location) {
+    let mut conn = open_for_writing(db).await.unwrap();
+    let study = create_or_resume(&mut conn, &definition(), &db.to_string())
         .await
         .unwrap();
     drop(conn);
-    let writer = Writer::open(&path, study.id, HashMap::new()).unwrap();
+    let writer = Writer::open_at(db, study.id, HashMap::new()).await.unwrap();
     let worker = writer
         .submit(WriteOp::RegisterWorker {
             name: "w".into(),
@@ -246,7 +293,7 @@ async fn a_write_that_breaks_halfway_fails_alone_and_many_epochs_keep_their_bits
     after.wait().await.unwrap();
     drop(writer);
 
-    let mut reader = open_read_only(&path).await.unwrap();
+    let mut reader = open_read_only(db).await.unwrap();
     let rows: Vec<(i64, i64, String, f64)> = sqlx::query_as(
         "SELECT t.number, m.epoch, m.name, m.value FROM epoch_metrics m \
          JOIN trials t ON t.id = m.trial_id ORDER BY t.number, m.epoch, m.name",

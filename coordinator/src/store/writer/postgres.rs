@@ -1,0 +1,433 @@
+//! The writer on PostgreSQL: the same rounds as on SQLite (everything queued, up to
+//! [`MAX_BATCH`], in one transaction, one commit, then every acknowledgement), on a task of
+//! its own holding the one write connection (sqlx's Postgres driver, statements prepared
+//! once per connection). Each op is one or two statements, its lease fence inside the first
+//! (a data-modifying `WITH`), so a refused op writes nothing; a statement failing after its
+//! op wrote has the round redone with one savepoint per op, as on SQLite.
+
+use hypersearch_proto::{Epoch, LeaseId, StopDecision};
+use sqlx::postgres::PgConnection;
+use sqlx::{Connection, Row};
+use tokio::sync::mpsc;
+
+use super::apply::{AttemptEnd, Failure, TrialUpdate, WriteOp, failure_sql, lease_not_held};
+use super::{Job, MAX_BATCH, Task};
+use crate::Error;
+use crate::store::token_to_sql;
+
+/// The timestamp every row is stamped with (UTC, ISO 8601, ms), as on SQLite.
+macro_rules! now_pg {
+    () => {
+        "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+    };
+}
+
+fn broken(context: &'static str) -> impl Fn(sqlx::Error) -> Failure {
+    move |err| Failure::Broken(Error::database(context, err))
+}
+
+fn count(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Runs rounds until every handle to the writer is dropped.
+pub(super) async fn run(
+    mut conn: PgConnection,
+    mut task: Task,
+    mut queue: mpsc::UnboundedReceiver<Job>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = queue.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = apply_batch(&mut conn, &mut task, &batch).await;
+        for (job, result) in batch.drain(..).zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+    if let Err(err) = conn.close().await {
+        tracing::warn!(%err, "closing the trials database failed");
+    }
+}
+
+async fn apply_batch(
+    conn: &mut PgConnection,
+    task: &mut Task,
+    batch: &[Job],
+) -> Vec<Result<i64, Error>> {
+    match apply_round(conn, task, batch, false).await {
+        Ok(Some(results)) => results,
+        Ok(None) => match apply_round(conn, task, batch, true).await {
+            Ok(Some(results)) => results,
+            Ok(None) => failed_all(batch, "write round"),
+            Err(err) => {
+                tracing::error!(%err, "trials database write failed");
+                batch.iter().map(|_| Err(clone_error(&err))).collect()
+            }
+        },
+        Err(err) => {
+            tracing::error!(%err, "trials database write failed");
+            batch.iter().map(|_| Err(clone_error(&err))).collect()
+        }
+    }
+}
+
+fn failed_all(batch: &[Job], context: &'static str) -> Vec<Result<i64, Error>> {
+    batch
+        .iter()
+        .map(|_| {
+            Err(Error::Database {
+                context,
+                message: "the round could not be applied".into(),
+            })
+        })
+        .collect()
+}
+
+fn clone_error(err: &Error) -> Error {
+    Error::Database {
+        context: "write round",
+        message: err.to_string(),
+    }
+}
+
+/// One round in one transaction. `Ok(None)`: an op broke after writing and, without
+/// savepoints, the round was rolled back (to be redone with `isolated`).
+async fn apply_round(
+    conn: &mut PgConnection,
+    task: &mut Task,
+    batch: &[Job],
+    isolated: bool,
+) -> Result<Option<Vec<Result<i64, Error>>>, Error> {
+    let mut tx = conn
+        .begin()
+        .await
+        .map_err(|err| Error::database("begin", err))?;
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        if isolated {
+            let mut savepoint = tx
+                .begin()
+                .await
+                .map_err(|err| Error::database("savepoint", err))?;
+            let result = apply(&mut savepoint, task, &job.op).await;
+            match result {
+                Ok(id) => {
+                    savepoint
+                        .commit()
+                        .await
+                        .map_err(|err| Error::database("savepoint", err))?;
+                    results.push(Ok(id));
+                }
+                Err(failure) => {
+                    if let WriteOp::InsertTrial { number, .. } = &job.op {
+                        task.trial_ids.remove(number);
+                    }
+                    savepoint
+                        .rollback()
+                        .await
+                        .map_err(|err| Error::database("savepoint", err))?;
+                    results.push(Err(failure.into_error()));
+                }
+            }
+            continue;
+        }
+        match apply(&mut tx, task, &job.op).await {
+            Ok(id) => results.push(Ok(id)),
+            Err(Failure::Refused(err)) => results.push(Err(err)),
+            Err(Failure::Broken(err)) => {
+                tracing::warn!(%err, "a write failed halfway; redoing its round write by write");
+                forget_inserts(task, batch);
+                tx.rollback()
+                    .await
+                    .map_err(|err| Error::database("rollback", err))?;
+                return Ok(None);
+            }
+        }
+    }
+    if let Err(err) = tx.commit().await {
+        forget_inserts(task, batch);
+        return Err(Error::database("commit", err));
+    }
+    Ok(Some(results))
+}
+
+fn forget_inserts(task: &mut Task, batch: &[Job]) {
+    for job in batch {
+        if let WriteOp::InsertTrial { number, .. } = &job.op {
+            task.trial_ids.remove(number);
+        }
+    }
+}
+
+async fn apply(conn: &mut PgConnection, task: &mut Task, op: &WriteOp) -> Result<i64, Failure> {
+    let study_id = task.study_id;
+    match op {
+        WriteOp::RegisterWorker {
+            name,
+            hostname,
+            slots,
+            version,
+        } => {
+            let row = sqlx::query(concat!(
+                "INSERT INTO workers (study_id, name, hostname, slots, version, registered_at) \
+                 VALUES ($1, $2, $3, $4, $5, ",
+                now_pg!(),
+                ") RETURNING id"
+            ))
+            .bind(study_id)
+            .bind(name)
+            .bind(hostname)
+            .bind(i64::from(*slots))
+            .bind(version)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(broken("register worker"))?;
+            Ok(row.get::<i64, _>(0))
+        }
+        WriteOp::InsertTrial {
+            number,
+            params,
+            overrides,
+        } => {
+            let row = sqlx::query(concat!(
+                "INSERT INTO trials (study_id, number, state, params, overrides, created_at) \
+                 VALUES ($1, $2, 'queued', $3, $4, ",
+                now_pg!(),
+                ") RETURNING id"
+            ))
+            .bind(study_id)
+            .bind(count(*number))
+            .bind(params)
+            .bind(overrides)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(broken("insert trial"))?;
+            let id: i64 = row.get(0);
+            task.trial_ids.insert(*number, id);
+            Ok(id)
+        }
+        WriteOp::StartAttempt {
+            number,
+            lease,
+            worker_id,
+        } => start_attempt(conn, task.trial_id(*number)?, *lease, *worker_id).await,
+        WriteOp::RecordEpochs {
+            number,
+            lease,
+            epochs,
+            stop,
+        } => record_epochs(conn, task.trial_id(*number)?, *lease, epochs, stop.as_ref()).await,
+        WriteOp::FinishAttempt {
+            number,
+            lease,
+            end,
+            trial,
+        } => finish_attempt(conn, task.trial_id(*number)?, *lease, end, trial).await,
+        WriteOp::FinishStudy => {
+            sqlx::query(concat!(
+                "UPDATE studies SET state = 'finished', finished_at = ",
+                now_pg!(),
+                " WHERE id = $1 AND state = 'running'"
+            ))
+            .bind(study_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(broken("finish study"))?;
+            Ok(0)
+        }
+    }
+}
+
+async fn start_attempt(
+    conn: &mut PgConnection,
+    trial_id: i64,
+    lease: LeaseId,
+    worker_id: u64,
+) -> Result<i64, Failure> {
+    // The fence (the trial is queued and this is its next attempt) and both writes in one
+    // statement: nothing is written when it does not hold.
+    let inserted = sqlx::query(concat!(
+        "WITH t AS (UPDATE trials SET state = 'running', attempts = $1, worker_id = $2, \
+         started_at = ",
+        now_pg!(),
+        " WHERE id = $3 AND state = 'queued' AND attempts = $1 - 1 RETURNING id) \
+         INSERT INTO attempts (trial_id, attempt, worker_id, lease_token, state, started_at) \
+         SELECT id, $1, $2, $4, 'running', ",
+        now_pg!(),
+        " FROM t"
+    ))
+    .bind(i64::from(lease.attempt))
+    .bind(count(worker_id))
+    .bind(trial_id)
+    .bind(token_to_sql(lease.token))
+    .execute(&mut *conn)
+    .await
+    .map_err(broken("start attempt"))?
+    .rows_affected();
+    if inserted != 1 {
+        return Err(Failure::Refused(Error::Protocol {
+            lease,
+            problem: "the trial is not queued for this attempt".into(),
+        }));
+    }
+    Ok(0)
+}
+
+async fn record_epochs(
+    conn: &mut PgConnection,
+    trial_id: i64,
+    lease: LeaseId,
+    epochs: &[Epoch],
+    stop: Option<&(String, StopDecision)>,
+) -> Result<i64, Failure> {
+    let (mut epoch_of, mut names, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    for e in epochs {
+        for (name, &value) in &e.metrics {
+            epoch_of.push(i64::from(e.epoch));
+            names.push(name.as_str());
+            values.push(value);
+        }
+    }
+    let attempt = i64::from(lease.attempt);
+    let token = token_to_sql(lease.token);
+    let held = if names.is_empty() {
+        sqlx::query(
+            "SELECT 1 FROM attempts WHERE trial_id = $1 AND attempt = $2 AND lease_token = $3 \
+             AND state = 'running'",
+        )
+        .bind(trial_id)
+        .bind(attempt)
+        .bind(token)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(broken("record epoch"))?
+        .is_some()
+    } else {
+        // The fence and the rows in one statement.
+        let inserted = sqlx::query(
+            "INSERT INTO epoch_metrics (trial_id, attempt, epoch, name, value) \
+             SELECT $1, $2, u.epoch, u.name, u.value \
+             FROM unnest($3::bigint[], $4::text[], $5::float8[]) AS u(epoch, name, value) \
+             WHERE EXISTS (SELECT 1 FROM attempts WHERE trial_id = $1 AND attempt = $2 \
+             AND lease_token = $6 AND state = 'running')",
+        )
+        .bind(trial_id)
+        .bind(attempt)
+        .bind(&epoch_of)
+        .bind(&names)
+        .bind(&values)
+        .bind(token)
+        .execute(&mut *conn)
+        .await
+        .map_err(broken("record epoch"))?
+        .rows_affected();
+        inserted > 0
+    };
+    if !held {
+        return Err(lease_not_held(lease, 0));
+    }
+    if let Some((metric, decision)) = stop {
+        sqlx::query(concat!(
+            "INSERT INTO early_stops (trial_id, attempt, epoch, rule, metric, value, \
+             threshold, explanation, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ",
+            now_pg!(),
+            ")"
+        ))
+        .bind(trial_id)
+        .bind(attempt)
+        .bind(i64::from(decision.epoch))
+        .bind(&decision.rule)
+        .bind(metric)
+        .bind(decision.value)
+        .bind(decision.threshold)
+        .bind(&decision.explanation)
+        .execute(&mut *conn)
+        .await
+        .map_err(broken("record stop decision"))?;
+    }
+    Ok(0)
+}
+
+async fn finish_attempt(
+    conn: &mut PgConnection,
+    trial_id: i64,
+    lease: LeaseId,
+    end: &AttemptEnd,
+    trial: &TrialUpdate,
+) -> Result<i64, Failure> {
+    let attempt = i64::from(lease.attempt);
+    let token = token_to_sql(lease.token);
+    // The trial, fenced on the attempt's lease, then the attempt: one statement, so a refused
+    // completion writes nothing.
+    let done = match trial {
+        TrialUpdate::Requeue {
+            infra_failures,
+            user_failures,
+        } => sqlx::query(concat!(
+            "WITH t AS (UPDATE trials SET state = 'queued', infra_failures = $1, \
+                 user_failures = $2 WHERE id = $3 AND state = 'running' AND attempts = $4 \
+                 AND EXISTS (SELECT 1 FROM attempts WHERE trial_id = $3 AND attempt = $4 \
+                 AND lease_token = $5 AND state = 'running') RETURNING id) \
+                 UPDATE attempts SET state = $6, failure = $7, error = $8, finished_at = ",
+            now_pg!(),
+            " WHERE trial_id IN (SELECT id FROM t) AND attempt = $4 AND lease_token = $5 \
+                 AND state = 'running'"
+        ))
+        .bind(i64::from(*infra_failures))
+        .bind(i64::from(*user_failures))
+        .bind(trial_id)
+        .bind(attempt)
+        .bind(token)
+        .bind(end.state)
+        .bind(failure_sql(end.failure))
+        .bind(end.error.as_deref())
+        .execute(&mut *conn)
+        .await
+        .map_err(broken("requeue trial"))?,
+        TrialUpdate::Terminal {
+            state,
+            value,
+            metrics,
+            error,
+            infra_failures,
+            user_failures,
+        } => sqlx::query(concat!(
+            "WITH t AS (UPDATE trials SET state = $1, value = $2, metrics = $3, error = $4, \
+                 infra_failures = $5, user_failures = $6, finished_at = ",
+            now_pg!(),
+            " WHERE id = $7 AND state = 'running' AND attempts = $8 AND EXISTS (SELECT 1 \
+                 FROM attempts WHERE trial_id = $7 AND attempt = $8 AND lease_token = $9 \
+                 AND state = 'running') RETURNING id) \
+                 UPDATE attempts SET state = $10, failure = $11, error = $12, finished_at = ",
+            now_pg!(),
+            " WHERE trial_id IN (SELECT id FROM t) AND attempt = $8 AND lease_token = $9 \
+                 AND state = 'running'"
+        ))
+        .bind(state.as_str())
+        .bind(*value)
+        .bind(metrics.as_deref())
+        .bind(error.as_deref())
+        .bind(i64::from(*infra_failures))
+        .bind(i64::from(*user_failures))
+        .bind(trial_id)
+        .bind(attempt)
+        .bind(token)
+        .bind(end.state)
+        .bind(failure_sql(end.failure))
+        .bind(end.error.as_deref())
+        .execute(&mut *conn)
+        .await
+        .map_err(broken("finish trial"))?,
+    }
+    .rows_affected();
+    if done != 1 {
+        return Err(lease_not_held(lease, 0));
+    }
+    Ok(0)
+}
