@@ -10,6 +10,7 @@ mod command_limits;
 mod data;
 mod faults;
 mod hostile_workers;
+mod postgres;
 mod pruning;
 mod refusals;
 mod run;

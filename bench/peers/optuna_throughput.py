@@ -9,8 +9,11 @@ Python processes, each with its own storage object, call `optuna.load_study(...)
   journal         JournalStorage(JournalFileBackend(file))     N = 1, 8, 64
   grpc            run_grpc_proxy_server over get_storage(SQLite) in its own process,
                   clients GrpcStorageProxy                     N = 1, 8
+  postgres        RDBStorage on the PostgreSQL server of --postgres (a fresh database per
+                  configuration; needs psycopg2-binary)        N = 1, 8
   sqlite-reports  each trial reports 20 intermediate values and calls should_prune()
   journal-reports after each (MedianPruner, defaults)          N = 8
+  postgres-reports
                   (the curve is the same in every trial, so none is pruned: 20 reports
                   and 20 full median checks per trial)
 
@@ -52,7 +55,10 @@ from optuna.trial import TrialState
 STUDY = "throughput"
 EPOCHS = 20
 DEFAULT_PROCESSES = {"sqlite": [1, 8, 64], "journal": [1, 8, 64], "grpc": [1, 8],
-                     "sqlite-reports": [8], "journal-reports": [8]}
+                     "sqlite-reports": [8], "journal-reports": [8],
+                     "postgres": [1, 8], "postgres-reports": [8]}
+# The PostgreSQL server of the postgres modes (--postgres), a URL without a database name.
+POSTGRES = None
 
 
 def quiet():
@@ -70,6 +76,8 @@ def storage_for(mode, where):
     """The storage object one process uses; `where` is a file path or a host:port."""
     if mode.startswith("sqlite"):
         return f"sqlite:///{where}"
+    if mode.startswith("postgres"):
+        return where
     if mode.startswith("journal"):
         from optuna.storages.journal import JournalFileBackend
         return optuna.storages.JournalStorage(JournalFileBackend(where))
@@ -169,6 +177,19 @@ def wait_for_port(port, proxy, seconds=60):
     raise RuntimeError(f"gRPC proxy did not listen on port {port} within {seconds} s")
 
 
+def fresh_postgres_database():
+    """A new empty database on the --postgres server; its SQLAlchemy URL."""
+    import psycopg2
+    name = f"optuna_{os.getpid()}_{time.monotonic_ns()}"
+    conn = psycopg2.connect(POSTGRES.replace("postgresql+psycopg2://", "postgresql://") + "/postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    conn.close()
+    base = POSTGRES.replace("postgres://", "postgresql+psycopg2://", 1)
+    return f"{base}/{name}"
+
+
 def final_states(mode, where):
     """How many trials of the final study, read afresh, are in each state."""
     study = optuna.load_study(study_name=STUDY, storage=storage_for(mode, where))
@@ -185,6 +206,8 @@ def run(mode, processes, total_trials, timeout, seed, directory):
     try:
         path = os.path.join(tmp, "journal.log" if mode.startswith("journal") else "study.db")
         where = path
+        if mode.startswith("postgres"):
+            path = where = fresh_postgres_database()
         if mode == "grpc":
             port = free_port()
             proxy = ctx.Process(target=serve_grpc, args=(path, port), daemon=True)
@@ -262,6 +285,8 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--dir", default=tempfile.gettempdir(),
                    help="where the storage files go (default %(default)s; the filesystem's fsync cost dominates)")
+    p.add_argument("--postgres", help="PostgreSQL server of the postgres modes, "
+                   "e.g. postgres://postgres@127.0.0.1:5432 (a fresh database per configuration)")
     p.add_argument("--quick", action="store_true", help="200 trials (100 with reports), 10 s cap")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     a = p.parse_args()
@@ -279,6 +304,15 @@ def main():
         p.error(f"--processes: {a.processes!r} has a count below 1")
     if not os.path.isdir(a.dir):
         p.error(f"--dir: {a.dir} is not a directory")
+    if any(m.startswith("postgres") for m in modes):
+        if not a.postgres:
+            p.error("the postgres modes need --postgres URL (a PostgreSQL server)")
+        try:
+            import psycopg2  # noqa: F401
+        except ImportError:
+            p.error("the postgres modes need psycopg2: pip install psycopg2-binary")
+        global POSTGRES
+        POSTGRES = a.postgres.rstrip("/")
     if "grpc" in modes:
         try:
             import grpc  # noqa: F401

@@ -9,12 +9,12 @@ use hypersearch_proto::data::Checksum;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The trials database could not be opened or created.
-    #[error("cannot open the trials database {database}: {source}")]
+    #[error("cannot open the trials database {database}: {reason}")]
     OpenDatabase {
         /// The database file, or its URL with the password hidden.
         database: String,
-        /// What the database said.
-        source: sqlx::Error,
+        /// What the database said (in the message; not chained again).
+        reason: sqlx::Error,
     },
     /// A `postgres://` URL that does not parse.
     #[error("cannot use the database URL {url}: {problem}")]
@@ -25,12 +25,12 @@ pub enum Error {
         problem: String,
     },
     /// The schema migrations could not be applied.
-    #[error("cannot apply the schema migrations to {database}: {source}")]
+    #[error("cannot apply the schema migrations to {database}: {reason}")]
     Migrate {
         /// The database file, or its URL with the password hidden.
         database: String,
-        /// What went wrong.
-        source: sqlx::migrate::MigrateError,
+        /// What went wrong (in the message; not chained again).
+        reason: sqlx::migrate::MigrateError,
     },
     /// A statement failed.
     #[error("trials database: {context}: {message}")]

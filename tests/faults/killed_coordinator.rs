@@ -6,6 +6,7 @@
 //! (its database replaced): the worker joins again and finishes the new study.
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::time::Duration;
 
 use sqlx::Row;
@@ -14,6 +15,7 @@ use super::support::{
     assert_all_over, assert_exits_ok, kill_9, params, serve_on, wait_for, worker,
 };
 use crate::harness::{Scratch, heavy, sql, sql_count};
+use hypersearch_testpg::Cluster;
 
 /// Each run prints its shell's process id as its value: a trial run twice would show
 /// another value.
@@ -73,13 +75,31 @@ fn running_with_epochs(db: &std::path::Path) -> Vec<(i64, i64)> {
 fn the_coordinator_killed_five_times_resumes_and_nothing_finished_runs_again() {
     let _heavy = heavy();
     let dir = Scratch::new();
-    let config = dir.write("grid.toml", GRID);
     let db = dir.path("trials.db");
+    the_coordinator_killed_five_times_resumes_and_nothing_finished_runs_again_on(&dir, &db);
+}
+
+#[test]
+fn the_coordinator_killed_five_times_resumes_and_nothing_finished_runs_again_on_postgres() {
+    let _heavy = heavy();
+    let cluster = Cluster::start();
+    let dir = Scratch::new();
+    the_coordinator_killed_five_times_resumes_and_nothing_finished_runs_again_on(
+        &dir,
+        Path::new(&cluster.database()),
+    );
+}
+
+fn the_coordinator_killed_five_times_resumes_and_nothing_finished_runs_again_on(
+    dir: &Scratch,
+    db: &Path,
+) {
+    let config = dir.write("grid.toml", GRID);
     let lease = ["--lease-seconds", "5"];
-    let (mut serve, address) = serve_on(&dir, &config, &db, "127.0.0.1:0", "serve-0.log", &lease);
+    let (mut serve, address) = serve_on(dir, &config, db, "127.0.0.1:0", "serve-0.log", &lease);
     let listen = address.trim_start_matches("http://").to_string();
     let mut workers: Vec<_> = (0..3)
-        .map(|i| worker(&dir, &address, &format!("w{i}"), 1))
+        .map(|i| worker(dir, &address, &format!("w{i}"), 1))
         .collect();
     let mut delays = Delays(2026);
     let mut values = Vec::new();
@@ -91,13 +111,13 @@ fn the_coordinator_killed_five_times_resumes_and_nothing_finished_runs_again() {
             "the study ended before kill {round}{}",
             serve.log_text()
         );
-        values.extend(complete_values(&db));
-        in_flight.extend(running_with_epochs(&db));
+        values.extend(complete_values(db));
+        in_flight.extend(running_with_epochs(db));
         kill_9(&mut serve);
         (serve, _) = serve_on(
-            &dir,
+            dir,
             &config,
-            &db,
+            db,
             &listen,
             &format!("serve-{round}.log"),
             &lease,
@@ -111,13 +131,13 @@ fn the_coordinator_killed_five_times_resumes_and_nothing_finished_runs_again() {
     let status = serve.wait(Duration::from_secs(30));
     assert!(status.success(), "serve failed{}", serve.log_text());
 
-    assert_all_over(&db, 50);
+    assert_all_over(db, 50);
     assert_eq!(
-        sql_count(&db, "SELECT count(*) FROM trials WHERE state = 'failed'"),
+        sql_count(db, "SELECT count(*) FROM trials WHERE state = 'failed'"),
         0
     );
     // Completed trials kept their values, to the bit.
-    let last = complete_values(&db);
+    let last = complete_values(db);
     for before in &values {
         assert!(
             last.contains(before),
@@ -126,13 +146,13 @@ fn the_coordinator_killed_five_times_resumes_and_nothing_finished_runs_again() {
         );
     }
     // Every grid point once, and no trial ran in two attempts.
-    let points: HashSet<String> = params(&db).into_iter().map(|(_, p)| p).collect();
+    let points: HashSet<String> = params(db).into_iter().map(|(_, p)| p).collect();
     assert_eq!(points.len(), 50);
     assert_eq!(
         sql_count(
-            &db,
+            db,
             "SELECT count(*) FROM (SELECT trial_id FROM epoch_metrics \
-             GROUP BY trial_id HAVING count(DISTINCT attempt) > 1)"
+             GROUP BY trial_id HAVING count(DISTINCT attempt) > 1) AS x"
         ),
         0
     );
@@ -140,7 +160,7 @@ fn the_coordinator_killed_five_times_resumes_and_nothing_finished_runs_again() {
     // the same attempt went on to complete.
     assert!(!in_flight.is_empty(), "no kill caught a trial mid-run");
     let attempts = sql(
-        &db,
+        db,
         "SELECT t.number, a.attempt, a.state FROM attempts a JOIN trials t ON t.id = a.trial_id",
         |r| {
             (

@@ -2,10 +2,12 @@
 //! a time (every trial runs once, in one attempt, and the attempts the workers say they ran
 //! add up to the trials), and nobody sees "database is locked" or a refused message.
 
+use std::path::Path;
 use std::time::Duration;
 
 use super::support::{assert_all_over, assert_exits_ok, attempts_ran, serve_on, worker};
 use crate::harness::{Scratch, heavy, sql_count};
+use hypersearch_testpg::Cluster;
 
 const ZERO_COST: &str = r#"
 [study]
@@ -47,11 +49,29 @@ const TROUBLE: [&str; 10] = [
 fn thirty_two_workers_racing_for_two_thousand_trials_get_each_lease_once() {
     let _heavy = heavy();
     let dir = Scratch::new();
-    let config = dir.write("race.toml", ZERO_COST);
     let db = dir.path("trials.db");
-    let (mut serve, address) = serve_on(&dir, &config, &db, "127.0.0.1:0", "serve.log", &[]);
+    thirty_two_workers_racing_for_two_thousand_trials_get_each_lease_once_on(&dir, &db);
+}
+
+#[test]
+fn thirty_two_workers_racing_for_two_thousand_trials_get_each_lease_once_on_postgres() {
+    let _heavy = heavy();
+    let cluster = Cluster::start();
+    let dir = Scratch::new();
+    thirty_two_workers_racing_for_two_thousand_trials_get_each_lease_once_on(
+        &dir,
+        Path::new(&cluster.database()),
+    );
+}
+
+fn thirty_two_workers_racing_for_two_thousand_trials_get_each_lease_once_on(
+    dir: &Scratch,
+    db: &Path,
+) {
+    let config = dir.write("race.toml", ZERO_COST);
+    let (mut serve, address) = serve_on(dir, &config, db, "127.0.0.1:0", "serve.log", &[]);
     let mut workers: Vec<_> = (0..32)
-        .map(|i| worker(&dir, &address, &format!("w{i}"), 1))
+        .map(|i| worker(dir, &address, &format!("w{i}"), 1))
         .collect();
     let mut ran = Vec::new();
     for worker in &mut workers {
@@ -61,16 +81,16 @@ fn thirty_two_workers_racing_for_two_thousand_trials_get_each_lease_once() {
     let status = serve.wait(Duration::from_secs(30));
     assert!(status.success(), "serve failed{}", serve.log_text());
 
-    assert_all_over(&db, 2000);
+    assert_all_over(db, 2000);
     assert_eq!(
-        sql_count(&db, "SELECT count(*) FROM trials WHERE state = 'complete'"),
+        sql_count(db, "SELECT count(*) FROM trials WHERE state = 'complete'"),
         2000
     );
     // One attempt per trial: no lease was granted twice, none expired, none was retried.
-    assert_eq!(sql_count(&db, "SELECT count(*) FROM attempts"), 2000);
+    assert_eq!(sql_count(db, "SELECT count(*) FROM attempts"), 2000);
     assert_eq!(
         sql_count(
-            &db,
+            db,
             "SELECT count(DISTINCT trial_id || ':' || attempt) FROM attempts"
         ),
         2000
@@ -84,7 +104,7 @@ fn thirty_two_workers_racing_for_two_thousand_trials_get_each_lease_once() {
         ran.iter().filter(|&&n| n > 0).count() >= 8,
         "too few workers got trials: {ran:?}"
     );
-    assert_eq!(sql_count(&db, "SELECT count(*) FROM workers"), 32);
+    assert_eq!(sql_count(db, "SELECT count(*) FROM workers"), 32);
     for proc in workers.iter().chain(std::iter::once(&serve)) {
         let log = proc.log_text();
         for word in TROUBLE {

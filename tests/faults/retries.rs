@@ -2,6 +2,7 @@
 //! the same answer, nothing recorded twice; a different message about an attempt that is
 //! over is refused with FAILED_PRECONDITION.
 
+use std::path::Path;
 use std::time::Duration;
 
 use hypersearch_proto::pb;
@@ -10,7 +11,8 @@ use tonic::Code;
 
 use super::hand::{Hand, runtime};
 use super::support::{assert_all_over, assert_exits_ok, serve_on, worker};
-use crate::harness::{Scratch, sql};
+use crate::harness::{Scratch, heavy, sql};
+use hypersearch_testpg::Cluster;
 
 const STUDY: &str = r#"
 [study]
@@ -34,9 +36,27 @@ x2 = { float = [0, 15] }
 #[test]
 fn identical_retries_change_nothing_and_other_late_messages_are_refused() {
     let dir = Scratch::new();
-    let config = dir.write("retries.toml", STUDY);
     let db = dir.path("trials.db");
-    let (mut serve, address) = serve_on(&dir, &config, &db, "127.0.0.1:0", "serve.log", &[]);
+    identical_retries_change_nothing_and_other_late_messages_are_refused_on(&dir, &db);
+}
+
+#[test]
+fn identical_retries_change_nothing_and_other_late_messages_are_refused_on_postgres() {
+    let _heavy = heavy();
+    let cluster = Cluster::start();
+    let dir = Scratch::new();
+    identical_retries_change_nothing_and_other_late_messages_are_refused_on(
+        &dir,
+        Path::new(&cluster.database()),
+    );
+}
+
+fn identical_retries_change_nothing_and_other_late_messages_are_refused_on(
+    dir: &Scratch,
+    db: &Path,
+) {
+    let config = dir.write("retries.toml", STUDY);
+    let (mut serve, address) = serve_on(dir, &config, db, "127.0.0.1:0", "serve.log", &[]);
     let lease = runtime().block_on(async {
         let mut hand = Hand::join(&address, 1).await;
         let lease = hand.lease(1, 5_000).await.remove(0);
@@ -69,17 +89,17 @@ fn identical_retries_change_nothing_and_other_late_messages_are_refused() {
         assert_eq!(hand.heartbeat(&[lease]).await, vec![lease]);
         lease
     });
-    let mut finisher = worker(&dir, &address, "finisher", 1);
+    let mut finisher = worker(dir, &address, "finisher", 1);
     assert_exits_ok(&mut finisher, Duration::from_secs(60));
     let status = serve.wait(Duration::from_secs(30));
     assert!(status.success(), "serve failed{}", serve.log_text());
 
-    assert_all_over(&db, 3);
+    assert_all_over(db, 3);
     let trial = sql(
-        &db,
+        db,
         "SELECT t.number, t.state, t.value, t.attempts, \
            (SELECT count(*) FROM epoch_metrics m WHERE m.trial_id = t.id), \
-           (SELECT group_concat(state) FROM attempts a WHERE a.trial_id = t.id) \
+           (SELECT string_agg(state, ',') FROM attempts a WHERE a.trial_id = t.id) \
          FROM trials t ORDER BY t.number LIMIT 1",
         |r| {
             (

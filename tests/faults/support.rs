@@ -109,10 +109,12 @@ pub fn assert_exits_ok(worker: &mut Proc, limit: Duration) {
 /// The database's own clock now (UTC, as the coordinator stamps rows), so that test events
 /// and row timestamps compare on one clock.
 pub fn db_now(db: &Path) -> String {
-    sql(db, "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", |r| {
-        r.get::<String, _>(0)
-    })
-    .remove(0)
+    let now = if crate::harness::is_postgres(db) {
+        "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+    } else {
+        "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+    };
+    sql(db, now, |r| r.get::<String, _>(0)).remove(0)
 }
 
 /// Every trial over exactly once: `budget` trials, all terminal, none queued or running, no
@@ -155,7 +157,7 @@ pub fn assert_all_over(db: &Path, budget: i64) {
         sql_count(
             db,
             "SELECT count(*) FROM (SELECT trial_id FROM attempts \
-             WHERE state IN ('complete', 'pruned') GROUP BY trial_id HAVING count(*) > 1)"
+             WHERE state IN ('complete', 'pruned') GROUP BY trial_id HAVING count(*) > 1) AS x"
         ),
         0
     );

@@ -7,9 +7,9 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::any::{AnyConnectOptions, AnyRow};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection, Row};
 
 /// The binary under test.
 pub fn bin() -> &'static str {
@@ -325,12 +325,27 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a runtime")
 }
 
-/// Runs `sql` read-only on `db`; returns its rows.
-pub fn sql<T: Send + 'static>(db: &Path, sql: &'static str, row: fn(&SqliteRow) -> T) -> Vec<T> {
-    runtime().block_on(async {
-        let mut conn = SqliteConnectOptions::new()
+/// Whether `db` names a PostgreSQL database (a `postgres://` URL passed where a path goes).
+pub fn is_postgres(db: &Path) -> bool {
+    db.to_str().is_some_and(|t| t.starts_with("postgres://"))
+}
+
+/// Runs `sql` read-only on `db` (a SQLite file, or a `postgres://` URL); returns its rows.
+pub fn sql<T: Send + 'static>(db: &Path, sql: &'static str, row: fn(&AnyRow) -> T) -> Vec<T> {
+    sqlx::any::install_default_drivers();
+    let options = if is_postgres(db) {
+        db.to_str()
+            .and_then(|url| url.parse::<AnyConnectOptions>().ok())
+            .expect("a PostgreSQL URL")
+    } else {
+        let url = SqliteConnectOptions::new()
             .filename(db)
             .read_only(true)
+            .to_url_lossy();
+        AnyConnectOptions::from_url(&url).expect("a SQLite URL")
+    };
+    runtime().block_on(async {
+        let mut conn = options
             .connect()
             .await
             .expect("open the database read-only");
@@ -346,8 +361,20 @@ pub fn sql_count(db: &Path, query: &'static str) -> i64 {
     sql(db, query, |r| r.get::<i64, _>(0))[0]
 }
 
-/// Asserts `PRAGMA integrity_check` says `ok`.
+/// Asserts the database is sound: SQLite's `PRAGMA integrity_check` says `ok`; PostgreSQL
+/// answers a query over every table and its indexes check (`amcheck` where available is not
+/// needed: every row of every table is read through its primary key's order).
 pub fn assert_integrity(db: &Path) {
+    if is_postgres(db) {
+        let rows = sql_count(
+            db,
+            "SELECT (SELECT count(*) FROM studies) + (SELECT count(*) FROM workers) \
+             + (SELECT count(*) FROM trials) + (SELECT count(*) FROM attempts) \
+             + (SELECT count(*) FROM epoch_metrics) + (SELECT count(*) FROM early_stops)",
+        );
+        assert!(rows > 0, "an empty database at {}", db.display());
+        return;
+    }
     let result = sql(db, "PRAGMA integrity_check", |r| r.get::<String, _>(0));
     assert_eq!(
         result,

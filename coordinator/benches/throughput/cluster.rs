@@ -5,6 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::any::AnyConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, Row as _};
 
@@ -12,6 +16,58 @@ use crate::table::{Row, load_average};
 
 /// How long one configuration may take before it counts as failed.
 const LIMIT: Duration = Duration::from_secs(600);
+
+/// The PostgreSQL server the rows use instead of SQLite files (`--postgres`): a URL without
+/// a database name, e.g. `postgres://postgres@127.0.0.1:5432`.
+pub static POSTGRES: OnceLock<String> = OnceLock::new();
+
+/// A fresh database for one row: a SQLite file in `dir`, or a new PostgreSQL database (its
+/// URL in a path) when `--postgres` was given.
+pub fn new_database(dir: &Path) -> Result<PathBuf, String> {
+    let Some(base) = POSTGRES.get() else {
+        return Ok(dir.join("trials.db"));
+    };
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "throughput_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| err.to_string())?;
+    runtime.block_on(async {
+        let mut conn = sqlx::postgres::PgConnection::connect(&format!("{base}/postgres"))
+            .await
+            .map_err(|err| format!("cannot connect to {base}: {err}"))?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .map_err(|err| format!("cannot create database {name}: {err}"))?;
+        let _ = conn.close().await;
+        Ok(PathBuf::from(format!("{base}/{name}")))
+    })
+}
+
+/// A read-only connection to `db` (a SQLite file, or a PostgreSQL URL in a path).
+pub async fn read_connection(db: &Path) -> Result<sqlx::AnyConnection, String> {
+    sqlx::any::install_default_drivers();
+    let options = match db.to_str().filter(|t| t.starts_with("postgres://")) {
+        Some(url) => url.parse::<AnyConnectOptions>(),
+        None => AnyConnectOptions::from_url(
+            &SqliteConnectOptions::new()
+                .filename(db)
+                .read_only(true)
+                .to_url_lossy(),
+        ),
+    }
+    .map_err(|err| format!("cannot open {}: {err}", db.display()))?;
+    options
+        .connect()
+        .await
+        .map_err(|err| format!("cannot open {}: {err}", db.display()))
+}
 
 /// The study every `trials` row runs: branin, two floats, random sampling.
 pub fn branin_study(name: &str, trials: u64, parallel: u32, extra: &str) -> String {
@@ -193,7 +249,7 @@ pub fn trials_row(
     let config = dir.path().join("study.toml");
     std::fs::write(&config, branin_study("throughput", trials, slots, ""))
         .map_err(|err| format!("cannot write {}: {err}", config.display()))?;
-    let db = dir.path().join("trials.db");
+    let db = new_database(dir.path())?;
     let cpu_before = children_cpu_seconds();
     let wall = Instant::now();
     let (mut serve, address) = serve(bin, dir.path(), &config, &db)?;
@@ -290,20 +346,24 @@ pub fn read_figures(db: &Path) -> Result<Figures, String> {
         .build()
         .map_err(|err| err.to_string())?;
     runtime.block_on(async {
-        let mut conn = SqliteConnectOptions::new()
-            .filename(db)
-            .read_only(true)
-            .connect()
+        let mut conn = read_connection(db).await?;
+        let span = if db.to_str().is_some_and(|t| t.starts_with("postgres://")) {
+            "SELECT EXTRACT(EPOCH FROM (max(finished_at)::timestamptz - \
+             min(started_at)::timestamptz))::float8 FROM attempts"
+        } else {
+            "SELECT (julianday(max(finished_at)) - julianday(min(started_at))) * 86400.0 \
+             FROM attempts"
+        };
+        let span: Option<f64> = sqlx::query_scalar(span)
+            .fetch_one(&mut conn)
             .await
-            .map_err(|err| format!("cannot open {}: {err}", db.display()))?;
+            .map_err(|err| format!("cannot read {}: {err}", db.display()))?;
         let row = sqlx::query(
             "SELECT \
                (SELECT count(*) FROM trials WHERE state IN ('complete', 'pruned')), \
                (SELECT count(*) FROM trials WHERE state = 'failed'), \
                (SELECT count(*) FROM trials WHERE state IN ('queued', 'running')), \
                (SELECT count(*) FROM attempts) - (SELECT count(*) FROM trials WHERE attempts > 0), \
-               (SELECT (julianday(max(finished_at)) - julianday(min(started_at))) * 86400.0 \
-                  FROM attempts), \
                (SELECT count(*) FROM epoch_metrics)",
         )
         .fetch_one(&mut conn)
@@ -315,8 +375,8 @@ pub fn read_figures(db: &Path) -> Result<Figures, String> {
             failed: count(1),
             unfinished: count(2),
             retries: count(3),
-            span: row.get::<Option<f64>, _>(4).unwrap_or(0.0),
-            epochs: count(5),
+            span: span.unwrap_or(0.0),
+            epochs: count(4),
         };
         let _ = conn.close().await;
         Ok(figures)

@@ -7,10 +7,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection, Row as _};
+use sqlx::{Connection, Row as _};
 
-use crate::cluster::{Proc, branin_study, path_str, trouble};
+use crate::cluster::{Proc, branin_study, new_database, path_str, read_connection, trouble};
 
 /// What one large study measured.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -66,7 +65,7 @@ pub fn flat_row(
     let config = dir.path().join("study.toml");
     std::fs::write(&config, branin_study("flat", trials, slots, ""))
         .map_err(|err| format!("cannot write {}: {err}", config.display()))?;
-    let db = dir.path().join("trials.db");
+    let db = new_database(dir.path())?;
     let started = Instant::now();
     let slots_text = slots.to_string();
     let mut run = Proc::start(
@@ -125,19 +124,18 @@ fn block_rates(db: &Path, block: u64) -> Result<Vec<f64>, String> {
         .build()
         .map_err(|err| err.to_string())?;
     runtime.block_on(async {
-        let mut conn = SqliteConnectOptions::new()
-            .filename(db)
-            .read_only(true)
-            .connect()
-            .await
-            .map_err(|err| format!("cannot open {}: {err}", db.display()))?;
-        let rows = sqlx::query(
+        let mut conn = read_connection(db).await?;
+        let seconds = if db.to_str().is_some_and(|t| t.starts_with("postgres://")) {
+            "SELECT EXTRACT(EPOCH FROM finished_at::timestamptz)::float8 FROM trials \
+             WHERE finished_at IS NOT NULL ORDER BY finished_at"
+        } else {
             "SELECT julianday(finished_at) * 86400.0 FROM trials \
-             WHERE finished_at IS NOT NULL ORDER BY finished_at",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .map_err(|err| format!("cannot read {}: {err}", db.display()))?;
+             WHERE finished_at IS NOT NULL ORDER BY finished_at"
+        };
+        let rows = sqlx::query(seconds)
+            .fetch_all(&mut conn)
+            .await
+            .map_err(|err| format!("cannot read {}: {err}", db.display()))?;
         let _ = conn.close().await;
         let times: Vec<f64> = rows.iter().map(|r| r.get::<f64, _>(0)).collect();
         let block = block.max(1) as usize;

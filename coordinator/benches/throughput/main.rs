@@ -68,6 +68,11 @@ struct Args {
     /// Local worker slots of the `flat` study.
     #[arg(long, default_value_t = 8)]
     flat_slots: u32,
+    /// Run the `trials` and `reports` rows on this PostgreSQL server instead of SQLite files
+    /// (a URL without a database name: `postgres://postgres@127.0.0.1:5432`; a fresh database
+    /// is created per row).
+    #[arg(long)]
+    postgres: Option<String>,
     /// The peer's JSON from the same run, for the ratio table.
     #[arg(long)]
     peer: Option<PathBuf>,
@@ -106,6 +111,9 @@ fn try_main() -> Result<ExitCode, String> {
             "{} is not a file: build it with `cargo build --release -p hypersearch`, or pass --bin",
             args.bin.display()
         ));
+    }
+    if let Some(base) = &args.postgres {
+        let _ = cluster::POSTGRES.set(base.trim_end_matches('/').to_string());
     }
     std::fs::create_dir_all(&args.dir)
         .map_err(|err| format!("cannot create {}: {err}", args.dir.display()))?;

@@ -43,9 +43,9 @@ pub(crate) fn db_err(context: &'static str) -> impl Fn(sqlx::Error) -> Error {
 }
 
 fn open_err(db: &Location) -> impl Fn(sqlx::Error) -> Error + '_ {
-    move |source| Error::OpenDatabase {
+    move |reason| Error::OpenDatabase {
         database: db.to_string(),
-        source,
+        reason,
     }
 }
 
@@ -65,9 +65,9 @@ async fn connect_any(db: &Location, sqlite: SqliteConnectOptions) -> Result<AnyC
 /// applied, and returns a connection to create or load the study with. A SQLite file gets a
 /// busy timeout first, then WAL, full synchronous commits and foreign keys.
 pub async fn open_for_writing(db: &Location) -> Result<AnyConnection, Error> {
-    let migrate_err = |source| Error::Migrate {
+    let migrate_err = |reason| Error::Migrate {
         database: db.to_string(),
-        source,
+        reason,
     };
     match db {
         Location::Sqlite(path) => {
@@ -105,7 +105,7 @@ pub async fn open_read_only(db: &Location) -> Result<AnyConnection, Error> {
             if !path.exists() {
                 return Err(Error::OpenDatabase {
                     database: db.to_string(),
-                    source: sqlx::Error::Io(std::io::Error::new(
+                    reason: sqlx::Error::Io(std::io::Error::new(
                         std::io::ErrorKind::NotFound,
                         "no such file",
                     )),

@@ -138,9 +138,9 @@ impl Writer {
             Location::Postgres(url) => {
                 let conn = sqlx::postgres::PgConnection::connect_with(url.options())
                     .await
-                    .map_err(|source| Error::OpenDatabase {
+                    .map_err(|reason| Error::OpenDatabase {
                         database: db.to_string(),
-                        source,
+                        reason,
                     })?;
                 let (jobs, queue) = mpsc::unbounded_channel();
                 let task = Task {
