@@ -67,7 +67,7 @@ pub async fn reports_row(
     );
     std::fs::write(&config, study)
         .map_err(|err| format!("cannot write {}: {err}", config.display()))?;
-    let db = crate::cluster::new_database(dir.path())?;
+    let db = tokio::task::block_in_place(|| crate::cluster::new_database(dir.path()))?;
     let wall = Instant::now();
     let (mut serve, address) = serve(bin, dir.path(), &config, &db)?;
     let counts = Arc::new(Counts::default());

@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 
 mod apply;
 mod postgres;
+mod postgres_batch;
 #[cfg(test)]
 mod tests;
 

@@ -21,8 +21,9 @@ macro_rules! now_pg {
         "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
     };
 }
+pub(super) use now_pg;
 
-fn broken(context: &'static str) -> impl Fn(sqlx::Error) -> Failure {
+pub(super) fn broken(context: &'static str) -> impl Fn(sqlx::Error) -> Failure {
     move |err| Failure::Broken(Error::database(context, err))
 }
 
@@ -96,8 +97,9 @@ fn clone_error(err: &Error) -> Error {
     }
 }
 
-/// One round in one transaction. `Ok(None)`: an op broke after writing and, without
-/// savepoints, the round was rolled back (to be redone with `isolated`).
+/// One round in one transaction: in phases of a few statements (`postgres_batch`), or, when
+/// `isolated`, op by op under savepoints. `Ok(None)`: a statement failed and the round was
+/// rolled back (to be redone `isolated`).
 async fn apply_round(
     conn: &mut PgConnection,
     task: &mut Task,
@@ -108,45 +110,51 @@ async fn apply_round(
         .begin()
         .await
         .map_err(|err| Error::database("begin", err))?;
-    let mut results = Vec::with_capacity(batch.len());
-    for job in batch {
-        if isolated {
-            let mut savepoint = tx
-                .begin()
-                .await
-                .map_err(|err| Error::database("savepoint", err))?;
-            let result = apply(&mut savepoint, task, &job.op).await;
-            match result {
-                Ok(id) => {
-                    savepoint
-                        .commit()
-                        .await
-                        .map_err(|err| Error::database("savepoint", err))?;
-                    results.push(Ok(id));
+    if !isolated {
+        let ops: Vec<&WriteOp> = batch.iter().map(|job| &job.op).collect();
+        return match super::postgres_batch::apply_phased(&mut tx, task, &ops).await {
+            Ok(results) => {
+                if let Err(err) = tx.commit().await {
+                    forget_inserts(task, batch);
+                    return Err(Error::database("commit", err));
                 }
-                Err(failure) => {
-                    if let WriteOp::InsertTrial { number, .. } = &job.op {
-                        task.trial_ids.remove(number);
-                    }
-                    savepoint
-                        .rollback()
-                        .await
-                        .map_err(|err| Error::database("savepoint", err))?;
-                    results.push(Err(failure.into_error()));
-                }
+                Ok(Some(results))
             }
-            continue;
-        }
-        match apply(&mut tx, task, &job.op).await {
-            Ok(id) => results.push(Ok(id)),
-            Err(Failure::Refused(err)) => results.push(Err(err)),
-            Err(Failure::Broken(err)) => {
+            Err(failure) => {
+                let err = failure.into_error();
                 tracing::warn!(%err, "a write failed halfway; redoing its round write by write");
                 forget_inserts(task, batch);
                 tx.rollback()
                     .await
                     .map_err(|err| Error::database("rollback", err))?;
-                return Ok(None);
+                Ok(None)
+            }
+        };
+    }
+    // The redo: op by op, each under its own savepoint, so a broken op fails alone.
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        let mut savepoint = tx
+            .begin()
+            .await
+            .map_err(|err| Error::database("savepoint", err))?;
+        match apply(&mut savepoint, task, &job.op).await {
+            Ok(id) => {
+                savepoint
+                    .commit()
+                    .await
+                    .map_err(|err| Error::database("savepoint", err))?;
+                results.push(Ok(id));
+            }
+            Err(failure) => {
+                if let WriteOp::InsertTrial { number, .. } = &job.op {
+                    task.trial_ids.remove(number);
+                }
+                savepoint
+                    .rollback()
+                    .await
+                    .map_err(|err| Error::database("savepoint", err))?;
+                results.push(Err(failure.into_error()));
             }
         }
     }
@@ -165,7 +173,11 @@ fn forget_inserts(task: &mut Task, batch: &[Job]) {
     }
 }
 
-async fn apply(conn: &mut PgConnection, task: &mut Task, op: &WriteOp) -> Result<i64, Failure> {
+pub(super) async fn apply(
+    conn: &mut PgConnection,
+    task: &mut Task,
+    op: &WriteOp,
+) -> Result<i64, Failure> {
     let study_id = task.study_id;
     match op {
         WriteOp::RegisterWorker {

@@ -321,3 +321,131 @@ async fn futures_join(
     }
     out
 }
+
+on_both_stores!(
+    sqlite_a_round_of_mixed_writes_keeps_each_trials_order_and_refuses_forgeries_alone,
+    postgres_a_round_of_mixed_writes_keeps_each_trials_order_and_refuses_forgeries_alone,
+    a_round_of_mixed_writes_keeps_each_trials_order_and_refuses_forgeries_alone
+);
+
+/// Everything queued at once (so it lands in one or few rounds): each trial's insert, start,
+/// epochs and completion in that order, with forged leases among them; each forgery is
+/// refused alone and the rest is recorded.
+async fn a_round_of_mixed_writes_keeps_each_trials_order_and_refuses_forgeries_alone(
+    db: &Location,
+) {
+    let mut conn = open_for_writing(db).await.unwrap();
+    let study = create_or_resume(&mut conn, &definition(), &db.to_string())
+        .await
+        .unwrap();
+    drop(conn);
+    let writer = Writer::open_at(db, study.id, HashMap::new()).await.unwrap();
+    let worker = writer
+        .submit(WriteOp::RegisterWorker {
+            name: "w".into(),
+            hostname: "h".into(),
+            slots: 8,
+            version: "0".into(),
+        })
+        .await
+        .unwrap() as u64;
+    let lease = |trial: u64| LeaseId {
+        trial,
+        attempt: 1,
+        token: 1000 + trial,
+    };
+    let forged = |trial: u64| LeaseId {
+        token: 7,
+        ..lease(trial)
+    };
+    let epochs = |n: u32| -> Vec<Epoch> {
+        (1..=n)
+            .map(|epoch| Epoch {
+                epoch,
+                metrics: hypersearch_proto::Metrics::from([("loss".into(), f64::from(epoch))]),
+            })
+            .collect()
+    };
+    let finish = |trial: u64, lease: LeaseId| WriteOp::FinishAttempt {
+        number: trial,
+        lease,
+        end: AttemptEnd {
+            state: "complete",
+            failure: None,
+            error: None,
+        },
+        trial: TrialUpdate::Terminal {
+            state: TrialState::Complete,
+            value: Some(trial as f64),
+            metrics: None,
+            error: None,
+            infra_failures: 0,
+            user_failures: 0,
+        },
+    };
+    let mut acks = Vec::new();
+    for trial in 0..6u64 {
+        acks.push((
+            true,
+            writer.enqueue(WriteOp::InsertTrial {
+                number: trial,
+                params: format!("{{\"x\": {trial}}}"),
+                overrides: "{}".into(),
+            }),
+        ));
+        acks.push((
+            true,
+            writer.enqueue(WriteOp::StartAttempt {
+                number: trial,
+                lease: lease(trial),
+                worker_id: worker,
+            }),
+        ));
+        // A second start of the same attempt: not queued any more.
+        acks.push((
+            false,
+            writer.enqueue(WriteOp::StartAttempt {
+                number: trial,
+                lease: lease(trial),
+                worker_id: worker,
+            }),
+        ));
+        for (ok, l) in [(false, forged(trial)), (true, lease(trial))] {
+            acks.push((
+                ok,
+                writer.enqueue(WriteOp::RecordEpochs {
+                    number: trial,
+                    lease: l,
+                    epochs: epochs(3),
+                    stop: None,
+                }),
+            ));
+        }
+        if trial % 2 == 0 {
+            acks.push((false, writer.enqueue(finish(trial, forged(trial)))));
+            acks.push((true, writer.enqueue(finish(trial, lease(trial)))));
+        }
+    }
+    for (n, (ok, ack)) in acks.into_iter().enumerate() {
+        let result = ack.wait().await;
+        assert_eq!(result.is_ok(), ok, "write {n}: {result:?}");
+    }
+    drop(writer);
+    let mut reader = open_read_only(db).await.unwrap();
+    let rows: Vec<(i64, String, i64, i64)> = sqlx::query_as(
+        "SELECT t.number, t.state, t.attempts, \
+         (SELECT count(*) FROM epoch_metrics m WHERE m.trial_id = t.id) \
+         FROM trials t ORDER BY t.number",
+    )
+    .fetch_all(&mut reader)
+    .await
+    .unwrap();
+    let expected: Vec<(i64, String, i64, i64)> = (0..6)
+        .map(|t| {
+            let state = if t % 2 == 0 { "complete" } else { "running" };
+            (t, state.to_string(), 1, 3)
+        })
+        .collect();
+    assert_eq!(rows, expected);
+    assert_healthy(&mut reader, db).await;
+}

@@ -1,0 +1,442 @@
+//! A PostgreSQL round in a few statements instead of one or two per op: the round is cut
+//! into phases in which no trial appears twice (so the ops of one trial keep their order
+//! across phases), and within a phase all trial inserts go in one statement, all attempt
+//! starts in another, all epoch rows in a third and all terminal completions in a fourth,
+//! each fed with arrays (`unnest`) and telling with `RETURNING` which ops' fences held.
+//! The rarer ops (registrations, requeues, stop decisions, empty reports, the study's end)
+//! run one by one in their phase. A statement that fails makes the caller roll the round
+//! back and redo it op by op, exactly as a failing single op does.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::Row;
+use sqlx::postgres::PgConnection;
+
+use super::Task;
+use super::apply::{Failure, TrialUpdate, WriteOp, failure_sql, lease_not_held};
+use super::postgres::{apply, broken, now_pg};
+use crate::Error;
+use crate::store::token_to_sql;
+
+/// The trial an op is about, if any.
+fn trial_of(op: &WriteOp) -> Option<u64> {
+    match op {
+        WriteOp::InsertTrial { number, .. }
+        | WriteOp::StartAttempt { number, .. }
+        | WriteOp::RecordEpochs { number, .. }
+        | WriteOp::FinishAttempt { number, .. } => Some(*number),
+        WriteOp::RegisterWorker { .. } | WriteOp::FinishStudy => None,
+    }
+}
+
+/// Applies `ops` in phases; one result per op. `Err(Failure::Broken)`: a statement failed
+/// (the transaction is unusable; the caller rolls back and redoes the round op by op).
+pub(super) async fn apply_phased(
+    conn: &mut PgConnection,
+    task: &mut Task,
+    ops: &[&WriteOp],
+) -> Result<Vec<Result<i64, Error>>, Failure> {
+    let mut results: Vec<Option<Result<i64, Error>>> = (0..ops.len()).map(|_| None).collect();
+    let mut phase: Vec<usize> = Vec::new();
+    let mut trials: HashSet<u64> = HashSet::new();
+    for (i, op) in ops.iter().enumerate() {
+        match trial_of(op) {
+            Some(number) if trials.insert(number) => phase.push(i),
+            Some(number) => {
+                flush(conn, task, ops, &phase, &mut results).await?;
+                phase.clear();
+                trials.clear();
+                trials.insert(number);
+                phase.push(i);
+            }
+            None => {
+                flush(conn, task, ops, &phase, &mut results).await?;
+                phase.clear();
+                trials.clear();
+                results[i] = Some(lone(conn, task, op).await?);
+            }
+        }
+    }
+    flush(conn, task, ops, &phase, &mut results).await?;
+    Ok(results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(Error::Database {
+                    context: "write round",
+                    message: "an op was not applied".into(),
+                })
+            })
+        })
+        .collect())
+}
+
+/// One op on its own: a refusal is its result, a broken statement the round's.
+async fn lone(
+    conn: &mut PgConnection,
+    task: &mut Task,
+    op: &WriteOp,
+) -> Result<Result<i64, Error>, Failure> {
+    match apply(conn, task, op).await {
+        Ok(id) => Ok(Ok(id)),
+        Err(Failure::Refused(err)) => Ok(Err(err)),
+        Err(broken) => Err(broken),
+    }
+}
+
+async fn flush(
+    conn: &mut PgConnection,
+    task: &mut Task,
+    ops: &[&WriteOp],
+    phase: &[usize],
+    results: &mut [Option<Result<i64, Error>>],
+) -> Result<(), Failure> {
+    let (mut inserts, mut starts, mut records, mut finishes) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for &i in phase {
+        match ops[i] {
+            WriteOp::InsertTrial { .. } => inserts.push(i),
+            WriteOp::StartAttempt { .. } => starts.push(i),
+            WriteOp::RecordEpochs { epochs, stop, .. }
+                if stop.is_none() && epochs.iter().any(|e| !e.metrics.is_empty()) =>
+            {
+                records.push(i);
+            }
+            WriteOp::FinishAttempt {
+                trial: TrialUpdate::Terminal { .. },
+                ..
+            } => finishes.push(i),
+            op => results[i] = Some(lone(conn, task, op).await?),
+        }
+    }
+    insert_trials(conn, task, ops, &inserts, results).await?;
+    start_attempts(conn, task, ops, &starts, results).await?;
+    record_epochs(conn, task, ops, &records, results).await?;
+    finish_attempts(conn, task, ops, &finishes, results).await?;
+    Ok(())
+}
+
+/// The trial's row id, or the refusal as the op's result (then `None`).
+fn trial_id(
+    task: &Task,
+    number: u64,
+    i: usize,
+    results: &mut [Option<Result<i64, Error>>],
+) -> Option<i64> {
+    match task.trial_id(number) {
+        Ok(id) => Some(id),
+        Err(failure) => {
+            results[i] = Some(Err(failure.into_error()));
+            None
+        }
+    }
+}
+
+async fn insert_trials(
+    conn: &mut PgConnection,
+    task: &mut Task,
+    ops: &[&WriteOp],
+    which: &[usize],
+    results: &mut [Option<Result<i64, Error>>],
+) -> Result<(), Failure> {
+    if which.is_empty() {
+        return Ok(());
+    }
+    let (mut numbers, mut params, mut overrides) = (Vec::new(), Vec::new(), Vec::new());
+    for &i in which {
+        if let WriteOp::InsertTrial {
+            number,
+            params: p,
+            overrides: o,
+        } = ops[i]
+        {
+            numbers.push(i64::try_from(*number).unwrap_or(i64::MAX));
+            params.push(p.as_str());
+            overrides.push(o.as_str());
+        }
+    }
+    let rows = sqlx::query(concat!(
+        "INSERT INTO trials (study_id, number, state, params, overrides, created_at) \
+         SELECT $1, u.number, 'queued', u.params, u.overrides, ",
+        now_pg!(),
+        " FROM unnest($2::bigint[], $3::text[], $4::text[]) AS u(number, params, overrides) \
+         RETURNING id, number"
+    ))
+    .bind(task.study_id)
+    .bind(&numbers)
+    .bind(&params)
+    .bind(&overrides)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(broken("insert trial"))?;
+    let ids: HashMap<i64, i64> = rows
+        .iter()
+        .map(|r| (r.get::<i64, _>(1), r.get::<i64, _>(0)))
+        .collect();
+    for (&i, number) in which.iter().zip(&numbers) {
+        let Some(&id) = ids.get(number) else {
+            return Err(Failure::Broken(Error::Database {
+                context: "insert trial",
+                message: format!("trial {number} was not inserted"),
+            }));
+        };
+        task.trial_ids
+            .insert(u64::try_from(*number).unwrap_or(0), id);
+        results[i] = Some(Ok(id));
+    }
+    Ok(())
+}
+
+async fn start_attempts(
+    conn: &mut PgConnection,
+    task: &mut Task,
+    ops: &[&WriteOp],
+    which: &[usize],
+    results: &mut [Option<Result<i64, Error>>],
+) -> Result<(), Failure> {
+    let (mut ids, mut attempts, mut workers, mut tokens, mut index) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for &i in which {
+        if let WriteOp::StartAttempt {
+            number,
+            lease,
+            worker_id,
+        } = ops[i]
+            && let Some(id) = trial_id(task, *number, i, results)
+        {
+            ids.push(id);
+            attempts.push(i64::from(lease.attempt));
+            workers.push(i64::try_from(*worker_id).unwrap_or(i64::MAX));
+            tokens.push(token_to_sql(lease.token));
+            index.push(i);
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    // The fence (each trial queued for exactly this attempt) and both writes, for all.
+    let started: HashSet<i64> = sqlx::query(concat!(
+        "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], \
+         $4::bigint[]) AS u(trial_id, attempt, worker_id, token)), \
+         t AS (UPDATE trials SET state = 'running', attempts = u.attempt, \
+         worker_id = u.worker_id, started_at = ",
+        now_pg!(),
+        " FROM u WHERE trials.id = u.trial_id AND trials.state = 'queued' \
+         AND trials.attempts = u.attempt - 1 RETURNING trials.id) \
+         INSERT INTO attempts (trial_id, attempt, worker_id, lease_token, state, started_at) \
+         SELECT u.trial_id, u.attempt, u.worker_id, u.token, 'running', ",
+        now_pg!(),
+        " FROM u JOIN t ON t.id = u.trial_id RETURNING trial_id"
+    ))
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(&workers)
+    .bind(&tokens)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(broken("start attempt"))?
+    .iter()
+    .map(|r| r.get::<i64, _>(0))
+    .collect();
+    for (&i, id) in index.iter().zip(&ids) {
+        results[i] = Some(if started.contains(id) {
+            Ok(0)
+        } else if let WriteOp::StartAttempt { lease, .. } = ops[i] {
+            Err(Error::Protocol {
+                lease: *lease,
+                problem: "the trial is not queued for this attempt".into(),
+            })
+        } else {
+            Ok(0)
+        });
+    }
+    Ok(())
+}
+
+async fn record_epochs(
+    conn: &mut PgConnection,
+    task: &mut Task,
+    ops: &[&WriteOp],
+    which: &[usize],
+    results: &mut [Option<Result<i64, Error>>],
+) -> Result<(), Failure> {
+    /// The epoch rows of every op, as columns.
+    #[derive(Default)]
+    struct Rows<'a>(
+        Vec<i64>,
+        Vec<i64>,
+        Vec<i64>,
+        Vec<i64>,
+        Vec<&'a str>,
+        Vec<f64>,
+    );
+    let mut rows = Rows::default();
+    let mut index: Vec<(usize, i64)> = Vec::new();
+    for &i in which {
+        if let WriteOp::RecordEpochs {
+            number,
+            lease,
+            epochs,
+            ..
+        } = ops[i]
+            && let Some(id) = trial_id(task, *number, i, results)
+        {
+            index.push((i, id));
+            for e in epochs {
+                for (name, &value) in &e.metrics {
+                    rows.0.push(id);
+                    rows.1.push(i64::from(lease.attempt));
+                    rows.2.push(token_to_sql(lease.token));
+                    rows.3.push(i64::from(e.epoch));
+                    rows.4.push(name.as_str());
+                    rows.5.push(value);
+                }
+            }
+        }
+    }
+    if index.is_empty() {
+        return Ok(());
+    }
+    // Each op's rows go in only if its attempt is running under its lease.
+    let held: HashSet<i64> = sqlx::query(
+        "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], \
+         $4::bigint[], $5::text[], $6::float8[]) AS u(trial_id, attempt, token, epoch, name, \
+         value)), \
+         ok AS (SELECT DISTINCT a.trial_id FROM attempts a JOIN u ON a.trial_id = u.trial_id \
+         AND a.attempt = u.attempt AND a.lease_token = u.token AND a.state = 'running') \
+         INSERT INTO epoch_metrics (trial_id, attempt, epoch, name, value) \
+         SELECT u.trial_id, u.attempt, u.epoch, u.name, u.value FROM u \
+         WHERE u.trial_id IN (SELECT trial_id FROM ok) RETURNING trial_id",
+    )
+    .bind(&rows.0)
+    .bind(&rows.1)
+    .bind(&rows.2)
+    .bind(&rows.3)
+    .bind(&rows.4)
+    .bind(&rows.5)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(broken("record epoch"))?
+    .iter()
+    .map(|r| r.get::<i64, _>(0))
+    .collect();
+    for (i, id) in index {
+        results[i] = Some(if held.contains(&id) {
+            Ok(0)
+        } else if let WriteOp::RecordEpochs { lease, .. } = ops[i] {
+            Err(lease_not_held(*lease, 0).into_error())
+        } else {
+            Ok(0)
+        });
+    }
+    Ok(())
+}
+
+async fn finish_attempts(
+    conn: &mut PgConnection,
+    task: &mut Task,
+    ops: &[&WriteOp],
+    which: &[usize],
+    results: &mut [Option<Result<i64, Error>>],
+) -> Result<(), Failure> {
+    #[derive(Default)]
+    struct Columns<'a> {
+        id: Vec<i64>,
+        attempt: Vec<i64>,
+        token: Vec<i64>,
+        state: Vec<&'static str>,
+        value: Vec<Option<f64>>,
+        metrics: Vec<Option<&'a str>>,
+        error: Vec<Option<&'a str>>,
+        infra: Vec<i64>,
+        user: Vec<i64>,
+        attempt_state: Vec<&'static str>,
+        failure: Vec<Option<&'static str>>,
+        attempt_error: Vec<Option<&'a str>>,
+    }
+    let mut c = Columns::default();
+    let mut index: Vec<(usize, i64)> = Vec::new();
+    for &i in which {
+        if let WriteOp::FinishAttempt {
+            number,
+            lease,
+            end,
+            trial:
+                TrialUpdate::Terminal {
+                    state,
+                    value,
+                    metrics,
+                    error,
+                    infra_failures,
+                    user_failures,
+                },
+        } = ops[i]
+            && let Some(id) = trial_id(task, *number, i, results)
+        {
+            index.push((i, id));
+            c.id.push(id);
+            c.attempt.push(i64::from(lease.attempt));
+            c.token.push(token_to_sql(lease.token));
+            c.state.push(state.as_str());
+            c.value.push(*value);
+            c.metrics.push(metrics.as_deref());
+            c.error.push(error.as_deref());
+            c.infra.push(i64::from(*infra_failures));
+            c.user.push(i64::from(*user_failures));
+            c.attempt_state.push(end.state);
+            c.failure.push(failure_sql(end.failure));
+            c.attempt_error.push(end.error.as_deref());
+        }
+    }
+    if index.is_empty() {
+        return Ok(());
+    }
+    // The trials, fenced on their attempts' leases, then those attempts: one statement.
+    let done: HashSet<i64> = sqlx::query(concat!(
+        "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], \
+         $5::float8[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], \
+         $11::text[], $12::text[]) AS u(trial_id, attempt, token, state, value, metrics, error, \
+         infra, usr, attempt_state, failure, attempt_error)), \
+         t AS (UPDATE trials SET state = u.state, value = u.value, metrics = u.metrics, \
+         error = u.error, infra_failures = u.infra, user_failures = u.usr, finished_at = ",
+        now_pg!(),
+        " FROM u WHERE trials.id = u.trial_id AND trials.state = 'running' \
+         AND trials.attempts = u.attempt AND EXISTS (SELECT 1 FROM attempts a \
+         WHERE a.trial_id = u.trial_id AND a.attempt = u.attempt AND a.lease_token = u.token \
+         AND a.state = 'running') RETURNING trials.id) \
+         UPDATE attempts a SET state = u.attempt_state, failure = u.failure, \
+         error = u.attempt_error, finished_at = ",
+        now_pg!(),
+        " FROM u JOIN t ON t.id = u.trial_id WHERE a.trial_id = u.trial_id \
+         AND a.attempt = u.attempt AND a.lease_token = u.token AND a.state = 'running' \
+         RETURNING a.trial_id"
+    ))
+    .bind(&c.id)
+    .bind(&c.attempt)
+    .bind(&c.token)
+    .bind(&c.state)
+    .bind(&c.value)
+    .bind(&c.metrics)
+    .bind(&c.error)
+    .bind(&c.infra)
+    .bind(&c.user)
+    .bind(&c.attempt_state)
+    .bind(&c.failure)
+    .bind(&c.attempt_error)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(broken("finish trial"))?
+    .iter()
+    .map(|r| r.get::<i64, _>(0))
+    .collect();
+    for (i, id) in index {
+        results[i] = Some(if done.contains(&id) {
+            Ok(0)
+        } else if let WriteOp::FinishAttempt { lease, .. } = ops[i] {
+            Err(lease_not_held(*lease, 0).into_error())
+        } else {
+            Ok(0)
+        });
+    }
+    Ok(())
+}
