@@ -29,6 +29,20 @@ fn quiet_broken_pipe(result: std::io::Result<()>) -> anyhow::Result<()> {
     }
 }
 
+/// `result`, with a closed pipe (`| head`) counted as success, whatever the error's type.
+pub fn quiet_broken_pipe_any(result: anyhow::Result<()>) -> anyhow::Result<()> {
+    match result {
+        Err(err)
+            if err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value).context("cannot write JSON")?;
@@ -59,15 +73,15 @@ pub fn csv_record(fields: &[String]) -> String {
         .join(",")
 }
 
-/// Prints CSV records on stdout.
+/// Prints CSV records on stdout (buffered: a million rows are a few writes, not a million).
 pub fn print_csv(header: &[String], rows: &[Vec<String>]) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     quiet_broken_pipe((|| {
         writeln!(out, "{}", csv_record(header))?;
         for row in rows {
             writeln!(out, "{}", csv_record(row))?;
         }
-        Ok(())
+        out.flush()
     })())
 }
 

@@ -1,6 +1,7 @@
 //! `hypersearch studies`, `best` and `trials`: read-only queries of the trials database.
 //! They open it read-only, so they work while a search is writing it.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -143,6 +144,10 @@ pub fn trials(
         SortKey::Number => query::TrialOrder::Number,
         SortKey::Value => query::TrialOrder::Value,
     };
+    if format == Format::Csv {
+        stream_trials_csv(db, study, state, order)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let (study, trials) = with_database(db, async |db| {
         let study = db.study(study).await?;
         let trials = db.trials(&study, state, order).await?;
@@ -218,17 +223,31 @@ pub fn print_trials(
 /// metric (`metrics.NAME`).
 pub fn trial_csv(trials: &[query::TrialSummary]) -> (Vec<String>, Vec<Vec<String>>) {
     let keys = |field: fn(&query::TrialSummary) -> Option<&serde_json::Value>| {
-        let mut names: Vec<String> = trials
+        let mut names: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        for map in trials
             .iter()
             .filter_map(|t| field(t).and_then(|v| v.as_object()))
-            .flat_map(|m| m.keys().cloned())
-            .collect();
-        names.sort();
-        names.dedup();
-        names
+        {
+            for key in map.keys() {
+                if !names.contains(key.as_str()) {
+                    names.insert(key);
+                }
+            }
+        }
+        names.into_iter().map(String::from).collect::<Vec<String>>()
     };
     let params = keys(|t| Some(&t.params));
     let metrics = keys(|t| t.metrics.as_ref());
+    let header = csv_header(&params, &metrics);
+    let rows = trials
+        .iter()
+        .map(|t| csv_row(t, &params, &metrics))
+        .collect();
+    (header, rows)
+}
+
+/// The CSV columns of a trial listing with these parameter and metric names.
+fn csv_header(params: &[String], metrics: &[String]) -> Vec<String> {
     let mut header: Vec<String> = [
         "trial",
         "state",
@@ -243,27 +262,64 @@ pub fn trial_csv(trials: &[query::TrialSummary]) -> (Vec<String>, Vec<Vec<String
     .to_vec();
     header.extend(params.iter().map(|p| format!("params.{p}")));
     header.extend(metrics.iter().map(|m| format!("metrics.{m}")));
-    let rows = trials
-        .iter()
-        .map(|t| {
-            let mut row = vec![
-                t.trial.to_string(),
-                t.state.clone(),
-                t.value.map(|v| v.to_string()).unwrap_or_default(),
-                t.attempts.to_string(),
-                t.worker.clone().unwrap_or_default(),
-                t.started_at.clone().unwrap_or_default(),
-                t.finished_at.clone().unwrap_or_default(),
-                t.error.clone().unwrap_or_default(),
-            ];
-            row.extend(params.iter().map(|p| output::json_field(t.params.get(p))));
-            row.extend(
-                metrics
-                    .iter()
-                    .map(|m| output::json_field(t.metrics.as_ref().and_then(|v| v.get(m)))),
-            );
-            row
-        })
-        .collect();
-    (header, rows)
+    header
+}
+
+/// One trial as a CSV record under [`csv_header`].
+fn csv_row(t: &query::TrialSummary, params: &[String], metrics: &[String]) -> Vec<String> {
+    let mut row = vec![
+        t.trial.to_string(),
+        t.state.clone(),
+        t.value.map(|v| v.to_string()).unwrap_or_default(),
+        t.attempts.to_string(),
+        t.worker.clone().unwrap_or_default(),
+        t.started_at.clone().unwrap_or_default(),
+        t.finished_at.clone().unwrap_or_default(),
+        t.error.clone().unwrap_or_default(),
+    ];
+    row.extend(params.iter().map(|p| output::json_field(t.params.get(p))));
+    row.extend(
+        metrics
+            .iter()
+            .map(|m| output::json_field(t.metrics.as_ref().and_then(|v| v.get(m)))),
+    );
+    row
+}
+
+/// `trials --format csv`, streamed: the columns from one pass over the rows, then each row
+/// written as it arrives, so a million trials take constant memory.
+fn stream_trials_csv(
+    db: &Path,
+    study: Option<&str>,
+    state: Option<TrialState>,
+    order: query::TrialOrder,
+) -> anyhow::Result<()> {
+    with_database(db, async |db| {
+        let study = db.study(study).await?;
+        let (params, metrics) = db.trial_keys(&study, state).await?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        let written = (|| -> anyhow::Result<()> {
+            writeln!(
+                out,
+                "{}",
+                output::csv_record(&csv_header(&params, &metrics))
+            )?;
+            Ok(())
+        })();
+        let streamed = match written {
+            Ok(()) => {
+                db.for_each_trial(&study, state, order, |t| -> anyhow::Result<()> {
+                    writeln!(
+                        out,
+                        "{}",
+                        output::csv_record(&csv_row(&t, &params, &metrics))
+                    )?;
+                    Ok(())
+                })
+                .await
+            }
+            Err(err) => Err(err),
+        };
+        output::quiet_broken_pipe_any(streamed.and_then(|()| Ok(out.flush()?)))
+    })
 }

@@ -35,7 +35,8 @@ impl Draws {
 /// Writes a study of `trials` finished trials (80 % complete, 15 % pruned, 5 % failed).
 async fn build(db: &Path, trials: u64) -> Result<(), String> {
     let err = |e: hypersearch_coordinator::Error| e.to_string();
-    let mut conn = open_for_writing(&Location::from(db)).await.map_err(err)?;
+    let location = Location::parse(path_str(db)?).map_err(err)?;
+    let mut conn = open_for_writing(&location).await.map_err(err)?;
     let definition = StudyDefinition {
         name: "large".into(),
         metric: "value".into(),
@@ -44,11 +45,13 @@ async fn build(db: &Path, trials: u64) -> Result<(), String> {
         budget: trials,
         config: branin_study("large", trials, 8, ""),
     };
-    let study = create_or_resume(&mut conn, &definition, &db.display().to_string())
+    let study = create_or_resume(&mut conn, &definition, &location.to_string())
         .await
         .map_err(err)?;
     drop(conn);
-    let writer = Writer::open(db, study.id, HashMap::new()).map_err(err)?;
+    let writer = Writer::open_at(&location, study.id, HashMap::new())
+        .await
+        .map_err(err)?;
     let worker = writer
         .submit(WriteOp::RegisterWorker {
             name: "bench".into(),
@@ -155,7 +158,11 @@ pub async fn best_row(bin: &Path, parent: &Path, trials: u64) -> Result<Row, Str
         .prefix("hypersearch-best-")
         .tempdir_in(parent)
         .map_err(|err| format!("cannot create a directory in {}: {err}", parent.display()))?;
-    let db = dir.path().join("large.db");
+    let db = tokio::task::block_in_place(|| crate::cluster::new_database(dir.path()))?;
+    if std::env::var_os("KEEP_DB").is_some() {
+        eprintln!("keeping the database: {}", db.display());
+        let _ = dir.keep();
+    }
     let started = Instant::now();
     build(&db, trials).await?;
     eprintln!(
@@ -194,6 +201,29 @@ pub async fn best_row(bin: &Path, parent: &Path, trials: u64) -> Result<Row, Str
             times.push(ms);
         }
     }
+    // Every trial as CSV, streamed to a pipe: rows per second.
+    let started = Instant::now();
+    let output = Command::new(bin)
+        .args(["trials", "--db", path_str(&db)?, "--format", "csv"])
+        .output()
+        .map_err(|err| format!("cannot run {}: {err}", bin.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let rows = output
+        .stdout
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        .saturating_sub(1);
+    if !output.status.success() || rows as u64 != trials {
+        errors.push(format!(
+            "trials --format csv printed {rows} rows: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    eprintln!(
+        "trials --format csv: {rows} rows in {seconds:.2} s = {:.0} rows/s",
+        rows as f64 / seconds
+    );
     times.sort_by(f64::total_cmp);
     let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
     let worst = times.last().copied().unwrap_or(f64::NAN);

@@ -9,7 +9,9 @@ use sqlx::Row;
 
 mod sql;
 
-pub use sql::{all_histories, best, resolve_study, studies, trial, trials};
+pub use sql::{
+    all_histories, best, for_each_trial, resolve_study, studies, trial, trial_keys, trials,
+};
 
 use super::{Location, TrialState, db_err};
 use crate::Error;
@@ -171,6 +173,8 @@ pub enum TrialOrder {
 /// transaction mode): what the query commands use.
 pub struct Reader {
     conn: AnyConnection,
+    /// Where it is.
+    location: Location,
     /// The file, or the URL without its password, for messages.
     database: String,
 }
@@ -180,6 +184,7 @@ impl Reader {
     pub async fn open(db: &Location) -> Result<Reader, Error> {
         Ok(Reader {
             conn: super::open_read_only(db).await?,
+            location: db.clone(),
             database: db.to_string(),
         })
     }
@@ -207,6 +212,31 @@ impl Reader {
         order: TrialOrder,
     ) -> Result<Vec<TrialSummary>, Error> {
         trials(&mut self.conn, study, state, order).await
+    }
+
+    /// Every trial, optionally in one state, in `order`, handed to `each` as it arrives.
+    pub async fn for_each_trial<E: From<Error>>(
+        &mut self,
+        study: &StudyRef,
+        state: Option<TrialState>,
+        order: TrialOrder,
+        each: impl FnMut(TrialSummary) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match &self.location {
+            Location::Sqlite(path) => sql::for_each_trial_sqlite(path, study, state, order, each),
+            Location::Postgres(_) => {
+                for_each_trial(&mut self.conn, study, state, order, each).await
+            }
+        }
+    }
+
+    /// The parameter and final-metric names of the trials (optionally in one state).
+    pub async fn trial_keys(
+        &mut self,
+        study: &StudyRef,
+        state: Option<TrialState>,
+    ) -> Result<(Vec<String>, Vec<String>), Error> {
+        trial_keys(&mut self.conn, study, state).await
     }
 
     /// Everything about one trial.

@@ -5,6 +5,7 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use std::collections::BTreeMap;
+use tokio_stream::StreamExt;
 
 use super::{
     AttemptSummary, EarlyStop, EpochMetrics, StudyRef, StudySummary, TrialDetail, TrialOrder,
@@ -102,8 +103,36 @@ pub async fn resolve_study(
 }
 
 fn trial_summary(row: &AnyRow) -> Result<TrialSummary, Error> {
-    let json = |column: &str| -> Result<Option<serde_json::Value>, Error> {
-        let text: Option<String> = row.get(column);
+    summary_from(TrialColumns {
+        number: row.get("number"),
+        state: row.get("state"),
+        value: row.get("value"),
+        params: row.get("params"),
+        attempts: row.get("attempts"),
+        worker: row.get("worker"),
+        started_at: row.get("started_at"),
+        finished_at: row.get("finished_at"),
+        error: row.get("error"),
+        metrics: row.get("metrics"),
+    })
+}
+
+/// The columns of [`trial_query!`] as read from either driver.
+struct TrialColumns {
+    number: i64,
+    state: String,
+    value: Option<f64>,
+    params: Option<String>,
+    attempts: i64,
+    worker: Option<String>,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    error: Option<String>,
+    metrics: Option<String>,
+}
+
+fn summary_from(c: TrialColumns) -> Result<TrialSummary, Error> {
+    let json = |column: &str, text: Option<String>| -> Result<Option<serde_json::Value>, Error> {
         text.map(|text| {
             serde_json::from_str(&text).map_err(|_| Error::Corrupt {
                 what: format!("trials.{column}"),
@@ -113,17 +142,67 @@ fn trial_summary(row: &AnyRow) -> Result<TrialSummary, Error> {
         .transpose()
     };
     Ok(TrialSummary {
-        trial: unsigned(row.get("number")),
-        state: row.get("state"),
-        value: row.get("value"),
-        params: json("params")?.unwrap_or(serde_json::Value::Null),
-        attempts: u32::try_from(row.get::<i64, _>("attempts")).unwrap_or(0),
-        worker: row.get("worker"),
-        started_at: row.get("started_at"),
-        finished_at: row.get("finished_at"),
-        error: row.get("error"),
-        metrics: json("metrics")?,
+        trial: unsigned(c.number),
+        state: c.state,
+        value: c.value,
+        params: json("params", c.params)?.unwrap_or(serde_json::Value::Null),
+        attempts: u32::try_from(c.attempts).unwrap_or(0),
+        worker: c.worker,
+        started_at: c.started_at,
+        finished_at: c.finished_at,
+        error: c.error,
+        metrics: json("metrics", c.metrics)?,
     })
+}
+
+/// [`for_each_trial`] on a SQLite file through SQLite's own API on this thread: no thread
+/// hand-over per row (sqlx's SQLite driver makes two), a listing of a million trials streams
+/// several times faster.
+pub fn for_each_trial_sqlite<E: From<Error>>(
+    path: &std::path::Path,
+    study: &StudyRef,
+    state: Option<TrialState>,
+    order: TrialOrder,
+    mut each: impl FnMut(TrialSummary) -> Result<(), E>,
+) -> Result<(), E> {
+    let failed = |err: rusqlite::Error| {
+        E::from(Error::Database {
+            context: "list trials",
+            message: err.to_string(),
+        })
+    };
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(failed)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(failed)?;
+    conn.execute_batch(crate::store::READ_PRAGMAS)
+        .map_err(failed)?;
+    let mut statement = conn.prepare(trials_sql(study, order)).map_err(failed)?;
+    let mut rows = statement
+        .query(rusqlite::params![study.id, state.map(TrialState::as_str)])
+        .map_err(failed)?;
+    while let Some(row) = rows.next().map_err(failed)? {
+        let columns = (|| {
+            Ok::<TrialColumns, rusqlite::Error>(TrialColumns {
+                number: row.get("number")?,
+                state: row.get("state")?,
+                value: row.get("value")?,
+                params: row.get("params")?,
+                attempts: row.get("attempts")?,
+                worker: row.get("worker")?,
+                started_at: row.get("started_at")?,
+                finished_at: row.get("finished_at")?,
+                error: row.get("error")?,
+                metrics: row.get("metrics")?,
+            })
+        })()
+        .map_err(failed)?;
+        each(summary_from(columns)?)?;
+    }
+    Ok(())
 }
 
 macro_rules! trial_query {
@@ -163,14 +242,9 @@ pub async fn best(
     rows.iter().map(trial_summary).collect()
 }
 
-/// Every trial of the study, optionally only those in `state`, in `order`.
-pub async fn trials(
-    conn: &mut AnyConnection,
-    study: &StudyRef,
-    state: Option<TrialState>,
-    order: TrialOrder,
-) -> Result<Vec<TrialSummary>, Error> {
-    let sql = match (order, study.maximize) {
+/// The statement listing a study's trials (optionally in one state) in `order`.
+fn trials_sql(study: &StudyRef, order: TrialOrder) -> &'static str {
+    match (order, study.maximize) {
         (TrialOrder::Number, _) => {
             trial_query!(
                 "WHERE t.study_id = $1 AND (CAST($2 AS TEXT) IS NULL OR t.state = $2) \
@@ -185,14 +259,86 @@ pub async fn trials(
             "WHERE t.study_id = $1 AND (CAST($2 AS TEXT) IS NULL OR t.state = $2) \
              ORDER BY t.value IS NULL, t.value ASC, t.number"
         ),
-    };
-    let rows = sqlx::query(sql)
+    }
+}
+
+/// Every trial of the study, optionally only those in `state`, in `order`.
+pub async fn trials(
+    conn: &mut AnyConnection,
+    study: &StudyRef,
+    state: Option<TrialState>,
+    order: TrialOrder,
+) -> Result<Vec<TrialSummary>, Error> {
+    let mut out = Vec::new();
+    for_each_trial(conn, study, state, order, |trial| {
+        out.push(trial);
+        Ok::<(), Error>(())
+    })
+    .await?;
+    Ok(out)
+}
+
+/// [`trials`], one at a time as the rows arrive: memory does not grow with the study. The
+/// first error `each` returns ends the listing.
+pub async fn for_each_trial<E: From<Error>>(
+    conn: &mut AnyConnection,
+    study: &StudyRef,
+    state: Option<TrialState>,
+    order: TrialOrder,
+    mut each: impl FnMut(TrialSummary) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut rows = sqlx::query(trials_sql(study, order))
         .bind(study.id)
         .bind(state.map(TrialState::as_str))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err("list trials"))?;
-    rows.iter().map(trial_summary).collect()
+        .fetch(&mut *conn);
+    while let Some(row) = rows.next().await {
+        each(trial_summary(&row.map_err(db_err("list trials"))?)?)?;
+    }
+    Ok(())
+}
+
+/// The names of the parameters and of the final metrics the study's trials (optionally only
+/// those in `state`) have, each sorted: the columns of a CSV listing, found by the database
+/// (its JSON functions) without sending the rows.
+pub async fn trial_keys(
+    conn: &mut AnyConnection,
+    study: &StudyRef,
+    state: Option<TrialState>,
+) -> Result<(Vec<String>, Vec<String>), Error> {
+    let postgres = conn.backend_name().eq_ignore_ascii_case("postgresql");
+    let (params_sql, metrics_sql) = if postgres {
+        (
+            "SELECT DISTINCT jsonb_object_keys(t.params::jsonb) AS k FROM trials t \
+             WHERE t.study_id = $1 AND (CAST($2 AS TEXT) IS NULL OR t.state = $2) ORDER BY k",
+            "SELECT DISTINCT jsonb_object_keys(t.metrics::jsonb) AS k FROM trials t \
+             WHERE t.study_id = $1 AND (CAST($2 AS TEXT) IS NULL OR t.state = $2) \
+             AND t.metrics IS NOT NULL ORDER BY k",
+        )
+    } else {
+        (
+            // A plain pass over the table (no index, so no seek per row).
+            "SELECT DISTINCT j.key AS k FROM trials t NOT INDEXED, json_each(t.params) j \
+             WHERE t.study_id = $1 AND (CAST($2 AS TEXT) IS NULL OR t.state = $2) ORDER BY k",
+            "SELECT DISTINCT j.key AS k FROM trials t NOT INDEXED, json_each(t.metrics) j \
+             WHERE t.study_id = $1 AND (CAST($2 AS TEXT) IS NULL OR t.state = $2) \
+             AND t.metrics IS NOT NULL ORDER BY k",
+        )
+    };
+    let mut names = Vec::with_capacity(2);
+    for sql in [params_sql, metrics_sql] {
+        let mut keys: Vec<String> = sqlx::query_scalar(sql)
+            .bind(study.id)
+            .bind(state.map(TrialState::as_str))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err("list trial columns"))?;
+        // The same order on both databases, whatever their collation.
+        keys.sort();
+        names.push(keys);
+    }
+    let metrics = names.pop().unwrap_or_default();
+    let params = names.pop().unwrap_or_default();
+    Ok((params, metrics))
 }
 
 /// Everything about trial `number` of the study.
