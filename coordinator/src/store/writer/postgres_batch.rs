@@ -1,6 +1,7 @@
 //! A PostgreSQL round in a few statements instead of one or two per op: the round is cut
-//! into phases in which no trial appears twice (so the ops of one trial keep their order
-//! across phases), and within a phase all trial inserts go in one statement, all attempt
+//! into phases, the k-th op of each trial in phase k (so no trial appears twice in a phase
+//! and the ops of one trial keep their order), and within a phase all trial inserts go in one
+//! statement, all attempt
 //! starts in another, all epoch rows in a third and all terminal completions in a fourth,
 //! each fed with arrays (`unnest`) and telling with `RETURNING` which ops' fences held.
 //! The rarer ops (registrations, requeues, stop decisions, empty reports, the study's end)
@@ -37,27 +38,32 @@ pub(super) async fn apply_phased(
     ops: &[&WriteOp],
 ) -> Result<Vec<Result<i64, Error>>, Failure> {
     let mut results: Vec<Option<Result<i64, Error>>> = (0..ops.len()).map(|_| None).collect();
-    let mut phase: Vec<usize> = Vec::new();
-    let mut trials: HashSet<u64> = HashSet::new();
-    for (i, op) in ops.iter().enumerate() {
-        match trial_of(op) {
-            Some(number) if trials.insert(number) => phase.push(i),
-            Some(number) => {
-                flush(conn, task, ops, &phase, &mut results).await?;
-                phase.clear();
-                trials.clear();
-                trials.insert(number);
-                phase.push(i);
-            }
-            None => {
-                flush(conn, task, ops, &phase, &mut results).await?;
-                phase.clear();
-                trials.clear();
-                results[i] = Some(lone(conn, task, op).await?);
-            }
+    // Ops without a trial (registrations, the study's end) are barriers; between them, the
+    // k-th op of each trial goes to phase k.
+    let mut start = 0;
+    for end in 0..=ops.len() {
+        let barrier = ops.get(end).map(|op| trial_of(op).is_none());
+        if barrier == Some(false) {
+            continue;
         }
+        let mut phases: Vec<Vec<usize>> = Vec::new();
+        let mut seen: HashMap<u64, usize> = HashMap::new();
+        for (i, op) in ops.iter().enumerate().take(end).skip(start) {
+            let k = seen.entry(trial_of(op).unwrap_or(u64::MAX)).or_insert(0);
+            if phases.len() <= *k {
+                phases.push(Vec::new());
+            }
+            phases[*k].push(i);
+            *k += 1;
+        }
+        for phase in &phases {
+            flush(conn, task, ops, phase, &mut results).await?;
+        }
+        if let Some(op) = ops.get(end) {
+            results[end] = Some(lone(conn, task, op).await?);
+        }
+        start = end + 1;
     }
-    flush(conn, task, ops, &phase, &mut results).await?;
     Ok(results
         .into_iter()
         .map(|r| {
