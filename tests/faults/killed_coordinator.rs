@@ -14,8 +14,7 @@ use sqlx::Row;
 use super::support::{
     assert_all_over, assert_exits_ok, kill_9, params, serve_on, wait_for, worker,
 };
-use crate::harness::{Scratch, heavy, sql, sql_count};
-use hypersearch_testpg::Cluster;
+use crate::harness::{Scratch, heavy, on_both_stores, sql, sql_count};
 
 /// Each run prints its shell's process id as its value: a trial run twice would show
 /// another value.
@@ -71,24 +70,11 @@ fn running_with_epochs(db: &std::path::Path) -> Vec<(i64, i64)> {
     )
 }
 
-#[test]
-fn the_coordinator_killed_five_times_resumes_and_nothing_finished_runs_again() {
-    let _heavy = heavy();
-    let dir = Scratch::new();
-    let db = dir.path("trials.db");
-    the_coordinator_killed_five_times_resumes_and_nothing_finished_runs_again_on(&dir, &db);
-}
-
-#[test]
-fn the_coordinator_killed_five_times_resumes_and_nothing_finished_runs_again_on_postgres() {
-    let _heavy = heavy();
-    let cluster = Cluster::start();
-    let dir = Scratch::new();
-    the_coordinator_killed_five_times_resumes_and_nothing_finished_runs_again_on(
-        &dir,
-        Path::new(&cluster.database()),
-    );
-}
+on_both_stores!(
+    the_coordinator_killed_five_times_resumes_and_nothing_finished_runs_again,
+    the_coordinator_killed_five_times_resumes_and_nothing_finished_runs_again_on_postgres,
+    the_coordinator_killed_five_times_resumes_and_nothing_finished_runs_again_on
+);
 
 fn the_coordinator_killed_five_times_resumes_and_nothing_finished_runs_again_on(
     dir: &Scratch,

@@ -6,8 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::support::{assert_all_over, assert_exits_ok, attempts_ran, serve_on, worker};
-use crate::harness::{Scratch, heavy, sql_count};
-use hypersearch_testpg::Cluster;
+use crate::harness::{Scratch, on_both_stores, sql_count};
 
 const ZERO_COST: &str = r#"
 [study]
@@ -45,24 +44,11 @@ const TROUBLE: [&str; 10] = [
     "panicked",
 ];
 
-#[test]
-fn thirty_two_workers_racing_for_two_thousand_trials_get_each_lease_once() {
-    let _heavy = heavy();
-    let dir = Scratch::new();
-    let db = dir.path("trials.db");
-    thirty_two_workers_racing_for_two_thousand_trials_get_each_lease_once_on(&dir, &db);
-}
-
-#[test]
-fn thirty_two_workers_racing_for_two_thousand_trials_get_each_lease_once_on_postgres() {
-    let _heavy = heavy();
-    let cluster = Cluster::start();
-    let dir = Scratch::new();
-    thirty_two_workers_racing_for_two_thousand_trials_get_each_lease_once_on(
-        &dir,
-        Path::new(&cluster.database()),
-    );
-}
+on_both_stores!(
+    thirty_two_workers_racing_for_two_thousand_trials_get_each_lease_once,
+    thirty_two_workers_racing_for_two_thousand_trials_get_each_lease_once_on_postgres,
+    thirty_two_workers_racing_for_two_thousand_trials_get_each_lease_once_on
+);
 
 fn thirty_two_workers_racing_for_two_thousand_trials_get_each_lease_once_on(
     dir: &Scratch,

@@ -11,8 +11,7 @@ use tonic::Code;
 
 use super::hand::{Hand, runtime};
 use super::support::{assert_all_over, assert_exits_ok, serve_on, worker};
-use crate::harness::{Scratch, heavy, sql};
-use hypersearch_testpg::Cluster;
+use crate::harness::{Scratch, on_both_stores, sql};
 
 const STUDY: &str = r#"
 [study]
@@ -33,23 +32,11 @@ x1 = { float = [-5, 10] }
 x2 = { float = [0, 15] }
 "#;
 
-#[test]
-fn identical_retries_change_nothing_and_other_late_messages_are_refused() {
-    let dir = Scratch::new();
-    let db = dir.path("trials.db");
-    identical_retries_change_nothing_and_other_late_messages_are_refused_on(&dir, &db);
-}
-
-#[test]
-fn identical_retries_change_nothing_and_other_late_messages_are_refused_on_postgres() {
-    let _heavy = heavy();
-    let cluster = Cluster::start();
-    let dir = Scratch::new();
-    identical_retries_change_nothing_and_other_late_messages_are_refused_on(
-        &dir,
-        Path::new(&cluster.database()),
-    );
-}
+on_both_stores!(
+    identical_retries_change_nothing_and_other_late_messages_are_refused,
+    identical_retries_change_nothing_and_other_late_messages_are_refused_on_postgres,
+    identical_retries_change_nothing_and_other_late_messages_are_refused_on
+);
 
 fn identical_retries_change_nothing_and_other_late_messages_are_refused_on(
     dir: &Scratch,

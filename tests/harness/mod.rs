@@ -325,6 +325,29 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a runtime")
 }
 
+/// Two tests of one scenario, `$body(&Scratch, &Path)`: `$sqlite` on a SQLite file and
+/// `$postgres` on a database of its own throwaway PostgreSQL cluster; both take [`heavy`].
+macro_rules! on_both_stores {
+    ($sqlite:ident, $postgres:ident, $body:ident) => {
+        #[test]
+        fn $sqlite() {
+            let _heavy = $crate::harness::heavy();
+            let dir = $crate::harness::Scratch::new();
+            let db = dir.path("trials.db");
+            $body(&dir, &db);
+        }
+
+        #[test]
+        fn $postgres() {
+            let _heavy = $crate::harness::heavy();
+            let cluster = hypersearch_testpg::Cluster::start();
+            let dir = $crate::harness::Scratch::new();
+            $body(&dir, std::path::Path::new(&cluster.database()));
+        }
+    };
+}
+pub(crate) use on_both_stores;
+
 /// Whether `db` names a PostgreSQL database (a `postgres://` URL passed where a path goes).
 pub fn is_postgres(db: &Path) -> bool {
     db.to_str().is_some_and(|t| t.starts_with("postgres://"))

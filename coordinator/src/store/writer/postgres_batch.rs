@@ -326,16 +326,29 @@ async fn record_epochs(
     .iter()
     .map(|r| r.get::<i64, _>(0))
     .collect();
-    for (i, id) in index {
+    settle(ops, &index, &held, results);
+    Ok(())
+}
+
+/// Each op of `index` (op, trial row id) succeeded if its trial is in `held`, else its
+/// lease was not held.
+fn settle(
+    ops: &[&WriteOp],
+    index: &[(usize, i64)],
+    held: &HashSet<i64>,
+    results: &mut [Option<Result<i64, Error>>],
+) {
+    for &(i, id) in index {
+        let lease = match ops[i] {
+            WriteOp::RecordEpochs { lease, .. } | WriteOp::FinishAttempt { lease, .. } => *lease,
+            _ => continue,
+        };
         results[i] = Some(if held.contains(&id) {
             Ok(0)
-        } else if let WriteOp::RecordEpochs { lease, .. } = ops[i] {
-            Err(lease_not_held(*lease, 0).into_error())
         } else {
-            Ok(0)
+            Err(lease_not_held(lease, 0).into_error())
         });
     }
-    Ok(())
 }
 
 async fn finish_attempts(
@@ -435,14 +448,6 @@ async fn finish_attempts(
     .iter()
     .map(|r| r.get::<i64, _>(0))
     .collect();
-    for (i, id) in index {
-        results[i] = Some(if done.contains(&id) {
-            Ok(0)
-        } else if let WriteOp::FinishAttempt { lease, .. } = ops[i] {
-            Err(lease_not_held(*lease, 0).into_error())
-        } else {
-            Ok(0)
-        });
-    }
+    settle(ops, &index, &done, results);
     Ok(())
 }
