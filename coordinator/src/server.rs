@@ -91,7 +91,7 @@ impl Coordinator {
             name: config.name.clone(),
             metric: config.metric.clone(),
             direction: direction(config),
-            algorithm: format!("{:?}", config.search.algorithm).to_lowercase(),
+            algorithm: config.search.algorithm.name().to_string(),
             budget: config.search.trials,
             config: config_text.to_string(),
         };

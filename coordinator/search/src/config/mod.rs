@@ -62,6 +62,19 @@ pub enum Algorithm {
     Tpe,
 }
 
+impl Algorithm {
+    /// The name a study file uses and the trials database stores (fixed: renaming a variant
+    /// never changes stored data).
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Bayes => "bayes",
+            Algorithm::Random => "random",
+            Algorithm::Grid => "grid",
+            Algorithm::Tpe => "tpe",
+        }
+    }
+}
+
 /// What a trial runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Objective {

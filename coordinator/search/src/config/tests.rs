@@ -135,3 +135,11 @@ opt = { choice = ["sgd", "adam"] }
     assert_eq!(c.search.trials, 6);
     assert_eq!(c.space.grid_size(), Some(6));
 }
+
+#[test]
+fn algorithm_names_are_what_a_study_file_says() {
+    for name in ["bayes", "random", "grid", "tpe"] {
+        let algorithm: Algorithm = serde_json::from_value(serde_json::json!(name)).unwrap();
+        assert_eq!(algorithm.name(), name);
+    }
+}
