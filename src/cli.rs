@@ -1,4 +1,4 @@
-//! The command-line grammar (clap derive). One variant per command of SPEC §3.
+//! The command-line grammar (clap derive). One variant per command (the README lists them).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -84,7 +84,7 @@ pub enum Command {
         Running the same command again resumes the study: finished trials are kept."
     )]
     Run {
-        /// The study config (SPEC §4.2).
+        /// The study config (e.g. examples/digits-search.toml).
         config: PathBuf,
         /// Local worker slots (trials trained at once); default one per core.
         #[arg(long)]
@@ -106,10 +106,10 @@ pub enum Command {
         hypersearch serve study.toml --listen 0.0.0.0:50051 --token-file secret.txt \
         --tls-cert server.pem --tls-key server-key.pem\n\n\
         It prints `listening on ADDRESS` once ready and exits when the study's budget is spent. \
-        docs/SECURITY.md explains tokens, TLS and the limits."
+        The README's \"Several machines, securely\" explains tokens and TLS."
     )]
     Serve {
-        /// The study config (SPEC §4.2).
+        /// The study config (e.g. examples/digits-search.toml).
         config: PathBuf,
         /// Address to listen on (port 0 picks a free one).
         #[arg(long)]
@@ -267,7 +267,7 @@ pub enum Command {
     #[command(after_help = "Examples:\n  hypersearch train examples/digits.toml\n  \
         hypersearch train examples/digits.toml --params '{\"training.learning_rate\": 0.01}' --format json")]
     Train {
-        /// A training config (SPEC §4.1) or a study config, whose training part is used.
+        /// A training config (e.g. examples/digits.toml) or a study config, whose training part is used.
         config: PathBuf,
         /// Overrides of the config as a JSON object of dotted keys, e.g. a trial's parameters.
         #[arg(long)]

@@ -2,7 +2,7 @@
 //! MNIST-like data, fast on one thread, and knows nothing of gRPC, SQL or search.
 //!
 //! Layout:
-//! - [`config`]: the training config (SPEC §4.1), parsed, overridden by dotted keys and
+//! - [`config`]: the training config (`examples/digits.toml`), parsed, overridden by dotted keys and
 //!   validated once into [`TrainConfig`].
 //! - [`data`]: IDX, CSV and built-in digits loaders; [`Dataset`] holds the standardized
 //!   samples (an ndarray `Array2`, one row per sample) and the seeded train/validation split,

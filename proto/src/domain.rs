@@ -57,7 +57,7 @@ pub enum Direction {
 pub enum Objective {
     /// Train the base config with the trial's overrides (nn-core).
     Training,
-    /// A shell command, per SPEC §4.3.
+    /// A shell command, run once per trial (`[objective] command`).
     Command(String),
     /// A built-in test function by name.
     Function(String),

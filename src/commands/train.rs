@@ -1,5 +1,5 @@
 //! `hypersearch train`: train one configuration locally, printing each epoch as it ends
-//! (table) or the whole report at the end (JSON, SPEC §4.1).
+//! (table) or the whole report at the end (JSON).
 
 use std::io::Write;
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! Built-in test functions for the `function` objective (SPEC §4.3): zero-cost trials with a
+//! Built-in test functions for the `function` objective (`[objective] function = "branin"`): zero-cost trials with a
 //! known minimum, to run and benchmark searches.
 //!
 //! Layout: [`functions`] holds the formulas; this file holds the catalogue ([`FUNCTIONS`],

@@ -1,6 +1,7 @@
 //! The writes of each attempt still waiting for their commit, so that an identical retry of
-//! a report or completion is acknowledged only once the original write is committed (SPEC §8:
-//! acknowledge after commit, never before), even when the original call was cancelled.
+//! a report or completion is acknowledged only once the original write is committed
+//! (acknowledge after commit, never before: docs/ARCHITECTURE.md), even when the original
+//! call was cancelled.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

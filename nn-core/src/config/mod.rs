@@ -1,4 +1,4 @@
-//! The training config of SPEC §4.1: `[data]`, `[network]` and `[training]`.
+//! The training config (`examples/digits.toml`): `[data]`, `[network]` and `[training]`.
 //!
 //! Text is parsed into raw serde structs (`deny_unknown_fields`, every value with its span),
 //! overrides of dotted keys are applied, and the result is validated once into

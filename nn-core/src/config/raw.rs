@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-/// A training config file (SPEC §4.1) or a study config file (SPEC §4.2): the study tables
+/// A training config file or a study config file (`examples/`): the study tables
 /// are accepted here and ignored (the search crate validates them).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -71,7 +71,7 @@ pub enum StopReason {
     Observer,
 }
 
-/// The outcome of a training run (SPEC §4.1's JSON object).
+/// The outcome of a training run (what `train --format json` prints).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrainReport {
     /// One entry per epoch trained.

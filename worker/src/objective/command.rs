@@ -1,4 +1,4 @@
-//! `[objective] command = "..."`: any program, run once per trial (SPEC §4.3).
+//! `[objective] command = "..."`: any program, run once per trial.
 //!
 //! The program gets the trial's parameters as a JSON object in `HYPERSEARCH_PARAMS` (and the
 //! trial number in `HYPERSEARCH_TRIAL`), and prints `key=value` pairs on stdout; a line with

@@ -1,4 +1,4 @@
-//! The three kinds of objective a trial can run (SPEC §4.3): nn-core training, a command, a
+//! The three kinds of objective a trial can run (`[objective]` in a study file): nn-core training, a command, a
 //! built-in test function. Each runs one attempt and streams [`Event`]s: epoch metrics as
 //! they come, then exactly one `Done` with how it ended.
 

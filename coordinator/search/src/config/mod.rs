@@ -1,4 +1,4 @@
-//! The study file (SPEC §4.2, §4.3): parsed with serde (`deny_unknown_fields`) and checked
+//! The study file (`examples/digits-search.toml` is one): parsed with serde (`deny_unknown_fields`) and checked
 //! once into a [`StudyConfig`]; every error names the key and its line.
 //!
 //! # Keys

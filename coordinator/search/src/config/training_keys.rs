@@ -1,4 +1,4 @@
-//! The training-config keys (SPEC §4.1) a study may search, with the values each accepts.
+//! The training-config keys (`examples/digits.toml` shows them) a study may search, with the values each accepts.
 //! The CLI cross-checks this list against nn-core in a test.
 
 /// What values a training key accepts.

@@ -50,7 +50,7 @@ pub struct StudySummary {
     pub created_at: String,
 }
 
-/// One trial, as the query commands print it (SPEC §4.4 field names).
+/// One trial, as the query commands print it (the JSON field names of `--format json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrialSummary {
     /// The trial's number within its study.
