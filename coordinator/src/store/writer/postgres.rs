@@ -1,9 +1,12 @@
 //! The writer on PostgreSQL: the same rounds as on SQLite (everything queued, up to
 //! [`MAX_BATCH`], in one transaction, one commit, then every acknowledgement), on a task of
 //! its own holding the one write connection (sqlx's Postgres driver, statements prepared
-//! once per connection). Each op is one or two statements, its lease fence inside the first
-//! (a data-modifying `WITH`), so a refused op writes nothing; a statement failing after its
-//! op wrote has the round redone with one savepoint per op, as on SQLite.
+//! once per connection). A round runs in phases of array statements (`postgres_batch`); the
+//! rarer ops (registrations, requeues, stop decisions, empty reports, the study's end) are
+//! written here one by one, each with its lease fence inside its first statement (a
+//! data-modifying `WITH`), so a refused op writes nothing. A statement failing after its op
+//! wrote has the round redone op by op under savepoints, as on SQLite; there the common ops
+//! go through the same array statements, one op at a time.
 
 use hypersearch_proto::{Epoch, LeaseId, StopDecision};
 use sqlx::postgres::PgConnection;
@@ -25,10 +28,6 @@ pub(super) use now_pg;
 
 pub(super) fn broken(context: &'static str) -> impl Fn(sqlx::Error) -> Failure {
     move |err| Failure::Broken(Error::database(context, err))
-}
-
-fn count(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 /// Runs rounds until every handle to the writer is dropped.
@@ -202,33 +201,18 @@ pub(super) async fn apply(
             .map_err(broken("register worker"))?;
             Ok(row.get::<i64, _>(0))
         }
-        WriteOp::InsertTrial {
-            number,
-            params,
-            overrides,
-        } => {
-            let row = sqlx::query(concat!(
-                "INSERT INTO trials (study_id, number, state, params, overrides, created_at) \
-                 VALUES ($1, $2, 'queued', $3, $4, ",
-                now_pg!(),
-                ") RETURNING id"
-            ))
-            .bind(study_id)
-            .bind(count(*number))
-            .bind(params)
-            .bind(overrides)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(broken("insert trial"))?;
-            let id: i64 = row.get(0);
-            task.trial_ids.insert(*number, id);
-            Ok(id)
+        // The common ops run through the array statements of a phase, here of one op.
+        WriteOp::InsertTrial { .. }
+        | WriteOp::StartAttempt { .. }
+        | WriteOp::FinishAttempt {
+            trial: TrialUpdate::Terminal { .. },
+            ..
+        } => super::postgres_batch::apply_one(conn, task, op).await,
+        WriteOp::RecordEpochs { epochs, stop, .. }
+            if stop.is_none() && epochs.iter().any(|e| !e.metrics.is_empty()) =>
+        {
+            super::postgres_batch::apply_one(conn, task, op).await
         }
-        WriteOp::StartAttempt {
-            number,
-            lease,
-            worker_id,
-        } => start_attempt(conn, task.trial_id(*number)?, *lease, *worker_id).await,
         WriteOp::RecordEpochs {
             number,
             lease,
@@ -239,8 +223,15 @@ pub(super) async fn apply(
             number,
             lease,
             end,
-            trial,
-        } => finish_attempt(conn, task.trial_id(*number)?, *lease, end, trial).await,
+            trial:
+                TrialUpdate::Requeue {
+                    infra_failures,
+                    user_failures,
+                },
+        } => {
+            let failures = (*infra_failures, *user_failures);
+            requeue(conn, task.trial_id(*number)?, *lease, end, failures).await
+        }
         WriteOp::FinishStudy => {
             sqlx::query(concat!(
                 "UPDATE studies SET state = 'finished', finished_at = ",
@@ -254,41 +245,6 @@ pub(super) async fn apply(
             Ok(0)
         }
     }
-}
-
-async fn start_attempt(
-    conn: &mut PgConnection,
-    trial_id: i64,
-    lease: LeaseId,
-    worker_id: u64,
-) -> Result<i64, Failure> {
-    // The fence (the trial is queued and this is its next attempt) and both writes in one
-    // statement: nothing is written when it does not hold.
-    let inserted = sqlx::query(concat!(
-        "WITH t AS (UPDATE trials SET state = 'running', attempts = $1, worker_id = $2, \
-         started_at = ",
-        now_pg!(),
-        " WHERE id = $3 AND state = 'queued' AND attempts = $1 - 1 RETURNING id) \
-         INSERT INTO attempts (trial_id, attempt, worker_id, lease_token, state, started_at) \
-         SELECT id, $1, $2, $4, 'running', ",
-        now_pg!(),
-        " FROM t"
-    ))
-    .bind(i64::from(lease.attempt))
-    .bind(count(worker_id))
-    .bind(trial_id)
-    .bind(token_to_sql(lease.token))
-    .execute(&mut *conn)
-    .await
-    .map_err(broken("start attempt"))?
-    .rows_affected();
-    if inserted != 1 {
-        return Err(Failure::Refused(Error::Protocol {
-            lease,
-            problem: "the trial is not queued for this attempt".into(),
-        }));
-    }
-    Ok(0)
 }
 
 async fn record_epochs(
@@ -366,77 +322,37 @@ async fn record_epochs(
     Ok(0)
 }
 
-async fn finish_attempt(
+/// A lost or failed attempt whose trial goes back to the queue: the trial, fenced on the
+/// attempt's lease, then the attempt, in one statement, so a refused completion writes
+/// nothing.
+async fn requeue(
     conn: &mut PgConnection,
     trial_id: i64,
     lease: LeaseId,
     end: &AttemptEnd,
-    trial: &TrialUpdate,
+    (infra_failures, user_failures): (u32, u32),
 ) -> Result<i64, Failure> {
-    let attempt = i64::from(lease.attempt);
-    let token = token_to_sql(lease.token);
-    // The trial, fenced on the attempt's lease, then the attempt: one statement, so a refused
-    // completion writes nothing.
-    let done = match trial {
-        TrialUpdate::Requeue {
-            infra_failures,
-            user_failures,
-        } => sqlx::query(concat!(
-            "WITH t AS (UPDATE trials SET state = 'queued', infra_failures = $1, \
-                 user_failures = $2 WHERE id = $3 AND state = 'running' AND attempts = $4 \
-                 AND EXISTS (SELECT 1 FROM attempts WHERE trial_id = $3 AND attempt = $4 \
-                 AND lease_token = $5 AND state = 'running') RETURNING id) \
-                 UPDATE attempts SET state = $6, failure = $7, error = $8, finished_at = ",
-            now_pg!(),
-            " WHERE trial_id IN (SELECT id FROM t) AND attempt = $4 AND lease_token = $5 \
-                 AND state = 'running'"
-        ))
-        .bind(i64::from(*infra_failures))
-        .bind(i64::from(*user_failures))
-        .bind(trial_id)
-        .bind(attempt)
-        .bind(token)
-        .bind(end.state)
-        .bind(failure_sql(end.failure))
-        .bind(end.error.as_deref())
-        .execute(&mut *conn)
-        .await
-        .map_err(broken("requeue trial"))?,
-        TrialUpdate::Terminal {
-            state,
-            value,
-            metrics,
-            error,
-            infra_failures,
-            user_failures,
-        } => sqlx::query(concat!(
-            "WITH t AS (UPDATE trials SET state = $1, value = $2, metrics = $3, error = $4, \
-                 infra_failures = $5, user_failures = $6, finished_at = ",
-            now_pg!(),
-            " WHERE id = $7 AND state = 'running' AND attempts = $8 AND EXISTS (SELECT 1 \
-                 FROM attempts WHERE trial_id = $7 AND attempt = $8 AND lease_token = $9 \
-                 AND state = 'running') RETURNING id) \
-                 UPDATE attempts SET state = $10, failure = $11, error = $12, finished_at = ",
-            now_pg!(),
-            " WHERE trial_id IN (SELECT id FROM t) AND attempt = $8 AND lease_token = $9 \
-                 AND state = 'running'"
-        ))
-        .bind(state.as_str())
-        .bind(*value)
-        .bind(metrics.as_deref())
-        .bind(error.as_deref())
-        .bind(i64::from(*infra_failures))
-        .bind(i64::from(*user_failures))
-        .bind(trial_id)
-        .bind(attempt)
-        .bind(token)
-        .bind(end.state)
-        .bind(failure_sql(end.failure))
-        .bind(end.error.as_deref())
-        .execute(&mut *conn)
-        .await
-        .map_err(broken("finish trial"))?,
-    }
+    let done = sqlx::query(concat!(
+        "WITH t AS (UPDATE trials SET state = 'queued', infra_failures = $1, \
+         user_failures = $2 WHERE id = $3 AND state = 'running' AND attempts = $4 \
+         AND EXISTS (SELECT 1 FROM attempts WHERE trial_id = $3 AND attempt = $4 \
+         AND lease_token = $5 AND state = 'running') RETURNING id) \
+         UPDATE attempts SET state = $6, failure = $7, error = $8, finished_at = ",
+        now_pg!(),
+        " WHERE trial_id IN (SELECT id FROM t) AND attempt = $4 AND lease_token = $5 \
+         AND state = 'running'"
+    ))
+    .bind(i64::from(infra_failures))
+    .bind(i64::from(user_failures))
+    .bind(trial_id)
+    .bind(i64::from(lease.attempt))
+    .bind(token_to_sql(lease.token))
+    .bind(end.state)
+    .bind(failure_sql(end.failure))
+    .bind(end.error.as_deref())
+    .execute(&mut *conn)
+    .await
+    .map_err(broken("requeue trial"))?
     .rows_affected();
     if done != 1 {
         return Err(lease_not_held(lease, 0));

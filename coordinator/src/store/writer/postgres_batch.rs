@@ -77,6 +77,36 @@ pub(super) async fn apply_phased(
         .collect())
 }
 
+/// One insert, start, plain epoch report or terminal completion through the array statement
+/// of its kind (the savepoint redo runs ops one at a time): the same SQL as a phase of many.
+pub(super) async fn apply_one(
+    conn: &mut PgConnection,
+    task: &mut Task,
+    op: &WriteOp,
+) -> Result<i64, Failure> {
+    let (ops, one) = ([op], [0]);
+    let mut results = [None];
+    match op {
+        WriteOp::InsertTrial { .. } => insert_trials(conn, task, &ops, &one, &mut results).await?,
+        WriteOp::StartAttempt { .. } => {
+            start_attempts(conn, task, &ops, &one, &mut results).await?
+        }
+        WriteOp::RecordEpochs { .. } => record_epochs(conn, task, &ops, &one, &mut results).await?,
+        WriteOp::FinishAttempt { .. } => {
+            finish_attempts(conn, task, &ops, &one, &mut results).await?;
+        }
+        WriteOp::RegisterWorker { .. } | WriteOp::FinishStudy => {}
+    }
+    match results[0].take() {
+        Some(Ok(id)) => Ok(id),
+        Some(Err(err)) => Err(Failure::Refused(err)),
+        None => Err(Failure::Broken(Error::Database {
+            context: "write",
+            message: "the op has no array statement".into(),
+        })),
+    }
+}
+
 /// One op on its own: a refusal is its result, a broken statement the round's.
 async fn lone(
     conn: &mut PgConnection,
