@@ -50,6 +50,23 @@ pub fn new_database(dir: &Path) -> Result<PathBuf, String> {
     })
 }
 
+/// A fresh directory under `parent` for one row (named `hypersearch-{name}-…`, removed when
+/// dropped) holding the study file `study.toml` with `study`; returns it and the file.
+pub fn study_dir(
+    parent: &Path,
+    name: &str,
+    study: &str,
+) -> Result<(tempfile::TempDir, PathBuf), String> {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("hypersearch-{name}-"))
+        .tempdir_in(parent)
+        .map_err(|err| format!("cannot create a directory in {}: {err}", parent.display()))?;
+    let config = dir.path().join("study.toml");
+    std::fs::write(&config, study)
+        .map_err(|err| format!("cannot write {}: {err}", config.display()))?;
+    Ok((dir, config))
+}
+
 /// A read-only connection to `db` (a SQLite file, or a PostgreSQL URL in a path).
 pub async fn read_connection(db: &Path) -> Result<sqlx::AnyConnection, String> {
     sqlx::any::install_default_drivers();
@@ -242,13 +259,11 @@ pub fn trials_row(
     trials: u64,
 ) -> Result<Row, String> {
     let load = load_average()[0];
-    let dir = tempfile::Builder::new()
-        .prefix("hypersearch-throughput-")
-        .tempdir_in(parent)
-        .map_err(|err| format!("cannot create a directory in {}: {err}", parent.display()))?;
-    let config = dir.path().join("study.toml");
-    std::fs::write(&config, branin_study("throughput", trials, slots, ""))
-        .map_err(|err| format!("cannot write {}: {err}", config.display()))?;
+    let (dir, config) = study_dir(
+        parent,
+        "throughput",
+        &branin_study("throughput", trials, slots, ""),
+    )?;
     let db = new_database(dir.path())?;
     let cpu_before = children_cpu_seconds();
     let wall = Instant::now();

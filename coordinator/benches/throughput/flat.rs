@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use sqlx::{Connection, Row as _};
 
-use crate::cluster::{Proc, branin_study, new_database, path_str, read_connection, trouble};
+use crate::cluster::{
+    Proc, branin_study, new_database, path_str, read_connection, study_dir, trouble,
+};
 
 /// What one large study measured.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -58,13 +60,7 @@ pub fn flat_row(
     slots: u32,
     block: u64,
 ) -> Result<FlatRow, String> {
-    let dir = tempfile::Builder::new()
-        .prefix("hypersearch-flat-")
-        .tempdir_in(parent)
-        .map_err(|err| format!("cannot create a directory in {}: {err}", parent.display()))?;
-    let config = dir.path().join("study.toml");
-    std::fs::write(&config, branin_study("flat", trials, slots, ""))
-        .map_err(|err| format!("cannot write {}: {err}", config.display()))?;
+    let (dir, config) = study_dir(parent, "flat", &branin_study("flat", trials, slots, ""))?;
     let db = new_database(dir.path())?;
     let started = Instant::now();
     let slots_text = slots.to_string();

@@ -54,19 +54,13 @@ pub async fn reports_row(
     trials: u64,
 ) -> Result<Row, String> {
     let load = load_average()[0];
-    let dir = tempfile::Builder::new()
-        .prefix("hypersearch-reports-")
-        .tempdir_in(parent)
-        .map_err(|err| format!("cannot create a directory in {}: {err}", parent.display()))?;
-    let config = dir.path().join("study.toml");
     let study = branin_study(
         "reports",
         trials,
         slots,
         "\n[early_stopping]\nrule = \"median\"\n",
     );
-    std::fs::write(&config, study)
-        .map_err(|err| format!("cannot write {}: {err}", config.display()))?;
+    let (dir, config) = crate::cluster::study_dir(parent, "reports", &study)?;
     let db = tokio::task::block_in_place(|| crate::cluster::new_database(dir.path()))?;
     let wall = Instant::now();
     let (mut serve, address) = serve(bin, dir.path(), &config, &db)?;

@@ -71,11 +71,15 @@ pub(crate) fn spawn(
                         let outcome = if exhausted {
                             Ok(None)
                         } else {
-                            let context = Context {
+                            let ended = changed.as_slice();
+                            suggest(
+                                &mut *sampler,
+                                &space,
+                                &mut trials,
                                 number,
-                                changed: &changed,
-                            };
-                            suggest(&mut *sampler, &space, &mut trials, context, &mut exhausted)
+                                ended,
+                                &mut exhausted,
+                            )
                         };
                         changed.clear();
                         if results.send(Sampled { number, outcome }).is_err() {
@@ -98,21 +102,16 @@ fn slim(mut record: TrialRecord) -> TrialRecord {
     record
 }
 
-/// Which trial to propose, and what changed since the last proposal.
-struct Context<'a> {
-    number: u64,
-    changed: &'a [u64],
-}
-
+/// Trial `number`'s proposal; `changed` names the trials that ended since the last one.
 fn suggest(
     sampler: &mut dyn Sampler,
     space: &SearchSpace,
     trials: &mut Vec<TrialRecord>,
-    context: Context<'_>,
+    number: u64,
+    changed: &[u64],
     exhausted: &mut bool,
 ) -> Result<Option<Proposal>, String> {
-    let number = context.number;
-    let context = SampleContext::with_changes(number, trials, context.changed);
+    let context = SampleContext::with_changes(number, trials, changed);
     match sampler.suggest(&context) {
         Ok(Suggestion::Params(params)) => {
             let params_json = params

@@ -63,13 +63,8 @@ async fn assert_healthy(reader: &mut sqlx::AnyConnection, db: &Location) {
     }
 }
 
-on_both_stores!(
-    sqlite_writes_are_fenced_on_the_lease_and_survive_a_reopen,
-    postgres_writes_are_fenced_on_the_lease_and_survive_a_reopen,
-    writes_are_fenced_on_the_lease_and_survive_a_reopen
-);
-
-async fn writes_are_fenced_on_the_lease_and_survive_a_reopen(db: &Location) {
+/// A new study in `db`, its writer, and a worker of `slots` slots registered with it.
+async fn start(db: &Location, slots: u32) -> (Writer, u64) {
     let mut conn = open_for_writing(db).await.unwrap();
     let study = create_or_resume(&mut conn, &definition(), &db.to_string())
         .await
@@ -81,11 +76,22 @@ async fn writes_are_fenced_on_the_lease_and_survive_a_reopen(db: &Location) {
         .submit(WriteOp::RegisterWorker {
             name: "w".into(),
             hostname: "h".into(),
-            slots: 1,
+            slots,
             version: "0".into(),
         })
         .await
         .unwrap() as u64;
+    (writer, worker)
+}
+
+on_both_stores!(
+    sqlite_writes_are_fenced_on_the_lease_and_survive_a_reopen,
+    postgres_writes_are_fenced_on_the_lease_and_survive_a_reopen,
+    writes_are_fenced_on_the_lease_and_survive_a_reopen
+);
+
+async fn writes_are_fenced_on_the_lease_and_survive_a_reopen(db: &Location) {
+    let (writer, worker) = start(db, 1).await;
     // Many concurrent inserts land in a few grouped transactions, each acknowledged.
     let inserts = (0..200u64).map(|number| {
         let writer = writer.clone();
@@ -215,21 +221,7 @@ on_both_stores!(
 );
 
 async fn a_write_that_breaks_halfway_fails_alone_and_many_epochs_keep_their_bits(db: &Location) {
-    let mut conn = open_for_writing(db).await.unwrap();
-    let study = create_or_resume(&mut conn, &definition(), &db.to_string())
-        .await
-        .unwrap();
-    drop(conn);
-    let writer = Writer::open_at(db, study.id, HashMap::new()).await.unwrap();
-    let worker = writer
-        .submit(WriteOp::RegisterWorker {
-            name: "w".into(),
-            hostname: "h".into(),
-            slots: 2,
-            version: "0".into(),
-        })
-        .await
-        .unwrap() as u64;
+    let (writer, worker) = start(db, 2).await;
     let leases: Vec<LeaseId> = (0..2)
         .map(|trial| LeaseId {
             trial,
@@ -334,21 +326,7 @@ on_both_stores!(
 async fn a_round_of_mixed_writes_keeps_each_trials_order_and_refuses_forgeries_alone(
     db: &Location,
 ) {
-    let mut conn = open_for_writing(db).await.unwrap();
-    let study = create_or_resume(&mut conn, &definition(), &db.to_string())
-        .await
-        .unwrap();
-    drop(conn);
-    let writer = Writer::open_at(db, study.id, HashMap::new()).await.unwrap();
-    let worker = writer
-        .submit(WriteOp::RegisterWorker {
-            name: "w".into(),
-            hostname: "h".into(),
-            slots: 8,
-            version: "0".into(),
-        })
-        .await
-        .unwrap() as u64;
+    let (writer, worker) = start(db, 8).await;
     let lease = |trial: u64| LeaseId {
         trial,
         attempt: 1,
