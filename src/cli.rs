@@ -106,7 +106,8 @@ pub enum Command {
         hypersearch serve study.toml --listen 0.0.0.0:50051 --token-file secret.txt \
         --tls-cert server.pem --tls-key server-key.pem\n\n\
         It prints `listening on ADDRESS` once ready and exits when the study's budget is spent. \
-        The README's \"Several machines, securely\" explains tokens and TLS."
+        The README's \"Several machines, securely\" explains tokens and TLS; \
+        docs/SECURITY.md the threat model and every bound below."
     )]
     Serve {
         /// The study config (e.g. examples/digits-search.toml).
@@ -138,10 +139,9 @@ pub enum Command {
         /// The directory the study's `data.path` must lie in; default the config's directory.
         #[arg(long)]
         data_root: Option<PathBuf>,
-        /// Epoch reports a second each worker may send per slot (a burst of one second's
-        /// worth); faster ones are refused with RESOURCE_EXHAUSTED and retried.
-        #[arg(long, default_value_t = 1000.0)]
-        report_rate: f64,
+        /// Bounds on what workers and connections may take (docs/SECURITY.md).
+        #[command(flatten)]
+        limits: ServeLimits,
     },
     /// Join a coordinator and run its trials.
     #[command(
@@ -276,4 +276,43 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+}
+
+/// `serve`'s bounds on what workers and connections may take.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeLimits {
+    /// Metric values a second each worker may report per trial it runs (a burst of one
+    /// second's worth); faster reports are refused with RESOURCE_EXHAUSTED and retried.
+    #[arg(long, default_value_t = 10_000.0)]
+    pub report_rate: f64,
+    /// Workers heard from within three leases, at most; more are refused until some leave.
+    #[arg(long, default_value_t = 1_000)]
+    pub max_workers: usize,
+    /// Slots of those workers together, at most.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_slots: u64,
+    /// Registrations a second, at most (a burst of ten seconds' worth).
+    #[arg(long, default_value_t = 10.0)]
+    pub max_registrations: f64,
+    /// Seconds a data transfer may wait for its client to take the next 1 MiB before it is
+    /// cancelled and its place given to another worker.
+    #[arg(long, default_value_t = 20.0)]
+    pub transfer_timeout: f64,
+    /// Metric values the study may store in all; past it reports are refused and their
+    /// trials fail with the reason.
+    #[arg(long, default_value_t = 100_000_000)]
+    pub max_stored_values: u64,
+    /// Connections open at once, at most (lowered to fit the process's file limit).
+    #[arg(long, default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Connections that have made no authenticated call yet, at most; a new one closes
+    /// the oldest.
+    #[arg(long, default_value_t = 256)]
+    pub max_unauthenticated: usize,
+    /// Seconds a new connection has to make an authenticated call before it is closed.
+    #[arg(long, default_value_t = 10.0)]
+    pub handshake_timeout: f64,
+    /// Seconds a connection may stay without a call in progress before it is closed.
+    #[arg(long, default_value_t = 120.0)]
+    pub idle_timeout: f64,
 }

@@ -18,7 +18,7 @@ const IMAGES: usize = 3_000;
 const SIDE: usize = 28;
 
 /// A study of `name` training on the IDX files in `path`.
-fn study(name: &str, path: &str) -> String {
+pub fn study(name: &str, path: &str) -> String {
     format!(
         r#"
 [study]
@@ -52,16 +52,21 @@ seed = 7
 
 /// Writes MNIST-style IDX files (uncompressed) of three learnable classes into `dir`.
 fn write_idx(dir: &Path) -> (Vec<u8>, Vec<u8>) {
+    write_idx_of(dir, IMAGES)
+}
+
+/// [`write_idx`] with `count` images (784 bytes each).
+pub fn write_idx_of(dir: &Path, count: usize) -> (Vec<u8>, Vec<u8>) {
     std::fs::create_dir_all(dir).expect("create the data directory");
-    let mut images = Vec::with_capacity(16 + IMAGES * SIDE * SIDE);
-    for word in [0x0000_0803u32, IMAGES as u32, SIDE as u32, SIDE as u32] {
+    let mut images = Vec::with_capacity(16 + count * SIDE * SIDE);
+    for word in [0x0000_0803u32, count as u32, SIDE as u32, SIDE as u32] {
         images.extend_from_slice(&word.to_be_bytes());
     }
-    let mut labels = Vec::with_capacity(8 + IMAGES);
-    for word in [0x0000_0801u32, IMAGES as u32] {
+    let mut labels = Vec::with_capacity(8 + count);
+    for word in [0x0000_0801u32, count as u32] {
         labels.extend_from_slice(&word.to_be_bytes());
     }
-    for i in 0..IMAGES {
+    for i in 0..count {
         let class = i % 3;
         labels.push(class as u8);
         for pixel in 0..SIDE * SIDE {

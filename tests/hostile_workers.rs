@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use hypersearch_proto::auth::{AUTHORIZATION, bearer};
+use hypersearch_proto::auth::{AUTHORIZATION, WORKER_CREDENTIAL, bearer};
 use hypersearch_proto::pb;
 use hypersearch_proto::pb::coordinator_client::CoordinatorClient;
 use sqlx::Row;
@@ -16,7 +16,7 @@ use tonic::transport::Channel;
 
 use crate::harness::{Proc, Scratch, assert_integrity, assert_ok, sql, sql_count};
 
-const TOKEN: &str = "hostile-secret";
+pub const TOKEN: &str = "hostile-secret";
 
 const BRANIN_8: &str = r#"
 [study]
@@ -38,12 +38,15 @@ x2 = { float = [0, 15] }
 
 /// A worker speaking the protocol by hand.
 #[derive(Clone)]
-struct Hand {
-    client: CoordinatorClient<Channel>,
-    id: u64,
+pub struct Hand {
+    pub client: CoordinatorClient<Channel>,
+    pub id: u64,
+    /// The credential `Register` handed it.
+    pub credential: String,
 }
 
-fn request<T>(message: T) -> tonic::Request<T> {
+/// `message` with the shared token.
+pub fn request<T>(message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.metadata_mut().insert(
         AUTHORIZATION,
@@ -52,7 +55,7 @@ fn request<T>(message: T) -> tonic::Request<T> {
     request
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -60,7 +63,17 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 impl Hand {
-    async fn join(address: &str, slots: u32) -> Hand {
+    /// `message` with the shared token and this worker's credential.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = request(message);
+        request.metadata_mut().insert(
+            WORKER_CREDENTIAL,
+            self.credential.parse().expect("an ASCII credential"),
+        );
+        request
+    }
+
+    pub async fn join(address: &str, slots: u32) -> Hand {
         let mut client = CoordinatorClient::connect(address.to_string())
             .await
             .expect("connect to the coordinator");
@@ -78,13 +91,14 @@ impl Hand {
         Hand {
             client,
             id: welcome.worker_id,
+            credential: welcome.credential,
         }
     }
 
-    async fn lease(&mut self, max_trials: u32, wait_ms: u32) -> Vec<pb::LeaseRef> {
+    pub async fn lease(&mut self, max_trials: u32, wait_ms: u32) -> Vec<pb::LeaseRef> {
         let reply = self
             .client
-            .lease(request(pb::LeaseRequest {
+            .lease(self.request(pb::LeaseRequest {
                 worker_id: self.id,
                 max_trials,
                 wait_ms,
@@ -95,7 +109,7 @@ impl Hand {
         reply.trials.into_iter().filter_map(|t| t.lease).collect()
     }
 
-    async fn report_as(
+    pub async fn report_as(
         &mut self,
         worker_id: u64,
         lease: pb::LeaseRef,
@@ -111,17 +125,15 @@ impl Hand {
                 }],
             })
             .collect();
-        self.client
-            .report(request(pb::ReportRequest {
-                worker_id,
-                lease: Some(lease),
-                epochs,
-            }))
-            .await
-            .map(|_| ())
+        let message = self.request(pb::ReportRequest {
+            worker_id,
+            lease: Some(lease),
+            epochs,
+        });
+        self.client.report(message).await.map(|_| ())
     }
 
-    async fn report(
+    pub async fn report(
         &mut self,
         lease: pb::LeaseRef,
         epoch: u32,
@@ -131,7 +143,7 @@ impl Hand {
             .await
     }
 
-    async fn complete_as(
+    pub async fn complete_as(
         &mut self,
         worker_id: u64,
         lease: pb::LeaseRef,
@@ -143,26 +155,24 @@ impl Hand {
                 value,
             }],
         });
-        self.client
-            .complete(request(pb::CompleteRequest {
-                worker_id,
-                lease: Some(lease),
-                outcome: Some(outcome),
-                next_max_trials: 0,
-            }))
-            .await
-            .map(|_| ())
+        let message = self.request(pb::CompleteRequest {
+            worker_id,
+            lease: Some(lease),
+            outcome: Some(outcome),
+            next_max_trials: 0,
+        });
+        self.client.complete(message).await.map(|_| ())
     }
 }
 
-fn expect_code(result: Result<(), tonic::Status>, code: Code, words: &str) {
+pub fn expect_code(result: Result<(), tonic::Status>, code: Code, words: &str) {
     let status = result.expect_err("the coordinator accepted it");
     assert_eq!(status.code(), code, "{status:?}");
     assert!(status.message().contains(words), "{status:?}");
 }
 
 /// Starts the coordinator of [`BRANIN_8`] with `extra` arguments.
-fn serve(dir: &Scratch, extra: &[&str]) -> (Proc, String, std::path::PathBuf) {
+pub fn serve(dir: &Scratch, extra: &[&str]) -> (Proc, String, std::path::PathBuf) {
     let config = dir.write("hostile.toml", BRANIN_8);
     let token = dir.write("token", TOKEN);
     let db = dir.path("trials.db");
@@ -173,7 +183,12 @@ fn serve(dir: &Scratch, extra: &[&str]) -> (Proc, String, std::path::PathBuf) {
 }
 
 /// A real worker finishes the study; the coordinator ends it with every trial over.
-fn finish_with_a_real_worker(dir: &Scratch, serve: &mut Proc, address: &str, db: &std::path::Path) {
+pub fn finish_with_a_real_worker(
+    dir: &Scratch,
+    serve: &mut Proc,
+    address: &str,
+    db: &std::path::Path,
+) {
     let token = dir.path("token");
     let output = dir.hs(
         &[
@@ -230,22 +245,19 @@ fn a_worker_cannot_touch_another_workers_trial_nor_lease_beyond_its_slots() {
             Code::FailedPrecondition,
             "another worker",
         );
-        // Posing as the owner without the token does not work either.
-        let guessed = pb::LeaseRef {
-            token: lease.token.wrapping_add(1),
-            ..lease
-        };
+        // Posing as the owner, whole lease known, does not work either: the call lacks
+        // the owner's credential.
         expect_code(
             intruder
-                .report_as(owner.id, guessed, &[(1, "value", 0.0)])
+                .report_as(owner.id, lease, &[(1, "value", 0.0)])
                 .await,
-            Code::FailedPrecondition,
-            "another worker",
+            Code::Unauthenticated,
+            "not this worker's",
         );
         expect_code(
-            intruder.complete_as(owner.id, guessed, -1.0).await,
-            Code::FailedPrecondition,
-            "another worker",
+            intruder.complete_as(owner.id, lease, -1.7e308).await,
+            Code::Unauthenticated,
+            "not this worker's",
         );
 
         // The owner's trial is unaffected.
@@ -349,9 +361,10 @@ fn bad_metrics_backward_epochs_and_oversized_messages_are_rejected_and_the_study
             })),
             next_max_trials: 0,
         };
+        let message = hand.request(failed.clone());
         let status = hand
             .client
-            .complete(request(failed.clone()))
+            .complete(message)
             .await
             .expect_err("a 5 MiB completion");
         assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
@@ -360,9 +373,10 @@ fn bad_metrics_backward_epochs_and_oversized_messages_are_rejected_and_the_study
             error: "e".repeat(64 * 1024),
             kind: pb::FailureKind::User.into(),
         }));
+        let message = hand.request(failed);
         let status = hand
             .client
-            .complete(request(failed))
+            .complete(message)
             .await
             .expect_err("a 64 KiB error text");
         assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
@@ -412,7 +426,10 @@ fn a_flood_of_reports_is_answered_resource_exhausted_and_the_worker_carries_on()
                 }
                 Err(status) => {
                     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-                    assert!(status.message().contains("faster than 5"), "{status:?}");
+                    assert!(
+                        status.message().contains("faster than 5 a second"),
+                        "{status:?}"
+                    );
                     refused += 1;
                 }
             }

@@ -9,6 +9,7 @@ mod cluster;
 mod command_limits;
 mod data;
 mod faults;
+mod hostile_clients;
 mod hostile_workers;
 mod postgres;
 mod pruning;

@@ -23,9 +23,6 @@ use crate::Error;
 /// The environment variable of the corruption testing hook.
 pub const CORRUPT_CHUNK_ENV: &str = "HYPERSEARCH_TEST_CORRUPT_CHUNK";
 
-/// Transfers served at once; more wait for a turn (each holds a few chunks in memory).
-pub(crate) const CONCURRENT_TRANSFERS: usize = 8;
-
 /// One served file.
 struct Served {
     file: Arc<File>,

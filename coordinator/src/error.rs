@@ -129,17 +129,50 @@ pub enum Error {
     /// A request for a data file that cannot be answered (e.g. an offset past its end).
     #[error("bad data request: {0}")]
     BadDataRequest(String),
-    /// A worker sent reports faster than its bound.
+    /// A worker sent metric values faster than its bound.
     #[error(
-        "worker {worker} sends reports faster than {per_slot} a second per slot; \
-         slow down and send several epochs per report"
+        "worker {worker} sends metric values faster than {per_trial} a second per running \
+         trial; slow down (serve --report-rate sets the bound)"
     )]
     RateLimited {
         /// The worker.
         worker: u64,
-        /// Reports a second allowed per slot.
-        per_slot: f64,
+        /// Metric values a second allowed per running trial.
+        per_trial: f64,
     },
+    /// A call named a worker without that worker's credential.
+    #[error("worker {worker}: {problem}")]
+    BadCredential {
+        /// The worker id the call named.
+        worker: u64,
+        /// What was wrong.
+        problem: &'static str,
+    },
+    /// The study's storage budget for metric values is spent.
+    #[error(
+        "{lease}: the study has stored its budget of {budget} metric values; \
+         nothing more is recorded (serve --max-stored-values sets the budget)"
+    )]
+    StorageFull {
+        /// The lease of the refused report.
+        lease: LeaseId,
+        /// The budget.
+        budget: u64,
+    },
+    /// A worker that may lease no more trials.
+    #[error("worker {worker} is quarantined: {reason}; it may lease no more trials")]
+    Quarantined {
+        /// The worker.
+        worker: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A data transfer the coordinator cannot start now.
+    #[error("cannot send the data file now: {0}")]
+    TransfersBusy(String),
+    /// A registration the coordinator cannot take now (a rate or capacity bound).
+    #[error("cannot join: {0}")]
+    JoinRefused(String),
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -179,9 +212,14 @@ impl From<Error> for tonic::Status {
                 status
             }
             Error::Protocol { .. } => Status::invalid_argument(message),
+            Error::StorageFull { .. } => Status::out_of_range(message),
             Error::UnknownStudy { .. } | Error::UnknownTrial { .. } => Status::not_found(message),
             Error::ShuttingDown => Status::unavailable(message),
-            Error::RateLimited { .. } => Status::resource_exhausted(message),
+            Error::RateLimited { .. } | Error::JoinRefused(_) | Error::TransfersBusy(_) => {
+                Status::resource_exhausted(message)
+            }
+            Error::BadCredential { .. } => Status::unauthenticated(message),
+            Error::Quarantined { .. } => Status::permission_denied(message),
             Error::UnknownDataFile(_) => Status::not_found(message),
             Error::BadDataRequest(_) => Status::invalid_argument(message),
             Error::OpenDatabase { .. }

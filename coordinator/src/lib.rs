@@ -10,10 +10,15 @@
 //!   budgets, the sampler thread, the reaper; [`Progress`] figures.
 //! - `service`: the thin gRPC handlers and the token check.
 //! - `server`: [`Coordinator`], which opens or resumes a study and serves it.
+//! - `connections`: every TCP connection counted and watched: silent and idle ones closed,
+//!   a cap, back-off when out of file descriptors ([`ConnectionLimits`]).
 //! - `tls`: [`ServerTls`], the certificate, key and optional client CA (rustls, ring).
-//! - `limits`: the per-worker bound on report rates.
-//! - `data`: the study's data files, hashed at start and streamed to workers in
-//!   checksummed chunks.
+//! - `workers`: each worker's credential, checked before anything else looks at a call,
+//!   and the bounds on joining ([`JoinLimits`]).
+//! - `limits`: token buckets: the metric values a worker stores, and registrations.
+//! - `data`: the study's data files, hashed at start and read in checksummed chunks.
+//! - `transfer`: sending them fairly: a few at once, two per worker, cancelled when the
+//!   client stops taking chunks ([`TransferLimits`]).
 //! - `error`: the one [`Error`] type and its mapping to gRPC status codes.
 //!
 //! ```no_run
@@ -34,6 +39,7 @@
 //! # Ok(()) }
 //! ```
 
+mod connections;
 mod data;
 mod error;
 mod limits;
@@ -42,9 +48,14 @@ mod server;
 mod service;
 pub mod store;
 mod tls;
+mod transfer;
+mod workers;
 
+pub use connections::ConnectionLimits;
 pub use data::CORRUPT_CHUNK_ENV;
 pub use error::Error;
 pub use scheduler::Progress;
 pub use server::{Coordinator, Options};
 pub use tls::ServerTls;
+pub use transfer::TransferLimits;
+pub use workers::JoinLimits;

@@ -11,19 +11,29 @@ use hypersearch_search::{Algorithm, StudyConfig, make_pruner, make_sampler};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::server::TcpIncoming;
 
 use crate::Error;
-use crate::data::{CONCURRENT_TRANSFERS, DataSet};
+use crate::connections::{ConnectionLimits, TrackCalls, incoming};
+use crate::data::DataSet;
 use crate::limits::ReportLimiter;
 use crate::scheduler::{Parts, Progress, Rules, Scheduler};
 use crate::service::{Service, TokenCheck};
 use crate::store::{self, Location, StudyDefinition, WriteOp, Writer};
 use crate::tls::ServerTls;
+use crate::transfer::{TransferLimits, Transfers};
+use crate::workers::{JoinLimits, Registry};
 
 /// How long the coordinator keeps answering after the study ends, so that every worker
 /// hears "study finished" instead of finding the port closed.
 const DRAIN: Duration = Duration::from_secs(2);
+
+/// How long the coordinator waits, once it stops serving, for clients to close their
+/// connections before it closes them.
+const CLOSE_GRACE: Duration = Duration::from_secs(3);
+
+/// How often the coordinator pings an HTTP/2 connection without traffic, and how long it
+/// waits for the answer before it drops a dead peer.
+const KEEPALIVE: Duration = Duration::from_secs(20);
 
 /// Settings of the coordinator that are not part of the study.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,9 +44,19 @@ pub struct Options {
     /// Serve over TLS with this identity (and, if it has a client CA, require worker
     /// certificates); plaintext when `None` (the default).
     pub tls: Option<ServerTls>,
-    /// Epoch reports a second each worker may send per slot it declared, with a burst of one
-    /// second's worth (default 1,000); faster reports are answered `RESOURCE_EXHAUSTED`.
-    pub reports_per_slot_second: f64,
+    /// Metric values a second each worker may report per trial it runs (at least one),
+    /// with a burst of one second's worth (default 10,000); faster reports are answered
+    /// `RESOURCE_EXHAUSTED`.
+    pub report_rate: f64,
+    /// The bounds on workers joining.
+    pub join: JoinLimits,
+    /// The bounds on data transfers.
+    pub transfers: TransferLimits,
+    /// The bounds on connections.
+    pub connections: ConnectionLimits,
+    /// Metric values the study may store in all (default 100 million, a few GB): past it,
+    /// reports are refused and the trials sending them fail with the reason.
+    pub max_stored_values: u64,
     /// The files of the study's data set, which workers that lack them fetch from the
     /// coordinator (default none). They are opened and hashed when the study opens.
     pub data_files: Vec<PathBuf>,
@@ -47,7 +67,11 @@ impl Default for Options {
         Options {
             lease: Duration::from_secs(10),
             tls: None,
-            reports_per_slot_second: 1000.0,
+            report_rate: 10_000.0,
+            join: JoinLimits::default(),
+            transfers: TransferLimits::default(),
+            connections: ConnectionLimits::default(),
+            max_stored_values: 100_000_000,
             data_files: Vec::new(),
         }
     }
@@ -60,7 +84,10 @@ pub struct Coordinator {
     resumed: bool,
     data: Arc<DataSet>,
     tls: Option<ServerTls>,
-    reports_per_slot_second: f64,
+    report_rate: f64,
+    workers: Arc<Registry>,
+    transfer_limits: TransferLimits,
+    connections: ConnectionLimits,
 }
 
 fn direction(config: &StudyConfig) -> Direction {
@@ -97,6 +124,12 @@ impl Coordinator {
         };
         let stored = store::create_or_resume(&mut conn, &definition, &db.to_string()).await?;
         let resumed = stored.resumed;
+        let workers = Registry::new(
+            options.join,
+            options.lease,
+            &stored.workers,
+            tokio::time::Instant::now(),
+        );
         let trial_ids = stored.trials.iter().map(|t| (t.number, t.id)).collect();
         // The writer opens its own connection; this one only migrated and loaded.
         sqlx::Connection::close(conn)
@@ -122,6 +155,9 @@ impl Coordinator {
                 lease: options.lease,
                 max_attempts: config.search.max_attempts,
                 failure_retries: config.search.failure_retries,
+                max_epochs: config.search.max_epochs,
+                max_stored_values: options.max_stored_values,
+                value_range: config.value_range,
             },
             study: StudyInfo {
                 name: config.name.clone(),
@@ -143,7 +179,10 @@ impl Coordinator {
             resumed,
             data: Arc::new(data),
             tls: options.tls.clone(),
-            reports_per_slot_second: options.reports_per_slot_second,
+            report_rate: options.report_rate,
+            workers: Arc::new(workers),
+            transfer_limits: options.transfers,
+            connections: options.connections,
         })
     }
 
@@ -177,8 +216,9 @@ impl Coordinator {
         let service = pb::coordinator_server::CoordinatorServer::new(Service {
             scheduler: self.scheduler.clone(),
             data: self.data.clone(),
-            transfers: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_TRANSFERS)),
-            reports: ReportLimiter::new(self.reports_per_slot_second),
+            transfers: Transfers::new(self.transfer_limits),
+            reports: ReportLimiter::new(self.report_rate),
+            workers: self.workers.clone(),
         })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -189,6 +229,7 @@ impl Coordinator {
             },
         );
         let scheduler = self.scheduler.clone();
+        let (closing, mut closed) = watch::channel(false);
         let ended = async move {
             tokio::select! {
                 () = shutdown => {}
@@ -197,15 +238,32 @@ impl Coordinator {
                     let _ = tokio::time::timeout(DRAIN, scheduler.every_worker_told()).await;
                 } => {}
             }
+            let _ = closing.send(true);
         };
-        let mut server = tonic::transport::Server::builder();
+        let mut server = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(KEEPALIVE))
+            .http2_keepalive_timeout(Some(KEEPALIVE))
+            .layer(TrackCalls);
         if let Some(tls) = &self.tls {
             server = server.tls_config(tls.config())?;
         }
-        server
+        let serving = server
             .add_service(service)
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener), ended)
-            .await?;
+            .serve_with_incoming_shutdown(incoming(listener, self.connections), ended);
+        // The server waits for open connections to close; a client that keeps one open
+        // (a stalled download, an idle connection) gets `CLOSE_GRACE`, not a veto.
+        tokio::select! {
+            served = serving => served?,
+            () = async {
+                let _ = closed.wait_for(|closing| *closing).await;
+                tokio::time::sleep(CLOSE_GRACE).await;
+            } => {
+                tracing::warn!(
+                    "connections still open {:.0} s after the end: closing them",
+                    CLOSE_GRACE.as_secs_f64()
+                );
+            }
+        }
         // Everything queued before this is committed once it is.
         let progress = *self.scheduler.progress().borrow();
         if let Some(problem) = self.scheduler.fatal() {

@@ -1,33 +1,50 @@
-//! The gRPC service: thin handlers that convert the wire messages (validated by
-//! `hypersearch-proto`), call the scheduler, and convert back; and the token check every
-//! request passes first.
+//! The gRPC service: thin handlers that check the worker's credential, convert the wire
+//! messages (validated by `hypersearch-proto`), call the scheduler, and convert back; and the
+//! token check every request passes first.
 
 use std::sync::Arc;
 
-use hypersearch_proto::auth::{AUTHORIZATION, constant_time_eq, parse_bearer};
+use hypersearch_proto::auth::{
+    AUTHORIZATION, WORKER_CREDENTIAL, constant_time_eq, credential_digest, new_credential,
+    parse_bearer,
+};
 use hypersearch_proto::data::DataRequest;
 use hypersearch_proto::{Completion, Heartbeat, LeaseGrant, LeaseRequest, Report, WorkerHello, pb};
-use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::Error;
+use crate::connections::Peer;
 use crate::data::DataSet;
 use crate::limits::ReportLimiter;
 use crate::scheduler::Scheduler;
-
-/// Chunks of one transfer read ahead of the network.
-const CHUNKS_IN_FLIGHT: usize = 4;
+use crate::transfer::Transfers;
+use crate::workers::Registry;
 
 /// The `Coordinator` gRPC service over a scheduler.
 pub(crate) struct Service {
     pub scheduler: Arc<Scheduler>,
     /// The study's data files, for workers that lack them.
     pub data: Arc<DataSet>,
-    /// Transfers served at once.
-    pub transfers: Arc<Semaphore>,
+    /// The data transfers in progress, and their bounds.
+    pub transfers: Arc<Transfers>,
     /// The bound on each worker's report rate.
     pub reports: ReportLimiter,
+    /// The workers' credentials and the bounds on joining.
+    pub workers: Arc<Registry>,
+}
+
+impl Service {
+    /// Checks that `request` carries the credential of `worker`, the worker it names.
+    fn authenticate<T>(&self, request: &Request<T>, worker: u64) -> Result<(), Status> {
+        let presented = request
+            .metadata()
+            .get(WORKER_CREDENTIAL)
+            .and_then(|value| value.to_str().ok());
+        self.workers
+            .check(worker, presented, tokio::time::Instant::now())
+            .map_err(Status::from)
+    }
 }
 
 #[tonic::async_trait]
@@ -37,7 +54,16 @@ impl pb::coordinator_server::Coordinator for Service {
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterReply>, Status> {
         let hello = WorkerHello::try_from(request.into_inner())?;
-        let welcome = self.scheduler.register(hello).await?;
+        let admission = self
+            .workers
+            .admit(hello.slots, tokio::time::Instant::now())?;
+        let credential = new_credential().ok_or_else(|| {
+            Status::unavailable("the operating system gave no randomness for a credential")
+        })?;
+        let digest = credential_digest(&credential).hex();
+        let mut welcome = self.scheduler.register(hello, digest.clone()).await?;
+        admission.joined(welcome.worker_id, digest, tokio::time::Instant::now());
+        welcome.credential = credential;
         Ok(Response::new(welcome.into()))
     }
 
@@ -45,6 +71,7 @@ impl pb::coordinator_server::Coordinator for Service {
         &self,
         request: Request<pb::LeaseRequest>,
     ) -> Result<Response<pb::LeaseReply>, Status> {
+        self.authenticate(&request, request.get_ref().worker_id)?;
         let request = LeaseRequest::from(request.into_inner());
         let grant = self.scheduler.lease(request).await?;
         if grant == LeaseGrant::StudyFinished {
@@ -57,18 +84,26 @@ impl pb::coordinator_server::Coordinator for Service {
         &self,
         request: Request<pb::ReportRequest>,
     ) -> Result<Response<pb::ReportReply>, Status> {
-        let report = Report::try_from(request.into_inner())?;
-        if let Some(slots) = self.scheduler.worker_slots(report.worker_id)
-            && !self
-                .reports
-                .allow(report.worker_id, slots, tokio::time::Instant::now())
+        let worker = request.get_ref().worker_id;
+        self.authenticate(&request, worker)?;
+        let values: usize = request
+            .get_ref()
+            .epochs
+            .iter()
+            .map(|epoch| epoch.metrics.len().max(1))
+            .sum();
+        let running = self.scheduler.leases_held(worker);
+        if !self
+            .reports
+            .allow(worker, running, values, tokio::time::Instant::now())
         {
             return Err(Error::RateLimited {
-                worker: report.worker_id,
-                per_slot: self.reports.per_slot(),
+                worker,
+                per_trial: self.reports.per_trial(),
             }
             .into());
         }
+        let report = Report::try_from(request.into_inner())?;
         let stop = self.scheduler.report(report).await?;
         Ok(Response::new(pb::ReportReply {
             stop: stop.map(Into::into),
@@ -79,6 +114,7 @@ impl pb::coordinator_server::Coordinator for Service {
         &self,
         request: Request<pb::CompleteRequest>,
     ) -> Result<Response<pb::CompleteReply>, Status> {
+        self.authenticate(&request, request.get_ref().worker_id)?;
         let completion = Completion::try_from(request.into_inner())?;
         let worker = completion.worker_id;
         let next = self.scheduler.complete(completion).await?;
@@ -92,6 +128,7 @@ impl pb::coordinator_server::Coordinator for Service {
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatReply>, Status> {
+        self.authenticate(&request, request.get_ref().worker_id)?;
         let heartbeat = Heartbeat::try_from(request.into_inner())?;
         let lost = self.scheduler.heartbeat(&heartbeat)?;
         Ok(Response::new(lost.into()))
@@ -103,28 +140,20 @@ impl pb::coordinator_server::Coordinator for Service {
         &self,
         request: Request<pb::FetchDataRequest>,
     ) -> Result<Response<Self::FetchDataStream>, Status> {
+        self.authenticate(&request, request.get_ref().worker_id)?;
+        // The download keeps its connection from counting as idle until it ends.
+        let call = Peer::of(request.extensions()).map(Peer::call);
         let request = DataRequest::try_from(request.into_inner())?;
         let chunks = self.data.chunks(request)?;
-        let turn = self
-            .transfers
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::ShuttingDown)?;
+        let turn = self.transfers.begin(request.worker_id).await?;
         tracing::info!(worker = request.worker_id, file = %request.sha256,
             offset = request.offset, "sending a data file");
-        let (sender, receiver) = mpsc::channel(CHUNKS_IN_FLIGHT);
-        tokio::task::spawn_blocking(move || {
-            let _turn = turn;
-            for chunk in chunks {
-                let chunk = chunk.map(Into::into).map_err(Status::from);
-                // A closed channel: the worker went away; stop reading.
-                if sender.blocking_send(chunk).is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(receiver)))
+        let what = format!("{} to worker {}", request.sha256, request.worker_id);
+        Ok(Response::new(self.transfers.send(
+            (turn, call),
+            chunks,
+            what,
+        )))
     }
 }
 
@@ -137,7 +166,11 @@ pub(crate) struct TokenCheck {
 
 impl tonic::service::Interceptor for TokenCheck {
     fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let peer = Peer::of(request.extensions()).cloned();
         let Some(expected) = &self.expected else {
+            if let Some(peer) = peer {
+                peer.authenticated();
+            }
             return Ok(request);
         };
         let presented = request
@@ -149,7 +182,12 @@ impl tonic::service::Interceptor for TokenCheck {
             None => Err(Status::unauthenticated(
                 "this coordinator requires a token and none was given (use --token-file)",
             )),
-            Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(request),
+            Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => {
+                if let Some(peer) = peer {
+                    peer.authenticated();
+                }
+                Ok(request)
+            }
             Some(_) => Err(Status::unauthenticated(
                 "the token does not match the coordinator's",
             )),

@@ -90,6 +90,9 @@ pub struct Welcome {
     pub study: StudyInfo,
     /// How often the worker must send heartbeats, in milliseconds.
     pub heartbeat_interval_ms: u32,
+    /// The worker's own secret, sent with every later call
+    /// ([`crate::auth::WORKER_CREDENTIAL`]).
+    pub credential: String,
 }
 
 /// One trial granted to a worker.

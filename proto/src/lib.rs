@@ -6,11 +6,14 @@
 //!
 //! Layout:
 //! - [`pb`]: the generated messages, the `Coordinator` client and server.
+//! - [`codec`]: prost's codec, with undecodable messages answered `INVALID_ARGUMENT`.
 //! - [`domain`]: the protocol's plain types ([`LeaseId`], [`Assignment`], [`Outcome`], ...).
 //! - `convert`: `From`/`TryFrom` between the two; incoming messages are validated here
 //!   ([`ConvertError`] names the field that is wrong).
-//! - [`auth`]: the bearer-token metadata both sides use, and its constant-time check.
+//! - [`auth`]: the bearer token and the per-worker credentials both sides use, and their
+//!   constant-time check.
 //! - [`data`]: the data-set transfer's types (files named by SHA-256, checksummed chunks).
+//! - [`visible`]: a remote party's text made safe to print (escapes shown, not acted on).
 //!
 //! ```
 //! use hypersearch_proto::{pb, LeaseId};
@@ -20,9 +23,11 @@
 //! ```
 
 pub mod auth;
+pub mod codec;
 mod convert;
 pub mod data;
 pub mod domain;
+pub mod visible;
 
 pub use convert::{ConvertError, MAX_EPOCHS, MAX_ERROR_BYTES, MAX_METRICS, MAX_NAME_BYTES};
 pub use domain::*;

@@ -53,7 +53,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             tls_key,
             tls_client_ca,
             data_root,
-            report_rate,
+            limits,
         } => serve::run(serve::ServeArgs {
             config: &config,
             listen,
@@ -64,7 +64,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             tls: tls_cert.as_deref().zip(tls_key.as_deref()),
             tls_client_ca: tls_client_ca.as_deref(),
             data_root: data_root.as_deref(),
-            report_rate,
+            limits,
         }),
         Command::Worker {
             coordinator,

@@ -6,12 +6,22 @@ use std::io::Write;
 
 use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use hypersearch_proto::visible::{visible, visible_keeping_lines};
 use serde::Serialize;
 
 /// Writes one line to stdout. A closed stdout (piped into `head`) ends the output quietly
-/// instead of failing the command.
+/// instead of failing the command. Control characters other than line feeds are shown as
+/// escapes: text from workers (errors, metric and worker names) never acts on the
+/// terminal, whichever way it reached the line.
 pub fn line(text: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stdout().lock(), "{text}");
+    let text = text.to_string();
+    let _ = writeln!(std::io::stdout().lock(), "{}", visible_keeping_lines(&text));
+}
+
+/// Text a worker sent (an error, a metric or worker name) as a table cell or in a line: on
+/// one line, its control characters shown as escapes.
+pub fn remote(text: &str) -> String {
+    visible(text).into_owned()
 }
 
 /// `println!` for command output: see [`line`].

@@ -206,7 +206,10 @@ pub fn print_trials(
                 row.extend([
                     output::hyperparameters(&trial.params),
                     trial.attempts.to_string(),
-                    trial.worker.clone().unwrap_or_else(|| "-".into()),
+                    trial
+                        .worker
+                        .as_deref()
+                        .map_or_else(|| "-".into(), output::remote),
                 ]);
                 if ranked {
                     row.insert(0, (rank + 1).to_string());

@@ -6,13 +6,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use hypersearch_coordinator::{Coordinator, Options, ServerTls};
-use tokio::net::TcpListener;
+use hypersearch_coordinator::{
+    ConnectionLimits, Coordinator, JoinLimits, Options, ServerTls, TransferLimits,
+};
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
 use super::output::maybe_number;
 use super::run::raised;
 use super::{logging, read_token, runtime, study_file};
+use crate::cli::ServeLimits;
 
 /// What `serve` was given.
 pub struct ServeArgs<'a> {
@@ -34,19 +37,56 @@ pub struct ServeArgs<'a> {
     pub tls_client_ca: Option<&'a Path>,
     /// `--data-root`.
     pub data_root: Option<&'a Path>,
-    /// `--report-rate`.
-    pub report_rate: f64,
+    /// `--report-rate`, `--max-workers` and the other bounds.
+    pub limits: ServeLimits,
+}
+
+/// Connections the kernel holds for the coordinator to accept (the system caps it, at
+/// `net.core.somaxconn`): a burst of clients waits in the queue instead of having its
+/// connection attempts dropped and retried a second later.
+const ACCEPT_QUEUE: u32 = 4096;
+
+/// A listening socket on `address` with a deep accept queue.
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(ACCEPT_QUEUE)
 }
 
 /// `hypersearch serve`.
 pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
     logging::init("info");
-    if !(args.report_rate.is_finite() && args.report_rate >= 1.0) {
+    let limits = &args.limits;
+    if !(limits.report_rate.is_finite() && limits.report_rate >= 1.0) {
         bail!(
-            "--report-rate must be at least 1 report a second per slot, got {}",
-            args.report_rate
+            "--report-rate must be at least 1 metric value a second per trial, got {}",
+            limits.report_rate
         );
     }
+    if !(limits.max_registrations.is_finite() && limits.max_registrations > 0.0) {
+        bail!(
+            "--max-registrations must be a positive number a second, got {}",
+            limits.max_registrations
+        );
+    }
+    if limits.max_workers == 0 || limits.max_slots == 0 {
+        bail!("--max-workers and --max-slots must be at least 1");
+    }
+    let transfer_timeout = super::seconds("--transfer-timeout", limits.transfer_timeout)?;
+    if limits.max_connections == 0 || limits.max_unauthenticated == 0 {
+        bail!("--max-connections and --max-unauthenticated must be at least 1");
+    }
+    let connections = ConnectionLimits {
+        max_connections: limits.max_connections,
+        max_unauthenticated: limits.max_unauthenticated,
+        handshake_timeout: super::seconds("--handshake-timeout", limits.handshake_timeout)?,
+        idle_timeout: super::seconds("--idle-timeout", limits.idle_timeout)?,
+    };
     let study = study_file::load(args.config, args.data_root)?;
     let db = super::query::location(&study_file::database(args.db, &study.config))?;
     let token = args.token_file.map(read_token).transpose()?;
@@ -78,7 +118,18 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
             &Options {
                 lease: args.lease,
                 tls,
-                reports_per_slot_second: args.report_rate,
+                report_rate: limits.report_rate,
+                join: JoinLimits {
+                    max_workers: limits.max_workers,
+                    max_slots: limits.max_slots,
+                    registrations_per_second: limits.max_registrations,
+                },
+                max_stored_values: limits.max_stored_values,
+                connections,
+                transfers: TransferLimits {
+                    progress_timeout: transfer_timeout,
+                    ..TransferLimits::default()
+                },
                 data_files: study.data_files.clone(),
             },
         )
@@ -90,9 +141,8 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
             coordinator.close().await?;
             return Ok(ExitCode::SUCCESS);
         }
-        let listener = TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let listener =
+            listen(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = listener.local_addr()?;
         eprintln!(
             "study `{name}` ({} of {} trials done, database {})",

@@ -78,7 +78,7 @@ pub fn ending(detail: &TrialDetail) -> String {
                 stop.metric,
                 number(stop.value),
                 number(stop.threshold),
-                stop.explanation
+                output::remote(&stop.explanation)
             ),
             None => "pruned (no decision recorded)".to_string(),
         },
@@ -86,7 +86,10 @@ pub fn ending(detail: &TrialDetail) -> String {
             "failed after {} attempt{}: {}",
             trial.attempts,
             if trial.attempts == 1 { "" } else { "s" },
-            trial.error.as_deref().unwrap_or("no reason recorded")
+            trial
+                .error
+                .as_deref()
+                .map_or_else(|| "no reason recorded".to_string(), output::remote)
         ),
         "running" => format!("running (attempt {})", trial.attempts),
         other => other.to_string(),
@@ -105,7 +108,10 @@ fn print_table(detail: &TrialDetail, objective: &StoredObjective, rerun: Option<
     say!(
         "  attempts: {}   worker: {}   started: {}   finished: {}",
         trial.attempts,
-        trial.worker.as_deref().unwrap_or("-"),
+        trial
+            .worker
+            .as_deref()
+            .map_or_else(|| "-".into(), output::remote),
         trial.started_at.as_deref().unwrap_or("-"),
         trial.finished_at.as_deref().unwrap_or("-"),
     );
@@ -116,7 +122,10 @@ fn print_table(detail: &TrialDetail, objective: &StoredObjective, rerun: Option<
                 attempt.attempt,
                 attempt.state,
                 attempt.failure.as_deref().unwrap_or("-"),
-                attempt.error.as_deref().unwrap_or("-")
+                attempt
+                    .error
+                    .as_deref()
+                    .map_or_else(|| "-".into(), output::remote)
             );
         }
     }
@@ -137,7 +146,7 @@ fn print_table(detail: &TrialDetail, objective: &StoredObjective, rerun: Option<
     if let Some(metrics) = trial.metrics.as_ref().and_then(|m| m.as_object()) {
         let last: Vec<String> = metrics
             .iter()
-            .map(|(k, v)| format!("{k}={}", json_cell(v)))
+            .map(|(k, v)| format!("{}={}", output::remote(k), json_cell(v)))
             .collect();
         say!("\nFinal metrics: {}", last.join(" "));
     }
@@ -175,7 +184,7 @@ fn metric_names(history: &[EpochMetrics]) -> Vec<String> {
 fn history_rows(history: &[EpochMetrics]) -> (Vec<String>, Vec<Vec<String>>) {
     let names = metric_names(history);
     let mut header = vec!["attempt".to_string(), "epoch".to_string()];
-    header.extend(names.iter().cloned());
+    header.extend(names.iter().map(|name| output::remote(name)));
     let rows = history
         .iter()
         .map(|e| {

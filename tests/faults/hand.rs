@@ -1,6 +1,7 @@
 //! A worker played by hand over gRPC (the generated client of `hypersearch-proto`): to send
 //! exactly the late, duplicate or stale messages a fault test needs.
 
+use hypersearch_proto::auth::WORKER_CREDENTIAL;
 use hypersearch_proto::pb;
 use hypersearch_proto::pb::coordinator_client::CoordinatorClient;
 use tonic::transport::Channel;
@@ -10,6 +11,8 @@ pub struct Hand {
     client: CoordinatorClient<Channel>,
     /// The worker id it sends.
     pub id: u64,
+    /// The credential it presents (none for a hand that did not join).
+    credential: Option<String>,
 }
 
 /// A runtime for one test's calls.
@@ -26,7 +29,23 @@ impl Hand {
         let client = CoordinatorClient::connect(address.to_string())
             .await
             .expect("connect to the coordinator");
-        Hand { client, id }
+        Hand {
+            client,
+            id,
+            credential: None,
+        }
+    }
+
+    /// `message` with this hand's credential, if it has one.
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(credential) = &self.credential {
+            request.metadata_mut().insert(
+                WORKER_CREDENTIAL,
+                credential.parse().expect("an ASCII credential"),
+            );
+        }
+        request
     }
 
     /// Registers a new worker with `slots` slots and speaks as it.
@@ -44,17 +63,19 @@ impl Hand {
             .expect("register")
             .into_inner();
         hand.id = welcome.worker_id;
+        hand.credential = Some(welcome.credential);
         hand
     }
 
     /// Leases up to `max` trials, waiting up to `wait_ms`.
     pub async fn lease(&mut self, max: u32, wait_ms: u32) -> Vec<pb::LeaseRef> {
+        let request = self.request(pb::LeaseRequest {
+            worker_id: self.id,
+            max_trials: max,
+            wait_ms,
+        });
         self.client
-            .lease(pb::LeaseRequest {
-                worker_id: self.id,
-                max_trials: max,
-                wait_ms,
-            })
+            .lease(request)
             .await
             .expect("lease")
             .into_inner()
@@ -81,14 +102,12 @@ impl Hand {
                 }],
             })
             .collect();
-        let reply = self
-            .client
-            .report(pb::ReportRequest {
-                worker_id: self.id,
-                lease: Some(lease),
-                epochs,
-            })
-            .await?;
+        let request = self.request(pb::ReportRequest {
+            worker_id: self.id,
+            lease: Some(lease),
+            epochs,
+        });
+        let reply = self.client.report(request).await?;
         Ok(reply.into_inner().stop)
     }
 
@@ -114,24 +133,23 @@ impl Hand {
         lease: pb::LeaseRef,
         outcome: pb::complete_request::Outcome,
     ) -> Result<(), tonic::Status> {
-        self.client
-            .complete(pb::CompleteRequest {
-                worker_id: self.id,
-                lease: Some(lease),
-                outcome: Some(outcome),
-                next_max_trials: 0,
-            })
-            .await
-            .map(|_| ())
+        let request = self.request(pb::CompleteRequest {
+            worker_id: self.id,
+            lease: Some(lease),
+            outcome: Some(outcome),
+            next_max_trials: 0,
+        });
+        self.client.complete(request).await.map(|_| ())
     }
 
     /// Sends a heartbeat for `leases`; returns those the coordinator says are lost.
     pub async fn heartbeat(&mut self, leases: &[pb::LeaseRef]) -> Vec<pb::LeaseRef> {
+        let request = self.request(pb::HeartbeatRequest {
+            worker_id: self.id,
+            leases: leases.to_vec(),
+        });
         self.client
-            .heartbeat(pb::HeartbeatRequest {
-                worker_id: self.id,
-                leases: leases.to_vec(),
-            })
+            .heartbeat(request)
             .await
             .expect("heartbeat")
             .into_inner()

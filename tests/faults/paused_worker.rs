@@ -101,14 +101,23 @@ fn a_worker_paused_past_its_lease_is_refused_when_it_resumes_and_the_rerun_count
     let epochs_at_loss = epochs_of(&db, number, attempt);
     assert!(epochs_at_loss >= 1);
 
-    // What the paused worker would send about its old attempt, sent as it: refused.
+    // What the paused worker would send about its old attempt: refused.
     let lease = pb::LeaseRef {
         trial: number as u64,
         attempt: attempt as u32,
         token: u64::from_ne_bytes(token.to_ne_bytes()),
     };
     runtime().block_on(async {
-        let mut late = Hand::connect(&address, worker_id as u64).await;
+        // Without the paused worker's credential nobody can speak as it.
+        let mut impostor = Hand::connect(&address, worker_id as u64).await;
+        let status = impostor
+            .report(lease, "loss", &[(99, 1.0)])
+            .await
+            .expect_err("a call without the worker's credential is refused");
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+        // The old attempt's lease is fenced whoever presents it: a registered worker
+        // holding the whole lease gets the answer the paused one gets on waking.
+        let mut late = Hand::join(&address, 1).await;
         assert_eq!(
             late.heartbeat(&[lease]).await,
             vec![lease],

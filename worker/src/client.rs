@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use hypersearch_proto::auth::{AUTHORIZATION, bearer};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use hypersearch_proto::auth::{AUTHORIZATION, WORKER_CREDENTIAL, bearer};
 use hypersearch_proto::data::DataRequest;
 use hypersearch_proto::pb::coordinator_client::CoordinatorClient;
 use hypersearch_proto::{
@@ -59,6 +62,8 @@ pub(crate) struct Client {
     jitter_seed: u64,
     /// What to check when the connection breaks in a way a TLS mismatch causes.
     tls_hint: &'static str,
+    /// The credential the coordinator handed each worker id this client joined as.
+    credentials: Arc<Mutex<HashMap<u64, AsciiMetadataValue>>>,
 }
 
 impl Client {
@@ -119,6 +124,7 @@ impl Client {
             inner,
             patience,
             jitter_seed: u64::from(std::process::id()),
+            credentials: Arc::default(),
             tls_hint: match (url.starts_with("https://"), tls) {
                 (false, _) => " (if the coordinator serves TLS, use an https:// address)",
                 (true, Some(tls)) if tls.has_identity() => {
@@ -196,13 +202,15 @@ impl Client {
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or the coordinator has been
-    /// unreachable for longer than the worker's patience.
+    /// unreachable for longer than the worker's patience. A call the coordinator refuses as
+    /// too fast (`RESOURCE_EXHAUSTED`) is retried with backoff for as long as it answers.
     async fn call<T, F, Fut>(&self, call: &'static str, mut attempt: F) -> Result<T, CallError>
     where
         F: FnMut(CoordinatorClient<InterceptedService<Channel, AddToken>>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        let give_up = tokio::time::Instant::now() + self.patience;
+        let mut give_up = tokio::time::Instant::now() + self.patience;
+        let mut throttled = false;
         let mut backoff = Duration::from_millis(50);
         let mut draw = self.jitter_seed ^ (call.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         loop {
@@ -222,6 +230,15 @@ impl Client {
                 Err(status) => status,
             };
             let now = tokio::time::Instant::now();
+            if status.code() == Code::ResourceExhausted {
+                // The coordinator answered: it is reachable, only busy or bounding this
+                // worker. Wait it out (patience counts silence, not refusals).
+                if !throttled {
+                    tracing::warn!(call, reason = %status.message(), "the coordinator asks this worker to slow down");
+                    throttled = true;
+                }
+                give_up = now + self.patience;
+            }
             if now >= give_up {
                 return Err(CallError::Fatal(Error::Unreachable {
                     url: self.url.clone(),
@@ -251,7 +268,29 @@ impl Client {
                 async move { c.register(request).await }
             })
             .await?;
-        Welcome::try_from(reply).map_err(|err| self.bad_reply("register", err))
+        let welcome = Welcome::try_from(reply).map_err(|err| self.bad_reply("register", err))?;
+        let credential = AsciiMetadataValue::try_from(welcome.credential.as_str())
+            .map_err(|_| self.bad_reply_text("register", "the credential is not ASCII"))?;
+        self.credentials
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(welcome.worker_id, credential);
+        Ok(welcome)
+    }
+
+    /// `message` as a request of `worker`, carrying its credential.
+    fn as_worker<T>(&self, worker: u64, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        let credentials = self
+            .credentials
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(credential) = credentials.get(&worker) {
+            request
+                .metadata_mut()
+                .insert(WORKER_CREDENTIAL, credential.clone());
+        }
+        request
     }
 
     /// Asks for trials, waiting up to `request.wait_ms`.
@@ -260,7 +299,7 @@ impl Client {
         let request = pb::LeaseRequest::from(request);
         let reply = self
             .call("lease", |mut c| {
-                let mut request = tonic::Request::new(request);
+                let mut request = self.as_worker(request.worker_id, request);
                 request.set_timeout(wait + Duration::from_secs(10));
                 async move { c.lease(request).await }
             })
@@ -273,7 +312,7 @@ impl Client {
         let request = pb::ReportRequest::from(report);
         let reply = self
             .call("report", |mut c| {
-                let request = request.clone();
+                let request = self.as_worker(request.worker_id, request.clone());
                 async move { c.report(request).await }
             })
             .await?;
@@ -286,7 +325,7 @@ impl Client {
         let request = pb::CompleteRequest::from(completion);
         let reply = self
             .call("complete", |mut c| {
-                let request = request.clone();
+                let request = self.as_worker(request.worker_id, request.clone());
                 async move { c.complete(request).await }
             })
             .await?;
@@ -298,7 +337,7 @@ impl Client {
         let request = pb::HeartbeatRequest::from(heartbeat);
         let reply = self
             .call("heartbeat", |mut c| {
-                let request = request.clone();
+                let request = self.as_worker(request.worker_id, request.clone());
                 async move { c.heartbeat(request).await }
             })
             .await?;
@@ -312,17 +351,21 @@ impl Client {
     ) -> Result<tonic::Streaming<pb::DataChunk>, CallError> {
         let request = pb::FetchDataRequest::from(request);
         self.call("fetch data", |mut c| {
-            let request = request.clone();
+            let request = self.as_worker(request.worker_id, request.clone());
             async move { c.fetch_data(request).await }
         })
         .await
     }
 
     fn bad_reply(&self, call: &'static str, err: hypersearch_proto::ConvertError) -> CallError {
+        self.bad_reply_text(call, &err.to_string())
+    }
+
+    fn bad_reply_text(&self, call: &'static str, problem: &str) -> CallError {
         CallError::Fatal(Error::Rejected {
             url: self.url.clone(),
             call,
-            detail: format!("malformed reply: {err}"),
+            detail: format!("malformed reply: {problem}"),
         })
     }
 }

@@ -58,6 +58,7 @@ async fn build(db: &Path, trials: u64) -> Result<(), String> {
             hostname: "bench".into(),
             slots: 8,
             version: "bench".into(),
+            credential_sha256: String::new(),
         })
         .await
         .map_err(err)?;

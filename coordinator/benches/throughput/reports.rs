@@ -13,6 +13,8 @@ use hypersearch_proto::{
     Assignment, Completion, Epoch, LeaseGrant, LeaseRequest, Metrics, Outcome, Report, WorkerHello,
     pb,
 };
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::cluster::{branin_study, read_figures, serve, trouble};
@@ -75,18 +77,21 @@ pub async fn reports_row(
             .connect()
             .await
             .map_err(|err| format!("cannot connect to {address}: {err}"))?;
-        let mut client = CoordinatorClient::new(channel);
+        let mut joining = CoordinatorClient::new(channel.clone());
         let hello = WorkerHello {
             name: format!("bench-{c}"),
             hostname: "bench".into(),
             slots: mine,
             version: "bench".into(),
         };
-        let welcome = client
+        let welcome = joining
             .register(pb::RegisterRequest::from(hello))
             .await
             .map_err(|err| format!("register: {err}"))?
             .into_inner();
+        let credential = AsciiMetadataValue::try_from(welcome.credential.as_str())
+            .map_err(|err| format!("register: the credential is not ASCII: {err}"))?;
+        let client = CoordinatorClient::with_interceptor(channel, Credential(credential));
         for _ in 0..mine {
             streams.spawn(stream(client.clone(), welcome.worker_id, counts.clone()));
         }
@@ -130,6 +135,25 @@ pub async fn reports_row(
     })
 }
 
+/// Adds the worker's credential to every call.
+#[derive(Clone)]
+struct Credential(AsciiMetadataValue);
+
+impl tonic::service::Interceptor for Credential {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert(hypersearch_proto::auth::WORKER_CREDENTIAL, self.0.clone());
+        Ok(request)
+    }
+}
+
+/// A client speaking as one registered worker.
+type Client = CoordinatorClient<InterceptedService<Channel, Credential>>;
+
 /// The curve every trial reports.
 fn curve() -> Vec<Epoch> {
     (1..=EPOCHS)
@@ -142,7 +166,7 @@ fn curve() -> Vec<Epoch> {
 
 /// One slot: lease, report the curve, complete asking for the next trial, until the study
 /// is finished.
-async fn stream(mut client: CoordinatorClient<Channel>, worker_id: u64, counts: Arc<Counts>) {
+async fn stream(mut client: Client, worker_id: u64, counts: Arc<Counts>) {
     let curve = curve();
     let mut next: Vec<Assignment> = Vec::new();
     loop {

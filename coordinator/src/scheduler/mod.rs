@@ -15,6 +15,7 @@ mod tests;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
+use hypersearch_proto::visible::Visible;
 use hypersearch_proto::{
     Completion, Heartbeat, LeaseGrant, LeaseId, LeaseRequest, Report, StopDecision, StudyInfo,
     Welcome, WorkerHello,
@@ -182,8 +183,14 @@ impl Scheduler {
         self.lock().fatal().map(str::to_string)
     }
 
-    /// A worker joins.
-    pub async fn register(&self, hello: WorkerHello) -> Result<Welcome, Error> {
+    /// A worker joins, holding the credential whose SHA-256 (hex) is `credential_sha256`.
+    /// The welcome's `credential` is left empty: the caller, which made the credential,
+    /// fills it in.
+    pub async fn register(
+        &self,
+        hello: WorkerHello,
+        credential_sha256: String,
+    ) -> Result<Welcome, Error> {
         let worker_id = self
             .writer
             .submit(WriteOp::RegisterWorker {
@@ -191,17 +198,19 @@ impl Scheduler {
                 hostname: hello.hostname,
                 slots: hello.slots,
                 version: hello.version,
+                credential_sha256,
             })
             .await
             .map_err(|err| self.fail(err))?;
         let worker_id = u64::try_from(worker_id).unwrap_or(0);
         self.lock().add_worker(worker_id, hello.slots);
-        tracing::info!(worker = worker_id, name = %hello.name, slots = hello.slots, "worker joined");
+        tracing::info!(worker = worker_id, name = %Visible(&hello.name), slots = hello.slots, "worker joined");
         Ok(Welcome {
             worker_id,
             study: self.study.clone(),
             heartbeat_interval_ms: u32::try_from(self.heartbeat_interval.as_millis())
                 .unwrap_or(u32::MAX),
+            credential: String::new(),
         })
     }
 
@@ -337,9 +346,9 @@ impl Scheduler {
         }
     }
 
-    /// The slots `worker` declared, if the scheduler knows it.
-    pub fn worker_slots(&self, worker: u64) -> Option<u32> {
-        self.lock().worker_slots(worker)
+    /// The trials `worker` runs now.
+    pub fn leases_held(&self, worker: u64) -> usize {
+        self.lock().leases_held(worker)
     }
 
     /// Renews a worker's leases; returns those it no longer holds.

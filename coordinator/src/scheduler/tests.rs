@@ -129,6 +129,9 @@ async fn start(
             lease: Duration::from_secs(10),
             max_attempts: 3,
             failure_retries: 0,
+            max_epochs: 10_000,
+            max_stored_values: u64::MAX,
+            value_range: None,
         },
         study: StudyInfo {
             name: "once".into(),
@@ -154,12 +157,15 @@ async fn start(
 /// Registers a worker; returns its id.
 async fn join(scheduler: &Scheduler) -> u64 {
     scheduler
-        .register(WorkerHello {
-            name: "w".into(),
-            hostname: "h".into(),
-            slots: 2,
-            version: "0".into(),
-        })
+        .register(
+            WorkerHello {
+                name: "w".into(),
+                hostname: "h".into(),
+                slots: 2,
+                version: "0".into(),
+            },
+            "digest".into(),
+        )
         .await
         .unwrap()
         .worker_id

@@ -82,8 +82,22 @@ pub struct StoredStudy {
     pub resumed: bool,
     /// Its trials by number.
     pub trials: Vec<StoredTrial>,
-    /// The workers that ever joined it: id and slots.
-    pub workers: Vec<(u64, u32)>,
+    /// The workers that ever joined it.
+    pub workers: Vec<StoredWorker>,
+    /// Metric values (rows of `epoch_metrics`) it holds.
+    pub stored_values: u64,
+}
+
+/// A worker of a stored study, as a restarted coordinator needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredWorker {
+    /// Its id.
+    pub id: u64,
+    /// The slots it declared.
+    pub slots: u32,
+    /// SHA-256 (hex) of its credential; `None` for a worker of a version without
+    /// credentials (it must join again).
+    pub credential_sha256: Option<String>,
 }
 
 fn direction_sql(direction: Direction) -> &'static str {
@@ -129,6 +143,7 @@ pub async fn create_or_resume(
             resumed: false,
             trials: Vec::new(),
             workers: Vec::new(),
+            stored_values: 0,
         });
     };
     let id: i64 = row.get("id");
@@ -140,22 +155,36 @@ pub async fn create_or_resume(
         });
     }
     let trials = load_trials(conn, id, &def.metric).await?;
-    let workers = sqlx::query("SELECT id, slots FROM workers WHERE study_id = $1")
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err("load workers"))?
-        .iter()
-        .filter_map(|row| {
-            let id = u64::try_from(row.get::<i64, _>("id")).ok()?;
-            Some((id, count(row.get("slots"))))
-        })
-        .collect();
+    let workers =
+        sqlx::query("SELECT id, slots, credential_sha256 FROM workers WHERE study_id = $1")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err("load workers"))?
+            .iter()
+            .filter_map(|row| {
+                Some(StoredWorker {
+                    id: u64::try_from(row.get::<i64, _>("id")).ok()?,
+                    slots: count(row.get("slots")),
+                    credential_sha256: row.get("credential_sha256"),
+                })
+            })
+            .collect();
+    let stored_values: i64 = sqlx::query(
+        "SELECT count(*) FROM epoch_metrics m JOIN trials t ON t.id = m.trial_id \
+         WHERE t.study_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db_err("count stored metric values"))?
+    .get(0);
     Ok(StoredStudy {
         id,
         resumed: true,
         trials,
         workers,
+        stored_values: u64::try_from(stored_values).unwrap_or(0),
     })
 }
 

@@ -22,7 +22,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection};
 use std::str::FromStr;
 
-pub use load::{StoredAttempt, StoredStudy, StoredTrial, StudyDefinition, create_or_resume};
+pub use load::{
+    StoredAttempt, StoredStudy, StoredTrial, StoredWorker, StudyDefinition, create_or_resume,
+};
 pub use location::Location;
 pub use writer::{Ack, AttemptEnd, TrialUpdate, WriteOp, Writer};
 

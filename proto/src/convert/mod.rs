@@ -236,6 +236,7 @@ impl From<Welcome> for pb::RegisterReply {
             worker_id: welcome.worker_id,
             study: Some(welcome.study.into()),
             heartbeat_interval_ms: welcome.heartbeat_interval_ms,
+            credential: welcome.credential,
         }
     }
 }
@@ -246,10 +247,17 @@ impl TryFrom<pb::RegisterReply> for Welcome {
         let study = reply
             .study
             .ok_or_else(|| ConvertError::new("study", "missing"))?;
+        if !crate::auth::is_credential(&reply.credential) {
+            return Err(ConvertError::new(
+                "credential",
+                "expected 64 lower-case hex digits",
+            ));
+        }
         Ok(Welcome {
             worker_id: reply.worker_id,
             study: study.try_into()?,
             heartbeat_interval_ms: reply.heartbeat_interval_ms.max(1),
+            credential: reply.credential,
         })
     }
 }

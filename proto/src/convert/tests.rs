@@ -128,7 +128,13 @@ fn welcome_round_trips() {
             }],
         },
         heartbeat_interval_ms: 1000,
+        credential: "0f".repeat(32),
     };
     let wire = pb::RegisterReply::from(welcome.clone());
     assert_eq!(Welcome::try_from(wire).unwrap(), welcome);
+    let forged = pb::RegisterReply {
+        credential: "not hex".into(),
+        ..pb::RegisterReply::from(welcome)
+    };
+    assert_eq!(Welcome::try_from(forged).unwrap_err().field, "credential");
 }

@@ -8,6 +8,7 @@
 //! | `[study] metric` | `val_loss` (nn-core), `value` (function) | metric to optimize; required for `command` |
 //! | `[study] direction` | `maximize` for `*accuracy*`, else `minimize` | |
 //! | `[study] storage` | none | SQLite file |
+//! | `[study] value_range` | none | `[low, high]`: results outside are recorded as failed, never as best |
 //! | `[objective] command` / `function` | nn-core | one of them; a function's dimension must fit its parameters |
 //! | `[search] algorithm` | `bayes` | `bayes`, `random`, `grid`, `tpe` |
 //! | `[search] trials` | grid size (grid only) | 1 ..= 10,000,000 |
@@ -16,6 +17,7 @@
 //! | `[search] n_startup_trials` | 10 | random trials before TPE / bayes model |
 //! | `[search] max_attempts` | 3 | attempts per trial when its worker is lost |
 //! | `[search] failure_retries` | 0 | re-runs of a trial whose run failed |
+//! | `[search] max_epochs` | the training's epochs, else 10,000 | epochs one attempt may report; a report past it is refused |
 //! | `[search.space] NAME` | | `{ float = [lo, hi], log, step, grid }`, `{ int = [lo, hi], log, step }`, `{ choice = [...] }`; for nn-core NAME is a training key ([`training_keys`]) |
 //! | `[search.architecture]` | | `layers`, `units`, `dropout` (per layer, conditional on `layers`), `activation`, `batch_norm`, `residual` |
 //! | `[[search.enqueue]]` | | params to run first; missing ones drawn at random |
@@ -146,6 +148,9 @@ pub struct SearchSettings {
     pub max_attempts: u32,
     /// Re-runs of a trial whose run failed (user error), default 0.
     pub failure_retries: u32,
+    /// Epochs one attempt may report (`[search] max_epochs`; default the training's
+    /// epochs for nn-core, else 10,000). A report past it is refused.
+    pub max_epochs: u32,
     /// TPE options.
     pub tpe: TpeSettings,
 }
@@ -164,6 +169,9 @@ pub struct StudyConfig {
     pub direction: Direction,
     /// The SQLite file, if given (`[study] storage`).
     pub storage: Option<String>,
+    /// The plausible results, `[study] value_range = [low, high]`: a trial whose result
+    /// lies outside is recorded as failed with the reason, never as the best.
+    pub value_range: Option<(f64, f64)>,
     /// What a trial runs.
     pub objective: Objective,
     /// Sampler settings.
@@ -186,6 +194,10 @@ pub const MAX_GRID_POINTS: u128 = 1_000_000;
 pub const MAX_TRIALS: i64 = 10_000_000;
 /// Most trials running at once.
 pub const MAX_PARALLEL: i64 = 4096;
+/// The most epochs `[search] max_epochs` may allow one attempt to report.
+pub const MAX_REPORTED_EPOCHS: i64 = 1_000_000;
+/// Epochs one attempt may report when neither the training nor `[search] max_epochs` says.
+pub const DEFAULT_MAX_EPOCHS: u32 = 10_000;
 
 const NN_CORE_METRICS: [&str; 6] = [
     "train_loss",
@@ -381,6 +393,7 @@ fn check(loc: &Locator<'_>, raw: RawStudyFile) -> Result<StudyConfig, ConfigErro
             tpe.prior_weight = v;
         }
     }
+    let derived_max_epochs = max_epochs(&space, &raw);
     let settings = SearchSettings {
         algorithm,
         trials,
@@ -395,6 +408,13 @@ fn check(loc: &Locator<'_>, raw: RawStudyFile) -> Result<StudyConfig, ConfigErro
         )? as u32,
         max_attempts: int_or("search.max_attempts", &s.max_attempts, 1, 100, 3)? as u32,
         failure_retries: int_or("search.failure_retries", &s.failure_retries, 0, 100, 0)? as u32,
+        max_epochs: int_or(
+            "search.max_epochs",
+            &s.max_epochs,
+            1,
+            MAX_REPORTED_EPOCHS,
+            i64::from(derived_max_epochs.unwrap_or(DEFAULT_MAX_EPOCHS)),
+        )? as u32,
         tpe,
     };
 
@@ -411,7 +431,6 @@ fn check(loc: &Locator<'_>, raw: RawStudyFile) -> Result<StudyConfig, ConfigErro
             space::check_base_table(loc, "training", t)?;
         }
     }
-    let max_epochs = max_epochs(&space, &raw);
     let (metric, direction) = metric_and_direction(loc, &raw, &objective)?;
     let name = match &raw.study.name {
         Some(n) if n.get_ref().trim().is_empty() => {
@@ -438,13 +457,14 @@ fn check(loc: &Locator<'_>, raw: RawStudyFile) -> Result<StudyConfig, ConfigErro
         metric,
         direction,
         storage: raw.study.storage.clone(),
+        value_range: value_range(loc, &raw)?,
         objective,
         search: settings,
         space,
         enqueued,
         early_stopping,
         base_training_config: base_text(&raw),
-        max_epochs,
+        max_epochs: derived_max_epochs,
     })
 }
 
@@ -524,6 +544,23 @@ fn check_grid(
             },
         )),
         Some(_) => Ok(()),
+    }
+}
+
+fn value_range(loc: &Locator<'_>, raw: &RawStudyFile) -> Result<Option<(f64, f64)>, ConfigError> {
+    let Some(range) = &raw.study.value_range else {
+        return Ok(None);
+    };
+    match range.get_ref().as_slice() {
+        &[low, high] if low.is_finite() && high.is_finite() && low < high => Ok(Some((low, high))),
+        _ => Err(loc.at(
+            &range.span(),
+            "study.value_range",
+            ConfigErrorKind::Invalid {
+                value: format!("{:?}", range.get_ref()),
+                reason: "give [low, high]: two finite numbers, low below high".into(),
+            },
+        )),
     }
 }
 

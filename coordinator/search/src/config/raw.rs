@@ -28,6 +28,7 @@ pub(super) struct RawStudyFile {
 pub(super) struct RawStudy {
     pub name: Option<Spanned<String>>,
     pub metric: Option<Spanned<String>>,
+    pub value_range: Option<Spanned<Vec<f64>>>,
     pub direction: Option<Direction>,
     pub storage: Option<String>,
 }
@@ -42,6 +43,7 @@ pub(super) struct RawSearch {
     pub n_startup_trials: Option<Spanned<i64>>,
     pub max_attempts: Option<Spanned<i64>>,
     pub failure_retries: Option<Spanned<i64>>,
+    pub max_epochs: Option<Spanned<i64>>,
     pub space: Option<OrderedMap<Spanned<RawDomain>>>,
     pub architecture: Option<Spanned<RawArchitecture>>,
     pub enqueue: Option<Vec<Spanned<OrderedMap<Spanned<toml::Value>>>>>,

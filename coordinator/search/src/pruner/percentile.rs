@@ -4,7 +4,7 @@
 //! epoch in order statistics, so a decision costs the same at the millionth trial as at the
 //! first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::config::PercentileRule;
 use crate::order::{OrderStats, Total};
@@ -20,6 +20,9 @@ pub struct PercentilePruner {
     completed: usize,
     /// Per epoch, the values (NaN left out) the completed trials reported at it.
     by_epoch: BTreeMap<u32, OrderStats<Total>>,
+    /// Per running trial, the best value of its first `n` reports (NaN when all are NaN):
+    /// a decision folds in only the reports since the last one.
+    running_best: HashMap<u64, (usize, f64)>,
 }
 
 impl PercentilePruner {
@@ -30,6 +33,7 @@ impl PercentilePruner {
             direction,
             completed: 0,
             by_epoch: BTreeMap::new(),
+            running_best: HashMap::new(),
         }
     }
 
@@ -59,6 +63,9 @@ impl PercentilePruner {
 
 impl Pruner for PercentilePruner {
     fn observe(&mut self, trial: &TrialRecord) {
+        if trial.state != TrialState::Running {
+            self.running_best.remove(&trial.number);
+        }
         if trial.state != TrialState::Complete {
             return;
         }
@@ -70,8 +77,10 @@ impl Pruner for PercentilePruner {
         }
     }
 
-    fn restart(&mut self, _number: u64) {
-        // Only completed trials are taken in, and those never start over.
+    fn restart(&mut self, number: u64) {
+        // Only completed trials are taken in, and those never start over; a running one's
+        // curve starts afresh.
+        self.running_best.remove(&number);
     }
 
     fn decide(&mut self, trial: &TrialRecord) -> Decision {
@@ -85,7 +94,7 @@ impl Pruner for PercentilePruner {
         if n_completed == 0 || n_completed < self.rule.startup_trials as usize {
             return Decision::Continue;
         }
-        let best = best_so_far(trial, self.direction);
+        let best = self.best_so_far(trial);
         let stop = |value: f64, threshold: f64, detail: String| {
             Decision::Stop(StopReason {
                 rule: self.name().to_string(),
@@ -144,13 +153,27 @@ impl Pruner for PercentilePruner {
 }
 
 /// The best value the trial reported so far (NaN ignored), `None` if all are NaN.
-fn best_so_far(trial: &TrialRecord, direction: Direction) -> Option<f64> {
-    trial
-        .intermediate
-        .iter()
-        .map(|&(_, v)| v)
-        .filter(|v| !v.is_nan())
-        .reduce(|a, b| if direction.better(b, a) { b } else { a })
+impl PercentilePruner {
+    /// The best non-NaN value `trial` reported so far, folding in only what it reported
+    /// since the last call (a curve only grows until the trial restarts or ends).
+    fn best_so_far(&mut self, trial: &TrialRecord) -> Option<f64> {
+        let direction = self.direction;
+        let curve = &trial.intermediate;
+        let (seen, best) = self
+            .running_best
+            .entry(trial.number)
+            .or_insert((0, f64::NAN));
+        if *seen > curve.len() {
+            (*seen, *best) = (0, f64::NAN);
+        }
+        for &(_, value) in &curve[*seen..] {
+            if !value.is_nan() && (best.is_nan() || direction.better(value, *best)) {
+                *best = value;
+            }
+        }
+        *seen = curve.len();
+        (!best.is_nan()).then_some(*best)
+    }
 }
 
 #[cfg(test)]

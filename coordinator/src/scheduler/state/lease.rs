@@ -8,7 +8,7 @@ use hypersearch_proto::{
 use hypersearch_search::{Decision, TrialRecord};
 use tokio::time::Instant;
 
-use super::{Attempt, Ended, Ending, State, Taken, search_state};
+use super::{Attempt, Ended, Ending, OUTLIER_SPREADS, STRIKES, State, Taken, search_state};
 use crate::Error;
 use crate::store::{AttemptEnd, TrialState, TrialUpdate, WriteOp};
 
@@ -28,9 +28,16 @@ impl State {
             .workers
             .get_mut(&worker)
             .ok_or(Error::UnknownWorker(worker))?;
+        if let Some(reason) = &entry.quarantined {
+            return Err(Error::Quarantined {
+                worker,
+                reason: reason.clone(),
+            });
+        }
         self.joined.insert(worker);
+        let on_probation = entry.expired_in_a_row > 0;
         let free = entry
-            .slots
+            .allowed()
             .saturating_sub(entry.held.len() as u32)
             .min(self.rules.parallel.saturating_sub(self.running));
         let mut granted = Vec::new();
@@ -51,6 +58,7 @@ impl State {
             trial.running = Some(Attempt {
                 lease,
                 worker,
+                on_probation,
                 deadline: now + self.rules.lease,
                 last_epoch: None,
                 stop: None,
@@ -138,6 +146,13 @@ impl State {
         let (Some(first), Some(last)) = (report.epochs.first(), report.epochs.last()) else {
             return Err(protocol("a report without epochs".into()));
         };
+        if last.epoch > self.rules.max_epochs {
+            return Err(protocol(format!(
+                "epoch {} is past the study's limit of {} epochs per attempt \
+                 ([search] max_epochs)",
+                last.epoch, self.rules.max_epochs
+            )));
+        }
         let Some(attempt) = self.trials[index].running.as_mut() else {
             return Err(protocol("the attempt is not running".into()));
         };
@@ -160,6 +175,20 @@ impl State {
                 first.epoch
             )));
         }
+        let values: u64 = report.epochs.iter().map(|e| e.metrics.len() as u64).sum();
+        if self.stored_values + values > self.rules.max_stored_values {
+            return Err(Error::StorageFull {
+                lease: report.lease,
+                budget: self.rules.max_stored_values,
+            });
+        }
+        self.stored_values += values;
+        if let Some(entry) = self.workers.get_mut(&report.worker_id) {
+            entry.vouched();
+        }
+        let Some(attempt) = self.trials[index].running.as_mut() else {
+            return Err(protocol("the attempt is not running".into()));
+        };
         attempt.last_epoch = Some((last.epoch, last.metrics.clone()));
         let mut recorded: Vec<Epoch> = Vec::with_capacity(report.epochs.len());
         let mut stop = None;
@@ -209,6 +238,9 @@ impl State {
             }
         }
         let index = self.check_held(completion.worker_id, lease)?;
+        if let Some(entry) = self.workers.get_mut(&completion.worker_id) {
+            entry.vouched();
+        }
         let metric = &self.rules.metric;
         let trial = &self.trials[index];
         let stop = trial.running.as_ref().and_then(|a| a.stop.clone());
@@ -225,9 +257,16 @@ impl State {
             }
             (Outcome::Finished(metrics), None) => match metrics.get(metric).copied().or(last_value)
             {
-                Some(value) => Resolution::Complete {
-                    value,
-                    metrics: metrics.clone(),
+                Some(value) => match self.implausible(value) {
+                    Some(reason) => Resolution::Failed {
+                        kind: FailureKind::User,
+                        error: reason,
+                        lost: false,
+                    },
+                    None => Resolution::Complete {
+                        value,
+                        metrics: metrics.clone(),
+                    },
                 },
                 None => Resolution::Failed {
                     kind: FailureKind::User,
@@ -289,6 +328,11 @@ impl State {
         expired
             .into_iter()
             .map(|(index, worker)| {
+                let on_probation = self.trials[index]
+                    .running
+                    .as_ref()
+                    .is_some_and(|a| a.on_probation);
+                self.lease_expired(worker, on_probation);
                 let error = format!(
                     "lease expired: worker {worker} sent no heartbeat or report for {:.1} s",
                     self.rules.lease.as_secs_f64()
@@ -304,6 +348,69 @@ impl State {
                 )
             })
             .collect()
+    }
+
+    /// Why `value` cannot be taken as a trial's result, if it cannot: it lies outside the
+    /// study's `value_range`, or (without one) it would be the best by a distance no real
+    /// result covers: more than a million interquartile ranges past the median of at
+    /// least ten completed trials.
+    fn implausible(&self, value: f64) -> Option<String> {
+        let metric = &self.rules.metric;
+        if let Some((low, high)) = self.rules.value_range {
+            return (!(low..=high).contains(&value)).then(|| {
+                format!(
+                    "the result {metric} = {value} lies outside [study] value_range \
+                     [{low}, {high}]; recorded as failed, not as a result"
+                )
+            });
+        }
+        let done = &self.completed_values;
+        if done.len() < 10
+            || self
+                .best
+                .is_some_and(|(_, best)| !self.rules.direction.better(value, best))
+        {
+            return None;
+        }
+        let (Some(q1), Some(median), Some(q3)) = (
+            done.percentile(25.0),
+            done.percentile(50.0),
+            done.percentile(75.0),
+        ) else {
+            return None;
+        };
+        let spread = (q3 - q1).max(median.abs() * 1e-3).max(1e-12);
+        ((value - median).abs() > OUTLIER_SPREADS * spread).then(|| {
+            format!(
+                "the result {metric} = {value:e} is implausible: it lies more than {OUTLIER_SPREADS:e} \
+                 interquartile ranges ({spread:e}) from the median ({median:e}) of the {} \
+                 completed trials; recorded as failed, not as the best (set [study] \
+                 value_range to accept such results)",
+                done.len()
+            )
+        })
+    }
+
+    /// Notes that a lease of `worker` expired: it is held to one trial at a time until a
+    /// report or completion of it is accepted, and quarantined when leases granted under
+    /// that limit keep expiring.
+    fn lease_expired(&mut self, worker: u64, on_probation: bool) {
+        let Some(entry) = self.workers.get_mut(&worker) else {
+            return;
+        };
+        entry.expired_in_a_row += 1;
+        if on_probation {
+            entry.strikes += 1;
+        }
+        if entry.strikes >= STRIKES && entry.quarantined.is_none() {
+            let reason = format!(
+                "{} of its leases expired in a row without a report or completion, {STRIKES} \
+                 of them while it was held to one trial",
+                entry.expired_in_a_row
+            );
+            tracing::warn!(worker, %reason, "worker quarantined: it may lease no more trials");
+            entry.quarantined = Some(reason);
+        }
     }
 
     /// Releases the running attempt of trial `index` and applies `resolution` to the trial.
@@ -362,7 +469,13 @@ impl State {
                         trial.user_failures > rules.failure_retries
                     }
                     FailureKind::Infrastructure => {
-                        trial.infra_failures += 1;
+                        // Once per worker: a client that keeps losing (or hoarding and
+                        // abandoning) a trial cannot use up its attempts alone.
+                        let worker = attempt.as_ref().map(|a| a.worker);
+                        if worker.is_none_or(|w| !trial.lost_by.contains(&w)) {
+                            trial.infra_failures += 1;
+                            trial.lost_by.extend(worker);
+                        }
                         trial.infra_failures >= rules.max_attempts
                     }
                 };

@@ -14,6 +14,7 @@ use std::time::Duration;
 use hypersearch_proto::{
     Assignment, FailureKind, JsonObject, LeaseId, Metrics, Outcome, StopDecision,
 };
+use hypersearch_search::order::{OrderStats, Total};
 use hypersearch_search::{Direction, Params, Pruner, TrialRecord};
 use tokio::time::Instant;
 
@@ -46,11 +47,19 @@ pub(crate) struct Rules {
     pub max_attempts: u32,
     /// Re-runs of a trial whose run failed (user error).
     pub failure_retries: u32,
+    /// Epochs one attempt may report.
+    pub max_epochs: u32,
+    /// Metric values the study may store in all.
+    pub max_stored_values: u64,
+    /// The plausible results, if the study says.
+    pub value_range: Option<(f64, f64)>,
 }
 
 struct Attempt {
     lease: LeaseId,
     worker: u64,
+    /// Granted while its worker was held to one trial (after leases of it expired).
+    on_probation: bool,
     deadline: Instant,
     last_epoch: Option<(u32, Metrics)>,
     stop: Option<StopDecision>,
@@ -82,6 +91,9 @@ struct Trial {
     attempts: u32,
     infra_failures: u32,
     user_failures: u32,
+    /// Workers whose attempts at it were lost to infrastructure in this run: each burns
+    /// the trial's infrastructure budget once, so one client cannot fail a trial alone.
+    lost_by: Vec<u64>,
     running: Option<Attempt>,
     ended: Option<(LeaseId, Ending)>,
 }
@@ -89,7 +101,48 @@ struct Trial {
 struct WorkerEntry {
     slots: u32,
     held: BTreeSet<u64>,
+    /// Leases of this worker that expired since its last accepted report or completion:
+    /// while any did, it holds one trial at a time.
+    expired_in_a_row: u32,
+    /// Leases granted while it was held to one trial that expired too.
+    strikes: u32,
+    /// Why it may lease no more, once it may not.
+    quarantined: Option<String>,
 }
+
+impl WorkerEntry {
+    fn new(slots: u32) -> WorkerEntry {
+        WorkerEntry {
+            slots,
+            held: BTreeSet::new(),
+            expired_in_a_row: 0,
+            strikes: 0,
+            quarantined: None,
+        }
+    }
+
+    /// Trials it may hold at once now.
+    fn allowed(&self) -> u32 {
+        if self.expired_in_a_row > 0 {
+            self.slots.min(1)
+        } else {
+            self.slots
+        }
+    }
+
+    /// A report or completion of it was accepted: it is working.
+    fn vouched(&mut self) {
+        self.expired_in_a_row = 0;
+        self.strikes = 0;
+    }
+}
+
+/// Leases granted while held to one trial that may expire before a worker is quarantined.
+const STRIKES: u32 = 3;
+
+/// Without a `value_range`, a new best result further than this many interquartile ranges
+/// from the median of the completed trials is taken for a forgery or a bug.
+const OUTLIER_SPREADS: f64 = 1e6;
 
 /// A trial that reached a terminal state: what the sampler learns.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,6 +186,10 @@ pub(crate) struct State {
     /// came back asking for trials or renewing leases. Each must hear the study is over.
     joined: BTreeSet<u64>,
     told: BTreeSet<u64>,
+    /// Metric values stored (or queued to be) so far.
+    stored_values: u64,
+    /// The results of the completed trials, for the plausibility check.
+    completed_values: OrderStats<Total>,
 }
 
 fn search_state(state: TrialState) -> hypersearch_search::TrialState {
@@ -202,17 +259,15 @@ impl State {
             fatal: None,
             joined: BTreeSet::new(),
             told: BTreeSet::new(),
+            stored_values: stored.stored_values,
+            completed_values: OrderStats::new(),
         };
         // Workers of an earlier run of this study keep their ids: after a coordinator
         // restart they go on reporting, renewing and leasing as before.
-        for &(worker, slots) in &stored.workers {
-            state.workers.insert(
-                worker,
-                WorkerEntry {
-                    slots,
-                    held: BTreeSet::new(),
-                },
-            );
+        for worker in &stored.workers {
+            state
+                .workers
+                .insert(worker.id, WorkerEntry::new(worker.slots));
         }
         for (index, stored_trial) in stored.trials.iter().enumerate() {
             if stored_trial.number != index as u64 {
@@ -243,6 +298,7 @@ impl State {
                 attempts: stored_trial.attempts,
                 infra_failures: stored_trial.infra_failures,
                 user_failures: stored_trial.user_failures,
+                lost_by: Vec::new(),
                 running: None,
                 ended: None,
             };
@@ -251,10 +307,7 @@ impl State {
                     let entry = state
                         .workers
                         .entry(latest.worker_id)
-                        .or_insert(WorkerEntry {
-                            slots: 0,
-                            held: BTreeSet::new(),
-                        });
+                        .or_insert(WorkerEntry::new(0));
                     entry.held.insert(stored_trial.number);
                     trial.running = Some(Attempt {
                         lease: LeaseId {
@@ -263,6 +316,7 @@ impl State {
                             token: latest.token,
                         },
                         worker: latest.worker_id,
+                        on_probation: false,
                         deadline: now + state.rules.lease,
                         last_epoch: latest.last_epoch.clone(),
                         stop: latest.stop.clone(),
@@ -309,6 +363,7 @@ impl State {
             TrialState::Complete => {
                 self.complete += 1;
                 if let Some(value) = value.filter(|v| v.is_finite()) {
+                    self.completed_values.insert(Total(value));
                     let better = self
                         .best
                         .is_none_or(|(_, best)| self.rules.direction.better(value, best));
@@ -379,6 +434,7 @@ impl State {
             attempts: 0,
             infra_failures: 0,
             user_failures: 0,
+            lost_by: Vec::new(),
             running: None,
             ended: None,
         });
@@ -450,18 +506,14 @@ impl State {
     /// Records a worker that joined with `slots` slots.
     pub fn add_worker(&mut self, worker: u64, slots: u32) {
         self.joined.insert(worker);
-        self.workers.insert(
-            worker,
-            WorkerEntry {
-                slots,
-                held: BTreeSet::new(),
-            },
-        );
+        self.workers.insert(worker, WorkerEntry::new(slots));
     }
 
-    /// The slots `worker` declared, if it joined.
-    pub fn worker_slots(&self, worker: u64) -> Option<u32> {
-        self.workers.get(&worker).map(|entry| entry.slots)
+    /// The trials `worker` runs now.
+    pub fn leases_held(&self, worker: u64) -> usize {
+        self.workers
+            .get(&worker)
+            .map_or(0, |entry| entry.held.len())
     }
 
     /// The progress figures.

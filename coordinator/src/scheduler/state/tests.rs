@@ -21,6 +21,9 @@ fn rules() -> Rules {
         lease: Duration::from_secs(10),
         max_attempts: 2,
         failure_retries: 0,
+        max_epochs: 10_000,
+        max_stored_values: u64::MAX,
+        value_range: None,
     }
 }
 
@@ -30,6 +33,7 @@ fn empty() -> StoredStudy {
         resumed: false,
         trials: Vec::new(),
         workers: Vec::new(),
+        stored_values: 0,
     }
 }
 
@@ -410,4 +414,158 @@ fn a_worker_holds_no_more_leases_than_its_slots_and_the_study_finishes() {
         (progress.complete, progress.created, progress.budget),
         (3, 3, 3)
     );
+}
+
+#[test]
+fn epochs_past_the_cap_and_values_past_the_storage_budget_are_refused() {
+    let (mut state, now) = started(Rules {
+        max_epochs: 3,
+        max_stored_values: 4,
+        ..rules()
+    });
+    let mut tokens = tokens();
+    let lease = lease_one(&mut state, WORKER, now, &mut tokens).lease;
+    let refused = state
+        .report(&report(WORKER, lease, 4, 1.0), now)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("past the study's limit of 3 epochs"),
+        "{refused}"
+    );
+    for epoch in 1..=3 {
+        state
+            .report(&report(WORKER, lease, epoch, 1.0), now)
+            .unwrap();
+    }
+    let other = lease_one(&mut state, OTHER, now, &mut tokens).lease;
+    state.report(&report(OTHER, other, 1, 1.0), now).unwrap();
+    // Four values stored: the budget is spent for every trial.
+    assert!(matches!(
+        state.report(&report(OTHER, other, 2, 1.0), now),
+        Err(Error::StorageFull { budget: 4, .. })
+    ));
+    // A retry of a report already stored costs nothing and is still answered.
+    let (op, _) = state.report(&report(OTHER, other, 1, 1.0), now).unwrap();
+    assert!(op.is_none());
+}
+
+#[test]
+fn a_worker_abandoning_its_leases_is_held_to_one_then_quarantined_and_fails_no_trial() {
+    const HOARDER: u64 = 3;
+    let (mut state, start) = started(Rules {
+        budget: 2,
+        max_attempts: 2,
+        ..rules()
+    });
+    state.add_worker(HOARDER, 2);
+    let mut next_token = tokens();
+    let lease = rules().lease;
+    let mut now = start;
+    let mut take =
+        |state: &mut State, now| match state.take_trials(HOARDER, 2, now, &mut next_token) {
+            Ok(Taken::Trials(granted)) => granted.len(),
+            Ok(_) => 0,
+            Err(err) => panic!("{err}"),
+        };
+    assert_eq!(take(&mut state, now), 2, "both slots at first");
+    for round in 0..STRIKES {
+        now += lease + Duration::from_secs(1);
+        let lost = state.reap(now);
+        assert!(!lost.is_empty());
+        assert_eq!(state.progress().failed, 0, "round {round}: no trial failed");
+        assert_eq!(
+            take(&mut state, now),
+            1,
+            "held to one trial after an expiry"
+        );
+    }
+    now += lease + Duration::from_secs(1);
+    state.reap(now);
+    let mut tokens = tokens();
+    let refused = state
+        .take_trials(HOARDER, 2, now, &mut tokens)
+        .err()
+        .expect("quarantined");
+    assert!(
+        matches!(
+            refused,
+            Error::Quarantined {
+                worker: HOARDER,
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    // Each trial was lost by the hoarder several times but burned one attempt: honest
+    // workers finish both.
+    for worker in [WORKER, OTHER] {
+        let held = lease_one(&mut state, worker, now, &mut tokens).lease;
+        state.complete(&finished(worker, held, 1.0)).unwrap();
+    }
+    assert_eq!(state.progress().complete, 2);
+    assert_eq!(state.progress().failed, 0);
+}
+
+/// Runs one trial on `WORKER` to completion with `loss`; returns what was written.
+fn run_one(state: &mut State, now: Instant, loss: f64) -> WriteOp {
+    for number in state.samples_wanted() {
+        sample(state, number);
+    }
+    let held = lease_one(state, WORKER, now, &mut tokens()).lease;
+    let (op, _) = state
+        .complete(&finished(WORKER, held, loss))
+        .unwrap()
+        .unwrap();
+    op
+}
+
+fn failure(op: &WriteOp) -> Option<&str> {
+    match op {
+        WriteOp::FinishAttempt {
+            trial:
+                TrialUpdate::Terminal {
+                    state: TrialState::Failed,
+                    error,
+                    ..
+                },
+            ..
+        } => error.as_deref(),
+        _ => None,
+    }
+}
+
+#[test]
+fn results_outside_the_value_range_or_absurdly_far_off_never_become_the_best() {
+    let ranged = Rules {
+        budget: 3,
+        value_range: Some((0.0, 10.0)),
+        ..rules()
+    };
+    let (mut state, now) = started(ranged);
+    let op = run_one(&mut state, now, -1.7e308);
+    assert!(failure(&op).is_some_and(|e| e.contains("outside [study] value_range [0, 10]")));
+    assert!(failure(&run_one(&mut state, now, 3.0)).is_none());
+    assert_eq!(state.progress().best.map(|(_, v)| v), Some(3.0));
+
+    // Without a range: a forged best a world away from ten real results is refused, a
+    // real improvement is taken.
+    let (mut state, now) = started(Rules {
+        budget: 14,
+        ..rules()
+    });
+    for i in 0..10 {
+        assert!(failure(&run_one(&mut state, now, 1.0 + f64::from(i) * 0.1)).is_none());
+    }
+    let op = run_one(&mut state, now, -1.7e308);
+    assert!(
+        failure(&op).is_some_and(|e| e.contains("implausible")),
+        "{op:?}"
+    );
+    assert!(failure(&run_one(&mut state, now, 0.2)).is_none());
+    assert!(
+        failure(&run_one(&mut state, now, 1e9)).is_none(),
+        "a worse value is no threat"
+    );
+    assert_eq!(state.progress().best.map(|(_, v)| v), Some(0.2));
 }

@@ -67,6 +67,8 @@ pub enum WriteOp {
         slots: u32,
         /// Its version.
         version: String,
+        /// SHA-256 (hex) of the credential it was handed.
+        credential_sha256: String,
     },
     /// A new trial, queued; the result is its row id.
     InsertTrial {
@@ -185,10 +187,11 @@ pub(super) fn apply(conn: &Connection, task: &mut Task, op: &WriteOp) -> Result<
             hostname,
             slots,
             version,
+            credential_sha256,
         } => {
             conn.prepare_cached(concat!(
-                "INSERT INTO workers (study_id, name, hostname, slots, version, registered_at) \
-                 VALUES (?, ?, ?, ?, ?, ",
+                "INSERT INTO workers (study_id, name, hostname, slots, version, \
+                 credential_sha256, registered_at) VALUES (?, ?, ?, ?, ?, ?, ",
                 now_sql!(),
                 ")"
             ))
@@ -198,7 +201,8 @@ pub(super) fn apply(conn: &Connection, task: &mut Task, op: &WriteOp) -> Result<
                     name,
                     hostname,
                     i64::from(*slots),
-                    version
+                    version,
+                    credential_sha256
                 ])
             })
             .map_err(broken("register worker"))?;

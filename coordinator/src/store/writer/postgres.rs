@@ -184,10 +184,11 @@ pub(super) async fn apply(
             hostname,
             slots,
             version,
+            credential_sha256,
         } => {
             let row = sqlx::query(concat!(
-                "INSERT INTO workers (study_id, name, hostname, slots, version, registered_at) \
-                 VALUES ($1, $2, $3, $4, $5, ",
+                "INSERT INTO workers (study_id, name, hostname, slots, version, \
+                 credential_sha256, registered_at) VALUES ($1, $2, $3, $4, $5, $6, ",
                 now_pg!(),
                 ") RETURNING id"
             ))
@@ -196,6 +197,7 @@ pub(super) async fn apply(
             .bind(hostname)
             .bind(i64::from(*slots))
             .bind(version)
+            .bind(credential_sha256)
             .fetch_one(&mut *conn)
             .await
             .map_err(broken("register worker"))?;

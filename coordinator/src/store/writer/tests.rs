@@ -6,8 +6,8 @@ use hypersearch_testpg::Cluster;
 
 use super::*;
 use crate::store::{
-    Location, StudyDefinition, TrialState, create_or_resume, open_for_writing, open_read_only,
-    query,
+    Location, StoredWorker, StudyDefinition, TrialState, create_or_resume, open_for_writing,
+    open_read_only, query,
 };
 use hypersearch_proto::{Direction, Epoch, LeaseId};
 
@@ -78,6 +78,7 @@ async fn start(db: &Location, slots: u32) -> (Writer, u64) {
             hostname: "h".into(),
             slots,
             version: "0".into(),
+            credential_sha256: "c0ffee".into(),
         })
         .await
         .unwrap() as u64;
@@ -177,7 +178,14 @@ async fn writes_are_fenced_on_the_lease_and_survive_a_reopen(db: &Location) {
     assert_eq!(first.value, Some(0.5));
     assert_eq!(first.intermediate, vec![(1, 1.0), (2, 0.5)]);
     assert_eq!(first.latest.as_ref().unwrap().token, lease.token);
-    assert_eq!(again.workers, vec![(worker, 1)]);
+    assert_eq!(
+        again.workers,
+        vec![StoredWorker {
+            id: worker,
+            slots: 1,
+            credential_sha256: Some("c0ffee".into()),
+        }]
+    );
 
     let changed = StudyDefinition {
         config: "[study]\nname = \"other\"\n".into(),
