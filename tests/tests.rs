@@ -11,6 +11,7 @@ mod data;
 mod faults;
 mod hostile_clients;
 mod hostile_workers;
+mod operations;
 mod postgres;
 mod pruning;
 mod refusals;

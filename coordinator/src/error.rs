@@ -59,6 +59,17 @@ pub enum Error {
         /// The database file, or its URL with the password hidden.
         database: String,
     },
+    /// Another coordinator serves this database (SQLite) or study (PostgreSQL).
+    #[error(
+        "{database} already has a coordinator: {holder}; stop it first (two coordinators \
+         would hand out the same trials), or use another --db"
+    )]
+    AlreadyServed {
+        /// The database file, or its URL with the password hidden.
+        database: String,
+        /// Who holds it, as far as known.
+        holder: String,
+    },
     /// A query named a study the database does not hold.
     #[error("no study named `{name}` in {database}{}", available_list(available))]
     UnknownStudy {
@@ -228,6 +239,7 @@ impl From<Error> for tonic::Status {
             | Error::Database { .. }
             | Error::Corrupt { .. }
             | Error::StudyChanged { .. }
+            | Error::AlreadyServed { .. }
             | Error::Sampler(_)
             | Error::StudyStopped(_)
             | Error::Serve(_)

@@ -88,6 +88,8 @@ pub struct Coordinator {
     workers: Arc<Registry>,
     transfer_limits: TransferLimits,
     connections: ConnectionLimits,
+    /// Held while the coordinator lives: no second one serves the same database.
+    _lock: store::lock::CoordinatorLock,
 }
 
 fn direction(config: &StudyConfig) -> Direction {
@@ -123,6 +125,7 @@ impl Coordinator {
             config: config_text.to_string(),
         };
         let stored = store::create_or_resume(&mut conn, &definition, &db.to_string()).await?;
+        let lock = store::lock::lock(db, &config.name, stored.id).await?;
         let resumed = stored.resumed;
         let workers = Registry::new(
             options.join,
@@ -158,6 +161,7 @@ impl Coordinator {
                 max_epochs: config.search.max_epochs,
                 max_stored_values: options.max_stored_values,
                 value_range: config.value_range,
+                trial_timeout: config.search.trial_timeout,
             },
             study: StudyInfo {
                 name: config.name.clone(),
@@ -183,6 +187,7 @@ impl Coordinator {
             workers: Arc::new(workers),
             transfer_limits: options.transfers,
             connections: options.connections,
+            _lock: lock,
         })
     }
 

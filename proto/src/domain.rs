@@ -144,8 +144,11 @@ pub struct StopDecision {
 pub enum FailureKind {
     /// The objective failed (non-zero exit, bad config, diverged training).
     User,
-    /// The worker could not run the trial (shutting down, lost, out of resources).
+    /// The worker could not run the trial (lost, out of resources, crashed).
     Infrastructure,
+    /// The worker is shutting down and hands the trial back: re-queued at once, counted
+    /// against neither budget.
+    Preempted,
 }
 
 /// How an attempt ended, as its worker reports it.

@@ -7,8 +7,10 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the subscriber; `default` is the level when `HYPERSEARCH_LOG` is unset.
 pub fn init(default: &str) {
-    let filter =
-        EnvFilter::try_from_env("HYPERSEARCH_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // PostgreSQL's notices ("relation … already exists, skipping" on every start) are the
+    // server talking to itself: shown only when asked for by name.
+    let filter = EnvFilter::try_from_env("HYPERSEARCH_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default},sqlx::postgres::notice=warn")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

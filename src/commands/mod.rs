@@ -13,6 +13,7 @@ mod query;
 mod run;
 mod serve;
 mod show;
+mod signals;
 mod study_file;
 mod train;
 mod training_config;

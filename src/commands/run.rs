@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::output::say;
-use super::{logging, progress, query, runtime, study_file};
+use super::{logging, progress, query, runtime, signals, study_file};
 use crate::cli::Format;
 
 /// How many trials the final summary lists.
@@ -82,7 +82,7 @@ pub fn run(
         if start.finished {
             eprintln!("study `{name}` is already finished");
             coordinator.close().await?;
-            return Ok::<bool, anyhow::Error>(false);
+            return Ok::<Option<signals::Stop>, anyhow::Error>(None);
         }
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
@@ -104,10 +104,10 @@ pub fn run(
         options.name = Some(format!("local:{}", std::process::id()));
         let mut working = tokio::spawn(hypersearch_worker::run(options, raised(worker_stopping)));
         let display = tokio::spawn(progress::show(progress, metric.clone()));
+        let (stop_asked, stop) = signals::watch_stop();
         let ctrl_c = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = stop_worker.send(true);
-            }
+            raised(stop_asked).await;
+            let _ = stop_worker.send(true);
         });
         let served = tokio::select! {
             served = &mut serving => {
@@ -128,11 +128,12 @@ pub fn run(
         ctrl_c.abort();
         let served = served.context("the coordinator task failed")??;
         let _ = display.await;
-        Ok(!served.finished)
+        let stopped = *stop.borrow();
+        Ok((!served.finished).then(|| stopped.unwrap_or(signals::Stop::Interrupt)))
     })?;
-    if interrupted {
+    if let Some(stop) = interrupted {
         eprintln!("interrupted: run the same command again to resume the study");
-        return Ok(ExitCode::from(130));
+        return Ok(ExitCode::from(stop.exit_code()));
     }
     say!("best trials of study `{name}`:");
     query::best(&db_path, Some(&name), SHOWN_AT_THE_END, Format::Table)?;

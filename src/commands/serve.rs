@@ -10,10 +10,10 @@ use hypersearch_coordinator::{
     ConnectionLimits, Coordinator, JoinLimits, Options, ServerTls, TransferLimits,
 };
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::watch;
 
 use super::output::maybe_number;
 use super::run::raised;
+use super::signals;
 use super::{logging, read_token, runtime, study_file};
 use crate::cli::ServeLimits;
 
@@ -159,12 +159,7 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
             }
         );
         eprintln!("listening on {address}");
-        let (stop, stopping) = watch::channel(false);
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = stop.send(true);
-            }
-        });
+        let (stopping, stop) = signals::watch_stop();
         let end = coordinator.serve(listener, token, raised(stopping)).await?;
         if !end.finished {
             eprintln!(
@@ -172,7 +167,8 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
                 end.done(),
                 end.budget
             );
-            return Ok(ExitCode::from(130));
+            let code = stop.borrow().map_or(130, signals::Stop::exit_code);
+            return Ok(ExitCode::from(code));
         }
         eprintln!(
             "study `{name}` finished: {} complete, {} pruned, {} failed; best {} (trial {})",

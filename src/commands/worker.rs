@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use hypersearch_worker::{ClientTls, identity_pair};
-use tokio::sync::watch;
 
 use super::run::{cores, raised};
+use super::signals;
 use super::{logging, read_token, runtime};
 
 /// What `worker` was given.
@@ -52,17 +52,25 @@ pub fn run(args: WorkerArgs<'_>) -> anyhow::Result<ExitCode> {
         options.data_dir = dir;
     }
     runtime()?.block_on(async {
-        let (stop, stopping) = watch::channel(false);
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = stop.send(true);
-            }
-        });
+        let (stopping, stop) = signals::watch_stop();
         let summary = hypersearch_worker::run(options, raised(stopping)).await?;
-        eprintln!(
-            "study `{}` finished; this worker ran {} trial attempts",
-            summary.study, summary.attempts
-        );
-        Ok(ExitCode::SUCCESS)
+        let stop = *stop.borrow();
+        match stop {
+            Some(stop) => {
+                eprintln!(
+                    "stopped on request: this worker ran {} trial attempts of study `{}` and \
+                     handed its running trials back",
+                    summary.attempts, summary.study
+                );
+                Ok(ExitCode::from(stop.exit_code()))
+            }
+            None => {
+                eprintln!(
+                    "study `{}` finished; this worker ran {} trial attempts",
+                    summary.study, summary.attempts
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+        }
     })
 }

@@ -10,3 +10,4 @@ mod lease_race;
 mod paused_worker;
 mod retries;
 pub(crate) mod support;
+mod terminated_worker;

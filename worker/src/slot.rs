@@ -220,8 +220,8 @@ async fn run_trial(
             refusal.as_deref().unwrap_or("no reason given"),
         ),
         (Some(StopCause::ShuttingDown), _) => Outcome::Failed {
-            error: "the worker was shut down".into(),
-            kind: FailureKind::Infrastructure,
+            error: "the worker was shut down and handed the trial back".into(),
+            kind: FailureKind::Preempted,
         },
         (None, Some(outcome)) => outcome,
         (None, None) => Outcome::Failed {

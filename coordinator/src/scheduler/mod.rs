@@ -366,11 +366,16 @@ impl Scheduler {
             }
             let mut acks = Vec::with_capacity(reaped.len());
             for (op, ended) in reaped {
-                if let WriteOp::FinishAttempt { lease, .. } = &op {
+                if let WriteOp::FinishAttempt { lease, end, .. } = &op {
                     tracing::warn!(
                         trial = lease.trial,
                         attempt = lease.attempt,
-                        "lease expired"
+                        "{}",
+                        if end.state == "lost" {
+                            "lease expired"
+                        } else {
+                            "the trial ran past its time limit"
+                        }
                     );
                 }
                 acks.push(self.writer.enqueue(op));

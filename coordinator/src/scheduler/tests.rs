@@ -132,6 +132,7 @@ async fn start(
             max_epochs: 10_000,
             max_stored_values: u64::MAX,
             value_range: None,
+            trial_timeout: None,
         },
         study: StudyInfo {
             name: "once".into(),

@@ -10,6 +10,7 @@
 
 mod load;
 pub mod location;
+pub mod lock;
 pub mod query;
 mod writer;
 

@@ -439,6 +439,7 @@ impl From<Completion> for pb::CompleteRequest {
                 kind: match kind {
                     FailureKind::User => pb::FailureKind::User,
                     FailureKind::Infrastructure => pb::FailureKind::Infrastructure,
+                    FailureKind::Preempted => pb::FailureKind::Preempted,
                 }
                 .into(),
             }),
@@ -463,6 +464,7 @@ impl TryFrom<pb::CompleteRequest> for Completion {
                 let kind = match pb::FailureKind::try_from(failed.kind) {
                     Ok(pb::FailureKind::User) => FailureKind::User,
                     Ok(pb::FailureKind::Infrastructure) => FailureKind::Infrastructure,
+                    Ok(pb::FailureKind::Preempted) => FailureKind::Preempted,
                     _ => {
                         return Err(ConvertError::new(
                             "failed.kind",

@@ -17,6 +17,7 @@
 //! | `[search] n_startup_trials` | 10 | random trials before TPE / bayes model |
 //! | `[search] max_attempts` | 3 | attempts per trial when its worker is lost |
 //! | `[search] failure_retries` | 0 | re-runs of a trial whose run failed |
+//! | `[search] trial_timeout` | none | wall time an attempt may run (`"90s"`, `"30m"`, `"2h"`); past it the trial fails (user error) with the reason |
 //! | `[search] max_epochs` | the training's epochs, else 10,000 | epochs one attempt may report; a report past it is refused |
 //! | `[search.space] NAME` | | `{ float = [lo, hi], log, step, grid }`, `{ int = [lo, hi], log, step }`, `{ choice = [...] }`; for nn-core NAME is a training key ([`training_keys`]) |
 //! | `[search.architecture]` | | `layers`, `units`, `dropout` (per layer, conditional on `layers`), `activation`, `batch_norm`, `residual` |
@@ -151,6 +152,9 @@ pub struct SearchSettings {
     /// Epochs one attempt may report (`[search] max_epochs`; default the training's
     /// epochs for nn-core, else 10,000). A report past it is refused.
     pub max_epochs: u32,
+    /// The wall time an attempt may run (`[search] trial_timeout`, e.g. `"30m"`); past it
+    /// the trial is stopped and failed as a user error. `None`: no limit.
+    pub trial_timeout: Option<std::time::Duration>,
     /// TPE options.
     pub tpe: TpeSettings,
 }
@@ -415,6 +419,7 @@ fn check(loc: &Locator<'_>, raw: RawStudyFile) -> Result<StudyConfig, ConfigErro
             MAX_REPORTED_EPOCHS,
             i64::from(derived_max_epochs.unwrap_or(DEFAULT_MAX_EPOCHS)),
         )? as u32,
+        trial_timeout: trial_timeout(loc, s.trial_timeout.as_ref())?,
         tpe,
     };
 
@@ -545,6 +550,36 @@ fn check_grid(
         )),
         Some(_) => Ok(()),
     }
+}
+
+fn trial_timeout(
+    loc: &Locator<'_>,
+    raw: Option<&toml::Spanned<String>>,
+) -> Result<Option<std::time::Duration>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let invalid = |reason: String| {
+        loc.at(
+            &raw.span(),
+            "search.trial_timeout",
+            ConfigErrorKind::Invalid {
+                value: format!("{:?}", raw.get_ref()),
+                reason,
+            },
+        )
+    };
+    let timeout = humantime::parse_duration(raw.get_ref().trim()).map_err(|err| {
+        invalid(format!(
+            "give a duration such as \"90s\", \"30m\" or \"2h\" ({err})"
+        ))
+    })?;
+    if timeout < std::time::Duration::from_secs(1)
+        || timeout > std::time::Duration::from_secs(366 * 86_400)
+    {
+        return Err(invalid("give a duration from 1 s to a year".into()));
+    }
+    Ok(Some(timeout))
 }
 
 fn value_range(loc: &Locator<'_>, raw: &RawStudyFile) -> Result<Option<(f64, f64)>, ConfigError> {

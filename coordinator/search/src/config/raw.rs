@@ -44,6 +44,7 @@ pub(super) struct RawSearch {
     pub max_attempts: Option<Spanned<i64>>,
     pub failure_retries: Option<Spanned<i64>>,
     pub max_epochs: Option<Spanned<i64>>,
+    pub trial_timeout: Option<Spanned<String>>,
     pub space: Option<OrderedMap<Spanned<RawDomain>>>,
     pub architecture: Option<Spanned<RawArchitecture>>,
     pub enqueue: Option<Vec<Spanned<OrderedMap<Spanned<toml::Value>>>>>,

@@ -35,6 +35,9 @@ impl State {
             });
         }
         self.joined.insert(worker);
+        if entry.leaving {
+            return Ok(Taken::Nothing);
+        }
         let on_probation = entry.expired_in_a_row > 0;
         let free = entry
             .allowed()
@@ -59,6 +62,7 @@ impl State {
                 lease,
                 worker,
                 on_probation,
+                started: now,
                 deadline: now + self.rules.lease,
                 last_epoch: None,
                 stop: None,
@@ -239,7 +243,14 @@ impl State {
         }
         let index = self.check_held(completion.worker_id, lease)?;
         if let Some(entry) = self.workers.get_mut(&completion.worker_id) {
-            entry.vouched();
+            match &completion.outcome {
+                // It is shutting down: it takes no more trials.
+                Outcome::Failed {
+                    kind: FailureKind::Preempted,
+                    ..
+                } => entry.leaving = true,
+                _ => entry.vouched(),
+            }
         }
         let metric = &self.rules.metric;
         let trial = &self.trials[index];
@@ -313,21 +324,39 @@ impl State {
         Ok(lost)
     }
 
-    /// Ends every attempt whose lease expired before `now` (worker lost: infrastructure).
+    /// Ends every attempt whose lease expired before `now` (worker lost: infrastructure),
+    /// and every attempt that ran past the study's `trial_timeout` (a user error).
     pub fn reap(&mut self, now: Instant) -> Vec<(WriteOp, Option<Ended>)> {
+        let timeout = self.rules.trial_timeout;
         // Only the running trials: the pass costs what is in flight, not the study's size.
-        let expired: Vec<(usize, u64)> = self
+        let over: Vec<(usize, u64, bool)> = self
             .running_set
             .iter()
             .filter_map(|&number| {
                 let index = usize::try_from(number).ok()?;
                 let attempt = self.trials.get(index)?.running.as_ref()?;
-                (attempt.deadline <= now).then_some((index, attempt.worker))
+                let timed_out = timeout.is_some_and(|t| now >= attempt.started + t);
+                (timed_out || attempt.deadline <= now).then_some((index, attempt.worker, timed_out))
             })
             .collect();
-        expired
-            .into_iter()
-            .map(|(index, worker)| {
+        over.into_iter()
+            .map(|(index, worker, timed_out)| {
+                if timed_out {
+                    let limit = timeout.unwrap_or_default();
+                    let error = format!(
+                        "the trial ran past [search] trial_timeout = {} and was stopped",
+                        humantime::format_duration(limit)
+                    );
+                    return self.end_attempt(
+                        index,
+                        Resolution::Failed {
+                            kind: FailureKind::User,
+                            error,
+                            lost: false,
+                        },
+                        Ending::Failed(FailureKind::User),
+                    );
+                }
                 let on_probation = self.trials[index]
                     .running
                     .as_ref()
@@ -457,6 +486,18 @@ impl State {
                 },
                 Some((TrialState::Pruned, Some(value), None, None)),
             ),
+            Resolution::Failed {
+                kind: FailureKind::Preempted,
+                error,
+                ..
+            } => (
+                AttemptEnd {
+                    state: "preempted",
+                    failure: None,
+                    error: Some(error),
+                },
+                None,
+            ),
             Resolution::Failed { kind, error, lost } => {
                 let end = AttemptEnd {
                     state: if lost { "lost" } else { "failed" },
@@ -464,6 +505,7 @@ impl State {
                     error: Some(error.clone()),
                 };
                 let give_up = match kind {
+                    FailureKind::Preempted => false,
                     FailureKind::User => {
                         trial.user_failures += 1;
                         trial.user_failures > rules.failure_retries
@@ -483,7 +525,7 @@ impl State {
                     FailureKind::User if trial.user_failures > 1 => {
                         format!("failed {} times; last error: {error}", trial.user_failures)
                     }
-                    FailureKind::User => error,
+                    FailureKind::User | FailureKind::Preempted => error,
                     FailureKind::Infrastructure => format!(
                         "gave up after {} attempts lost to infrastructure; last: {error}",
                         trial.infra_failures

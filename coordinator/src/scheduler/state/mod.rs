@@ -53,6 +53,8 @@ pub(crate) struct Rules {
     pub max_stored_values: u64,
     /// The plausible results, if the study says.
     pub value_range: Option<(f64, f64)>,
+    /// The wall time an attempt may run, if limited.
+    pub trial_timeout: Option<Duration>,
 }
 
 struct Attempt {
@@ -60,6 +62,8 @@ struct Attempt {
     worker: u64,
     /// Granted while its worker was held to one trial (after leases of it expired).
     on_probation: bool,
+    /// When it was granted (or, after a coordinator restart, reloaded).
+    started: Instant,
     deadline: Instant,
     last_epoch: Option<(u32, Metrics)>,
     stop: Option<StopDecision>,
@@ -108,6 +112,8 @@ struct WorkerEntry {
     strikes: u32,
     /// Why it may lease no more, once it may not.
     quarantined: Option<String>,
+    /// It handed a trial back because it is shutting down: it gets no more.
+    leaving: bool,
 }
 
 impl WorkerEntry {
@@ -118,6 +124,7 @@ impl WorkerEntry {
             expired_in_a_row: 0,
             strikes: 0,
             quarantined: None,
+            leaving: false,
         }
     }
 
@@ -207,6 +214,7 @@ fn ended_attempt(number: u64, latest: &StoredAttempt) -> (LeaseId, Ending) {
     let ending = match (latest.state.as_str(), latest.failure.as_deref()) {
         ("complete", _) => Ending::Finished,
         ("pruned", _) => Ending::Pruned,
+        ("preempted", _) => Ending::Failed(FailureKind::Preempted),
         ("failed", Some("infrastructure")) => Ending::Failed(FailureKind::Infrastructure),
         ("failed", _) => Ending::Failed(FailureKind::User),
         _ => Ending::Lost,
@@ -317,6 +325,7 @@ impl State {
                         },
                         worker: latest.worker_id,
                         on_probation: false,
+                        started: now,
                         deadline: now + state.rules.lease,
                         last_epoch: latest.last_epoch.clone(),
                         stop: latest.stop.clone(),

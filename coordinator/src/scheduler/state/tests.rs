@@ -24,6 +24,7 @@ fn rules() -> Rules {
         max_epochs: 10_000,
         max_stored_values: u64::MAX,
         value_range: None,
+        trial_timeout: None,
     }
 }
 

@@ -123,9 +123,10 @@ fn number_sql(number: u64) -> i64 {
 }
 
 pub(super) fn failure_sql(failure: Option<FailureKind>) -> Option<&'static str> {
-    failure.map(|kind| match kind {
-        FailureKind::User => "user",
-        FailureKind::Infrastructure => "infrastructure",
+    failure.and_then(|kind| match kind {
+        FailureKind::User => Some("user"),
+        FailureKind::Infrastructure => Some("infrastructure"),
+        FailureKind::Preempted => None,
     })
 }
 
