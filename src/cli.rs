@@ -139,6 +139,10 @@ pub enum Command {
         /// The directory the study's `data.path` must lie in; default the config's directory.
         #[arg(long)]
         data_root: Option<PathBuf>,
+        /// Serve `/healthz`, `/readyz` and Prometheus `/metrics` over plain HTTP on this
+        /// address (e.g. 0.0.0.0:9090), for probes and scrapers.
+        #[arg(long)]
+        metrics: Option<SocketAddr>,
         /// Bounds on what workers and connections may take (docs/SECURITY.md).
         #[command(flatten)]
         limits: ServeLimits,

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use crate::faults::support::{assert_exits_ok, kill_9, serve_on, worker};
-use crate::harness::{Scratch, assert_integrity, assert_one_clear_error, on_both_stores, sql};
+use crate::faults::support::{assert_exits_ok, kill_9, serve_on, signal, wait_for, worker};
+use crate::harness::{
+    Scratch, assert_integrity, assert_one_clear_error, heavy, on_both_stores, sql,
+};
 
 const SLOW: &str = r#"
 [study]
@@ -131,4 +133,199 @@ fn a_trial_timeout_that_does_not_parse_is_one_clear_error() {
     );
     assert_one_clear_error(&output, &["search.trial_timeout", "\"soon\"", "30m"]);
     assert!(!db.exists(), "nothing written");
+}
+
+const METERED: &str = r#"
+[study]
+name = "metered"
+metric = "loss"
+
+[objective]
+command = "echo epoch=1 loss=3; sleep 0.2; echo epoch=2 loss=2"
+
+[search]
+algorithm = "random"
+trials = 40
+parallel = 2
+seed = 5
+
+[search.space]
+x = { float = [0, 1] }
+"#;
+
+/// GET `path` from `address` (host:port) over plain HTTP/1.1: status and body.
+fn http_get(address: &str, path: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the metrics port");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read");
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+/// The value of the sample named exactly `sample` (name and labels) in `exposition`.
+fn sample(exposition: &str, sample: &str) -> f64 {
+    exposition
+        .lines()
+        .find_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {sample} in:\n{exposition}"))
+}
+
+type HealthClient = tonic_health::pb::health_client::HealthClient<tonic::transport::Channel>;
+
+async fn health_client(address: &str) -> HealthClient {
+    let channel = tonic::transport::Endpoint::from_shared(address.to_string())
+        .expect("an address")
+        .connect()
+        .await
+        .expect("connect for health");
+    HealthClient::new(channel)
+}
+
+async fn health(client: &mut HealthClient) -> i32 {
+    client
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "hypersearch.v1.Coordinator".into(),
+        })
+        .await
+        .expect("a health answer")
+        .into_inner()
+        .status
+}
+
+#[test]
+fn health_and_metrics_follow_the_study_and_agree_with_the_database() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let _heavy = heavy();
+    let dir = Scratch::new();
+    let config = dir.write("study.toml", METERED);
+    let db = dir.path("trials.db");
+    let (mut serve, address) = serve_on(
+        &dir,
+        &config,
+        &db,
+        "127.0.0.1:0",
+        "serve.log",
+        &["--metrics", "127.0.0.1:0"],
+    );
+    let metrics = serve
+        .log_text()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("metrics on http://")?
+                .strip_suffix("/metrics")
+        })
+        .map(str::to_string)
+        .expect("the metrics address in the log");
+    let runtime = crate::harness::runtime_for_tests();
+    let mut client = runtime.block_on(health_client(&address));
+    assert_eq!(
+        runtime.block_on(health(&mut client)),
+        ServingStatus::Serving as i32
+    );
+    assert_eq!(http_get(&metrics, "/healthz").0, 200);
+    assert_eq!(http_get(&metrics, "/readyz").0, 200);
+
+    let mut steady = worker(&dir, &address, "steady", 2);
+    wait_for("three trials to complete", Duration::from_secs(60), || {
+        (crate::harness::sql_count(&db, "SELECT count(*) FROM trials WHERE state = 'complete'")
+            >= 3)
+            .then_some(())
+    });
+    signal(&steady, "TERM");
+    assert_exits_ok(&mut steady, Duration::from_secs(10));
+
+    let (status, exposition) = http_get(&metrics, "/metrics");
+    assert_eq!(status, 200);
+    let checked = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(exposition.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("promtool (./test.sh installs Debian's prometheus package)");
+    assert!(
+        checked.status.success(),
+        "promtool: {}{}\n{exposition}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let complete =
+        crate::harness::sql_count(&db, "SELECT count(*) FROM trials WHERE state = 'complete'");
+    assert_eq!(
+        sample(
+            &exposition,
+            "hypersearch_trials_ended_total{outcome=\"complete\"}"
+        ),
+        complete as f64
+    );
+    assert_eq!(
+        sample(&exposition, "hypersearch_trials{state=\"complete\"}"),
+        complete as f64
+    );
+    assert!(
+        sample(
+            &exposition,
+            "grpc_server_handled_total{grpc_method=\"Complete\",grpc_code=\"OK\"}"
+        ) >= complete as f64
+    );
+    assert!(
+        sample(
+            &exposition,
+            "hypersearch_store_commit_duration_seconds_count"
+        ) > 0.0
+    );
+
+    // Asked to stop: NOT_SERVING and not ready before the port closes, then exit 0.
+    signal(&serve, "TERM");
+    wait_for("NOT_SERVING", Duration::from_secs(2), || {
+        let status = runtime.block_on(health(&mut client));
+        (status == ServingStatus::NotServing as i32).then_some(())
+    });
+    assert_eq!(http_get(&metrics, "/readyz").0, 503);
+    assert_eq!(serve.wait(Duration::from_secs(15)).code(), Some(0));
+}
+
+#[test]
+fn a_metrics_address_in_use_is_one_clear_error() {
+    let dir = Scratch::new();
+    let config = dir.write("study.toml", METERED);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let at = taken.local_addr().expect("its address").to_string();
+    let output = dir.hs(
+        &[
+            "serve",
+            config.to_str().expect("utf-8"),
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            dir.path("trials.db").to_str().expect("utf-8"),
+            "--metrics",
+            &at,
+        ],
+        Duration::from_secs(30),
+    );
+    assert_one_clear_error(&output, &["--metrics", &at]);
 }

@@ -298,7 +298,8 @@ impl AsyncWrite for Guarded {
 }
 
 /// A layer over the whole service that counts each call against its connection, so that a
-/// connection with a call in progress (a long poll, a download) is never idle.
+/// connection with a call in progress (a long poll, a download) is never idle, and counts
+/// the answers by method and status code for the metrics.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct TrackCalls;
 
@@ -314,9 +315,9 @@ impl<S> tower_layer::Layer<S> for TrackCalls {
 #[derive(Debug, Clone)]
 pub(crate) struct Tracked<S>(S);
 
-impl<S, B> tower_service::Service<http::Request<B>> for Tracked<S>
+impl<S, B, R> tower_service::Service<http::Request<B>> for Tracked<S>
 where
-    S: tower_service::Service<http::Request<B>>,
+    S: tower_service::Service<http::Request<B>, Response = http::Response<R>>,
     S::Future: Send + 'static,
 {
     type Response = S::Response;
@@ -329,10 +330,26 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let call = Peer::of(request.extensions()).map(Peer::call);
+        let method = request
+            .uri()
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let answer = self.0.call(request);
         Box::pin(async move {
             let answered = answer.await;
             drop(call);
+            if let Ok(response) = &answered {
+                // Errors come in the headers (a trailers-only answer); success in trailers.
+                let code = response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|value| value.to_str().ok()?.parse().ok())
+                    .unwrap_or(0);
+                crate::observe::call_answered(&method, code);
+            }
             answered
         })
     }

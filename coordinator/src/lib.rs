@@ -19,6 +19,7 @@
 //! - `data`: the study's data files, hashed at start and read in checksummed chunks.
 //! - `transfer`: sending them fairly: a few at once, two per worker, cancelled when the
 //!   client stops taking chunks ([`TransferLimits`]).
+//! - `observe`: the gRPC health service, `/healthz`, `/readyz` and Prometheus `/metrics`.
 //! - `error`: the one [`Error`] type and its mapping to gRPC status codes.
 //!
 //! ```no_run
@@ -43,6 +44,7 @@ mod connections;
 mod data;
 mod error;
 mod limits;
+mod observe;
 mod scheduler;
 mod server;
 mod service;

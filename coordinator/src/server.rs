@@ -16,12 +16,14 @@ use crate::Error;
 use crate::connections::{ConnectionLimits, TrackCalls, incoming};
 use crate::data::DataSet;
 use crate::limits::ReportLimiter;
+use crate::observe::{self, Readiness};
 use crate::scheduler::{Parts, Progress, Rules, Scheduler};
 use crate::service::{Service, TokenCheck};
 use crate::store::{self, Location, StudyDefinition, WriteOp, Writer};
 use crate::tls::ServerTls;
 use crate::transfer::{TransferLimits, Transfers};
 use crate::workers::{JoinLimits, Registry};
+use tonic_health::ServingStatus;
 
 /// How long the coordinator keeps answering after the study ends, so that every worker
 /// hears "study finished" instead of finding the port closed.
@@ -30,6 +32,24 @@ const DRAIN: Duration = Duration::from_secs(2);
 /// How long the coordinator waits, once it stops serving, for clients to close their
 /// connections before it closes them.
 const CLOSE_GRACE: Duration = Duration::from_secs(3);
+
+/// How long a coordinator asked to stop answers `NOT_SERVING` before it closes its port.
+const NOT_SERVING_GRACE: Duration = Duration::from_secs(2);
+
+/// The coordinator's service, as the gRPC health service names it.
+const SERVICE_NAME: &str = "hypersearch.v1.Coordinator";
+
+/// Keeps the workers' gauges current until `closed` is raised.
+async fn watch_workers(workers: Arc<Registry>, mut closed: watch::Receiver<bool>) {
+    loop {
+        let (count, slots) = workers.recent(tokio::time::Instant::now());
+        observe::workers(count, slots);
+        tokio::select! {
+            _ = closed.wait_for(|closed| *closed) => return,
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}
 
 /// How often the coordinator pings an HTTP/2 connection without traffic, and how long it
 /// waits for the answer before it drops a dead peer.
@@ -90,6 +110,8 @@ pub struct Coordinator {
     connections: ConnectionLimits,
     /// Held while the coordinator lives: no second one serves the same database.
     _lock: store::lock::CoordinatorLock,
+    /// Where to serve `/healthz`, `/readyz` and `/metrics`, if anywhere.
+    metrics: Option<TcpListener>,
 }
 
 fn direction(config: &StudyConfig) -> Direction {
@@ -188,7 +210,16 @@ impl Coordinator {
             transfer_limits: options.transfers,
             connections: options.connections,
             _lock: lock,
+            metrics: None,
         })
+    }
+
+    /// Serves `/healthz`, `/readyz` and Prometheus `/metrics` over plain HTTP on `listener`
+    /// while the coordinator serves (for probes and scrapers that speak no gRPC).
+    pub fn with_metrics(mut self, listener: TcpListener) -> Coordinator {
+        observe::start_recording();
+        self.metrics = Some(listener);
+        self
     }
 
     /// Whether the study existed in the database before (this run resumes it).
@@ -235,13 +266,36 @@ impl Coordinator {
         );
         let scheduler = self.scheduler.clone();
         let (closing, mut closed) = watch::channel(false);
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let ready = Readiness::default();
+        for name in ["", SERVICE_NAME] {
+            health
+                .set_service_status(name, ServingStatus::Serving)
+                .await;
+        }
+        ready.set(true);
+        tokio::spawn(observe::follow(self.scheduler.progress()));
+        tokio::spawn(watch_workers(self.workers.clone(), closed.clone()));
+        if let Some(metrics) = self.metrics {
+            tokio::spawn(observe::serve_http(metrics, ready.clone(), closed.clone()));
+        }
         let ended = async move {
-            tokio::select! {
-                () = shutdown => {}
+            let asked = tokio::select! {
+                () = shutdown => true,
                 () = async {
                     scheduler.finished().await;
                     let _ = tokio::time::timeout(DRAIN, scheduler.every_worker_told()).await;
-                } => {}
+                } => false,
+            };
+            ready.set(false);
+            for name in ["", SERVICE_NAME] {
+                health
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
+            }
+            if asked {
+                // Probes and load balancers see NOT_SERVING before the port closes.
+                tokio::time::sleep(NOT_SERVING_GRACE).await;
             }
             let _ = closing.send(true);
         };
@@ -253,6 +307,7 @@ impl Coordinator {
             server = server.tls_config(tls.config())?;
         }
         let serving = server
+            .add_service(health_service)
             .add_service(service)
             .serve_with_incoming_shutdown(incoming(listener, self.connections), ended);
         // The server waits for open connections to close; a client that keeps one open

@@ -149,6 +149,16 @@ impl Registry {
         })
     }
 
+    /// Workers heard from lately, and their slots.
+    pub fn recent(&self, now: Instant) -> (usize, u64) {
+        let inner = self.lock();
+        inner
+            .workers
+            .values()
+            .filter(|known| now.saturating_duration_since(known.last_seen) < self.recent)
+            .fold((0, 0), |(n, s), k| (n + 1, s + u64::from(k.slots)))
+    }
+
     /// Checks that `presented` is `worker`'s credential, and notes that it was heard from.
     /// An id the registry does not know (or a worker without a credential) is an unknown
     /// worker, which joins again; a wrong or missing credential is refused.

@@ -54,6 +54,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             tls_key,
             tls_client_ca,
             data_root,
+            metrics,
             limits,
         } => serve::run(serve::ServeArgs {
             config: &config,
@@ -65,6 +66,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             tls: tls_cert.as_deref().zip(tls_key.as_deref()),
             tls_client_ca: tls_client_ca.as_deref(),
             data_root: data_root.as_deref(),
+            metrics,
             limits,
         }),
         Command::Worker {

@@ -37,6 +37,8 @@ pub struct ServeArgs<'a> {
     pub tls_client_ca: Option<&'a Path>,
     /// `--data-root`.
     pub data_root: Option<&'a Path>,
+    /// `--metrics`.
+    pub metrics: Option<SocketAddr>,
     /// `--report-rate`, `--max-workers` and the other bounds.
     pub limits: ServeLimits,
 }
@@ -144,6 +146,16 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
         let listener =
             listen(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = listener.local_addr()?;
+        let coordinator = match args.metrics {
+            Some(at) => {
+                let metrics = TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("cannot listen on {at} for --metrics"))?;
+                eprintln!("metrics on http://{}/metrics", metrics.local_addr()?);
+                coordinator.with_metrics(metrics)
+            }
+            None => coordinator,
+        };
         eprintln!(
             "study `{name}` ({} of {} trials done, database {})",
             start.done(),

@@ -318,6 +318,11 @@ pub fn assert_one_clear_error(output: &Output, parts: &[&str]) {
     }
 }
 
+/// A runtime for a test's own async calls.
+pub fn runtime_for_tests() -> tokio::runtime::Runtime {
+    runtime()
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -367,6 +367,9 @@ impl Scheduler {
             let mut acks = Vec::with_capacity(reaped.len());
             for (op, ended) in reaped {
                 if let WriteOp::FinishAttempt { lease, end, .. } = &op {
+                    if end.state == "lost" {
+                        crate::observe::lease_expired();
+                    }
                     tracing::warn!(
                         trial = lease.trial,
                         attempt = lease.attempt,

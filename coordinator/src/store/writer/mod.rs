@@ -229,7 +229,10 @@ fn apply_batch(conn: &mut Connection, task: &mut Task, batch: &[Job]) -> Vec<Res
             .map(|_| Err(sql_error(context, &err)))
             .collect()
     };
-    match apply_grouped(conn, task, batch) {
+    let started = std::time::Instant::now();
+    let grouped = apply_grouped(conn, task, batch);
+    crate::observe::commit_took(started.elapsed());
+    match grouped {
         Grouped::Committed(results) => results,
         Grouped::Failed(context, err) => all_failed(context, err),
         Grouped::Redo => match apply_isolated(conn, task, batch) {

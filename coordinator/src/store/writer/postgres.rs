@@ -60,6 +60,17 @@ async fn apply_batch(
     task: &mut Task,
     batch: &[Job],
 ) -> Vec<Result<i64, Error>> {
+    let started = std::time::Instant::now();
+    let results = apply_batch_timed(conn, task, batch).await;
+    crate::observe::commit_took(started.elapsed());
+    results
+}
+
+async fn apply_batch_timed(
+    conn: &mut PgConnection,
+    task: &mut Task,
+    batch: &[Job],
+) -> Vec<Result<i64, Error>> {
     match apply_round(conn, task, batch, false).await {
         Ok(Some(results)) => results,
         Ok(None) => match apply_round(conn, task, batch, true).await {
