@@ -215,6 +215,21 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// The workers of a study: slots, what they ran and how it ended, last seen.
+    #[command(
+        after_help = "Examples:\n  hypersearch workers --study digits-search\n  \
+        hypersearch workers --db runs.db --format json"
+    )]
+    Workers {
+        #[command(flatten)]
+        db: DbArg,
+        /// The study; may be left out when the database holds one.
+        #[arg(long)]
+        study: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Every trial of a study, optionally filtered by state.
     #[command(
         after_help = "Examples:\n  hypersearch trials --study digits-search --state pruned\n  \

@@ -18,6 +18,7 @@ mod study_file;
 mod train;
 mod training_config;
 mod worker;
+mod workers;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -97,6 +98,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             top,
             format,
         } => query::best(&db.db, study.as_deref(), top, format),
+        Command::Workers { db, study, format } => workers::run(&db.db, study.as_deref(), format),
         Command::Trials {
             db,
             study,

@@ -10,7 +10,7 @@ use sqlx::Row;
 use super::support::{
     assert_all_over, assert_exits_ok, kill_9, serve_on, signal, wait_for, worker,
 };
-use crate::harness::{Scratch, heavy, sql, sql_count};
+use crate::harness::{Scratch, assert_ok, heavy, sql, sql_count};
 
 const STUDY: &str = r#"
 [study]
@@ -107,6 +107,46 @@ fn a_terminated_worker_hands_its_trial_back_as_preempted_and_exits_0() {
     assert_eq!(
         sql_count(&db, "SELECT count(*) FROM trials WHERE state = 'complete'"),
         4
+    );
+
+    // `hypersearch workers` tells the two apart.
+    let listed = dir.hs(
+        &[
+            "workers",
+            "--db",
+            db.to_str().expect("utf-8"),
+            "--format",
+            "json",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_ok(&listed);
+    let workers: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    let by_name = |name: &str| {
+        workers
+            .as_array()
+            .and_then(|all| all.iter().find(|w| w["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no worker {name} in {workers}"))
+    };
+    let (leaving, steady) = (by_name("leaving"), by_name("steady"));
+    assert_eq!(leaving["preempted"], 1, "{leaving}");
+    assert_eq!(leaving["running"], 0, "{leaving}");
+    assert_eq!(steady["slots"], 2, "{steady}");
+    assert_eq!(
+        steady["succeeded"].as_u64().unwrap_or(0) + leaving["succeeded"].as_u64().unwrap_or(0),
+        4,
+        "{workers}"
+    );
+    let table = dir.hs(
+        &["workers", "--db", db.to_str().expect("utf-8")],
+        Duration::from_secs(30),
+    );
+    assert_ok(&table);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("leaving") && text.contains("preempted"),
+        "{text}"
     );
 }
 

@@ -8,6 +8,7 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 
 mod sql;
+mod workers;
 
 pub use sql::{
     all_histories, best, for_each_trial, resolve_study, studies, trial, trial_keys, trials,
@@ -16,6 +17,7 @@ pub use sql::{
 use super::{Location, TrialState, db_err};
 use crate::Error;
 use sql::unsigned;
+pub use workers::WorkerSummary;
 
 /// A study with its trial counts and best value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -197,6 +199,11 @@ impl Reader {
     /// The study named `name`, or the only one when `name` is `None`.
     pub async fn study(&mut self, name: Option<&str>) -> Result<StudyRef, Error> {
         resolve_study(&mut self.conn, name, &self.database).await
+    }
+
+    /// Every worker that joined `study`, with what it ran.
+    pub async fn workers(&mut self, study: &StudyRef) -> Result<Vec<WorkerSummary>, Error> {
+        workers::workers(&mut self.conn, study).await
     }
 
     /// The `top` best complete trials.
