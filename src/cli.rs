@@ -215,12 +215,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// The workers of a study: slots, what they ran and how it ended, last seen.
+    /// The workers of a study: slots, what they ran and how it ended, last seen; or steer
+    /// one on a running coordinator (drain, resume, quarantine).
     #[command(
         after_help = "Examples:\n  hypersearch workers --study digits-search\n  \
-        hypersearch workers --db runs.db --format json"
+        hypersearch workers --db runs.db --format json\n  \
+        hypersearch workers drain 3 --coordinator http://10.0.0.5:50051 --token-file token.txt"
     )]
     Workers {
+        /// Steer one worker instead of listing them.
+        #[command(subcommand)]
+        steer: Option<SteerCommand>,
         #[command(flatten)]
         db: DbArg,
         /// The study; may be left out when the database holds one.
@@ -334,4 +339,31 @@ pub struct ServeLimits {
     /// Seconds a connection may stay without a call in progress before it is closed.
     #[arg(long, default_value_t = 120.0)]
     pub idle_timeout: f64,
+}
+
+/// What `hypersearch workers` asks of one worker.
+#[derive(Debug, Subcommand)]
+pub enum SteerCommand {
+    /// It finishes its running trials and gets no more until resumed.
+    Drain(SteerArgs),
+    /// It gets trials again (after a drain or a quarantine).
+    Resume(SteerArgs),
+    /// Its next lease request is refused and it stops.
+    Quarantine(SteerArgs),
+}
+
+/// The worker to steer and the coordinator to ask.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SteerArgs {
+    /// The worker's id (the first column of `hypersearch workers`).
+    pub id: u64,
+    /// The coordinator's address.
+    #[arg(long)]
+    pub coordinator: String,
+    /// A file holding the coordinator's token.
+    #[arg(long, env = "HYPERSEARCH_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Trust this CA for the coordinator's certificate (an `https://` address).
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
 }

@@ -329,3 +329,136 @@ fn a_metrics_address_in_use_is_one_clear_error() {
     );
     assert_one_clear_error(&output, &["--metrics", &at]);
 }
+
+const STEADY: &str = r#"
+[study]
+name = "steered"
+metric = "loss"
+
+[objective]
+command = "for e in 1 2 3; do echo epoch=$e loss=$((5 - e)); sleep 0.3; done"
+
+[search]
+algorithm = "random"
+trials = 30
+parallel = 1
+seed = 8
+
+[search.space]
+x = { float = [0, 1] }
+"#;
+
+/// Attempts of worker `name`: (running, all).
+fn attempts_of(db: &Path, name: &str) -> (i64, i64) {
+    let rows = sql(
+        db,
+        "SELECT w.name, a.state FROM attempts a JOIN workers w ON w.id = a.worker_id",
+        |r| (r.get::<String, _>(0), r.get::<String, _>(1)),
+    );
+    let mine: Vec<_> = rows.iter().filter(|(n, _)| n == name).collect();
+    let running = mine.iter().filter(|(_, s)| s == "running").count();
+    (running as i64, mine.len() as i64)
+}
+
+#[test]
+fn an_operator_drains_resumes_and_quarantines_a_worker() {
+    let _heavy = heavy();
+    let dir = Scratch::new();
+    let config = dir.write("study.toml", STEADY);
+    let token = dir.write("token", "operator-token");
+    let token_arg = token.to_str().expect("utf-8");
+    let db = dir.path("trials.db");
+    let (mut serve, address) = serve_on(
+        &dir,
+        &config,
+        &db,
+        "127.0.0.1:0",
+        "serve.log",
+        &["--token-file", token_arg],
+    );
+    let mut steered = crate::harness::Scratch::spawn_logged(
+        &dir,
+        &[
+            "worker",
+            "--coordinator",
+            &address,
+            "--token-file",
+            token_arg,
+            "--slots",
+            "1",
+            "--name",
+            "steered",
+        ],
+        "steered.log",
+    );
+    wait_for("a running trial", Duration::from_secs(30), || {
+        (attempts_of(&db, "steered").0 == 1).then_some(())
+    });
+    let id = sql(&db, "SELECT id FROM workers WHERE name = 'steered'", |r| {
+        r.get::<i64, _>(0)
+    })[0]
+        .to_string();
+    let steer = |what: &str| {
+        dir.hs(
+            &[
+                "workers",
+                what,
+                &id,
+                "--coordinator",
+                &address,
+                "--token-file",
+                token_arg,
+            ],
+            Duration::from_secs(30),
+        )
+    };
+    let drained = steer("drain");
+    crate::harness::assert_ok(&drained);
+    assert!(
+        String::from_utf8_lossy(&drained.stdout).contains("draining, 1 trial running"),
+        "{drained:?}"
+    );
+    // It finishes the trial it runs and gets no other.
+    wait_for("the running trial to end", Duration::from_secs(30), || {
+        (attempts_of(&db, "steered").0 == 0).then_some(())
+    });
+    let (_, before) = attempts_of(&db, "steered");
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(
+        attempts_of(&db, "steered"),
+        (0, before),
+        "a drained worker got a trial"
+    );
+
+    crate::harness::assert_ok(&steer("resume"));
+    wait_for("a trial after the resume", Duration::from_secs(30), || {
+        (attempts_of(&db, "steered").1 > before).then_some(())
+    });
+
+    crate::harness::assert_ok(&steer("quarantine"));
+    let status = steered.wait(Duration::from_secs(30));
+    assert!(
+        !status.success(),
+        "a quarantined worker stops with an error"
+    );
+    assert!(
+        steered.log_text().contains("quarantined by an operator"),
+        "{}",
+        steered.log_text()
+    );
+
+    let unknown = dir.hs(
+        &[
+            "workers",
+            "drain",
+            "999",
+            "--coordinator",
+            &address,
+            "--token-file",
+            token_arg,
+        ],
+        Duration::from_secs(30),
+    );
+    assert_one_clear_error(&unknown, &["no worker 999"]);
+    kill_9(&mut serve);
+}

@@ -88,6 +88,9 @@ pub enum Error {
         /// The trial number asked for.
         number: u64,
     },
+    /// An operator named a worker the study does not have.
+    #[error("this study has no worker {0} (hypersearch workers lists them)")]
+    NoSuchWorker(u64),
     /// A request came from a worker id the coordinator never registered.
     #[error("unknown worker {0}: register first")]
     UnknownWorker(u64),
@@ -224,7 +227,9 @@ impl From<Error> for tonic::Status {
             }
             Error::Protocol { .. } => Status::invalid_argument(message),
             Error::StorageFull { .. } => Status::out_of_range(message),
-            Error::UnknownStudy { .. } | Error::UnknownTrial { .. } => Status::not_found(message),
+            Error::UnknownStudy { .. } | Error::UnknownTrial { .. } | Error::NoSuchWorker(_) => {
+                Status::not_found(message)
+            }
             Error::ShuttingDown => Status::unavailable(message),
             Error::RateLimited { .. } | Error::JoinRefused(_) | Error::TransfersBusy(_) => {
                 Status::resource_exhausted(message)

@@ -17,7 +17,7 @@ use crate::Error;
 use crate::connections::Peer;
 use crate::data::DataSet;
 use crate::limits::ReportLimiter;
-use crate::scheduler::Scheduler;
+use crate::scheduler::{Scheduler, Steer};
 use crate::transfer::Transfers;
 use crate::workers::Registry;
 
@@ -132,6 +132,29 @@ impl pb::coordinator_server::Coordinator for Service {
         let heartbeat = Heartbeat::try_from(request.into_inner())?;
         let lost = self.scheduler.heartbeat(&heartbeat)?;
         Ok(Response::new(lost.into()))
+    }
+
+    async fn steer_worker(
+        &self,
+        request: Request<pb::SteerWorkerRequest>,
+    ) -> Result<Response<pb::SteerWorkerReply>, Status> {
+        let request = request.into_inner();
+        let steer = match pb::Steer::try_from(request.steer) {
+            Ok(pb::Steer::Drain) => Steer::Drain,
+            Ok(pb::Steer::Resume) => Steer::Resume,
+            Ok(pb::Steer::Quarantine) => Steer::Quarantine,
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                    "steer: unknown value {}",
+                    request.steer
+                )));
+            }
+        };
+        let (state, running) = self.scheduler.steer(request.worker_id, steer)?;
+        Ok(Response::new(pb::SteerWorkerReply {
+            state: state.to_string(),
+            running: u32::try_from(running).unwrap_or(u32::MAX),
+        }))
     }
 
     type FetchDataStream = ReceiverStream<Result<pb::DataChunk, Status>>;

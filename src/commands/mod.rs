@@ -98,7 +98,15 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             top,
             format,
         } => query::best(&db.db, study.as_deref(), top, format),
-        Command::Workers { db, study, format } => workers::run(&db.db, study.as_deref(), format),
+        Command::Workers {
+            steer: Some(steer), ..
+        } => workers::steer(steer),
+        Command::Workers {
+            steer: None,
+            db,
+            study,
+            format,
+        } => workers::run(&db.db, study.as_deref(), format),
         Command::Trials {
             db,
             study,

@@ -1,11 +1,41 @@
-//! `hypersearch workers`: the workers of a study, what they ran and how it ended.
+//! `hypersearch workers`: the workers of a study, what they ran and how it ended; and
+//! `hypersearch workers drain|resume|quarantine ID`, which steers one on a running coordinator.
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use hypersearch_worker::{ClientTls, Steer};
 
 use super::output::{self, say};
 use super::query::with_database;
-use crate::cli::Format;
+use super::{read_token, runtime};
+use crate::cli::{Format, SteerCommand};
+
+/// `hypersearch workers drain|resume|quarantine ID`.
+pub fn steer(command: SteerCommand) -> anyhow::Result<ExitCode> {
+    let (steer, args) = match command {
+        SteerCommand::Drain(args) => (Steer::Drain, args),
+        SteerCommand::Resume(args) => (Steer::Resume, args),
+        SteerCommand::Quarantine(args) => (Steer::Quarantine, args),
+    };
+    let mut options = hypersearch_worker::Options::new(&args.coordinator, 1);
+    options.token = args.token_file.as_deref().map(read_token).transpose()?;
+    options.tls = args
+        .tls_ca
+        .as_deref()
+        .map(|ca| ClientTls::from_files(Some(ca), None))
+        .transpose()?;
+    options.patience = Duration::from_secs(5);
+    let (state, running) =
+        runtime()?.block_on(hypersearch_worker::steer_worker(&options, args.id, steer))?;
+    say!(
+        "worker {}: {state}, {running} trial{} running",
+        args.id,
+        if running == 1 { "" } else { "s" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
 
 /// `hypersearch workers`.
 pub fn run(db: &Path, study: Option<&str>, format: Format) -> anyhow::Result<ExitCode> {

@@ -357,6 +357,17 @@ impl Client {
         .await
     }
 
+    /// An operator's steer of one worker: its state and running trials afterwards.
+    pub async fn steer_worker(
+        &self,
+        request: pb::SteerWorkerRequest,
+    ) -> Result<pb::SteerWorkerReply, CallError> {
+        self.call("steer worker", |mut c| async move {
+            c.steer_worker(request).await
+        })
+        .await
+    }
+
     fn bad_reply(&self, call: &'static str, err: hypersearch_proto::ConvertError) -> CallError {
         self.bad_reply_text(call, &err.to_string())
     }

@@ -240,6 +240,59 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     }
 }
 
+/// What an operator asks of one worker (`hypersearch workers drain|resume|quarantine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steer {
+    /// It finishes its running trials and gets no more until resumed.
+    Drain,
+    /// It gets trials again.
+    Resume,
+    /// Its next lease request is refused and it stops.
+    Quarantine,
+}
+
+/// Asks the coordinator of `options` (its address, token and TLS settings) to steer
+/// `worker`; returns the worker's state (`active`, `draining`, `quarantined`) and the trials
+/// it still runs.
+///
+/// # Errors
+/// [`Error::Refused`] for a bad token, [`Error::Rejected`] for an unknown worker,
+/// [`Error::Unreachable`] when the coordinator cannot be reached.
+pub async fn steer_worker(
+    options: &Options,
+    worker: u64,
+    steer: Steer,
+) -> Result<(String, u32), Error> {
+    let client = Client::new(
+        &options.coordinator,
+        options.token.as_deref(),
+        options.tls.as_ref(),
+        options.patience,
+    )?;
+    let steer = match steer {
+        Steer::Drain => hypersearch_proto::pb::Steer::Drain,
+        Steer::Resume => hypersearch_proto::pb::Steer::Resume,
+        Steer::Quarantine => hypersearch_proto::pb::Steer::Quarantine,
+    };
+    let request = hypersearch_proto::pb::SteerWorkerRequest {
+        worker_id: worker,
+        steer: steer.into(),
+    };
+    match client.steer_worker(request).await {
+        Ok(reply) => Ok((reply.state, reply.running)),
+        Err(CallError::Fatal(err)) => Err(err),
+        Err(
+            CallError::LeaseLost(detail)
+            | CallError::Unregistered(detail)
+            | CallError::TrialRefused(detail),
+        ) => Err(Error::Rejected {
+            url: options.coordinator.clone(),
+            call: "steer worker",
+            detail,
+        }),
+    }
+}
+
 /// Renews the held leases every `interval` and stops the trials whose leases the
 /// coordinator says are gone. Returns only when the worker cannot go on.
 async fn heartbeat(client: Client, identity: Identity, held: Held, interval: Duration) -> Error {

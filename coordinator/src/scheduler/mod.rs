@@ -28,8 +28,8 @@ use crate::Error;
 use crate::store::{StoredStudy, WriteOp, Writer};
 use commits::PendingCommits;
 use sampling::{Sampled, SamplerEvent};
-pub(crate) use state::Rules;
 use state::{Ended, State, Taken};
+pub(crate) use state::{Rules, Steer};
 
 /// The longest a lease request is held waiting for a trial.
 const MAX_LEASE_WAIT: Duration = Duration::from_secs(30);
@@ -306,12 +306,16 @@ impl Scheduler {
             let next = if completion.next_max_trials == 0 {
                 Taken::Nothing
             } else {
-                state.take_trials(
-                    completion.worker_id,
-                    completion.next_max_trials,
-                    Instant::now(),
-                    &mut new_token,
-                )?
+                // A worker that may lease no more (quarantined) still has its completion
+                // recorded: it hears why on its next lease request.
+                state
+                    .take_trials(
+                        completion.worker_id,
+                        completion.next_max_trials,
+                        Instant::now(),
+                        &mut new_token,
+                    )
+                    .unwrap_or(Taken::Nothing)
             };
             let next = match next {
                 Taken::StudyFinished => None,
@@ -344,6 +348,20 @@ impl Scheduler {
                 Ok(LeaseGrant::Trials(trials))
             }
         }
+    }
+
+    /// An operator's steer of `worker`: its state now and the trials it still runs.
+    pub fn steer(&self, worker: u64, steer: Steer) -> Result<(&'static str, usize), Error> {
+        let mut state = self.lock();
+        let answer = state.steer(worker, steer)?;
+        self.after_change(&mut state);
+        tracing::info!(
+            worker,
+            state = answer.0,
+            running = answer.1,
+            "worker steered"
+        );
+        Ok(answer)
     }
 
     /// The trials `worker` runs now.

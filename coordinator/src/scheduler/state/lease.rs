@@ -35,7 +35,7 @@ impl State {
             });
         }
         self.joined.insert(worker);
-        if entry.leaving {
+        if entry.leaving || entry.draining {
             return Ok(Taken::Nothing);
         }
         let on_probation = entry.expired_in_a_row > 0;

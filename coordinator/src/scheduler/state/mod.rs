@@ -114,6 +114,8 @@ struct WorkerEntry {
     quarantined: Option<String>,
     /// It handed a trial back because it is shutting down: it gets no more.
     leaving: bool,
+    /// An operator drained it: it finishes what it runs and gets no more until resumed.
+    draining: bool,
 }
 
 impl WorkerEntry {
@@ -125,6 +127,7 @@ impl WorkerEntry {
             strikes: 0,
             quarantined: None,
             leaving: false,
+            draining: false,
         }
     }
 
@@ -156,6 +159,17 @@ const OUTLIER_SPREADS: f64 = 1e6;
 pub(crate) struct Ended {
     /// The trial's record, now terminal.
     pub record: TrialRecord,
+}
+
+/// What an operator asks of one worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Steer {
+    /// It finishes its running trials and gets no more.
+    Drain,
+    /// It gets trials again (undoes a drain or a quarantine).
+    Resume,
+    /// Its next lease request is refused and it stops.
+    Quarantine,
 }
 
 /// What a lease request gets.
@@ -516,6 +530,31 @@ impl State {
     pub fn add_worker(&mut self, worker: u64, slots: u32) {
         self.joined.insert(worker);
         self.workers.insert(worker, WorkerEntry::new(slots));
+    }
+
+    /// An operator's steer of `worker`; returns its state and the trials it still runs.
+    pub fn steer(&mut self, worker: u64, steer: Steer) -> Result<(&'static str, usize), Error> {
+        let entry = self
+            .workers
+            .get_mut(&worker)
+            .ok_or(Error::NoSuchWorker(worker))?;
+        match steer {
+            Steer::Drain => entry.draining = true,
+            Steer::Resume => {
+                entry.draining = false;
+                entry.quarantined = None;
+                entry.vouched();
+            }
+            Steer::Quarantine => {
+                entry.quarantined = Some("quarantined by an operator".into());
+            }
+        }
+        let state = match (&entry.quarantined, entry.draining) {
+            (Some(_), _) => "quarantined",
+            (None, true) => "draining",
+            (None, false) => "active",
+        };
+        Ok((state, entry.held.len()))
     }
 
     /// The trials `worker` runs now.
