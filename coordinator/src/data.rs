@@ -5,9 +5,11 @@
 //! name a path. The files stay open, so a transfer reads the bytes that were hashed even if
 //! the path is renamed meanwhile.
 //!
-//! Testing hook: with `HYPERSEARCH_TEST_CORRUPT_CHUNK=N` in its environment, the coordinator
-//! damages chunk `N` (counting from 0) of the first transfer that sends it, once, after
-//! computing its digest, so that tests can watch a worker detect the bad chunk and ask again.
+//! Testing hook, compiled only with the `test-hooks` feature (which the test suite turns on
+//! and no release build does): with `HYPERSEARCH_TEST_CORRUPT_CHUNK=N` in its environment,
+//! the coordinator damages chunk `N` (counting from 0) of the first transfer that sends it,
+//! once, after computing its digest, so that tests can watch a worker detect the bad chunk
+//! and ask again.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -21,6 +23,7 @@ use hypersearch_proto::data::{CHUNK_BYTES, Checksum, DataChunk, DataFile, DataRe
 use crate::Error;
 
 /// The environment variable of the corruption testing hook.
+#[cfg(feature = "test-hooks")]
 pub const CORRUPT_CHUNK_ENV: &str = "HYPERSEARCH_TEST_CORRUPT_CHUNK";
 
 /// One served file.
@@ -70,10 +73,13 @@ impl DataSet {
                 },
             );
         }
-        set.corrupt_chunk = std::env::var(CORRUPT_CHUNK_ENV)
-            .ok()
-            .and_then(|n| n.trim().parse::<u64>().ok())
-            .map(|n| Arc::new(AtomicU64::new(n)));
+        #[cfg(feature = "test-hooks")]
+        {
+            set.corrupt_chunk = std::env::var(CORRUPT_CHUNK_ENV)
+                .ok()
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .map(|n| Arc::new(AtomicU64::new(n)));
+        }
         Ok(set)
     }
 

@@ -54,6 +54,7 @@ mod transfer;
 mod workers;
 
 pub use connections::ConnectionLimits;
+#[cfg(feature = "test-hooks")]
 pub use data::CORRUPT_CHUNK_ENV;
 pub use error::Error;
 pub use scheduler::Progress;
