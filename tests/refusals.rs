@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use crate::faults::support::serve_on;
 use crate::harness::{
-    Scratch, assert_integrity, assert_ok, assert_one_clear_error, sql, sql_count, stdout,
+    Scratch, assert_integrity, assert_ok, assert_one_clear_error, sql, sql_count, stderr, stdout,
 };
 
 const BRANIN: &str = r#"
@@ -324,7 +324,15 @@ x = { float = [0, 1] }
         ],
         Duration::from_secs(60),
     );
-    assert_ok(&output);
+    // A study without a complete trial ends loudly: exit 1, the first failure's reason.
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let said = stderr(&output);
+    assert!(
+        said.contains("ended without a complete trial (4 failed"),
+        "{said}"
+    );
+    assert!(said.contains("the first failure, trial 0:"), "{said}");
+    assert!(said.contains("cannot open train.csv for trial 0"), "{said}");
     // Each trial ran twice (one retry for user errors), then failed with the reason.
     let failed = sql(
         &db,

@@ -32,6 +32,20 @@ pub fn with_database<T>(
     })
 }
 
+/// The lowest-numbered failed trial of study `name` and why it failed, if any.
+pub fn first_failure(db: &Path, name: &str) -> anyhow::Result<Option<(u64, String)>> {
+    with_database(db, async |db| {
+        let study = db.study(Some(name)).await?;
+        let failed = db
+            .trials(&study, Some(TrialState::Failed), query::TrialOrder::Number)
+            .await?;
+        Ok(failed.into_iter().next().map(|trial| {
+            let error = trial.error.unwrap_or_else(|| "no reason recorded".into());
+            (trial.trial, error)
+        }))
+    })
+}
+
 /// `hypersearch studies`.
 pub fn studies(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
     let studies = with_database(db, async |db| Ok(db.studies().await?))?;

@@ -53,7 +53,7 @@ pub fn run(
     }
     let name = study.config.name.clone();
     let metric = study.config.metric.clone();
-    let interrupted = runtime()?.block_on(async {
+    let (interrupted, end) = runtime()?.block_on(async {
         let coordinator = Coordinator::open(
             &study.config,
             &study.text,
@@ -82,7 +82,7 @@ pub fn run(
         if start.finished {
             eprintln!("study `{name}` is already finished");
             coordinator.close().await?;
-            return Ok::<Option<signals::Stop>, anyhow::Error>(None);
+            return Ok::<_, anyhow::Error>((None, start));
         }
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
@@ -129,11 +129,26 @@ pub fn run(
         let served = served.context("the coordinator task failed")??;
         let _ = display.await;
         let stopped = *stop.borrow();
-        Ok((!served.finished).then(|| stopped.unwrap_or(signals::Stop::Interrupt)))
+        let interrupted = (!served.finished).then(|| stopped.unwrap_or(signals::Stop::Interrupt));
+        Ok((interrupted, served))
     })?;
     if let Some(stop) = interrupted {
         eprintln!("interrupted: run the same command again to resume the study");
         return Ok(ExitCode::from(stop.exit_code()));
+    }
+    if end.complete == 0 {
+        eprintln!(
+            "study `{name}` ended without a complete trial ({} failed, {} pruned)",
+            end.failed, end.pruned
+        );
+        if let Some((number, error)) = query::first_failure(&db_path, &name)? {
+            eprintln!(
+                "the first failure, trial {number}: {}",
+                hypersearch_proto::visible::visible(&error)
+            );
+            eprintln!("more: hypersearch show {number} --db {db}");
+        }
+        return Ok(ExitCode::FAILURE);
     }
     say!("best trials of study `{name}`:");
     query::best(&db_path, Some(&name), SHOWN_AT_THE_END, Format::Table)?;
