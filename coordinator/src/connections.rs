@@ -87,6 +87,14 @@ impl Connection {
         self.evicted.store(true, Ordering::Release);
         self.waker.wake();
     }
+
+    /// Takes the connection out of `door`'s count of silent ones, once: when it
+    /// authenticates, is closed to make room, or goes away.
+    fn count_out(&self, door: &Door) {
+        if !self.authenticated.swap(true, Ordering::AcqRel) {
+            door.unauthenticated.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 /// A connection, as a request's extension.
@@ -121,9 +129,7 @@ impl Peer {
 
     /// Marks the connection as having passed the token check.
     pub fn authenticated(&self) {
-        if !self.0.authenticated.swap(true, Ordering::AcqRel) {
-            self.1.unauthenticated.fetch_sub(1, Ordering::AcqRel);
-        }
+        self.0.count_out(&self.1);
     }
 
     /// A call starts on the connection.
@@ -208,10 +214,8 @@ impl Door {
                     "too many connections without an authenticated call \
                      (serve --max-unauthenticated): closing the oldest",
                 );
-                // Its count goes when its stream is dropped; count it out now so that
-                // the loop ends.
-                self.unauthenticated.fetch_sub(1, Ordering::AcqRel);
-                oldest.authenticated.store(true, Ordering::Release);
+                // Counted out now (not when its stream drops) so that the loop ends.
+                oldest.count_out(self);
             }
         }
         // Entries of connections that authenticated or closed are dropped as they surface.
@@ -239,9 +243,7 @@ impl Drop for Guarded {
     fn drop(&mut self) {
         let door = &self.peer.1;
         door.open.fetch_sub(1, Ordering::AcqRel);
-        if !self.peer.0.authenticated.swap(true, Ordering::AcqRel) {
-            door.unauthenticated.fetch_sub(1, Ordering::AcqRel);
-        }
+        self.peer.0.count_out(door);
     }
 }
 

@@ -118,12 +118,7 @@ impl Registry {
                 self.limits.registrations_per_second
             )));
         }
-        let recent = |known: &&Known| now.saturating_duration_since(known.last_seen) < self.recent;
-        let (workers, worker_slots) = inner
-            .workers
-            .values()
-            .filter(recent)
-            .fold((0usize, 0u64), |(n, s), k| (n + 1, s + u64::from(k.slots)));
+        let (workers, worker_slots) = self.recent_in(&inner, now);
         let workers = workers + inner.pending_workers;
         let all_slots = worker_slots + inner.pending_slots + u64::from(slots);
         if workers >= self.limits.max_workers {
@@ -151,7 +146,10 @@ impl Registry {
 
     /// Workers heard from lately, and their slots.
     pub fn recent(&self, now: Instant) -> (usize, u64) {
-        let inner = self.lock();
+        self.recent_in(&self.lock(), now)
+    }
+
+    fn recent_in(&self, inner: &Inner, now: Instant) -> (usize, u64) {
         inner
             .workers
             .values()

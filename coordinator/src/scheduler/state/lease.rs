@@ -486,21 +486,13 @@ impl State {
                 },
                 Some((TrialState::Pruned, Some(value), None, None)),
             ),
-            Resolution::Failed {
-                kind: FailureKind::Preempted,
-                error,
-                ..
-            } => (
-                AttemptEnd {
-                    state: "preempted",
-                    failure: None,
-                    error: Some(error),
-                },
-                None,
-            ),
             Resolution::Failed { kind, error, lost } => {
                 let end = AttemptEnd {
-                    state: if lost { "lost" } else { "failed" },
+                    state: match (kind, lost) {
+                        (FailureKind::Preempted, _) => "preempted",
+                        (_, true) => "lost",
+                        _ => "failed",
+                    },
                     failure: Some(kind),
                     error: Some(error.clone()),
                 };
