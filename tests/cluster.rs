@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use sqlx::Row;
 
-use crate::harness::{Scratch, assert_integrity, assert_ok, heavy, sql, sql_count, stdout};
+use crate::harness::{
+    Scratch, assert_best_matches_sql, assert_integrity, assert_ok, heavy, sql, sql_count, stdout,
+};
 
 const DIGITS_30: &str = r#"
 [study]
@@ -120,46 +122,8 @@ fn a_digits_study_with_three_worker_processes_completes_and_best_agrees_with_sql
         0
     );
 
-    let output = dir.hs(
-        &[
-            "best",
-            "--db",
-            db.to_str().expect("utf-8"),
-            "--top",
-            "5",
-            "--format",
-            "json",
-        ],
-        Duration::from_secs(30),
-    );
-    assert_ok(&output);
-    let best: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("best prints JSON");
-    let from_cli: Vec<(i64, f64)> = best
-        .as_array()
-        .expect("an array")
-        .iter()
-        .map(|t| {
-            (
-                t["trial"].as_i64().expect("trial"),
-                t["value"].as_f64().expect("value"),
-            )
-        })
-        .collect();
-    let from_sql = sql(
-        &db,
-        "SELECT number, value FROM trials WHERE state = 'complete' ORDER BY value DESC, number LIMIT 5",
-        |r| (r.get::<i64, _>(0), r.get::<f64, _>(1)),
-    );
-    // JSON text is parsed with at most one unit in the last place of error.
-    assert_eq!(from_cli.len(), from_sql.len());
-    for ((cli_trial, cli_value), (sql_trial, sql_value)) in from_cli.iter().zip(&from_sql) {
-        assert_eq!(cli_trial, sql_trial, "{from_cli:?} vs {from_sql:?}");
-        assert!(
-            (cli_value - sql_value).abs() <= 1e-12,
-            "{from_cli:?} vs {from_sql:?}"
-        );
-    }
-    for trial in best.as_array().expect("an array") {
+    let best = assert_best_matches_sql(&dir, &db, 5);
+    for trial in &best {
         for field in [
             "state",
             "params",
@@ -175,7 +139,11 @@ fn a_digits_study_with_three_worker_processes_completes_and_best_agrees_with_sql
 
     // `show` gives the best trial as a training config that `hypersearch train` re-runs to
     // the same result.
-    let best_trial = from_sql[0].0.to_string();
+    let best_trial = best[0]["trial"]
+        .as_i64()
+        .expect("a trial number")
+        .to_string();
+    let best_value = best[0]["value"].as_f64().expect("a value");
     let shown = dir.hs(
         &[
             "show",
@@ -206,9 +174,8 @@ fn a_digits_study_with_three_worker_processes_completes_and_best_agrees_with_sql
         .as_f64()
         .expect("val_accuracy");
     assert!(
-        (last - from_sql[0].1).abs() < 1e-9,
-        "re-run gave {last}, the study {}",
-        from_sql[0].1
+        (last - best_value).abs() < 1e-9,
+        "re-run gave {last}, the study {best_value}"
     );
     assert_eq!(
         Some(history.len()),

@@ -8,6 +8,7 @@ mod harness;
 mod cluster;
 mod command_limits;
 mod data;
+mod deploy;
 mod faults;
 mod hostile_clients;
 mod hostile_workers;

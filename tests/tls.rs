@@ -34,7 +34,7 @@ x2 = { float = [0, 15] }
 "#;
 
 /// A certificate authority made for one test.
-fn authority(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+pub(crate) fn authority(name: &str) -> CertifiedIssuer<'static, KeyPair> {
     let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.distinguished_name.push(DnType::CommonName, name);
@@ -48,7 +48,7 @@ fn authority(name: &str) -> CertifiedIssuer<'static, KeyPair> {
 
 /// Writes `NAME.pem` and `NAME-key.pem`: a certificate for `names` signed by `issuer`, for a
 /// server or a client.
-fn leaf(
+pub(crate) fn leaf(
     dir: &Scratch,
     name: &str,
     issuer: &CertifiedIssuer<'static, KeyPair>,

@@ -112,6 +112,8 @@ pub struct Coordinator {
     _lock: store::lock::CoordinatorLock,
     /// Where to serve `/healthz`, `/readyz` and `/metrics`, if anywhere.
     metrics: Option<TcpListener>,
+    /// Whether to go on serving once the study is finished, until asked to stop.
+    keep_serving: bool,
 }
 
 fn direction(config: &StudyConfig) -> Direction {
@@ -211,6 +213,7 @@ impl Coordinator {
             connections: options.connections,
             _lock: lock,
             metrics: None,
+            keep_serving: false,
         })
     }
 
@@ -219,6 +222,15 @@ impl Coordinator {
     pub fn with_metrics(mut self, listener: TcpListener) -> Coordinator {
         observe::start_recording();
         self.metrics = Some(listener);
+        self
+    }
+
+    /// Goes on serving once the study is finished, until `serve`'s shutdown resolves: a
+    /// worker that joins late hears the study is finished (and exits 0) instead of finding
+    /// the port closed, and a supervisor that restarts whatever exits (a Kubernetes
+    /// StatefulSet) sees a healthy coordinator instead of a crash loop.
+    pub fn keep_serving(mut self) -> Coordinator {
+        self.keep_serving = true;
         self
     }
 
@@ -265,6 +277,8 @@ impl Coordinator {
             },
         );
         let scheduler = self.scheduler.clone();
+        let writer = self.writer.clone();
+        let keep_serving = self.keep_serving;
         let (closing, mut closed) = watch::channel(false);
         let (health, health_service) = tonic_health::server::health_reporter();
         let ready = Readiness::default();
@@ -284,6 +298,14 @@ impl Coordinator {
                 () = shutdown => true,
                 () = async {
                     scheduler.finished().await;
+                    if keep_serving && scheduler.fatal().is_none() {
+                        if let Err(err) = writer.submit(WriteOp::FinishStudy).await {
+                            tracing::error!("cannot record the study finished: {err}");
+                            return;
+                        }
+                        tracing::info!("study finished; serving until asked to stop");
+                        std::future::pending::<()>().await;
+                    }
                     let _ = tokio::time::timeout(DRAIN, scheduler.every_worker_told()).await;
                 } => false,
             };

@@ -56,6 +56,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             tls_client_ca,
             data_root,
             metrics,
+            keep_serving,
             limits,
         } => serve::run(serve::ServeArgs {
             config: &config,
@@ -68,6 +69,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             tls_client_ca: tls_client_ca.as_deref(),
             data_root: data_root.as_deref(),
             metrics,
+            keep_serving,
             limits,
         }),
         Command::Worker {

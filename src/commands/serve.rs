@@ -39,6 +39,8 @@ pub struct ServeArgs<'a> {
     pub data_root: Option<&'a Path>,
     /// `--metrics`.
     pub metrics: Option<SocketAddr>,
+    /// `--keep-serving`.
+    pub keep_serving: bool,
     /// `--report-rate`, `--max-workers` and the other bounds.
     pub limits: ServeLimits,
 }
@@ -138,7 +140,7 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot start study `{name}`"))?;
         let start = *coordinator.progress().borrow();
-        if start.finished {
+        if start.finished && !args.keep_serving {
             eprintln!("study `{name}` in {db} is already finished");
             coordinator.close().await?;
             return Ok(ExitCode::SUCCESS);
@@ -155,6 +157,11 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
                 coordinator.with_metrics(metrics)
             }
             None => coordinator,
+        };
+        let coordinator = if args.keep_serving {
+            coordinator.keep_serving()
+        } else {
+            coordinator
         };
         eprintln!(
             "study `{name}` ({} of {} trials done, database {})",

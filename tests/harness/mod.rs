@@ -160,6 +160,36 @@ impl Scratch {
     }
 }
 
+/// Runs any program to completion (at most `limit`), its output captured.
+pub fn run_program(command: &mut Command, limit: Duration) -> Output {
+    let what = format!("{command:?}");
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start {what}: {err}"));
+    let mut proc = Proc::new(child, &[]);
+    proc.what = what;
+    proc.wait(limit);
+    proc.output()
+}
+
+/// Starts any program in the background, its stdout and stderr in the file `log` (what
+/// [`Proc::log_text`] shows); it is killed if the test ends first.
+pub fn spawn_program(command: &mut Command, log: &Path) -> Proc {
+    let what = format!("{command:?}");
+    let file = std::fs::File::create(log).expect("a log file");
+    let child = command
+        .stdout(file.try_clone().expect("a second handle on the log file"))
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start {what}: {err}"));
+    let mut proc = Proc::new(child, &[]);
+    proc.what = what;
+    proc.log = Some(log.to_path_buf());
+    proc
+}
+
 /// A child process, killed if the test ends before it does.
 pub struct Proc {
     /// The process.
@@ -410,4 +440,54 @@ pub fn assert_integrity(db: &Path) {
         "integrity check of {}",
         db.display()
     );
+}
+
+/// Asserts `hypersearch best --top TOP --format json` on `db` names the same trials with the
+/// same values as SQL over a maximized study; returns the printed trials.
+pub fn assert_best_matches_sql(dir: &Scratch, db: &Path, top: usize) -> Vec<serde_json::Value> {
+    let top_arg = top.to_string();
+    let output = dir.hs(
+        &[
+            "best",
+            "--db",
+            db.to_str().expect("utf-8"),
+            "--top",
+            &top_arg,
+            "--format",
+            "json",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_ok(&output);
+    let best: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("best prints JSON");
+    let best = best.as_array().expect("best prints an array").clone();
+    let from_cli: Vec<(i64, f64)> = best
+        .iter()
+        .map(|t| {
+            (
+                t["trial"].as_i64().expect("trial"),
+                t["value"].as_f64().expect("value"),
+            )
+        })
+        .collect();
+    let mut from_sql = sql(
+        db,
+        "SELECT number, value FROM trials WHERE state = 'complete' ORDER BY value DESC, number",
+        |r| (r.get::<i64, _>(0), r.get::<f64, _>(1)),
+    );
+    from_sql.truncate(top);
+    // JSON text is parsed with at most one unit in the last place of error.
+    assert_eq!(
+        from_cli.len(),
+        from_sql.len(),
+        "{from_cli:?} vs {from_sql:?}"
+    );
+    for ((cli_trial, cli_value), (sql_trial, sql_value)) in from_cli.iter().zip(&from_sql) {
+        assert_eq!(cli_trial, sql_trial, "{from_cli:?} vs {from_sql:?}");
+        assert!(
+            (cli_value - sql_value).abs() <= 1e-12,
+            "{from_cli:?} vs {from_sql:?}"
+        );
+    }
+    best
 }

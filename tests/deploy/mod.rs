@@ -1,0 +1,31 @@
+//! The files in `deploy/`, used for real where this machine allows it: the image built from
+//! `deploy/docker` and run by `deploy/compose` in a Docker engine the test starts, the Slurm
+//! scripts in a one-node cluster the test starts, the systemd units checked by
+//! `systemd-analyze`, and the Kubernetes manifests rendered by `kubectl kustomize`, validated
+//! against the API's schemas and their command lines run against the real binary. The tools
+//! come from `./test.sh` (Debian packages, and a Python virtual environment for `kubectl`
+//! and `kubernetes-validate` named by `HYPERSEARCH_TEST_TOOLS`); a missing tool fails the
+//! test, naming what installs it.
+
+use std::path::PathBuf;
+
+mod compose;
+mod kubernetes;
+
+/// The program `name`: from the test tools' directory (`HYPERSEARCH_TEST_TOOLS`), else from
+/// `PATH`; fails the test naming `installed_by` when it is in neither.
+pub fn tool(name: &str, installed_by: &str) -> PathBuf {
+    let tools = std::env::var_os("HYPERSEARCH_TEST_TOOLS").map(PathBuf::from);
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    tools
+        .into_iter()
+        .chain(std::env::split_paths(&path))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "`{name}` is not installed: run the tests with ./test.sh, which installs \
+                 {installed_by}"
+            )
+        })
+}
