@@ -460,5 +460,115 @@ fn an_operator_drains_resumes_and_quarantines_a_worker() {
         Duration::from_secs(30),
     );
     assert_one_clear_error(&unknown, &["no worker 999"]);
+    assert_eq!(
+        sql(
+            &db,
+            "SELECT quarantined FROM workers WHERE name = 'steered'",
+            |r| r.get::<Option<String>, _>(0)
+        ),
+        vec![Some("quarantined by an operator".to_string())],
+        "the quarantine is recorded with its reason"
+    );
     kill_9(&mut serve);
+}
+
+/// Every trial fails on a worker whose environment lacks what the objective needs.
+const NEEDS_A_HEALTHY_ENVIRONMENT: &str = r#"
+[study]
+name = "broken-environment"
+metric = "loss"
+
+[objective]
+command = "if [ -n \"$HS_TEST_BROKEN\" ]; then echo 'No module named torch' >&2; exit 3; fi; echo loss=0.5"
+
+[search]
+algorithm = "random"
+trials = 12
+parallel = 2
+seed = 4
+failure_retries = 1
+quarantine_after = 2
+
+[search.space]
+x = { float = [0, 1] }
+"#;
+
+#[test]
+fn a_worker_whose_failures_succeed_elsewhere_is_quarantined_with_the_reason() {
+    let _heavy = heavy();
+    let dir = Scratch::new();
+    let config = dir.write("study.toml", NEEDS_A_HEALTHY_ENVIRONMENT);
+    let db = dir.path("trials.db");
+    let (mut serve, address) = serve_on(&dir, &config, &db, "127.0.0.1:0", "serve.log", &[]);
+    let worker_args = |name: &'static str| {
+        [
+            "worker",
+            "--coordinator",
+            address.as_str(),
+            "--slots",
+            "1",
+            "--name",
+            name,
+        ]
+    };
+    let mut healthy = dir.spawn_logged(&worker_args("healthy"), "healthy.log");
+    wait_for(
+        "the healthy worker to join",
+        Duration::from_secs(30),
+        || (sql(&db, "SELECT count(*) FROM workers", |r| r.get::<i64, _>(0))[0] == 1).then_some(()),
+    );
+    let mut broken = dir.spawn_logged_with_env(
+        &worker_args("broken"),
+        "broken.log",
+        &[("HS_TEST_BROKEN", "1")],
+    );
+    let status = broken.wait(Duration::from_secs(60));
+    assert!(
+        !status.success(),
+        "a quarantined worker stops with an error"
+    );
+    assert_exits_ok(&mut healthy, Duration::from_secs(60));
+    let status = serve.wait(Duration::from_secs(30));
+    assert!(status.success(), "serve failed: {}", serve.log_text());
+
+    let reason = sql(
+        &db,
+        "SELECT quarantined FROM workers WHERE name = 'broken'",
+        |r| r.get::<Option<String>, _>(0),
+    )
+    .remove(0)
+    .unwrap_or_else(|| panic!("the broken worker is not quarantined{}", broken.log_text()));
+    assert!(
+        reason.contains("ran successfully on other workers"),
+        "{reason}"
+    );
+    assert!(broken.log_text().contains(&reason), "{}", broken.log_text());
+    // Its failures were retried on the healthy worker: no trial failed.
+    assert_eq!(
+        sql(
+            &db,
+            "SELECT state, count(*) FROM trials GROUP BY state",
+            |r| { (r.get::<String, _>(0), r.get::<i64, _>(1)) }
+        ),
+        vec![("complete".to_string(), 12)]
+    );
+    assert!(
+        sql(
+            &db,
+            "SELECT count(*) FROM workers WHERE quarantined IS NOT NULL",
+            |r| r.get::<i64, _>(0)
+        )[0] == 1,
+        "only the broken worker is quarantined"
+    );
+    let listed = dir.hs(
+        &["workers", "--db", db.to_str().expect("utf-8")],
+        Duration::from_secs(30),
+    );
+    crate::harness::assert_ok(&listed);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        text.contains("quarantined") && text.contains("ran successfully on other workers"),
+        "{text}"
+    );
+    assert_integrity(&db);
 }

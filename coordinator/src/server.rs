@@ -186,6 +186,7 @@ impl Coordinator {
                 max_stored_values: options.max_stored_values,
                 value_range: config.value_range,
                 trial_timeout: config.search.trial_timeout,
+                quarantine_after: config.search.quarantine_after,
             },
             study: StudyInfo {
                 name: config.name.clone(),

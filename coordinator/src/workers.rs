@@ -263,11 +263,13 @@ mod tests {
                 id: 4,
                 slots: 1,
                 credential_sha256: Some(credential_digest(&credential).hex()),
+                quarantined: None,
             },
             StoredWorker {
                 id: 5,
                 slots: 1,
                 credential_sha256: None,
+                quarantined: None,
             },
         ];
         let registry = registry(JoinLimits::default(), &stored, now);

@@ -60,6 +60,7 @@ pub fn run(db: &Path, study: Option<&str>, format: Format) -> anyhow::Result<Exi
                 "preempted",
                 "running",
                 "last_seen",
+                "quarantined",
             ]
             .map(String::from)
             .to_vec();
@@ -79,6 +80,7 @@ pub fn run(db: &Path, study: Option<&str>, format: Format) -> anyhow::Result<Exi
                         w.preempted.to_string(),
                         w.running.to_string(),
                         w.last_seen.clone(),
+                        w.quarantined.clone().unwrap_or_default(),
                     ]
                 })
                 .collect();
@@ -99,6 +101,7 @@ pub fn run(db: &Path, study: Option<&str>, format: Format) -> anyhow::Result<Exi
                 "preempted",
                 "running",
                 "last seen",
+                "state",
             ]);
             for w in &workers {
                 table.add_row(vec![
@@ -112,9 +115,24 @@ pub fn run(db: &Path, study: Option<&str>, format: Format) -> anyhow::Result<Exi
                     w.preempted.to_string(),
                     w.running.to_string(),
                     w.last_seen.clone(),
+                    if w.quarantined.is_some() {
+                        "quarantined"
+                    } else {
+                        "ok"
+                    }
+                    .to_string(),
                 ]);
             }
             say!("{table}");
+            for w in &workers {
+                if let Some(reason) = &w.quarantined {
+                    say!(
+                        "worker {} quarantined: {}",
+                        w.worker,
+                        output::remote(reason)
+                    );
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

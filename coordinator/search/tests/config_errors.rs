@@ -52,6 +52,8 @@ fn cases() -> Vec<(&'static str, String)> {
         ("enqueued value out of domain", format!("{}[[search.enqueue]]\n\"training.l2\" = 0.5\n", nn("\"training.l2\" = { float = [0, 0.1] }"))),
         ("enqueued unknown name", format!("{}[[search.enqueue]]\n\"training.l3\" = 0.05\n", nn("\"training.l2\" = { float = [0, 0.1] }"))),
         ("enqueued layer without its depth", format!("{SEARCH}[search.architecture]\nlayers = {{ int = [1, 3] }}\nunits = {{ choice = [64, 128] }}\n[[search.enqueue]]\n\"arch.units_3\" = 64\n")),
+        ("quarantine_after without retries", f("sphere", "x1 = { float = [0, 1] }").replace("trials = 10\n", "trials = 10\nquarantine_after = 3\n")),
+        ("quarantine_after = 0", f("sphere", "x1 = { float = [0, 1] }").replace("trials = 10\n", "trials = 10\nfailure_retries = 1\nquarantine_after = 0\n")),
         ("TOML syntax", "[search\ntrials = 3\n".into()),
     ]
 }

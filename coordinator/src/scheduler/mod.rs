@@ -150,6 +150,13 @@ impl Scheduler {
                 }
             }
         }
+        for (worker_id, reason) in state.take_quarantine_changes() {
+            // Recorded in order with the other writes; a failure shows in theirs.
+            drop(
+                self.writer
+                    .enqueue(WriteOp::QuarantineWorker { worker_id, reason }),
+            );
+        }
         state.check_finished();
         self.progress.send_replace(state.progress());
         self.changed.notify_waiters();

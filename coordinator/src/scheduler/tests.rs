@@ -133,6 +133,7 @@ async fn start(
             max_stored_values: u64::MAX,
             value_range: None,
             trial_timeout: None,
+            quarantine_after: None,
         },
         study: StudyInfo {
             name: "once".into(),

@@ -98,6 +98,8 @@ pub struct StoredWorker {
     /// SHA-256 (hex) of its credential; `None` for a worker of a version without
     /// credentials (it must join again).
     pub credential_sha256: Option<String>,
+    /// Why it may lease no more trials, if it may not.
+    pub quarantined: Option<String>,
 }
 
 fn direction_sql(direction: Direction) -> &'static str {
@@ -155,21 +157,23 @@ pub async fn create_or_resume(
         });
     }
     let trials = load_trials(conn, id, &def.metric).await?;
-    let workers =
-        sqlx::query("SELECT id, slots, credential_sha256 FROM workers WHERE study_id = $1")
-            .bind(id)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_err("load workers"))?
-            .iter()
-            .filter_map(|row| {
-                Some(StoredWorker {
-                    id: u64::try_from(row.get::<i64, _>("id")).ok()?,
-                    slots: count(row.get("slots")),
-                    credential_sha256: row.get("credential_sha256"),
-                })
-            })
-            .collect();
+    let workers = sqlx::query(
+        "SELECT id, slots, credential_sha256, quarantined FROM workers WHERE study_id = $1",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err("load workers"))?
+    .iter()
+    .filter_map(|row| {
+        Some(StoredWorker {
+            id: u64::try_from(row.get::<i64, _>("id")).ok()?,
+            slots: count(row.get("slots")),
+            credential_sha256: row.get("credential_sha256"),
+            quarantined: row.get("quarantined"),
+        })
+    })
+    .collect();
     let stored_values: i64 = sqlx::query(
         "SELECT count(*) FROM epoch_metrics m JOIN trials t ON t.id = m.trial_id \
          WHERE t.study_id = $1",

@@ -18,6 +18,7 @@
 //! | `[search] max_attempts` | 3 | attempts per trial when its worker is lost |
 //! | `[search] failure_retries` | 0 | re-runs of a trial whose run failed |
 //! | `[search] trial_timeout` | none | wall time an attempt may run (`"90s"`, `"30m"`, `"2h"`); past it the trial fails (user error) with the reason |
+//! | `[search] quarantine_after` | none | a worker whose last K failures (user errors, no success since) ran successfully on other workers is quarantined; 1 ..= 1000, needs `failure_retries` >= 1 |
 //! | `[search] max_epochs` | the training's epochs, else 10,000 | epochs one attempt may report; a report past it is refused |
 //! | `[search.space] NAME` | | `{ float = [lo, hi], log, step, grid }`, `{ int = [lo, hi], log, step }`, `{ choice = [...] }`; for nn-core NAME is a training key ([`training_keys`]) |
 //! | `[search.architecture]` | | `layers`, `units`, `dropout` (per layer, conditional on `layers`), `activation`, `batch_norm`, `residual` |
@@ -155,6 +156,10 @@ pub struct SearchSettings {
     /// The wall time an attempt may run (`[search] trial_timeout`, e.g. `"30m"`); past it
     /// the trial is stopped and failed as a user error. `None`: no limit.
     pub trial_timeout: Option<std::time::Duration>,
+    /// Quarantine a worker once this many of its failures (user errors, with no success of
+    /// its own since) were re-run successfully by other workers: its environment is broken,
+    /// not the configurations (`[search] quarantine_after`; `None`: never).
+    pub quarantine_after: Option<u32>,
     /// TPE options.
     pub tpe: TpeSettings,
 }
@@ -420,8 +425,29 @@ fn check(loc: &Locator<'_>, raw: RawStudyFile) -> Result<StudyConfig, ConfigErro
             i64::from(derived_max_epochs.unwrap_or(DEFAULT_MAX_EPOCHS)),
         )? as u32,
         trial_timeout: trial_timeout(loc, s.trial_timeout.as_ref())?,
+        quarantine_after: s
+            .quarantine_after
+            .as_ref()
+            .map(|v| int_in(loc, "search.quarantine_after", v, 1, 1000))
+            .transpose()?
+            .map(|k| k as u32),
         tpe,
     };
+    if let Some(k) = &s.quarantine_after
+        && settings.failure_retries == 0
+    {
+        return Err(loc.at(
+            &k.span(),
+            "search.quarantine_after",
+            ConfigErrorKind::Invalid {
+                value: k.get_ref().to_string(),
+                reason: "it needs `failure_retries` of 1 or more: a failed trial is re-run on \
+                         another worker, which tells a broken worker from a broken \
+                         configuration"
+                    .into(),
+            },
+        ));
+    }
 
     let enqueued = match &s.enqueue {
         Some(list) => enqueue::check_enqueued(loc, list, &space)?,

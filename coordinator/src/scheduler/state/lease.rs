@@ -1,6 +1,8 @@
 //! The transitions of an attempt: lease, report, complete, heartbeat, expiry. Each checks
 //! the lease before it changes anything and returns the write that records it.
 
+use std::collections::{BTreeSet, HashMap};
+
 use hypersearch_proto::{
     Assignment, Completion, Epoch, FailureKind, Heartbeat, JsonObject, LeaseId, Metrics, Outcome,
     Report, StopDecision,
@@ -8,7 +10,9 @@ use hypersearch_proto::{
 use hypersearch_search::{Decision, TrialRecord};
 use tokio::time::Instant;
 
-use super::{Attempt, Ended, Ending, OUTLIER_SPREADS, STRIKES, State, Taken, search_state};
+use super::{
+    Attempt, Ended, Ending, OUTLIER_SPREADS, STRIKES, State, Taken, WorkerEntry, search_state,
+};
 use crate::Error;
 use crate::store::{AttemptEnd, TrialState, TrialUpdate, WriteOp};
 
@@ -44,6 +48,8 @@ impl State {
             .saturating_sub(entry.held.len() as u32)
             .min(self.rules.parallel.saturating_sub(self.running));
         let mut granted = Vec::new();
+        // Retries this worker failed itself, left for another worker that can take them.
+        let mut passed_over = Vec::new();
         while (granted.len() as u32) < max.min(free) {
             let Some(number) = self.queue.pop_front() else {
                 break;
@@ -51,6 +57,12 @@ impl State {
             let Some(trial) = self.trials.get_mut(number as usize) else {
                 continue;
             };
+            if trial.user_failed_by.contains(&worker)
+                && another_can_run(&self.workers, &self.joined, worker, &trial.user_failed_by)
+            {
+                passed_over.push(number);
+                continue;
+            }
             trial.attempts += 1;
             trial.state = TrialState::Running;
             let lease = LeaseId {
@@ -74,7 +86,6 @@ impl State {
                 record.intermediate.clear();
                 self.pruner.restart(number);
             }
-            entry.held.insert(number);
             self.running += 1;
             self.running_set.insert(number);
             granted.push((
@@ -89,6 +100,14 @@ impl State {
                     worker_id: worker,
                 },
             ));
+        }
+        for number in passed_over.into_iter().rev() {
+            self.queue.push_front(number);
+        }
+        if let Some(entry) = self.workers.get_mut(&worker) {
+            entry
+                .held
+                .extend(granted.iter().map(|(assignment, _)| assignment.lease.trial));
         }
         Ok(if granted.is_empty() {
             Taken::Nothing
@@ -438,7 +457,62 @@ impl State {
                 entry.expired_in_a_row
             );
             tracing::warn!(worker, %reason, "worker quarantined: it may lease no more trials");
-            entry.quarantined = Some(reason);
+            entry.quarantined = Some(reason.clone());
+            self.quarantine_changes.push((worker, Some(reason)));
+        }
+    }
+
+    /// Counts a trial's success on `worker` against the failures other workers had on it:
+    /// its own failing streak ends, and a worker whose streak this refutes for the
+    /// `quarantine_after`-th time is quarantined.
+    fn refute_failures(&mut self, index: usize, worker: Option<u64>) {
+        let number = index as u64;
+        if let Some(entry) = worker.and_then(|w| self.workers.get_mut(&w)) {
+            entry.failing.clear();
+            entry.refuted = 0;
+        }
+        let failed_by = std::mem::take(&mut self.trials[index].user_failed_by);
+        for other in failed_by {
+            if Some(other) == worker {
+                continue;
+            }
+            let Some(entry) = self.workers.get_mut(&other) else {
+                continue;
+            };
+            let Some(at) = entry.failing.iter().position(|&t| t == number) else {
+                continue;
+            };
+            entry.failing.swap_remove(at);
+            entry.refuted += 1;
+            if let Some(limit) = self.rules.quarantine_after
+                && entry.refuted >= limit
+                && entry.quarantined.is_none()
+            {
+                let reason = format!(
+                    "its last {limit} failed trials (user errors, with no success since) ran \
+                     successfully on other workers, the last of them trial {number}: its \
+                     environment is broken, not the configurations"
+                );
+                tracing::warn!(worker = other, %reason, "worker quarantined: it may lease no more trials");
+                entry.quarantined = Some(reason.clone());
+                self.quarantine_changes.push((other, Some(reason)));
+            }
+        }
+    }
+
+    /// Notes that `worker` failed trial `index` with a user error.
+    fn note_user_failure(&mut self, index: usize, worker: Option<u64>) {
+        let Some(worker) = worker else {
+            return;
+        };
+        let trial = &mut self.trials[index];
+        if !trial.user_failed_by.contains(&worker) {
+            trial.user_failed_by.push(worker);
+        }
+        if let Some(entry) = self.workers.get_mut(&worker)
+            && !entry.failing.contains(&(index as u64))
+        {
+            entry.failing.push(index as u64);
         }
     }
 
@@ -449,6 +523,17 @@ impl State {
         resolution: Resolution,
         ending: Ending,
     ) -> (WriteOp, Option<Ended>) {
+        let worker = self.trials[index].running.as_ref().map(|a| a.worker);
+        match &resolution {
+            Resolution::Complete { .. } | Resolution::Pruned { .. } => {
+                self.refute_failures(index, worker);
+            }
+            Resolution::Failed {
+                kind: FailureKind::User,
+                ..
+            } => self.note_user_failure(index, worker),
+            Resolution::Failed { .. } => {}
+        }
         let rules = &self.rules;
         let trial = &mut self.trials[index];
         let number = index as u64;
@@ -603,4 +688,21 @@ enum Resolution {
 
 fn metrics_json(metrics: &Metrics) -> String {
     serde_json::to_string(metrics).unwrap_or_else(|_| "{}".to_string())
+}
+
+/// Whether a worker other than `worker`, active in this run and free to lease, and not
+/// among `failed_by`, could run a trial.
+fn another_can_run(
+    workers: &HashMap<u64, WorkerEntry>,
+    joined: &BTreeSet<u64>,
+    worker: u64,
+    failed_by: &[u64],
+) -> bool {
+    joined.iter().any(|&other| {
+        other != worker
+            && !failed_by.contains(&other)
+            && workers.get(&other).is_some_and(|entry| {
+                entry.quarantined.is_none() && !entry.leaving && !entry.draining
+            })
+    })
 }

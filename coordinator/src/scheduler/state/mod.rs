@@ -55,6 +55,8 @@ pub(crate) struct Rules {
     pub value_range: Option<(f64, f64)>,
     /// The wall time an attempt may run, if limited.
     pub trial_timeout: Option<Duration>,
+    /// Refuted failures after which a worker is quarantined, if any.
+    pub quarantine_after: Option<u32>,
 }
 
 struct Attempt {
@@ -98,6 +100,9 @@ struct Trial {
     /// Workers whose attempts at it were lost to infrastructure in this run: each burns
     /// the trial's infrastructure budget once, so one client cannot fail a trial alone.
     lost_by: Vec<u64>,
+    /// Workers whose attempts at it failed with a user error: a retry goes to another
+    /// worker when one can take it, and its success there refutes their failures.
+    user_failed_by: Vec<u64>,
     running: Option<Attempt>,
     ended: Option<(LeaseId, Ending)>,
 }
@@ -116,6 +121,10 @@ struct WorkerEntry {
     leaving: bool,
     /// An operator drained it: it finishes what it runs and gets no more until resumed.
     draining: bool,
+    /// The trials whose attempts it failed (user errors) since its last success.
+    failing: Vec<u64>,
+    /// How many of those other workers then ran successfully.
+    refuted: u32,
 }
 
 impl WorkerEntry {
@@ -128,6 +137,8 @@ impl WorkerEntry {
             quarantined: None,
             leaving: false,
             draining: false,
+            failing: Vec::new(),
+            refuted: 0,
         }
     }
 
@@ -211,6 +222,9 @@ pub(crate) struct State {
     stored_values: u64,
     /// The results of the completed trials, for the plausibility check.
     completed_values: OrderStats<Total>,
+    /// Workers quarantined (with the reason) or resumed (`None`) since the scheduler last
+    /// took these to record them.
+    quarantine_changes: Vec<(u64, Option<String>)>,
 }
 
 fn search_state(state: TrialState) -> hypersearch_search::TrialState {
@@ -283,13 +297,14 @@ impl State {
             told: BTreeSet::new(),
             stored_values: stored.stored_values,
             completed_values: OrderStats::new(),
+            quarantine_changes: Vec::new(),
         };
         // Workers of an earlier run of this study keep their ids: after a coordinator
         // restart they go on reporting, renewing and leasing as before.
         for worker in &stored.workers {
-            state
-                .workers
-                .insert(worker.id, WorkerEntry::new(worker.slots));
+            let mut entry = WorkerEntry::new(worker.slots);
+            entry.quarantined.clone_from(&worker.quarantined);
+            state.workers.insert(worker.id, entry);
         }
         for (index, stored_trial) in stored.trials.iter().enumerate() {
             if stored_trial.number != index as u64 {
@@ -321,6 +336,7 @@ impl State {
                 infra_failures: stored_trial.infra_failures,
                 user_failures: stored_trial.user_failures,
                 lost_by: Vec::new(),
+                user_failed_by: Vec::new(),
                 running: None,
                 ended: None,
             };
@@ -458,6 +474,7 @@ impl State {
             infra_failures: 0,
             user_failures: 0,
             lost_by: Vec::new(),
+            user_failed_by: Vec::new(),
             running: None,
             ended: None,
         });
@@ -542,11 +559,17 @@ impl State {
             Steer::Drain => entry.draining = true,
             Steer::Resume => {
                 entry.draining = false;
-                entry.quarantined = None;
+                if entry.quarantined.take().is_some() {
+                    self.quarantine_changes.push((worker, None));
+                }
                 entry.vouched();
+                entry.failing.clear();
+                entry.refuted = 0;
             }
             Steer::Quarantine => {
-                entry.quarantined = Some("quarantined by an operator".into());
+                let reason = "quarantined by an operator".to_string();
+                entry.quarantined = Some(reason.clone());
+                self.quarantine_changes.push((worker, Some(reason)));
             }
         }
         let state = match (&entry.quarantined, entry.draining) {
@@ -555,6 +578,11 @@ impl State {
             (None, false) => "active",
         };
         Ok((state, entry.held.len()))
+    }
+
+    /// The quarantines and resumptions to record, once each.
+    pub fn take_quarantine_changes(&mut self) -> Vec<(u64, Option<String>)> {
+        std::mem::take(&mut self.quarantine_changes)
     }
 
     /// The trials `worker` runs now.

@@ -25,6 +25,7 @@ fn rules() -> Rules {
         max_stored_values: u64::MAX,
         value_range: None,
         trial_timeout: None,
+        quarantine_after: None,
     }
 }
 
@@ -266,8 +267,8 @@ fn user_errors_have_their_own_budget() {
     rules.failure_retries = 1;
     let (mut state, now) = started(rules);
     let mut tokens = tokens();
-    let failure = |lease| Completion {
-        worker_id: WORKER,
+    let failure = |worker, lease| Completion {
+        worker_id: worker,
         lease,
         outcome: Outcome::Failed {
             error: "exit status 2".into(),
@@ -276,7 +277,7 @@ fn user_errors_have_their_own_budget() {
         next_max_trials: 0,
     };
     let lease = lease_one(&mut state, WORKER, now, &mut tokens).lease;
-    let (op, ended) = state.complete(&failure(lease)).unwrap().unwrap();
+    let (op, ended) = state.complete(&failure(WORKER, lease)).unwrap().unwrap();
     assert!(ended.is_none());
     assert!(matches!(
         op,
@@ -288,9 +289,10 @@ fn user_errors_have_their_own_budget() {
             ..
         }
     ));
-    let lease = lease_one(&mut state, WORKER, now, &mut tokens).lease;
+    // The retry goes to the other worker (the first one failed it).
+    let lease = lease_one(&mut state, OTHER, now, &mut tokens).lease;
     assert_eq!(lease.attempt, 2);
-    let (op, ended) = state.complete(&failure(lease)).unwrap().unwrap();
+    let (op, ended) = state.complete(&failure(OTHER, lease)).unwrap().unwrap();
     assert!(ended.is_some());
     assert!(
         matches!(op, WriteOp::FinishAttempt { trial: TrialUpdate::Terminal { state: TrialState::Failed, error: Some(e), .. }, .. }
@@ -569,4 +571,101 @@ fn results_outside_the_value_range_or_absurdly_far_off_never_become_the_best() {
         "a worse value is no threat"
     );
     assert_eq!(state.progress().best.map(|(_, v)| v), Some(0.2));
+}
+
+fn failed_by_user(worker: u64, lease: LeaseId) -> Completion {
+    Completion {
+        outcome: Outcome::Failed {
+            error: "ModuleNotFoundError: No module named 'torch'".into(),
+            kind: FailureKind::User,
+        },
+        ..finished(worker, lease, 0.0)
+    }
+}
+
+#[test]
+fn a_worker_whose_failures_others_refute_is_quarantined_and_its_retries_go_elsewhere() {
+    let (mut state, now) = started(Rules {
+        budget: 4,
+        failure_retries: 1,
+        quarantine_after: Some(2),
+        ..rules()
+    });
+    let mut tokens = tokens();
+    for round in 0..2u64 {
+        let lease = lease_one(&mut state, WORKER, now, &mut tokens).lease;
+        state.complete(&failed_by_user(WORKER, lease)).unwrap();
+        // The retry is not handed back to the worker that failed it while another can run it.
+        assert!(
+            matches!(
+                state.take_trials(WORKER, 1, now, &mut tokens).unwrap(),
+                Taken::Trials(ref t) if t[0].0.lease.trial != lease.trial
+            ) || state.workers[&WORKER].held.is_empty(),
+            "round {round}: the failed trial went back to its worker"
+        );
+        for held in state.workers[&WORKER].held.clone() {
+            let lease = state.trials[held as usize].running.as_ref().unwrap().lease;
+            state.complete(&failed_by_user(WORKER, lease)).unwrap();
+        }
+        // The other worker runs the retried trial(s) successfully.
+        while let Taken::Trials(granted) = state.take_trials(OTHER, 1, now, &mut tokens).unwrap() {
+            let lease = granted[0].0.lease;
+            state.complete(&finished(OTHER, lease, 0.5)).unwrap();
+            if state.workers[&WORKER].quarantined.is_some() {
+                break;
+            }
+        }
+        if state.workers[&WORKER].quarantined.is_some() {
+            break;
+        }
+    }
+    let reason = state.workers[&WORKER]
+        .quarantined
+        .clone()
+        .expect("the worker is quarantined");
+    assert!(
+        reason.contains("ran successfully on other workers"),
+        "{reason}"
+    );
+    assert!(matches!(
+        state.take_trials(WORKER, 1, now, &mut tokens),
+        Err(Error::Quarantined { .. })
+    ));
+    assert_eq!(
+        state.take_quarantine_changes(),
+        vec![(WORKER, Some(reason))],
+        "the quarantine is recorded once"
+    );
+    assert!(state.workers[&OTHER].quarantined.is_none());
+}
+
+#[test]
+fn a_lone_worker_gets_its_own_failed_trial_back_and_a_success_clears_its_streak() {
+    let now = Instant::now();
+    let mut state = State::new(
+        Rules {
+            failure_retries: 1,
+            quarantine_after: Some(1),
+            ..rules()
+        },
+        &empty(),
+        now,
+        Box::new(NoPruner),
+    )
+    .unwrap();
+    state.add_worker(WORKER, 1);
+    for number in state.samples_wanted() {
+        sample(&mut state, number);
+    }
+    let mut tokens = tokens();
+    let first = lease_one(&mut state, WORKER, now, &mut tokens).lease;
+    state.complete(&failed_by_user(WORKER, first)).unwrap();
+    let retry = lease_one(&mut state, WORKER, now, &mut tokens).lease;
+    assert_eq!(
+        retry.trial, first.trial,
+        "no other worker: the retry is its own"
+    );
+    state.complete(&finished(WORKER, retry, 0.3)).unwrap();
+    assert!(state.workers[&WORKER].quarantined.is_none());
+    assert!(state.workers[&WORKER].failing.is_empty());
 }

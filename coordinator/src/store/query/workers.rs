@@ -36,6 +36,8 @@ pub struct WorkerSummary {
     pub running: u64,
     /// The last time it started or ended an attempt (or joined).
     pub last_seen: String,
+    /// Why it may lease no more trials, if it was quarantined (and not resumed since).
+    pub quarantined: Option<String>,
 }
 
 /// Every worker that joined `study`, by id.
@@ -44,7 +46,7 @@ pub async fn workers(
     study: &StudyRef,
 ) -> Result<Vec<WorkerSummary>, Error> {
     let rows = sqlx::query(
-        "SELECT w.id, w.name, w.hostname, w.slots, w.version, w.registered_at, \
+        "SELECT w.id, w.name, w.hostname, w.slots, w.version, w.registered_at, w.quarantined, \
            count(a.trial_id) AS attempts, \
            sum(CASE WHEN a.state IN ('complete', 'pruned') THEN 1 ELSE 0 END) AS succeeded, \
            sum(CASE WHEN a.state IN ('failed', 'lost') THEN 1 ELSE 0 END) AS failed, \
@@ -89,6 +91,9 @@ pub async fn workers(
                 .filter(|at| *at > registered_at)
                 .unwrap_or_else(|| registered_at.clone()),
             registered_at,
+            quarantined: row
+                .try_get("quarantined")
+                .map_err(|err| Error::database("read a worker", err))?,
         });
     }
     Ok(out)

@@ -112,6 +112,13 @@ pub enum WriteOp {
     },
     /// The study's budget is spent and every trial is over.
     FinishStudy,
+    /// A worker may lease no more trials, for `reason`; or, with `None`, may again.
+    QuarantineWorker {
+        /// The worker's id.
+        worker_id: u64,
+        /// Why, or `None` when it was resumed.
+        reason: Option<String>,
+    },
 }
 
 fn worker_sql(worker_id: u64) -> i64 {
@@ -253,6 +260,14 @@ pub(super) fn apply(conn: &Connection, task: &mut Task, op: &WriteOp) -> Result<
             ))
             .and_then(|mut update| update.execute([study_id]))
             .map_err(broken("finish study"))?;
+            Ok(0)
+        }
+        WriteOp::QuarantineWorker { worker_id, reason } => {
+            conn.prepare_cached("UPDATE workers SET quarantined = ? WHERE id = ? AND study_id = ?")
+                .and_then(|mut update| {
+                    update.execute(rusqlite::params![reason, worker_sql(*worker_id), study_id])
+                })
+                .map_err(broken("record a worker's quarantine"))?;
             Ok(0)
         }
     }

@@ -257,6 +257,16 @@ pub(super) async fn apply(
             .map_err(broken("finish study"))?;
             Ok(0)
         }
+        WriteOp::QuarantineWorker { worker_id, reason } => {
+            sqlx::query("UPDATE workers SET quarantined = $1 WHERE id = $2 AND study_id = $3")
+                .bind(reason.as_deref())
+                .bind(i64::try_from(*worker_id).unwrap_or(i64::MAX))
+                .bind(study_id)
+                .execute(&mut *conn)
+                .await
+                .map_err(broken("record a worker's quarantine"))?;
+            Ok(0)
+        }
     }
 }
 

@@ -26,7 +26,9 @@ fn trial_of(op: &WriteOp) -> Option<u64> {
         | WriteOp::StartAttempt { number, .. }
         | WriteOp::RecordEpochs { number, .. }
         | WriteOp::FinishAttempt { number, .. } => Some(*number),
-        WriteOp::RegisterWorker { .. } | WriteOp::FinishStudy => None,
+        WriteOp::RegisterWorker { .. }
+        | WriteOp::FinishStudy
+        | WriteOp::QuarantineWorker { .. } => None,
     }
 }
 
@@ -95,7 +97,9 @@ pub(super) async fn apply_one(
         WriteOp::FinishAttempt { .. } => {
             finish_attempts(conn, task, &ops, &one, &mut results).await?;
         }
-        WriteOp::RegisterWorker { .. } | WriteOp::FinishStudy => {}
+        WriteOp::RegisterWorker { .. }
+        | WriteOp::FinishStudy
+        | WriteOp::QuarantineWorker { .. } => {}
     }
     match results[0].take() {
         Some(Ok(id)) => Ok(id),

@@ -184,6 +184,7 @@ async fn writes_are_fenced_on_the_lease_and_survive_a_reopen(db: &Location) {
             id: worker,
             slots: 1,
             credential_sha256: Some("c0ffee".into()),
+            quarantined: None,
         }]
     );
 
