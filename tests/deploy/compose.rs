@@ -132,7 +132,7 @@ impl Engine {
                 .env("DOCKER_HOST", &self.host)
                 .env("HYPERSEARCH_IMAGE", IMAGE)
                 .env("HYPERSEARCH_STUDY", dir.path("study.toml"))
-                .env("HYPERSEARCH_TOKEN", dir.path("token"))
+                .env("HYPERSEARCH_TOKEN_FILE", dir.path("token"))
                 .env("HYPERSEARCH_PORT", "0")
                 .env("HYPERSEARCH_SLOTS", "1"),
             Duration::from_secs(180),
@@ -315,3 +315,40 @@ fn compose_up(engine: &Engine, dir: &Scratch) {
         });
     }
 }
+
+#[test]
+fn the_postgres_variant_merges_into_a_valid_compose_file() {
+    let dir = Scratch::new();
+    dir.write("token", TOKEN_FOR_CONFIG);
+    let base = repo("deploy/compose/compose.yaml");
+    let postgres = repo("deploy/compose/compose.postgres.yaml");
+    let output = run_program(
+        Command::new(tool("docker-compose", "Debian's docker-compose"))
+            .args(["-p", PROJECT, "-f"])
+            .arg(&base)
+            .arg("-f")
+            .arg(&postgres)
+            .arg("config")
+            .env("HYPERSEARCH_TOKEN_FILE", dir.path("token"))
+            .env("HYPERSEARCH_PG_PASSWORD", "secret-e2e"),
+        Duration::from_secs(60),
+    );
+    assert!(
+        output.status.success(),
+        "docker-compose config failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let merged = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "--db=postgres://hypersearch:secret-e2e@postgres:5432/hypersearch",
+        "condition: service_healthy",
+        "image: postgres:16",
+    ] {
+        assert!(
+            merged.contains(expected),
+            "`{expected}` missing in:\n{merged}"
+        );
+    }
+}
+
+const TOKEN_FOR_CONFIG: &str = "compose-config-token\n";

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 mod compose;
 mod kubernetes;
+mod slurm;
 mod systemd;
 
 /// The program `name`: from the test tools' directory (`HYPERSEARCH_TEST_TOOLS`), else from

@@ -181,3 +181,69 @@ fn a_terminated_coordinator_stops_in_order_with_exit_0_and_resumes() {
     );
     assert_all_over(&db, 4);
 }
+
+/// A command that records its process id, then outlives any test.
+const SLEEPER: &str = r#"
+[study]
+name = "terminated-group"
+metric = "loss"
+
+[objective]
+command = "echo epoch=1 loss=5; echo $$ >> pids; exec sleep 60"
+
+[search]
+algorithm = "random"
+trials = 1
+parallel = 1
+seed = 3
+
+[search.space]
+x = { float = [0, 1] }
+"#;
+
+#[test]
+fn a_worker_terminated_with_its_command_hands_the_trial_back_instead_of_failing_it() {
+    // systemd's default KillMode, Kubernetes and a terminal's Ctrl-C signal the objective's
+    // program too, often before the worker: its death must not fail the trial.
+    let _heavy = heavy();
+    let dir = Scratch::new();
+    let config = dir.write("study.toml", SLEEPER);
+    let db = dir.path("trials.db");
+    let (mut serve, address) = serve_on(&dir, &config, &db, "127.0.0.1:0", "serve.log", &[]);
+    let mut leaving = worker(&dir, &address, "leaving", 1);
+    wait_for("the trial to report", Duration::from_secs(30), || {
+        running_trial(&db, "leaving")
+    });
+    let program = wait_for("the program's pid", Duration::from_secs(30), || {
+        std::fs::read_to_string(dir.path("pids"))
+            .ok()
+            .and_then(|text| text.trim().parse::<u32>().ok())
+    });
+    // The program dies first (what makes the race): the worker hears of it a moment later.
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &program.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&leaving, "TERM");
+    assert_exits_ok(&mut leaving, Duration::from_secs(10));
+    let attempt = sql(
+        &db,
+        "SELECT a.state, t.state, t.user_failures FROM attempts a JOIN trials t ON t.id = a.trial_id",
+        |r| {
+            (
+                r.get::<String, _>(0),
+                r.get::<String, _>(1),
+                r.get::<i64, _>(2),
+            )
+        },
+    );
+    assert_eq!(
+        attempt,
+        vec![("preempted".to_string(), "queued".to_string(), 0)],
+        "the trial is handed back, not failed{}",
+        leaving.log_text()
+    );
+    kill_9(&mut serve);
+}

@@ -125,6 +125,15 @@ async fn run_inner(
     if let Some((error, kind)) = problem {
         return Outcome::Failed { error, kind };
     }
+    if let Ok(status) = &status
+        && interrupted(status)
+        && cancel.cause().is_none()
+    {
+        // Ctrl-C, or a supervisor stopping the whole process group, reaches the command
+        // and the worker at once: if the worker is stopping too, the trial is handed back
+        // (its slot sees the cause), not failed by its own interrupted program.
+        let _ = tokio::time::timeout(INTERRUPT_GRACE, cancel.stopped()).await;
+    }
     match status {
         Ok(status) if status.success() => Outcome::Finished(super::finite(last)),
         Ok(status) => Outcome::Failed {
@@ -143,6 +152,20 @@ async fn run_inner(
             kind: FailureKind::Infrastructure,
         },
     }
+}
+
+/// How long a command killed by an interrupt signal waits to learn whether its worker is
+/// stopping too.
+const INTERRUPT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether the command (or the shell running it) ended by SIGHUP, SIGINT or SIGTERM.
+fn interrupted(status: &std::process::ExitStatus) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    const INTERRUPTS: [i32; 3] = [1, 2, 15];
+    status.signal().is_some_and(|s| INTERRUPTS.contains(&s))
+        || status
+            .code()
+            .is_some_and(|code| INTERRUPTS.iter().any(|s| code == 128 + s))
 }
 
 /// Stops the program's whole process group: SIGTERM, then SIGKILL after a grace period.
