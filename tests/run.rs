@@ -1,12 +1,14 @@
 //! `hypersearch run` on the README's example: it finishes, prints the best trials, and a
 //! second run resumes the study instead of starting another.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sqlx::Row;
 
 use crate::harness::{
-    Scratch, assert_integrity, assert_ok, heavy, repo, sql, sql_count, stderr, stdout,
+    Scratch, assert_integrity, assert_ok, heavy, on_both_stores, repo, sql, sql_count, stderr,
+    stdout,
 };
 
 #[test]
@@ -112,5 +114,137 @@ fn run_finishes_prints_the_best_trials_and_resumes_after_an_interruption() {
         stderr(&third)
     );
     assert_eq!(sql_count(&db, "SELECT count(*) FROM trials"), 60);
+    assert_integrity(&db);
+}
+
+const SMALL: &str = r#"
+[study]
+name = "resumable"
+
+[objective]
+function = "branin"
+
+[search]
+algorithm = "random"
+trials = 6
+seed = 3
+
+[search.space]
+x1 = { float = [-5, 10] }
+x2 = { float = [0, 15] }
+"#;
+
+fn a_finished_study_resumes_with_new_comments_and_a_raised_budget(dir: &Scratch, db: &Path) {
+    let config = dir.write("study.toml", SMALL);
+    let config_arg = config.to_str().expect("utf-8");
+    let db_arg = db.to_str().expect("utf-8");
+    assert_ok(&dir.hs(
+        &["run", config_arg, "--db", db_arg],
+        Duration::from_secs(60),
+    ));
+    let first: Vec<(i64, f64)> = sql(
+        db,
+        "SELECT number, value FROM trials ORDER BY number",
+        |r| (r.get::<i64, _>(0), r.get::<f64, _>(1)),
+    );
+    assert_eq!(first.len(), 6);
+
+    // Comments, layout and a larger budget: the same study, run further.
+    dir.write(
+        "study.toml",
+        &SMALL
+            .replace("trials = 6", "trials = 12   # six more\nparallel = 2")
+            .replace("[search.space]", "# where to look\n[search.space]"),
+    );
+    let more = dir.hs(
+        &["run", config_arg, "--db", db_arg],
+        Duration::from_secs(60),
+    );
+    assert_ok(&more);
+    assert!(
+        stderr(&more).contains("study `resumable`: trial budget raised from 6 to 12"),
+        "{}",
+        stderr(&more)
+    );
+    assert_eq!(sql_count(db, "SELECT count(*) FROM studies"), 1);
+    assert_eq!(
+        sql_count(db, "SELECT count(*) FROM trials WHERE state = 'complete'"),
+        12
+    );
+    assert_eq!(
+        sql_count(db, "SELECT budget FROM studies"),
+        12,
+        "the new budget is stored"
+    );
+    let kept: Vec<(i64, f64)> = sql(
+        db,
+        "SELECT number, value FROM trials WHERE number < 6 ORDER BY number",
+        |r| (r.get::<i64, _>(0), r.get::<f64, _>(1)),
+    );
+    assert_eq!(kept, first, "the first six trials are kept as they were");
+    assert_eq!(
+        sql(db, "SELECT state FROM studies", |r| r.get::<String, _>(0)),
+        vec!["finished".to_string()]
+    );
+    assert_integrity(db);
+}
+
+on_both_stores!(
+    sqlite_a_finished_study_resumes_with_new_comments_and_a_raised_budget,
+    postgres_a_finished_study_resumes_with_new_comments_and_a_raised_budget,
+    a_finished_study_resumes_with_new_comments_and_a_raised_budget
+);
+
+#[test]
+fn a_changed_space_is_refused_naming_each_difference_and_the_study_is_untouched() {
+    let dir = Scratch::new();
+    let config = dir.write("study.toml", SMALL);
+    let config_arg = config.to_str().expect("utf-8");
+    let db = dir.path("trials.db");
+    let db_arg = db.to_str().expect("utf-8");
+    assert_ok(&dir.hs(
+        &["run", config_arg, "--db", db_arg],
+        Duration::from_secs(60),
+    ));
+    let before = sql(&db, "SELECT config, budget FROM studies", |r| {
+        (r.get::<String, _>(0), r.get::<i64, _>(1))
+    });
+
+    dir.write(
+        "study.toml",
+        &SMALL
+            .replace("x2 = { float = [0, 15] }", "x2 = { float = [0, 12] }")
+            .replace("seed = 3", "seed = 4"),
+    );
+    let refused = dir.hs(
+        &["run", config_arg, "--db", db_arg],
+        Duration::from_secs(60),
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    let message = stderr(&refused);
+    for part in [
+        "already exists",
+        "search.seed: 3 -> 4",
+        "space.params[x2].domain.Float.high: 15.0 -> 12.0",
+        "may change only trials",
+    ] {
+        assert!(message.contains(part), "`{part}` missing in:\n{message}");
+    }
+
+    dir.write("study.toml", &SMALL.replace("trials = 6", "trials = 4"));
+    let lowered = dir.hs(
+        &["run", config_arg, "--db", db_arg],
+        Duration::from_secs(60),
+    );
+    assert_eq!(lowered.status.code(), Some(1), "{}", stderr(&lowered));
+    assert!(
+        stderr(&lowered).contains("has 6 trials already"),
+        "{}",
+        stderr(&lowered)
+    );
+    let after = sql(&db, "SELECT config, budget FROM studies", |r| {
+        (r.get::<String, _>(0), r.get::<i64, _>(1))
+    });
+    assert_eq!(after, before, "a refused resume changes nothing");
     assert_integrity(&db);
 }

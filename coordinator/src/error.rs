@@ -50,14 +50,32 @@ pub enum Error {
     },
     /// The study exists in the database with a different configuration.
     #[error(
-        "study `{name}` already exists in {database} with a different configuration; \
-         give the study a new name or use another --db"
+        "study `{name}` already exists in {database} with a different configuration:\n  {}\n\
+         give the study a new name or use another --db to search differently (a resumed study \
+         may change only trials, parallel, trial_timeout, max_attempts, failure_retries, \
+         quarantine_after, comments and layout)",
+        differences.join("\n  ")
     )]
     StudyChanged {
         /// The study's name.
         name: String,
         /// The database file, or its URL with the password hidden.
         database: String,
+        /// What differs, one field a line (`search.seed: 7 -> 8`).
+        differences: Vec<String>,
+    },
+    /// A resumed study's trial budget is below the trials it has already created.
+    #[error(
+        "study `{name}` has {trials} trials already: `trials = {budget}` cannot take it back \
+         below that (give at least {trials})"
+    )]
+    BudgetBelowTrials {
+        /// The study's name.
+        name: String,
+        /// Trials created so far.
+        trials: u64,
+        /// The budget asked for.
+        budget: u64,
     },
     /// Another coordinator serves this database (SQLite) or study (PostgreSQL).
     #[error(
@@ -244,6 +262,7 @@ impl From<Error> for tonic::Status {
             | Error::Database { .. }
             | Error::Corrupt { .. }
             | Error::StudyChanged { .. }
+            | Error::BudgetBelowTrials { .. }
             | Error::AlreadyServed { .. }
             | Error::Sampler(_)
             | Error::StudyStopped(_)

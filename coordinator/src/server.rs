@@ -114,6 +114,47 @@ pub struct Coordinator {
     metrics: Option<TcpListener>,
     /// Whether to go on serving once the study is finished, until asked to stop.
     keep_serving: bool,
+    /// The trial budget the study had before this run changed it, if it did.
+    budget_before: Option<u64>,
+}
+
+/// Checks that the study of `definition`, if `db` has it already under a different text,
+/// differs only in what a resume may change; then stores the new text and budget. Returns
+/// the stored budget of an existing study.
+async fn resumable(
+    conn: &mut sqlx::AnyConnection,
+    config: &StudyConfig,
+    definition: &StudyDefinition,
+    db: &Location,
+) -> Result<Option<u64>, Error> {
+    let Some(stored) = store::stored_definition(conn, &definition.name).await? else {
+        return Ok(None);
+    };
+    if stored.config == definition.config {
+        return Ok(Some(stored.budget));
+    }
+    let differences = match StudyConfig::from_toml_str(&stored.config, &config.origin) {
+        Ok(before) => config.differences_from(&before),
+        Err(err) => vec![format!(
+            "the stored study file no longer parses ({err}), so nothing can be compared"
+        )],
+    };
+    if !differences.is_empty() {
+        return Err(Error::StudyChanged {
+            name: definition.name.clone(),
+            database: db.to_string(),
+            differences,
+        });
+    }
+    if definition.budget < stored.trials {
+        return Err(Error::BudgetBelowTrials {
+            name: definition.name.clone(),
+            trials: stored.trials,
+            budget: definition.budget,
+        });
+    }
+    store::redefine(conn, definition).await?;
+    Ok(Some(stored.budget))
 }
 
 fn direction(config: &StudyConfig) -> Direction {
@@ -148,6 +189,7 @@ impl Coordinator {
             budget: config.search.trials,
             config: config_text.to_string(),
         };
+        let budget_before = resumable(&mut conn, config, &definition, db).await?;
         let stored = store::create_or_resume(&mut conn, &definition, &db.to_string()).await?;
         let lock = store::lock::lock(db, &config.name, stored.id).await?;
         let resumed = stored.resumed;
@@ -215,6 +257,7 @@ impl Coordinator {
             _lock: lock,
             metrics: None,
             keep_serving: false,
+            budget_before: budget_before.filter(|&before| before != config.search.trials),
         })
     }
 
@@ -238,6 +281,11 @@ impl Coordinator {
     /// Whether the study existed in the database before (this run resumes it).
     pub fn resumed(&self) -> bool {
         self.resumed
+    }
+
+    /// The trial budget the resumed study had before this run changed it, if it did.
+    pub fn budget_before(&self) -> Option<u64> {
+        self.budget_before
     }
 
     /// The study's figures, updated on every change.

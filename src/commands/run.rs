@@ -66,6 +66,7 @@ pub fn run(
         .await
         .with_context(|| format!("cannot start study `{name}`"))?;
         let start = *coordinator.progress().borrow();
+        say_budget_changed(&name, &coordinator);
         if coordinator.resumed() {
             eprintln!(
                 "resuming study `{name}` from {}: {} of {} trials done",
@@ -158,4 +159,15 @@ pub fn run(
         db
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says so when this run changed a resumed study's trial budget.
+pub(super) fn say_budget_changed(name: &str, coordinator: &hypersearch_coordinator::Coordinator) {
+    if let Some(before) = coordinator.budget_before() {
+        let now = coordinator.progress().borrow().budget;
+        eprintln!(
+            "study `{name}`: trial budget {} from {before} to {now}",
+            if now > before { "raised" } else { "lowered" }
+        );
+    }
 }

@@ -140,6 +140,7 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot start study `{name}`"))?;
         let start = *coordinator.progress().borrow();
+        super::run::say_budget_changed(&name, &coordinator);
         if start.finished && !args.keep_serving {
             eprintln!("study `{name}` in {db} is already finished");
             coordinator.close().await?;

@@ -113,6 +113,68 @@ fn count(value: i64) -> u32 {
     u32::try_from(value).unwrap_or(0)
 }
 
+/// What a study's row says of its definition, for the comparison a resume starts with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDefinition {
+    /// The study file's text as last run.
+    pub config: String,
+    /// Its trial budget.
+    pub budget: u64,
+    /// The trials it has created so far.
+    pub trials: u64,
+}
+
+/// The stored definition of the study named `name`, if the database has one.
+pub async fn stored_definition(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<Option<StoredDefinition>, Error> {
+    let row = sqlx::query(
+        "SELECT config, budget, (SELECT count(*) FROM trials t WHERE t.study_id = s.id) AS trials \
+         FROM studies s WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err("look up study"))?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let read = |err| Error::database("read a study", err);
+    let number = |value: i64, what: &str| {
+        u64::try_from(value).map_err(|_| Error::Corrupt {
+            what: format!("studies.{what} of study `{name}`"),
+            value: value.to_string(),
+        })
+    };
+    Ok(Some(StoredDefinition {
+        config: row.try_get("config").map_err(read)?,
+        budget: number(row.try_get("budget").map_err(read)?, "budget")?,
+        trials: number(row.try_get("trials").map_err(read)?, "trials")?,
+    }))
+}
+
+/// Stores `def`'s text and budget for its study (a resume that changed only what may
+/// change); a study given trials to run again is running again.
+pub async fn redefine(conn: &mut AnyConnection, def: &StudyDefinition) -> Result<(), Error> {
+    let budget = i64::try_from(def.budget).unwrap_or(i64::MAX);
+    sqlx::query(
+        "UPDATE studies SET config = $1, budget = $2, \
+           state = CASE WHEN $2 > (SELECT count(*) FROM trials t WHERE t.study_id = studies.id) \
+             THEN 'running' ELSE state END, \
+           finished_at = CASE WHEN $2 > (SELECT count(*) FROM trials t WHERE t.study_id = studies.id) \
+             THEN NULL ELSE finished_at END \
+         WHERE name = $3",
+    )
+    .bind(&def.config)
+    .bind(budget)
+    .bind(&def.name)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err("update the study's definition"))?;
+    Ok(())
+}
+
 /// Creates the study `def` in the database, or loads it back if a study of that name exists
 /// with the same configuration text. `path` is only for messages.
 pub async fn create_or_resume(
@@ -154,6 +216,7 @@ pub async fn create_or_resume(
         return Err(Error::StudyChanged {
             name: def.name.clone(),
             database: database.to_string(),
+            differences: vec!["the study file's text".into()],
         });
     }
     let trials = load_trials(conn, id, &def.metric).await?;

@@ -24,7 +24,8 @@ use sqlx::{ConnectOptions, Connection};
 use std::str::FromStr;
 
 pub use load::{
-    StoredAttempt, StoredStudy, StoredTrial, StoredWorker, StudyDefinition, create_or_resume,
+    StoredAttempt, StoredDefinition, StoredStudy, StoredTrial, StoredWorker, StudyDefinition,
+    create_or_resume, redefine, stored_definition,
 };
 pub use location::Location;
 pub use writer::{Ack, AttemptEnd, TrialUpdate, WriteOp, Writer};

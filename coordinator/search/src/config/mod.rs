@@ -31,6 +31,7 @@
 //! (one parameter's range), `space` (search space, architecture, training-key checks),
 //! `early_stopping` (the rules), [`training_keys`] (what the search may set), `enqueue`.
 
+mod compare;
 mod domain;
 mod early_stopping;
 mod enqueue;
