@@ -295,13 +295,26 @@ pub enum Command {
     },
     /// Train one network locally and print its epoch table.
     #[command(after_help = "Examples:\n  hypersearch train examples/digits.toml\n  \
-        hypersearch train examples/digits.toml --params '{\"training.learning_rate\": 0.01}' --format json")]
+        hypersearch train examples/digits.toml --params '{\"training.learning_rate\": 0.01}' --format json\n  \
+        hypersearch train examples/digits-search.toml --params \"$(hypersearch best --format json | jq -c '.[0].params')\"\n  \
+        hypersearch train --trial 12 --db hypersearch.db\n\n\
+        --params takes a trial's `params` as best, trials and show print them (architecture choices \
+        such as arch.units_1 included) or its `overrides` (training keys such as network.hidden).")]
     Train {
         /// A training config (e.g. examples/digits.toml) or a study config, whose training part is used.
-        config: PathBuf,
-        /// Overrides of the config as a JSON object of dotted keys, e.g. a trial's parameters.
-        #[arg(long)]
+        #[arg(required_unless_present = "trial")]
+        config: Option<PathBuf>,
+        /// Overrides of the config as a JSON object: a trial's params or overrides.
+        #[arg(long, conflicts_with = "trial")]
         params: Option<String>,
+        /// Re-run this stored trial (its study's training part with its overrides) instead.
+        #[arg(long, conflicts_with = "config")]
+        trial: Option<u64>,
+        #[command(flatten)]
+        db: DbArg,
+        /// The study of `--trial`; may be left out when the database holds one.
+        #[arg(long, requires = "trial")]
+        study: Option<String>,
         /// `table` prints the epoch table, `json` one object with the whole history.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,

@@ -16,6 +16,7 @@ mod operations;
 mod postgres;
 mod pruning;
 mod refusals;
+mod rerun;
 mod run;
 mod tls;
 mod train_cli;

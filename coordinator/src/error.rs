@@ -98,6 +98,18 @@ pub enum Error {
         /// The studies it does hold.
         available: Vec<String>,
     },
+    /// A query named no study, and the database holds several.
+    #[error(
+        "{database} holds {} studies: name one with --study ({})",
+        available.len(),
+        available.join(", ")
+    )]
+    StudyNeeded {
+        /// The database file, or its URL with the password hidden.
+        database: String,
+        /// The studies it holds.
+        available: Vec<String>,
+    },
     /// A query named a trial the study does not have.
     #[error("study `{study}` has no trial {number}")]
     UnknownTrial {
@@ -245,9 +257,10 @@ impl From<Error> for tonic::Status {
             }
             Error::Protocol { .. } => Status::invalid_argument(message),
             Error::StorageFull { .. } => Status::out_of_range(message),
-            Error::UnknownStudy { .. } | Error::UnknownTrial { .. } | Error::NoSuchWorker(_) => {
-                Status::not_found(message)
-            }
+            Error::UnknownStudy { .. }
+            | Error::StudyNeeded { .. }
+            | Error::UnknownTrial { .. }
+            | Error::NoSuchWorker(_) => Status::not_found(message),
             Error::ShuttingDown => Status::unavailable(message),
             Error::RateLimited { .. } | Error::JoinRefused(_) | Error::TransfersBusy(_) => {
                 Status::resource_exhausted(message)

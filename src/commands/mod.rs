@@ -126,8 +126,22 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train {
             config,
             params,
+            trial,
+            db,
+            study,
             format,
-        } => train::run(&config, params.as_deref(), format),
+        } => {
+            let what = match (config, trial) {
+                (_, Some(trial)) => train::What::Trial {
+                    db: db.db,
+                    study,
+                    trial,
+                },
+                (Some(config), None) => train::What::Config { config, params },
+                (None, None) => bail!("give a config file or --trial N"),
+            };
+            train::run(what, format)
+        }
     }
 }
 

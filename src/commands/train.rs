@@ -2,31 +2,53 @@
 //! (table) or the whole report at the end (JSON).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use hypersearch_search::params::Params;
+use hypersearch_search::space::architecture::training_overrides;
 use nn_core::{Control, Dataset, EpochMetrics, TrainConfig};
 
+use super::query::with_database;
+use super::training_config::{self, StoredObjective};
 use crate::cli::Format;
 
-/// Trains the network the config describes (with `params` as overrides) and prints its history.
-pub fn run(config: &Path, params: Option<&str>, format: Format) -> anyhow::Result<ExitCode> {
+/// What to train.
+pub enum What {
+    /// A config file, with `--params` (a trial's params or overrides) applied.
+    Config {
+        /// The training or study config.
+        config: PathBuf,
+        /// `--params`.
+        params: Option<String>,
+    },
+    /// A stored trial, re-run from its study's config and its overrides.
+    Trial {
+        /// The trials database.
+        db: PathBuf,
+        /// `--study`.
+        study: Option<String>,
+        /// The trial's number.
+        trial: u64,
+    },
+}
+
+/// Trains the network `what` describes and prints its history.
+pub fn run(what: What, format: Format) -> anyhow::Result<ExitCode> {
     if format == Format::Csv {
         bail!("--format csv is not available for train: use table or json");
     }
-    let overrides = match params {
-        None => serde_json::Map::new(),
-        Some(text) => match serde_json::from_str::<serde_json::Value>(text)
-            .with_context(|| format!("--params is not valid JSON: {text}"))?
-        {
-            serde_json::Value::Object(map) => map,
-            other => bail!(
-                "--params must be a JSON object of dotted keys, e.g. {{\"training.learning_rate\": 0.01}}; got {other}"
-            ),
-        },
+    let config = match what {
+        What::Config { config, params } => {
+            let overrides = match params {
+                None => serde_json::Map::new(),
+                Some(text) => overrides_from(&text)?,
+            };
+            TrainConfig::from_file(&config, &overrides)?
+        }
+        What::Trial { db, study, trial } => stored_trial(&db, study.as_deref(), trial)?,
     };
-    let config = TrainConfig::from_file(config, &overrides)?;
     let data = Dataset::load(config.data()).context("cannot load the data set")?;
     let mut out = std::io::stdout().lock();
     let report = match format {
@@ -74,4 +96,47 @@ pub fn run(config: &Path, params: Option<&str>, format: Format) -> anyhow::Resul
     };
     drop(report);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--params` as training overrides. A trial's `params` (as `best`, `trials` and `show` print
+/// them) hold architecture choices such as `arch.units_1`, which become the training keys
+/// they stand for (`network.hidden`); a trial's `overrides` are training keys already.
+fn overrides_from(text: &str) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    let map = match serde_json::from_str::<serde_json::Value>(text)
+        .with_context(|| format!("--params is not valid JSON: {text}"))?
+    {
+        serde_json::Value::Object(map) => map,
+        other => bail!(
+            "--params must be a JSON object of dotted keys, e.g. {{\"training.learning_rate\": 0.01}}; got {other}"
+        ),
+    };
+    let sampled: Option<Params> =
+        serde_json::from_value(serde_json::Value::Object(map.clone())).ok();
+    Ok(match sampled {
+        Some(params) if params.keys().any(|key| key.starts_with("arch.")) => {
+            training_overrides(&params)
+        }
+        _ => map,
+    })
+}
+
+/// The training config of trial `number` of a stored study: its study's training part with
+/// the trial's overrides.
+fn stored_trial(db: &Path, study: Option<&str>, number: u64) -> anyhow::Result<TrainConfig> {
+    let detail = with_database(db, async |db| {
+        let study = db.study(study).await?;
+        Ok(db.trial(&study, number).await?)
+    })?;
+    match training_config::objective(&detail.study_config)? {
+        StoredObjective::Training => {}
+        StoredObjective::Command(_) | StoredObjective::Function(_) => bail!(
+            "trial {number} of study `{}` does not train a network (its objective is a command \
+             or a function): `hypersearch show {number}` says how to re-run it",
+            detail.study
+        ),
+    }
+    let text = training_config::render(&detail.study_config, &detail.overrides)?;
+    let origin = format!("trial {number} of study `{}`", detail.study);
+    eprintln!("re-running {origin}");
+    Ok(TrainConfig::from_toml(&text, &origin)?)
 }

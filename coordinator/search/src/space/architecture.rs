@@ -51,7 +51,7 @@ fn parse_per_layer(name: &str) -> Option<(&str, usize)> {
 /// Overrides for the nn-core objective: non-architecture params keep their dotted names;
 /// per-layer params become lists (`network.hidden = [units_1, …]`), network-wide ones
 /// `network.<kind>`.
-pub(crate) fn training_overrides(params: &Params) -> serde_json::Map<String, serde_json::Value> {
+pub fn training_overrides(params: &Params) -> serde_json::Map<String, serde_json::Value> {
     let mut out = serde_json::Map::new();
     let layers = params
         .get(LAYERS)

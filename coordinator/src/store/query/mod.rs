@@ -63,6 +63,9 @@ pub struct TrialSummary {
     pub value: Option<f64>,
     /// The sampled point.
     pub params: serde_json::Value,
+    /// What the objective was given for it: for a training, the training keys the point
+    /// sets (`hypersearch train STUDY --params` takes either).
+    pub overrides: serde_json::Value,
     /// Attempts started.
     pub attempts: u32,
     /// The worker of the latest attempt.

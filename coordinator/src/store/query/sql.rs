@@ -94,8 +94,12 @@ pub async fn resolve_study(
                 available: names(),
             }),
         None if studies.len() == 1 => Ok(studies[0].clone()),
-        None => Err(Error::UnknownStudy {
-            name: "(none given: use --study)".to_string(),
+        None if studies.is_empty() => Err(Error::UnknownStudy {
+            name: "(none given)".to_string(),
+            database: database.to_string(),
+            available: Vec::new(),
+        }),
+        None => Err(Error::StudyNeeded {
             database: database.to_string(),
             available: names(),
         }),
@@ -108,6 +112,7 @@ fn trial_summary(row: &AnyRow) -> Result<TrialSummary, Error> {
         state: row.get("state"),
         value: row.get("value"),
         params: row.get("params"),
+        overrides: row.get("overrides"),
         attempts: row.get("attempts"),
         worker: row.get("worker"),
         started_at: row.get("started_at"),
@@ -123,6 +128,7 @@ struct TrialColumns {
     state: String,
     value: Option<f64>,
     params: Option<String>,
+    overrides: Option<String>,
     attempts: i64,
     worker: Option<String>,
     started_at: Option<String>,
@@ -146,6 +152,7 @@ fn summary_from(c: TrialColumns) -> Result<TrialSummary, Error> {
         state: c.state,
         value: c.value,
         params: json("params", c.params)?.unwrap_or(serde_json::Value::Null),
+        overrides: json("overrides", c.overrides)?.unwrap_or(serde_json::Value::Null),
         attempts: u32::try_from(c.attempts).unwrap_or(0),
         worker: c.worker,
         started_at: c.started_at,
@@ -191,6 +198,7 @@ pub fn for_each_trial_sqlite<E: From<Error>>(
                 state: row.get("state")?,
                 value: row.get("value")?,
                 params: row.get("params")?,
+                overrides: row.get("overrides")?,
                 attempts: row.get("attempts")?,
                 worker: row.get("worker")?,
                 started_at: row.get("started_at")?,
@@ -208,7 +216,7 @@ pub fn for_each_trial_sqlite<E: From<Error>>(
 macro_rules! trial_query {
     ($tail:literal) => {
         concat!(
-            "SELECT t.number, t.state, t.value, t.params, t.attempts, w.name AS worker, \
+            "SELECT t.number, t.state, t.value, t.params, t.overrides, t.attempts, w.name AS worker, \
              t.started_at, t.finished_at, t.error, t.metrics \
              FROM trials t LEFT JOIN workers w ON w.id = t.worker_id ",
             $tail
