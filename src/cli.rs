@@ -33,6 +33,15 @@ pub enum Format {
     Csv,
 }
 
+/// Output format of `train`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TrainFormat {
+    /// The epoch table as the epochs end.
+    Table,
+    /// One JSON object with the whole history, at the end.
+    Json,
+}
+
 /// Output format of `export`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
@@ -316,8 +325,8 @@ pub enum Command {
         #[arg(long, requires = "trial")]
         study: Option<String>,
         /// `table` prints the epoch table, `json` one object with the whole history.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = TrainFormat::Table)]
+        format: TrainFormat,
     },
 }
 

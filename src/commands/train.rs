@@ -12,7 +12,7 @@ use nn_core::{Control, Dataset, EpochMetrics, TrainConfig};
 
 use super::query::with_database;
 use super::training_config::{self, StoredObjective};
-use crate::cli::Format;
+use crate::cli::TrainFormat;
 
 /// What to train.
 pub enum What {
@@ -35,10 +35,7 @@ pub enum What {
 }
 
 /// Trains the network `what` describes and prints its history.
-pub fn run(what: What, format: Format) -> anyhow::Result<ExitCode> {
-    if format == Format::Csv {
-        bail!("--format csv is not available for train: use table or json");
-    }
+pub fn run(what: What, format: TrainFormat) -> anyhow::Result<ExitCode> {
     let config = match what {
         What::Config { config, params } => {
             let overrides = match params {
@@ -52,7 +49,7 @@ pub fn run(what: What, format: Format) -> anyhow::Result<ExitCode> {
     let data = Dataset::load(config.data()).context("cannot load the data set")?;
     let mut out = std::io::stdout().lock();
     let report = match format {
-        Format::Table => {
+        TrainFormat::Table => {
             writeln!(
                 out,
                 "{:>5}  {:>10}  {:>10}  {:>9}  {:>9}  {:>10}  {:>7}",
@@ -88,7 +85,7 @@ pub fn run(what: What, format: Format) -> anyhow::Result<ExitCode> {
             writeln!(out, "{} parameters{stop}", report.parameters)?;
             report
         }
-        Format::Json | Format::Csv => {
+        TrainFormat::Json => {
             let report = nn_core::train(&config, &data, &mut |_: &EpochMetrics| Control::Continue)?;
             writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
             report
