@@ -122,21 +122,9 @@ impl Engine {
     }
 
     /// `docker-compose -p PROJECT -f deploy/compose/compose.yaml ARGS`, with the settings
-    /// a user puts in the environment, to success.
+    /// a user puts in the environment (the token file `token`), to success.
     fn compose(&self, dir: &Scratch, args: &[&str]) -> String {
-        let file = repo("deploy/compose/compose.yaml");
-        let output = run_program(
-            Command::new(tool("docker-compose", "Debian's docker-compose"))
-                .args(["-p", PROJECT, "-f", file.to_str().expect("utf-8 path")])
-                .args(args)
-                .env("DOCKER_HOST", &self.host)
-                .env("HYPERSEARCH_IMAGE", IMAGE)
-                .env("HYPERSEARCH_STUDY", dir.path("study.toml"))
-                .env("HYPERSEARCH_TOKEN_FILE", dir.path("token"))
-                .env("HYPERSEARCH_PORT", "0")
-                .env("HYPERSEARCH_SLOTS", "1"),
-            Duration::from_secs(180),
-        );
+        let output = self.compose_with_token(dir, args, &dir.path("token"));
         assert!(
             output.status.success(),
             "docker-compose {} failed: {}",
@@ -144,6 +132,23 @@ impl Engine {
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// [`Engine::compose`] with the token file `token`, to its end.
+    fn compose_with_token(&self, dir: &Scratch, args: &[&str], token: &Path) -> Output {
+        let file = repo("deploy/compose/compose.yaml");
+        run_program(
+            Command::new(tool("docker-compose", "Debian's docker-compose"))
+                .args(["-p", PROJECT, "-f", file.to_str().expect("utf-8 path")])
+                .args(args)
+                .env("DOCKER_HOST", &self.host)
+                .env("HYPERSEARCH_IMAGE", IMAGE)
+                .env("HYPERSEARCH_STUDY", dir.path("study.toml"))
+                .env("HYPERSEARCH_TOKEN_FILE", token)
+                .env("HYPERSEARCH_PORT", "0")
+                .env("HYPERSEARCH_SLOTS", "1"),
+            Duration::from_secs(180),
+        )
     }
 
     /// A container's state (`running`, `exited`, ...) and exit code.
@@ -245,6 +250,16 @@ fn a_compose_study_survives_a_killed_worker_and_best_agrees_with_sql() {
     // The containers run as uid 65532; the secret is bind-mounted with the file's mode.
     std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .expect("chmod the token");
+
+    // A token file that is not there: refused before anything starts, naming it.
+    let missing = dir.path("no-such-token");
+    let refused = engine.compose_with_token(&dir, &["up", "-d"], &missing);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && said.contains("no-such-token"),
+        "a missing token file: {said}"
+    );
+    engine.compose(&dir, &["down", "-v"]);
 
     compose_up(&engine, &dir);
     let victim = "hse2e_worker_2";
