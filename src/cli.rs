@@ -200,6 +200,10 @@ pub enum Command {
         /// set); default `~/.cache/hypersearch/data`.
         #[arg(long, env = "HYPERSEARCH_DATA_DIR")]
         data_dir: Option<PathBuf>,
+        /// Where a study's `command` objective runs (scripts it names are found from there);
+        /// default the directory the worker was started in.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
     },
     /// List the studies in a database, with trial counts and best values.
     #[command(

@@ -248,3 +248,101 @@ fn a_changed_space_is_refused_naming_each_difference_and_the_study_is_untouched(
     assert_eq!(after, before, "a refused resume changes nothing");
     assert_integrity(&db);
 }
+
+#[test]
+fn the_command_example_runs_its_script_next_to_the_study_file_from_anywhere() {
+    let _heavy = heavy();
+    let dir = Scratch::new();
+    let db = dir.path("command.db");
+    let example = repo("examples/command-study.toml");
+    // The scratch directory is the working directory: the script is found next to the study.
+    let output = dir.hs(
+        &[
+            "run",
+            example.to_str().expect("utf-8"),
+            "--db",
+            db.to_str().expect("utf-8"),
+        ],
+        Duration::from_secs(120),
+    );
+    assert_ok(&output);
+    assert_eq!(
+        sql_count(&db, "SELECT count(*) FROM trials WHERE state = 'failed'"),
+        0,
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        sql_count(
+            &db,
+            "SELECT count(*) FROM trials WHERE state IN ('complete', 'pruned')"
+        ),
+        30
+    );
+    // The script read its parameters: different learning rates, different results.
+    assert!(
+        sql_count(
+            &db,
+            "SELECT count(DISTINCT value) FROM trials WHERE state = 'complete'"
+        ) > 5,
+        "every trial scored the same"
+    );
+    assert_integrity(&db);
+}
+
+#[test]
+fn a_worker_runs_commands_in_its_workdir() {
+    let dir = Scratch::new();
+    let config = dir.write(
+        "study.toml",
+        r#"
+[study]
+name = "workdir"
+metric = "loss"
+
+[objective]
+command = "sh ./score.sh"
+
+[search]
+algorithm = "random"
+trials = 3
+seed = 1
+
+[search.space]
+x = { float = [0, 1] }
+"#,
+    );
+    let scripts = dir.path("scripts");
+    std::fs::create_dir_all(&scripts).expect("a directory");
+    std::fs::write(scripts.join("score.sh"), "echo loss=0.25\n").expect("a script");
+    let db = dir.path("trials.db");
+    let (mut serve, address) =
+        crate::faults::support::serve_on(&dir, &config, &db, "127.0.0.1:0", "serve.log", &[]);
+    let worker = dir.hs(
+        &[
+            "worker",
+            "--coordinator",
+            &address,
+            "--workdir",
+            scripts.to_str().expect("utf-8"),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_ok(&worker);
+    assert!(serve.wait(Duration::from_secs(30)).success());
+    assert_eq!(
+        sql_count(&db, "SELECT count(*) FROM trials WHERE value = 0.25"),
+        3
+    );
+    let missing = dir.hs(
+        &[
+            "worker",
+            "--coordinator",
+            &address,
+            "--workdir",
+            "no-such-dir",
+        ],
+        Duration::from_secs(30),
+    );
+    crate::harness::assert_one_clear_error(&missing, &["--workdir no-such-dir", "not a directory"]);
+}

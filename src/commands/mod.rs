@@ -82,6 +82,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             tls_cert,
             tls_key,
             data_dir,
+            workdir,
         } => worker::run(worker::WorkerArgs {
             coordinator: &coordinator,
             slots,
@@ -92,6 +93,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             tls_cert: tls_cert.as_deref(),
             tls_key: tls_key.as_deref(),
             data_dir,
+            workdir,
         }),
         Command::Studies { db, format } => query::studies(&db.db, format),
         Command::Best {

@@ -103,6 +103,8 @@ pub fn run(
         let mut options = hypersearch_worker::Options::new(&format!("http://{address}"), slots);
         options.token = Some(token);
         options.name = Some(format!("local:{}", std::process::id()));
+        // A `command` runs next to the study file, as a script it names usually is.
+        options.workdir = Some(study_dir(config));
         let mut working = tokio::spawn(hypersearch_worker::run(options, raised(worker_stopping)));
         let display = tokio::spawn(progress::show(progress, metric.clone()));
         let (stop_asked, stop) = signals::watch_stop();
@@ -169,5 +171,13 @@ pub(super) fn say_budget_changed(name: &str, coordinator: &hypersearch_coordinat
             "study `{name}`: trial budget {} from {before} to {now}",
             if now > before { "raised" } else { "lowered" }
         );
+    }
+}
+
+/// The directory of the study file `config` (the working directory for a bare file name).
+fn study_dir(config: &Path) -> std::path::PathBuf {
+    match config.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
     }
 }

@@ -30,6 +30,8 @@ pub struct WorkerArgs<'a> {
     pub tls_key: Option<&'a Path>,
     /// `--data-dir`.
     pub data_dir: Option<PathBuf>,
+    /// `--workdir`.
+    pub workdir: Option<PathBuf>,
 }
 
 /// `hypersearch worker`.
@@ -50,6 +52,12 @@ pub fn run(args: WorkerArgs<'_>) -> anyhow::Result<ExitCode> {
     options.patience = args.patience;
     if let Some(dir) = args.data_dir {
         options.data_dir = dir;
+    }
+    if let Some(dir) = args.workdir {
+        if !dir.is_dir() {
+            anyhow::bail!("--workdir {}: not a directory", dir.display());
+        }
+        options.workdir = Some(dir);
     }
     runtime()?.block_on(async {
         let (stopping, stop) = signals::watch_stop();

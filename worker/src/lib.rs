@@ -70,6 +70,8 @@ pub struct Options {
     pub name: Option<String>,
     /// How long the coordinator may be unreachable before the worker gives up.
     pub patience: Duration,
+    /// Where a `command` objective runs; the worker's own working directory when `None`.
+    pub workdir: Option<PathBuf>,
 }
 
 impl Options {
@@ -83,6 +85,7 @@ impl Options {
             slots,
             name: None,
             patience: Duration::from_secs(30),
+            workdir: None,
         }
     }
 }
@@ -98,6 +101,7 @@ impl fmt::Debug for Options {
             .field("slots", &self.slots)
             .field("name", &self.name)
             .field("patience", &self.patience)
+            .field("workdir", &self.workdir)
             .finish()
     }
 }
@@ -182,6 +186,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         held: held.clone(),
         datasets: Default::default(),
         stopping,
+        workdir: options.workdir.clone().map(Arc::from),
     };
     let mut slots_running = JoinSet::new();
     for _ in 0..slots {

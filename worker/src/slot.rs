@@ -30,6 +30,8 @@ pub(crate) struct SlotContext {
     pub datasets: DatasetCache,
     /// Becomes true when the worker is asked to stop: no new trials.
     pub stopping: watch::Receiver<bool>,
+    /// Where a `command` objective runs, if not in the worker's working directory.
+    pub workdir: Option<Arc<std::path::Path>>,
 }
 
 /// Most epochs sent in one report (the protocol accepts up to [`hypersearch_proto::MAX_EPOCHS`]).
@@ -179,6 +181,7 @@ async fn run_trial(
     objective::start(
         &ctx.study,
         &ctx.datasets,
+        ctx.workdir.clone(),
         assignment,
         cancel.clone(),
         events,

@@ -35,25 +35,40 @@ const QUOTE_BYTES: usize = 120;
 /// How long a stopped program may take to exit after SIGTERM.
 const TERM_GRACE: Duration = Duration::from_secs(3);
 
-/// Runs `command` for `assignment` and sends its events.
+/// What to run for each trial.
+pub(crate) struct Program {
+    /// The shell command.
+    pub command: String,
+    /// The study's metric, which a program that exits 0 must have printed.
+    pub metric: String,
+    /// Where it runs, if not in the worker's working directory.
+    pub workdir: Option<Arc<std::path::Path>>,
+}
+
+/// Runs `program` for `assignment` and sends its events.
 pub(crate) async fn run(
-    command: String,
+    program: Program,
     assignment: Assignment,
     cancel: Arc<Cancel>,
     events: Events,
 ) {
-    let outcome = run_inner(&command, &assignment, &cancel, &events).await;
+    let outcome = run_inner(&program, &assignment, &cancel, &events).await;
     let _ = events.send(Event::Done(within_limits(outcome)));
 }
 
 async fn run_inner(
-    command: &str,
+    program: &Program,
     assignment: &Assignment,
     cancel: &Cancel,
     events: &Events,
 ) -> Outcome {
+    let (command, metric) = (program.command.as_str(), program.metric.as_str());
     let params = serde_json::Value::Object(assignment.overrides.clone()).to_string();
-    let mut child = match Command::new("sh")
+    let mut shell = Command::new("sh");
+    if let Some(dir) = &program.workdir {
+        shell.current_dir(dir);
+    }
+    let mut child = match shell
         .arg("-c")
         .arg(command)
         .env("HYPERSEARCH_PARAMS", params)
@@ -85,10 +100,15 @@ async fn run_inner(
     let mut last = Metrics::new();
     let mut last_epoch = 0u32;
     let mut problem = None;
+    // The last line printed, to show when no line reported the study metric.
+    let mut last_line: Option<String> = None;
     loop {
         tokio::select! {
             line = lines.next_line() => match line {
                 Ok(Some(Some(line))) => {
+                    if !line.trim().is_empty() {
+                        last_line = Some(excerpt(line.trim(), QUOTE_BYTES));
+                    }
                     match parse_line(&line, last_epoch).and_then(|parsed| {
                         merge(&mut last, parsed.as_ref())?;
                         Ok(parsed)
@@ -135,6 +155,17 @@ async fn run_inner(
         let _ = tokio::time::timeout(INTERRUPT_GRACE, cancel.stopped()).await;
     }
     match status {
+        Ok(status) if status.success() && !last.contains_key(metric) => Outcome::Failed {
+            error: format!(
+                "the command exited 0 without printing the study metric as `{metric}=NUMBER` \
+                 (lines of `key=value` pairs separated by spaces, e.g. `epoch=3 {metric}=0.91`); {}",
+                match &last_line {
+                    Some(line) => format!("the last line it printed: {line:?}"),
+                    None => "it printed nothing".to_string(),
+                }
+            ),
+            kind: FailureKind::User,
+        },
         Ok(status) if status.success() => Outcome::Finished(super::finite(last)),
         Ok(status) => Outcome::Failed {
             error: if stderr.trim().is_empty() {
@@ -365,7 +396,11 @@ mod tests {
     async fn collect(command: &str, cancel: Arc<Cancel>) -> Vec<Event> {
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
         run(
-            command.to_string(),
+            Program {
+                command: command.to_string(),
+                metric: "loss".to_string(),
+                workdir: None,
+            },
             assignment(serde_json::json!({"x": 2})),
             cancel,
             events,
@@ -509,5 +544,25 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(10));
         assert_eq!(events.len(), 2, "{events:?}");
         assert!(matches!(events[1], Event::Done(_)));
+    }
+
+    #[tokio::test]
+    async fn an_exit_0_without_the_study_metric_fails_naming_the_last_line() {
+        let events = collect(
+            r#"echo '{"epoch": 1, "loss": 0.8}'; echo 'epoch 2: loss 0.7'"#,
+            Arc::new(Cancel::default()),
+        )
+        .await;
+        let Some(Event::Done(Outcome::Failed { error, kind })) = events.last() else {
+            panic!("{events:?}");
+        };
+        assert_eq!(*kind, FailureKind::User);
+        assert!(error.contains("`loss=NUMBER`"), "{error}");
+        assert!(error.contains("epoch 2: loss 0.7"), "{error}");
+        let silent = collect("true", Arc::new(Cancel::default())).await;
+        let Some(Event::Done(Outcome::Failed { error, .. })) = silent.last() else {
+            panic!("{silent:?}");
+        };
+        assert!(error.contains("it printed nothing"), "{error}");
     }
 }

@@ -37,6 +37,7 @@ pub(crate) type Events = UnboundedSender<Event>;
 pub(crate) fn start(
     study: &StudyInfo,
     datasets: &DatasetCache,
+    workdir: Option<Arc<std::path::Path>>,
     assignment: Assignment,
     cancel: Arc<Cancel>,
     events: Events,
@@ -47,7 +48,16 @@ pub(crate) fn start(
             let _ = events.send(Event::Done(outcome));
         }
         Objective::Command(command) => {
-            tokio::spawn(command::run(command.clone(), assignment, cancel, events));
+            tokio::spawn(command::run(
+                command::Program {
+                    command: command.clone(),
+                    metric: study.metric.clone(),
+                    workdir,
+                },
+                assignment,
+                cancel,
+                events,
+            ));
         }
         Objective::Training => training::start(
             study.base_config_toml.clone(),
