@@ -369,3 +369,45 @@ x = { float = [0, 1] }
     );
     assert_integrity(&db);
 }
+
+/// A mistake in the training part of a study is reported at its own line and key, once,
+/// in the words of the study file's other errors.
+#[test]
+fn a_mistake_in_the_training_part_names_its_own_line_and_key() {
+    let dir = Scratch::new();
+    let example = std::fs::read_to_string(crate::harness::repo("examples/digits-search.toml"))
+        .expect("example");
+    let cases = [
+        ("misspelt key", "patience = 8", "patiense = 8"),
+        ("string for an integer", "epochs = 30", "epochs = \"30\""),
+        (
+            "string for a number",
+            "validation_fraction = 0.2",
+            "validation_fraction = \"x\"",
+        ),
+        (
+            "unknown optimizer",
+            "optimizer = \"adam\"",
+            "optimizer = \"adamx\"",
+        ),
+    ];
+    let mut said = String::new();
+    for (case, from, to) in cases {
+        assert!(example.contains(from), "{from}");
+        let config = dir.write("study.toml", &example.replacen(from, to, 1));
+        let output = dir.hs(
+            &[
+                "run",
+                config.to_str().expect("utf-8"),
+                "--db",
+                dir.path("t.db").to_str().expect("utf-8"),
+            ],
+            Duration::from_secs(30),
+        );
+        assert!(!output.status.success(), "{case}: accepted");
+        let text = stderr(&output).replace(config.to_str().expect("utf-8"), "study.toml");
+        assert_eq!(text.matches("study.toml").count(), 1, "{case}: {text}");
+        said.push_str(&format!("{case}\n    {}\n", text.trim()));
+    }
+    insta::assert_snapshot!(said);
+}

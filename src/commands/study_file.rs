@@ -34,7 +34,9 @@ pub fn load(path: &Path, data_root: Option<&Path>) -> anyhow::Result<StudyFile> 
             &config.base_training_config,
             &path.display().to_string(),
         )
-        .map_err(|err| anyhow!("{}: the training part is invalid: {err}", path.display()))?;
+        .map_err(|err| {
+            training_error(path, &config.base_training_config, &text, &err.to_string())
+        })?;
         // A missing or malformed data set is one clear error now, not a failure per trial.
         nn_core::Dataset::load(training.data())
             .map_err(|err| anyhow!("{}: cannot load the data set: {err}", path.display()))?;
@@ -161,6 +163,92 @@ fn idx_files(dir: &Path) -> Vec<PathBuf> {
         .find(|path| path.is_file())
     })
     .collect()
+}
+
+/// An error nn-core found in the training part of a study, which it read as re-written from
+/// the study's `[data]`, `[network]` and `[training]` tables (`base`): said once, at the line
+/// of the study file (`original`) where the offending key is, in the words of the study
+/// file's other errors.
+fn training_error(path: &Path, base: &str, original: &str, message: &str) -> anyhow::Error {
+    let origin = path.display().to_string();
+    // nn-core's own checks say `ORIGIN:LINE: ...`; TOML's parser `... at line LINE, ...`.
+    if let Some((line, rest)) = message
+        .strip_prefix(&format!("{origin}:"))
+        .and_then(|rest| rest.split_once(": "))
+        .and_then(|(line, rest)| Some((line.parse::<usize>().ok()?, rest)))
+    {
+        return match relocate(base, original, line) {
+            Some((at, _, _)) => anyhow!("{origin}:{at}: {rest}"),
+            None => anyhow!("{origin}: in the training part: {rest}"),
+        };
+    }
+    let parsed_line = message
+        .split("at line ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<usize>().ok());
+    let message = message
+        .strip_prefix(&format!("{origin}: "))
+        .unwrap_or(message);
+    let Some((at, table, key)) = parsed_line.and_then(|line| relocate(base, original, line)) else {
+        return anyhow!("{origin}: in the training part: {message}");
+    };
+    // The description is the message's last line; its Rust type names read as TOML's.
+    let what = message.lines().last().unwrap_or(message).trim();
+    let what = what
+        .replace("expected i64", "expected an integer")
+        .replace("expected u64", "expected a non-negative integer")
+        .replace("expected u32", "expected a non-negative integer")
+        .replace("expected usize", "expected a non-negative integer")
+        .replace("expected f64", "expected a number")
+        .replace("expected f32", "expected a number");
+    anyhow!("{origin}:{at}: `{table}.{key}`: {what}")
+}
+
+/// The line of `original` that line `line` of `base` (the training part as re-written)
+/// came from, with its table and key.
+fn relocate(base: &str, original: &str, line: usize) -> Option<(usize, String, String)> {
+    let (table, key) = key_at(base, line)?;
+    let at = line_of(original, &table, &key)?;
+    Some((at, table, key))
+}
+
+/// The table and key of line `line` (from 1) of TOML `text` written as `key = value` lines
+/// under `[table]` headers.
+fn key_at(text: &str, line: usize) -> Option<(String, String)> {
+    let mut table = None;
+    for (number, content) in text.lines().enumerate() {
+        let content = content.trim();
+        if let Some(header) = content.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            table = Some(header.trim().to_string());
+        } else if number + 1 == line {
+            let key = content
+                .split('=')
+                .next()?
+                .trim()
+                .trim_matches('"')
+                .to_string();
+            return Some((table?, key));
+        }
+    }
+    None
+}
+
+/// The line (from 1) of `text` where `key` of `[table]` is set, if written `key = ...`.
+fn line_of(text: &str, table: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (number, content) in text.lines().enumerate() {
+        let content = content.trim();
+        if let Some(header) = content.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            current = header.trim().to_string();
+        } else if current == table
+            && let Some((name, _)) = content.split_once('=')
+            && name.trim().trim_matches('"') == key
+        {
+            return Some(number + 1);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
