@@ -411,3 +411,66 @@ fn a_mistake_in_the_training_part_names_its_own_line_and_key() {
     }
     insta::assert_snapshot!(said);
 }
+
+#[test]
+fn a_run_whose_first_trials_all_fail_the_same_way_stops_early_saying_why() {
+    let dir = Scratch::new();
+    let config = dir.write(
+        "study.toml",
+        r#"
+[study]
+name = "misspelt-metric"
+metric = "val_accuracy"
+
+[objective]
+command = "echo epoch=1 val_acc=0.5"
+
+[search]
+algorithm = "random"
+trials = 100000
+parallel = 2
+seed = 1
+
+[search.space]
+x = { float = [0, 1] }
+"#,
+    );
+    let db = dir.path("trials.db");
+    let output = dir.hs(
+        &[
+            "run",
+            config.to_str().expect("utf-8"),
+            "--db",
+            db.to_str().expect("utf-8"),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let said = stderr(&output);
+    for part in [
+        "trial 0 failed:",
+        "stopped: the first 5 trials all failed the same way",
+        "`val_accuracy=NUMBER`",
+        "the last line it printed: \"epoch=1 val_acc=0.5\"",
+        "run the same command again",
+    ] {
+        assert!(said.contains(part), "`{part}` missing in:\n{said}");
+    }
+    let failed = sql_count(&db, "SELECT count(*) FROM trials WHERE state = 'failed'");
+    // Failing trials take a millisecond each: a few dozen more fail while the run stops.
+    assert!(
+        (5..1000).contains(&failed),
+        "{failed} trials failed before the run stopped"
+    );
+    assert_eq!(
+        sql(&db, "SELECT state FROM studies", |r| r.get::<String, _>(0)),
+        vec!["running".to_string()],
+        "the study is stopped, not spent"
+    );
+    assert_eq!(
+        sql_count(&db, "SELECT count(*) FROM attempts WHERE state = 'running'"),
+        0,
+        "a trial leased but not started is handed back, not left to expire"
+    );
+    assert_integrity(&db);
+}

@@ -6,6 +6,7 @@
 //! progress bar), `logging`, `training_config` (a trial as a re-runnable training config).
 
 mod export;
+mod failures;
 mod logging;
 mod output;
 mod progress;

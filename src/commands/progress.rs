@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use hypersearch_coordinator::Progress;
 use indicatif::{ProgressBar, ProgressStyle};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::output::number;
 
@@ -22,15 +22,23 @@ fn summary(p: &Progress) -> String {
 }
 
 /// Shows `progress` until the study is finished or the sender goes away.
-pub async fn show(mut progress: watch::Receiver<Progress>, metric: String) {
+pub async fn show(
+    mut progress: watch::Receiver<Progress>,
+    metric: String,
+    mut notes: mpsc::UnboundedReceiver<String>,
+) {
     if std::io::stderr().is_terminal() {
-        bar(&mut progress, &metric).await;
+        bar(&mut progress, &metric, &mut notes).await;
     } else {
-        lines(&mut progress, &metric).await;
+        lines(&mut progress, &metric, &mut notes).await;
     }
 }
 
-async fn bar(progress: &mut watch::Receiver<Progress>, metric: &str) {
+async fn bar(
+    progress: &mut watch::Receiver<Progress>,
+    metric: &str,
+    notes: &mut mpsc::UnboundedReceiver<String>,
+) {
     let first = *progress.borrow_and_update();
     let bar = ProgressBar::new(first.budget).with_position(first.done());
     let style = ProgressStyle::with_template(
@@ -46,11 +54,20 @@ async fn bar(progress: &mut watch::Receiver<Progress>, metric: &str) {
         bar.set_length(p.budget);
         bar.set_position(p.done());
         bar.set_message(format!("{metric}: {}", summary(&p)));
-        if p.finished || progress.changed().await.is_err() {
+        if p.finished {
             break;
+        }
+        tokio::select! {
+            changed = progress.changed() => if changed.is_err() {
+                break;
+            },
+            Some(note) = notes.recv() => bar.println(note),
         }
     }
     bar.finish_and_clear();
+    while let Ok(note) = notes.try_recv() {
+        eprintln!("{note}");
+    }
     let p = *progress.borrow();
     eprintln!(
         "{}/{} trials done in {} · {metric}: {}",
@@ -75,12 +92,19 @@ fn eta(p: &Progress, start: Instant, first_done: u64) -> String {
     format!("{}s", left.ceil())
 }
 
-async fn lines(progress: &mut watch::Receiver<Progress>, metric: &str) {
+async fn lines(
+    progress: &mut watch::Receiver<Progress>,
+    metric: &str,
+    notes: &mut mpsc::UnboundedReceiver<String>,
+) {
     let start = Instant::now();
     let first_done = progress.borrow().done();
     let mut last_done = None;
     let mut last_print = Instant::now() - Duration::from_secs(10);
     loop {
+        while let Ok(note) = notes.try_recv() {
+            eprintln!("{note}");
+        }
         let p = *progress.borrow_and_update();
         let due = last_print.elapsed() >= Duration::from_secs(1);
         if p.finished || (last_done != Some(p.done()) && due) {
@@ -101,5 +125,8 @@ async fn lines(progress: &mut watch::Receiver<Progress>, metric: &str) {
         if let Ok(Err(_)) = tokio::time::timeout(Duration::from_secs(1), progress.changed()).await {
             break;
         }
+    }
+    while let Ok(note) = notes.try_recv() {
+        eprintln!("{note}");
     }
 }

@@ -34,15 +34,24 @@ pub fn with_database<T>(
 
 /// The lowest-numbered failed trial of study `name` and why it failed, if any.
 pub fn first_failure(db: &Path, name: &str) -> anyhow::Result<Option<(u64, String)>> {
+    Ok(failures(db, name, 1)?.into_iter().next())
+}
+
+/// The `limit` lowest-numbered failed trials of study `name` and why each failed.
+pub fn failures(db: &Path, name: &str, limit: usize) -> anyhow::Result<Vec<(u64, String)>> {
     with_database(db, async |db| {
         let study = db.study(Some(name)).await?;
         let failed = db
             .trials(&study, Some(TrialState::Failed), query::TrialOrder::Number)
             .await?;
-        Ok(failed.into_iter().next().map(|trial| {
-            let error = trial.error.unwrap_or_else(|| "no reason recorded".into());
-            (trial.trial, error)
-        }))
+        Ok(failed
+            .into_iter()
+            .take(limit)
+            .map(|trial| {
+                let error = trial.error.unwrap_or_else(|| "no reason recorded".into());
+                (trial.trial, error)
+            })
+            .collect())
     })
 }
 

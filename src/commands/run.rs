@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::output::say;
-use super::{logging, progress, query, runtime, signals, study_file};
+use super::{failures, logging, progress, query, runtime, signals, study_file};
 use crate::cli::Format;
 
 /// How many trials the final summary lists.
@@ -53,7 +53,7 @@ pub fn run(
     }
     let name = study.config.name.clone();
     let metric = study.config.metric.clone();
-    let (interrupted, end) = runtime()?.block_on(async {
+    let (interrupted, end, failing) = runtime()?.block_on(async {
         let coordinator = Coordinator::open(
             &study.config,
             &study.text,
@@ -83,7 +83,7 @@ pub fn run(
         if start.finished {
             eprintln!("study `{name}` is already finished");
             coordinator.close().await?;
-            return Ok::<_, anyhow::Error>((None, start));
+            return Ok::<_, anyhow::Error>((None, start, None));
         }
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
@@ -106,11 +106,30 @@ pub fn run(
         // A `command` runs next to the study file, as a script it names usually is.
         options.workdir = Some(study_dir(config));
         let mut working = tokio::spawn(hypersearch_worker::run(options, raised(worker_stopping)));
-        let display = tokio::spawn(progress::show(progress, metric.clone()));
+        let (notes, noted) = tokio::sync::mpsc::unbounded_channel();
+        let watching = tokio::spawn(failures::watch(
+            progress.clone(),
+            db_path.clone(),
+            name.clone(),
+            notes,
+        ));
+        let display = tokio::spawn(progress::show(progress, metric.clone(), noted));
         let (stop_asked, stop) = signals::watch_stop();
-        let ctrl_c = tokio::spawn(async move {
-            raised(stop_asked).await;
+        // Ctrl-C or SIGTERM stops the run; so do the first trials all failing the same way.
+        let stopper = tokio::spawn(async move {
+            let mut watching = watching;
+            let failing = tokio::select! {
+                () = raised(stop_asked.clone()) => None,
+                failing = &mut watching => match failing.ok().flatten() {
+                    Some(reason) => Some(reason),
+                    None => {
+                        raised(stop_asked).await;
+                        None
+                    }
+                },
+            };
             let _ = stop_worker.send(true);
+            failing
         });
         let served = tokio::select! {
             served = &mut serving => {
@@ -128,13 +147,29 @@ pub fn run(
                 serving.await
             }
         };
-        ctrl_c.abort();
+        let failing = if stopper.is_finished() {
+            stopper.await.ok().flatten()
+        } else {
+            stopper.abort();
+            None
+        };
         let served = served.context("the coordinator task failed")??;
         let _ = display.await;
         let stopped = *stop.borrow();
         let interrupted = (!served.finished).then(|| stopped.unwrap_or(signals::Stop::Interrupt));
-        Ok((interrupted, served))
+        Ok((interrupted, served, failing))
     })?;
+    if let Some(reason) = failing
+        && interrupted.is_some()
+    {
+        eprintln!(
+            "stopped: the first {} trials all failed the same way:\n  {}\nfix the study and run \
+             the same command again (it resumes); hypersearch show 0 --db {db} tells more",
+            failures::FAIL_FAST,
+            hypersearch_proto::visible::visible(&reason)
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     if let Some(stop) = interrupted {
         eprintln!("interrupted: run the same command again to resume the study");
         return Ok(ExitCode::from(stop.exit_code()));

@@ -73,6 +73,15 @@ pub(crate) async fn run(mut ctx: SlotContext) -> Result<u64, Error> {
     let mut pending: VecDeque<Assignment> = VecDeque::new();
     loop {
         if *ctx.stopping.borrow() {
+            // Trials leased with the last completion but not started go back at once, so
+            // that they do not wait for their leases to expire.
+            for assignment in pending.drain(..) {
+                let outcome = Outcome::Failed {
+                    error: "the worker was shut down before it started the trial".into(),
+                    kind: FailureKind::Preempted,
+                };
+                complete(&ctx, assignment.lease, outcome, 0).await?;
+            }
             return Ok(attempts);
         }
         let Some(assignment) = pending.pop_front() else {
