@@ -27,14 +27,15 @@ pub async fn watch(
     loop {
         let p = *progress.borrow_and_update();
         let succeeded = p.complete + p.pruned > 0;
-        if p.failed > 0 && !said_first {
-            if let Some((number, error)) = failures(&db, &name, 1).await.into_iter().next() {
-                let _ = notes.send(format!(
-                    "trial {number} failed: {}\n  (hypersearch show {number} tells more)",
-                    hypersearch_proto::visible::visible(&error)
-                ));
-                said_first = true;
-            }
+        if p.failed > 0
+            && !said_first
+            && let Some((number, error)) = failures(&db, &name, 1).await.into_iter().next()
+        {
+            let _ = notes.send(format!(
+                "trial {number} failed: {}\n  (hypersearch show {number} tells more)",
+                hypersearch_proto::visible::visible(&error)
+            ));
+            said_first = true;
         }
         if succeeded || p.finished {
             return None;
@@ -72,10 +73,17 @@ async fn failures(db: &std::path::Path, name: &str, limit: usize) -> Vec<(u64, S
 
 /// Whether two failure reasons say the same thing, trial numbers and other figures aside.
 fn same_way(a: &str, b: &str) -> bool {
+    // Each run of digits (a trial number, a figure) reads as one `#`.
     let shape = |text: &str| -> String {
-        text.chars()
-            .map(|c| if c.is_ascii_digit() { '#' } else { c })
-            .collect()
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            if !c.is_ascii_digit() {
+                out.push(c);
+            } else if !out.ends_with('#') {
+                out.push('#');
+            }
+        }
+        out
     };
     shape(a) == shape(b)
 }
