@@ -105,7 +105,9 @@ pub enum Command {
         /// Seconds a trial's lease lasts without a sign of life from its worker.
         #[arg(long, default_value_t = 10.0)]
         lease_seconds: f64,
-        /// The directory the study's `data.path` must lie in; default the config's directory.
+        /// The directory the study's `data.path` must lie in; default anywhere (only this
+        /// run's own local workers read the data; `serve` confines it to the config's
+        /// directory, as it streams it to remote workers).
         #[arg(long)]
         data_root: Option<PathBuf>,
     },

@@ -2,7 +2,8 @@
 //! study's IDX files receives them from the coordinator in checksummed chunks (a chunk the
 //! coordinator damages on purpose is detected and sent again), trains on them, and keeps
 //! them in its cache, where the next run reuses what is intact and fetches again what is
-//! not. The built-in digits need no transfer; a data path outside the data root is refused.
+//! not. The built-in digits need no transfer; a data path outside the data root is refused
+//! by `serve` (which streams it) and read where it is by `run` (which does not).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -247,20 +248,35 @@ fn a_data_path_outside_the_data_root_is_refused() {
         &study("s", absolute.to_str().expect("utf-8")),
     );
     for config in [&inside, &absolute] {
-        for command in ["serve", "run"] {
-            let mut args = vec![command, config.to_str().expect("utf-8")];
-            if command == "serve" {
-                args.extend(["--listen", "127.0.0.1:0"]);
-            }
-            let output = dir.hs(&args, Duration::from_secs(30));
-            assert_one_clear_error(
-                &output,
-                &["data.path", "outside the data root", "--data-root"],
-            );
-        }
+        let output = dir.hs(
+            &[
+                "serve",
+                config.to_str().expect("utf-8"),
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            Duration::from_secs(30),
+        );
+        assert_one_clear_error(
+            &output,
+            &["data.path", "outside the data root", "--data-root"],
+        );
     }
     assert!(!dir.path("study/hypersearch.db").exists());
     assert!(!dir.path("hypersearch.db").exists());
+    // `run` streams nothing to other machines: its own workers read the data where it is.
+    let local = dir.path("local.db");
+    let ran = dir.hs(
+        &[
+            "run",
+            absolute.to_str().expect("utf-8"),
+            "--db",
+            local.to_str().expect("utf-8"),
+        ],
+        Duration::from_secs(60),
+    );
+    crate::harness::assert_ok(&ran);
+    assert_integrity(&local);
     // A data root that holds it lets the study start.
     let db = dir.path("trials.db");
     let root = dir.path("");

@@ -44,7 +44,8 @@ pub fn run(
     data_root: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     logging::init("error");
-    let study = study_file::load(config, data_root)?;
+    // Only this run's local workers read the data: no need to confine where it lies.
+    let study = study_file::load(config, Some(data_root.unwrap_or(Path::new("/"))))?;
     let db_path = study_file::database(db, &study.config);
     let db = query::location(&db_path)?;
     let slots = workers.unwrap_or_else(cores);
