@@ -66,6 +66,9 @@ pub(crate) struct Client {
     credentials: Arc<Mutex<HashMap<u64, AsciiMetadataValue>>>,
 }
 
+/// How long a coordinator may stay silent before a retrying worker says so.
+const SILENCE_ANNOUNCED_AFTER: Duration = Duration::from_secs(5);
+
 impl Client {
     /// A client for `url` (over TLS for `https://`); connects on first use.
     pub fn new(
@@ -211,6 +214,8 @@ impl Client {
     {
         let mut give_up = tokio::time::Instant::now() + self.patience;
         let mut throttled = false;
+        let mut unreachable_said = false;
+        let started = tokio::time::Instant::now();
         let mut backoff = Duration::from_millis(50);
         let mut draw = self.jitter_seed ^ (call.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         loop {
@@ -247,6 +252,23 @@ impl Client {
                         format!("{detail}{}", self.hint_for(&detail))
                     },
                 }));
+            }
+            if !unreachable_said
+                && status.code() != Code::ResourceExhausted
+                && now >= started + SILENCE_ANNOUNCED_AFTER
+            {
+                // A worker waiting on a coordinator that is starting or restarting says so
+                // once, rather than staying silent for its whole patience.
+                tracing::warn!(
+                    call,
+                    url = %self.url,
+                    reason = %transport_detail(&status),
+                    "the coordinator has not answered for {:.0} s; still retrying (this worker \
+                     gives up after {:.0} s of silence, --patience-seconds)",
+                    now.duration_since(started).as_secs_f64(),
+                    self.patience.as_secs_f64()
+                );
+                unreachable_said = true;
             }
             tracing::debug!(call, status = %status.message(), "coordinator unavailable; retrying");
             // Jitter from a per-process sequence keeps many workers from retrying in step.
