@@ -479,11 +479,11 @@ name = "broken-environment"
 metric = "loss"
 
 [objective]
-command = "if [ -n \"$HS_TEST_BROKEN\" ]; then echo 'No module named torch' >&2; exit 3; fi; echo loss=0.5"
+command = "if [ -n \"$HS_TEST_BROKEN\" ]; then echo 'No module named torch' >&2; exit 3; fi; sleep 0.1; echo loss=0.5"
 
 [search]
 algorithm = "random"
-trials = 12
+trials = 60
 parallel = 2
 seed = 4
 failure_retries = 1
@@ -550,7 +550,7 @@ fn a_worker_whose_failures_succeed_elsewhere_is_quarantined_with_the_reason() {
             "SELECT state, count(*) FROM trials GROUP BY state",
             |r| { (r.get::<String, _>(0), r.get::<i64, _>(1)) }
         ),
-        vec![("complete".to_string(), 12)]
+        vec![("complete".to_string(), 60)]
     );
     assert!(
         sql(

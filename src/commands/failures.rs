@@ -15,14 +15,15 @@ use super::query;
 pub const FAIL_FAST: usize = 5;
 
 /// Follows `progress` of study `name` in `db`: sends the first failure's reason to `notes`;
-/// returns the reason when the first [`FAIL_FAST`] trials all failed the same way (the run
-/// should stop), `None` once the study ends or a trial succeeds first.
+/// returns the first failed trial and its reason when the first [`FAIL_FAST`] trials all
+/// failed the same way (the run should stop), `None` once the study ends or a trial
+/// succeeds first.
 pub async fn watch(
     mut progress: watch::Receiver<Progress>,
     db: PathBuf,
     name: String,
     notes: mpsc::UnboundedSender<String>,
-) -> Option<String> {
+) -> Option<(u64, String)> {
     let mut said_first = false;
     loop {
         let p = *progress.borrow_and_update();
@@ -43,7 +44,7 @@ pub async fn watch(
         if p.failed >= FAIL_FAST as u64 {
             let first = failures(&db, &name, FAIL_FAST).await;
             if first.len() == FAIL_FAST && first.iter().all(|(_, e)| same_way(e, &first[0].1)) {
-                return Some(first[0].1.clone());
+                return Some(first[0].clone());
             }
             if first.len() == FAIL_FAST {
                 return None;

@@ -160,12 +160,12 @@ pub fn run(
         let interrupted = (!served.finished).then(|| stopped.unwrap_or(signals::Stop::Interrupt));
         Ok((interrupted, served, failing))
     })?;
-    if let Some(reason) = failing
+    if let Some((number, reason)) = failing
         && interrupted.is_some()
     {
         eprintln!(
             "stopped: the first {} trials all failed the same way:\n  {}\nfix the study and run \
-             the same command again (it resumes); hypersearch show 0 --db {db} tells more",
+             the same command again (it resumes); hypersearch show {number} --db {db} tells more",
             failures::FAIL_FAST,
             hypersearch_proto::visible::visible(&reason)
         );
