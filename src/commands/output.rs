@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::Context;
-use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
 use hypersearch_proto::visible::{visible, visible_keeping_lines};
 use serde::Serialize;
 
@@ -62,8 +62,10 @@ pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
 /// A table with `header`, in the house style.
 pub fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
+    // On a terminal, long cells wrap to fit its width; piped output keeps one line per row.
     table
         .load_style(UTF8_BORDERS_ONLY)
+        .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(header.to_vec());
     table
 }
