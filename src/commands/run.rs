@@ -105,7 +105,7 @@ pub fn run(
         options.token = Some(token);
         options.name = Some(format!("local:{}", std::process::id()));
         // A `command` runs next to the study file, as a script it names usually is.
-        options.workdir = Some(study_dir(config));
+        options.workdir = Some(study_file::study_dir(config)?);
         let mut working = tokio::spawn(hypersearch_worker::run(options, raised(worker_stopping)));
         let (notes, noted) = tokio::sync::mpsc::unbounded_channel();
         let watching = tokio::spawn(failures::watch(
@@ -207,13 +207,5 @@ pub(super) fn say_budget_changed(name: &str, coordinator: &hypersearch_coordinat
             "study `{name}`: trial budget {} from {before} to {now}",
             if now > before { "raised" } else { "lowered" }
         );
-    }
-}
-
-/// The directory of the study file `config` (the working directory for a bare file name).
-fn study_dir(config: &Path) -> std::path::PathBuf {
-    match config.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
     }
 }

@@ -60,7 +60,7 @@ pub fn database(flag: Option<&Path>, config: &StudyConfig) -> PathBuf {
 }
 
 /// The directory of `study_path`, absolute and without symbolic links.
-fn study_dir(study_path: &Path) -> anyhow::Result<PathBuf> {
+pub fn study_dir(study_path: &Path) -> anyhow::Result<PathBuf> {
     let dir = study_path.parent().unwrap_or(Path::new(""));
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
@@ -208,47 +208,26 @@ fn training_error(path: &Path, base: &str, original: &str, message: &str) -> any
 /// The line of `original` that line `line` of `base` (the training part as re-written)
 /// came from, with its table and key.
 fn relocate(base: &str, original: &str, line: usize) -> Option<(usize, String, String)> {
-    let (table, key) = key_at(base, line)?;
-    let at = line_of(original, &table, &key)?;
-    Some((at, table, key))
+    let (_, table, key) = keyed_lines(base).find(|(number, ..)| *number == line)?;
+    let (at, ..) = keyed_lines(original).find(|(_, t, k)| *t == table && *k == key)?;
+    Some((at, table, key.to_string()))
 }
 
-/// The table and key of line `line` (from 1) of TOML `text` written as `key = value` lines
-/// under `[table]` headers.
-fn key_at(text: &str, line: usize) -> Option<(String, String)> {
-    let mut table = None;
-    for (number, content) in text.lines().enumerate() {
-        let content = content.trim();
-        if let Some(header) = content.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-            table = Some(header.trim().to_string());
-        } else if number + 1 == line {
-            let key = content
-                .split('=')
-                .next()?
-                .trim()
-                .trim_matches('"')
-                .to_string();
-            return Some((table?, key));
-        }
-    }
-    None
-}
-
-/// The line (from 1) of `text` where `key` of `[table]` is set, if written `key = ...`.
-fn line_of(text: &str, table: &str, key: &str) -> Option<usize> {
-    let mut current = String::new();
-    for (number, content) in text.lines().enumerate() {
-        let content = content.trim();
-        if let Some(header) = content.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-            current = header.trim().to_string();
-        } else if current == table
-            && let Some((name, _)) = content.split_once('=')
-            && name.trim().trim_matches('"') == key
-        {
-            return Some(number + 1);
-        }
-    }
-    None
+/// The `key = value` lines of TOML `text` under `[table]` headers, as (line from 1, table,
+/// key).
+fn keyed_lines(text: &str) -> impl Iterator<Item = (usize, String, &str)> {
+    let mut table: Option<String> = None;
+    text.lines()
+        .enumerate()
+        .filter_map(move |(number, content)| {
+            let content = content.trim();
+            if let Some(header) = content.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+                table = Some(header.trim().to_string());
+                return None;
+            }
+            let (name, _) = content.split_once('=')?;
+            Some((number + 1, table.clone()?, name.trim().trim_matches('"')))
+        })
 }
 
 #[cfg(test)]

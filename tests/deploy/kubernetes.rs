@@ -15,9 +15,9 @@ use hypersearch_testpg::Cluster;
 use rcgen::ExtendedKeyUsagePurpose;
 use serde_json::Value;
 
-use super::tool;
-use crate::faults::support::{assert_all_over, wait_for};
-use crate::harness::{Proc, Scratch, heavy, repo, run_program, spawn_program};
+use super::{start, tool};
+use crate::faults::support::assert_all_over;
+use crate::harness::{Proc, Scratch, heavy, repo, run_program};
 
 /// What the schemas are checked against: the oldest Kubernetes the manifests support.
 const KUBERNETES_VERSION: &str = "1.30.0";
@@ -199,14 +199,6 @@ fn launch(
     Launch { args, env }
 }
 
-/// Starts a launch of the binary, its output in `LABEL.log`.
-fn start(dir: &Scratch, label: &str, launch: &Launch) -> Proc {
-    let args: Vec<&str> = launch.args.iter().map(String::as_str).collect();
-    let mut command = dir.command(&args);
-    command.envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    spawn_program(&mut command, &dir.path(&format!("{label}.log")))
-}
-
 /// The secrets every overlay reads, plus the TLS ones (a CA and a coordinator certificate
 /// for the Service's name and 127.0.0.1).
 fn secrets(dir: &Scratch, database: &str) -> Secrets {
@@ -258,16 +250,8 @@ fn run_overlay(overlay: &str, database_secret: Option<&str>) {
         &loopback,
     );
     assert_eq!(coordinator.args[0], "serve", "{:?}", coordinator.args);
-    let mut serve = start(&dir, "coordinator", &coordinator);
-    let address = wait_for("the coordinator to listen", Duration::from_secs(30), || {
-        let log = serve.log_text();
-        if let Ok(Some(status)) = serve.child.try_wait() {
-            panic!("{overlay}: the coordinator exited with {status}:{log}");
-        }
-        log.lines()
-            .find_map(|l| l.strip_prefix("listening on "))
-            .map(|a| a.trim().to_string())
-    });
+    let mut serve = start(&dir, &coordinator.args, &coordinator.env, "coordinator.log");
+    let address = serve.listening();
     let port = address.rsplit(':').next().expect("a port").to_string();
     let service = [("hypersearch-coordinator:50051", format!("127.0.0.1:{port}"))];
     let worker = launch(
@@ -279,7 +263,7 @@ fn run_overlay(overlay: &str, database_secret: Option<&str>) {
     );
     assert_eq!(worker.args[0], "worker", "{:?}", worker.args);
     let mut workers: Vec<Proc> = (0..2)
-        .map(|n| start(&dir, &format!("worker-{n}"), &worker))
+        .map(|n| start(&dir, &worker.args, &worker.env, &format!("worker-{n}.log")))
         .collect();
     for worker in &mut workers {
         let status = worker.wait(Duration::from_secs(60));

@@ -9,6 +9,8 @@
 
 use std::path::PathBuf;
 
+use crate::harness::{Proc, Scratch};
+
 mod compose;
 mod kubernetes;
 mod slurm;
@@ -30,4 +32,12 @@ pub fn tool(name: &str, installed_by: &str) -> PathBuf {
                  {installed_by}"
             )
         })
+}
+
+/// Starts `hypersearch ARGS` (a command line taken from a deploy file) with `env` from
+/// `dir`, its stderr in the file `log` there.
+pub fn start(dir: &Scratch, args: &[String], env: &[(String, String)], log: &str) -> Proc {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    dir.spawn_logged_with_env(&args, log, &env)
 }

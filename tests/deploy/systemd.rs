@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use super::tool;
-use crate::faults::support::{assert_exits_ok, wait_for};
-use crate::harness::{Proc, Scratch, assert_integrity, bin, repo, run_program, sql, sql_count};
+use super::{start, tool};
+use crate::faults::support::assert_exits_ok;
+use crate::harness::{Scratch, assert_integrity, bin, repo, run_program, sql, sql_count};
 
 /// Where the units live in the repository.
 const UNIT_DIR: &str = "deploy/systemd";
@@ -449,13 +449,6 @@ fn launch(
     (args, env)
 }
 
-/// Starts `hypersearch ARGS` with `env` from `dir`, its stderr in `log`.
-fn start(dir: &Scratch, args: &[String], env: &[(String, String)], log: &str) -> Proc {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    dir.spawn_logged_with_env(&args, log, &env)
-}
-
 const STUDY: &str = r#"
 [study]
 name = "under-systemd"
@@ -503,18 +496,7 @@ fn the_exec_start_lines_run_a_study_with_the_real_binary() {
         state.display()
     );
     let mut serve = start(&dir, &args, &env, "coordinator.log");
-    let address = wait_for("the coordinator to listen", Duration::from_secs(30), || {
-        let log = serve.log_text();
-        if let Ok(Some(status)) = serve.child.try_wait() {
-            panic!(
-                "`hypersearch {}` exited with {status}:{log}",
-                args.join(" ")
-            );
-        }
-        log.lines()
-            .find_map(|l| l.strip_prefix("listening on "))
-            .map(|a| format!("http://{}", a.trim()))
-    });
+    let address = serve.listening();
     assert!(
         serve.log_text().contains("token required"),
         "the coordinator took no token:{}",

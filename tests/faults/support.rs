@@ -57,16 +57,8 @@ pub fn serve_on(
     ];
     args.extend_from_slice(extra);
     let mut proc = dir.spawn_logged(&args, log);
-    let address = wait_for("serve to listen", Duration::from_secs(30), || {
-        let text = proc.log_text();
-        if let Ok(Some(status)) = proc.child.try_wait() {
-            panic!("serve exited with {status} before listening:{text}");
-        }
-        text.lines()
-            .find_map(|l| l.strip_prefix("listening on "))
-            .map(|a| a.trim().to_string())
-    });
-    (proc, format!("http://{address}"))
+    let address = proc.listening();
+    (proc, address)
 }
 
 /// Starts `hypersearch worker --coordinator ADDRESS --slots SLOTS --name NAME`, its stderr

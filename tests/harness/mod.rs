@@ -141,22 +141,9 @@ impl Scratch {
             .spawn()
             .expect("start hypersearch serve");
         let mut proc = Proc::new(child, &args);
-        proc.log = Some(log.clone());
-        let started = Instant::now();
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(address) = text.lines().find_map(|l| l.strip_prefix("listening on ")) {
-                return (proc, format!("http://{}", address.trim()));
-            }
-            if let Some(status) = proc.child.try_wait().expect("poll serve") {
-                panic!("serve exited with {status} before listening:\n{text}");
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "serve did not start:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        proc.log = Some(log);
+        let address = proc.listening();
+        (proc, address)
     }
 }
 
@@ -255,6 +242,30 @@ impl Proc {
         self.stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
         self.status = Some(status);
         status
+    }
+
+    /// Waits (at most 30 s) for a coordinator whose stderr goes to its log to say
+    /// `listening on ADDRESS`; returns `http://ADDRESS`. Fails the test if it exits first.
+    pub fn listening(&mut self) -> String {
+        let started = Instant::now();
+        loop {
+            let text = self.log_text();
+            if let Some(address) = text.lines().find_map(|l| l.strip_prefix("listening on ")) {
+                return format!("http://{}", address.trim());
+            }
+            if let Some(status) = self.child.try_wait().expect("poll serve") {
+                panic!(
+                    "`{}` exited with {status} before listening:{text}",
+                    self.what
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "`{}` did not start listening:{text}",
+                self.what
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Kills the process with SIGKILL.
