@@ -7,6 +7,7 @@ mod harness;
 
 mod cluster;
 mod command_limits;
+mod conditions;
 mod data;
 mod deploy;
 mod faults;

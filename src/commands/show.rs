@@ -6,6 +6,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use hypersearch_coordinator::store::query::{EpochMetrics, TrialDetail};
+use hypersearch_search::StudyConfig;
+use hypersearch_search::space::architecture;
 
 use super::output::say;
 use super::output::{self, json_cell, maybe_number, number};
@@ -35,8 +37,15 @@ pub fn run(
     match format {
         Format::Json => {
             let mut value = serde_json::to_value(&detail)?;
-            if let (Some(object), Some(config)) = (value.as_object_mut(), &rerun) {
-                object.insert("training_config".into(), config.clone().into());
+            if let Some(object) = value.as_object_mut() {
+                if let Some(config) = &rerun {
+                    object.insert("training_config".into(), config.clone().into());
+                }
+                let absent: serde_json::Map<String, serde_json::Value> = absent_params(&detail)
+                    .into_iter()
+                    .map(|(name, condition)| (name, condition.into()))
+                    .collect();
+                object.insert("absent_params".into(), absent.into());
             }
             output::print_json(&value)?;
         }
@@ -47,6 +56,24 @@ pub fn run(
         Format::Table => print_table(&detail, &objective, rerun.as_deref()),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The conditional `[search.space]` parameters this trial does not have, each with the
+/// condition that did not hold (the architecture's per-layer ones are left out: `arch.layers`
+/// says which exist). Empty when the stored config no longer parses.
+fn absent_params(detail: &TrialDetail) -> Vec<(String, String)> {
+    let Ok(config) = StudyConfig::from_toml_str(&detail.study_config, "the stored study") else {
+        return Vec::new();
+    };
+    let params = detail.summary.params.as_object();
+    config
+        .space
+        .params()
+        .iter()
+        .filter(|spec| !spec.name.starts_with(architecture::PREFIX))
+        .filter(|spec| !params.is_some_and(|p| p.contains_key(&spec.name)))
+        .filter_map(|spec| Some((spec.name.clone(), spec.condition.as_ref()?.to_string())))
+        .collect()
 }
 
 /// One sentence on how the trial ended and why.
@@ -132,6 +159,9 @@ fn print_table(detail: &TrialDetail, objective: &StoredObjective, rerun: Option<
     say!("\nParameters");
     for (name, value) in trial.params.as_object().into_iter().flatten() {
         say!("  {name} = {}", json_cell(value));
+    }
+    for (name, condition) in absent_params(detail) {
+        say!("  {name} absent: exists only when {condition}");
     }
     if !detail.history.is_empty() {
         say!("\nHistory");

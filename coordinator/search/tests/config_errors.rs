@@ -54,6 +54,14 @@ fn cases() -> Vec<(&'static str, String)> {
         ("enqueued layer without its depth", format!("{SEARCH}[search.architecture]\nlayers = {{ int = [1, 3] }}\nunits = {{ choice = [64, 128] }}\n[[search.enqueue]]\n\"arch.units_3\" = 64\n")),
         ("quarantine_after without retries", f("sphere", "x1 = { float = [0, 1] }").replace("trials = 10\n", "trials = 10\nquarantine_after = 3\n")),
         ("quarantine_after = 0", f("sphere", "x1 = { float = [0, 1] }").replace("trials = 10\n", "trials = 10\nfailure_retries = 1\nquarantine_after = 0\n")),
+        ("condition on an unknown parameter", nn("\"training.momentum\" = { float = [0.5, 0.99], when = { \"training.optimiser\" = \"momentum\" } }")),
+        ("condition on a value the parent never takes", nn("\"training.optimizer\" = { choice = [\"sgd\", \"momentum\"] }\n\"training.momentum\" = { float = [0.5, 0.99], when = { \"training.optimizer\" = \"momentun\" } }")),
+        ("condition on a float", nn("\"training.l2\" = { float = [0, 0.1] }\n\"training.momentum\" = { float = [0.5, 0.99], when = { \"training.l2\" = 0.05 } }")),
+        ("condition on itself", nn("\"training.batch_size\" = { int = [16, 64], when = { \"training.batch_size\" = 32 } }")),
+        ("conditions in a cycle", nn("\"training.optimizer\" = { choice = [\"sgd\", \"adam\"], when = { \"training.batch_size\" = 32 } }\n\"training.batch_size\" = { choice = [32, 64], when = { \"training.optimizer\" = \"sgd\" } }")),
+        ("empty condition", nn("\"training.momentum\" = { float = [0.5, 0.99], when = {} }")),
+        ("condition on a function's parameter", f("sphere", "x1 = { float = [0, 1] }\nx2 = { float = [0, 1], when = { x1 = 0.5 } }")),
+        ("condition inside the architecture", format!("{SEARCH}[search.architecture]\nlayers = {{ int = [1, 3] }}\nunits = {{ choice = [64], when = {{ \"arch.layers\" = 2 }} }}\n")),
         ("TOML syntax", "[search\ntrials = 3\n".into()),
     ]
 }

@@ -45,12 +45,21 @@ fn param_line() -> impl Strategy<Value = String> {
     ]
 }
 
-/// A study text for `algorithm` over 1–3 generated parameters, maybe an architecture.
+/// Conditional parameters: `q` exists for two of `mode`'s three values, `r` only when `q`
+/// is 3 (a nested condition).
+const CONDITIONAL: &str = "mode = { choice = [\"a\", \"b\", \"c\"] }\nq = { int = [1, 3], when = { mode = [\"a\", \"b\"] } }\nr = { choice = [true, false], when = { q = 3, mode = \"a\" } }\n";
+
+/// A study text for `algorithm` over 1–3 generated parameters, maybe conditional ones, maybe
+/// an architecture (with a `[search.space]` parameter that exists for one depth only).
 fn study_text(algorithm: &'static str) -> impl Strategy<Value = String> {
-    (prop::collection::vec(param_line(), 1..4), any::<bool>(), 0i64..2, 1i64..3, any::<u16>()).prop_map(
-        move |(lines, arch, lo, extra, seed)| {
-            let space: String = lines.iter().enumerate().map(|(i, l)| format!("p{i} = {l}\n")).collect();
+    (prop::collection::vec(param_line(), 1..4), any::<bool>(), any::<bool>(), 0i64..2, 1i64..3, any::<u16>()).prop_map(
+        move |(lines, arch, conditional, lo, extra, seed)| {
+            let mut space: String = lines.iter().enumerate().map(|(i, l)| format!("p{i} = {l}\n")).collect();
+            if conditional {
+                space.push_str(CONDITIONAL);
+            }
             let architecture = if arch {
+                space.push_str(&format!("s = {{ choice = [1, 2], when = {{ \"arch.layers\" = {} }} }}\n", lo + 1));
                 format!("[search.architecture]\nlayers = {{ int = [{lo}, {}] }}\nunits = {{ choice = [8, 16] }}\ndropout = {{ float = [0.0, 0.5], grid = 2 }}\nactivation = {{ choice = [\"relu\", \"elu\"] }}\n", lo + extra)
             } else {
                 String::new()
@@ -142,6 +151,16 @@ proptest! {
     }
 
     #[test]
+    fn bayes_suggestions_are_valid_and_new(text in study_text("bayes")) {
+        let config = StudyConfig::from_toml_str(&text, "p.toml").unwrap();
+        let (trials, exhausted) = drive(&config, 16);
+        check_history(&config, &trials)?;
+        if let Some(size) = config.space.size() {
+            prop_assert_eq!(exhausted, size < 16, "size {}", size);
+        }
+    }
+
+    #[test]
     fn grid_enumerates_exactly_the_product(text in study_text("grid")) {
         let config = StudyConfig::from_toml_str(&text, "p.toml").unwrap();
         let size = config.space.grid_size().unwrap();
@@ -173,7 +192,8 @@ proptest! {
 }
 
 /// The grid size counted without the library: per value of `arch.layers`, the product of
-/// the grid counts of the parameters that exist.
+/// the grid counts of the parameters that exist; the conditional block's combinations
+/// counted by hand (`mode` a: q 1, 2, or 3 with r true/false = 4; b: q = 3; c: 1).
 fn independent_grid_size(config: &StudyConfig) -> u128 {
     let params = config.space.params();
     let grid_count = |name: &str| {
@@ -185,19 +205,25 @@ fn independent_grid_size(config: &StudyConfig) -> u128 {
             .grid_count()
             .unwrap()
     };
-    let base: u128 = params
+    let conditional = ["mode", "q", "r", "s"];
+    let mut base: u128 = params
         .iter()
-        .filter(|p| !p.name.starts_with("arch."))
+        .filter(|p| !p.name.starts_with("arch.") && !conditional.contains(&p.name.as_str()))
         .map(|p| p.domain.grid_count().unwrap())
         .product();
+    if config.space.get("mode").is_some() {
+        base *= 4 + 3 + 1;
+    }
     let Some(layers) = params.iter().find(|p| p.name == "arch.layers") else {
         return base;
     };
+    let lowest = layers.domain.value_at(0).unwrap().as_i64().unwrap();
     let wide = grid_count("arch.activation");
     (0..layers.domain.count().unwrap())
         .map(|i| {
-            let l = layers.domain.value_at(i).unwrap().as_i64().unwrap() as u32;
-            (grid_count("arch.units_1") * grid_count("arch.dropout_1")).pow(l)
+            let l = layers.domain.value_at(i).unwrap().as_i64().unwrap();
+            let with_s = if l == lowest + 1 { 2 } else { 1 };
+            (grid_count("arch.units_1") * grid_count("arch.dropout_1")).pow(l as u32) * with_s
         })
         .sum::<u128>()
         * base

@@ -55,10 +55,7 @@ pub(super) fn check_enqueued(
                     format!("search.enqueue[{i}].{}", quoted(name.get_ref())),
                     ConfigErrorKind::Invalid {
                         value: name.get_ref().clone(),
-                        reason: format!(
-                            "exists only when `{}` ≥ {} is given",
-                            cond.parent, cond.at_least
-                        ),
+                        reason: format!("exists only when {cond}"),
                     },
                 ));
             }

@@ -20,7 +20,7 @@
 //! | `[search] trial_timeout` | none | wall time an attempt may run (`"90s"`, `"30m"`, `"2h"`); past it the trial fails (user error) with the reason |
 //! | `[search] quarantine_after` | none | a worker whose last K failures (user errors, no success since) ran successfully on other workers is quarantined; 1 ..= 1000, needs `failure_retries` >= 1 |
 //! | `[search] max_epochs` | the training's epochs, else 10,000 | epochs one attempt may report; a report past it is refused |
-//! | `[search.space] NAME` | | `{ float = [lo, hi], log, step, grid }`, `{ int = [lo, hi], log, step }`, `{ choice = [...] }`; for nn-core NAME is a training key ([`training_keys`]) |
+//! | `[search.space] NAME` | | `{ float = [lo, hi], log, step, grid }`, `{ int = [lo, hi], log, step }`, `{ choice = [...] }`; any of them with `when = { PARENT = value or [values], … }` exists only while every PARENT (a searched `choice` or `int`) has one of its values; for nn-core NAME is a training key ([`training_keys`]) |
 //! | `[search.architecture]` | | `layers`, `units`, `dropout` (per layer, conditional on `layers`), `activation`, `batch_norm`, `residual` |
 //! | `[[search.enqueue]]` | | params to run first; missing ones drawn at random |
 //! | `[search.tpe]` | | `multivariate` (true), `group` (true), `constant_liar` (true), `n_ei_candidates` (24), `prior_weight` (1.0), `consider_endpoints` (false), `bandwidth` (`neighbour` or `scott`) |
@@ -32,6 +32,7 @@
 //! `early_stopping` (the rules), [`training_keys`] (what the search may set), `enqueue`.
 
 mod compare;
+mod conditions;
 mod domain;
 mod early_stopping;
 mod enqueue;
@@ -302,10 +303,20 @@ fn check(loc: &Locator<'_>, raw: RawStudyFile) -> Result<StudyConfig, ConfigErro
     };
     let s: &RawSearch = search.get_ref();
 
-    let mut params = match &s.space {
+    let (mut params, conditions) = match &s.space {
         Some(space) => space::space_params(loc, space, nn_core)?,
-        None => Vec::new(),
+        None => (Vec::new(), Vec::new()),
     };
+    if let (Objective::Function(_), Some(first)) = (&objective, conditions.first()) {
+        return Err(loc.at(
+            &first.when.span(),
+            format!("search.space.{}.when", location::quoted(&first.name)),
+            ConfigErrorKind::Invalid {
+                value: "when".into(),
+                reason: "a test function takes every parameter; conditions are for training and command objectives".into(),
+            },
+        ));
+    }
     if let Some(arch) = &s.architecture {
         if let Objective::Function(_) = objective {
             return Err(loc.at(
@@ -338,6 +349,7 @@ fn check(loc: &Locator<'_>, raw: RawStudyFile) -> Result<StudyConfig, ConfigErro
             ),
         ));
     }
+    let params = conditions::apply(loc, params, &conditions)?;
     let style = if nn_core {
         OverrideStyle::TrainingConfig
     } else {

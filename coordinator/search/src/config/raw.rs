@@ -62,6 +62,7 @@ pub(super) struct RawDomain {
     pub log: Option<Spanned<bool>>,
     pub step: Option<Spanned<f64>>,
     pub grid: Option<Spanned<i64>>,
+    pub when: Option<Spanned<OrderedMap<Spanned<toml::Value>>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use toml::Spanned;
 
+use super::conditions::WrittenCondition;
 use super::domain::check_domain;
 use super::location::{Locator, OrderedMap, quoted};
 use super::raw::{RawArchitecture, RawDomain};
@@ -18,12 +19,15 @@ use crate::space::architecture::{self, LAYERS};
 use crate::space::{Condition, Domain, ParamSpec};
 
 /// Checks `[search.space]`; with `nn_core`, every name must be a searchable training key.
-pub(super) fn space_params(
+/// Returns the parameters (unconditional as yet) and their `when` tables, which
+/// [`super::conditions::apply`] checks once the whole space is known.
+pub(super) fn space_params<'a>(
     loc: &Locator<'_>,
-    raw: &OrderedMap<Spanned<RawDomain>>,
+    raw: &'a OrderedMap<Spanned<RawDomain>>,
     nn_core: bool,
-) -> Result<Vec<ParamSpec>, ConfigError> {
+) -> Result<(Vec<ParamSpec>, Vec<WrittenCondition<'a>>), ConfigError> {
     let mut out = Vec::new();
+    let mut conditions = Vec::new();
     for (name, domain) in &raw.0 {
         let key = format!("search.space.{}", quoted(name.get_ref()));
         if name.get_ref().starts_with(architecture::PREFIX) {
@@ -40,13 +44,19 @@ pub(super) fn space_params(
         if nn_core {
             check_training_domain(loc, &key, &name.span(), name.get_ref(), &checked)?;
         }
+        if let Some(when) = &domain.get_ref().when {
+            conditions.push(WrittenCondition {
+                name: name.get_ref().clone(),
+                when,
+            });
+        }
         out.push(ParamSpec {
             name: name.get_ref().clone(),
             domain: checked,
             condition: None,
         });
     }
-    Ok(out)
+    Ok((out, conditions))
 }
 
 /// Checks that `domain` only holds values the training key `name` accepts.
@@ -189,6 +199,26 @@ pub(super) fn architecture_params(
 ) -> Result<Vec<ParamSpec>, ConfigError> {
     let r = raw.get_ref();
     let key = |kind: &str| format!("search.architecture.{kind}");
+    let written = [
+        ("layers", &r.layers),
+        ("units", &r.units),
+        ("dropout", &r.dropout),
+        ("activation", &r.activation),
+        ("batch_norm", &r.batch_norm),
+        ("residual", &r.residual),
+    ];
+    for (kind, domain) in written {
+        if let Some(when) = domain.as_ref().and_then(|d| d.get_ref().when.as_ref()) {
+            return Err(loc.at(
+                &when.span(),
+                format!("{}.when", key(kind)),
+                ConfigErrorKind::Invalid {
+                    value: "when".into(),
+                    reason: "the architecture's own conditions are fixed (per-layer values exist while `layers` reaches them); `when` belongs to [search.space]".into(),
+                },
+            ));
+        }
+    }
     let mut out = Vec::new();
     let per_layer = [("units", &r.units), ("dropout", &r.dropout)];
     let mut bounds = None;
@@ -290,10 +320,7 @@ pub(super) fn architecture_params(
         layer_domains.push((kind, domain));
     }
     for layer in 1..=max_layers {
-        let condition = (layer > min_layers).then(|| Condition {
-            parent: LAYERS.to_string(),
-            at_least: layer,
-        });
+        let condition = (layer > min_layers).then(|| Condition::at_least(LAYERS, layer));
         for (kind, domain) in &layer_domains {
             out.push(ParamSpec {
                 name: architecture::per_layer_name(kind, layer as usize),

@@ -80,14 +80,8 @@ fn spec_example_is_accepted() {
     // Layers 1 and 2 always exist, 3..5 conditionally.
     assert!(c.space.get("arch.units_2").unwrap().condition.is_none());
     assert_eq!(
-        c.space
-            .get("arch.dropout_5")
-            .unwrap()
-            .condition
-            .as_ref()
-            .unwrap()
-            .at_least,
-        5
+        c.space.get("arch.dropout_5").unwrap().condition,
+        Some(crate::space::Condition::at_least("arch.layers", 5))
     );
     assert_eq!(
         c.enqueued[0].get("arch.units_1"),

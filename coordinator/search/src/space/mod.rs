@@ -16,14 +16,81 @@ use crate::error::SearchError;
 use crate::params::{ParamValue, Params};
 pub use domain::{Domain, FloatDomain, IntDomain};
 
-/// When a conditional parameter exists: only while the integer parameter `parent` is at least
-/// `at_least` (e.g. `arch.units_3` exists while `arch.layers ≥ 3`).
+/// What a condition's parent must be for its clause to hold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Requirement {
+    /// An integer at least this large (`arch.units_3` exists while `arch.layers ≥ 3`).
+    AtLeast(i64),
+    /// One of these values (`when = { "training.optimizer" = ["momentum", "adamw"] }`).
+    OneOf(Vec<ParamValue>),
+}
+
+/// One clause of a condition: the parameter `parent` exists and meets `requirement`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Clause {
+    /// The parent parameter's name (a parameter that comes before this one in the space).
+    pub parent: String,
+    /// What the parent's value must be.
+    pub requirement: Requirement,
+}
+
+/// When a conditional parameter exists: while every clause holds. A clause whose parent is
+/// itself absent does not hold, so conditions nest.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Condition {
-    /// The parent parameter's name (an integer-valued parameter listed before this one).
-    pub parent: String,
-    /// The smallest parent value for which this parameter exists.
-    pub at_least: i64,
+    /// The clauses, all of which must hold.
+    pub clauses: Vec<Clause>,
+}
+
+impl Condition {
+    /// The condition `parent ≥ at_least` (the architecture's per-layer parameters).
+    pub fn at_least(parent: &str, at_least: i64) -> Self {
+        Condition {
+            clauses: vec![Clause {
+                parent: parent.to_string(),
+                requirement: Requirement::AtLeast(at_least),
+            }],
+        }
+    }
+
+    /// Whether every clause holds in the (possibly partial) point `params`.
+    pub fn holds(&self, params: &Params) -> bool {
+        self.clauses.iter().all(|clause| {
+            let Some(value) = params.get(&clause.parent) else {
+                return false;
+            };
+            match &clause.requirement {
+                Requirement::AtLeast(n) => value.as_i64().is_some_and(|v| v >= *n),
+                Requirement::OneOf(values) => values.iter().any(|v| v.same_as(value)),
+            }
+        })
+    }
+
+    /// The names of the parameters this condition reads.
+    pub fn parents(&self) -> impl Iterator<Item = &str> {
+        self.clauses.iter().map(|c| c.parent.as_str())
+    }
+}
+
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, clause) in self.clauses.iter().enumerate() {
+            if i > 0 {
+                write!(f, " and ")?;
+            }
+            match &clause.requirement {
+                Requirement::AtLeast(n) => write!(f, "`{}` ≥ {n}", clause.parent)?,
+                Requirement::OneOf(values) if values.len() == 1 => {
+                    write!(f, "`{}` = {}", clause.parent, values[0])?;
+                }
+                Requirement::OneOf(values) => {
+                    let list: Vec<String> = values.iter().map(ToString::to_string).collect();
+                    write!(f, "`{}` in [{}]", clause.parent, list.join(", "))?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One searched parameter.
@@ -46,8 +113,8 @@ pub enum OverrideStyle {
     PassThrough,
 }
 
-/// The checked search space of a study. Parameters are ordered: a condition's parent always
-/// comes before the parameters that depend on it.
+/// The checked search space of a study. Parameters are ordered: a condition's parents always
+/// come before the parameters that depend on them, and are enumerable (int or choice).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SearchSpace {
     params: Vec<ParamSpec>,
@@ -76,15 +143,9 @@ impl SearchSpace {
     }
 
     /// Whether `spec` exists given the (possibly partial) point `params`: an unconditional
-    /// parameter always does; a conditional one when its parent is set and large enough.
+    /// parameter always does; a conditional one when its condition holds.
     pub fn is_active(&self, spec: &ParamSpec, params: &Params) -> bool {
-        match &spec.condition {
-            None => true,
-            Some(c) => params
-                .get(&c.parent)
-                .and_then(ParamValue::as_i64)
-                .is_some_and(|v| v >= c.at_least),
-        }
+        spec.condition.as_ref().is_none_or(|c| c.holds(params))
     }
 
     /// Checks that `params` is a point of this space (every active parameter present and in
@@ -194,45 +255,72 @@ impl SearchSpace {
         self.count_with(Domain::grid_count)
     }
 
-    /// The space split into blocks, one per value of the (single) condition parent: each
-    /// block lists the indices of the parameters active in it (parent excluded).
-    /// Without conditions, one block with every parameter.
+    /// The space split into blocks, one per combination of the condition parents' values
+    /// (a parent whose own condition fails is absent): each block lists the indices of the
+    /// other parameters active in it. Without conditions, one block with every parameter.
+    /// Empty when a parent is not enumerable (the config refuses such a space).
     pub fn blocks(&self) -> Vec<Block> {
-        let parent = self
+        let parents = self.parent_indices();
+        let mut blocks = Vec::new();
+        let mut point = Params::new();
+        let mut chosen = Vec::new();
+        self.enumerate_blocks(&parents, 0, &mut point, &mut chosen, &mut blocks);
+        blocks
+    }
+
+    /// Indices of the parameters some condition reads, in order.
+    fn parent_indices(&self) -> Vec<usize> {
+        let parents: BTreeSet<&str> = self
             .params
             .iter()
-            .find_map(|p| p.condition.as_ref().map(|c| &c.parent));
-        let Some(parent) = parent else {
-            return vec![Block {
-                parent_value: None,
-                params: (0..self.params.len()).collect(),
-            }];
-        };
-        let Some(parent_spec) = self.get(parent) else {
-            return Vec::new();
-        };
-        let n = parent_spec.domain.count().unwrap_or(0);
-        (0..n)
-            .filter_map(|i| parent_spec.domain.value_at(i))
-            .map(|value| {
-                let mut point = Params::new();
-                point.insert(parent.clone(), value.clone());
-                let params = (0..self.params.len())
-                    .filter(|&j| {
-                        let spec = &self.params[j];
-                        spec.name != *parent && self.is_active(spec, &point)
-                    })
-                    .collect();
-                Block {
-                    parent_value: Some(value),
-                    params,
-                }
-            })
+            .filter_map(|p| p.condition.as_ref())
+            .flat_map(Condition::parents)
+            .collect();
+        (0..self.params.len())
+            .filter(|&j| parents.contains(self.params[j].name.as_str()))
             .collect()
     }
 
+    fn enumerate_blocks(
+        &self,
+        parents: &[usize],
+        next: usize,
+        point: &mut Params,
+        chosen: &mut Vec<(usize, ParamValue)>,
+        out: &mut Vec<Block>,
+    ) {
+        let Some(&first) = parents.get(next) else {
+            let params = (0..self.params.len())
+                .filter(|j| !parents.contains(j) && self.is_active(&self.params[*j], point))
+                .collect();
+            out.push(Block {
+                parents: chosen.clone(),
+                params,
+            });
+            return;
+        };
+        let spec = &self.params[first];
+        if !self.is_active(spec, point) {
+            self.enumerate_blocks(parents, next + 1, point, chosen, out);
+            return;
+        }
+        let Some(count) = spec.domain.count() else {
+            return;
+        };
+        for i in 0..count {
+            let Some(value) = spec.domain.value_at(i) else {
+                return;
+            };
+            point.insert(spec.name.clone(), value.clone());
+            chosen.push((first, value));
+            self.enumerate_blocks(parents, next + 1, point, chosen, out);
+            chosen.pop();
+            point.remove(&spec.name);
+        }
+    }
+
     /// The `index`-th point in enumeration order (grid values when `grid`, else every
-    /// distinct value): blocks in the parent's value order, then the parameters in order,
+    /// distinct value): blocks in the parents' value order (the first parent slowest), then the parameters in order,
     /// the first varying slowest. `None` past the end or for a non-enumerable space.
     pub(crate) fn nth_point(
         &self,
@@ -253,8 +341,8 @@ impl SearchSpace {
                 continue;
             }
             let mut point = Params::new();
-            if let (Some(parent), Some(value)) = (self.parent_name(), &block.parent_value) {
-                point.insert(parent.to_string(), value.clone());
+            for (j, value) in &block.parents {
+                point.insert(self.params[*j].name.clone(), value.clone());
             }
             let mut rest = index;
             let mut digits = vec![0u128; sizes.len()];
@@ -276,13 +364,6 @@ impl SearchSpace {
         None
     }
 
-    /// Names of the condition parents (at most one: `arch.layers`).
-    pub(crate) fn parent_name(&self) -> Option<&str> {
-        self.params
-            .iter()
-            .find_map(|p| p.condition.as_ref().map(|c| c.parent.as_str()))
-    }
-
     fn count_with(&self, count: impl Fn(&Domain) -> Option<u128>) -> Option<u128> {
         let mut total: u128 = 0;
         for block in self.blocks() {
@@ -301,11 +382,11 @@ impl SearchSpace {
     }
 }
 
-/// The parameters active for one value of the condition parent.
+/// The parameters active for one combination of the condition parents' values.
 #[derive(Debug, Clone)]
 pub struct Block {
-    /// The parent's value (`None` when the space has no conditions).
-    pub parent_value: Option<ParamValue>,
+    /// The present condition parents, as (index into [`SearchSpace::params`], value).
+    pub parents: Vec<(usize, ParamValue)>,
     /// Indices into [`SearchSpace::params`] of the other active parameters, in order.
     pub params: Vec<usize>,
 }

@@ -23,7 +23,7 @@ use super::{SampleContext, Sampler, Suggestion, trial_rng};
 use crate::config::{StudyConfig, TpeSettings};
 use crate::error::SearchError;
 use crate::params::{ParamValue, Params};
-use crate::space::{Domain, SearchSpace};
+use crate::space::{Condition, Domain, SearchSpace};
 use crate::trial::{Direction, TrialRecord};
 use book::{Book, Split};
 use parzen::{Options, ParamKind, Parzen};
@@ -202,20 +202,23 @@ fn make_groups(space: &SearchSpace, settings: &TpeSettings) -> Vec<Group> {
     if !settings.multivariate {
         return (0..n).map(|j| group(vec![j])).collect();
     }
-    // Conditions, in order of first appearance (None first: parents precede children).
-    let mut keys: Vec<Option<i64>> = Vec::new();
+    // Conditions, in order of first appearance (None first): a parameter's parents come
+    // before it in the space, so a group's parents are in groups sampled before it.
+    let mut keys: Vec<Option<&Condition>> = vec![None];
     for p in space.params() {
-        let key = p.condition.as_ref().map(|c| c.at_least);
+        let key = p.condition.as_ref();
         if !keys.contains(&key) {
             keys.push(key);
         }
     }
-    keys.sort_by_key(|k| k.unwrap_or(i64::MIN));
     let mut out = Vec::new();
     for key in keys {
         let members: Vec<usize> = (0..n)
-            .filter(|&j| space.params()[j].condition.as_ref().map(|c| c.at_least) == key)
+            .filter(|&j| space.params()[j].condition.as_ref() == key)
             .collect();
+        if members.is_empty() {
+            continue;
+        }
         if key.is_none() || settings.group {
             out.push(group(members));
         } else {
