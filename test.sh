@@ -8,7 +8,8 @@
 #     `docker-compose`; the tests start their own engine), a one-node Slurm (`slurm-wlm`,
 #     `munge`; started by the tests), `systemd-analyze` (`systemd`), and in a Python virtual
 #     environment under target/test-tools: kubectl, kubernetes-validate and PyYAML (pinned
-#     below), named to the tests by HYPERSEARCH_TEST_TOOLS.
+#     below), named to the tests by HYPERSEARCH_TEST_TOOLS;
+#   - `tmux`, a real terminal of a given width for the progress bar's and tables' test.
 # Arguments replace `--workspace` in `cargo test --release` (e.g. ./test.sh -p
 # hypersearch-coordinator).
 set -euo pipefail
@@ -25,7 +26,7 @@ have_promtool() {
 # Debian package -> a program it installs.
 declare -A programs=(
     [docker.io]=dockerd [docker-compose]=docker-compose [slurm-wlm]=slurmctld [munge]=munged
-    [systemd]=systemd-analyze
+    [systemd]=systemd-analyze [tmux]=tmux
 )
 
 missing=()

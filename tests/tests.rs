@@ -19,6 +19,7 @@ mod pruning;
 mod refusals;
 mod rerun;
 mod run;
+mod terminal;
 mod tls;
 mod train_cli;
 mod worker_limits;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::Context;
-use comfy_table::{ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, Width, presets::UTF8_BORDERS_ONLY};
 use hypersearch_proto::visible::{visible, visible_keeping_lines};
 use serde::Serialize;
 
@@ -68,6 +68,63 @@ pub fn table(header: &[&str]) -> Table {
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(header.to_vec());
     table
+}
+
+/// Widest a column of words is kept so that it wraps between words, not inside them.
+const MAX_WORD_COLUMN: u16 = 28;
+
+/// Fits `table` (whose header is `header`) to the terminal it prints on: while its content is
+/// wider than the terminal, hides the columns named in `expendable`, in that order; the
+/// columns named in `words` stay as wide as their longest word (up to [`MAX_WORD_COLUMN`])
+/// so that they wrap between words. Printed to a pipe, the table is left as it is.
+pub fn fit(table: &mut Table, header: &[&str], expendable: &[&str], words: &[&str]) {
+    let Some(width) = table.width() else {
+        return;
+    };
+    let index = |name: &str| header.iter().position(|h| *h == name);
+    let content = table.column_max_content_widths();
+    let mut hidden = vec![false; content.len()];
+    // One space of padding each side of a cell, a (blank) separator between cells, and the
+    // two outer borders.
+    let needed = |hidden: &[bool]| -> usize {
+        1 + content
+            .iter()
+            .zip(hidden)
+            .filter(|(_, h)| !**h)
+            .map(|(w, _)| usize::from(*w) + 3)
+            .sum::<usize>()
+    };
+    for name in expendable {
+        if needed(&hidden) <= usize::from(width) {
+            break;
+        }
+        if let Some(i) = index(name).filter(|&i| i < hidden.len()) {
+            hidden[i] = true;
+            if let Some(column) = table.column_mut(i) {
+                column.set_constraint(ColumnConstraint::Hidden);
+            }
+        }
+    }
+    for name in words {
+        let Some(i) = index(name) else { continue };
+        let longest = table
+            .row_iter()
+            .filter_map(|row| row.cell_iter().nth(i))
+            .flat_map(|cell| {
+                cell.content()
+                    .split_whitespace()
+                    .map(|w| w.chars().count())
+                    .collect::<Vec<_>>()
+            })
+            .max()
+            .unwrap_or(0);
+        let lower = u16::try_from(longest)
+            .unwrap_or(u16::MAX)
+            .min(MAX_WORD_COLUMN);
+        if let Some(column) = table.column_mut(i) {
+            column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(lower)));
+        }
+    }
 }
 
 /// One CSV record, quoting fields that need it (RFC 4180).

@@ -34,6 +34,53 @@ pub async fn show(
     }
 }
 
+/// Narrowest bar worth drawing; a line that leaves less drops detail from its text instead.
+const MIN_BAR: usize = 10;
+
+/// The text after the bar, as detailed as `width` columns allow with a bar of at least
+/// [`MIN_BAR`] (spinner and spaces included): everything, then the counts without the
+/// elapsed time and metric name, then only the best value and the ETA.
+fn bar_text(p: &Progress, metric: &str, elapsed: Duration, eta: Duration, width: usize) -> String {
+    let eta = if p.done() == 0 {
+        "?".to_string()
+    } else {
+        format!("{:#}", indicatif::HumanDuration(eta))
+    };
+    let best = p.best.map_or_else(
+        || "-".to_string(),
+        |(trial, value)| format!("{} (trial {trial})", number(value)),
+    );
+    let best_value = p
+        .best
+        .map_or_else(|| "-".to_string(), |(_, value)| number(value));
+    let done = format!("{}/{}", p.done(), p.budget);
+    let candidates = [
+        format!(
+            "[{}] {done} trials · {metric}: {} · ETA {eta}",
+            indicatif::FormattedDuration(elapsed),
+            summary(p)
+        ),
+        format!(
+            "{done} · best {best} · running {} · pruned {} · failed {} · ETA {eta}",
+            p.running, p.pruned, p.failed
+        ),
+        format!("{done} · best {best_value} · ETA {eta}"),
+    ];
+    let fits = |text: &String| text.chars().count() + MIN_BAR + 3 <= width;
+    candidates
+        .iter()
+        .find(|text| fits(text))
+        .unwrap_or(&candidates[2])
+        .clone()
+}
+
+/// The terminal's width in columns (80 when it cannot be read).
+fn terminal_width() -> usize {
+    console::Term::stderr()
+        .size_checked()
+        .map_or(80, |(_, columns)| usize::from(columns))
+}
+
 async fn bar(
     progress: &mut watch::Receiver<Progress>,
     metric: &str,
@@ -41,19 +88,18 @@ async fn bar(
 ) {
     let first = *progress.borrow_and_update();
     let bar = ProgressBar::new(first.budget).with_position(first.done());
-    let style = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} trials · {msg} · ETA {eta}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style = ProgressStyle::with_template("{spinner} {wide_bar} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar.reset_eta();
     bar.enable_steady_tick(Duration::from_millis(200));
-    bar.set_message(format!("{metric}: {}", summary(&first)));
+    let text = |p: &Progress| bar_text(p, metric, bar.elapsed(), bar.eta(), terminal_width());
+    bar.set_message(text(&first));
     loop {
         let p = *progress.borrow_and_update();
         bar.set_length(p.budget);
         bar.set_position(p.done());
-        bar.set_message(format!("{metric}: {}", summary(&p)));
+        bar.set_message(text(&p));
         if p.finished {
             break;
         }
@@ -62,6 +108,8 @@ async fn bar(
                 break;
             },
             Some(note) = notes.recv() => bar.println(note),
+            // The elapsed time, ETA and a resized terminal show without a trial ending.
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
     bar.finish_and_clear();

@@ -105,7 +105,7 @@ pub fn studies(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
                 say!("{} holds no study yet", location(db)?);
                 return Ok(ExitCode::SUCCESS);
             }
-            let mut table = output::table(&[
+            let header = [
                 "study",
                 "state",
                 "metric",
@@ -115,7 +115,8 @@ pub fn studies(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
                 "failed",
                 "best trial",
                 "best value",
-            ]);
+            ];
+            let mut table = output::table(&header);
             for s in &studies {
                 table.add_row(vec![
                     s.study.clone(),
@@ -131,6 +132,12 @@ pub fn studies(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
                     maybe_number(s.best_value),
                 ]);
             }
+            output::fit(
+                &mut table,
+                &header,
+                &["running", "pruned", "failed", "state"],
+                &[],
+            );
             say!("{table}");
         }
     }
@@ -239,6 +246,12 @@ pub fn print_trials(
                 }
                 table.add_row(row);
             }
+            output::fit(
+                &mut table,
+                &header,
+                &["worker", "attempts", "rank", "state"],
+                &["architecture", "hyperparameters", "parameters"],
+            );
             say!("{table}");
         }
     }

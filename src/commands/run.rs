@@ -191,11 +191,8 @@ pub fn run(
     }
     say!("best trials of study `{name}`:");
     query::best(&db_path, Some(&name), SHOWN_AT_THE_END, Format::Table)?;
-    say!(
-        "more: hypersearch best --db {} --study {name}   ·   hypersearch show TRIAL --db {}",
-        db,
-        db
-    );
+    say!("more: hypersearch best --db {db} --study {name}");
+    say!("      hypersearch show TRIAL --db {db}");
     Ok(ExitCode::SUCCESS)
 }
 

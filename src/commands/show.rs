@@ -171,6 +171,18 @@ fn print_table(detail: &TrialDetail, objective: &StoredObjective, rerun: Option<
         for row in rows {
             table.add_row(row);
         }
+        output::fit(
+            &mut table,
+            &header,
+            &[
+                "attempt",
+                "seconds",
+                "learning_rate",
+                "train_accuracy",
+                "train_loss",
+            ],
+            &[],
+        );
         say!("{table}");
     }
     if let Some(metrics) = trial.metrics.as_ref().and_then(|m| m.as_object()) {

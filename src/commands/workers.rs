@@ -90,7 +90,7 @@ pub fn run(db: &Path, study: Option<&str>, format: Format) -> anyhow::Result<Exi
             say!("study `{}`: no worker joined yet", study.name);
         }
         Format::Table => {
-            let mut table = output::table(&[
+            let header = [
                 "worker",
                 "name",
                 "host",
@@ -102,7 +102,8 @@ pub fn run(db: &Path, study: Option<&str>, format: Format) -> anyhow::Result<Exi
                 "running",
                 "last seen",
                 "state",
-            ]);
+            ];
+            let mut table = output::table(&header);
             for w in &workers {
                 table.add_row(vec![
                     w.worker.to_string(),
@@ -123,6 +124,19 @@ pub fn run(db: &Path, study: Option<&str>, format: Format) -> anyhow::Result<Exi
                     .to_string(),
                 ]);
             }
+            output::fit(
+                &mut table,
+                &header,
+                &[
+                    "preempted",
+                    "host",
+                    "slots",
+                    "attempts",
+                    "last seen",
+                    "name",
+                ],
+                &[],
+            );
             say!("{table}");
             for w in &workers {
                 if let Some(reason) = &w.quarantined {

@@ -7,32 +7,13 @@
 //! and `kubernetes-validate` named by `HYPERSEARCH_TEST_TOOLS`); a missing tool fails the
 //! test, naming what installs it.
 
-use std::path::PathBuf;
-
+pub use crate::harness::tool;
 use crate::harness::{Proc, Scratch};
 
 mod compose;
 mod kubernetes;
 mod slurm;
 mod systemd;
-
-/// The program `name`: from the test tools' directory (`HYPERSEARCH_TEST_TOOLS`), else from
-/// `PATH`; fails the test naming `installed_by` when it is in neither.
-pub fn tool(name: &str, installed_by: &str) -> PathBuf {
-    let tools = std::env::var_os("HYPERSEARCH_TEST_TOOLS").map(PathBuf::from);
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    tools
-        .into_iter()
-        .chain(std::env::split_paths(&path))
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`{name}` is not installed: run the tests with ./test.sh, which installs \
-                 {installed_by}"
-            )
-        })
-}
 
 /// Starts `hypersearch ARGS` (a command line taken from a deploy file) with `env` from
 /// `dir`, its stderr in the file `log` there.

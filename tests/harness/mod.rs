@@ -502,3 +502,21 @@ pub fn assert_best_matches_sql(dir: &Scratch, db: &Path, top: usize) -> Vec<serd
     }
     best
 }
+
+/// The program `name`: from the test tools' directory (`HYPERSEARCH_TEST_TOOLS`), else from
+/// `PATH`; fails the test naming `installed_by` when it is in neither.
+pub fn tool(name: &str, installed_by: &str) -> PathBuf {
+    let tools = std::env::var_os("HYPERSEARCH_TEST_TOOLS").map(PathBuf::from);
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    tools
+        .into_iter()
+        .chain(std::env::split_paths(&path))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "`{name}` is not installed: run the tests with ./test.sh, which installs \
+                 {installed_by}"
+            )
+        })
+}
