@@ -116,6 +116,12 @@ fn the_coordinator_killed_five_times_resumes_and_nothing_finished_runs_again_on(
     }
     let status = serve.wait(Duration::from_secs(30));
     assert!(status.success(), "serve failed{}", serve.log_text());
+    // Every lease survived (below): a worker that warned of a lost one, say for a trial whose
+    // completion reached the new coordinator before a heartbeat naming it, misled its user.
+    for worker in &workers {
+        let log = worker.log_text();
+        assert!(!log.contains("lease lost"), "a false alarm:{log}");
+    }
 
     assert_all_over(db, 50);
     assert_eq!(

@@ -94,10 +94,14 @@ impl Held {
         self.lock().keys().copied().collect()
     }
 
-    /// Stops the trial of `lease`, if held.
-    pub fn stop(&self, lease: LeaseId, cause: StopCause) {
-        if let Some(cancel) = self.lock().get(&lease) {
-            cancel.stop(cause);
+    /// Stops the trial of `lease`, if held; returns whether it was.
+    pub fn stop(&self, lease: LeaseId, cause: StopCause) -> bool {
+        match self.lock().get(&lease) {
+            Some(cancel) => {
+                cancel.stop(cause);
+                true
+            }
+            None => false,
         }
     }
 
@@ -131,12 +135,13 @@ mod tests {
             let cancel = cancel.clone();
             async move { cancel.stopped().await }
         });
-        held.stop(lease, StopCause::Pruned);
-        held.stop(lease, StopCause::LeaseLost);
+        assert!(held.stop(lease, StopCause::Pruned));
+        assert!(held.stop(lease, StopCause::LeaseLost));
         waiter.await.unwrap();
         assert_eq!(cancel.cause(), Some(StopCause::Pruned));
         assert_eq!(held.leases(), vec![lease]);
         held.remove(lease);
         assert!(held.leases().is_empty());
+        assert!(!held.stop(lease, StopCause::LeaseLost), "no longer held");
     }
 }

@@ -317,8 +317,13 @@ async fn heartbeat(client: Client, identity: Identity, held: Held, interval: Dur
         match client.heartbeat(heartbeat).await {
             Ok(lost) => {
                 for lease in lost {
-                    tracing::warn!(trial = lease.trial, attempt = lease.attempt, "lease lost");
-                    held.stop(lease, StopCause::LeaseLost);
+                    // A trial that ended while the heartbeat travelled (its completion got
+                    // there first, as after a coordinator restart) lost nothing.
+                    if held.stop(lease, StopCause::LeaseLost) {
+                        tracing::warn!(trial = lease.trial, attempt = lease.attempt, "lease lost");
+                    } else {
+                        tracing::debug!(trial = lease.trial, "ended before its heartbeat");
+                    }
                 }
             }
             Err(CallError::Fatal(err)) => return err,
