@@ -1,5 +1,5 @@
 //! The training-config keys (`examples/digits.toml` shows them) a study may search, with the values each accepts.
-//! The CLI cross-checks this list against nn-core in a test.
+//! `tests/training_keys.rs` checks this list against nn-core's own: same keys, matching kinds, every bound accepted.
 
 /// What values a training key accepts.
 #[derive(Debug, Clone, Copy, PartialEq)]
