@@ -5,11 +5,9 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use hypersearch_proto::pem::{self, PemError};
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use crate::Error;
@@ -41,26 +39,13 @@ fn tls_error(path: &Path, problem: impl Into<String>) -> Error {
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|err| tls_error(path, format!("cannot read it: {err}")))
-}
-
-/// The certificates of a PEM file: at least one, each well formed.
-pub(crate) fn certificates(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| tls_error(path, format!("not a valid PEM certificate file: {err}")))?;
-    if certs.is_empty() {
-        return Err(tls_error(
-            path,
-            "holds no certificate (expected a PEM `BEGIN CERTIFICATE` block)",
-        ));
+impl From<PemError> for Error {
+    fn from(err: PemError) -> Self {
+        Error::Tls {
+            path: err.path,
+            problem: err.problem,
+        }
     }
-    Ok(certs)
-}
-
-fn ring() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 impl ServerTls {
@@ -75,16 +60,11 @@ impl ServerTls {
         key: &Path,
         client_ca: Option<&Path>,
     ) -> Result<ServerTls, Error> {
-        let cert_pem = read(cert)?;
-        let key_pem = read(key)?;
-        let chain = certificates(cert, &cert_pem)?;
-        let private_key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|err| {
-            tls_error(
-                key,
-                format!("holds no usable private key (PKCS#8, PKCS#1 or SEC1 PEM): {err}"),
-            )
-        })?;
-        rustls::ServerConfig::builder_with_provider(ring())
+        let cert_pem = pem::read(cert)?;
+        let key_pem = pem::read(key)?;
+        let chain = pem::certificates(cert, &cert_pem)?;
+        let private_key = pem::private_key(key, &key_pem)?;
+        rustls::ServerConfig::builder_with_provider(pem::provider())
             .with_safe_default_protocol_versions()
             .map_err(|err| tls_error(cert, err.to_string()))?
             .with_no_client_auth()
@@ -95,18 +75,7 @@ impl ServerTls {
                     format!("does not fit the certificate {}: {err}", cert.display()),
                 )
             })?;
-        let client_ca_pem = client_ca
-            .map(|path| {
-                let pem = read(path)?;
-                let mut roots = rustls::RootCertStore::empty();
-                for ca in certificates(path, &pem)? {
-                    roots
-                        .add(ca)
-                        .map_err(|err| tls_error(path, format!("not a usable CA: {err}")))?;
-                }
-                Ok::<_, Error>(pem)
-            })
-            .transpose()?;
+        let client_ca_pem = client_ca.map(pem::certificate_authority).transpose()?;
         Ok(ServerTls {
             cert_pem,
             key_pem,

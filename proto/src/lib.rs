@@ -14,6 +14,7 @@
 //!   constant-time check.
 //! - [`data`]: the data-set transfer's types (files named by SHA-256, checksummed chunks).
 //! - [`visible`]: a remote party's text made safe to print (escapes shown, not acted on).
+//! - [`pem`]: the TLS files both sides load (certificates, CAs, keys), checked when read.
 //!
 //! ```
 //! use hypersearch_proto::{pb, LeaseId};
@@ -27,6 +28,7 @@ pub mod codec;
 mod convert;
 pub mod data;
 pub mod domain;
+pub mod pem;
 pub mod visible;
 
 pub use convert::{ConvertError, MAX_EPOCHS, MAX_ERROR_BYTES, MAX_METRICS, MAX_NAME_BYTES};

@@ -20,7 +20,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::Error;
-use crate::tls::{ClientTls, tls_failure};
+use crate::tls::ClientTls;
 
 /// Adds the bearer token to every request.
 #[derive(Clone)]
@@ -414,6 +414,32 @@ pub(crate) fn transport_detail(status: &tonic::Status) -> String {
         source = err.source();
     }
     detail
+}
+
+/// The TLS failure behind a failed call, if it is one (a certificate the worker does not
+/// trust, a coordinator that wants a client certificate, a peer that does not speak TLS).
+pub(crate) fn tls_failure(status: &tonic::Status) -> Option<String> {
+    use std::error::Error as _;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = status.source();
+    while let Some(err) = source {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        // tokio-rustls wraps rustls's error in an io::Error, whose `source` skips it.
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
+        {
+            return Some(tls.to_string());
+        }
+        source = err.source();
+    }
+    // After the handshake, HTTP/2 keeps only the text of an I/O error: rustls's words for an
+    // alert the coordinator sent (e.g. it requires a client certificate) still say it.
+    let detail = transport_detail(status);
+    detail
+        .starts_with("received fatal alert: ")
+        .then_some(detail)
 }
 
 #[cfg(test)]

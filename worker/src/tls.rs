@@ -6,8 +6,7 @@
 use std::fmt;
 use std::path::Path;
 
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use hypersearch_proto::pem::{self, PemError};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 use crate::Error;
@@ -38,21 +37,13 @@ fn tls_file_error(path: &Path, problem: impl Into<String>) -> Error {
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|err| tls_file_error(path, format!("cannot read it: {err}")))
-}
-
-fn certificates(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| tls_file_error(path, format!("not a valid PEM certificate file: {err}")))?;
-    if certs.is_empty() {
-        return Err(tls_file_error(
-            path,
-            "holds no certificate (expected a PEM `BEGIN CERTIFICATE` block)",
-        ));
+impl From<PemError> for Error {
+    fn from(err: PemError) -> Self {
+        Error::TlsFile {
+            path: err.path,
+            problem: err.problem,
+        }
     }
-    Ok(certs)
 }
 
 impl ClientTls {
@@ -63,30 +54,13 @@ impl ClientTls {
     /// [`Error::TlsFile`] naming a file that cannot be read, holds no certificate or key,
     /// or whose key does not belong to the certificate.
     pub fn from_files(ca: Option<&Path>, identity: Option<(&Path, &Path)>) -> Result<Self, Error> {
-        let ca_pem = ca
-            .map(|path| {
-                let pem = read(path)?;
-                let mut roots = rustls::RootCertStore::empty();
-                for cert in certificates(path, &pem)? {
-                    roots
-                        .add(cert)
-                        .map_err(|err| tls_file_error(path, format!("not a usable CA: {err}")))?;
-                }
-                Ok::<_, Error>(pem)
-            })
-            .transpose()?;
+        let ca_pem = ca.map(pem::certificate_authority).transpose()?;
         let identity = identity
             .map(|(cert, key)| {
-                let (cert_pem, key_pem) = (read(cert)?, read(key)?);
-                let chain = certificates(cert, &cert_pem)?;
-                let private_key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|err| {
-                    tls_file_error(
-                        key,
-                        format!("holds no usable private key (PKCS#8, PKCS#1 or SEC1 PEM): {err}"),
-                    )
-                })?;
-                let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-                rustls::ClientConfig::builder_with_provider(provider)
+                let (cert_pem, key_pem) = (pem::read(cert)?, pem::read(key)?);
+                let chain = pem::certificates(cert, &cert_pem)?;
+                let private_key = pem::private_key(key, &key_pem)?;
+                rustls::ClientConfig::builder_with_provider(pem::provider())
                     .with_safe_default_protocol_versions()
                     .map_err(|err| tls_file_error(cert, err.to_string()))?
                     .with_root_certificates(rustls::RootCertStore::empty())
@@ -120,32 +94,6 @@ impl ClientTls {
             None => config,
         }
     }
-}
-
-/// The TLS failure behind a failed call, if it is one (a certificate the worker does not
-/// trust, a coordinator that wants a client certificate, a peer that does not speak TLS).
-pub(crate) fn tls_failure(status: &tonic::Status) -> Option<String> {
-    use std::error::Error as _;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = status.source();
-    while let Some(err) = source {
-        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
-            return Some(tls.to_string());
-        }
-        // tokio-rustls wraps rustls's error in an io::Error, whose `source` skips it.
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
-        {
-            return Some(tls.to_string());
-        }
-        source = err.source();
-    }
-    // After the handshake, HTTP/2 keeps only the text of an I/O error: rustls's words for an
-    // alert the coordinator sent (e.g. it requires a client certificate) still say it.
-    let detail = crate::client::transport_detail(status);
-    detail
-        .starts_with("received fatal alert: ")
-        .then_some(detail)
 }
 
 /// The paths of a worker's certificate and key, as a pair if both are given.
