@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::params::ParamValue;
+use crate::space::OverrideStyle;
 
 pub(crate) const FASHION: &str = r#"
 [study]
