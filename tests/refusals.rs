@@ -477,5 +477,106 @@ x = { float = [0, 1] }
         0,
         "a trial leased but not started is handed back, not left to expire"
     );
+
+    // Fixed and run again: the study without a successful trial starts anew, its failed
+    // trials kept under another name.
+    let fixed = dir.write(
+        "study.toml",
+        &std::fs::read_to_string(&config)
+            .expect("the study")
+            .replace("metric = \"val_accuracy\"", "metric = \"val_acc\"")
+            .replace("trials = 100000", "trials = 4"),
+    );
+    let output = dir.hs(
+        &[
+            "run",
+            fixed.to_str().expect("utf-8"),
+            "--db",
+            db.to_str().expect("utf-8"),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_ok(&output);
+    assert!(
+        stderr(&output).contains(
+            "study `misspelt-metric` had no successful trial and its file changed: starting it \
+             anew; the failed trials are kept as study `misspelt-metric.failed`"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    let studies = sql(&db, "SELECT name, state FROM studies ORDER BY id", |r| {
+        (r.get::<String, _>(0), r.get::<String, _>(1))
+    });
+    assert_eq!(
+        studies,
+        vec![
+            ("misspelt-metric.failed".to_string(), "running".to_string()),
+            ("misspelt-metric".to_string(), "finished".to_string()),
+        ]
+    );
+    assert_eq!(
+        sql_count(
+            &db,
+            "SELECT count(*) FROM trials t JOIN studies s ON s.id = t.study_id \
+             WHERE s.name = 'misspelt-metric.failed' AND t.state = 'failed'"
+        ),
+        failed,
+        "the failed trials are kept"
+    );
+    assert_integrity(&db);
+}
+
+#[test]
+fn a_served_study_whose_first_trials_all_fail_the_same_way_stops_saying_why() {
+    let dir = Scratch::new();
+    let config = dir.write(
+        "study.toml",
+        r#"
+[study]
+name = "missing-script"
+metric = "loss"
+
+[objective]
+command = "python3 trian.py"
+
+[search]
+algorithm = "random"
+trials = 100000
+parallel = 2
+seed = 1
+
+[search.space]
+x = { float = [0, 1] }
+"#,
+    );
+    let db = dir.path("trials.db");
+    let (mut serve, address) = dir.serve(&config, &db, &[]);
+    let mut worker = dir.spawn_logged(
+        &[
+            "worker",
+            "--coordinator",
+            &address,
+            "--slots",
+            "2",
+            "--patience-seconds",
+            "2",
+        ],
+        "worker.log",
+    );
+    let status = serve.wait(Duration::from_secs(60));
+    let said = serve.log_text();
+    assert_eq!(status.code(), Some(1), "{said}");
+    for part in [
+        "trial ",
+        " failed: the command exited with exit status: 2; stderr ends with:",
+        "stopped: the first 5 trials all failed the same way",
+        "a `command` runs in each worker's --workdir",
+    ] {
+        assert!(said.contains(part), "`{part}` missing in:\n{said}");
+    }
+    let _ = worker.wait(Duration::from_secs(30));
+    let failed = sql_count(&db, "SELECT count(*) FROM trials WHERE state = 'failed'");
+    assert!((5..1000).contains(&failed), "{failed} failed: {said}");
     assert_integrity(&db);
 }

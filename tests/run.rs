@@ -225,7 +225,7 @@ fn a_changed_space_is_refused_naming_each_difference_and_the_study_is_untouched(
     for part in [
         "already exists",
         "search.seed: 3 -> 4",
-        "space.params[x2].domain.Float.high: 15.0 -> 12.0",
+        "search.space.x2.float high: 15.0 -> 12.0",
         "may change only trials",
     ] {
         assert!(message.contains(part), "`{part}` missing in:\n{message}");

@@ -77,7 +77,7 @@ fn the_progress_bar_and_the_tables_fit_an_80_column_terminal() {
             "-x",
             &WIDTH.to_string(),
             "-y",
-            "24",
+            "40",
             "-s",
             "hs",
             "-c",
@@ -123,9 +123,17 @@ fn the_progress_bar_and_the_tables_fit_an_80_column_terminal() {
         .lines()
         .map(str::trim_end)
         .skip_while(|l| !l.starts_with("best trials of study"))
-        .take_while(|l| !l.starts_with("more:"))
+        .take_while(|l| !l.starts_with("more:") && !l.starts_with("(hidden"))
         .skip(1)
         .collect();
+    let note = screen
+        .lines()
+        .find(|l| l.starts_with("(hidden to fit 80 columns: worker"))
+        .unwrap_or_else(|| panic!("the columns left out are named:\n{screen}"));
+    assert!(
+        note.trim_end().ends_with(')'),
+        "the note fits one line: {note:?}"
+    );
     assert!(rows.len() >= 6, "the best table:\n{screen}");
     for row in &rows {
         let first = row.chars().next().unwrap_or(' ');

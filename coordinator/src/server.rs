@@ -116,22 +116,36 @@ pub struct Coordinator {
     keep_serving: bool,
     /// The trial budget the study had before this run changed it, if it did.
     budget_before: Option<u64>,
+    /// The name a study of the same name with only failed trials was given, if one was.
+    set_aside: Option<String>,
+}
+
+/// How a study already in the database is taken up.
+enum Resume {
+    /// It is new.
+    New,
+    /// It resumes; its budget before this run.
+    Resumes(u64),
+    /// It had no successful trial and its definition changed: it was renamed to this, and
+    /// the study starts anew.
+    SetAside(String),
 }
 
 /// Checks that the study of `definition`, if `db` has it already under a different text,
-/// differs only in what a resume may change; then stores the new text and budget. Returns
-/// the stored budget of an existing study.
+/// differs only in what a resume may change; then stores the new text and budget. A study
+/// none of whose trials succeeded (every one failed: a typo) is set aside instead of
+/// refused when its definition changed.
 async fn resumable(
     conn: &mut sqlx::AnyConnection,
     config: &StudyConfig,
     definition: &StudyDefinition,
     db: &Location,
-) -> Result<Option<u64>, Error> {
+) -> Result<Resume, Error> {
     let Some(stored) = store::stored_definition(conn, &definition.name).await? else {
-        return Ok(None);
+        return Ok(Resume::New);
     };
     if stored.config == definition.config {
-        return Ok(Some(stored.budget));
+        return Ok(Resume::Resumes(stored.budget));
     }
     let differences = match StudyConfig::from_toml_str(&stored.config, &config.origin) {
         Ok(before) => config.differences_from(&before),
@@ -139,6 +153,10 @@ async fn resumable(
             "the stored study file no longer parses ({err}), so nothing can be compared"
         )],
     };
+    if !differences.is_empty() && store::retire::nothing_succeeded(conn, &definition.name).await? {
+        let aside = store::retire::set_aside(conn, &definition.name).await?;
+        return Ok(Resume::SetAside(aside));
+    }
     if !differences.is_empty() {
         return Err(Error::StudyChanged {
             name: definition.name.clone(),
@@ -154,7 +172,7 @@ async fn resumable(
         });
     }
     store::redefine(conn, definition).await?;
-    Ok(Some(stored.budget))
+    Ok(Resume::Resumes(stored.budget))
 }
 
 fn direction(config: &StudyConfig) -> Direction {
@@ -189,7 +207,12 @@ impl Coordinator {
             budget: config.search.trials,
             config: config_text.to_string(),
         };
-        let budget_before = resumable(&mut conn, config, &definition, db).await?;
+        let (budget_before, set_aside) = match resumable(&mut conn, config, &definition, db).await?
+        {
+            Resume::New => (None, None),
+            Resume::Resumes(budget) => (Some(budget), None),
+            Resume::SetAside(name) => (None, Some(name)),
+        };
         let stored = store::create_or_resume(&mut conn, &definition, &db.to_string()).await?;
         let lock = store::lock::lock(db, &config.name, stored.id).await?;
         let resumed = stored.resumed;
@@ -258,6 +281,7 @@ impl Coordinator {
             metrics: None,
             keep_serving: false,
             budget_before: budget_before.filter(|&before| before != config.search.trials),
+            set_aside,
         })
     }
 
@@ -286,6 +310,12 @@ impl Coordinator {
     /// The trial budget the resumed study had before this run changed it, if it did.
     pub fn budget_before(&self) -> Option<u64> {
         self.budget_before
+    }
+
+    /// The new name of the study of the same name that this run set aside because none of
+    /// its trials succeeded and its definition changed (a fixed typo), if it did.
+    pub fn set_aside(&self) -> Option<&str> {
+        self.set_aside.as_deref()
     }
 
     /// The study's figures, updated on every change.

@@ -21,6 +21,7 @@ pub const FAIL_FAST: usize = 5;
 pub async fn watch(
     mut progress: watch::Receiver<Progress>,
     db: PathBuf,
+    shown_db: String,
     name: String,
     notes: mpsc::UnboundedSender<String>,
 ) -> Option<(u64, String)> {
@@ -33,8 +34,8 @@ pub async fn watch(
             && let Some((number, error)) = failures(&db, &name, 1).await.into_iter().next()
         {
             let _ = notes.send(format!(
-                "trial {number} failed: {}\n  (hypersearch show {number} tells more)",
-                hypersearch_proto::visible::visible(&error)
+                "trial {number} failed: {}\n  (hypersearch show {number} --db {shown_db} tells more)",
+                indented(&error)
             ));
             said_first = true;
         }
@@ -54,6 +55,11 @@ pub async fn watch(
             return None;
         }
     }
+}
+
+/// A failure reason made safe to print, its own lines kept and indented under the first.
+pub fn indented(reason: &str) -> String {
+    hypersearch_proto::visible::visible_keeping_lines(reason).replace('\n', "\n    ")
 }
 
 /// The first `limit` failed trials, read once their failures are committed (the figures

@@ -76,11 +76,16 @@ const MAX_WORD_COLUMN: u16 = 28;
 /// Fits `table` (whose header is `header`) to the terminal it prints on: while its content is
 /// wider than the terminal, hides the columns named in `expendable`, in that order; the
 /// columns named in `words` stay as wide as their longest word (up to [`MAX_WORD_COLUMN`])
-/// so that they wrap between words. Printed to a pipe, the table is left as it is.
-pub fn fit(table: &mut Table, header: &[&str], expendable: &[&str], words: &[&str]) {
-    let Some(width) = table.width() else {
-        return;
-    };
+/// so that they wrap between words. Printed to a pipe, the table is left as it is. Returns
+/// a line to print under the table naming the hidden columns, if any were hidden.
+#[must_use]
+pub fn fit(
+    table: &mut Table,
+    header: &[&str],
+    expendable: &[&str],
+    words: &[&str],
+) -> Option<String> {
+    let width = table.width()?;
     let index = |name: &str| header.iter().position(|h| *h == name);
     let content = table.column_max_content_widths();
     let mut hidden = vec![false; content.len()];
@@ -94,12 +99,14 @@ pub fn fit(table: &mut Table, header: &[&str], expendable: &[&str], words: &[&st
             .map(|(w, _)| usize::from(*w) + 3)
             .sum::<usize>()
     };
+    let mut dropped = Vec::new();
     for name in expendable {
         if needed(&hidden) <= usize::from(width) {
             break;
         }
         if let Some(i) = index(name).filter(|&i| i < hidden.len()) {
             hidden[i] = true;
+            dropped.push(*name);
             if let Some(column) = table.column_mut(i) {
                 column.set_constraint(ColumnConstraint::Hidden);
             }
@@ -125,6 +132,12 @@ pub fn fit(table: &mut Table, header: &[&str], expendable: &[&str], words: &[&st
             column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(lower)));
         }
     }
+    (!dropped.is_empty()).then(|| {
+        format!(
+            "(hidden to fit {width} columns: {}; --format json has all)",
+            dropped.join(", ")
+        )
+    })
 }
 
 /// One CSV record, quoting fields that need it (RFC 4180).

@@ -30,7 +30,7 @@ pub async fn show(
     if std::io::stderr().is_terminal() {
         bar(&mut progress, &metric, &mut notes).await;
     } else {
-        lines(&mut progress, &metric, &mut notes).await;
+        plain_lines(&mut progress, &metric, &mut notes).await;
     }
 }
 
@@ -140,7 +140,17 @@ fn eta(p: &Progress, start: Instant, first_done: u64) -> String {
     format!("{}s", left.ceil())
 }
 
-async fn lines(
+/// Plain progress lines (at most one a second, when trials ended) and `notes`, until the
+/// study is finished: what `serve` prints, and `run` when stderr is not a terminal.
+pub async fn lines(
+    mut progress: watch::Receiver<Progress>,
+    metric: String,
+    mut notes: mpsc::UnboundedReceiver<String>,
+) {
+    plain_lines(&mut progress, &metric, &mut notes).await;
+}
+
+async fn plain_lines(
     progress: &mut watch::Receiver<Progress>,
     metric: &str,
     notes: &mut mpsc::UnboundedReceiver<String>,

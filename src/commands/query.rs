@@ -132,13 +132,16 @@ pub fn studies(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
                     maybe_number(s.best_value),
                 ]);
             }
-            output::fit(
+            let hidden = output::fit(
                 &mut table,
                 &header,
                 &["running", "pruned", "failed", "state"],
                 &[],
             );
             say!("{table}");
+            if let Some(hidden) = hidden {
+                say!("{hidden}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -246,13 +249,16 @@ pub fn print_trials(
                 }
                 table.add_row(row);
             }
-            output::fit(
+            let hidden = output::fit(
                 &mut table,
                 &header,
                 &["worker", "attempts", "rank", "state"],
                 &["architecture", "hyperparameters", "parameters"],
             );
             say!("{table}");
+            if let Some(hidden) = hidden {
+                say!("{hidden}");
+            }
         }
     }
     Ok(())

@@ -67,7 +67,7 @@ pub fn run(
         .await
         .with_context(|| format!("cannot start study `{name}`"))?;
         let start = *coordinator.progress().borrow();
-        say_budget_changed(&name, &coordinator);
+        say_how_resumed(&name, &coordinator);
         if coordinator.resumed() {
             eprintln!(
                 "resuming study `{name}` from {}: {} of {} trials done",
@@ -111,6 +111,7 @@ pub fn run(
         let watching = tokio::spawn(failures::watch(
             progress.clone(),
             db_path.clone(),
+            db.to_string(),
             name.clone(),
             notes,
         ));
@@ -164,10 +165,11 @@ pub fn run(
         && interrupted.is_some()
     {
         eprintln!(
-            "stopped: the first {} trials all failed the same way:\n  {}\nfix the study and run \
-             the same command again (it resumes); hypersearch show {number} --db {db} tells more",
+            "stopped: the first {} trials all failed the same way:\n  {}\nfix the study file and run \
+             the same command again (a study without a successful trial starts anew; its failed \
+             trials are kept under another name); hypersearch show {number} --db {db} tells more",
             failures::FAIL_FAST,
-            hypersearch_proto::visible::visible(&reason)
+            failures::indented(&reason)
         );
         return Ok(ExitCode::FAILURE);
     }
@@ -183,7 +185,7 @@ pub fn run(
         if let Some((number, error)) = query::first_failure(&db_path, &name)? {
             eprintln!(
                 "the first failure, trial {number}: {}",
-                hypersearch_proto::visible::visible(&error)
+                failures::indented(&error)
             );
             eprintln!("more: hypersearch show {number} --db {db}");
         }
@@ -196,8 +198,15 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Says so when this run changed a resumed study's trial budget.
-pub(super) fn say_budget_changed(name: &str, coordinator: &hypersearch_coordinator::Coordinator) {
+/// Says so when this run changed a resumed study's trial budget, or set aside an earlier
+/// study of the same name whose trials all failed.
+pub(super) fn say_how_resumed(name: &str, coordinator: &hypersearch_coordinator::Coordinator) {
+    if let Some(aside) = coordinator.set_aside() {
+        eprintln!(
+            "study `{name}` had no successful trial and its file changed: starting it anew; \
+             the failed trials are kept as study `{aside}`"
+        );
+    }
     if let Some(before) = coordinator.budget_before() {
         let now = coordinator.progress().borrow().budget;
         eprintln!(

@@ -13,8 +13,7 @@ use tokio::net::{TcpListener, TcpSocket};
 
 use super::output::maybe_number;
 use super::run::raised;
-use super::signals;
-use super::{logging, read_token, runtime, study_file};
+use super::{failures, logging, progress, read_token, runtime, signals, study_file};
 use crate::cli::ServeLimits;
 
 /// What `serve` was given.
@@ -92,7 +91,8 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
         idle_timeout: super::seconds("--idle-timeout", limits.idle_timeout)?,
     };
     let study = study_file::load(args.config, args.data_root)?;
-    let db = super::query::location(&study_file::database(args.db, &study.config))?;
+    let db_path = study_file::database(args.db, &study.config);
+    let db = super::query::location(&db_path)?;
     let token = args.token_file.map(read_token).transpose()?;
     let tls = args
         .tls
@@ -140,7 +140,7 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot start study `{name}`"))?;
         let start = *coordinator.progress().borrow();
-        super::run::say_budget_changed(&name, &coordinator);
+        super::run::say_how_resumed(&name, &coordinator);
         if start.finished && !args.keep_serving {
             eprintln!("study `{name}` in {db} is already finished");
             coordinator.close().await?;
@@ -180,7 +180,50 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
         );
         eprintln!("listening on {address}");
         let (stopping, stop) = signals::watch_stop();
-        let end = coordinator.serve(listener, token, raised(stopping)).await?;
+        // A line when trials end (at most one a second), the first failure's reason, and a
+        // stop when the first trials all fail the same way (a broken worker or study file).
+        let (notes, noted) = tokio::sync::mpsc::unbounded_channel();
+        let watching = tokio::spawn(failures::watch(
+            coordinator.progress(),
+            db_path.clone(),
+            db.to_string(),
+            name.clone(),
+            notes,
+        ));
+        let display = tokio::spawn(progress::lines(
+            coordinator.progress(),
+            study.config.metric.clone(),
+            noted,
+        ));
+        let (fail_fast, failing) = tokio::sync::watch::channel(None);
+        let stop_serving = {
+            let stopping = stopping.clone();
+            async move {
+                tokio::select! {
+                    () = raised(stopping.clone()) => {}
+                    found = watching => match found.ok().flatten() {
+                        Some(first) => {
+                            fail_fast.send_replace(Some(first));
+                        }
+                        None => raised(stopping).await,
+                    },
+                }
+            }
+        };
+        let end = coordinator.serve(listener, token, stop_serving).await?;
+        display.abort();
+        if let Some((number, reason)) = failing.borrow().clone()
+            && !end.finished
+        {
+            eprintln!(
+                "stopped: the first {} trials all failed the same way:\n  {}\nfix the study file \
+                 or the workers (a `command` runs in each worker's --workdir) and serve again; \
+                 hypersearch show {number} --db {db} tells more",
+                failures::FAIL_FAST,
+                failures::indented(&reason)
+            );
+            return Ok(ExitCode::FAILURE);
+        }
         if !end.finished {
             eprintln!(
                 "stopped: {} of {} trials done; serve again to resume",

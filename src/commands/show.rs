@@ -133,17 +133,20 @@ fn print_table(detail: &TrialDetail, objective: &StoredObjective, rerun: Option<
     );
     say!("  {}", ending(detail));
     say!(
-        "  attempts: {}   worker: {}   started: {}   finished: {}",
+        "  attempts: {}   worker: {}",
         trial.attempts,
         trial
             .worker
             .as_deref()
             .map_or_else(|| "-".into(), output::remote),
+    );
+    say!(
+        "  started: {}   finished: {}",
         trial.started_at.as_deref().unwrap_or("-"),
         trial.finished_at.as_deref().unwrap_or("-"),
     );
     for attempt in &detail.attempt_history {
-        if attempt.state == "failed" || attempt.state == "lost" {
+        if matches!(attempt.state.as_str(), "failed" | "lost" | "preempted") {
             say!(
                 "  attempt {} {} ({}): {}",
                 attempt.attempt,
@@ -171,7 +174,7 @@ fn print_table(detail: &TrialDetail, objective: &StoredObjective, rerun: Option<
         for row in rows {
             table.add_row(row);
         }
-        output::fit(
+        let hidden = output::fit(
             &mut table,
             &header,
             &[
@@ -184,6 +187,9 @@ fn print_table(detail: &TrialDetail, objective: &StoredObjective, rerun: Option<
             &[],
         );
         say!("{table}");
+        if let Some(hidden) = hidden {
+            say!("{hidden}");
+        }
     }
     if let Some(metrics) = trial.metrics.as_ref().and_then(|m| m.as_object()) {
         let last: Vec<String> = metrics

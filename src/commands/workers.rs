@@ -124,7 +124,7 @@ pub fn run(db: &Path, study: Option<&str>, format: Format) -> anyhow::Result<Exi
                     .to_string(),
                 ]);
             }
-            output::fit(
+            let hidden = output::fit(
                 &mut table,
                 &header,
                 &[
@@ -138,6 +138,9 @@ pub fn run(db: &Path, study: Option<&str>, format: Format) -> anyhow::Result<Exi
                 &[],
             );
             say!("{table}");
+            if let Some(hidden) = hidden {
+                say!("{hidden}");
+            }
             for w in &workers {
                 if let Some(reason) = &w.quarantined {
                     say!(

@@ -241,8 +241,19 @@ async fn run_trial(
             kind: FailureKind::Infrastructure,
         },
     };
-    if let Outcome::Failed { error, .. } = &outcome {
-        tracing::warn!(trial = lease.trial, attempt = lease.attempt, %error, "trial failed");
+    match &outcome {
+        Outcome::Failed {
+            kind: FailureKind::Preempted,
+            ..
+        } => tracing::info!(
+            trial = lease.trial,
+            attempt = lease.attempt,
+            "handing the trial back, to be run again elsewhere"
+        ),
+        Outcome::Failed { error, .. } => {
+            tracing::warn!(trial = lease.trial, attempt = lease.attempt, %error, "trial failed");
+        }
+        _ => {}
     }
     let next_max_trials = u32::from(want_next && cancel.cause() != Some(StopCause::ShuttingDown));
     complete(ctx, lease, outcome, next_max_trials).await

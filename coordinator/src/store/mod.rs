@@ -12,6 +12,7 @@ mod load;
 pub mod location;
 pub mod lock;
 pub mod query;
+pub mod retire;
 mod writer;
 
 use std::time::Duration;

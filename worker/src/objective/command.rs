@@ -158,10 +158,14 @@ async fn run_inner(
         Ok(status) if status.success() && !last.contains_key(metric) => Outcome::Failed {
             error: format!(
                 "the command exited 0 without printing the study metric as `{metric}=NUMBER` \
-                 (lines of `key=value` pairs separated by spaces, e.g. `epoch=3 {metric}=0.91`); {}",
+                 (lines of `key=value` pairs separated by spaces, e.g. `epoch=3 {metric}=0.91`); {}{}",
                 match &last_line {
                     Some(line) => format!("the last line it printed: {line:?}"),
                     None => "it printed nothing".to_string(),
+                },
+                match nearest(metric, last.keys()) {
+                    Some(near) => format!("; did you mean `metric = \"{near}\"` in [study]?"),
+                    None => String::new(),
                 }
             ),
             kind: FailureKind::User,
@@ -303,18 +307,45 @@ fn merge(last: &mut Metrics, line: Option<&Line>) -> Result<(), String> {
     Ok(())
 }
 
+/// The name among `printed` nearest to the study's `metric` when it is a likely misspelling
+/// of it (at most two edits, and fewer than a third of its letters).
+fn nearest<'a>(metric: &str, printed: impl Iterator<Item = &'a String>) -> Option<&'a str> {
+    let limit = 2.min(metric.chars().count() / 3);
+    printed
+        .map(|name| (edits(metric, name), name))
+        .filter(|&(d, _)| d > 0 && d <= limit)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, name)| name.as_str())
+}
+
+/// Levenshtein distance between `a` and `b`, in characters.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
 /// The numeric `key=value` pairs of one stdout line.
 #[derive(Debug, Clone, PartialEq)]
-struct Line {
-    epoch: Option<u32>,
-    metrics: Metrics,
+pub(super) struct Line {
+    pub(super) epoch: Option<u32>,
+    pub(super) metrics: Metrics,
 }
 
 /// Parses one line of the program's output: `None` if it has no `key=number` pair (any
 /// other output is the program's own business); an error if its `epoch=` is not an integer
 /// after `last_epoch`, or if the name of a number is longer than the protocol's
 /// [`MAX_METRIC_NAME_BYTES`].
-fn parse_line(line: &str, last_epoch: u32) -> Result<Option<Line>, String> {
+pub(super) fn parse_line(line: &str, last_epoch: u32) -> Result<Option<Line>, String> {
     let mut epoch = None;
     let mut metrics = Metrics::new();
     for token in line.split_whitespace() {
@@ -356,6 +387,20 @@ fn parse_line(line: &str, last_epoch: u32) -> Result<Option<Line>, String> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn a_misspelt_metric_is_matched_to_what_the_command_printed() {
+        assert_eq!(edits("val_los", "val_loss"), 1);
+        assert_eq!(edits("kitten", "sitting"), 3);
+        let printed = [
+            "epoch".to_string(),
+            "val_loss".to_string(),
+            "acc".to_string(),
+        ];
+        assert_eq!(nearest("val_los", printed.iter()), Some("val_loss"));
+        assert_eq!(nearest("accuracy", printed.iter()), None);
+        assert_eq!(nearest("val_loss", printed.iter()), None);
+    }
+
     use super::*;
     use hypersearch_proto::LeaseId;
 

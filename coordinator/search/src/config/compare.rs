@@ -21,6 +21,10 @@ const MAY_CHANGE: [&str; 9] = [
     "search.quarantine_after",
 ];
 
+/// Fields derived from others that already show as differences (the override style follows
+/// the objective; the epoch bound follows the training config or the space).
+const DERIVED: [&str; 2] = ["space.style", "max_epochs"];
+
 /// Values longer than this are cut in a difference's description.
 const SHOWN: usize = 120;
 
@@ -38,7 +42,7 @@ impl StudyConfig {
 }
 
 fn differences(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
-    if MAY_CHANGE.contains(&path) || old == new {
+    if MAY_CHANGE.contains(&path) || DERIVED.contains(&path) || old == new {
         return;
     }
     match (old, new) {
@@ -60,18 +64,85 @@ fn differences(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
                 );
             }
         }
-        (Value::Array(old), Value::Array(new)) if old.len() == new.len() => {
-            for (index, (old, new)) in old.iter().zip(new).enumerate() {
-                // Parameters and the like are named: `space.params[x2]` reads better than [1].
-                let label = match (old.get("name"), new.get("name")) {
-                    (Some(Value::String(a)), Some(Value::String(b))) if a == b => a.clone(),
-                    _ => index.to_string(),
-                };
-                differences(&format!("{path}[{label}]"), old, new, out);
+        (Value::Array(old), Value::Array(new)) if named(old) && named(new) => {
+            // Parameters are named: `search.space.x2` reads better than an index, and one
+            // added or removed says so instead of shifting every other.
+            let name = |v: &Value| v.get("name").and_then(Value::as_str).map(str::to_string);
+            for item in old {
+                let label = name(item).unwrap_or_default();
+                let inner = format!("{path}[{label}]");
+                match new.iter().find(|n| name(n) == name(item)) {
+                    Some(other) => differences(&inner, item, other, out),
+                    None => out.push(format!("{}: removed", readable(&inner))),
+                }
+            }
+            for item in new
+                .iter()
+                .filter(|n| !old.iter().any(|o| name(o) == name(n)))
+            {
+                let label = name(item).unwrap_or_default();
+                out.push(format!("{}: added", readable(&format!("{path}[{label}]"))));
             }
         }
-        _ => out.push(format!("{path}: {} -> {}", shown(old), shown(new))),
+        (Value::Array(old), Value::Array(new)) if old.len() == new.len() => {
+            for (index, (old, new)) in old.iter().zip(new).enumerate() {
+                differences(&format!("{path}[{index}]"), old, new, out);
+            }
+        }
+        _ => out.push(format!(
+            "{}: {} -> {}",
+            readable(path),
+            shown(old),
+            shown(new)
+        )),
     }
+}
+
+/// Whether every item of `items` is an object with a `name`.
+fn named(items: &[Value]) -> bool {
+    !items.is_empty()
+        && items
+            .iter()
+            .all(|v| v.get("name").is_some_and(Value::is_string))
+}
+
+/// A field's path as the study file spells it: `search.space.x2.float high` for
+/// `space.params[x2].domain.Float.high`, `objective.command`, `study.metric`, …
+fn readable(path: &str) -> String {
+    if let Some(rest) = path.strip_prefix("space.params[")
+        && let Some((name, tail)) = rest.split_once(']')
+    {
+        let tail = tail.trim_start_matches('.');
+        let detail = if let Some(domain) = tail.strip_prefix("domain.") {
+            let (kind, field) = domain.split_once('.').unwrap_or((domain, ""));
+            format!(".{} {}", kind.to_lowercase(), field.replace('.', " "))
+                .trim_end()
+                .to_string()
+        } else if tail.starts_with("condition") {
+            ".when".to_string()
+        } else if tail.is_empty() {
+            String::new()
+        } else {
+            format!(".{tail}")
+        };
+        return format!("search.space.{name}{detail}");
+    }
+    let mut parts = path.split('.');
+    let first = parts.next().unwrap_or_default();
+    let rest: Vec<String> = parts
+        .map(|p| p.to_lowercase())
+        .filter(|p| !matches!(p.as_str(), "median" | "percentile" | "asha" | "hyperband"))
+        .collect();
+    let head = match first {
+        "metric" | "direction" | "value_range" => format!("study.{first}"),
+        "enqueued" => "search.enqueue".to_string(),
+        "base_training_config" => "the [data], [network] or [training] tables".to_string(),
+        other => other.to_string(),
+    };
+    std::iter::once(head)
+        .chain(rest)
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 fn shown(value: &Value) -> String {
@@ -133,9 +204,26 @@ x2 = { float = [0, 15] }
             differences[0].starts_with("search.seed: 3 -> 4"),
             "{differences:?}"
         );
+        assert_eq!(differences[1], "search.space.x2.float high: 15.0 -> 14.0");
+    }
+
+    #[test]
+    fn a_parameter_added_or_removed_is_named_as_such() {
+        let stored = parse(STUDY);
+        let edited = STUDY.replace("x2 = { float = [0, 15] }", "x3 = { float = [0, 15] }");
         assert_eq!(
-            differences[1],
-            "space.params[x2].domain.Float.high: 15.0 -> 14.0"
+            parse(&edited).differences_from(&stored),
+            vec!["search.space.x2: removed", "search.space.x3: added"]
+        );
+        let command = |c: &str| {
+            STUDY.replace(
+                "function = \"branin\"",
+                &format!("command = \"{c}\"\n[study]\nmetric = \"value\""),
+            )
+        };
+        assert_eq!(
+            parse(&command("./a")).differences_from(&parse(&command("./b"))),
+            vec!["objective.command: \"./b\" -> \"./a\""]
         );
     }
 }

@@ -226,7 +226,9 @@ impl Ladder {
                 return stop(
                     threshold,
                     format!(
-                        "value {value} is {side} the cut-off {threshold} of the best {keep} of {m} at rung {k} (epoch {rung})"
+                        "value {} is {side} the cut-off {} of the best {keep} of {m} at rung {k} (epoch {rung})",
+                        super::figure(value),
+                        super::figure(threshold)
                     ),
                 );
             }

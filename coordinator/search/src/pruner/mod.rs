@@ -112,6 +112,20 @@ impl Pruner for NoPruner {
     }
 }
 
+/// A metric value in a decision's explanation: four significant figures (the exact value is
+/// stored next to the text).
+pub(crate) fn figure(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return v.to_string();
+    }
+    let decimals = 3 - v.abs().log10().floor() as i32;
+    if (0..=9).contains(&decimals) {
+        format!("{v:.*}", decimals as usize)
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
 /// A fresh copy of `pruner` told of `history`, deciding on `trial`: how the tests state a
 /// situation.
 #[cfg(test)]
@@ -150,6 +164,15 @@ pub fn make_pruner(config: &StudyConfig) -> Box<dyn Pruner> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn explanations_show_four_significant_figures() {
+        assert_eq!(super::figure(0.7075208913649025), "0.7075");
+        assert_eq!(super::figure(12.3456), "12.35");
+        assert_eq!(super::figure(1234.4), "1234");
+        assert_eq!(super::figure(1.5e-7), "1.500e-7");
+        assert_eq!(super::figure(0.0), "0");
+    }
+
     use super::*;
 
     #[test]

@@ -145,7 +145,9 @@ impl Pruner for PercentilePruner {
             best,
             threshold,
             format!(
-                "best value {best} is {relation} the {what} {threshold} of {} completed trials at this epoch",
+                "best value {} is {relation} the {what} {} of {} completed trials at this epoch",
+                super::figure(best),
+                super::figure(threshold),
                 values.len()
             ),
         )
