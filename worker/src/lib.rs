@@ -43,6 +43,38 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use data::default_data_dir;
+
+/// The worker's parsers of outside input, for the fuzz targets in `fuzz/` (feature `fuzzing`,
+/// which release builds never enable).
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use hypersearch_proto::data::DataFile;
+    use hypersearch_proto::{Metrics, pb};
+
+    /// A command objective's stdout line: its epoch and numeric `key=value` pairs, `None` for
+    /// a line without any, or why it is refused.
+    ///
+    /// # Errors
+    /// The refusal, as the trial would fail with it.
+    pub fn parse_command_line(
+        line: &str,
+        last_epoch: u32,
+    ) -> Result<Option<(Option<u32>, Metrics)>, String> {
+        crate::objective::parse_command_line(line, last_epoch)
+    }
+
+    /// A data-set chunk checked as the next piece of `file` at `offset`.
+    ///
+    /// # Errors
+    /// What is wrong with the chunk.
+    pub fn check_chunk(
+        chunk: pb::DataChunk,
+        offset: u64,
+        file: &DataFile,
+    ) -> Result<Vec<u8>, String> {
+        crate::data::check_chunk(chunk, offset, file)
+    }
+}
 pub use error::Error;
 pub use tls::{ClientTls, identity_pair};
 

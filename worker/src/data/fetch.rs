@@ -148,7 +148,7 @@ async fn download(
 
 /// The bytes of `chunk` if it is the intact next piece of `file` at `offset`; else what is
 /// wrong with it.
-fn check(chunk: pb::DataChunk, offset: u64, file: &DataFile) -> Result<Vec<u8>, String> {
+pub(crate) fn check(chunk: pb::DataChunk, offset: u64, file: &DataFile) -> Result<Vec<u8>, String> {
     let chunk = DataChunk::try_from(chunk).map_err(|err| format!("a malformed chunk: {err}"))?;
     if chunk.offset != offset {
         return Err(format!(

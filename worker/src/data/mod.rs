@@ -10,6 +10,9 @@
 
 mod fetch;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use fetch::check as check_chunk;
+
 use std::path::{Path, PathBuf};
 
 use hypersearch_proto::data::{Checksum, DataFile};

@@ -15,6 +15,15 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::held::Cancel;
 pub(crate) use training::DatasetCache;
 
+/// A command's stdout line as (epoch, metrics), for the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn parse_command_line(
+    line: &str,
+    last_epoch: u32,
+) -> Result<Option<(Option<u32>, hypersearch_proto::Metrics)>, String> {
+    command::parse_line(line, last_epoch).map(|parsed| parsed.map(|l| (l.epoch, l.metrics)))
+}
+
 /// What an objective tells its slot.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Event {
