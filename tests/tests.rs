@@ -8,6 +8,7 @@ mod harness;
 mod cluster;
 mod command_limits;
 mod conditions;
+mod damaged_database;
 mod data;
 mod deploy;
 mod docs;

@@ -40,12 +40,13 @@ pub enum Error {
         /// What SQLite said.
         message: String,
     },
-    /// A stored value does not parse (a hand-edited or corrupted database).
-    #[error("trials database: {what} is malformed: {value:?}")]
+    /// A stored value is not what its column holds (a hand-edited or damaged database): a
+    /// NULL where a value belongs, text where a number belongs, JSON that does not parse.
+    #[error("the trials database is damaged at {what}: {value}")]
     Corrupt {
-        /// Which column or record.
+        /// Where: the row (`trial 12 of study `x``) and its column (`trials.value`).
         what: String,
-        /// Its stored text.
+        /// What was expected and what is there (`expected a number, found text "abc"`).
         value: String,
     },
     /// The study exists in the database with a different configuration.

@@ -425,6 +425,19 @@ pub fn sql<T: Send + 'static>(db: &Path, sql: &'static str, row: fn(&AnyRow) -> 
     })
 }
 
+/// Runs `sql` (one statement or several) on the SQLite file `db`, writing: a test's own
+/// damage to a database, as a hand edit would make it.
+pub fn sql_write(db: &Path, sql: &'static str) {
+    sqlx::any::install_default_drivers();
+    let url = SqliteConnectOptions::new().filename(db).to_url_lossy();
+    let options = AnyConnectOptions::from_url(&url).expect("a SQLite URL");
+    runtime().block_on(async {
+        let mut conn = options.connect().await.expect("open the database");
+        sqlx::raw_sql(sql).execute(&mut conn).await.expect(sql);
+        conn.close().await.expect("close the database");
+    });
+}
+
 /// One integer from `sql`.
 pub fn sql_count(db: &Path, query: &'static str) -> i64 {
     sql(db, query, |r| r.get::<i64, _>(0))[0]

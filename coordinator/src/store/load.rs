@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use hypersearch_proto::{Direction, Metrics, StopDecision};
 use sqlx::AnyConnection;
-use sqlx::Row;
+use sqlx::any::AnyRow;
 
+use super::cells::{Cells, Place};
 use super::db_err;
 use super::{TrialState, token_from_sql, utc_now_text};
 use crate::Error;
@@ -109,10 +110,6 @@ fn direction_sql(direction: Direction) -> &'static str {
     }
 }
 
-fn count(value: i64) -> u32 {
-    u32::try_from(value).unwrap_or(0)
-}
-
 /// What a study's row says of its definition, for the comparison a resume starts with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredDefinition {
@@ -140,17 +137,11 @@ pub async fn stored_definition(
     let Some(row) = row else {
         return Ok(None);
     };
-    let read = |err| Error::database("read a study", err);
-    let number = |value: i64, what: &str| {
-        u64::try_from(value).map_err(|_| Error::Corrupt {
-            what: format!("studies.{what} of study `{name}`"),
-            value: value.to_string(),
-        })
-    };
+    let cells = Cells::new(&row, "studies", Place::Study(name));
     Ok(Some(StoredDefinition {
-        config: row.try_get("config").map_err(read)?,
-        budget: number(row.try_get("budget").map_err(read)?, "budget")?,
-        trials: number(row.try_get("trials").map_err(read)?, "trials")?,
+        config: cells.get("config")?,
+        budget: cells.unsigned("budget")?,
+        trials: cells.unsigned("trials")?,
     }))
 }
 
@@ -203,15 +194,16 @@ pub async fn create_or_resume(
         .await
         .map_err(db_err("create study"))?;
         return Ok(StoredStudy {
-            id: created.get("id"),
+            id: Cells::new(&created, "studies", Place::Study(&def.name)).get("id")?,
             resumed: false,
             trials: Vec::new(),
             workers: Vec::new(),
             stored_values: 0,
         });
     };
-    let id: i64 = row.get("id");
-    let config: String = row.get("config");
+    let cells = Cells::new(&row, "studies", Place::Study(&def.name));
+    let id: i64 = cells.get("id")?;
+    let config: String = cells.get("config")?;
     if config != def.config {
         return Err(Error::StudyChanged {
             name: def.name.clone(),
@@ -219,7 +211,7 @@ pub async fn create_or_resume(
             differences: vec!["the study file's text".into()],
         });
     }
-    let trials = load_trials(conn, id, &def.metric).await?;
+    let trials = load_trials(conn, id, &def.name, &def.metric).await?;
     let workers = sqlx::query(
         "SELECT id, slots, credential_sha256, quarantined FROM workers WHERE study_id = $1",
     )
@@ -228,36 +220,42 @@ pub async fn create_or_resume(
     .await
     .map_err(db_err("load workers"))?
     .iter()
-    .filter_map(|row| {
-        Some(StoredWorker {
-            id: u64::try_from(row.get::<i64, _>("id")).ok()?,
-            slots: count(row.get("slots")),
-            credential_sha256: row.get("credential_sha256"),
-            quarantined: row.get("quarantined"),
+    .map(|row| {
+        let cells = Cells::new(row, "workers", Place::Study(&def.name));
+        let id = cells.unsigned("id")?;
+        let cells = cells.at(Place::Worker(&def.name, id));
+        Ok(StoredWorker {
+            id,
+            slots: cells.count("slots")?,
+            credential_sha256: cells.get("credential_sha256")?,
+            quarantined: cells.get("quarantined")?,
         })
     })
-    .collect();
-    let stored_values: i64 = sqlx::query(
+    .collect::<Result<_, Error>>()?;
+    let stored_values: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM epoch_metrics m JOIN trials t ON t.id = m.trial_id \
          WHERE t.study_id = $1",
     )
     .bind(id)
     .fetch_one(&mut *conn)
     .await
-    .map_err(db_err("count stored metric values"))?
-    .get(0);
+    .map_err(db_err("count stored metric values"))?;
     Ok(StoredStudy {
         id,
         resumed: true,
         trials,
         workers,
-        stored_values: u64::try_from(stored_values).unwrap_or(0),
+        stored_values: u64::try_from(stored_values).map_err(|_| Error::Database {
+            context: "count stored metric values",
+            message: format!("count(*) is {stored_values}"),
+        })?,
     })
 }
 
 async fn load_trials(
     conn: &mut AnyConnection,
     study_id: i64,
+    study: &str,
     metric: &str,
 ) -> Result<Vec<StoredTrial>, Error> {
     let rows = sqlx::query(
@@ -269,25 +267,28 @@ async fn load_trials(
     .await
     .map_err(db_err("load trials"))?;
     let mut trials = Vec::with_capacity(rows.len());
+    // Trial row id to its index in `trials`, and its number.
     let mut index = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let state_text: String = row.get("state");
-        let state = state_text.parse().map_err(|_| Error::Corrupt {
-            what: "trials.state".into(),
-            value: state_text.clone(),
-        })?;
-        let id: i64 = row.get("id");
-        index.insert(id, trials.len());
+    for row in &rows {
+        let cells = Cells::new(row, "trials", Place::Study(study));
+        let number = cells.unsigned("number")?;
+        let cells = cells.at(Place::Trial(study, number));
+        let state_text: String = cells.get("state")?;
+        let state = state_text
+            .parse()
+            .map_err(|err| cells.corrupt("state", err))?;
+        let id: i64 = cells.get("id")?;
+        index.insert(id, (trials.len(), number));
         trials.push(StoredTrial {
             id,
-            number: u64::try_from(row.get::<i64, _>("number")).unwrap_or(0),
+            number,
             state,
-            params: row.get("params"),
-            overrides: row.get("overrides"),
-            value: row.get("value"),
-            attempts: count(row.get("attempts")),
-            infra_failures: count(row.get("infra_failures")),
-            user_failures: count(row.get("user_failures")),
+            params: cells.get("params")?,
+            overrides: cells.get("overrides")?,
+            value: cells.get("value")?,
+            attempts: cells.count("attempts")?,
+            infra_failures: cells.count("infra_failures")?,
+            user_failures: cells.count("user_failures")?,
             latest: None,
             intermediate: Vec::new(),
         });
@@ -301,16 +302,23 @@ async fn load_trials(
     .fetch_all(&mut *conn)
     .await
     .map_err(db_err("load attempts"))?;
-    for row in attempts {
-        let Some(&at) = index.get(&row.get::<i64, _>("trial_id")) else {
+    for row in &attempts {
+        let Some((at, cells)) = of_trial(
+            &index,
+            study,
+            Cells::new(row, "attempts", Place::Study(study)),
+        )?
+        else {
             continue;
         };
+        let attempt = cells.count("attempt")?;
+        let cells = cells.at(Place::Attempt(study, trials[at].number, attempt));
         trials[at].latest = Some(StoredAttempt {
-            attempt: count(row.get("attempt")),
-            worker_id: u64::try_from(row.get::<i64, _>("worker_id")).unwrap_or(0),
-            token: token_from_sql(row.get("lease_token")),
-            state: row.get("state"),
-            failure: row.get("failure"),
+            attempt,
+            worker_id: cells.unsigned("worker_id")?,
+            token: token_from_sql(cells.get("lease_token")?),
+            state: cells.get("state")?,
+            failure: cells.get("failure")?,
             last_epoch: None,
             stop: None,
         });
@@ -326,11 +334,12 @@ async fn load_trials(
     .fetch_all(&mut *conn)
     .await
     .map_err(db_err("load intermediate values"))?;
-    for row in intermediate {
-        if let Some(&at) = index.get(&row.get::<i64, _>("trial_id")) {
+    for row in &intermediate {
+        let cells = Cells::new(row, "epoch_metrics", Place::Study(study));
+        if let Some((at, cells)) = of_trial(&index, study, cells)? {
             trials[at]
                 .intermediate
-                .push((count(row.get("epoch")), row.get("value")));
+                .push((cells.count("epoch")?, cells.get("value")?));
         }
     }
 
@@ -346,16 +355,17 @@ async fn load_trials(
     .fetch_all(&mut *conn)
     .await
     .map_err(db_err("load last epochs"))?;
-    for row in last_epochs {
-        let Some(&at) = index.get(&row.get::<i64, _>("trial_id")) else {
+    for row in &last_epochs {
+        let cells = Cells::new(row, "epoch_metrics", Place::Study(study));
+        let Some((at, cells)) = of_trial(&index, study, cells)? else {
             continue;
         };
         if let Some(latest) = trials[at].latest.as_mut() {
-            let epoch = count(row.get("epoch"));
+            let epoch = cells.count("epoch")?;
             let (_, metrics) = latest
                 .last_epoch
                 .get_or_insert_with(|| (epoch, Metrics::new()));
-            metrics.insert(row.get("name"), row.get("value"));
+            metrics.insert(cells.get("name")?, cells.get("value")?);
         }
     }
 
@@ -368,19 +378,33 @@ async fn load_trials(
     .fetch_all(&mut *conn)
     .await
     .map_err(db_err("load stop decisions"))?;
-    for row in stops {
-        let Some(&at) = index.get(&row.get::<i64, _>("trial_id")) else {
+    for row in &stops {
+        let cells = Cells::new(row, "early_stops", Place::Study(study));
+        let Some((at, cells)) = of_trial(&index, study, cells)? else {
             continue;
         };
         if let Some(latest) = trials[at].latest.as_mut() {
             latest.stop = Some(StopDecision {
-                rule: row.get("rule"),
-                epoch: count(row.get("epoch")),
-                value: row.get("value"),
-                threshold: row.get("threshold"),
-                explanation: row.get("explanation"),
+                rule: cells.get("rule")?,
+                epoch: cells.count("epoch")?,
+                value: cells.get("value")?,
+                threshold: cells.get("threshold")?,
+                explanation: cells.get("explanation")?,
             });
         }
     }
     Ok(trials)
+}
+
+/// The trial a row of another table belongs to (its `trial_id`): the trial's index in the
+/// loaded trials and `cells` placed at it; `None` for a row of a trial not loaded.
+fn of_trial<'r>(
+    index: &HashMap<i64, (usize, u64)>,
+    study: &'r str,
+    cells: Cells<'r, AnyRow>,
+) -> Result<Option<(usize, Cells<'r, AnyRow>)>, Error> {
+    let trial_id: i64 = cells.get("trial_id")?;
+    Ok(index
+        .get(&trial_id)
+        .map(|&(at, number)| (at, cells.at(Place::Trial(study, number)))))
 }

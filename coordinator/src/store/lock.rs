@@ -12,7 +12,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 
-use sqlx::{Connection as _, PgConnection, Row as _};
+use sqlx::{Connection as _, PgConnection};
 
 use super::Location;
 use crate::Error;
@@ -46,13 +46,12 @@ pub async fn lock(db: &Location, study: &str, study_id: i64) -> Result<Coordinat
                 .await
                 .map_err(|err| Error::database("connect for the coordinator lock", err))?;
             let key = i32::try_from(study_id).unwrap_or(i32::MAX);
-            let locked: bool = sqlx::query("SELECT pg_try_advisory_lock($1, $2)")
+            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
                 .bind(ADVISORY_CLASS)
                 .bind(key)
                 .fetch_one(&mut conn)
                 .await
-                .map_err(|err| Error::database("take the coordinator lock", err))?
-                .get(0);
+                .map_err(|err| Error::database("take the coordinator lock", err))?;
             if !locked {
                 return Err(Error::AlreadyServed {
                     database: db.to_string(),

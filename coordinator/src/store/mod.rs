@@ -8,6 +8,7 @@
 //! statements on both through sqlx's `Any` driver. The schema is in `migrations/sqlite/` and
 //! `migrations/postgres/` (the same versions) and documented in `docs/SCHEMA.md`.
 
+mod cells;
 mod load;
 pub mod location;
 pub mod lock;
@@ -24,6 +25,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection};
 use std::str::FromStr;
 
+pub(crate) use cells::found_text;
 pub use load::{
     StoredAttempt, StoredDefinition, StoredStudy, StoredTrial, StoredWorker, StudyDefinition,
     create_or_resume, redefine, stored_definition,

@@ -24,7 +24,7 @@ mod lease;
 mod tests;
 
 use crate::Error;
-use crate::store::{StoredAttempt, StoredStudy, TrialState, WriteOp};
+use crate::store::{StoredAttempt, StoredStudy, TrialState, WriteOp, found_text};
 
 /// The study's rules the state machine enforces.
 #[derive(Debug, Clone, PartialEq)]
@@ -255,12 +255,13 @@ fn ended_attempt(number: u64, latest: &StoredAttempt) -> (LeaseId, Ending) {
     (lease, ending)
 }
 
-fn parse_object(what: &str, text: &str) -> Result<JsonObject, Error> {
+/// The JSON object a trial's `column` (`trials.params`) stores.
+fn parse_object(number: u64, column: &str, text: &str) -> Result<JsonObject, Error> {
     match serde_json::from_str(text) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
         _ => Err(Error::Corrupt {
-            what: what.to_string(),
-            value: text.to_string(),
+            what: format!("trial {number}, column {column}"),
+            value: format!("expected a JSON object, found {}", found_text(text)),
         }),
     }
 }
@@ -309,26 +310,37 @@ impl State {
         for (index, stored_trial) in stored.trials.iter().enumerate() {
             if stored_trial.number != index as u64 {
                 return Err(Error::Corrupt {
-                    what: "trials.number (numbers must be 0, 1, 2, ... without gaps)".into(),
-                    value: stored_trial.number.to_string(),
+                    what: "column trials.number".into(),
+                    value: format!(
+                        "expected the numbers 0, 1, 2, ... without gaps, found {} where {index} \
+                         belongs",
+                        stored_trial.number
+                    ),
                 });
             }
             let params: Params =
                 serde_json::from_str(&stored_trial.params).map_err(|_| Error::Corrupt {
-                    what: "trials.params".into(),
-                    value: stored_trial.params.clone(),
+                    what: format!("trial {}, column trials.params", stored_trial.number),
+                    value: format!(
+                        "expected sampled parameters, found {}",
+                        found_text(&stored_trial.params)
+                    ),
                 })?;
             // Only a trial that may still be leased needs what a worker is sent.
             let leasable = matches!(stored_trial.state, TrialState::Queued | TrialState::Running);
             let mut trial = Trial {
                 state: stored_trial.state,
                 params: if leasable {
-                    parse_object("trials.params", &stored_trial.params)?
+                    parse_object(stored_trial.number, "trials.params", &stored_trial.params)?
                 } else {
                     JsonObject::new()
                 },
                 overrides: if leasable {
-                    parse_object("trials.overrides", &stored_trial.overrides)?
+                    parse_object(
+                        stored_trial.number,
+                        "trials.overrides",
+                        &stored_trial.overrides,
+                    )?
                 } else {
                     JsonObject::new()
                 },
@@ -365,8 +377,8 @@ impl State {
                 }
                 (TrialState::Running, None) => {
                     return Err(Error::Corrupt {
-                        what: format!("trial {} (running without an attempt)", stored_trial.number),
-                        value: "running".into(),
+                        what: format!("trial {}", stored_trial.number),
+                        value: "it is running but table attempts has no attempt of it".into(),
                     });
                 }
                 (TrialState::Queued, latest) => {

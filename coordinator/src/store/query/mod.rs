@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use sqlx::AnyConnection;
-use sqlx::Row;
 
 mod sql;
 mod workers;
@@ -14,9 +13,9 @@ pub use sql::{
     all_histories, best, for_each_trial, resolve_study, studies, trial, trial_keys, trials,
 };
 
+use super::cells::{Cells, Place};
 use super::{Location, TrialState, db_err};
 use crate::Error;
-use sql::unsigned;
 pub use workers::WorkerSummary;
 
 /// A study with its trial counts and best value.
@@ -276,22 +275,13 @@ impl Reader {
         .fetch_all(&mut self.conn)
         .await
         .map_err(db_err("export early stops"))?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|row| {
-                (
-                    unsigned(row.get("number")),
-                    EarlyStop {
-                        attempt: u32::try_from(row.get::<i64, _>("attempt")).unwrap_or(0),
-                        epoch: u32::try_from(row.get::<i64, _>("epoch")).unwrap_or(0),
-                        rule: row.get("rule"),
-                        metric: row.get("metric"),
-                        value: row.get("value"),
-                        threshold: row.get("threshold"),
-                        explanation: row.get("explanation"),
-                    },
-                )
+                let number =
+                    Cells::new(row, "trials", Place::Study(&study.name)).unsigned("number")?;
+                let cells = Cells::new(row, "early_stops", Place::Trial(&study.name, number));
+                Ok((number, sql::early_stop(&cells)?))
             })
-            .collect())
+            .collect()
     }
 }

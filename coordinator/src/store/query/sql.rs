@@ -2,7 +2,6 @@
 //! an allow-list of static statements.
 
 use sqlx::AnyConnection;
-use sqlx::Row;
 use sqlx::any::AnyRow;
 use std::collections::BTreeMap;
 use tokio_stream::StreamExt;
@@ -12,10 +11,19 @@ use super::{
     TrialSummary,
 };
 use crate::Error;
+use crate::store::cells::{Cells, Place, Source, found_text};
 use crate::store::{TrialState, db_err};
 
-pub(super) fn unsigned(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
+/// A study's row (id, name, metric, direction) as a [`StudyRef`].
+fn study_ref(row: &AnyRow) -> Result<StudyRef, Error> {
+    let name: String = Cells::new(row, "studies", Place::Other("a study")).get("name")?;
+    let cells = Cells::new(row, "studies", Place::Study(&name));
+    Ok(StudyRef {
+        id: cells.get("id")?,
+        metric: cells.get("metric")?,
+        maximize: cells.get::<String>("direction")? == "maximize",
+        name,
+    })
 }
 
 /// Every study with its counts, in creation order.
@@ -33,30 +41,29 @@ pub async fn studies(conn: &mut AnyConnection) -> Result<Vec<StudySummary>, Erro
     .await
     .map_err(db_err("list studies"))?;
     let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let study = StudyRef {
-            id: row.get("id"),
-            name: row.get("name"),
-            metric: row.get("metric"),
-            maximize: row.get::<String, _>("direction") == "maximize",
-        };
+    for row in &rows {
+        let study = study_ref(row)?;
         let best = best(conn, &study, 1).await?.into_iter().next();
-        let n = |name: &str| unsigned(row.get::<Option<i64>, _>(name).unwrap_or(0));
+        let cells = Cells::new(row, "studies", Place::Study(&study.name));
+        // Trials per state: sums, NULL for none.
+        let n = |name: &str| -> Result<u64, Error> {
+            Ok(cells.maybe_unsigned(name)?.unwrap_or_default())
+        };
         out.push(StudySummary {
             study: study.name.clone(),
             metric: study.metric.clone(),
-            direction: row.get("direction"),
-            algorithm: row.get("algorithm"),
-            state: row.get("state"),
-            budget: unsigned(row.get("budget")),
-            queued: n("queued"),
-            running: n("running"),
-            complete: n("complete"),
-            pruned: n("pruned"),
-            failed: n("failed"),
+            direction: cells.get("direction")?,
+            algorithm: cells.get("algorithm")?,
+            state: cells.get("state")?,
+            budget: cells.unsigned("budget")?,
+            queued: n("queued")?,
+            running: n("running")?,
+            complete: n("complete")?,
+            pruned: n("pruned")?,
+            failed: n("failed")?,
             best_trial: best.as_ref().map(|t| t.trial),
             best_value: best.and_then(|t| t.value),
-            created_at: row.get("created_at"),
+            created_at: cells.get("created_at")?,
         });
     }
     Ok(out)
@@ -73,15 +80,7 @@ pub async fn resolve_study(
         .fetch_all(&mut *conn)
         .await
         .map_err(db_err("list studies"))?;
-    let studies: Vec<StudyRef> = rows
-        .iter()
-        .map(|row| StudyRef {
-            id: row.get("id"),
-            name: row.get("name"),
-            metric: row.get("metric"),
-            maximize: row.get::<String, _>("direction") == "maximize",
-        })
-        .collect();
+    let studies = rows.iter().map(study_ref).collect::<Result<Vec<_>, _>>()?;
     let names = || studies.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
     match name {
         Some(name) => studies
@@ -106,59 +105,36 @@ pub async fn resolve_study(
     }
 }
 
-fn trial_summary(row: &AnyRow) -> Result<TrialSummary, Error> {
-    summary_from(TrialColumns {
-        number: row.get("number"),
-        state: row.get("state"),
-        value: row.get("value"),
-        params: row.get("params"),
-        overrides: row.get("overrides"),
-        attempts: row.get("attempts"),
-        worker: row.get("worker"),
-        started_at: row.get("started_at"),
-        finished_at: row.get("finished_at"),
-        error: row.get("error"),
-        metrics: row.get("metrics"),
-    })
-}
-
-/// The columns of [`trial_query!`] as read from either driver.
-struct TrialColumns {
-    number: i64,
-    state: String,
-    value: Option<f64>,
-    params: Option<String>,
-    overrides: Option<String>,
-    attempts: i64,
-    worker: Option<String>,
-    started_at: Option<String>,
-    finished_at: Option<String>,
-    error: Option<String>,
-    metrics: Option<String>,
-}
-
-fn summary_from(c: TrialColumns) -> Result<TrialSummary, Error> {
-    let json = |column: &str, text: Option<String>| -> Result<Option<serde_json::Value>, Error> {
-        text.map(|text| {
-            serde_json::from_str(&text).map_err(|_| Error::Corrupt {
-                what: format!("trials.{column}"),
-                value: text.clone(),
+/// A row of [`trial_query!`] of a trial of `study`, from either driver.
+fn trial_summary<R: Source>(row: &R, study: &str) -> Result<TrialSummary, Error> {
+    let cells = Cells::new(row, "trials", Place::Study(study));
+    let number = cells.unsigned("number")?;
+    let cells = cells.at(Place::Trial(study, number));
+    let json = |column: &str| -> Result<Option<serde_json::Value>, Error> {
+        cells
+            .get::<Option<String>>(column)?
+            .map(|text| {
+                serde_json::from_str(&text).map_err(|_| {
+                    cells.corrupt(
+                        column,
+                        format_args!("expected JSON, found {}", found_text(&text)),
+                    )
+                })
             })
-        })
-        .transpose()
+            .transpose()
     };
     Ok(TrialSummary {
-        trial: unsigned(c.number),
-        state: c.state,
-        value: c.value,
-        params: json("params", c.params)?.unwrap_or(serde_json::Value::Null),
-        overrides: json("overrides", c.overrides)?.unwrap_or(serde_json::Value::Null),
-        attempts: u32::try_from(c.attempts).unwrap_or(0),
-        worker: c.worker,
-        started_at: c.started_at,
-        finished_at: c.finished_at,
-        error: c.error,
-        metrics: json("metrics", c.metrics)?,
+        trial: number,
+        state: cells.get("state")?,
+        value: cells.get("value")?,
+        params: json("params")?.unwrap_or(serde_json::Value::Null),
+        overrides: json("overrides")?.unwrap_or(serde_json::Value::Null),
+        attempts: cells.count("attempts")?,
+        worker: cells.get_as("worker", "workers.name")?,
+        started_at: cells.get("started_at")?,
+        finished_at: cells.get("finished_at")?,
+        error: cells.get("error")?,
+        metrics: json("metrics")?,
     })
 }
 
@@ -192,23 +168,7 @@ pub fn for_each_trial_sqlite<E: From<Error>>(
         .query(rusqlite::params![study.id, state.map(TrialState::as_str)])
         .map_err(failed)?;
     while let Some(row) = rows.next().map_err(failed)? {
-        let columns = (|| {
-            Ok::<TrialColumns, rusqlite::Error>(TrialColumns {
-                number: row.get("number")?,
-                state: row.get("state")?,
-                value: row.get("value")?,
-                params: row.get("params")?,
-                overrides: row.get("overrides")?,
-                attempts: row.get("attempts")?,
-                worker: row.get("worker")?,
-                started_at: row.get("started_at")?,
-                finished_at: row.get("finished_at")?,
-                error: row.get("error")?,
-                metrics: row.get("metrics")?,
-            })
-        })()
-        .map_err(failed)?;
-        each(summary_from(columns)?)?;
+        each(trial_summary(row, &study.name)?)?;
     }
     Ok(())
 }
@@ -247,7 +207,9 @@ pub async fn best(
         .fetch_all(&mut *conn)
         .await
         .map_err(db_err("best trials"))?;
-    rows.iter().map(trial_summary).collect()
+    rows.iter()
+        .map(|row| trial_summary(row, &study.name))
+        .collect()
 }
 
 /// The statement listing a study's trials (optionally in one state) in `order`.
@@ -300,7 +262,10 @@ pub async fn for_each_trial<E: From<Error>>(
         .bind(state.map(TrialState::as_str))
         .fetch(&mut *conn);
     while let Some(row) = rows.next().await {
-        each(trial_summary(&row.map_err(db_err("list trials"))?)?)?;
+        each(trial_summary(
+            &row.map_err(db_err("list trials"))?,
+            &study.name,
+        )?)?;
     }
     Ok(())
 }
@@ -367,7 +332,7 @@ pub async fn trial(
         study: study.name.clone(),
         number,
     })?;
-    let summary = trial_summary(&row)?;
+    let summary = trial_summary(&row, &study.name)?;
     let extra = sqlx::query(
         "SELECT t.id, t.overrides, s.config FROM trials t JOIN studies s ON s.id = t.study_id \
          WHERE t.study_id = $1 AND t.number = $2",
@@ -377,12 +342,17 @@ pub async fn trial(
     .fetch_one(&mut *conn)
     .await
     .map_err(db_err("load trial"))?;
-    let trial_id: i64 = extra.get("id");
-    let overrides_text: String = extra.get("overrides");
-    let overrides = serde_json::from_str(&overrides_text).map_err(|_| Error::Corrupt {
-        what: "trials.overrides".into(),
-        value: overrides_text.clone(),
+    let place = Place::Trial(&study.name, number);
+    let cells = Cells::new(&extra, "trials", place);
+    let trial_id: i64 = cells.get("id")?;
+    let overrides_text: String = cells.get("overrides")?;
+    let overrides = serde_json::from_str(&overrides_text).map_err(|_| {
+        cells.corrupt(
+            "overrides",
+            format_args!("expected JSON, found {}", found_text(&overrides_text)),
+        )
     })?;
+    let study_config = Cells::new(&extra, "studies", Place::Study(&study.name)).get("config")?;
 
     let attempt_history = sqlx::query(
         "SELECT a.attempt, w.name AS worker, a.state, a.failure, a.error, a.started_at, \
@@ -394,16 +364,21 @@ pub async fn trial(
     .await
     .map_err(db_err("load attempts"))?
     .iter()
-    .map(|row| AttemptSummary {
-        attempt: u32::try_from(row.get::<i64, _>("attempt")).unwrap_or(0),
-        worker: row.get("worker"),
-        state: row.get("state"),
-        failure: row.get("failure"),
-        error: row.get("error"),
-        started_at: row.get("started_at"),
-        finished_at: row.get("finished_at"),
+    .map(|row| {
+        let cells = Cells::new(row, "attempts", place);
+        let attempt = cells.count("attempt")?;
+        let cells = cells.at(Place::Attempt(&study.name, number, attempt));
+        Ok(AttemptSummary {
+            attempt,
+            worker: cells.get_as("worker", "workers.name")?,
+            state: cells.get("state")?,
+            failure: cells.get("failure")?,
+            error: cells.get("error")?,
+            started_at: cells.get("started_at")?,
+            finished_at: cells.get("finished_at")?,
+        })
     })
-    .collect();
+    .collect::<Result<_, Error>>()?;
 
     let mut history: Vec<EpochMetrics> = Vec::new();
     let metric_rows = sqlx::query(
@@ -415,7 +390,7 @@ pub async fn trial(
     .await
     .map_err(db_err("load epoch metrics"))?;
     for row in &metric_rows {
-        add_metric(&mut history, row);
+        add_metric(&mut history, &Cells::new(row, "epoch_metrics", place))?;
     }
 
     let early_stop = sqlx::query(
@@ -426,15 +401,8 @@ pub async fn trial(
     .fetch_optional(&mut *conn)
     .await
     .map_err(db_err("load early stop"))?
-    .map(|row| EarlyStop {
-        attempt: u32::try_from(row.get::<i64, _>("attempt")).unwrap_or(0),
-        epoch: u32::try_from(row.get::<i64, _>("epoch")).unwrap_or(0),
-        rule: row.get("rule"),
-        metric: row.get("metric"),
-        value: row.get("value"),
-        threshold: row.get("threshold"),
-        explanation: row.get("explanation"),
-    });
+    .map(|row| early_stop(&Cells::new(&row, "early_stops", place)))
+    .transpose()?;
 
     Ok(TrialDetail {
         study: study.name.clone(),
@@ -444,7 +412,20 @@ pub async fn trial(
         attempt_history,
         history,
         early_stop,
-        study_config: extra.get("config"),
+        study_config,
+    })
+}
+
+/// A row of `early_stops` (attempt, epoch, rule, metric, value, threshold, explanation).
+pub(super) fn early_stop(cells: &Cells<'_, AnyRow>) -> Result<EarlyStop, Error> {
+    Ok(EarlyStop {
+        attempt: cells.count("attempt")?,
+        epoch: cells.count("epoch")?,
+        rule: cells.get("rule")?,
+        metric: cells.get("metric")?,
+        value: cells.get("value")?,
+        threshold: cells.get("threshold")?,
+        explanation: cells.get("explanation")?,
     })
 }
 
@@ -465,16 +446,18 @@ pub async fn all_histories(
     .map_err(db_err("export epoch metrics"))?;
     let mut out: BTreeMap<u64, Vec<EpochMetrics>> = BTreeMap::new();
     for row in &rows {
-        add_metric(out.entry(unsigned(row.get("number"))).or_default(), row);
+        let number = Cells::new(row, "trials", Place::Study(&study.name)).unsigned("number")?;
+        let cells = Cells::new(row, "epoch_metrics", Place::Trial(&study.name, number));
+        add_metric(out.entry(number).or_default(), &cells)?;
     }
     Ok(out)
 }
 
 /// Adds one `epoch_metrics` row (attempt, epoch, name, value; rows ordered by attempt and
 /// epoch) to `history`, opening the epoch's entry when it is the first of its metrics.
-fn add_metric(history: &mut Vec<EpochMetrics>, row: &AnyRow) {
-    let attempt = u32::try_from(row.get::<i64, _>("attempt")).unwrap_or(0);
-    let epoch = u32::try_from(row.get::<i64, _>("epoch")).unwrap_or(0);
+fn add_metric(history: &mut Vec<EpochMetrics>, cells: &Cells<'_, AnyRow>) -> Result<(), Error> {
+    let attempt = cells.count("attempt")?;
+    let epoch = cells.count("epoch")?;
     let same = history
         .last()
         .is_some_and(|last| last.attempt == attempt && last.epoch == epoch);
@@ -486,6 +469,7 @@ fn add_metric(history: &mut Vec<EpochMetrics>, row: &AnyRow) {
         });
     }
     if let Some(last) = history.last_mut() {
-        last.metrics.insert(row.get("name"), row.get("value"));
+        last.metrics.insert(cells.get("name")?, cells.get("value")?);
     }
+    Ok(())
 }

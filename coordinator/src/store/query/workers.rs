@@ -2,11 +2,11 @@
 //! ran and how that ended, and when it was last heard from.
 
 use serde::Serialize;
-use sqlx::{AnyConnection, Row as _};
+use sqlx::AnyConnection;
 
 use super::StudyRef;
-use super::sql::unsigned;
 use crate::Error;
+use crate::store::cells::{Cells, Place};
 use crate::store::db_err;
 
 /// One worker of a study.
@@ -61,27 +61,23 @@ pub async fn workers(
     .await
     .map_err(db_err("list workers"))?;
     let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
+    for row in &rows {
+        let cells = Cells::new(row, "workers", Place::Study(&study.name));
+        let worker = cells.unsigned("id")?;
+        let cells = cells.at(Place::Worker(&study.name, worker));
+        // What it ran: counts and sums over its attempts (a sum over none may be NULL).
+        let attempts = Cells::new(row, "attempts", Place::Worker(&study.name, worker));
         let n = |name: &str| -> Result<u64, Error> {
-            let value: Option<i64> = row
-                .try_get(name)
-                .map_err(|err| Error::database("read a worker", err))?;
-            Ok(unsigned(value.unwrap_or(0)))
+            Ok(attempts.maybe_unsigned(name)?.unwrap_or_default())
         };
-        let text = |name: &str| -> Result<String, Error> {
-            row.try_get(name)
-                .map_err(|err| Error::database("read a worker", err))
-        };
-        let registered_at = text("registered_at")?;
-        let last_attempt: Option<String> = row
-            .try_get("last_attempt")
-            .map_err(|err| Error::database("read a worker", err))?;
+        let registered_at: String = cells.get("registered_at")?;
+        let last_attempt: Option<String> = attempts.get("last_attempt")?;
         out.push(WorkerSummary {
-            worker: n("id")?,
-            name: text("name")?,
-            hostname: text("hostname")?,
-            slots: n("slots")?,
-            version: text("version")?,
+            worker,
+            name: cells.get("name")?,
+            hostname: cells.get("hostname")?,
+            slots: cells.unsigned("slots")?,
+            version: cells.get("version")?,
             attempts: n("attempts")?,
             succeeded: n("succeeded")?,
             failed: n("failed")?,
@@ -91,9 +87,7 @@ pub async fn workers(
                 .filter(|at| *at > registered_at)
                 .unwrap_or_else(|| registered_at.clone()),
             registered_at,
-            quarantined: row
-                .try_get("quarantined")
-                .map_err(|err| Error::database("read a worker", err))?,
+            quarantined: cells.get("quarantined")?,
         });
     }
     Ok(out)

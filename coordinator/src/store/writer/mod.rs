@@ -35,6 +35,7 @@ use apply::{Failure, sql_error};
 
 use crate::Error;
 use crate::store::Location;
+use crate::store::cells::{Cells, Place};
 
 /// Most requests applied in one transaction.
 pub const MAX_BATCH: usize = 1024;
@@ -92,8 +93,10 @@ fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection, Error> {
     .map_err(open_err)?;
     conn.busy_timeout(busy_timeout).map_err(open_err)?;
     let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-        .map_err(open_err)?;
+        .query_row("PRAGMA journal_mode = WAL", [], |row| {
+            Ok(Cells::new(row, "pragma", Place::Other("the journal mode")).get("journal_mode"))
+        })
+        .map_err(open_err)??;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::Database {
             context: "open the write connection",

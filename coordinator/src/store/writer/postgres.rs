@@ -9,13 +9,14 @@
 //! go through the same array statements, one op at a time.
 
 use hypersearch_proto::{Epoch, LeaseId, StopDecision};
+use sqlx::Connection;
 use sqlx::postgres::PgConnection;
-use sqlx::{Connection, Row};
 use tokio::sync::mpsc;
 
 use super::apply::{AttemptEnd, Failure, TrialUpdate, WriteOp, failure_sql, lease_not_held};
 use super::{Job, MAX_BATCH, Task};
 use crate::Error;
+use crate::store::cells::{Cells, Place};
 use crate::store::token_to_sql;
 
 /// The timestamp every row is stamped with (UTC, ISO 8601, ms), as on SQLite.
@@ -212,7 +213,9 @@ pub(super) async fn apply(
             .fetch_one(&mut *conn)
             .await
             .map_err(broken("register worker"))?;
-            Ok(row.get::<i64, _>(0))
+            Cells::new(&row, "workers", Place::Other("a worker just registered"))
+                .get("id")
+                .map_err(Failure::Broken)
         }
         // The common ops run through the array statements of a phase, here of one op.
         WriteOp::InsertTrial { .. }

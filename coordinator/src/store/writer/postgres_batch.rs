@@ -10,13 +10,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::Row;
 use sqlx::postgres::PgConnection;
 
 use super::Task;
 use super::apply::{Failure, TrialUpdate, WriteOp, failure_sql, lease_not_held};
 use super::postgres::{apply, broken, now_pg};
 use crate::Error;
+use crate::store::cells::{Cells, Place};
 use crate::store::token_to_sql;
 
 /// The trial an op is about, if any.
@@ -211,8 +211,12 @@ async fn insert_trials(
     .map_err(broken("insert trial"))?;
     let ids: HashMap<i64, i64> = rows
         .iter()
-        .map(|r| (r.get::<i64, _>(1), r.get::<i64, _>(0)))
-        .collect();
+        .map(|row| {
+            let cells = Cells::new(row, "trials", Place::Other("a trial just inserted"));
+            Ok((cells.get("number")?, cells.get("id")?))
+        })
+        .collect::<Result<_, Error>>()
+        .map_err(Failure::Broken)?;
     for (&i, number) in which.iter().zip(&numbers) {
         let Some(&id) = ids.get(number) else {
             return Err(Failure::Broken(Error::Database {
@@ -276,8 +280,9 @@ async fn start_attempts(
     .await
     .map_err(broken("start attempt"))?
     .iter()
-    .map(|r| r.get::<i64, _>(0))
-    .collect();
+    .map(|row| Cells::new(row, "attempts", Place::Other("an attempt just started")).get("trial_id"))
+    .collect::<Result<_, Error>>()
+    .map_err(Failure::Broken)?;
     for (&i, id) in index.iter().zip(&ids) {
         results[i] = Some(if started.contains(id) {
             Ok(0)
@@ -358,8 +363,11 @@ async fn record_epochs(
     .await
     .map_err(broken("record epoch"))?
     .iter()
-    .map(|r| r.get::<i64, _>(0))
-    .collect();
+    .map(|row| {
+        Cells::new(row, "epoch_metrics", Place::Other("an epoch just recorded")).get("trial_id")
+    })
+    .collect::<Result<_, Error>>()
+    .map_err(Failure::Broken)?;
     settle(ops, &index, &held, results);
     Ok(())
 }
@@ -480,8 +488,11 @@ async fn finish_attempts(
     .await
     .map_err(broken("finish trial"))?
     .iter()
-    .map(|r| r.get::<i64, _>(0))
-    .collect();
+    .map(|row| {
+        Cells::new(row, "attempts", Place::Other("an attempt just finished")).get("trial_id")
+    })
+    .collect::<Result<_, Error>>()
+    .map_err(Failure::Broken)?;
     settle(ops, &index, &done, results);
     Ok(())
 }
