@@ -150,6 +150,15 @@ fn bad_configs_and_params_fail_cleanly() {
     assert!(
         fails(&ok, &["--params", r#"{"training.epochs": "many"}"#]).contains("`training.epochs`")
     );
+    // Part of a sampled point: the missing architecture values are named.
+    let err = fails(
+        &ok,
+        &["--params", r#"{"arch.layers": 2, "arch.units_1": 64}"#],
+    );
+    assert!(
+        err.contains("sets arch.layers = 2 but not arch.units_2"),
+        "{err}"
+    );
 }
 
 #[test]

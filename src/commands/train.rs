@@ -111,6 +111,22 @@ fn overrides_from(text: &str) -> anyhow::Result<serde_json::Map<String, serde_js
         serde_json::from_value(serde_json::Value::Object(map.clone())).ok();
     Ok(match sampled {
         Some(params) if params.keys().any(|key| key.starts_with("arch.")) => {
+            let layers = params
+                .get("arch.layers")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0);
+            let missing: Vec<String> = (1..=layers)
+                .map(|k| format!("arch.units_{k}"))
+                .filter(|name| !params.contains_key(name))
+                .collect();
+            if !missing.is_empty() {
+                bail!(
+                    "--params sets arch.layers = {layers} but not {}: give the whole point as \
+                     `best --format json` prints a trial's params, or training keys such as \
+                     {{\"network.hidden\": [128, 64]}}",
+                    missing.join(", ")
+                );
+            }
             training_overrides(&params)
         }
         _ => map,
