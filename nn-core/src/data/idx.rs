@@ -62,6 +62,9 @@ fn missing(dir: &Path, name: &str) -> Error {
     }
 }
 
+/// Values reserved before any is read (16 Mi): beyond it, memory follows the data read.
+const UPFRONT_VALUES: usize = 1 << 24;
+
 /// Loads one images file and its labels file, checking that the counts agree.
 pub(super) fn load_pair(images: &Path, labels: &Path) -> Result<Samples, Error> {
     let (x, count, features) = read_images(images)?;
@@ -152,8 +155,10 @@ fn read_images(path: &Path) -> Result<(Vec<f32>, usize, usize), Error> {
             problem: format!("images of {rows}×{cols} pixels: expected 1 to {MAX_PIXELS} pixels"),
         });
     }
+    // The header's count is a claim: memory grows with the pixels actually read, so a
+    // truncated or forged file cannot make us reserve what it does not hold.
     let mut x = Vec::new();
-    x.try_reserve_exact(count * features)
+    x.try_reserve_exact(count.saturating_mul(features).min(UPFRONT_VALUES))
         .map_err(|_| Error::Data {
             path: path.to_path_buf(),
             problem: format!("{count} images of {features} pixels do not fit in memory"),
@@ -185,8 +190,23 @@ fn read_labels(path: &Path) -> Result<Vec<u32>, Error> {
         "labels (unsigned bytes, 1 dimension)",
     )?;
     let [count] = read_u32s::<1>(&mut *r, path)?;
-    let mut bytes = vec![0u8; count as usize];
-    read_exact(&mut *r, &mut bytes, path, &format!("the {count} labels"))?;
+    // As for images: only what the file holds is allocated, whatever its header claims.
+    let mut bytes = Vec::with_capacity((count as usize).min(UPFRONT_VALUES));
+    r.take(u64::from(count))
+        .read_to_end(&mut bytes)
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if bytes.len() != count as usize {
+        return Err(Error::Data {
+            path: path.to_path_buf(),
+            problem: format!(
+                "the file ends inside the {count} labels (truncated?): it holds {}",
+                bytes.len()
+            ),
+        });
+    }
     Ok(bytes.into_iter().map(u32::from).collect())
 }
 
@@ -278,6 +298,51 @@ pub(crate) mod tests {
         assert_eq!(train.y, vec![0, 1, 2, 1, 0]);
         let test = test.unwrap_or_else(|| panic!("test split missing"));
         assert_eq!((test.len(), test.y[0]), (2, 2));
+    }
+
+    #[test]
+    fn a_header_claiming_more_than_the_file_holds_allocates_nothing_for_it() {
+        // Found by fuzzing (fuzz/ idx_files): 536,870,914 images of 2×2 pixels claimed by a
+        // 24-byte file made the loader reserve 8 GiB; a label count of 4 billion, 4 GiB.
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let d = dir.path();
+        let mut images = Vec::new();
+        for v in [IMAGES_MAGIC, 0x2000_0002, 2, 2] {
+            images.extend(v.to_be_bytes());
+        }
+        images.extend([0, 255, 128, 7, 1, 2, 3, 4]);
+        write(&d.join("train-images-idx3-ubyte"), &images, false);
+        write_labels(
+            &d.join("train-labels-idx1-ubyte"),
+            LABELS_MAGIC,
+            &[3, 7],
+            false,
+        );
+        let msg = err_of(d);
+        assert!(
+            msg.contains("the file ends inside images 1..64 of 536870914"),
+            "{msg}"
+        );
+
+        write_images(
+            &d.join("train-images-idx3-ubyte"),
+            IMAGES_MAGIC,
+            2,
+            2,
+            2,
+            false,
+        );
+        let mut labels = Vec::new();
+        for v in [LABELS_MAGIC, u32::MAX] {
+            labels.extend(v.to_be_bytes());
+        }
+        labels.extend([3, 7]);
+        write(&d.join("train-labels-idx1-ubyte"), &labels, false);
+        let msg = err_of(d);
+        assert!(
+            msg.contains("the file ends inside the 4294967295 labels (truncated?): it holds 2"),
+            "{msg}"
+        );
     }
 
     #[test]
