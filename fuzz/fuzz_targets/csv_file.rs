@@ -9,5 +9,8 @@ mod scratch;
 fuzz_target!(|data: &[u8]| {
     let path = scratch::dir("csv").join("data.csv");
     std::fs::write(&path, data).expect("write");
-    scratch::load(&format!("source = \"csv\"\npath = {:?}", path.display().to_string()));
+    scratch::load(&format!(
+        "source = \"csv\"\npath = {:?}",
+        path.display().to_string()
+    ));
 });

@@ -17,5 +17,8 @@ fuzz_target!(|data: &[u8]| {
     let dir = scratch::dir("idx");
     std::fs::write(dir.join("train-images-idx3-ubyte"), images).expect("write");
     std::fs::write(dir.join("train-labels-idx1-ubyte"), labels).expect("write");
-    scratch::load(&format!("source = \"idx\"\npath = {:?}", dir.display().to_string()));
+    scratch::load(&format!(
+        "source = \"idx\"\npath = {:?}",
+        dir.display().to_string()
+    ));
 });
