@@ -220,7 +220,16 @@ impl Client {
         let mut draw = self.jitter_seed ^ (call.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         loop {
             let status = match attempt(self.inner.clone()).await {
-                Ok(response) => return Ok(response.into_inner()),
+                Ok(response) => {
+                    if unreachable_said {
+                        tracing::info!(
+                            call,
+                            "the coordinator answers again, after {:.0} s",
+                            started.elapsed().as_secs_f64()
+                        );
+                    }
+                    return Ok(response.into_inner());
+                }
                 Err(status) => status,
             };
             if let Some(detail) = tls_failure(&status) {

@@ -24,9 +24,20 @@ const ADVISORY_CLASS: i32 = 0x6873;
 #[derive(Debug)]
 pub enum CoordinatorLock {
     /// The locked file next to a SQLite database.
-    File(File),
+    File(HeldFile),
     /// The connection holding the study's advisory lock.
     Postgres(PgConnection),
+}
+
+/// A locked lock file naming its holder; emptied when dropped, so that a file left behind
+/// names no process that has gone.
+#[derive(Debug)]
+pub struct HeldFile(File);
+
+impl Drop for HeldFile {
+    fn drop(&mut self) {
+        let _ = self.0.set_len(0);
+    }
 }
 
 /// The lock file of the SQLite database at `path`.
@@ -108,7 +119,7 @@ fn lock_file(path: &Path, study: &str) -> Result<CoordinatorLock, Error> {
         .and_then(|()| file.rewind())
         .and_then(|()| file.write_all(holder.as_bytes()));
     written.map_err(|err| failed("cannot write", err))?;
-    Ok(CoordinatorLock::File(file))
+    Ok(CoordinatorLock::File(HeldFile(file)))
 }
 
 #[cfg(test)]
@@ -129,6 +140,8 @@ mod tests {
         );
         assert!(refused.contains("study `s`"), "{refused}");
         drop(first);
+        let left = std::fs::read_to_string(lock_path(&db)).unwrap();
+        assert_eq!(left, "", "a released lock names no holder");
         assert!(lock_file(&db, "t").is_ok());
     }
 }
