@@ -147,4 +147,12 @@ fn the_progress_bar_and_the_tables_fit_an_80_column_terminal() {
         rows.iter().any(|r| r.contains("loss (min)")),
         "the value column is kept:\n{screen}"
     );
+    // Cells wrap between words: no parameter is cut in two.
+    for row in &rows {
+        for part in ["learning_rate", "optimizer", "momentum"] {
+            let cut =
+                (3..part.len()).any(|k| row.trim_end_matches('│').trim_end().ends_with(&part[..k]));
+            assert!(!cut, "`{part}` cut at the end of {row:?}\n{screen}");
+        }
+    }
 }

@@ -125,9 +125,11 @@ pub fn fit(
             })
             .max()
             .unwrap_or(0);
+        // comfy-table's widths count the cell's padding, one space each side.
         let lower = u16::try_from(longest)
             .unwrap_or(u16::MAX)
-            .min(MAX_WORD_COLUMN);
+            .min(MAX_WORD_COLUMN)
+            .saturating_add(2);
         if let Some(column) = table.column_mut(i) {
             column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(lower)));
         }
