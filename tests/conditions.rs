@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::harness::{Scratch, assert_integrity, assert_ok, heavy, stdout};
+use crate::harness::{Scratch, assert_integrity, assert_ok, heavy, path, stdout};
 
 fn study(algorithm: &str, trials: u32) -> String {
     format!(
@@ -40,10 +40,6 @@ n_startup_trials = 3
 "training.learning_rate" = {{ choice = [0.01, 0.05] }}
 "#
     )
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 /// The trials of study `name` as `trials --format json` prints them.

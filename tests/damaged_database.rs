@@ -4,13 +4,12 @@
 //! and what it holds, never a panic and never a quiet 0; and the failed commands leave the
 //! file as it was.
 
-use std::path::Path;
 use std::time::Duration;
 
 use sqlx::Row;
 
 use crate::harness::{
-    Scratch, assert_integrity, assert_ok, assert_one_clear_error, sql, sql_write,
+    Scratch, assert_integrity, assert_ok, assert_one_clear_error, path, sql, sql_write,
 };
 
 const FUNCTION: &str = r#"
@@ -29,10 +28,6 @@ seed = 2
 x1 = { float = [-5, 10] }
 x2 = { float = [0, 15] }
 "#;
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 /// Runs the study to its end in a fresh directory, damages its database with `damage`
 /// (statements run one connection each, in order), then runs each reading command on it:

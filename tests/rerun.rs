@@ -2,10 +2,9 @@
 //! the `params` that `best` prints (architecture choices included) or its `overrides` give
 //! the trial's own result; a query on a database of several studies names them.
 
-use std::path::Path;
 use std::time::Duration;
 
-use crate::harness::{Scratch, assert_ok, assert_one_clear_error, heavy, stderr, stdout};
+use crate::harness::{Scratch, assert_ok, assert_one_clear_error, heavy, path, stderr, stdout};
 
 const DIGITS: &str = r#"
 [study]
@@ -67,10 +66,6 @@ fn trained_accuracy(dir: &Scratch, args: &[&str]) -> f64 {
         .and_then(|h| h.last())
         .and_then(|e| e["val_accuracy"].as_f64())
         .expect("a last epoch with val_accuracy")
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 #[test]

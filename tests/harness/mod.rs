@@ -533,3 +533,8 @@ pub fn tool(name: &str, installed_by: &str) -> PathBuf {
             )
         })
 }
+
+/// A path as a command-line argument (the tests' scratch paths are UTF-8).
+pub fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}

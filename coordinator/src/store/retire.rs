@@ -2,8 +2,9 @@
 //! misspelt metric, a wrong command) can start again under the same name while the failed
 //! trials stay in the database, under a new name, for `show`.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
+use super::cells::{Cells, Place};
 use super::db_err;
 use crate::Error;
 
@@ -20,13 +21,8 @@ pub async fn nothing_succeeded(conn: &mut AnyConnection, name: &str) -> Result<b
     .fetch_one(&mut *conn)
     .await
     .map_err(db_err("count a study's trials"))?;
-    let trials: i64 = row
-        .try_get("trials")
-        .map_err(|err| Error::database("count a study's trials", err))?;
-    let kept: i64 = row
-        .try_get("kept")
-        .map_err(|err| Error::database("count a study's trials", err))?;
-    Ok(trials > 0 && kept == 0)
+    let cells = Cells::new(&row, "trials", Place::Study(name));
+    Ok(cells.unsigned("trials")? > 0 && cells.unsigned("kept")? == 0)
 }
 
 /// Renames the study `name` to the first free `NAME.failed`, `NAME.failed-2`, … and returns
