@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::AnyConnection;
 
 mod sql;
+mod views;
 mod workers;
 
 pub use sql::{
@@ -251,6 +252,15 @@ impl Reader {
     /// Everything about one trial.
     pub async fn trial(&mut self, study: &StudyRef, number: u64) -> Result<TrialDetail, Error> {
         trial(&mut self.conn, study, number).await
+    }
+
+    /// Every trial with its parameters, times and learning curve of the study metric: what
+    /// the views (`plot`, `importance`, `replay`, the dashboard) draw from.
+    pub async fn study_trials(
+        &mut self,
+        study: &StudyRef,
+    ) -> Result<hypersearch_insight::StudyTrials, Error> {
+        views::study_trials(&mut self.conn, &self.location, study).await
     }
 
     /// Every trial's per-epoch history.

@@ -148,21 +148,8 @@ pub fn for_each_trial_sqlite<E: From<Error>>(
     order: TrialOrder,
     mut each: impl FnMut(TrialSummary) -> Result<(), E>,
 ) -> Result<(), E> {
-    let failed = |err: rusqlite::Error| {
-        E::from(Error::Database {
-            context: "list trials",
-            message: err.to_string(),
-        })
-    };
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(failed)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(failed)?;
-    conn.execute_batch(crate::store::READ_PRAGMAS)
-        .map_err(failed)?;
+    let failed = |err: rusqlite::Error| E::from(sqlite_err("list trials")(err));
+    let conn = open_sqlite(path, "list trials")?;
     let mut statement = conn.prepare(trials_sql(study, order)).map_err(failed)?;
     let mut rows = statement
         .query(rusqlite::params![study.id, state.map(TrialState::as_str)])
@@ -171,6 +158,32 @@ pub fn for_each_trial_sqlite<E: From<Error>>(
         each(trial_summary(row, &study.name)?)?;
     }
     Ok(())
+}
+
+/// Maps a failed rusqlite call to [`Error::Database`] saying what was being done.
+pub(super) fn sqlite_err(context: &'static str) -> impl Fn(rusqlite::Error) -> Error {
+    move |err| Error::Database {
+        context,
+        message: err.to_string(),
+    }
+}
+
+/// The SQLite file at `path` opened read-only through SQLite's own API, for `context`.
+pub(super) fn open_sqlite(
+    path: &std::path::Path,
+    context: &'static str,
+) -> Result<rusqlite::Connection, Error> {
+    let failed = sqlite_err(context);
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(&failed)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(&failed)?;
+    conn.execute_batch(crate::store::READ_PRAGMAS)
+        .map_err(&failed)?;
+    Ok(conn)
 }
 
 macro_rules! trial_query {
