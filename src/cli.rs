@@ -293,6 +293,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Draw a study's charts as PNG or SVG files: history, learning curves, parallel
+    /// coordinates, one slice per parameter, the worker timeline.
+    Plot(crate::commands::plot::PlotArgs),
     /// Everything about a study, for pandas or a spreadsheet.
     #[command(
         after_help = "Examples:\n  hypersearch export --study digits-search --format csv > trials.csv\n  \

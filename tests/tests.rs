@@ -16,6 +16,7 @@ mod faults;
 mod hostile_clients;
 mod hostile_workers;
 mod operations;
+mod plot;
 mod postgres;
 mod pruning;
 mod refusals;

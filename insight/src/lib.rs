@@ -5,10 +5,20 @@
 //! a few thousand points, and percentile bands instead of 100,000 curves).
 //!
 //! Layout:
-//! - [`trials`]: the study's trials in columns ([`StudyTrials`]), what every view takes.
+//! - [`trials`]: the study's trials ([`StudyTrials`]), what every view takes;
+//! - [`history`]: the optimization history and its best-so-far line;
+//! - [`curves`]: learning-curve percentile bands, the best curves, pruned trials' stops;
+//! - [`params`]: parameter columns and axes for parallel coordinates and slices;
+//! - [`timeline`]: one lane per worker, attempts as bars;
+//! - [`sample`]: thinning a series without losing its envelope, quantiles.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod curves;
+pub mod history;
+pub mod params;
+pub mod sample;
+pub mod timeline;
 pub mod trials;
 
 pub use trials::{Outcome, StudyTrials, TrialRow};

@@ -95,3 +95,49 @@ impl StudyTrials {
         if self.maximize { a > b } else { a < b }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A study whose trial `i` is complete with `values[i]` and a one-parameter point.
+    pub(crate) fn study(maximize: bool, values: &[f64]) -> StudyTrials {
+        StudyTrials {
+            study: "s".into(),
+            metric: "value".into(),
+            maximize,
+            rows: values
+                .iter()
+                .enumerate()
+                .map(|(i, &value)| TrialRow {
+                    number: i as u64,
+                    outcome: Outcome::Complete,
+                    value: Some(value),
+                    params: Params::from([(
+                        "x".to_string(),
+                        hypersearch_search::ParamValue::Float(i as f64),
+                    )]),
+                    worker: Some("w".into()),
+                    attempts: 1,
+                    started: Some(i as f64),
+                    finished: Some(i as f64 + 0.5),
+                    curve: vec![(1, value)],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn states_round_trip_through_their_names() {
+        for outcome in [
+            Outcome::Queued,
+            Outcome::Running,
+            Outcome::Complete,
+            Outcome::Pruned,
+            Outcome::Failed,
+        ] {
+            assert_eq!(Outcome::from_name(outcome.name()), Some(outcome));
+        }
+        assert_eq!(Outcome::from_name("lost"), None);
+    }
+}

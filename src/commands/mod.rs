@@ -9,6 +9,7 @@ mod export;
 mod failures;
 mod logging;
 mod output;
+pub mod plot;
 mod progress;
 mod query;
 mod run;
@@ -126,6 +127,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
         } => show::run(&db.db, study.as_deref(), trial, format),
         Command::Export { db, study, format } => export::run(&db.db, study.as_deref(), format),
+        Command::Plot(args) => plot::run(args),
         Command::Train {
             config,
             params,

@@ -263,6 +263,19 @@ impl Reader {
         views::study_trials(&mut self.conn, &self.location, study).await
     }
 
+    /// The config file text the study was created with (its search space, its rules).
+    pub async fn study_config(&mut self, study: &StudyRef) -> Result<String, Error> {
+        views::study_config(&mut self.conn, study).await
+    }
+
+    /// Every attempt of the study's trials with its worker and times: the worker timeline.
+    pub async fn attempt_spans(
+        &mut self,
+        study: &StudyRef,
+    ) -> Result<Vec<hypersearch_insight::timeline::AttemptSpan>, Error> {
+        views::attempt_spans(&mut self.conn, &self.location, study).await
+    }
+
     /// Every trial's per-epoch history.
     pub async fn histories(
         &mut self,

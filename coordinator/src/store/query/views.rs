@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use hypersearch_insight::timeline::{AttemptEnd, AttemptSpan};
 use hypersearch_insight::{Outcome, StudyTrials, TrialRow};
 use hypersearch_search::Params;
 use sqlx::AnyConnection;
@@ -81,6 +82,86 @@ pub async fn study_trials(
     })
 }
 
+/// The config text the study was created with.
+pub async fn study_config(conn: &mut AnyConnection, study: &StudyRef) -> Result<String, Error> {
+    let row = sqlx::query("SELECT config FROM studies WHERE id = $1")
+        .bind(study.id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_err("read the study's config"))?;
+    Cells::new(&row, "studies", Place::Study(&study.name)).get("config")
+}
+
+/// Every attempt of the study's trials, with its worker.
+const ATTEMPTS: &str = "SELECT t.number, a.attempt, w.name AS worker, a.state, a.started_at, \
+     a.finished_at FROM attempts a JOIN trials t ON t.id = a.trial_id \
+     LEFT JOIN workers w ON w.id = a.worker_id WHERE t.study_id = $1 ORDER BY t.number, a.attempt";
+
+/// Every attempt of `study`'s trials: what the worker timeline draws.
+pub async fn attempt_spans(
+    conn: &mut AnyConnection,
+    location: &Location,
+    study: &StudyRef,
+) -> Result<Vec<AttemptSpan>, Error> {
+    let mut spans = Vec::new();
+    match location {
+        Location::Sqlite(path) => {
+            let conn = super::sql::open_sqlite(path, "load attempts")?;
+            let failed = super::sql::sqlite_err("load attempts");
+            let mut statement = conn.prepare(ATTEMPTS).map_err(&failed)?;
+            let mut found = statement
+                .query(rusqlite::params![study.id])
+                .map_err(&failed)?;
+            while let Some(row) = found.next().map_err(&failed)? {
+                spans.push(attempt_span(row, &study.name)?);
+            }
+        }
+        Location::Postgres(_) => {
+            let mut found = sqlx::query(ATTEMPTS).bind(study.id).fetch(&mut *conn);
+            while let Some(row) = found.next().await {
+                let row = row.map_err(db_err("load attempts"))?;
+                spans.push(attempt_span(&row, &study.name)?);
+            }
+        }
+    }
+    Ok(spans)
+}
+
+/// One row of [`ATTEMPTS`].
+fn attempt_span<R: Source>(row: &R, study: &str) -> Result<AttemptSpan, Error> {
+    let number = Cells::new(row, "trials", Place::Study(study)).unsigned("number")?;
+    let attempt = Cells::new(row, "attempts", Place::Trial(study, number)).count("attempt")?;
+    let cells = Cells::new(row, "attempts", Place::Attempt(study, number, attempt));
+    let state: String = cells.get("state")?;
+    let end = AttemptEnd::from_name(&state)
+        .ok_or_else(|| cells.corrupt("state", format_args!("unknown state `{state}`")))?;
+    let time = |column: &str, text: String| {
+        timestamp(&text)
+            .ok_or_else(|| cells.corrupt(column, format_args!("not a timestamp: `{text}`")))
+    };
+    Ok(AttemptSpan {
+        number,
+        attempt,
+        worker: cells
+            .get_as::<Option<String>>("worker", "workers.name")?
+            .unwrap_or_else(|| "(unknown)".to_string()),
+        end,
+        started: time("started_at", cells.get("started_at")?)?,
+        finished: cells
+            .get::<Option<String>>("finished_at")?
+            .map(|text| time("finished_at", text))
+            .transpose()?,
+    })
+}
+
+/// A stored timestamp in seconds since the Unix epoch.
+fn timestamp(text: &str) -> Option<f64> {
+    humantime::parse_rfc3339(text)
+        .ok()
+        .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|since| since.as_secs_f64())
+}
+
 /// One row of [`CURVES`]: trial number, epoch, value.
 fn curve_point<R: Source>(row: &R, study: &str) -> Result<(u64, u32, f64), Error> {
     let number = Cells::new(row, "trials", Place::Study(study)).unsigned("number")?;
@@ -101,11 +182,7 @@ fn row(trial: TrialSummary, study: &str) -> Result<TrialRow, Error> {
         .map_err(|err| corrupt("params", format!("not a parameter object: {err}")))?;
     let time = |column: &str, text: Option<String>| -> Result<Option<f64>, Error> {
         text.map(|text| {
-            humantime::parse_rfc3339(&text)
-                .ok()
-                .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|since| since.as_secs_f64())
-                .ok_or_else(|| corrupt(column, format!("not a timestamp: `{text}`")))
+            timestamp(&text).ok_or_else(|| corrupt(column, format!("not a timestamp: `{text}`")))
         })
         .transpose()
     };
