@@ -95,8 +95,13 @@ impl Chart for TimelineChart<'_> {
             chart.draw_series(bars.iter().map(|bar| {
                 Rectangle::new(corners(bar), style::end_color(bar.end_state).filled())
             }))?;
-            // A white edge, so back-to-back attempts stay two bars.
-            chart.draw_series(bars.iter().map(|bar| Rectangle::new(corners(bar), WHITE)))?;
+            // A white edge, so back-to-back attempts stay two bars (where a bar is wide
+            // enough to have one).
+            chart.draw_series(
+                bars.iter()
+                    .filter(|bar| bar.end - bar.start > span / 300.0)
+                    .map(|bar| Rectangle::new(corners(bar), WHITE)),
+            )?;
             chart.draw_series(
                 bars.iter()
                     .filter(|bar| bar.attempt > 1)
