@@ -6,9 +6,16 @@
 //!
 //! Layout:
 //! - [`trials`]: the study's trials in columns ([`StudyTrials`]), what every view takes.
+//! - [`importance`]: which parameters decide whether a trial is among the best (PED-ANOVA,
+//!   as Optuna 5 computes it) and which way each pulls.
+//! - [`error`]: what a view refuses to compute.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod error;
+pub mod importance;
 pub mod trials;
 
+pub use error::Error;
+pub use importance::{Importance, importance};
 pub use trials::{Outcome, StudyTrials, TrialRow};
