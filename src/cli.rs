@@ -308,6 +308,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
         format: ExportFormat,
     },
+    /// Which parameters decide whether a trial is among the best (PED-ANOVA), and which way
+    /// each one pulls.
+    Importance(crate::commands::importance::ImportanceArgs),
     /// Train one network locally and print its epoch table.
     #[command(after_help = "Examples:\n  hypersearch train examples/digits.toml\n  \
         hypersearch train examples/digits.toml --params '{\"training.learning_rate\": 0.01}' --format json\n  \

@@ -263,6 +263,17 @@ impl Reader {
         views::study_trials(&mut self.conn, &self.location, study).await
     }
 
+    /// The study's config file text, as it was stored when the study was created or last
+    /// redefined: its search space is what `importance` bins parameters by.
+    pub async fn study_config(&mut self, study: &StudyRef) -> Result<String, Error> {
+        let row = sqlx::query("SELECT config FROM studies WHERE id = $1")
+            .bind(study.id)
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(db_err("load the study's config"))?;
+        Cells::new(&row, "studies", Place::Study(&study.name)).get("config")
+    }
+
     /// Every trial's per-epoch history.
     pub async fn histories(
         &mut self,
