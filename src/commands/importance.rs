@@ -91,19 +91,16 @@ fn print_table(study: &str, complete: usize, found: &[Importance]) {
     }
     say!("{table}");
     say!(
-        "correlation: Spearman's, of the parameter with how good the trial was \
-         (+: higher values did better; -: categorical or constant)"
+        "correlation: Spearman's, of the parameter with how good the trial was: +0.8, higher \
+         values did better; -0.8, lower values did; - alone, a choice or a constant"
     );
 }
 
 /// A bar `fraction` of [`BAR_WIDTH`] long, in eighths of a character.
 fn bar(fraction: f64) -> String {
     let eighths = (fraction.clamp(0.0, 1.0) * BAR_WIDTH * 8.0).round() as usize;
-    let mut bar = "█".repeat(eighths / 8);
-    if eighths % 8 > 0 {
-        bar.push(['▏', '▎', '▍', '▌', '▋', '▊', '▉'][eighths % 8 - 1]);
-    }
-    bar
+    const PARTS: [&str; 8] = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];
+    format!("{}{}", "█".repeat(eighths / 8), PARTS[eighths % 8])
 }
 
 /// A correlation with its sign always shown: `+0.82`, `-0.35`.
