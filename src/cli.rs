@@ -293,8 +293,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// Draw a study's charts as PNG or SVG files: history, learning curves, parallel
-    /// coordinates, one slice per parameter, the worker timeline.
+    /// Draw a study's charts as PNG or SVG files: history, learning curves, parameter
+    /// importance, parallel coordinates, one slice per parameter, the worker timeline.
     Plot(crate::commands::plot::PlotArgs),
     /// Everything about a study, for pandas or a spreadsheet.
     #[command(
@@ -311,6 +311,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
         format: ExportFormat,
     },
+    /// Which parameters decide whether a trial is among the best (PED-ANOVA), and which way
+    /// each one pulls.
+    Importance(crate::commands::importance::ImportanceArgs),
     /// Train one network locally and print its epoch table.
     #[command(after_help = "Examples:\n  hypersearch train examples/digits.toml\n  \
         hypersearch train examples/digits.toml --params '{\"training.learning_rate\": 0.01}' --format json\n  \

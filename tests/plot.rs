@@ -33,7 +33,7 @@ command = "{command}"
 
 [search]
 algorithm = "random"
-trials = 14
+trials = 30
 parallel = 2
 seed = 5
 
@@ -186,9 +186,14 @@ fn plot_writes_every_chart_as_png_and_svg_with_its_axis_labels() {
     assert_labels(
         &out,
         "curves",
-        &["epoch", "10th to 90th percentile of 14 trials", "median"],
+        &["epoch", "10th to 90th percentile of 30 trials", "median"],
     );
     assert_labels(&out, "slice-lr", &["lr (log scale)"]);
+    assert_labels(
+        &out,
+        "importance",
+        &["Parameter importance (PED-ANOVA): loss", "x"],
+    );
     assert_labels(&out, "slice-mode", &["fast", "slow"]);
     assert_labels(
         &out,
@@ -232,6 +237,7 @@ fn plot_of_a_study_without_complete_trials_says_so_and_refuses_bad_input_clearly
     assert_labels(&out, "history", &["no complete trial yet"]);
     assert_labels(&out, "curves", &["no epoch reported yet"]);
     assert_labels(&out, "timeline", &["Worker timeline"]);
+    assert_labels(&out, "importance", &["not enough complete trials yet"]);
 
     let unknown = dir.hs(
         &[

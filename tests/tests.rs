@@ -15,6 +15,7 @@ mod docs;
 mod faults;
 mod hostile_clients;
 mod hostile_workers;
+mod importance;
 mod operations;
 mod plot;
 mod postgres;

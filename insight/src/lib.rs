@@ -10,15 +10,22 @@
 //! - [`curves`]: learning-curve percentile bands, the best curves, pruned trials' stops;
 //! - [`params`]: parameter columns and axes for parallel coordinates and slices;
 //! - [`timeline`]: one lane per worker, attempts as bars;
-//! - [`sample`]: thinning a series without losing its envelope, quantiles.
+//! - [`importance`]: which parameters decide whether a trial is among the best (PED-ANOVA,
+//!   as Optuna 5 computes it) and which way each pulls;
+//! - [`sample`]: thinning a series without losing its envelope, quantiles;
+//! - [`error`]: what a view refuses to compute.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod curves;
+pub mod error;
 pub mod history;
+pub mod importance;
 pub mod params;
 pub mod sample;
 pub mod timeline;
 pub mod trials;
 
+pub use error::Error;
+pub use importance::{Importance, importance};
 pub use trials::{Outcome, StudyTrials, TrialRow};

@@ -1,30 +1,19 @@
 //! Parameter importance: one horizontal bar per parameter, most important on top, with its
 //! share in percent and the sign of its correlation with the value.
 
+use hypersearch_insight::Importance;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::style;
 use crate::{Chart, DrawResult, FAMILY};
 
-/// One parameter's bar.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImportanceBar {
-    /// The parameter.
-    pub parameter: String,
-    /// Its share of the importance, 0 to 1.
-    pub importance: f64,
-    /// Its rank correlation with the value, oriented so positive means "higher is better"
-    /// (`None` for a categorical parameter).
-    pub correlation: Option<f64>,
-}
-
-/// The importance chart; `bars` most important first.
+/// The importance chart; `bars` most important first (as `insight::importance` gives them).
 pub struct ImportanceChart<'a> {
     /// The study metric.
     pub metric: &'a str,
-    /// The bars.
-    pub bars: &'a [ImportanceBar],
+    /// The bars: each parameter's importance.
+    pub bars: &'a [Importance],
 }
 
 impl Chart for ImportanceChart<'_> {

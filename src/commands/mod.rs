@@ -1,12 +1,13 @@
 //! One module per command; `dispatch` routes the parsed command line to it.
 //!
 //! Layout: `run`, `serve`, `worker` (the distributed system); `query` (`studies`, `best`,
-//! `trials`), `show`, `export` (reading the trials database); `train` (one local run);
+//! `trials`), `show`, `export`, `importance` (reading the trials database); `train` (one local run);
 //! `study_file` (loading a study config), `output` (tables, CSV, JSON), `progress` (the
 //! progress bar), `logging`, `training_config` (a trial as a re-runnable training config).
 
 mod export;
 mod failures;
+pub mod importance;
 mod logging;
 mod output;
 pub mod plot;
@@ -128,6 +129,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => show::run(&db.db, study.as_deref(), trial, format),
         Command::Export { db, study, format } => export::run(&db.db, study.as_deref(), format),
         Command::Plot(args) => plot::run(args),
+        Command::Importance(args) => importance::run(&args),
         Command::Train {
             config,
             params,

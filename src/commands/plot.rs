@@ -27,7 +27,7 @@ pub enum PlotFormat {
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  hypersearch plot --out charts\n  \
     hypersearch plot --db runs.db --study digits-search --out charts --format both\n\n\
-    It writes history, curves, parallel, timeline and one slice-PARAM chart per parameter.")]
+    It writes history, curves, importance, parallel, timeline and one slice-PARAM chart\n    per parameter.")]
 pub struct PlotArgs {
     #[command(flatten)]
     db: DbArg,
@@ -76,6 +76,13 @@ pub fn run(args: PlotArgs) -> anyhow::Result<ExitCode> {
     )?;
     let curves = curves::curves(&trials);
     out.write("curves", &hypersearch_plots::curves::CurvesChart(&curves))?;
+    // Too few trials to rank the parameters is a chart that says so, not an error.
+    let importance = hypersearch_insight::importance(&trials, space.as_ref()).unwrap_or_default();
+    let chart = hypersearch_plots::importance::ImportanceChart {
+        metric: &trials.metric,
+        bars: &importance,
+    };
+    out.write("importance", &chart)?;
     let table = params::param_table(&trials, space.as_ref());
     out.write(
         "parallel",
