@@ -6,9 +6,12 @@
 //!
 //! Layout:
 //! - [`trials`]: the study's trials in columns ([`StudyTrials`]), what every view takes.
+//! - [`replay`]: an early-stopping rule replayed on the recorded curves, in the order the
+//!   epochs arrived ([`replay::replay`]): what it stops, saves and would have killed.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod replay;
 pub mod trials;
 
 pub use trials::{Outcome, StudyTrials, TrialRow};
