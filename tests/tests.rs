@@ -19,6 +19,7 @@ mod operations;
 mod postgres;
 mod pruning;
 mod refusals;
+mod replay;
 mod rerun;
 mod run;
 mod terminal;

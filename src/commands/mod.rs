@@ -11,6 +11,7 @@ mod logging;
 mod output;
 mod progress;
 mod query;
+pub mod replay;
 mod run;
 mod serve;
 mod show;
@@ -97,6 +98,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             workdir,
         }),
         Command::Studies { db, format } => query::studies(&db.db, format),
+        Command::Replay(args) => replay::replay(&args),
         Command::Best {
             db,
             study,

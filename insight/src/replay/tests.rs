@@ -111,7 +111,10 @@ fn a_bad_trial_is_stopped_after_the_warmup_and_its_later_epochs_are_saved() {
     assert_eq!((stop.epochs_saved, stop.seconds_saved), (2, 4.0));
     let t = &replay.totals;
     assert_eq!((t.trials, t.stopped), (4, 1));
-    assert_eq!((t.epochs_run, t.epochs_replayed, t.epochs_saved), (16, 14, 2));
+    assert_eq!(
+        (t.epochs_run, t.epochs_replayed, t.epochs_saved),
+        (16, 14, 2)
+    );
     assert_eq!((t.seconds_run, t.seconds_saved), (32.0, 4.0));
     assert!((t.saved_percent - 12.5).abs() < 1e-12);
     // Trial 3 was the worst complete trial: among the best 3, nothing is killed.
@@ -137,7 +140,13 @@ fn the_recorded_stops_are_compared_trial_by_trial() {
         value: 1.9,
         threshold: 0.9,
     };
-    let replayed = replay(&study.trials(), &study.logs, &[same.clone()], &mut median(3), 10);
+    let replayed = replay(
+        &study.trials(),
+        &study.logs,
+        &[same.clone()],
+        &mut median(3),
+        10,
+    );
     assert!(replayed.comparison.identical);
     assert_eq!(replayed.comparison.both.len(), 1);
     let other = RecordedStop {
@@ -148,7 +157,10 @@ fn the_recorded_stops_are_compared_trial_by_trial() {
     let replayed = replay(&study.trials(), &study.logs, &[other], &mut median(3), 10);
     let c = &replayed.comparison;
     assert!(!c.identical);
-    assert_eq!((c.only_replay.clone(), c.only_recorded.clone()), (vec![3], vec![1]));
+    assert_eq!(
+        (c.only_replay.clone(), c.only_recorded.clone()),
+        (vec![3], vec![1])
+    );
 }
 
 #[test]
@@ -176,7 +188,11 @@ fn a_retried_trial_is_judged_on_its_new_curve_only() {
     study.attempt(4, 1, &[0.1, 0.1], Outcome::Queued);
     study.attempt(4, 2, &[3.0, 5.0, 5.0], Outcome::Complete);
     let replayed = replay(&study.trials(), &study.logs, &[], &mut median(3), 10);
-    let stop = replayed.stops.iter().find(|s| s.trial == 4).expect("a stop");
+    let stop = replayed
+        .stops
+        .iter()
+        .find(|s| s.trial == 4)
+        .expect("a stop");
     assert_eq!((stop.attempt, stop.reason.epoch), (2, 2));
     // The best so far is the retry's: the lost attempt's 0.1 is forgotten.
     assert_eq!(stop.reason.value, 3.0);

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+mod replay;
 mod sql;
 mod views;
 mod workers;
@@ -261,6 +262,20 @@ impl Reader {
         study: &StudyRef,
     ) -> Result<hypersearch_insight::StudyTrials, Error> {
         views::study_trials(&mut self.conn, &self.location, study).await
+    }
+
+    /// Every attempt with its event numbers, times and reports of the study metric: what
+    /// `replay` feeds a rule.
+    pub async fn attempt_logs(
+        &mut self,
+        study: &StudyRef,
+    ) -> Result<Vec<hypersearch_insight::replay::AttemptLog>, Error> {
+        replay::attempt_logs(&mut self.conn, study).await
+    }
+
+    /// The study's config file text, as given.
+    pub async fn study_config(&mut self, study: &StudyRef) -> Result<String, Error> {
+        replay::study_config(&mut self.conn, study).await
     }
 
     /// Every trial's per-epoch history.

@@ -119,7 +119,9 @@ impl Writer {
     pub fn open(path: &Path, study_id: i64, trial_ids: HashMap<u64, i64>) -> Result<Writer, Error> {
         let conn = connect(path, super::BUSY_TIMEOUT)?;
         let last_seq = conn
-            .query_row(LAST_SEQ_SQLITE, [study_id], |row| row.get::<_, Option<i64>>(0))
+            .query_row(LAST_SEQ_SQLITE, [study_id], |row| {
+                row.get::<_, Option<i64>>(0)
+            })
             .map_err(|err| sql_error("read the study's last event number", &err))?;
         let (jobs, queue) = mpsc::unbounded_channel();
         let task = Task::new(study_id, trial_ids, last_seq);
