@@ -236,8 +236,38 @@ fn print_csv(replayed: &Replay) -> anyhow::Result<()> {
     output::print_csv(&header, &rows)
 }
 
+/// The rule and its options in words: `median (warmup_epochs 1, startup_trials 3, …)`.
+fn describe(rule: &EarlyStopping) -> String {
+    let (name, options) = match serde_json::to_value(rule) {
+        Ok(serde_json::Value::Object(one)) => match one.into_iter().next() {
+            Some((name, serde_json::Value::Object(options))) => (name, options),
+            _ => return "no rule".into(),
+        },
+        _ => return "no rule".into(),
+    };
+    let name = match (name.as_str(), options.get("percentile")) {
+        ("Percentile", Some(p)) if p.as_f64() == Some(50.0) => "median".to_string(),
+        _ => name.to_lowercase(),
+    };
+    let options: Vec<String> = options
+        .iter()
+        .map(|(key, value)| match value {
+            serde_json::Value::Object(o) => {
+                let inner = o
+                    .values()
+                    .next()
+                    .map_or("auto".to_string(), |v| v.to_string());
+                format!("{key} {inner}")
+            }
+            serde_json::Value::String(s) => format!("{key} {}", s.to_lowercase()),
+            other => format!("{key} {other}"),
+        })
+        .collect();
+    format!("{name} ({})", options.join(", "))
+}
+
 fn print_table(study: &str, rule: &EarlyStopping, replayed: &Replay) {
-    let rule_text = serde_json::to_string(rule).unwrap_or_default();
+    let rule_text = describe(rule);
     say!(
         "replay of {rule_text} on study `{study}` ({})",
         replayed.order.note()

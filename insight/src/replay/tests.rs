@@ -143,7 +143,7 @@ fn the_recorded_stops_are_compared_trial_by_trial() {
     let replayed = replay(
         &study.trials(),
         &study.logs,
-        &[same.clone()],
+        std::slice::from_ref(&same),
         &mut median(3),
         10,
     );

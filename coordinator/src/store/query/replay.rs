@@ -64,9 +64,7 @@ pub async fn attempt_logs(
     .fetch_all(&mut *conn)
     .await
     .map_err(db_err("load epoch metrics"))?;
-    // Per attempt and epoch: the study metric (with its event number) and the seconds.
-    let mut epochs: BTreeMap<(u64, u32, u32), (Option<(f64, Option<i64>)>, Option<f64>)> =
-        BTreeMap::new();
+    let mut epochs: BTreeMap<(u64, u32, u32), EpochRow> = BTreeMap::new();
     for row in &rows {
         let number = Cells::new(row, "trials", Place::Study(&study.name)).unsigned("number")?;
         let cells = Cells::new(row, "epoch_metrics", Place::Trial(&study.name, number));
@@ -75,23 +73,32 @@ pub async fn attempt_logs(
         let value: f64 = cells.get("value")?;
         let entry = epochs.entry(key).or_default();
         if name == study.metric {
-            entry.0 = Some((value, cells.get("seq")?));
+            entry.metric = Some(value);
+            entry.seq = cells.get("seq")?;
         }
         if name == SECONDS {
-            entry.1 = Some(value);
+            entry.seconds = Some(value);
         }
     }
-    for ((number, attempt, epoch), (metric, seconds)) in epochs {
-        if let (Some((value, seq)), Some(log)) = (metric, logs.get_mut(&(number, attempt))) {
+    for ((number, attempt, epoch), row) in epochs {
+        if let (Some(value), Some(log)) = (row.metric, logs.get_mut(&(number, attempt))) {
             log.reports.push(Report {
                 epoch,
                 value,
-                seconds,
-                seq,
+                seconds: row.seconds,
+                seq: row.seq,
             });
         }
     }
     Ok(logs.into_values().collect())
+}
+
+/// What one attempt's epoch recorded of the study metric and of `seconds`.
+#[derive(Default)]
+struct EpochRow {
+    metric: Option<f64>,
+    seq: Option<i64>,
+    seconds: Option<f64>,
 }
 
 /// The study's config text as it was given.
