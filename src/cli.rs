@@ -277,6 +277,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// What an early-stopping rule would have done on a study's recorded curves, fed in the
+    /// order the epochs arrived: which trials it stops and when, epochs and seconds saved,
+    /// which of the best trials it would have killed, against the recorded stops.
+    #[command(
+        after_help = "Examples:\n  hypersearch replay --study digits-search\n  \
+        hypersearch replay --rule asha --reduction-factor 3 --min-resource 1\n  \
+        hypersearch replay --rule median --warmup-epochs 2 --top 5 --format json\n\n\
+        Without --rule it replays the study's own rule with its own options: the result is \
+        the recorded decisions."
+    )]
+    Replay(crate::commands::replay::ReplayArgs),
     /// One trial: parameters, per-epoch history, why it ended, and how to re-run it.
     #[command(
         after_help = "Examples:\n  hypersearch show 7\n  hypersearch show 7 --study digits-search --format json"

@@ -21,6 +21,7 @@ mod plot;
 mod postgres;
 mod pruning;
 mod refusals;
+mod replay;
 mod rerun;
 mod run;
 mod terminal;

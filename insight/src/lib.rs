@@ -12,6 +12,8 @@
 //! - [`timeline`]: one lane per worker, attempts as bars;
 //! - [`importance`]: which parameters decide whether a trial is among the best (PED-ANOVA,
 //!   as Optuna 5 computes it) and which way each pulls;
+//! - [`replay`]: an early-stopping rule replayed on the recorded curves, in the order the
+//!   epochs arrived ([`replay::replay`]): what it stops, saves and would have killed;
 //! - [`sample`]: thinning a series without losing its envelope, quantiles;
 //! - [`error`]: what a view refuses to compute.
 
@@ -22,6 +24,7 @@ pub mod error;
 pub mod history;
 pub mod importance;
 pub mod params;
+pub mod replay;
 pub mod sample;
 pub mod timeline;
 pub mod trials;

@@ -13,6 +13,7 @@ mod output;
 pub mod plot;
 mod progress;
 mod query;
+pub mod replay;
 mod run;
 mod serve;
 mod show;
@@ -99,6 +100,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             workdir,
         }),
         Command::Studies { db, format } => query::studies(&db.db, format),
+        Command::Replay(args) => replay::replay(&args),
         Command::Best {
             db,
             study,

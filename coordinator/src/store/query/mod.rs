@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+mod replay;
 mod sql;
 mod views;
 mod workers;
@@ -274,6 +275,15 @@ impl Reader {
         study: &StudyRef,
     ) -> Result<Vec<hypersearch_insight::timeline::AttemptSpan>, Error> {
         views::attempt_spans(&mut self.conn, &self.location, study).await
+    }
+
+    /// Every attempt with its event numbers, times and reports of the study metric: what
+    /// `replay` feeds a rule.
+    pub async fn attempt_logs(
+        &mut self,
+        study: &StudyRef,
+    ) -> Result<Vec<hypersearch_insight::replay::AttemptLog>, Error> {
+        replay::attempt_logs(&mut self.conn, study).await
     }
 
     /// Every trial's per-epoch history.

@@ -179,12 +179,14 @@ fn broken(context: &'static str) -> impl Fn(rusqlite::Error) -> Failure {
 /// Epoch metric rows written by one multi-row `INSERT`, at most.
 const ROWS_PER_INSERT: usize = 64;
 
-/// `INSERT INTO epoch_metrics ... VALUES (?, ?, ?, ?, ?), ...` for `rows` rows (1 ..=
+/// `INSERT INTO epoch_metrics ... VALUES (?, ?, ?, ?, ?, ?), ...` for `rows` rows (1 ..=
 /// [`ROWS_PER_INSERT`]): only placeholders vary (every value is bound), so each of the 64
 /// texts is prepared once and cached.
 fn epoch_insert(rows: usize) -> String {
-    let values = vec!["(?, ?, ?, ?, ?)"; rows.clamp(1, ROWS_PER_INSERT)].join(", ");
-    format!("INSERT INTO epoch_metrics (trial_id, attempt, epoch, name, value) VALUES {values}")
+    let values = vec!["(?, ?, ?, ?, ?, ?)"; rows.clamp(1, ROWS_PER_INSERT)].join(", ");
+    format!(
+        "INSERT INTO epoch_metrics (trial_id, attempt, epoch, name, value, seq) VALUES {values}"
+    )
 }
 
 pub(super) fn apply(conn: &Connection, task: &mut Task, op: &WriteOp) -> Result<i64, Failure> {
@@ -239,19 +241,35 @@ pub(super) fn apply(conn: &Connection, task: &mut Task, op: &WriteOp) -> Result<
             number,
             lease,
             worker_id,
-        } => start_attempt(conn, task.trial_id(*number)?, *lease, *worker_id),
+        } => start_attempt(
+            conn,
+            task.trial_id(*number)?,
+            *lease,
+            *worker_id,
+            task.seq(0),
+        ),
         WriteOp::RecordEpochs {
             number,
             lease,
             epochs,
             stop,
-        } => record_epochs(conn, task.trial_id(*number)?, *lease, epochs, stop.as_ref()),
+        } => record_epochs(
+            conn,
+            (task.trial_id(*number)?, *lease, task.seq(0)),
+            epochs,
+            stop.as_ref(),
+        ),
         WriteOp::FinishAttempt {
             number,
             lease,
             end,
             trial,
-        } => finish_attempt(conn, task.trial_id(*number)?, *lease, end, trial),
+        } => finish_attempt(
+            conn,
+            (task.trial_id(*number)?, *lease, task.seq(0)),
+            end,
+            trial,
+        ),
         WriteOp::FinishStudy => {
             conn.prepare_cached(concat!(
                 "UPDATE studies SET state = 'finished', finished_at = ",
@@ -278,6 +296,7 @@ fn start_attempt(
     trial_id: i64,
     lease: LeaseId,
     worker_id: u64,
+    seq: Option<i64>,
 ) -> Result<i64, Failure> {
     // The fence: the trial is queued and this is its next attempt.
     let attempt = i64::from(lease.attempt);
@@ -296,8 +315,8 @@ fn start_attempt(
         }));
     }
     conn.prepare_cached(concat!(
-        "INSERT INTO attempts (trial_id, attempt, worker_id, lease_token, state, started_at) \
-         VALUES (?, ?, ?, ?, 'running', ",
+        "INSERT INTO attempts (trial_id, attempt, worker_id, lease_token, state, started_seq, \
+         started_at) VALUES (?, ?, ?, ?, 'running', ?, ",
         now_sql!(),
         ")"
     ))
@@ -306,17 +325,20 @@ fn start_attempt(
             trial_id,
             attempt,
             worker_sql(worker_id),
-            token_to_sql(lease.token)
+            token_to_sql(lease.token),
+            seq
         ])
     })
     .map_err(broken("start attempt"))?;
     Ok(0)
 }
 
+/// The attempt an op writes for: its trial's row id, its lease and the op's event number.
+type Fenced = (i64, LeaseId, Option<i64>);
+
 fn record_epochs(
     conn: &Connection,
-    trial_id: i64,
-    lease: LeaseId,
+    (trial_id, lease, seq): Fenced,
     epochs: &[Epoch],
     stop: Option<&(String, StopDecision)>,
 ) -> Result<i64, Failure> {
@@ -345,7 +367,7 @@ fn record_epochs(
         })
         .collect();
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut values = Vec::with_capacity(chunk.len() * 5);
+        let mut values = Vec::with_capacity(chunk.len() * 6);
         for &(epoch, name, value) in chunk {
             values.extend([
                 Value::Integer(trial_id),
@@ -353,6 +375,7 @@ fn record_epochs(
                 Value::Integer(i64::from(epoch)),
                 Value::Text(name.clone()),
                 Value::Real(value),
+                seq.map_or(Value::Null, Value::Integer),
             ]);
         }
         conn.prepare_cached(&epoch_insert(chunk.len()))
@@ -385,8 +408,7 @@ fn record_epochs(
 
 fn finish_attempt(
     conn: &Connection,
-    trial_id: i64,
-    lease: LeaseId,
+    (trial_id, lease, seq): Fenced,
     end: &AttemptEnd,
     trial: &TrialUpdate,
 ) -> Result<i64, Failure> {
@@ -450,7 +472,8 @@ fn finish_attempt(
     }
     let done = conn
         .prepare_cached(concat!(
-            "UPDATE attempts SET state = ?, failure = ?, error = ?, finished_at = ",
+            "UPDATE attempts SET state = ?, failure = ?, error = ?, finished_seq = ?, \
+             finished_at = ",
             now_sql!(),
             " WHERE trial_id = ? AND attempt = ? AND lease_token = ? AND state = 'running'"
         ))
@@ -459,6 +482,7 @@ fn finish_attempt(
                 end.state,
                 failure_sql(end.failure),
                 end.error,
+                seq,
                 trial_id,
                 attempt,
                 token

@@ -54,6 +54,9 @@ pub(crate) use now_sql;
 
 struct Job {
     op: WriteOp,
+    /// The op's place in the study's order of events, given as the writer takes it in: the
+    /// order the scheduler queued it in (under its lock), which is the order its pruner saw.
+    seq: i64,
     reply: oneshot::Sender<Result<i64, Error>>,
 }
 
@@ -115,11 +118,13 @@ impl Writer {
     /// handle is dropped, after the requests already queued.
     pub fn open(path: &Path, study_id: i64, trial_ids: HashMap<u64, i64>) -> Result<Writer, Error> {
         let conn = connect(path, super::BUSY_TIMEOUT)?;
+        let last_seq = conn
+            .query_row(LAST_SEQ_SQLITE, [study_id], |row| {
+                row.get::<_, Option<i64>>(0)
+            })
+            .map_err(|err| sql_error("read the study's last event number", &err))?;
         let (jobs, queue) = mpsc::unbounded_channel();
-        let task = Task {
-            study_id,
-            trial_ids,
-        };
+        let task = Task::new(study_id, trial_ids, last_seq);
         std::thread::Builder::new()
             .name("trials-writer".into())
             .spawn(move || run(conn, task, queue))
@@ -140,17 +145,19 @@ impl Writer {
         match db {
             Location::Sqlite(path) => Writer::open(path, study_id, trial_ids),
             Location::Postgres(url) => {
-                let conn = sqlx::postgres::PgConnection::connect_with(url.options())
+                let mut conn = sqlx::postgres::PgConnection::connect_with(url.options())
                     .await
                     .map_err(|reason| Error::OpenDatabase {
                         database: db.to_string(),
                         reason,
                     })?;
+                let last_seq: Option<i64> = sqlx::query_scalar(LAST_SEQ_POSTGRES)
+                    .bind(study_id)
+                    .fetch_one(&mut conn)
+                    .await
+                    .map_err(|err| Error::database("read the study's last event number", err))?;
                 let (jobs, queue) = mpsc::unbounded_channel();
-                let task = Task {
-                    study_id,
-                    trial_ids,
-                };
+                let task = Task::new(study_id, trial_ids, last_seq);
                 tokio::spawn(postgres::run(conn, task, queue));
                 Ok(Writer { jobs })
             }
@@ -162,7 +169,7 @@ impl Writer {
         let (reply, done) = oneshot::channel();
         Ack(self
             .jobs
-            .send(Job { op, reply })
+            .send(Job { op, seq: 0, reply })
             .map(|()| done)
             .map_err(|_| Error::ShuttingDown))
     }
@@ -173,15 +180,55 @@ impl Writer {
     }
 }
 
+/// The study's last event number (`epoch_metrics.seq`, `attempts.started_seq`,
+/// `attempts.finished_seq`), so a resumed study's numbers go on increasing.
+const LAST_SEQ_SQLITE: &str = "SELECT max(s) FROM (\
+     SELECT max(m.seq) AS s FROM epoch_metrics m JOIN trials t ON t.id = m.trial_id \
+     WHERE t.study_id = ?1 UNION ALL \
+     SELECT max(max(coalesce(a.started_seq, 0), coalesce(a.finished_seq, 0))) FROM attempts a \
+     JOIN trials t ON t.id = a.trial_id WHERE t.study_id = ?1)";
+
+/// [`LAST_SEQ_SQLITE`] in PostgreSQL's words.
+const LAST_SEQ_POSTGRES: &str = "SELECT max(s)::bigint FROM (\
+     SELECT max(m.seq) AS s FROM epoch_metrics m JOIN trials t ON t.id = m.trial_id \
+     WHERE t.study_id = $1 UNION ALL \
+     SELECT max(greatest(a.started_seq, a.finished_seq)) FROM attempts a \
+     JOIN trials t ON t.id = a.trial_id WHERE t.study_id = $1) AS seqs";
+
 /// What the writer thread knows besides its connection.
 struct Task {
     study_id: i64,
     /// Trial number to row id. Writes name trials by number, so a trial can be leased as
     /// soon as its insert is queued: the insert is committed no later than the lease.
     trial_ids: HashMap<u64, i64>,
+    /// The event number the next op taken in gets.
+    next_seq: i64,
+    /// The event numbers of the ops being applied, by their index in the slice of ops at
+    /// hand (one op: index 0).
+    seqs: Vec<i64>,
 }
 
 impl Task {
+    fn new(study_id: i64, trial_ids: HashMap<u64, i64>, last_seq: Option<i64>) -> Task {
+        Task {
+            study_id,
+            trial_ids,
+            next_seq: last_seq.unwrap_or(0).saturating_add(1),
+            seqs: Vec::new(),
+        }
+    }
+
+    /// Numbers `job` in the order ops are taken in.
+    fn number(&mut self, job: &mut Job) {
+        job.seq = self.next_seq;
+        self.next_seq = self.next_seq.saturating_add(1);
+    }
+
+    /// The event number of op `index` of the ops being applied.
+    fn seq(&self, index: usize) -> Option<i64> {
+        self.seqs.get(index).copied()
+    }
+
     fn trial_id(&self, number: u64) -> Result<i64, Failure> {
         self.trial_ids.get(&number).copied().ok_or_else(|| {
             Failure::Refused(Error::Database {
@@ -194,11 +241,15 @@ impl Task {
 
 fn run(mut conn: Connection, mut task: Task, mut queue: mpsc::UnboundedReceiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = queue.blocking_recv() {
+    while let Some(mut first) = queue.blocking_recv() {
+        task.number(&mut first);
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(mut job) => {
+                    task.number(&mut job);
+                    batch.push(job);
+                }
                 Err(_) => break,
             }
         }
@@ -253,6 +304,7 @@ fn apply_grouped(conn: &mut Connection, task: &mut Task, batch: &[Job]) -> Group
     };
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
+        task.seqs = vec![job.seq];
         match apply::apply(&tx, task, &job.op) {
             Ok(id) => results.push(Ok(id)),
             Err(Failure::Refused(err)) => results.push(Err(err)),
@@ -296,6 +348,7 @@ fn apply_isolated(
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
         let mut savepoint = tx.savepoint().map_err(|err| ("savepoint", err))?;
+        task.seqs = vec![job.seq];
         let result = apply::apply(&savepoint, task, &job.op).map_err(Failure::into_error);
         let closed = if result.is_ok() {
             savepoint.commit()

@@ -38,11 +38,15 @@ pub(super) async fn run(
     mut queue: mpsc::UnboundedReceiver<Job>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = queue.recv().await {
+    while let Some(mut first) = queue.recv().await {
+        task.number(&mut first);
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(mut job) => {
+                    task.number(&mut job);
+                    batch.push(job);
+                }
                 Err(_) => break,
             }
         }
@@ -123,6 +127,7 @@ async fn apply_round(
         .map_err(|err| Error::database("begin", err))?;
     if !isolated {
         let ops: Vec<&WriteOp> = batch.iter().map(|job| &job.op).collect();
+        task.seqs = batch.iter().map(|job| job.seq).collect();
         return match super::postgres_batch::apply_phased(&mut tx, task, &ops).await {
             Ok(results) => {
                 if let Err(err) = tx.commit().await {
@@ -149,6 +154,7 @@ async fn apply_round(
             .begin()
             .await
             .map_err(|err| Error::database("savepoint", err))?;
+        task.seqs = vec![job.seq];
         match apply(&mut savepoint, task, &job.op).await {
             Ok(id) => {
                 savepoint
@@ -234,7 +240,10 @@ pub(super) async fn apply(
             lease,
             epochs,
             stop,
-        } => record_epochs(conn, task.trial_id(*number)?, *lease, epochs, stop.as_ref()).await,
+        } => {
+            let fenced = (task.trial_id(*number)?, *lease, task.seq(0));
+            record_epochs(conn, fenced, epochs, stop.as_ref()).await
+        }
         WriteOp::FinishAttempt {
             number,
             lease,
@@ -246,7 +255,8 @@ pub(super) async fn apply(
                 },
         } => {
             let failures = (*infra_failures, *user_failures);
-            requeue(conn, task.trial_id(*number)?, *lease, end, failures).await
+            let fenced = (task.trial_id(*number)?, *lease, task.seq(0));
+            requeue(conn, fenced, end, failures).await
         }
         WriteOp::FinishStudy => {
             sqlx::query(concat!(
@@ -273,10 +283,12 @@ pub(super) async fn apply(
     }
 }
 
+/// The attempt an op writes for: its trial's row id, its lease and the op's event number.
+type Fenced = (i64, LeaseId, Option<i64>);
+
 async fn record_epochs(
     conn: &mut PgConnection,
-    trial_id: i64,
-    lease: LeaseId,
+    (trial_id, lease, seq): Fenced,
     epochs: &[Epoch],
     stop: Option<&(String, StopDecision)>,
 ) -> Result<i64, Failure> {
@@ -305,8 +317,8 @@ async fn record_epochs(
     } else {
         // The fence and the rows in one statement.
         let inserted = sqlx::query(
-            "INSERT INTO epoch_metrics (trial_id, attempt, epoch, name, value) \
-             SELECT $1, $2, u.epoch, u.name, u.value \
+            "INSERT INTO epoch_metrics (trial_id, attempt, epoch, name, value, seq) \
+             SELECT $1, $2, u.epoch, u.name, u.value, $7 \
              FROM unnest($3::bigint[], $4::text[], $5::float8[]) AS u(epoch, name, value) \
              WHERE EXISTS (SELECT 1 FROM attempts WHERE trial_id = $1 AND attempt = $2 \
              AND lease_token = $6 AND state = 'running')",
@@ -317,6 +329,7 @@ async fn record_epochs(
         .bind(&names)
         .bind(&values)
         .bind(token)
+        .bind(seq)
         .execute(&mut *conn)
         .await
         .map_err(broken("record epoch"))?
@@ -353,8 +366,7 @@ async fn record_epochs(
 /// nothing.
 async fn requeue(
     conn: &mut PgConnection,
-    trial_id: i64,
-    lease: LeaseId,
+    (trial_id, lease, seq): Fenced,
     end: &AttemptEnd,
     (infra_failures, user_failures): (u32, u32),
 ) -> Result<i64, Failure> {
@@ -363,7 +375,8 @@ async fn requeue(
          user_failures = $2 WHERE id = $3 AND state = 'running' AND attempts = $4 \
          AND EXISTS (SELECT 1 FROM attempts WHERE trial_id = $3 AND attempt = $4 \
          AND lease_token = $5 AND state = 'running') RETURNING id) \
-         UPDATE attempts SET state = $6, failure = $7, error = $8, finished_at = ",
+         UPDATE attempts SET state = $6, failure = $7, error = $8, finished_seq = $9, \
+         finished_at = ",
         now_pg!(),
         " WHERE trial_id IN (SELECT id FROM t) AND attempt = $4 AND lease_token = $5 \
          AND state = 'running'"
@@ -376,6 +389,7 @@ async fn requeue(
     .bind(end.state)
     .bind(failure_sql(end.failure))
     .bind(end.error.as_deref())
+    .bind(seq)
     .execute(&mut *conn)
     .await
     .map_err(broken("requeue trial"))?

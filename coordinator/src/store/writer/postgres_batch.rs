@@ -62,7 +62,7 @@ pub(super) async fn apply_phased(
             flush(conn, task, ops, phase, &mut results).await?;
         }
         if let Some(op) = ops.get(end) {
-            results[end] = Some(lone(conn, task, op).await?);
+            results[end] = Some(lone(conn, task, op, end).await?);
         }
         start = end + 1;
     }
@@ -111,13 +111,20 @@ pub(super) async fn apply_one(
     }
 }
 
-/// One op on its own: a refusal is its result, a broken statement the round's.
+/// Op `index` of the round on its own: a refusal is its result, a broken statement the
+/// round's.
 async fn lone(
     conn: &mut PgConnection,
     task: &mut Task,
     op: &WriteOp,
+    index: usize,
 ) -> Result<Result<i64, Error>, Failure> {
-    match apply(conn, task, op).await {
+    // `apply` reads the event number of the one op it is given at index 0.
+    let own: Vec<i64> = task.seq(index).into_iter().collect();
+    let round = std::mem::replace(&mut task.seqs, own);
+    let applied = apply(conn, task, op).await;
+    task.seqs = round;
+    match applied {
         Ok(id) => Ok(Ok(id)),
         Err(Failure::Refused(err)) => Ok(Err(err)),
         Err(broken) => Err(broken),
@@ -146,7 +153,7 @@ async fn flush(
                 trial: TrialUpdate::Terminal { .. },
                 ..
             } => finishes.push(i),
-            op => results[i] = Some(lone(conn, task, op).await?),
+            op => results[i] = Some(lone(conn, task, op, i).await?),
         }
     }
     insert_trials(conn, task, ops, &inserts, results).await?;
@@ -240,6 +247,7 @@ async fn start_attempts(
 ) -> Result<(), Failure> {
     let (mut ids, mut attempts, mut workers, mut tokens, mut index) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut seqs: Vec<Option<i64>> = Vec::new();
     for &i in which {
         if let WriteOp::StartAttempt {
             number,
@@ -252,6 +260,7 @@ async fn start_attempts(
             attempts.push(i64::from(lease.attempt));
             workers.push(i64::try_from(*worker_id).unwrap_or(i64::MAX));
             tokens.push(token_to_sql(lease.token));
+            seqs.push(task.seq(i));
             index.push(i);
         }
     }
@@ -261,14 +270,14 @@ async fn start_attempts(
     // The fence (each trial queued for exactly this attempt) and both writes, for all.
     let started: HashSet<i64> = sqlx::query(concat!(
         "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], \
-         $4::bigint[]) AS u(trial_id, attempt, worker_id, token)), \
+         $4::bigint[], $5::bigint[]) AS u(trial_id, attempt, worker_id, token, seq)), \
          t AS (UPDATE trials SET state = 'running', attempts = u.attempt, \
          worker_id = u.worker_id, started_at = ",
         now_pg!(),
         " FROM u WHERE trials.id = u.trial_id AND trials.state = 'queued' \
          AND trials.attempts = u.attempt - 1 RETURNING trials.id) \
-         INSERT INTO attempts (trial_id, attempt, worker_id, lease_token, state, started_at) \
-         SELECT u.trial_id, u.attempt, u.worker_id, u.token, 'running', ",
+         INSERT INTO attempts (trial_id, attempt, worker_id, lease_token, state, started_seq, \
+         started_at) SELECT u.trial_id, u.attempt, u.worker_id, u.token, 'running', u.seq, ",
         now_pg!(),
         " FROM u JOIN t ON t.id = u.trial_id RETURNING trial_id"
     ))
@@ -276,6 +285,7 @@ async fn start_attempts(
     .bind(&attempts)
     .bind(&workers)
     .bind(&tokens)
+    .bind(&seqs)
     .fetch_all(&mut *conn)
     .await
     .map_err(broken("start attempt"))?
@@ -314,6 +324,7 @@ async fn record_epochs(
         Vec<i64>,
         Vec<&'a str>,
         Vec<f64>,
+        Vec<Option<i64>>,
     );
     let mut rows = Rows::default();
     let mut index: Vec<(usize, i64)> = Vec::new();
@@ -335,6 +346,7 @@ async fn record_epochs(
                     rows.3.push(i64::from(e.epoch));
                     rows.4.push(name.as_str());
                     rows.5.push(value);
+                    rows.6.push(task.seq(i));
                 }
             }
         }
@@ -345,12 +357,12 @@ async fn record_epochs(
     // Each op's rows go in only if its attempt is running under its lease.
     let held: HashSet<i64> = sqlx::query(
         "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], \
-         $4::bigint[], $5::text[], $6::float8[]) AS u(trial_id, attempt, token, epoch, name, \
-         value)), \
+         $4::bigint[], $5::text[], $6::float8[], $7::bigint[]) AS u(trial_id, attempt, token, \
+         epoch, name, value, seq)), \
          ok AS (SELECT DISTINCT a.trial_id FROM attempts a JOIN u ON a.trial_id = u.trial_id \
          AND a.attempt = u.attempt AND a.lease_token = u.token AND a.state = 'running') \
-         INSERT INTO epoch_metrics (trial_id, attempt, epoch, name, value) \
-         SELECT u.trial_id, u.attempt, u.epoch, u.name, u.value FROM u \
+         INSERT INTO epoch_metrics (trial_id, attempt, epoch, name, value, seq) \
+         SELECT u.trial_id, u.attempt, u.epoch, u.name, u.value, u.seq FROM u \
          WHERE u.trial_id IN (SELECT trial_id FROM ok) RETURNING trial_id",
     )
     .bind(&rows.0)
@@ -359,6 +371,7 @@ async fn record_epochs(
     .bind(&rows.3)
     .bind(&rows.4)
     .bind(&rows.5)
+    .bind(&rows.6)
     .fetch_all(&mut *conn)
     .await
     .map_err(broken("record epoch"))?
@@ -414,6 +427,7 @@ async fn finish_attempts(
         attempt_state: Vec<&'static str>,
         failure: Vec<Option<&'static str>>,
         attempt_error: Vec<Option<&'a str>>,
+        seq: Vec<Option<i64>>,
     }
     let mut c = Columns::default();
     let mut index: Vec<(usize, i64)> = Vec::new();
@@ -447,6 +461,7 @@ async fn finish_attempts(
             c.attempt_state.push(end.state);
             c.failure.push(failure_sql(end.failure));
             c.attempt_error.push(end.error.as_deref());
+            c.seq.push(task.seq(i));
         }
     }
     if index.is_empty() {
@@ -456,8 +471,8 @@ async fn finish_attempts(
     let done: HashSet<i64> = sqlx::query(concat!(
         "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], \
          $5::float8[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], \
-         $11::text[], $12::text[]) AS u(trial_id, attempt, token, state, value, metrics, error, \
-         infra, usr, attempt_state, failure, attempt_error)), \
+         $11::text[], $12::text[], $13::bigint[]) AS u(trial_id, attempt, token, state, value, \
+         metrics, error, infra, usr, attempt_state, failure, attempt_error, seq)), \
          t AS (UPDATE trials SET state = u.state, value = u.value, metrics = u.metrics, \
          error = u.error, infra_failures = u.infra, user_failures = u.usr, finished_at = ",
         now_pg!(),
@@ -466,7 +481,7 @@ async fn finish_attempts(
          WHERE a.trial_id = u.trial_id AND a.attempt = u.attempt AND a.lease_token = u.token \
          AND a.state = 'running') RETURNING trials.id) \
          UPDATE attempts a SET state = u.attempt_state, failure = u.failure, \
-         error = u.attempt_error, finished_at = ",
+         error = u.attempt_error, finished_seq = u.seq, finished_at = ",
         now_pg!(),
         " FROM u JOIN t ON t.id = u.trial_id WHERE a.trial_id = u.trial_id \
          AND a.attempt = u.attempt AND a.lease_token = u.token AND a.state = 'running' \
@@ -484,6 +499,7 @@ async fn finish_attempts(
     .bind(&c.attempt_state)
     .bind(&c.failure)
     .bind(&c.attempt_error)
+    .bind(&c.seq)
     .fetch_all(&mut *conn)
     .await
     .map_err(broken("finish trial"))?
