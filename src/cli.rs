@@ -350,6 +350,9 @@ pub enum Command {
         /// `table` prints the epoch table, `json` one object with the whole history.
         #[arg(long, value_enum, default_value_t = TrainFormat::Table)]
         format: TrainFormat,
+        /// Also draw the run's loss and accuracy by epoch as DIR/history.png and .svg.
+        #[arg(long, value_name = "DIR")]
+        plot: Option<PathBuf>,
     },
 }
 

@@ -221,3 +221,39 @@ fn bad_data_files_fail_cleanly() {
         "{err}"
     );
 }
+
+#[test]
+fn train_plot_draws_the_runs_loss_and_accuracy_by_epoch() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let charts = dir.path().join("charts");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/digits.toml");
+    let out = hypersearch(&[
+        "train",
+        &examples.display().to_string(),
+        "--params",
+        r#"{"training.epochs": 3}"#,
+        "--plot",
+        &charts.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let png = std::fs::read(charts.join("history.png")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let svg = std::fs::read_to_string(charts.join("history.svg")).unwrap_or_else(|e| panic!("{e}"));
+    for label in ["train_loss", "val_loss", "train_accuracy", "val_accuracy", "epoch"] {
+        assert!(
+            svg.lines().any(|line| line.trim() == label),
+            "`{label}` is not a text of history.svg"
+        );
+    }
+
+    let blocked = write(dir.path(), "a-file", b"");
+    let out = hypersearch(&[
+        "train",
+        &examples.display().to_string(),
+        "--plot",
+        &format!("{blocked}/charts"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot make the plot directory"), "{stderr}");
+}

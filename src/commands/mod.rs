@@ -139,6 +139,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             db,
             study,
             format,
+            plot,
         } => {
             let what = match (config, trial) {
                 (_, Some(trial)) => train::What::Trial {
@@ -149,7 +150,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 (Some(config), None) => train::What::Config { config, params },
                 (None, None) => bail!("give a config file or --trial N"),
             };
-            train::run(what, format)
+            train::run(what, format, plot.as_deref())
         }
     }
 }

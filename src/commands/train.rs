@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use hypersearch_plots::ImageFormat;
+use hypersearch_plots::run::{RunChart, Series};
 use hypersearch_search::params::Params;
 use hypersearch_search::space::architecture::training_overrides;
 use nn_core::{Control, Dataset, EpochMetrics, TrainConfig};
@@ -34,8 +36,17 @@ pub enum What {
     },
 }
 
-/// Trains the network `what` describes and prints its history.
-pub fn run(what: What, format: TrainFormat) -> anyhow::Result<ExitCode> {
+/// Trains the network `what` describes and prints its history; with `plot`, also draws it
+/// (loss and accuracy, training against validation) as `DIR/history.png` and `.svg`.
+pub fn run(what: What, format: TrainFormat, plot: Option<&Path>) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = plot {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot make the plot directory {}", dir.display()))?;
+    }
+    let title = match &what {
+        What::Config { config, .. } => format!("Training history: {}", config.display()),
+        What::Trial { trial, .. } => format!("Training history: trial {trial}"),
+    };
     let config = match what {
         What::Config { config, params } => {
             let overrides = match params {
@@ -91,8 +102,35 @@ pub fn run(what: What, format: TrainFormat) -> anyhow::Result<ExitCode> {
             report
         }
     };
-    drop(report);
+    if let Some(dir) = plot {
+        draw_history(&report.history, &title, dir)?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the run's loss and accuracy curves as `dir/history.png` and `dir/history.svg`.
+fn draw_history(history: &[EpochMetrics], title: &str, dir: &Path) -> anyhow::Result<()> {
+    let series: Vec<Series> = ["train_loss", "val_loss", "train_accuracy", "val_accuracy"]
+        .into_iter()
+        .map(|name| Series {
+            name: name.to_string(),
+            points: history
+                .iter()
+                .filter_map(|m| Some((u32::try_from(m.epoch).ok()?, m.get(name)?)))
+                .collect(),
+        })
+        .filter(|series| !series.points.is_empty())
+        .collect();
+    let chart = RunChart {
+        title,
+        series: &series,
+    };
+    for format in [ImageFormat::Png, ImageFormat::Svg] {
+        let path = dir.join(format!("history.{}", format.extension()));
+        hypersearch_plots::save(&chart, &path, format)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 /// `--params` as training overrides. A trial's `params` (as `best`, `trials` and `show` print
