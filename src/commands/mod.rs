@@ -1,10 +1,12 @@
 //! One module per command; `dispatch` routes the parsed command line to it.
 //!
 //! Layout: `run`, `serve`, `worker` (the distributed system); `query` (`studies`, `best`,
-//! `trials`), `show`, `export` (reading the trials database); `train` (one local run);
+//! `trials`), `show`, `export` (reading the trials database); `plot`, `dashboard` (seeing a
+//! study); `train` (one local run);
 //! `study_file` (loading a study config), `output` (tables, CSV, JSON), `progress` (the
 //! progress bar), `logging`, `training_config` (a trial as a re-runnable training config).
 
+pub mod dashboard;
 mod export;
 mod failures;
 mod logging;
@@ -39,12 +41,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             db,
             lease_seconds,
             data_root,
+            dashboard,
         } => run::run(
             &config,
             workers,
             db.as_deref(),
             seconds("--lease-seconds", lease_seconds)?,
             data_root.as_deref(),
+            dashboard,
         ),
         Command::Serve {
             config,
@@ -60,6 +64,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             metrics,
             keep_serving,
             limits,
+            dashboard,
         } => serve::run(serve::ServeArgs {
             config: &config,
             listen,
@@ -73,6 +78,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             metrics,
             keep_serving,
             limits,
+            dashboard,
         }),
         Command::Worker {
             coordinator,
@@ -128,6 +134,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => show::run(&db.db, study.as_deref(), trial, format),
         Command::Export { db, study, format } => export::run(&db.db, study.as_deref(), format),
         Command::Plot(args) => plot::run(args),
+        Command::Dashboard(args) => dashboard::run(args),
         Command::Train {
             config,
             params,

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+mod changes;
 mod sql;
 mod views;
 mod workers;
@@ -17,6 +18,7 @@ pub use sql::{
 use super::cells::{Cells, Place};
 use super::{Location, TrialState, db_err};
 use crate::Error;
+pub use changes::{Pace, Signature};
 pub use workers::WorkerSummary;
 
 /// A study with its trial counts and best value.
@@ -282,6 +284,22 @@ impl Reader {
         study: &StudyRef,
     ) -> Result<BTreeMap<u64, Vec<EpochMetrics>>, Error> {
         all_histories(&mut self.conn, study).await
+    }
+
+    /// A signature of the whole database that changes whenever anything the dashboard
+    /// shows does (a trial added, started, ended, an epoch of a running trial).
+    pub async fn signature(&mut self) -> Result<Signature, Error> {
+        changes::signature(&mut self.conn).await
+    }
+
+    /// How fast `study`'s trials end.
+    pub async fn pace(&mut self, study: &StudyRef) -> Result<Pace, Error> {
+        changes::pace(&mut self.conn, study).await
+    }
+
+    /// The database, as messages name it (the file, or the URL without its password).
+    pub fn database(&self) -> &str {
+        &self.database
     }
 
     /// Every early-stopping decision of the study, by trial number.
