@@ -164,7 +164,7 @@
     for (const col of table.columns) {
       const box = document.createElement("div");
       el.appendChild(box);
-      const width = 300, height = 220, pad = { left: 50, right: 10, top: 20, bottom: 34 };
+      const width = 300, height = 220, pad = { left: 64, right: 12, top: 20, bottom: 34 };
       const { ctx } = canvas(box, width, height);
       const axis = Object.assign({}, col.axis);
       const xs = scaler(axis);
@@ -219,7 +219,7 @@
     ctx.fillStyle = "#1d2330"; ctx.textAlign = "center";
     for (let k = 0; k <= 5; k++) {
       const s = span * k / 5;
-      ctx.fillText(HS.fmt(Math.round(s * 10) / 10), px(s), height - 16);
+      ctx.fillText(HS.fmt(+s.toPrecision(3)), px(s), height - 16);
     }
     ctx.fillText("seconds since the first trial started", (pad.left + width) / 2, height - 2);
   };

@@ -44,8 +44,9 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
         // Opening it first: a missing or unreadable database is one clear error.
         Reader::open(&db).await?;
         let (stop_asked, _) = signals::watch_stop();
-        let (url, serving) = start(args.listen, db, token.as_deref(), raised(stop_asked)).await?;
-        eprintln!("dashboard at {url}");
+        let (address, serving) =
+            start(args.listen, db, token.as_deref(), raised(stop_asked)).await?;
+        eprintln!("dashboard at http://{address}/");
         serving
             .await
             .context("the dashboard task failed")?
@@ -55,7 +56,7 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Listens on `address` and serves the dashboard over `db` there until `shutdown`; returns
-/// the address to open (with `?token=` when a token is needed) and the serving task.
+/// the address it listens on and the serving task.
 ///
 /// # Errors
 /// Beyond loopback without a token; the address in use or not this machine's.
@@ -65,7 +66,7 @@ pub async fn start(
     token: Option<&str>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(
-    String,
+    SocketAddr,
     tokio::task::JoinHandle<Result<(), hypersearch_dashboard::Error>>,
 )> {
     let access = Access::for_address(Some(address), token)?;
@@ -76,10 +77,6 @@ pub async fn start(
         }
     })?;
     let bound = listener.local_addr()?;
-    let url = match token {
-        Some(token) if !bound.ip().is_loopback() => format!("http://{bound}/?token={token}"),
-        _ => format!("http://{bound}/"),
-    };
     let serving = tokio::spawn(hypersearch_dashboard::serve(listener, db, access, shutdown));
-    Ok((url, serving))
+    Ok((bound, serving))
 }

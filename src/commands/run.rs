@@ -87,14 +87,17 @@ pub fn run(
             let token = (!address.ip().is_loopback())
                 .then(session_token)
                 .transpose()?;
-            let (url, _serving) = super::dashboard::start(
+            let (bound, _serving) = super::dashboard::start(
                 address,
                 db.clone(),
                 token.as_deref(),
                 std::future::pending(),
             )
             .await?;
-            eprintln!("dashboard at {url}");
+            match token {
+                Some(token) => eprintln!("dashboard at http://{bound}/?token={token}"),
+                None => eprintln!("dashboard at http://{bound}/"),
+            }
         }
         if start.finished {
             eprintln!("study `{name}` is already finished");

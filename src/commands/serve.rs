@@ -181,10 +181,10 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
             }
         );
         if let Some(at) = args.dashboard {
-            let (url, _serving) =
+            let (bound, _serving) =
                 super::dashboard::start(at, db.clone(), token.as_deref(), std::future::pending())
                     .await?;
-            eprintln!("dashboard at {url}");
+            eprintln!("dashboard at http://{bound}/");
         }
         eprintln!("listening on {address}");
         let (stopping, stop) = signals::watch_stop();
