@@ -73,7 +73,7 @@
     const axes = table.columns.map(col => Object.assign({ name: col.name, cells: col.cells }, col.axis));
     axes.push(Object.assign({ cells: table.values }, valueAxis(table)));
     const width = widthOf(el), height = 360;
-    const pad = { left: 50, right: 60, top: 28, bottom: 24 };
+    const pad = { left: 50, right: 90, top: 28, bottom: 24 };
     const { c, ctx } = canvas(el, width, height);
     const x = i => pad.left + i * (width - pad.left - pad.right) / Math.max(1, axes.length - 1);
     const y = t => pad.top + (1 - t) * (height - pad.top - pad.bottom);

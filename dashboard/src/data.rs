@@ -1,10 +1,11 @@
-//! A study's trials loaded read-only, kept until the database changes: the first request
-//! after a change loads them again (on blocking threads: the SQLite reads are synchronous),
-//! every other request of that version shares them.
+//! A study's trials loaded read-only, kept until the database changes, then loaded again
+//! ahead of the next request when a page asked for it lately (on blocking threads: the SQLite
+//! reads are synchronous). Every request of one version shares one load; when the dashboard
+//! starts, the first few studies are loaded before any page asks.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hypersearch_coordinator::store::Location;
 use hypersearch_coordinator::store::query::{Pace, Reader, StudyRef, StudySummary};
@@ -36,14 +37,27 @@ pub struct Snapshot {
     pub overview: OnceLock<String>,
 }
 
+/// How long after a page last asked for a study its snapshot is still loaded again as soon
+/// as the database changes (so the next request finds it ready).
+pub const HOT: Duration = Duration::from_secs(120);
+/// Studies loaded ahead when the dashboard starts, at most.
+pub const WARM_AT_START: usize = 8;
+
 /// The snapshots loaded, one per study.
 #[derive(Default)]
 pub struct Cache {
-    studies: Mutex<HashMap<String, Arc<Snapshot>>>,
+    studies: Mutex<HashMap<String, Arc<Entry>>>,
+}
+
+/// One study's snapshot; its lock makes a second request wait for a load in progress
+/// rather than load again.
+struct Entry {
+    snapshot: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
+    asked: Mutex<Instant>,
 }
 
 impl Cache {
-    /// Study `name` as of `version`: the kept snapshot, or a fresh load.
+    /// Study `name` as of `version`, for a page: the kept snapshot, or a fresh load.
     ///
     /// # Errors
     /// The store's: an unknown study, an unreadable database.
@@ -53,26 +67,97 @@ impl Cache {
         name: &str,
         version: u64,
     ) -> Result<Arc<Snapshot>, Error> {
-        if let Some(kept) = self.kept(name)
-            && kept.version == version
-        {
-            return Ok(kept);
-        }
-        let loaded = Arc::new(load(db, name, version).await?);
-        self.studies
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(name.to_string(), loaded.clone());
-        Ok(loaded)
+        self.get(db, name, version, true).await
     }
 
-    fn kept(&self, name: &str) -> Option<Arc<Snapshot>> {
-        self.studies
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(name)
-            .cloned()
+    /// Loads again, as of `version`, the studies pages asked for lately ([`HOT`]), or all
+    /// of them (at most [`WARM_AT_START`]) when `all`.
+    pub async fn warm(&self, db: &Location, version: u64, all: bool) {
+        let names: Vec<String> = if all {
+            match Reader::open(db).await {
+                Ok(mut reader) => reader
+                    .studies()
+                    .await
+                    .map(|studies| studies.into_iter().map(|study| study.study).collect())
+                    .unwrap_or_default(),
+                Err(_) => Vec::new(),
+            }
+        } else {
+            let studies = self.studies.lock().unwrap_or_else(PoisonError::into_inner);
+            studies
+                .iter()
+                .filter(|(_, entry)| {
+                    entry
+                        .asked
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .elapsed()
+                        < HOT
+                })
+                .map(|(name, _)| name.clone())
+                .collect()
+        };
+        for name in names
+            .into_iter()
+            .take(if all { WARM_AT_START } else { usize::MAX })
+        {
+            if let Err(err) = self.get(db, &name, version, false).await {
+                tracing::warn!(study = %name, error = %err, "cannot load the study ahead");
+            }
+        }
     }
+
+    async fn get(
+        &self,
+        db: &Location,
+        name: &str,
+        version: u64,
+        asked: bool,
+    ) -> Result<Arc<Snapshot>, Error> {
+        let entry = {
+            let mut studies = self.studies.lock().unwrap_or_else(PoisonError::into_inner);
+            studies
+                .entry(name.to_string())
+                .or_insert_with(|| {
+                    Arc::new(Entry {
+                        snapshot: tokio::sync::Mutex::new(None),
+                        asked: Mutex::new(Instant::now()),
+                    })
+                })
+                .clone()
+        };
+        if asked {
+            *entry.asked.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        }
+        let mut slot = entry.snapshot.lock().await;
+        if let Some(kept) = slot.as_ref()
+            && kept.version >= version
+        {
+            return Ok(kept.clone());
+        }
+        match load(db, name, version).await {
+            Ok(loaded) => {
+                let loaded = Arc::new(loaded);
+                *slot = Some(loaded.clone());
+                Ok(loaded)
+            }
+            Err(err) => {
+                drop(slot);
+                // An unknown name leaves nothing behind.
+                if slot_is_empty(&entry).await {
+                    self.studies
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(name);
+                }
+                Err(err)
+            }
+        }
+    }
+}
+
+async fn slot_is_empty(entry: &Entry) -> bool {
+    entry.snapshot.lock().await.is_none()
 }
 
 /// Loads study `name` from `db`: the trials and the attempts on two threads at once (each

@@ -76,6 +76,18 @@ pub enum Error {
     Store(#[from] hypersearch_coordinator::Error),
 }
 
+/// Loads studies before pages ask: all (a few) at the watcher's first reading, then those
+/// pages asked for lately at each change.
+async fn load_ahead(app: Arc<api::App>) {
+    let mut versions = app.live.versions();
+    let mut first = true;
+    while versions.changed().await.is_ok() {
+        let version = *versions.borrow_and_update();
+        app.cache.warm(&app.db, version, first).await;
+        first = false;
+    }
+}
+
 /// Serves the dashboard on `listener` over the database `db` (opened read-only, never
 /// written) until `shutdown` resolves.
 ///
@@ -90,6 +102,7 @@ pub async fn serve(
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let live = live::Live::start(db.clone(), stopping);
     let app = Arc::new(api::App::new(db, access, live));
+    tokio::spawn(load_ahead(app.clone()));
     let router = api::router(app);
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {

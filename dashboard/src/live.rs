@@ -36,6 +36,7 @@ pub struct Change {
 pub struct Live {
     changes: broadcast::Sender<Change>,
     version: watch::Receiver<u64>,
+    first: watch::Receiver<u64>,
     stopping: watch::Receiver<bool>,
 }
 
@@ -44,6 +45,7 @@ impl Live {
     pub fn start(db: Location, stopping: watch::Receiver<bool>) -> Live {
         let (changes, _) = broadcast::channel(BACKLOG);
         let (set_version, version) = watch::channel(0);
+        let first = version.clone();
         tokio::spawn(watch_database(
             db,
             changes.clone(),
@@ -53,6 +55,7 @@ impl Live {
         Live {
             changes,
             version,
+            first,
             stopping,
         }
     }
@@ -60,6 +63,12 @@ impl Live {
     /// The database's version now (it goes up on every change seen).
     pub fn version(&self) -> u64 {
         *self.version.borrow()
+    }
+
+    /// A receiver of the version that has seen none of it yet (its first `changed` is the
+    /// watcher's first reading); it ends when the watcher stops.
+    pub fn versions(&self) -> watch::Receiver<u64> {
+        self.first.clone()
     }
 
     /// The event stream of one page.

@@ -194,9 +194,11 @@ fn a_100000_trial_study_page_has_its_data_within_a_second_and_paints_within_two(
         100_000
     );
     let (_served, url) = dashboard(&dir, &db, &[]);
+    let started = std::time::Instant::now();
     let browser = Browser::start();
     // Chromium's own start and first page are not the dashboard's: a warm-up page first.
     browser.open(&format!("{url}/assets/style.css"));
+    let after = started.elapsed().as_secs_f64();
     browser.open(&format!("{url}/study/big?live=0"));
     browser.wait_ready();
     let timing = browser.eval("return HS.timing");
@@ -205,8 +207,9 @@ fn a_100000_trial_study_page_has_its_data_within_a_second_and_paints_within_two(
     let count = browser.eval("return document.querySelector('[data-count=total] b').textContent");
     assert_eq!(count, "100000");
     println!(
-        "100,000-trial study page in Chromium: data arrived {data:.0} ms, painted {painted:.0} ms \
-         after navigation (a cold load: the first request of the study)"
+        "100,000-trial study page in Chromium, opened {after:.1} s after the dashboard started \
+         (which loads studies ahead): data arrived {data:.0} ms, painted {painted:.0} ms after \
+         navigation"
     );
     browser.screenshot(&screenshots().join("study-100k.png"));
     assert!(data <= 1000.0, "the study's data took {data:.0} ms");
