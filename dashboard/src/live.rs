@@ -8,10 +8,9 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use hypersearch_coordinator::store::Location;
 use hypersearch_coordinator::store::query::{Reader, Signature};
-use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
 /// How often the database is looked at.
@@ -19,8 +18,8 @@ pub const POLL: Duration = Duration::from_millis(500);
 /// Events a page may fall behind before it is told to resync.
 const BACKLOG: usize = 16;
 
-/// What a `changed` event says.
-#[derive(Debug, Clone, Serialize)]
+/// A change the watcher saw.
+#[derive(Debug, Clone)]
 pub struct Change {
     /// The new version.
     pub version: u64,
@@ -73,32 +72,58 @@ impl Live {
 
     /// The event stream of one page.
     pub fn events(&self) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
-        let hello = Event::default()
-            .event("hello")
-            .data(self.version().to_string());
-        let state = (self.changes.subscribe(), self.stopping.clone(), Some(hello));
-        let stream =
-            futures_util::stream::unfold(state, |(mut changes, mut stopping, hello)| async move {
-                if let Some(hello) = hello {
-                    return Some((Ok(hello), (changes, stopping, None)));
-                }
-                let event = tokio::select! {
-                    _ = stopping.wait_for(|stop| *stop) => return None,
-                    change = changes.recv() => match change {
-                        Ok(change) => Event::default()
-                            .event("changed")
-                            .json_data(&change)
-                            .unwrap_or_else(|_| Event::default().event("resync").data("")),
-                        Err(broadcast::error::RecvError::Lagged(_)) => {
-                            Event::default().event("resync").data("")
-                        }
-                        Err(broadcast::error::RecvError::Closed) => return None,
-                    },
-                };
-                Some((Ok(event), (changes, stopping, None)))
-            });
-        Sse::new(stream).keep_alive(KeepAlive::default())
+        let pushed = pushed(
+            self.version(),
+            self.changes.subscribe(),
+            self.stopping.clone(),
+        );
+        Sse::new(pushed.map(|push| Ok(push.event()))).keep_alive(KeepAlive::default())
     }
+}
+
+/// What a page is told.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Push {
+    /// At once: the version now.
+    Hello(u64),
+    /// The database changed.
+    Changed(u64),
+    /// Events were missed: load everything again.
+    Resync,
+}
+
+impl Push {
+    fn event(&self) -> Event {
+        match self {
+            Push::Hello(version) => Event::default().event("hello").data(version.to_string()),
+            Push::Changed(version) => Event::default().event("changed").data(version.to_string()),
+            Push::Resync => Event::default().event("resync").data(""),
+        }
+    }
+}
+
+/// A page's pushes: hello, then each change, a resync in place of those it fell behind on;
+/// it ends when the dashboard stops.
+pub fn pushed(
+    version: u64,
+    changes: broadcast::Receiver<Change>,
+    stopping: watch::Receiver<bool>,
+) -> impl Stream<Item = Push> {
+    let state = (changes, stopping, Some(Push::Hello(version)));
+    futures_util::stream::unfold(state, |(mut changes, mut stopping, hello)| async move {
+        if let Some(hello) = hello {
+            return Some((hello, (changes, stopping, None)));
+        }
+        let push = tokio::select! {
+            _ = stopping.wait_for(|stop| *stop) => return None,
+            change = changes.recv() => match change {
+                Ok(change) => Push::Changed(change.version),
+                Err(broadcast::error::RecvError::Lagged(_)) => Push::Resync,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            },
+        };
+        Some((push, (changes, stopping, None)))
+    })
 }
 
 /// Polls `db`'s signature, announcing each change.
@@ -147,5 +172,45 @@ async fn watch_database(
                 reader = None;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(version: u64) -> Change {
+        Change {
+            version,
+            trials: 0,
+            running: 0,
+            ended: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_that_falls_behind_is_told_to_resync_and_then_follows_again() {
+        let (changes, receiver) = broadcast::channel(BACKLOG);
+        let (stop, stopping) = watch::channel(false);
+        let mut page = Box::pin(pushed(7, receiver, stopping));
+        assert_eq!(page.next().await, Some(Push::Hello(7)));
+        changes.send(change(8)).unwrap();
+        assert_eq!(page.next().await, Some(Push::Changed(8)));
+        for version in 9..9 + BACKLOG as u64 + 5 {
+            changes.send(change(version)).unwrap();
+        }
+        assert_eq!(page.next().await, Some(Push::Resync));
+        // After the resync it hears the changes still held, then new ones.
+        let mut last = None;
+        while let Ok(Some(Push::Changed(version))) =
+            tokio::time::timeout(Duration::from_millis(50), page.next()).await
+        {
+            last = Some(version);
+        }
+        assert_eq!(last, Some(8 + BACKLOG as u64 + 5));
+        changes.send(change(100)).unwrap();
+        assert_eq!(page.next().await, Some(Push::Changed(100)));
+        stop.send(true).unwrap();
+        assert_eq!(page.next().await, None);
     }
 }
