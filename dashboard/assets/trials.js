@@ -64,11 +64,10 @@
         el("td", {}, HS.when(r.started)),
         el("td", { class: "num" }, r.finished != null && r.started != null ? HS.fmt(r.finished - r.started) + " s" : "–"),
         el("td", { class: "params" }, r.params)));
-      main.replaceChildren(el("h1", {}, `Trials of ${args.study}`), controls, jump,
-        d.found === false ? el("p", { class: "error" }, `Trial ${jumped} is not among the trials shown.`) : null,
-        pager,
+      const missing = d.found === false ? el("p", { class: "error" }, `Trial ${jumped} is not among the trials shown.`) : null;
+      main.replaceChildren(...[el("h1", {}, `Trials of ${args.study}`), controls, jump, missing, pager,
         d.total ? el("table", { id: "trials" }, el("tr", {}, ["trial", "state", "value", "worker", "attempts", "started", "took", "parameters"]
-          .map(h => el("th", {}, h))), rows) : HS.empty("No trial yet."));
+          .map(h => el("th", {}, h))), rows) : HS.empty("No trial yet.")].filter(Boolean));
     },
   };
 

@@ -175,7 +175,9 @@
         row("best", s => HS.fmt(s.summary.best_value)), row("trials / min", s => HS.fmt(s.per_minute)));
       const chart = el("div");
       main.replaceChildren(el("h1", {}, `${args.a} vs ${args.b}`), table, HS.panel("Best so far", { id: "compare-history" }, chart));
-      const xs = [...new Set(sides.flatMap(s => s.history.best.map(p => p[0])))].sort((p, q) => p - q);
+      // Each line runs from its first change point to the study's last complete trial drawn.
+      const xs = [...new Set(sides.flatMap(s => s.history.best.map(p => p[0]).concat(s.history.numbers.slice(-1))))]
+        .sort((p, q) => p - q);
       if (!xs.length) { chart.appendChild(HS.empty("No complete trial yet in either study.")); return; }
       const line = s => { let at = 0, so = null; return xs.map(n => { while (at < s.history.best.length && s.history.best[at][0] <= n) so = s.history.best[at++][1]; return so; }); };
       HS.charts.plot(chart, {

@@ -342,3 +342,31 @@ fn beyond_loopback_the_dashboard_asks_for_the_token_once_then_keeps_a_cookie() {
     );
     assert_eq!(forged.status, 401);
 }
+
+#[test]
+fn serve_shows_its_study_on_the_dashboard_it_was_asked_for() {
+    let dir = Scratch::new();
+    let db = dir.path("trials.db");
+    let config = function_study(&dir, "served", 5);
+    let mut serve = dir.spawn_logged(
+        &[
+            "serve",
+            path(&config),
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            path(&db),
+            "--dashboard",
+            "127.0.0.1:0",
+        ],
+        "serve.log",
+    );
+    let url = dashboard_url(&mut serve);
+    let studies = http::get(&format!("{url}/api/studies")).json();
+    assert_eq!(studies["studies"][0]["study"], "served");
+    assert_eq!(
+        studies["studies"][0]["queued"].as_u64().map(|n| n > 0),
+        Some(true)
+    );
+    serve.kill();
+}
