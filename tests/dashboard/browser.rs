@@ -134,6 +134,24 @@ fn a_browser_watches_a_running_study_grow_without_a_reload_and_opens_a_trial() {
     );
     browser.screenshot(&shots.join("study.png"));
     browser.eval("window.scrollTo(0, document.getElementById('parallel').offsetTop); return null");
+    // Brushing: a drag along the first axis (x, 50 px from the canvas' left edge) over its
+    // lower half keeps only the trials there.
+    let kept = || {
+        let text = browser.eval("return document.querySelector('#parallel .quiet').textContent");
+        let words: Vec<u64> = text
+            .as_str()
+            .unwrap_or("")
+            .split(' ')
+            .filter_map(|word| word.parse().ok())
+            .collect();
+        assert!(words.len() >= 2, "no `N of M trials`: {text}");
+        (words[0], words[1])
+    };
+    let (before, drawn) = kept();
+    assert_eq!(before, drawn, "every trial is kept before brushing");
+    browser.drag("#parallel canvas", (50.0, 200.0), (50.0, 330.0));
+    let (after, _) = kept();
+    assert!(after < drawn, "brushing kept {after} of {drawn} trials");
     browser.screenshot(&shots.join("study-parallel.png"));
 
     browser.open(&format!("{url}/study/nothing-yet?live=0"));

@@ -136,6 +136,34 @@ impl Browser {
         );
     }
 
+    /// Drags the mouse over the element `selector` from `from` to `to`, offsets in CSS
+    /// pixels from the element's top left corner.
+    pub fn drag(&self, selector: &str, from: (f64, f64), to: (f64, f64)) {
+        let found = self.call(
+            "POST",
+            &self.session_path("/element"),
+            Some(json!({"using": "css selector", "value": selector})),
+        );
+        let size = self.eval(&format!(
+            "const r = document.querySelector('{selector}').getBoundingClientRect(); \
+             return [r.width, r.height]"
+        ));
+        let (width, height) = (
+            size[0].as_f64().unwrap_or(0.0),
+            size[1].as_f64().unwrap_or(0.0),
+        );
+        // WebDriver's offsets are from the element's centre.
+        let at = |(x, y): (f64, f64)| {
+            json!({"type": "pointerMove", "duration": 100, "origin": found,
+                   "x": (x - width / 2.0).round() as i64, "y": (y - height / 2.0).round() as i64})
+        };
+        let actions = json!({"actions": [{"type": "pointer", "id": "mouse",
+            "parameters": {"pointerType": "mouse"},
+            "actions": [at(from), {"type": "pointerDown", "button": 0}, at(to),
+                        {"type": "pointerUp", "button": 0}]}]});
+        self.call("POST", &self.session_path("/actions"), Some(actions));
+    }
+
     /// Saves a PNG screenshot of the window to `path`.
     pub fn screenshot(&self, path: &Path) {
         let encoded = self.call("GET", &self.session_path("/screenshot"), None);
