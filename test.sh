@@ -10,7 +10,9 @@
 #     environment under target/test-tools: kubectl, kubernetes-validate and PyYAML (pinned
 #     below), named to the tests by HYPERSEARCH_TEST_TOOLS; Optuna there too, which
 #     tests/importance.rs compares `hypersearch importance` with;
-#   - `tmux`, a real terminal of a given width for the progress bar's and tables' test.
+#   - `tmux`, a real terminal of a given width for the progress bar's and tables' test;
+#   - a headless Chromium and its WebDriver (`chromium`, `chromium-driver`) for the
+#     dashboard's browser tests.
 # Arguments replace `--workspace` in `cargo test --release` (e.g. ./test.sh -p
 # hypersearch-coordinator).
 set -euo pipefail
@@ -27,7 +29,7 @@ have_promtool() {
 # Debian package -> a program it installs.
 declare -A programs=(
     [docker.io]=dockerd [docker-compose]=docker-compose [slurm-wlm]=slurmctld [munge]=munged
-    [systemd]=systemd-analyze [tmux]=tmux
+    [systemd]=systemd-analyze [tmux]=tmux [chromium]=chromium [chromium-driver]=chromedriver
 )
 
 missing=()

@@ -110,6 +110,10 @@ pub enum Command {
         /// directory, as it streams it to remote workers).
         #[arg(long)]
         data_root: Option<PathBuf>,
+        /// Serve the live web dashboard on this address too (e.g. 127.0.0.1:8080; it prints
+        /// the address to open; beyond loopback with a one-time token in it).
+        #[arg(long)]
+        dashboard: Option<SocketAddr>,
     },
     /// Run the coordinator alone; workers on any machine join with `hypersearch worker`.
     #[command(
@@ -163,6 +167,10 @@ pub enum Command {
         /// Bounds on what workers and connections may take (docs/SECURITY.md).
         #[command(flatten)]
         limits: ServeLimits,
+        /// Serve the live web dashboard on this address too (e.g. 127.0.0.1:8080; beyond
+        /// loopback it asks for --token-file's token).
+        #[arg(long)]
+        dashboard: Option<SocketAddr>,
     },
     /// Join a coordinator and run its trials.
     #[command(
@@ -307,6 +315,9 @@ pub enum Command {
     /// Draw a study's charts as PNG or SVG files: history, learning curves, parameter
     /// importance, parallel coordinates, one slice per parameter, the worker timeline.
     Plot(crate::commands::plot::PlotArgs),
+    /// Open a live web dashboard of the database's studies: history, curves, parallel
+    /// coordinates, slices, the worker timeline, a trial table, each trial, comparisons.
+    Dashboard(crate::commands::dashboard::DashboardArgs),
     /// Everything about a study, for pandas or a spreadsheet.
     #[command(
         after_help = "Examples:\n  hypersearch export --study digits-search --format csv > trials.csv\n  \

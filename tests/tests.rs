@@ -9,6 +9,7 @@ mod cluster;
 mod command_limits;
 mod conditions;
 mod damaged_database;
+mod dashboard;
 mod data;
 mod deploy;
 mod docs;

@@ -235,11 +235,21 @@ fn train_plot_draws_the_runs_loss_and_accuracy_by_epoch() {
         "--plot",
         &charts.display().to_string(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let png = std::fs::read(charts.join("history.png")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let svg = std::fs::read_to_string(charts.join("history.svg")).unwrap_or_else(|e| panic!("{e}"));
-    for label in ["train_loss", "val_loss", "train_accuracy", "val_accuracy", "epoch"] {
+    for label in [
+        "train_loss",
+        "val_loss",
+        "train_accuracy",
+        "val_accuracy",
+        "epoch",
+    ] {
         assert!(
             svg.lines().any(|line| line.trim() == label),
             "`{label}` is not a text of history.svg"
@@ -255,5 +265,8 @@ fn train_plot_draws_the_runs_loss_and_accuracy_by_epoch() {
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("cannot make the plot directory"), "{stderr}");
+    assert!(
+        stderr.contains("cannot make the plot directory"),
+        "{stderr}"
+    );
 }

@@ -13,4 +13,12 @@ pub enum Error {
         /// The complete trials (with a finite value) the study has.
         found: usize,
     },
+    /// A rule to replay, or one of its options, is wrong.
+    #[error("{}{problem}", option.as_ref().map(|o| format!("`{o}`: ")).unwrap_or_default())]
+    Rule {
+        /// The option (`percentile`, `rule`), when one is to blame.
+        option: Option<String>,
+        /// What is wrong.
+        problem: String,
+    },
 }

@@ -1,10 +1,12 @@
 //! One module per command; `dispatch` routes the parsed command line to it.
 //!
 //! Layout: `run`, `serve`, `worker` (the distributed system); `query` (`studies`, `best`,
-//! `trials`), `show`, `export`, `importance` (reading the trials database); `train` (one local run);
+//! `trials`), `show`, `export`, `importance`, `replay` (reading the trials database); `plot`,
+//! `dashboard` (seeing a study); `train` (one local run);
 //! `study_file` (loading a study config), `output` (tables, CSV, JSON), `progress` (the
 //! progress bar), `logging`, `training_config` (a trial as a re-runnable training config).
 
+pub mod dashboard;
 mod export;
 mod failures;
 pub mod importance;
@@ -41,12 +43,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             db,
             lease_seconds,
             data_root,
+            dashboard,
         } => run::run(
             &config,
             workers,
             db.as_deref(),
             seconds("--lease-seconds", lease_seconds)?,
             data_root.as_deref(),
+            dashboard,
         ),
         Command::Serve {
             config,
@@ -62,6 +66,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             metrics,
             keep_serving,
             limits,
+            dashboard,
         } => serve::run(serve::ServeArgs {
             config: &config,
             listen,
@@ -75,6 +80,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             metrics,
             keep_serving,
             limits,
+            dashboard,
         }),
         Command::Worker {
             coordinator,
@@ -132,6 +138,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export { db, study, format } => export::run(&db.db, study.as_deref(), format),
         Command::Plot(args) => plot::run(args),
         Command::Importance(args) => importance::run(&args),
+        Command::Dashboard(args) => dashboard::run(args),
         Command::Train {
             config,
             params,

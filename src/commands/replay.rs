@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use hypersearch_insight::replay::{self, RecordedStop, Replay};
+use hypersearch_insight::replay::rule::{self, RuleChoice};
+use hypersearch_insight::replay::{self, Replay};
 use hypersearch_search::{EarlyStopping, StudyConfig, make_pruner};
 
 use super::output::{self, number, say};
@@ -85,47 +86,58 @@ pub struct ReplayArgs {
 }
 
 impl ReplayArgs {
-    /// The rule's options as `[early_stopping]` keys, those given.
-    fn options(&self) -> Vec<(&'static str, toml::Value)> {
-        let int = |v: Option<i64>| v.map(toml::Value::Integer);
-        let resource = |v: &Option<String>| {
-            v.as_ref().map(|text| match text.parse::<i64>() {
-                Ok(n) => toml::Value::Integer(n),
-                Err(_) => toml::Value::String(text.clone()),
-            })
-        };
+    /// The rule's options as `[early_stopping]` keys with their values as text, those given.
+    fn options(&self) -> Vec<(String, String)> {
+        let text = |v: Option<String>| v;
         [
-            ("warmup_epochs", int(self.warmup_epochs)),
-            ("startup_trials", int(self.startup_trials)),
-            ("min_trials", int(self.min_trials)),
-            ("interval_epochs", int(self.interval_epochs)),
-            ("percentile", self.percentile.map(toml::Value::Float)),
-            ("reduction_factor", int(self.reduction_factor)),
-            ("min_resource", resource(&self.min_resource)),
-            ("max_resource", resource(&self.max_resource)),
-            ("min_early_stopping_rate", int(self.min_early_stopping_rate)),
-            ("bootstrap_count", int(self.bootstrap_count)),
+            (
+                "warmup_epochs",
+                text(self.warmup_epochs.map(|v| v.to_string())),
+            ),
+            (
+                "startup_trials",
+                text(self.startup_trials.map(|v| v.to_string())),
+            ),
+            ("min_trials", text(self.min_trials.map(|v| v.to_string()))),
+            (
+                "interval_epochs",
+                text(self.interval_epochs.map(|v| v.to_string())),
+            ),
+            ("percentile", text(self.percentile.map(|v| v.to_string()))),
+            (
+                "reduction_factor",
+                text(self.reduction_factor.map(|v| v.to_string())),
+            ),
+            ("min_resource", self.min_resource.clone()),
+            ("max_resource", self.max_resource.clone()),
+            (
+                "min_early_stopping_rate",
+                text(self.min_early_stopping_rate.map(|v| v.to_string())),
+            ),
+            (
+                "bootstrap_count",
+                text(self.bootstrap_count.map(|v| v.to_string())),
+            ),
         ]
         .into_iter()
-        .filter_map(|(key, value)| value.map(|v| (key, v)))
+        .filter_map(|(key, value)| value.map(|v| (key.to_string(), v)))
         .collect()
     }
 }
 
 /// The study's config with the rule to replay: its own, or the one the options describe
-/// (checked by the same code as a study file's `[early_stopping]`).
+/// (checked by the same code as a study file's `[early_stopping]`); errors name the flags.
 fn rule_config(args: &ReplayArgs, study: &str, config_text: &str) -> anyhow::Result<StudyConfig> {
-    let origin = format!("the stored config of study `{study}`");
     let options = args.options();
-    let Some(rule) = args.rule else {
+    if args.rule.is_none() {
         if let Some((key, _)) = options.first() {
             bail!(
                 "--{} is an option of a rule: give --rule too",
                 key.replace('_', "-")
             );
         }
-        let config = StudyConfig::from_toml_str(config_text, &origin)
-            .with_context(|| format!("cannot read {origin}"))?;
+        let config = StudyConfig::from_toml_str(config_text, study)
+            .with_context(|| format!("cannot read the stored config of study `{study}`"))?;
         if config.early_stopping == EarlyStopping::None {
             bail!(
                 "study `{study}` ran without early stopping: give the rule to replay, e.g. \
@@ -133,20 +145,17 @@ fn rule_config(args: &ReplayArgs, study: &str, config_text: &str) -> anyhow::Res
             );
         }
         return Ok(config);
-    };
-    let mut table: toml::Table = config_text
-        .parse()
-        .with_context(|| format!("cannot read {origin}"))?;
-    let mut early = toml::Table::new();
-    early.insert("rule".into(), toml::Value::String(rule.name().into()));
-    for (key, value) in options {
-        early.insert(key.into(), value);
     }
-    table.insert("early_stopping".into(), toml::Value::Table(early));
-    let text = toml::to_string(&table).context("cannot write the replayed rule")?;
-    StudyConfig::from_toml_str(&text, "the rule's options").map_err(|err| {
-        let flag = err.key.strip_prefix("early_stopping.").unwrap_or(&err.key);
-        anyhow::anyhow!("--{}: {}", flag.replace('_', "-"), err.kind)
+    let choice = RuleChoice {
+        rule: args.rule.map(|rule| rule.name().to_string()),
+        options,
+    };
+    rule::rule_config(study, config_text, &choice).map_err(|err| match err {
+        hypersearch_insight::Error::Rule {
+            option: Some(option),
+            problem,
+        } => anyhow::anyhow!("--{}: {problem}", option.replace('_', "-")),
+        other => anyhow::anyhow!(other),
     })
 }
 
@@ -165,34 +174,13 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
             );
         }
         let config = rule_config(args, &study.name, &db.study_config(&study).await?)?;
-        let recorded: Vec<RecordedStop> = db
-            .early_stops(&study)
-            .await?
-            .into_iter()
-            .map(|(trial, stop)| RecordedStop {
-                trial,
-                attempt: stop.attempt,
-                epoch: stop.epoch,
-                rule: stop.rule,
-                value: stop.value,
-                threshold: stop.threshold,
-            })
-            .collect();
+        let recorded = db.recorded_stops(&study).await?;
         let mut pruner = make_pruner(&config);
         let replayed = replay::replay(&trials, &logs, &recorded, pruner.as_mut(), args.top);
         Ok((replayed, config.early_stopping, study.name))
     })?;
     match args.format {
-        Format::Json => output::print_json(&serde_json::json!({
-            "study": study,
-            "rule": rule,
-            "order": replayed.order,
-            "order_note": replayed.order.note(),
-            "stops": replayed.stops,
-            "totals": replayed.totals,
-            "best_killed": replayed.killed,
-            "comparison": replayed.comparison,
-        }))?,
+        Format::Json => output::print_json(&replayed.to_json(&study, &rule))?,
         Format::Csv => print_csv(&replayed)?,
         Format::Table => print_table(&study, &rule, &replayed),
     }

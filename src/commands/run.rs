@@ -42,6 +42,7 @@ pub fn run(
     db: Option<&Path>,
     lease: Duration,
     data_root: Option<&Path>,
+    dashboard: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<ExitCode> {
     logging::init("error");
     // Only this run's local workers read the data: no need to confine where it lies.
@@ -80,6 +81,23 @@ pub fn run(
                 "study `{name}`: {} trials, {slots} local workers, database {}",
                 start.budget, db
             );
+        }
+        if let Some(address) = dashboard {
+            // Beyond loopback the page asks for a token of its own, given once in the URL.
+            let token = (!address.ip().is_loopback())
+                .then(session_token)
+                .transpose()?;
+            let (bound, _serving) = super::dashboard::start(
+                address,
+                db.clone(),
+                token.as_deref(),
+                std::future::pending(),
+            )
+            .await?;
+            match token {
+                Some(token) => eprintln!("dashboard at http://{bound}/?token={token}"),
+                None => eprintln!("dashboard at http://{bound}/"),
+            }
         }
         if start.finished {
             eprintln!("study `{name}` is already finished");

@@ -42,6 +42,8 @@ pub struct ServeArgs<'a> {
     pub keep_serving: bool,
     /// `--report-rate`, `--max-workers` and the other bounds.
     pub limits: ServeLimits,
+    /// `--dashboard`.
+    pub dashboard: Option<SocketAddr>,
 }
 
 /// Connections the kernel holds for the coordinator to accept (the system caps it, at
@@ -178,6 +180,12 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
                 "no token"
             }
         );
+        if let Some(at) = args.dashboard {
+            let (bound, _serving) =
+                super::dashboard::start(at, db.clone(), token.as_deref(), std::future::pending())
+                    .await?;
+            eprintln!("dashboard at http://{bound}/");
+        }
         eprintln!("listening on {address}");
         let (stopping, stop) = signals::watch_stop();
         // A line when trials end (at most one a second), the first failure's reason, and a

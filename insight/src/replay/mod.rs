@@ -9,6 +9,7 @@
 //! has no curve beyond its recorded stop: the replay ends it there too, as pruned.
 
 mod order;
+pub mod rule;
 mod summary;
 
 use std::collections::HashMap;
@@ -101,6 +102,27 @@ pub struct Replay {
     pub killed: Killed,
     /// The replay's stops against the recorded ones.
     pub comparison: Comparison,
+}
+
+impl Replay {
+    /// The replay as `replay --format json` and the dashboard give it: the study, the rule
+    /// with its options, the order note and everything found.
+    pub fn to_json(
+        &self,
+        study: &str,
+        rule: &hypersearch_search::EarlyStopping,
+    ) -> serde_json::Value {
+        serde_json::json!({
+            "study": study,
+            "rule": rule,
+            "order": self.order,
+            "order_note": self.order.note(),
+            "stops": self.stops,
+            "totals": self.totals,
+            "best_killed": self.killed,
+            "comparison": self.comparison,
+        })
+    }
 }
 
 /// A trial as the replay's rule sees it.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+mod changes;
 mod replay;
 mod sql;
 mod views;
@@ -18,6 +19,7 @@ pub use sql::{
 use super::cells::{Cells, Place};
 use super::{Location, TrialState, db_err};
 use crate::Error;
+pub use changes::{Pace, Signature};
 pub use workers::WorkerSummary;
 
 /// A study with its trial counts and best value.
@@ -294,6 +296,22 @@ impl Reader {
         all_histories(&mut self.conn, study).await
     }
 
+    /// A signature of the whole database that changes whenever anything the dashboard
+    /// shows does (a trial added, started, ended, an epoch of a running trial).
+    pub async fn signature(&mut self) -> Result<Signature, Error> {
+        changes::signature(&mut self.conn).await
+    }
+
+    /// How fast `study`'s trials end.
+    pub async fn pace(&mut self, study: &StudyRef) -> Result<Pace, Error> {
+        changes::pace(&mut self.conn, study).await
+    }
+
+    /// The database, as messages name it (the file, or the URL without its password).
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
     /// Every early-stopping decision of the study, by trial number.
     pub async fn early_stops(
         &mut self,
@@ -316,5 +334,25 @@ impl Reader {
                 Ok((number, sql::early_stop(&cells)?))
             })
             .collect()
+    }
+
+    /// The recorded early-stopping decisions as `replay` compares with them.
+    pub async fn recorded_stops(
+        &mut self,
+        study: &StudyRef,
+    ) -> Result<Vec<hypersearch_insight::replay::RecordedStop>, Error> {
+        Ok(self
+            .early_stops(study)
+            .await?
+            .into_iter()
+            .map(|(trial, stop)| hypersearch_insight::replay::RecordedStop {
+                trial,
+                attempt: stop.attempt,
+                epoch: stop.epoch,
+                rule: stop.rule,
+                value: stop.value,
+                threshold: stop.threshold,
+            })
+            .collect())
     }
 }

@@ -155,7 +155,7 @@ fn attempt_span<R: Source>(row: &R, study: &str) -> Result<AttemptSpan, Error> {
 }
 
 /// A stored timestamp in seconds since the Unix epoch.
-fn timestamp(text: &str) -> Option<f64> {
+pub(super) fn timestamp(text: &str) -> Option<f64> {
     humantime::parse_rfc3339(text)
         .ok()
         .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
