@@ -19,7 +19,7 @@ use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::Error;
+use crate::error::{Call, Error};
 use crate::tls::ClientTls;
 
 /// Adds the bearer token to every request.
@@ -166,11 +166,7 @@ impl Client {
 
     /// What the worker does about a call that failed with `status`: `Err` gives the status
     /// back when the call is worth retrying.
-    fn classify(
-        &self,
-        call: &'static str,
-        status: tonic::Status,
-    ) -> Result<CallError, tonic::Status> {
+    fn classify(&self, call: Call, status: tonic::Status) -> Result<CallError, tonic::Status> {
         match status.code() {
             Code::Unauthenticated | Code::PermissionDenied => {
                 Ok(CallError::Fatal(Error::Refused {
@@ -187,7 +183,9 @@ impl Client {
                 Ok(CallError::Unregistered(status.message().to_string()))
             }
             Code::FailedPrecondition => Ok(CallError::LeaseLost(status.message().to_string())),
-            Code::InvalidArgument | Code::OutOfRange if matches!(call, "report" | "complete") => {
+            Code::InvalidArgument | Code::OutOfRange
+                if matches!(call, Call::Report | Call::Complete) =>
+            {
                 Ok(CallError::TrialRefused(status.message().to_string()))
             }
             Code::Unavailable
@@ -207,7 +205,7 @@ impl Client {
     /// Runs `attempt` until it succeeds, fails for good, or the coordinator has been
     /// unreachable for longer than the worker's patience. A call the coordinator refuses as
     /// too fast (`RESOURCE_EXHAUSTED`) is retried with backoff for as long as it answers.
-    async fn call<T, F, Fut>(&self, call: &'static str, mut attempt: F) -> Result<T, CallError>
+    async fn call<T, F, Fut>(&self, call: Call, mut attempt: F) -> Result<T, CallError>
     where
         F: FnMut(CoordinatorClient<InterceptedService<Channel, AddToken>>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
@@ -217,13 +215,14 @@ impl Client {
         let mut unreachable_said = false;
         let started = tokio::time::Instant::now();
         let mut backoff = Duration::from_millis(50);
-        let mut draw = self.jitter_seed ^ (call.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut draw =
+            self.jitter_seed ^ (call.name().len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         loop {
             let status = match attempt(self.inner.clone()).await {
                 Ok(response) => {
                     if unreachable_said {
                         tracing::info!(
-                            call,
+                            call = call.name(),
                             "the coordinator answers again, after {:.0} s",
                             started.elapsed().as_secs_f64()
                         );
@@ -248,7 +247,7 @@ impl Client {
                 // The coordinator answered: it is reachable, only busy or bounding this
                 // worker. Wait it out (patience counts silence, not refusals).
                 if !throttled {
-                    tracing::warn!(call, reason = %status.message(), "the coordinator asks this worker to slow down");
+                    tracing::warn!(call = call.name(), reason = %status.message(), "the coordinator asks this worker to slow down");
                     throttled = true;
                 }
                 give_up = now + self.patience;
@@ -269,7 +268,7 @@ impl Client {
                 // A worker waiting on a coordinator that is starting or restarting says so
                 // once, rather than staying silent for its whole patience.
                 tracing::warn!(
-                    call,
+                    call = call.name(),
                     url = %self.url,
                     reason = %transport_detail(&status),
                     "the coordinator has not answered for {:.0} s; still retrying (this worker \
@@ -279,7 +278,7 @@ impl Client {
                 );
                 unreachable_said = true;
             }
-            tracing::debug!(call, status = %status.message(), "coordinator unavailable; retrying");
+            tracing::debug!(call = call.name(), status = %status.message(), "coordinator unavailable; retrying");
             // Jitter from a per-process sequence keeps many workers from retrying in step.
             draw ^= draw << 13;
             draw ^= draw >> 7;
@@ -294,14 +293,15 @@ impl Client {
     pub async fn register(&self, hello: WorkerHello) -> Result<Welcome, CallError> {
         let request = pb::RegisterRequest::from(hello);
         let reply = self
-            .call("register", |mut c| {
+            .call(Call::Register, |mut c| {
                 let request = request.clone();
                 async move { c.register(request).await }
             })
             .await?;
-        let welcome = Welcome::try_from(reply).map_err(|err| self.bad_reply("register", err))?;
+        let welcome =
+            Welcome::try_from(reply).map_err(|err| self.bad_reply(Call::Register, err))?;
         let credential = AsciiMetadataValue::try_from(welcome.credential.as_str())
-            .map_err(|_| self.bad_reply_text("register", "the credential is not ASCII"))?;
+            .map_err(|_| self.bad_reply_text(Call::Register, "the credential is not ASCII"))?;
         self.credentials
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -329,20 +329,20 @@ impl Client {
         let wait = Duration::from_millis(u64::from(request.wait_ms));
         let request = pb::LeaseRequest::from(request);
         let reply = self
-            .call("lease", |mut c| {
+            .call(Call::Lease, |mut c| {
                 let mut request = self.as_worker(request.worker_id, request);
                 request.set_timeout(wait + Duration::from_secs(10));
                 async move { c.lease(request).await }
             })
             .await?;
-        LeaseGrant::try_from(reply).map_err(|err| self.bad_reply("lease", err))
+        LeaseGrant::try_from(reply).map_err(|err| self.bad_reply(Call::Lease, err))
     }
 
     /// Reports epochs; returns the stop decision, if any.
     pub async fn report(&self, report: Report) -> Result<Option<StopDecision>, CallError> {
         let request = pb::ReportRequest::from(report);
         let reply = self
-            .call("report", |mut c| {
+            .call(Call::Report, |mut c| {
                 let request = self.as_worker(request.worker_id, request.clone());
                 async move { c.report(request).await }
             })
@@ -355,24 +355,24 @@ impl Client {
     pub async fn complete(&self, completion: Completion) -> Result<LeaseGrant, CallError> {
         let request = pb::CompleteRequest::from(completion);
         let reply = self
-            .call("complete", |mut c| {
+            .call(Call::Complete, |mut c| {
                 let request = self.as_worker(request.worker_id, request.clone());
                 async move { c.complete(request).await }
             })
             .await?;
-        LeaseGrant::try_from(reply).map_err(|err| self.bad_reply("complete", err))
+        LeaseGrant::try_from(reply).map_err(|err| self.bad_reply(Call::Complete, err))
     }
 
     /// Renews the leases; returns those the worker no longer holds.
     pub async fn heartbeat(&self, heartbeat: Heartbeat) -> Result<Vec<LeaseId>, CallError> {
         let request = pb::HeartbeatRequest::from(heartbeat);
         let reply = self
-            .call("heartbeat", |mut c| {
+            .call(Call::Heartbeat, |mut c| {
                 let request = self.as_worker(request.worker_id, request.clone());
                 async move { c.heartbeat(request).await }
             })
             .await?;
-        Vec::<LeaseId>::try_from(reply).map_err(|err| self.bad_reply("heartbeat", err))
+        Vec::<LeaseId>::try_from(reply).map_err(|err| self.bad_reply(Call::Heartbeat, err))
     }
 
     /// Starts streaming (the rest of) a data file.
@@ -381,7 +381,7 @@ impl Client {
         request: DataRequest,
     ) -> Result<tonic::Streaming<pb::DataChunk>, CallError> {
         let request = pb::FetchDataRequest::from(request);
-        self.call("fetch data", |mut c| {
+        self.call(Call::FetchData, |mut c| {
             let request = self.as_worker(request.worker_id, request.clone());
             async move { c.fetch_data(request).await }
         })
@@ -393,17 +393,17 @@ impl Client {
         &self,
         request: pb::SteerWorkerRequest,
     ) -> Result<pb::SteerWorkerReply, CallError> {
-        self.call("steer worker", |mut c| async move {
+        self.call(Call::SteerWorker, |mut c| async move {
             c.steer_worker(request).await
         })
         .await
     }
 
-    fn bad_reply(&self, call: &'static str, err: hypersearch_proto::ConvertError) -> CallError {
+    fn bad_reply(&self, call: Call, err: hypersearch_proto::ConvertError) -> CallError {
         self.bad_reply_text(call, &err.to_string())
     }
 
-    fn bad_reply_text(&self, call: &'static str, problem: &str) -> CallError {
+    fn bad_reply_text(&self, call: Call, problem: &str) -> CallError {
         CallError::Fatal(Error::Rejected {
             url: self.url.clone(),
             call,
@@ -460,7 +460,7 @@ mod tests {
         Client::new("http://127.0.0.1:9", None, None, Duration::from_secs(1)).unwrap()
     }
 
-    fn kind(call: &'static str, status: tonic::Status) -> &'static str {
+    fn kind(call: Call, status: tonic::Status) -> &'static str {
         match client().classify(call, status) {
             Ok(CallError::TrialRefused(_)) => "trial",
             Ok(CallError::Fatal(_)) => "fatal",
@@ -474,7 +474,7 @@ mod tests {
     /// invalid registration or lease request, ends the worker.
     #[tokio::test]
     async fn invalid_reports_and_completions_end_the_trial_only() {
-        for call in ["report", "complete"] {
+        for call in [Call::Report, Call::Complete] {
             assert_eq!(kind(call, tonic::Status::invalid_argument("x")), "trial");
             assert_eq!(kind(call, tonic::Status::out_of_range("x")), "trial");
             assert_eq!(kind(call, tonic::Status::unauthenticated("x")), "fatal");
@@ -482,7 +482,7 @@ mod tests {
             assert_eq!(kind(call, tonic::Status::failed_precondition("x")), "lease");
             assert_eq!(kind(call, tonic::Status::unavailable("x")), "retry");
         }
-        for call in ["register", "lease", "heartbeat"] {
+        for call in [Call::Register, Call::Lease, Call::Heartbeat] {
             assert_eq!(kind(call, tonic::Status::invalid_argument("x")), "fatal");
             assert_eq!(kind(call, tonic::Status::out_of_range("x")), "fatal");
         }

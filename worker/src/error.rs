@@ -1,7 +1,49 @@
 //! The worker's one error type: what ends a worker (a refused token, an unreachable or
 //! vanished coordinator, a bad address, a failed TLS handshake, a data set it cannot get).
 
+use std::fmt;
 use std::path::PathBuf;
+
+/// A call the worker makes to the coordinator. `Display` gives its name as logs and errors
+/// say it (`register`, `fetch data`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// Joining the study.
+    Register,
+    /// Asking for trials.
+    Lease,
+    /// Reporting a trial's epochs.
+    Report,
+    /// Reporting how an attempt ended.
+    Complete,
+    /// Renewing the held leases.
+    Heartbeat,
+    /// Streaming a data file.
+    FetchData,
+    /// An operator's steer of one worker.
+    SteerWorker,
+}
+
+impl Call {
+    /// The call's name in logs and errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            Call::Register => "register",
+            Call::Lease => "lease",
+            Call::Report => "report",
+            Call::Complete => "complete",
+            Call::Heartbeat => "heartbeat",
+            Call::FetchData => "fetch data",
+            Call::SteerWorker => "steer worker",
+        }
+    }
+}
+
+impl fmt::Display for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// What ends a worker.
 #[derive(Debug, thiserror::Error)]
@@ -38,9 +80,15 @@ pub enum Error {
     Rejected {
         /// The coordinator's address.
         url: String,
-        /// The call (`register`, `lease`, ...).
-        call: &'static str,
+        /// The call.
+        call: Call,
         /// Its reason.
+        detail: String,
+    },
+    /// A slot's task panicked (a bug in the worker, not anything the coordinator said).
+    #[error("a slot crashed: {detail}")]
+    SlotPanicked {
+        /// The panic, as the runtime reports it.
         detail: String,
     },
     /// A TLS certificate or key file cannot be used.

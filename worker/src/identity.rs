@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use hypersearch_proto::{StudyInfo, WorkerHello};
 
-use crate::Error;
 use crate::client::{CallError, Client};
 use crate::held::{Held, StopCause};
+use crate::{Call, Error};
 
 /// The worker id a call was sent with, and which joining gave it (ids alone cannot tell:
 /// a coordinator on a new database numbers its workers from 1 again).
@@ -75,14 +75,14 @@ impl Identity {
                     | CallError::Unregistered(detail)
                     | CallError::TrialRefused(detail) => Error::Rejected {
                         url: self.client.url().to_string(),
-                        call: "register",
+                        call: Call::Register,
                         detail,
                     },
                 })?;
         if welcome.study != *self.study {
             return Err(Error::Rejected {
                 url: self.client.url().to_string(),
-                call: "register",
+                call: Call::Register,
                 detail: format!(
                     "the coordinator came back serving another study (`{}`, was `{}`)",
                     welcome.study.name, self.study.name

@@ -75,7 +75,7 @@ pub mod fuzzing {
         crate::data::check_chunk(chunk, offset, file)
     }
 }
-pub use error::Error;
+pub use error::{Call, Error};
 pub use tls::{ClientTls, identity_pair};
 
 use client::{CallError, Client};
@@ -190,7 +190,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
             | CallError::Unregistered(detail)
             | CallError::TrialRefused(detail) => Error::Rejected {
                 url: options.coordinator.clone(),
-                call: "register",
+                call: Call::Register,
                 detail,
             },
         })?;
@@ -247,10 +247,8 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
                     first_error.get_or_insert(err);
                 }
                 Some(Err(join)) => {
-                    first_error.get_or_insert(Error::Rejected {
-                        url: options.coordinator.clone(),
-                        call: "slot",
-                        detail: format!("a slot crashed: {join}"),
+                    first_error.get_or_insert(Error::SlotPanicked {
+                        detail: join.to_string(),
                     });
                 }
                 None => break,
@@ -324,7 +322,7 @@ pub async fn steer_worker(
             | CallError::TrialRefused(detail),
         ) => Err(Error::Rejected {
             url: options.coordinator.clone(),
-            call: "steer worker",
+            call: Call::SteerWorker,
             detail,
         }),
     }
@@ -367,7 +365,7 @@ async fn heartbeat(client: Client, identity: Identity, held: Held, interval: Dur
             Err(CallError::LeaseLost(detail) | CallError::TrialRefused(detail)) => {
                 return Error::Rejected {
                     url: client.url().to_string(),
-                    call: "heartbeat",
+                    call: Call::Heartbeat,
                     detail,
                 };
             }

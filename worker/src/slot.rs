@@ -11,11 +11,11 @@ use hypersearch_proto::{
 };
 use tokio::sync::watch;
 
-use crate::Error;
 use crate::client::{CallError, Client};
 use crate::held::{Held, StopCause};
 use crate::identity::Identity;
 use crate::objective::{self, DatasetCache, Event, limits};
+use crate::{Call, Error};
 
 /// How long a lease request may wait at the coordinator for a trial.
 const LEASE_WAIT_MS: u32 = 10_000;
@@ -105,7 +105,7 @@ pub(crate) async fn run(mut ctx: SlotContext) -> Result<u64, Error> {
                 Err(CallError::LeaseLost(detail) | CallError::TrialRefused(detail)) => {
                     return Err(Error::Rejected {
                         url: ctx.client.url().to_string(),
-                        call: "lease",
+                        call: Call::Lease,
                         detail,
                     });
                 }

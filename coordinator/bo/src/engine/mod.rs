@@ -3,6 +3,10 @@
 //! pending points join the posterior as constant lies, and the acquisition maximizer's best
 //! point that repeats nothing already observed or pending is returned. Before enough
 //! observations exist, points come from a scrambled Sobol design.
+//!
+//! Layout: `settings` (what a caller may tune), `surrogate` (the global fit on each output
+//! scale and the choice among them), `trust_region` (the region's side and shape, and the
+//! local model fitted within it).
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -10,17 +14,17 @@ use rand_chacha::ChaCha8Rng;
 use crate::Error;
 use crate::acquisition::Acquisition;
 use crate::column::{Column, Columns};
-use crate::gp::{FitSettings, Gp, fit};
+use crate::gp::Gp;
 use crate::kernel::Inputs;
 use crate::optimize::{Region, maximize};
 use crate::sobol::Sobol;
-use crate::transform::{OutputTransform, Warp};
 
 mod settings;
+mod surrogate;
 mod trust_region;
 
 pub use settings::{AcquisitionChoice, Liar, OutputWarping, Settings, TrustRegion};
-use trust_region::trust_region_side;
+use surrogate::{Scale, Surrogate, WarmStarts};
 
 /// What the engine knows: observed points with their values (to be minimized) and pending
 /// points (suggested, not yet observed), all row-major in the unit-cube encoding.
@@ -42,10 +46,10 @@ pub struct Engine {
     columns: Columns,
     settings: Settings,
     design: Sobol,
-    /// Warm starts of the hyperparameter fit: on standardized and on warped values.
-    warm: [Option<Vec<f64>>; 2],
-    /// Index into `warm` of the model used last.
-    last: usize,
+    /// Warm starts of the hyperparameter fit, one per output scale.
+    warm: WarmStarts,
+    /// The output scale of the model used last.
+    last: Scale,
     /// Warm start of the local model's fit.
     warm_local: Option<Vec<f64>>,
     /// Number of observations at the last hyperparameter optimization.
@@ -123,8 +127,8 @@ impl Engine {
             columns,
             settings,
             design,
-            warm: [None, None],
-            last: 0,
+            warm: WarmStarts::default(),
+            last: Scale::Standardized,
             warm_local: None,
             fitted_at: 0,
         })
@@ -137,8 +141,8 @@ impl Engine {
 
     /// The kernel hyperparameters of the last fit (`None` before the first).
     pub fn hyperparameters(&self) -> Option<crate::kernel::KernelParams> {
-        self.warm[self.last]
-            .as_deref()
+        self.warm
+            .get(self.last)
             .map(|raw| crate::gp::fit::params_from_raw(raw, self.settings.fit.noise_floor))
     }
 
@@ -257,6 +261,9 @@ impl Engine {
         first.unwrap_or_else(|| vec![0.5; d])
     }
 
+    /// The surrogate of this call: the global GP on (a subset of) the usable observations,
+    /// possibly replaced by a local one inside the trust region, extended by lies at the
+    /// pending points. `None` when no GP can be built.
     fn build_model(
         &mut self,
         rows: &[Vec<f64>],
@@ -265,97 +272,40 @@ impl Engine {
         rng: &mut ChaCha8Rng,
     ) -> Option<Model> {
         let n = values.len();
-        let (all_rows, all_values) = (rows, values);
-        let (rows, values) = global_subset(rows, values);
-        let (rows, values) = (rows.as_slice(), values.as_slice());
-        let inputs = Inputs::new(rows.concat(), self.columns.categorical_mask().to_vec());
-        let warped = OutputTransform::choose_warp(values);
-        let reuse = n >= REFIT_FROM
-            && (n as f64) < self.fitted_at as f64 * REFIT_GROWTH
-            && self.warm[self.last].is_some();
-        let mut candidates: Vec<(usize, Warp)> = match self.settings.output_warping {
-            OutputWarping::Off => vec![(0, Warp::Identity)],
-            OutputWarping::Always => vec![(1, warped)],
-            OutputWarping::Select if warped == Warp::Identity => vec![(0, Warp::Identity)],
-            OutputWarping::Select => vec![(0, Warp::Identity), (1, warped)],
-        };
-        if reuse {
-            candidates.retain(|(slot, _)| *slot == self.last);
-        } else {
+        let reuse = self.reuses_fit(n);
+        if !reuse {
             self.fitted_at = n;
         }
-        let mut chosen: Option<(f64, usize, Vec<f64>, crate::gp::Fitted)> = None;
-        let mut chosen_warp = Warp::Identity;
-        for (slot, warp) in candidates {
-            let (transform, y) = OutputTransform::with_warp(values, warp);
-            let fitted = match (&self.warm[slot], reuse) {
-                (Some(raw), true) => crate::gp::Fitted {
-                    params: crate::gp::fit::params_from_raw(raw, self.settings.fit.noise_floor),
-                    raw: raw.clone(),
-                    objective: 0.0,
-                },
-                _ => fit(
-                    &inputs,
-                    &y,
-                    self.warm[slot].as_deref(),
-                    &self.settings.fit,
-                    rng,
-                ),
-            };
-            if !fitted.objective.is_finite() {
-                continue;
-            }
-            self.warm[slot] = Some(fitted.raw.clone());
-            let score = -fitted.objective + transform.log_jacobian(values);
-            if chosen.as_ref().is_none_or(|c| score > c.0) {
-                chosen = Some((score, slot, y, fitted));
-                chosen_warp = warp;
-            }
-        }
-        let (y, fitted) = match chosen {
-            Some((_, slot, y, fitted)) => {
-                self.last = slot;
-                (y, fitted)
-            }
-            None => {
-                let (_, y) = OutputTransform::with_warp(values, Warp::Identity);
-                let raw =
-                    crate::gp::fit::default_raw(self.columns.len(), self.settings.fit.noise_floor);
-                let params = crate::gp::fit::params_from_raw(&raw, self.settings.fit.noise_floor);
-                (
-                    y,
-                    crate::gp::Fitted {
-                        params,
-                        raw,
-                        objective: f64::INFINITY,
-                    },
-                )
-            }
-        };
-        let gp = Gp::new(inputs.clone(), y.clone(), fitted.params).or_else(|| {
-            let defaults =
-                crate::gp::fit::default_raw(self.columns.len(), self.settings.fit.noise_floor);
-            Gp::new(
-                inputs,
-                y.clone(),
-                crate::gp::fit::params_from_raw(&defaults, self.settings.fit.noise_floor),
-            )
-        })?;
-        // With q points in flight, a suggestion's outcome is known q - 1 results late: as
-        // in TuRBO's batch rule, the region shrinks only after a whole round of failures.
-        let failure_limit = self.columns.len().max(pending.len() + 1);
-        let side = trust_region_side(
-            all_values,
-            self.initial_design_size(),
-            failure_limit,
-            self.settings.trust_region_min_side,
+        let (global_rows, global_values) = global_subset(rows, values);
+        let inputs = Inputs::new(
+            global_rows.concat(),
+            self.columns.categorical_mask().to_vec(),
         );
+        let surrogate = self.fit_surrogate(&inputs, &global_values, reuse, rng);
+        let gp = self.global_gp(inputs, &surrogate)?;
+        let side = self.region_side(values, pending.len());
         let (gp, y) = if self.settings.local_model && side < 0.8 - 1e-12 {
-            self.local_model(&gp, all_rows, all_values, chosen_warp, side, reuse, rng)
-                .unwrap_or((gp, y))
+            self.local_model(&gp, rows, values, surrogate.warp, side, reuse, rng)
+                .unwrap_or((gp, surrogate.y))
         } else {
-            (gp, y)
+            (gp, surrogate.y)
         };
+        self.with_lies(gp, &y, pending, side)
+    }
+
+    /// The GP on `inputs` with the surrogate's hyperparameters, or with the defaults when
+    /// those give no Cholesky factor.
+    fn global_gp(&self, inputs: Inputs, surrogate: &Surrogate) -> Option<Gp> {
+        Gp::new(
+            inputs.clone(),
+            surrogate.y.clone(),
+            surrogate.fitted.params.clone(),
+        )
+        .or_else(|| Gp::new(inputs, surrogate.y.clone(), self.default_fit().params))
+    }
+
+    /// The model of `gp` (fitted on `y`) extended by a lie at each pending point.
+    fn with_lies(&self, gp: Gp, y: &[f64], pending: &[Vec<f64>], side: f64) -> Option<Model> {
         let rows: Vec<Vec<f64>> = (0..gp.len()).map(|i| gp.inputs().row(i).to_vec()).collect();
         let best_index = (0..y.len()).min_by(|&a, &b| y[a].total_cmp(&y[b]))?;
         let best = y[best_index];
@@ -370,7 +320,6 @@ impl Engine {
                 .collect(),
         };
         let extended = gp.extended(&pending.concat(), &lies)?;
-
         Some(Model {
             gp: extended,
             base: gp,
@@ -381,110 +330,6 @@ impl Engine {
             region_side: side,
             lie: best,
         })
-    }
-
-    /// The GP refitted on the observations within twice the trust region around the
-    /// incumbent, or the nearest ones up to the neighbourhood size of [`Settings`]
-    /// (warm-started from the global fit, no restarts). `None` when too few or all
-    /// observations are near, or the fit fails.
-    #[allow(clippy::too_many_arguments)]
-    fn local_model(
-        &mut self,
-        global: &Gp,
-        rows: &[Vec<f64>],
-        values: &[f64],
-        warp: Warp,
-        side: f64,
-        reuse: bool,
-        rng: &mut ChaCha8Rng,
-    ) -> Option<(Gp, Vec<f64>)> {
-        let best = (0..values.len()).min_by(|&a, &b| values[a].total_cmp(&values[b]))?;
-        let weights = self.region_weights(global);
-        let near: Vec<usize> = (0..rows.len())
-            .filter(|&i| {
-                self.columns
-                    .continuous()
-                    .iter()
-                    .zip(&weights)
-                    .all(|(&j, w)| (rows[i][j] - rows[best][j]).abs() <= side * w)
-            })
-            .collect();
-        let d = self.columns.len();
-        // Too few points near a small region leave the local fit to guesswork: take the
-        // nearest ones (in the region's weighted max-norm) up to the neighbourhood size.
-        let wanted = (self.settings.local_points_per_dimension * d)
-            .max((self.settings.local_fraction * rows.len() as f64) as usize)
-            .min(LOCAL_POINTS);
-        let mut near = near;
-        let crowded = rows.len() > GLOBAL_POINTS && near.len() > LOCAL_POINTS;
-        if near.len() < wanted || crowded {
-            let cont = self.columns.continuous();
-            let distance = |i: usize| {
-                cont.iter()
-                    .zip(&weights)
-                    .map(|(&j, w)| ((rows[i][j] - rows[best][j]) / w).abs())
-                    .fold(0.0f64, f64::max)
-            };
-            let mut order: Vec<usize> = (0..rows.len()).collect();
-            order.sort_by(|&a, &b| distance(a).total_cmp(&distance(b)).then(a.cmp(&b)));
-            near = order.into_iter().take(wanted).collect();
-            near.sort_unstable();
-        }
-        if near.len() < 2 * d + 2 || near.len() == rows.len() {
-            return None;
-        }
-        let local_values: Vec<f64> = near.iter().map(|&i| values[i]).collect();
-        let (_, y) = OutputTransform::with_warp(&local_values, warp);
-        let inputs = Inputs::new(
-            near.iter().flat_map(|&i| rows[i].iter().copied()).collect(),
-            self.columns.categorical_mask().to_vec(),
-        );
-        let settings = FitSettings {
-            random_restarts: 0,
-            ..self.settings.fit.clone()
-        };
-        if reuse && let Some(raw) = &self.warm_local {
-            let params = crate::gp::fit::params_from_raw(raw, self.settings.fit.noise_floor);
-            return Some((Gp::new(inputs, y.clone(), params)?, y));
-        }
-        let warm = self.warm[self.last].clone();
-        let fitted = fit(&inputs, &y, warm.as_deref(), &settings, rng);
-        if !fitted.objective.is_finite() {
-            return None;
-        }
-        self.warm_local = Some(fitted.raw.clone());
-        Some((Gp::new(inputs, y.clone(), fitted.params)?, y))
-    }
-
-    /// Per continuous column, its length scale over the geometric mean of them (TuRBO's
-    /// trust-region shape).
-    fn region_weights(&self, gp: &Gp) -> Vec<f64> {
-        let lam = &gp.params().inverse_squared_lengthscales;
-        let log_ls: Vec<f64> = self
-            .columns
-            .continuous()
-            .iter()
-            .map(|&j| -0.5 * lam[j].ln())
-            .collect();
-        let mean = log_ls.iter().sum::<f64>() / log_ls.len().max(1) as f64;
-        log_ls.iter().map(|l| (l - mean).exp()).collect()
-    }
-
-    /// The trust region around the incumbent: side `L` scaled per continuous column by its
-    /// length scale over their geometric mean (TuRBO).
-    fn region(&self, model: &Model) -> Region {
-        let d = self.columns.len();
-        let cont = self.columns.continuous();
-        let mut region = Region::cube(d);
-        if cont.is_empty() {
-            return region;
-        }
-        for (&j, w) in cont.iter().zip(self.region_weights(&model.gp)) {
-            let half = 0.5 * model.region_side * w;
-            region.lower[j] = (model.incumbent[j] - half).max(0.0);
-            region.upper[j] = (model.incumbent[j] + half).min(1.0);
-        }
-        region
     }
 
     fn acquisition(&self, model: &Model, rng: &mut ChaCha8Rng) -> Acquisition {
@@ -600,316 +445,4 @@ fn usable(rows: &[Vec<f64>], values: &[f64]) -> (Vec<Vec<f64>>, Vec<f64>) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn quadratic(x: &[f64]) -> f64 {
-        x.iter()
-            .enumerate()
-            .map(|(j, v)| (v - 0.2 - 0.1 * j as f64).powi(2))
-            .sum()
-    }
-
-    /// Runs `trials` sequential suggestions on `f`; returns points and values.
-    fn run(engine: &mut Engine, trials: usize, f: impl Fn(&[f64]) -> f64) -> (Vec<f64>, Vec<f64>) {
-        let (mut points, mut values) = (Vec::new(), Vec::new());
-        for t in 0..trials {
-            let history = History {
-                points: &points,
-                values: &values,
-                pending: &[],
-            };
-            let x = engine
-                .suggest(&history, 1, t as u64)
-                .expect("valid history")
-                .remove(0);
-            values.push(f(&x));
-            points.extend(x);
-        }
-        (points, values)
-    }
-
-    #[test]
-    fn finds_a_smooth_minimum() {
-        let mut engine =
-            Engine::new(vec![Column::Continuous; 2], Settings::default()).expect("valid");
-        let (_, values) = run(&mut engine, 25, quadratic);
-        let best = values.iter().copied().fold(f64::INFINITY, f64::min);
-        assert!(best < 1e-3, "best {best}");
-    }
-
-    #[test]
-    fn eight_pending_points_give_eight_distinct_points() {
-        let mut engine =
-            Engine::new(vec![Column::Continuous; 3], Settings::default()).expect("valid");
-        let (points, values) = run(&mut engine, 12, quadratic);
-        let batch = engine
-            .suggest(
-                &History {
-                    points: &points,
-                    values: &values,
-                    pending: &[],
-                },
-                8,
-                99,
-            )
-            .expect("valid");
-        assert_eq!(batch.len(), 8);
-        for a in 0..8 {
-            for b in a + 1..8 {
-                let dist: f64 = batch[a]
-                    .iter()
-                    .zip(&batch[b])
-                    .map(|(x, y)| (x - y).powi(2))
-                    .sum::<f64>()
-                    .sqrt();
-                assert!(dist > 1e-3, "points {a} and {b} coincide: {:?}", batch[a]);
-            }
-        }
-        // The same batch, made one at a time with the earlier ones pending.
-        let mut pending = Vec::new();
-        for t in 0..8u64 {
-            let next = engine
-                .suggest(
-                    &History {
-                        points: &points,
-                        values: &values,
-                        pending: &pending,
-                    },
-                    1,
-                    200 + t,
-                )
-                .expect("valid")
-                .remove(0);
-            assert!(!pending.chunks(3).any(|p: &[f64]| p == next.as_slice()));
-            pending.extend(next);
-        }
-    }
-
-    #[test]
-    fn pending_points_count_towards_the_design_once_half_of_it_is_observed() {
-        let settings = Settings {
-            initial_design: Some(10),
-            ..Settings::default()
-        };
-        let engine = Engine::new(vec![Column::Continuous; 2], settings.clone()).expect("valid");
-        assert!(engine.model_takes_over(10, 0));
-        assert!(engine.model_takes_over(5, 5));
-        assert!(!engine.model_takes_over(4, 7));
-        assert!(!engine.model_takes_over(9, 0));
-        let strict = Engine::new(
-            vec![Column::Continuous; 2],
-            Settings {
-                design_counts_pending: false,
-                ..settings
-            },
-        )
-        .expect("valid");
-        assert!(!strict.model_takes_over(5, 5));
-        assert!(strict.model_takes_over(10, 0));
-    }
-
-    #[test]
-    fn an_exploiting_suggestion_lands_at_the_fitted_minimum() {
-        let settings = Settings {
-            exploit_every: 1,
-            ..Settings::default()
-        };
-        let mut engine = Engine::new(vec![Column::Continuous; 2], settings).expect("valid");
-        let (mut points, mut values) = (Vec::new(), Vec::new());
-        for i in 0..16u32 {
-            let mut p = vec![0.0; 2];
-            Sobol::new(2, 1).point(i, &mut p);
-            values.push(quadratic(&p));
-            points.extend(p);
-        }
-        let history = History {
-            points: &points,
-            values: &values,
-            pending: &[],
-        };
-        let x = engine.suggest(&history, 1, 3).expect("valid").remove(0);
-        let best = values.iter().copied().fold(f64::INFINITY, f64::min);
-        assert!(quadratic(&x) < best, "{x:?}: {} vs {best}", quadratic(&x));
-    }
-
-    #[test]
-    fn same_seed_and_history_give_the_same_point_from_a_fresh_engine() {
-        let mut first = Engine::new(
-            vec![Column::Continuous, Column::Categorical(3)],
-            Settings::default(),
-        )
-        .expect("valid");
-        let (points, values) = run(&mut first, 10, |x| quadratic(&x[..1]) + x[1]);
-        let history = History {
-            points: &points,
-            values: &values,
-            pending: &points[..2],
-        };
-        let mut a = Engine::new(
-            vec![Column::Continuous, Column::Categorical(3)],
-            Settings::default(),
-        )
-        .expect("valid");
-        let mut b = a.clone();
-        assert_eq!(a.suggest(&history, 2, 5), b.suggest(&history, 2, 5));
-    }
-
-    #[test]
-    fn small_discrete_spaces_are_not_repeated_until_exhausted() {
-        let cols = vec![Column::Categorical(2), Column::Grid(vec![0.25, 0.75])];
-        let mut engine = Engine::new(
-            cols,
-            Settings {
-                initial_design: Some(2),
-                ..Settings::default()
-            },
-        )
-        .expect("valid");
-        let (points, _) = run(&mut engine, 4, |x| x[0] + x[1]);
-        let mut rows: Vec<&[f64]> = points.chunks(2).collect();
-        rows.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
-        rows.dedup();
-        assert_eq!(rows.len(), 4, "{points:?}");
-    }
-
-    #[test]
-    fn failed_and_infinite_values_are_tolerated() {
-        let mut engine =
-            Engine::new(vec![Column::Continuous; 2], Settings::default()).expect("valid");
-        let (points, mut values) = run(&mut engine, 8, quadratic);
-        values[1] = f64::NAN;
-        values[2] = f64::INFINITY;
-        values[3] = f64::NEG_INFINITY;
-        let x = engine
-            .suggest(
-                &History {
-                    points: &points,
-                    values: &values,
-                    pending: &[],
-                },
-                1,
-                1,
-            )
-            .expect("valid");
-        assert!(x[0].iter().all(|v| (0.0..=1.0).contains(v)));
-    }
-
-    #[test]
-    fn a_large_history_is_modelled_on_the_best_and_an_even_spread() {
-        let n = 10 * GLOBAL_POINTS;
-        let rows: Vec<Vec<f64>> = (0..n).map(|i| vec![i as f64 / n as f64]).collect();
-        // The best values sit at the end of the history.
-        let values: Vec<f64> = (0..n).map(|i| (n - i) as f64).collect();
-        let (sub_rows, sub_values) = global_subset(&rows, &values);
-        assert_eq!(
-            (sub_rows.len(), sub_values.len()),
-            (GLOBAL_POINTS, GLOBAL_POINTS)
-        );
-        assert_eq!(sub_values.last(), Some(&1.0), "the best is kept");
-        let best = GLOBAL_POINTS / 4;
-        assert!(
-            sub_values[GLOBAL_POINTS - best..]
-                .iter()
-                .all(|&v| v <= best as f64)
-        );
-        // The rest spans the history from its start.
-        assert_eq!(sub_rows[0], vec![0.0]);
-        assert!(sub_rows[GLOBAL_POINTS - best - 1][0] > 0.5);
-        let small = global_subset(&rows[..10], &values[..10]);
-        assert_eq!(small.1, values[..10].to_vec());
-    }
-
-    #[test]
-    fn bad_input_is_named() {
-        let mut engine =
-            Engine::new(vec![Column::Continuous; 2], Settings::default()).expect("valid");
-        let err = |points: &[f64], values: &[f64], pending: &[f64]| {
-            engine
-                .clone()
-                .suggest(
-                    &History {
-                        points,
-                        values,
-                        pending,
-                    },
-                    1,
-                    0,
-                )
-                .expect_err("invalid")
-        };
-        assert_eq!(
-            err(&[0.5, 0.5, 0.5], &[1.0], &[]),
-            Error::Shape {
-                what: "observed points",
-                len: 3,
-                dims: 2
-            }
-        );
-        assert_eq!(
-            err(&[0.5, 0.5], &[1.0, 2.0], &[]),
-            Error::ValueCount {
-                points: 1,
-                values: 2
-            }
-        );
-        assert_eq!(
-            err(&[], &[], &[0.5, 1.5]),
-            Error::OutsideCube {
-                what: "pending points",
-                row: 0,
-                column: 1,
-                value: 1.5
-            }
-        );
-        assert!(matches!(
-            err(&[f64::NAN, 0.5], &[1.0], &[]),
-            Error::OutsideCube { column: 0, .. }
-        ));
-        assert_eq!(
-            engine.suggest(
-                &History {
-                    points: &[],
-                    values: &[],
-                    pending: &[]
-                },
-                0,
-                0
-            ),
-            Err(Error::ZeroCount)
-        );
-    }
-
-    fn column_strategy() -> impl Strategy<Value = Column> {
-        prop_oneof![
-            Just(Column::Continuous),
-            (1usize..5).prop_map(Column::Categorical),
-            (1usize..30)
-                .prop_map(|n| Column::Grid((0..n).map(|i| (i as f64 + 0.5) / n as f64).collect())),
-        ]
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
-
-        #[test]
-        fn every_suggestion_lies_on_its_columns(
-            columns in proptest::collection::vec(column_strategy(), 1..5),
-            observations in 0usize..12,
-            seed in any::<u64>(),
-        ) {
-            let settings = Settings { initial_design: Some(4), ..Settings::default() };
-            let mut engine = Engine::new(columns.clone(), settings).expect("valid");
-            let cols = engine.columns().clone();
-            let (points, values) = run(&mut engine, observations, |x| x.iter().map(|v| (v * 7.0).sin()).sum());
-            let batch = engine.suggest(&History { points: &points, values: &values, pending: &[] }, 3, seed).expect("valid");
-            for x in batch.iter().chain(points.chunks(columns.len()).map(|r| r.to_vec()).collect::<Vec<_>>().iter()) {
-                let mut snapped = x.clone();
-                cols.snap(&mut snapped);
-                prop_assert_eq!(&snapped, x);
-                prop_assert!(x.iter().all(|v| (0.0..=1.0).contains(v)));
-            }
-        }
-    }
-}
+mod tests;

@@ -7,6 +7,7 @@ use std::ops::Range;
 
 use toml::Spanned;
 
+use super::domain::scalar_value;
 use super::location::{Locator, OrderedMap, quoted};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::params::ParamValue;
@@ -121,7 +122,7 @@ fn check_one(
         }
         let mut values = Vec::new();
         for item in written {
-            let canonical = scalar(item).and_then(|v| spec.domain.canonical(&v));
+            let canonical = scalar_value(item).and_then(|v| spec.domain.canonical(&v));
             let Some(v) = canonical else {
                 return Err(invalid(
                     &value.span(),
@@ -143,16 +144,6 @@ fn check_one(
         });
     }
     Ok(Condition { clauses })
-}
-
-fn scalar(value: &toml::Value) -> Option<ParamValue> {
-    match value {
-        toml::Value::Integer(i) => Some(ParamValue::Int(*i)),
-        toml::Value::Float(f) if f.is_finite() => Some(ParamValue::Float(*f)),
-        toml::Value::Boolean(b) => Some(ParamValue::Bool(*b)),
-        toml::Value::String(s) => Some(ParamValue::Str(s.clone())),
-        _ => None,
-    }
 }
 
 /// The values of an enumerable domain, in words.

@@ -102,6 +102,55 @@ fn not_for(
     )
 }
 
+/// A range's bounds once checked: `low < high`, and `low > 0` on a log scale.
+struct Bounds<T> {
+    low: T,
+    high: T,
+    log: bool,
+}
+
+/// Checks that `low < high` (else an error at `range`) and, on a log scale (`r.log`), that
+/// `low > 0` (else an error at `low`).
+fn ordered<T: Copy + PartialOrd + Default + std::fmt::Display>(
+    loc: &Locator<'_>,
+    key: &str,
+    r: &RawDomain,
+    range: &Spanned<Vec<Spanned<T>>>,
+    low: &Spanned<T>,
+    high: &Spanned<T>,
+) -> Result<Bounds<T>, ConfigError> {
+    let (lo, hi) = (*low.get_ref(), *high.get_ref());
+    if lo >= hi {
+        return Err(loc.at(
+            &range.span(),
+            key,
+            ConfigErrorKind::EmptyRange {
+                low: shown(lo),
+                high: shown(hi),
+            },
+        ));
+    }
+    let log = r.log.as_ref().is_some_and(|l| *l.get_ref());
+    // `T::default()` is zero for both bound types (`f64`, `i64`).
+    if log && lo <= T::default() {
+        return Err(loc.at(
+            &low.span(),
+            key,
+            ConfigErrorKind::NonPositiveLog { low: shown(lo) },
+        ));
+    }
+    Ok(Bounds {
+        low: lo,
+        high: hi,
+        log,
+    })
+}
+
+/// The error for a `step` given on a log scale.
+fn step_on_log(loc: &Locator<'_>, key: &str, step: std::ops::Range<usize>) -> ConfigError {
+    not_for(loc, key, step, "step", "a log scale cannot have a step")
+}
+
 fn check_float(
     loc: &Locator<'_>,
     key: &str,
@@ -120,37 +169,17 @@ fn check_float(
             ));
         }
     }
-    let (lo, hi) = (*low.get_ref(), *high.get_ref());
-    if lo >= hi {
-        return Err(loc.at(
-            &range.span(),
-            key,
-            ConfigErrorKind::EmptyRange {
-                low: shown(lo),
-                high: shown(hi),
-            },
-        ));
-    }
-    let log = r.log.as_ref().is_some_and(|l| *l.get_ref());
-    if log && lo <= 0.0 {
-        return Err(loc.at(
-            &low.span(),
-            key,
-            ConfigErrorKind::NonPositiveLog { low: shown(lo) },
-        ));
-    }
+    let Bounds {
+        low: lo,
+        high: hi,
+        log,
+    } = ordered(loc, key, r, range, &low, &high)?;
     let step = match &r.step {
         None => None,
         Some(s) => {
             let v = *s.get_ref();
             if log {
-                return Err(not_for(
-                    loc,
-                    key,
-                    s.span(),
-                    "step",
-                    "a log scale cannot have a step",
-                ));
+                return Err(step_on_log(loc, key, s.span()));
             }
             if !v.is_finite() {
                 return Err(loc.at(&s.span(), key, ConfigErrorKind::NotFinite { value: v }));
@@ -210,25 +239,11 @@ fn check_int(
     range: &Spanned<Vec<Spanned<i64>>>,
 ) -> Result<Domain, ConfigError> {
     let (low, high) = pair(loc, key, range)?;
-    let (lo, hi) = (*low.get_ref(), *high.get_ref());
-    if lo >= hi {
-        return Err(loc.at(
-            &range.span(),
-            key,
-            ConfigErrorKind::EmptyRange {
-                low: shown(lo),
-                high: shown(hi),
-            },
-        ));
-    }
-    let log = r.log.as_ref().is_some_and(|l| *l.get_ref());
-    if log && lo <= 0 {
-        return Err(loc.at(
-            &low.span(),
-            key,
-            ConfigErrorKind::NonPositiveLog { low: shown(lo) },
-        ));
-    }
+    let Bounds {
+        low: lo,
+        high: hi,
+        log,
+    } = ordered(loc, key, r, range, &low, &high)?;
     if let Some(g) = &r.grid {
         return Err(not_for(
             loc,
@@ -243,13 +258,7 @@ fn check_int(
         Some(s) => {
             let v = *s.get_ref();
             if log && v != 1.0 {
-                return Err(not_for(
-                    loc,
-                    key,
-                    s.span(),
-                    "step",
-                    "a log scale cannot have a step",
-                ));
+                return Err(step_on_log(loc, key, s.span()));
             }
             if v.fract() != 0.0 || v < 1.0 || v > (hi - lo) as f64 {
                 return Err(loc.at(
@@ -313,27 +322,33 @@ fn check_choice(
     Ok(Domain::Categorical(out))
 }
 
-/// A TOML scalar as a parameter value (no arrays, tables or dates; numbers finite).
+/// A TOML scalar written at `key` as a parameter value; an error naming it if it is none
+/// (see [`scalar_value`]).
 pub(super) fn scalar(
     loc: &Locator<'_>,
     key: &str,
     v: &Spanned<toml::Value>,
 ) -> Result<ParamValue, ConfigError> {
-    match v.get_ref() {
-        toml::Value::Integer(i) => Ok(ParamValue::Int(*i)),
-        toml::Value::Float(f) if f.is_finite() => Ok(ParamValue::Float(*f)),
-        toml::Value::Float(f) => {
-            Err(loc.at(&v.span(), key, ConfigErrorKind::NotFinite { value: *f }))
-        }
-        toml::Value::Boolean(b) => Ok(ParamValue::Bool(*b)),
-        toml::Value::String(s) => Ok(ParamValue::Str(s.clone())),
-        other => Err(loc.at(
+    scalar_value(v.get_ref()).ok_or_else(|| match v.get_ref() {
+        toml::Value::Float(f) => loc.at(&v.span(), key, ConfigErrorKind::NotFinite { value: *f }),
+        other => loc.at(
             &v.span(),
             key,
             ConfigErrorKind::Invalid {
                 value: other.to_string(),
                 reason: "a value is a number, a string or a boolean".into(),
             },
-        )),
+        ),
+    })
+}
+
+/// A TOML scalar as a parameter value (no arrays, tables or dates; numbers finite).
+pub(super) fn scalar_value(value: &toml::Value) -> Option<ParamValue> {
+    match value {
+        toml::Value::Integer(i) => Some(ParamValue::Int(*i)),
+        toml::Value::Float(f) if f.is_finite() => Some(ParamValue::Float(*f)),
+        toml::Value::Boolean(b) => Some(ParamValue::Bool(*b)),
+        toml::Value::String(s) => Some(ParamValue::Str(s.clone())),
+        _ => None,
     }
 }

@@ -151,31 +151,7 @@ impl SearchSpace {
     /// Checks that `params` is a point of this space (every active parameter present and in
     /// its domain, no inactive or unknown one) and returns it in canonical form.
     pub fn validate(&self, params: &Params) -> Result<Params, SearchError> {
-        let mut out = Params::new();
-        for spec in &self.params {
-            let active = self.is_active(spec, &out);
-            match (params.get(&spec.name), active) {
-                (Some(v), true) => {
-                    let c = spec
-                        .domain
-                        .canonical(v)
-                        .ok_or_else(|| invalid(&spec.name, v))?;
-                    out.insert(spec.name.clone(), c);
-                }
-                (None, true) => return Err(problem(&spec.name, "missing")),
-                (Some(_), false) => {
-                    return Err(problem(
-                        &spec.name,
-                        "set although its condition does not hold",
-                    ));
-                }
-                (None, false) => {}
-            }
-        }
-        if let Some(extra) = params.keys().find(|k| self.get(k).is_none()) {
-            return Err(problem(extra, "not a parameter of the search space"));
-        }
-        Ok(out)
+        self.checked(params, |spec| Err(problem(&spec.name, "missing")))
     }
 
     /// Completes a partial point: keeps the given values (checked against their domains),
@@ -186,10 +162,21 @@ impl SearchSpace {
         partial: &Params,
         rng: &mut R,
     ) -> Result<Params, SearchError> {
+        self.checked(partial, |spec| Ok(spec.domain.sample(rng)))
+    }
+
+    /// `given` in canonical form, checked against the space (each given value in its domain,
+    /// none inactive or unknown), with `missing` giving each active parameter not given (in
+    /// the space's order) or the error that ends the check.
+    fn checked(
+        &self,
+        given: &Params,
+        mut missing: impl FnMut(&ParamSpec) -> Result<ParamValue, SearchError>,
+    ) -> Result<Params, SearchError> {
         let mut out = Params::new();
         for spec in &self.params {
             let active = self.is_active(spec, &out);
-            match (partial.get(&spec.name), active) {
+            match (given.get(&spec.name), active) {
                 (Some(v), true) => {
                     let c = spec
                         .domain
@@ -198,7 +185,7 @@ impl SearchSpace {
                     out.insert(spec.name.clone(), c);
                 }
                 (None, true) => {
-                    out.insert(spec.name.clone(), spec.domain.sample(rng));
+                    out.insert(spec.name.clone(), missing(spec)?);
                 }
                 (Some(_), false) => {
                     return Err(problem(
@@ -209,7 +196,7 @@ impl SearchSpace {
                 (None, false) => {}
             }
         }
-        if let Some(extra) = partial.keys().find(|k| self.get(k).is_none()) {
+        if let Some(extra) = given.keys().find(|k| self.get(k).is_none()) {
             return Err(problem(extra, "not a parameter of the search space"));
         }
         Ok(out)

@@ -1,0 +1,309 @@
+//! The engine's unit tests and property tests.
+
+use super::*;
+use proptest::prelude::*;
+
+fn quadratic(x: &[f64]) -> f64 {
+    x.iter()
+        .enumerate()
+        .map(|(j, v)| (v - 0.2 - 0.1 * j as f64).powi(2))
+        .sum()
+}
+
+/// Runs `trials` sequential suggestions on `f`; returns points and values.
+fn run(engine: &mut Engine, trials: usize, f: impl Fn(&[f64]) -> f64) -> (Vec<f64>, Vec<f64>) {
+    let (mut points, mut values) = (Vec::new(), Vec::new());
+    for t in 0..trials {
+        let history = History {
+            points: &points,
+            values: &values,
+            pending: &[],
+        };
+        let x = engine
+            .suggest(&history, 1, t as u64)
+            .expect("valid history")
+            .remove(0);
+        values.push(f(&x));
+        points.extend(x);
+    }
+    (points, values)
+}
+
+#[test]
+fn finds_a_smooth_minimum() {
+    let mut engine = Engine::new(vec![Column::Continuous; 2], Settings::default()).expect("valid");
+    let (_, values) = run(&mut engine, 25, quadratic);
+    let best = values.iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(best < 1e-3, "best {best}");
+}
+
+#[test]
+fn eight_pending_points_give_eight_distinct_points() {
+    let mut engine = Engine::new(vec![Column::Continuous; 3], Settings::default()).expect("valid");
+    let (points, values) = run(&mut engine, 12, quadratic);
+    let batch = engine
+        .suggest(
+            &History {
+                points: &points,
+                values: &values,
+                pending: &[],
+            },
+            8,
+            99,
+        )
+        .expect("valid");
+    assert_eq!(batch.len(), 8);
+    for a in 0..8 {
+        for b in a + 1..8 {
+            let dist: f64 = batch[a]
+                .iter()
+                .zip(&batch[b])
+                .map(|(x, y)| (x - y).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            assert!(dist > 1e-3, "points {a} and {b} coincide: {:?}", batch[a]);
+        }
+    }
+    // The same batch, made one at a time with the earlier ones pending.
+    let mut pending = Vec::new();
+    for t in 0..8u64 {
+        let next = engine
+            .suggest(
+                &History {
+                    points: &points,
+                    values: &values,
+                    pending: &pending,
+                },
+                1,
+                200 + t,
+            )
+            .expect("valid")
+            .remove(0);
+        assert!(!pending.chunks(3).any(|p: &[f64]| p == next.as_slice()));
+        pending.extend(next);
+    }
+}
+
+#[test]
+fn pending_points_count_towards_the_design_once_half_of_it_is_observed() {
+    let settings = Settings {
+        initial_design: Some(10),
+        ..Settings::default()
+    };
+    let engine = Engine::new(vec![Column::Continuous; 2], settings.clone()).expect("valid");
+    assert!(engine.model_takes_over(10, 0));
+    assert!(engine.model_takes_over(5, 5));
+    assert!(!engine.model_takes_over(4, 7));
+    assert!(!engine.model_takes_over(9, 0));
+    let strict = Engine::new(
+        vec![Column::Continuous; 2],
+        Settings {
+            design_counts_pending: false,
+            ..settings
+        },
+    )
+    .expect("valid");
+    assert!(!strict.model_takes_over(5, 5));
+    assert!(strict.model_takes_over(10, 0));
+}
+
+#[test]
+fn an_exploiting_suggestion_lands_at_the_fitted_minimum() {
+    let settings = Settings {
+        exploit_every: 1,
+        ..Settings::default()
+    };
+    let mut engine = Engine::new(vec![Column::Continuous; 2], settings).expect("valid");
+    let (mut points, mut values) = (Vec::new(), Vec::new());
+    for i in 0..16u32 {
+        let mut p = vec![0.0; 2];
+        Sobol::new(2, 1).point(i, &mut p);
+        values.push(quadratic(&p));
+        points.extend(p);
+    }
+    let history = History {
+        points: &points,
+        values: &values,
+        pending: &[],
+    };
+    let x = engine.suggest(&history, 1, 3).expect("valid").remove(0);
+    let best = values.iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(quadratic(&x) < best, "{x:?}: {} vs {best}", quadratic(&x));
+}
+
+#[test]
+fn same_seed_and_history_give_the_same_point_from_a_fresh_engine() {
+    let mut first = Engine::new(
+        vec![Column::Continuous, Column::Categorical(3)],
+        Settings::default(),
+    )
+    .expect("valid");
+    let (points, values) = run(&mut first, 10, |x| quadratic(&x[..1]) + x[1]);
+    let history = History {
+        points: &points,
+        values: &values,
+        pending: &points[..2],
+    };
+    let mut a = Engine::new(
+        vec![Column::Continuous, Column::Categorical(3)],
+        Settings::default(),
+    )
+    .expect("valid");
+    let mut b = a.clone();
+    assert_eq!(a.suggest(&history, 2, 5), b.suggest(&history, 2, 5));
+}
+
+#[test]
+fn small_discrete_spaces_are_not_repeated_until_exhausted() {
+    let cols = vec![Column::Categorical(2), Column::Grid(vec![0.25, 0.75])];
+    let mut engine = Engine::new(
+        cols,
+        Settings {
+            initial_design: Some(2),
+            ..Settings::default()
+        },
+    )
+    .expect("valid");
+    let (points, _) = run(&mut engine, 4, |x| x[0] + x[1]);
+    let mut rows: Vec<&[f64]> = points.chunks(2).collect();
+    rows.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+    rows.dedup();
+    assert_eq!(rows.len(), 4, "{points:?}");
+}
+
+#[test]
+fn failed_and_infinite_values_are_tolerated() {
+    let mut engine = Engine::new(vec![Column::Continuous; 2], Settings::default()).expect("valid");
+    let (points, mut values) = run(&mut engine, 8, quadratic);
+    values[1] = f64::NAN;
+    values[2] = f64::INFINITY;
+    values[3] = f64::NEG_INFINITY;
+    let x = engine
+        .suggest(
+            &History {
+                points: &points,
+                values: &values,
+                pending: &[],
+            },
+            1,
+            1,
+        )
+        .expect("valid");
+    assert!(x[0].iter().all(|v| (0.0..=1.0).contains(v)));
+}
+
+#[test]
+fn a_large_history_is_modelled_on_the_best_and_an_even_spread() {
+    let n = 10 * GLOBAL_POINTS;
+    let rows: Vec<Vec<f64>> = (0..n).map(|i| vec![i as f64 / n as f64]).collect();
+    // The best values sit at the end of the history.
+    let values: Vec<f64> = (0..n).map(|i| (n - i) as f64).collect();
+    let (sub_rows, sub_values) = global_subset(&rows, &values);
+    assert_eq!(
+        (sub_rows.len(), sub_values.len()),
+        (GLOBAL_POINTS, GLOBAL_POINTS)
+    );
+    assert_eq!(sub_values.last(), Some(&1.0), "the best is kept");
+    let best = GLOBAL_POINTS / 4;
+    assert!(
+        sub_values[GLOBAL_POINTS - best..]
+            .iter()
+            .all(|&v| v <= best as f64)
+    );
+    // The rest spans the history from its start.
+    assert_eq!(sub_rows[0], vec![0.0]);
+    assert!(sub_rows[GLOBAL_POINTS - best - 1][0] > 0.5);
+    let small = global_subset(&rows[..10], &values[..10]);
+    assert_eq!(small.1, values[..10].to_vec());
+}
+
+#[test]
+fn bad_input_is_named() {
+    let mut engine = Engine::new(vec![Column::Continuous; 2], Settings::default()).expect("valid");
+    let err = |points: &[f64], values: &[f64], pending: &[f64]| {
+        engine
+            .clone()
+            .suggest(
+                &History {
+                    points,
+                    values,
+                    pending,
+                },
+                1,
+                0,
+            )
+            .expect_err("invalid")
+    };
+    assert_eq!(
+        err(&[0.5, 0.5, 0.5], &[1.0], &[]),
+        Error::Shape {
+            what: "observed points",
+            len: 3,
+            dims: 2
+        }
+    );
+    assert_eq!(
+        err(&[0.5, 0.5], &[1.0, 2.0], &[]),
+        Error::ValueCount {
+            points: 1,
+            values: 2
+        }
+    );
+    assert_eq!(
+        err(&[], &[], &[0.5, 1.5]),
+        Error::OutsideCube {
+            what: "pending points",
+            row: 0,
+            column: 1,
+            value: 1.5
+        }
+    );
+    assert!(matches!(
+        err(&[f64::NAN, 0.5], &[1.0], &[]),
+        Error::OutsideCube { column: 0, .. }
+    ));
+    assert_eq!(
+        engine.suggest(
+            &History {
+                points: &[],
+                values: &[],
+                pending: &[]
+            },
+            0,
+            0
+        ),
+        Err(Error::ZeroCount)
+    );
+}
+
+fn column_strategy() -> impl Strategy<Value = Column> {
+    prop_oneof![
+        Just(Column::Continuous),
+        (1usize..5).prop_map(Column::Categorical),
+        (1usize..30)
+            .prop_map(|n| Column::Grid((0..n).map(|i| (i as f64 + 0.5) / n as f64).collect())),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_suggestion_lies_on_its_columns(
+        columns in proptest::collection::vec(column_strategy(), 1..5),
+        observations in 0usize..12,
+        seed in any::<u64>(),
+    ) {
+        let settings = Settings { initial_design: Some(4), ..Settings::default() };
+        let mut engine = Engine::new(columns.clone(), settings).expect("valid");
+        let cols = engine.columns().clone();
+        let (points, values) = run(&mut engine, observations, |x| x.iter().map(|v| (v * 7.0).sin()).sum());
+        let batch = engine.suggest(&History { points: &points, values: &values, pending: &[] }, 3, seed).expect("valid");
+        for x in batch.iter().chain(points.chunks(columns.len()).map(|r| r.to_vec()).collect::<Vec<_>>().iter()) {
+            let mut snapped = x.clone();
+            cols.snap(&mut snapped);
+            prop_assert_eq!(&snapped, x);
+            prop_assert!(x.iter().all(|v| (0.0..=1.0).contains(v)));
+        }
+    }
+}
