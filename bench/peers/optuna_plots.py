@@ -12,6 +12,8 @@ import sqlite3
 import sys
 import time
 
+import warnings
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -20,6 +22,7 @@ import optuna  # noqa: E402
 from optuna.distributions import FloatDistribution  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 def main(db, out):

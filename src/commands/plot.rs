@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -64,73 +65,109 @@ pub fn run(args: PlotArgs) -> anyhow::Result<ExitCode> {
         PlotFormat::Svg => &[ImageFormat::Svg],
         PlotFormat::Both => &[ImageFormat::Png, ImageFormat::Svg],
     };
-    let mut out = Charts {
-        dir: &args.out,
-        formats,
-        written: Vec::new(),
-    };
     let history = history::history(&trials);
-    out.write(
-        "history",
-        &hypersearch_plots::history::HistoryChart(&history),
-    )?;
     let curves = curves::curves(&trials);
-    out.write("curves", &hypersearch_plots::curves::CurvesChart(&curves))?;
     // Too few trials to rank the parameters is a chart that says so, not an error.
     let importance = hypersearch_insight::importance(&trials, space.as_ref()).unwrap_or_default();
-    let chart = hypersearch_plots::importance::ImportanceChart {
-        metric: &trials.metric,
-        bars: &importance,
-    };
-    out.write("importance", &chart)?;
     let table = params::param_table(&trials, space.as_ref());
-    out.write(
-        "parallel",
-        &hypersearch_plots::parallel::ParallelChart(&table),
-    )?;
+    let timeline = timeline::timeline(&spans, now);
+    let mut jobs: Vec<(String, Job<'_>)> = vec![
+        (
+            "history".into(),
+            job(hypersearch_plots::history::HistoryChart(&history)),
+        ),
+        (
+            "curves".into(),
+            job(hypersearch_plots::curves::CurvesChart(&curves)),
+        ),
+        (
+            "importance".into(),
+            job(hypersearch_plots::importance::ImportanceChart {
+                metric: &trials.metric,
+                bars: &importance,
+            }),
+        ),
+        (
+            "parallel".into(),
+            job(hypersearch_plots::parallel::ParallelChart(&table)),
+        ),
+    ];
     for column in &table.columns {
         let chart = hypersearch_plots::slices::SliceChart {
             table: &table,
             column,
         };
-        out.write(&format!("slice-{}", file_stem(&column.name)), &chart)?;
+        jobs.push((format!("slice-{}", file_stem(&column.name)), job(chart)));
     }
-    let timeline = timeline::timeline(&spans, now);
-    out.write(
-        "timeline",
-        &hypersearch_plots::timeline::TimelineChart(&timeline),
-    )?;
+    jobs.push((
+        "timeline".into(),
+        job(hypersearch_plots::timeline::TimelineChart(&timeline)),
+    ));
+    let out = args.out.as_path();
+    let files: Vec<(PathBuf, &Job<'_>, ImageFormat)> = jobs
+        .iter()
+        .flat_map(|(stem, draw)| {
+            formats.iter().map(move |&format| {
+                (
+                    out.join(format!("{stem}.{}", format.extension())),
+                    draw,
+                    format,
+                )
+            })
+        })
+        .collect();
+    write_all(&files)?;
+    let written: Vec<&PathBuf> = files.iter().map(|(path, _, _)| path).collect();
     println!(
         "wrote {} charts of study `{}` ({} trials) to {} in {:.2} s:",
-        out.written.len(),
+        written.len(),
         trials.study,
         trials.rows.len(),
         args.out.display(),
         started.elapsed().as_secs_f64()
     );
-    for path in &out.written {
+    for path in written {
         println!("  {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Where charts go and in which formats; what has been written.
-struct Charts<'a> {
-    dir: &'a Path,
-    formats: &'a [ImageFormat],
-    written: Vec<PathBuf>,
+/// One chart, ready to be drawn into a file of a format.
+type Job<'a> =
+    Box<dyn Fn(&Path, ImageFormat) -> Result<(), hypersearch_plots::PlotError> + Sync + 'a>;
+
+/// `chart` as a [`Job`].
+fn job<'a>(chart: impl Chart + Sync + 'a) -> Job<'a> {
+    Box::new(move |path, format| hypersearch_plots::save(&chart, path, format))
 }
 
-impl Charts<'_> {
-    /// Writes `chart` as `stem.png` and/or `stem.svg`.
-    fn write(&mut self, stem: &str, chart: &impl Chart) -> anyhow::Result<()> {
-        for &format in self.formats {
-            let path = self.dir.join(format!("{stem}.{}", format.extension()));
-            hypersearch_plots::save(chart, &path, format)?;
-            self.written.push(path);
+/// Draws every file, on as many threads as there are cores (rasterizing and encoding the
+/// PNGs is most of the command's time); the first error is returned.
+fn write_all(files: &[(PathBuf, &Job<'_>, ImageFormat)]) -> anyhow::Result<()> {
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len());
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> anyhow::Result<()> {
+                    while let Some((path, draw, format)) =
+                        files.get(next.fetch_add(1, Ordering::Relaxed))
+                    {
+                        draw(path, *format)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("a chart's drawing thread panicked"))??;
         }
         Ok(())
-    }
+    })
 }
 
 /// The search space of the study's stored config, when it still parses (axes then follow
