@@ -106,17 +106,7 @@ impl Chart for CurvesChart<'_> {
                 .label(format!("stopped early ({} trials)", curves.pruned))
                 .legend(move |(x, y)| Cross::new((x + 10, y), 4, mark));
         }
-        chart
-            .configure_series_labels()
-            .position(if curves.maximize {
-                SeriesLabelPosition::LowerRight
-            } else {
-                SeriesLabelPosition::UpperRight
-            })
-            .label_font((FAMILY, 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(style::MUTED)
-            .draw()?;
+        crate::legend(&mut chart, crate::away_from_the_best(curves.maximize), 14)?;
         Ok(())
     }
 }

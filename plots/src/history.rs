@@ -84,17 +84,7 @@ impl Chart for HistoryChart<'_> {
             .legend(|(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], style::BEST.stroke_width(2))
             });
-        chart
-            .configure_series_labels()
-            .position(if history.maximize {
-                SeriesLabelPosition::LowerRight
-            } else {
-                SeriesLabelPosition::UpperRight
-            })
-            .label_font((FAMILY, 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(style::MUTED)
-            .draw()?;
+        crate::legend(&mut chart, crate::away_from_the_best(history.maximize), 14)?;
         Ok(())
     }
 }

@@ -37,11 +37,9 @@ impl Chart for ImportanceChart<'_> {
             .max()
             .unwrap_or(8);
         let names = |y: &f64| {
-            let at = count as f64 - 1.0 - y.round();
-            (y.fract().abs() < 1e-9 && at >= 0.0)
-                .then(|| self.bars.get(at as usize).map(|bar| bar.parameter.clone()))
-                .flatten()
-                .unwrap_or_default()
+            crate::row_label(count, *y, |at| {
+                self.bars.get(at).map(|bar| bar.parameter.clone())
+            })
         };
         let percent = |x: &f64| format!("{:.0}%", x * 100.0);
         let mut chart = ChartBuilder::on(root)

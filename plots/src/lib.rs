@@ -149,3 +149,51 @@ where
     )?;
     Ok(())
 }
+
+/// A chart of two float axes, as every chart here draws on.
+pub(crate) type FloatChart<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// Draws the series' legend at `position` in the house style (`size`-point text on a
+/// translucent white box with a grey border).
+pub(crate) fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut FloatChart<'a, DB>,
+    position: SeriesLabelPosition,
+    size: u32,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FAMILY, size))
+        .background_style(WHITE.mix(0.85))
+        .border_style(style::MUTED)
+        .draw()?;
+    Ok(())
+}
+
+/// Where a legend goes when the values climb towards the top (`maximize`: low right) or fall
+/// towards the bottom (up right): away from where the best values lie.
+pub(crate) fn away_from_the_best(maximize: bool) -> SeriesLabelPosition {
+    if maximize {
+        SeriesLabelPosition::LowerRight
+    } else {
+        SeriesLabelPosition::UpperRight
+    }
+}
+
+/// The label of a row axis whose rows sit at whole positions `count - 1` (the first row, on
+/// top) down to 0: `label(row index)` at a whole position, nothing between rows.
+pub(crate) fn row_label(count: usize, y: f64, label: impl Fn(usize) -> Option<String>) -> String {
+    let at = count as f64 - 1.0 - y.round();
+    if y.fract().abs() < 1e-9 && at >= 0.0 {
+        label(at as usize).unwrap_or_default()
+    } else {
+        String::new()
+    }
+}

@@ -58,13 +58,8 @@ impl Chart for TimelineChart<'_> {
             .map(|l| l.worker.len())
             .max()
             .unwrap_or(6);
-        let names = |y: &f64| {
-            let at = count as f64 - 1.0 - y.round();
-            (y.fract().abs() < 1e-9 && at >= 0.0)
-                .then(|| rows.get(at as usize).and_then(|row| row.0.clone()))
-                .flatten()
-                .unwrap_or_default()
-        };
+        let names =
+            |y: &f64| crate::row_label(count, *y, |at| rows.get(at).and_then(|row| row.0.clone()));
         let seconds = |x: &f64| style::number(*x);
         let span = timeline.span.max(1e-3);
         let mut chart = ChartBuilder::on(root)
@@ -128,13 +123,7 @@ impl Chart for TimelineChart<'_> {
             .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
             .label("retry")
             .legend(|(x, y)| Circle::new((x + 8, y), 3, BLACK.filled()));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FAMILY, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(style::MUTED)
-            .draw()?;
+        crate::legend(&mut chart, SeriesLabelPosition::UpperRight, 13)?;
         Ok(())
     }
 }

@@ -88,36 +88,18 @@ pub struct ReplayArgs {
 impl ReplayArgs {
     /// The rule's options as `[early_stopping]` keys with their values as text, those given.
     fn options(&self) -> Vec<(String, String)> {
-        let text = |v: Option<String>| v;
+        let int = |v: Option<i64>| v.map(|v| v.to_string());
         [
-            (
-                "warmup_epochs",
-                text(self.warmup_epochs.map(|v| v.to_string())),
-            ),
-            (
-                "startup_trials",
-                text(self.startup_trials.map(|v| v.to_string())),
-            ),
-            ("min_trials", text(self.min_trials.map(|v| v.to_string()))),
-            (
-                "interval_epochs",
-                text(self.interval_epochs.map(|v| v.to_string())),
-            ),
-            ("percentile", text(self.percentile.map(|v| v.to_string()))),
-            (
-                "reduction_factor",
-                text(self.reduction_factor.map(|v| v.to_string())),
-            ),
+            ("warmup_epochs", int(self.warmup_epochs)),
+            ("startup_trials", int(self.startup_trials)),
+            ("min_trials", int(self.min_trials)),
+            ("interval_epochs", int(self.interval_epochs)),
+            ("percentile", self.percentile.map(|v| v.to_string())),
+            ("reduction_factor", int(self.reduction_factor)),
             ("min_resource", self.min_resource.clone()),
             ("max_resource", self.max_resource.clone()),
-            (
-                "min_early_stopping_rate",
-                text(self.min_early_stopping_rate.map(|v| v.to_string())),
-            ),
-            (
-                "bootstrap_count",
-                text(self.bootstrap_count.map(|v| v.to_string())),
-            ),
+            ("min_early_stopping_rate", int(self.min_early_stopping_rate)),
+            ("bootstrap_count", int(self.bootstrap_count)),
         ]
         .into_iter()
         .filter_map(|(key, value)| value.map(|v| (key.to_string(), v)))
