@@ -2,7 +2,7 @@
 //! measures it (random hartmann6 history; one suggestion at n − 1, then the steady state:
 //! the median of `REPEATS` suggestions at n, n+1, …), plus the amortized cost of the
 //! scheduled refits over `AMORTIZE` suggestions. For profiling (`perf record`) and quick
-//! checks; the benchmark of record is `coordinator/search/benches/samplers.rs`.
+//! checks; the benchmark of record is `search/benches/samplers.rs`.
 //!
 //! `cargo run --release -p hypersearch-bo --example latency -- [N ...]` (default 25 200 400
 //! 1000), `REPEATS=5`, `AMORTIZE=0`, `FRESH=0` (skip the fresh sampler's suggestion).

@@ -1,5 +1,5 @@
 //! Ablation of the engine's options on the sampler benchmark's functions (not the
-//! benchmark itself: that is `coordinator/search/benches/samplers.rs`). Median regret at
+//! benchmark itself: that is `search/benches/samplers.rs`). Median regret at
 //! half and full budget over the seeds, engine called directly on the unit cube.
 //!
 //! `cargo run --release -p hypersearch-bo --example ablation -- [SEEDS] [FUNCTION]` with
