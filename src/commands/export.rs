@@ -1,20 +1,42 @@
 //! `hypersearch export`: a whole study for pandas or a spreadsheet.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use hypersearch_coordinator::store::TrialState;
 use hypersearch_coordinator::store::query::TrialOrder;
 
 use super::output;
-use super::query::{trial_csv, with_database};
-use crate::cli::ExportFormat;
+use super::query::trial_csv;
+use crate::cli::StudyArg;
+
+/// `hypersearch export`'s command line.
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Examples:\n  hypersearch export --study digits-search --format csv > trials.csv\n  \
+    hypersearch export --format json > study.json"
+)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    study: StudyArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    format: ExportFormat,
+}
+
+/// Output format of `export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One row per trial: parameters and final metrics as columns.
+    Csv,
+    /// The study, every trial, its per-epoch history and early-stopping decision.
+    Json,
+}
 
 /// `hypersearch export`.
-pub fn run(db: &Path, study: Option<&str>, format: ExportFormat) -> anyhow::Result<ExitCode> {
+pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let format = args.format;
     let none: Option<TrialState> = None;
-    let (summary, trials, histories, stops) = with_database(db, async |db| {
-        let study = db.study(study).await?;
+    let (summary, trials, histories, stops) = args.study.read(async |db, study| {
         let summary = db
             .studies()
             .await?

@@ -7,8 +7,7 @@ use hypersearch_insight::importance::{Importance, TARGET_QUANTILE};
 use hypersearch_search::StudyConfig;
 
 use super::output::{self, say};
-use super::query::with_database;
-use crate::cli::{DbArg, Format};
+use crate::cli::{Format, StudyArg};
 
 /// `hypersearch importance`'s command line.
 #[derive(Debug, Clone, clap::Args)]
@@ -21,10 +20,7 @@ use crate::cli::{DbArg, Format};
 )]
 pub struct ImportanceArgs {
     #[command(flatten)]
-    db: DbArg,
-    /// The study; may be left out when the database holds one.
-    #[arg(long)]
-    study: Option<String>,
+    study: StudyArg,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -35,8 +31,7 @@ const BAR_WIDTH: f64 = 24.0;
 
 /// `hypersearch importance`.
 pub fn run(args: &ImportanceArgs) -> anyhow::Result<ExitCode> {
-    let (trials, config) = with_database(&args.db.db, async |db| {
-        let study = db.study(args.study.as_deref()).await?;
+    let (trials, config) = args.study.read(async |db, study| {
         let trials = db.study_trials(&study).await?;
         let config = db.study_config(&study).await?;
         Ok((trials, config))

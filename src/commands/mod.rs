@@ -7,24 +7,24 @@
 //! progress bar), `logging`, `training_config` (a trial as a re-runnable training config).
 
 pub mod dashboard;
-mod export;
+pub mod export;
 mod failures;
 pub mod importance;
 mod logging;
 mod output;
 pub mod plot;
 mod progress;
-mod query;
+pub mod query;
 pub mod replay;
-mod run;
-mod serve;
-mod show;
+pub mod run;
+pub mod serve;
+pub mod show;
 mod signals;
 mod study_file;
-mod train;
+pub mod train;
 mod training_config;
-mod worker;
-mod workers;
+pub mod worker;
+pub mod workers;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -37,128 +37,20 @@ use crate::cli::{Cli, Command};
 /// Runs the command the user typed and returns the process exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run {
-            config,
-            workers,
-            db,
-            lease_seconds,
-            data_root,
-            dashboard,
-        } => run::run(
-            &config,
-            workers,
-            db.as_deref(),
-            seconds("--lease-seconds", lease_seconds)?,
-            data_root.as_deref(),
-            dashboard,
-        ),
-        Command::Serve {
-            config,
-            listen,
-            db,
-            token_file,
-            insecure,
-            lease_seconds,
-            tls_cert,
-            tls_key,
-            tls_client_ca,
-            data_root,
-            metrics,
-            keep_serving,
-            limits,
-            dashboard,
-        } => serve::run(serve::ServeArgs {
-            config: &config,
-            listen,
-            db: db.as_deref(),
-            token_file: token_file.as_deref(),
-            insecure,
-            lease: seconds("--lease-seconds", lease_seconds)?,
-            tls: tls_cert.as_deref().zip(tls_key.as_deref()),
-            tls_client_ca: tls_client_ca.as_deref(),
-            data_root: data_root.as_deref(),
-            metrics,
-            keep_serving,
-            limits,
-            dashboard,
-        }),
-        Command::Worker {
-            coordinator,
-            slots,
-            token_file,
-            name,
-            patience_seconds,
-            tls_ca,
-            tls_cert,
-            tls_key,
-            data_dir,
-            workdir,
-        } => worker::run(worker::WorkerArgs {
-            coordinator: &coordinator,
-            slots,
-            token_file: token_file.as_deref(),
-            name,
-            patience: seconds("--patience-seconds", patience_seconds)?,
-            tls_ca: tls_ca.as_deref(),
-            tls_cert: tls_cert.as_deref(),
-            tls_key: tls_key.as_deref(),
-            data_dir,
-            workdir,
-        }),
-        Command::Studies { db, format } => query::studies(&db.db, format),
+        Command::Run(args) => run::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Worker(args) => worker::run(args),
+        Command::Studies(args) => query::studies(&args),
+        Command::Best(args) => query::best(&args),
+        Command::Workers(args) => workers::run(args),
+        Command::Trials(args) => query::trials(&args),
+        Command::Show(args) => show::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Replay(args) => replay::replay(&args),
-        Command::Best {
-            db,
-            study,
-            top,
-            format,
-        } => query::best(&db.db, study.as_deref(), top, format),
-        Command::Workers {
-            steer: Some(steer), ..
-        } => workers::steer(steer),
-        Command::Workers {
-            steer: None,
-            db,
-            study,
-            format,
-        } => workers::run(&db.db, study.as_deref(), format),
-        Command::Trials {
-            db,
-            study,
-            state,
-            sort,
-            format,
-        } => query::trials(&db.db, study.as_deref(), state, sort, format),
-        Command::Show {
-            trial,
-            db,
-            study,
-            format,
-        } => show::run(&db.db, study.as_deref(), trial, format),
-        Command::Export { db, study, format } => export::run(&db.db, study.as_deref(), format),
         Command::Plot(args) => plot::run(args),
         Command::Importance(args) => importance::run(&args),
         Command::Dashboard(args) => dashboard::run(args),
-        Command::Train {
-            config,
-            params,
-            trial,
-            db,
-            study,
-            format,
-            plot,
-        } => {
-            let what = match (config, trial) {
-                (_, Some(trial)) => train::What::Trial {
-                    db: db.db,
-                    study,
-                    trial,
-                },
-                (Some(config), None) => train::What::Config { config, params },
-                (None, None) => bail!("give a config file or --trial N"),
-            };
-            train::run(what, format, plot.as_deref())
-        }
+        Command::Train(args) => train::run(&args),
     }
 }
 

@@ -10,8 +10,7 @@ use hypersearch_insight::{curves, history, params, timeline};
 use hypersearch_plots::{Chart, ImageFormat};
 use hypersearch_search::{SearchSpace, StudyConfig};
 
-use super::query::with_database;
-use crate::cli::DbArg;
+use crate::cli::StudyArg;
 
 /// The image formats `plot --format` takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -31,10 +30,7 @@ pub enum PlotFormat {
     It writes history, curves, importance, parallel, timeline and one slice-PARAM chart\n    per parameter.")]
 pub struct PlotArgs {
     #[command(flatten)]
-    db: DbArg,
-    /// The study; may be left out when the database holds one.
-    #[arg(long)]
-    study: Option<String>,
+    study: StudyArg,
     /// The directory to write the charts in (made when missing).
     #[arg(long)]
     out: PathBuf,
@@ -46,8 +42,7 @@ pub struct PlotArgs {
 /// `hypersearch plot`.
 pub fn run(args: PlotArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let (trials, spans, config) = with_database(&args.db.db, async |db| {
-        let study = db.study(args.study.as_deref()).await?;
+    let (trials, spans, config) = args.study.read(async |db, study| {
         let trials = db.study_trials(&study).await?;
         let spans = db.attempt_spans(&study).await?;
         let config = db.study_config(&study).await?;

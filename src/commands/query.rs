@@ -10,7 +10,81 @@ use hypersearch_coordinator::store::{Location, TrialState, query};
 use super::output::say;
 use super::output::{self, maybe_number, number};
 use super::small_runtime;
-use crate::cli::{Format, SortKey, StateFilter};
+use crate::cli::{DbArg, Format, StudyArg};
+
+/// `hypersearch studies`'s command line.
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Examples:\n  hypersearch studies\n  hypersearch studies --db runs.db --format json"
+)]
+pub struct StudiesArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+/// `hypersearch best`'s command line.
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Examples:\n  hypersearch best --study digits-search --top 5\n  \
+    hypersearch best --db runs.db --format json"
+)]
+pub struct BestArgs {
+    #[command(flatten)]
+    study: StudyArg,
+    /// How many trials.
+    #[arg(long, default_value_t = 10)]
+    top: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+/// `hypersearch trials`'s command line.
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Examples:\n  hypersearch trials --study digits-search --state pruned\n  \
+    hypersearch trials --sort value --format csv > trials.csv"
+)]
+pub struct TrialsArgs {
+    #[command(flatten)]
+    study: StudyArg,
+    /// Only trials in this state.
+    #[arg(long, value_enum)]
+    state: Option<StateFilter>,
+    /// Row order.
+    #[arg(long, value_enum, default_value_t = SortKey::Number)]
+    sort: SortKey,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+/// Trial states `trials --state` filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateFilter {
+    /// Waiting for a worker.
+    Queued,
+    /// Running now.
+    Running,
+    /// Finished with a value.
+    Complete,
+    /// Stopped early by the early-stopping rule.
+    Pruned,
+    /// Failed for good.
+    Failed,
+}
+
+/// How `trials` orders its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SortKey {
+    /// By trial number.
+    Number,
+    /// Best value first.
+    Value,
+}
 
 /// A `--db` value as a database: a `postgres://` URL, else a SQLite file.
 pub fn location(db: &Path) -> anyhow::Result<Location> {
@@ -30,6 +104,20 @@ pub fn with_database<T>(
         let mut reader = query::Reader::open(&db).await?;
         body(&mut reader).await
     })
+}
+
+impl StudyArg {
+    /// Opens the database read-only, finds the study (the only one when `--study` is left
+    /// out) and runs `body` on both.
+    pub fn read<T>(
+        &self,
+        body: impl AsyncFnOnce(&mut query::Reader, query::StudyRef) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        with_database(&self.db.db, async |db| {
+            let study = db.study(self.study.as_deref()).await?;
+            body(db, study).await
+        })
+    }
 }
 
 /// The lowest-numbered failed trial of study `name` and why it failed, if any.
@@ -56,8 +144,9 @@ pub fn failures(db: &Path, name: &str, limit: usize) -> anyhow::Result<Vec<(u64,
 }
 
 /// `hypersearch studies`.
-pub fn studies(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
-    let studies = with_database(db, async |db| Ok(db.studies().await?))?;
+pub fn studies(args: &StudiesArgs) -> anyhow::Result<ExitCode> {
+    let format = args.format;
+    let studies = with_database(&args.db.db, async |db| Ok(db.studies().await?))?;
     match format {
         Format::Json => output::print_json(&studies)?,
         Format::Csv => {
@@ -102,7 +191,7 @@ pub fn studies(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
         }
         Format::Table => {
             if studies.is_empty() {
-                say!("{} holds no study yet", location(db)?);
+                say!("{} holds no study yet", location(&args.db.db)?);
                 return Ok(ExitCode::SUCCESS);
             }
             let header = [
@@ -148,32 +237,31 @@ pub fn studies(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
 }
 
 /// `hypersearch best`.
-pub fn best(db: &Path, study: Option<&str>, top: u64, format: Format) -> anyhow::Result<ExitCode> {
-    let (study, trials) = with_database(db, async |db| {
-        let study = db.study(study).await?;
-        let trials = db.best(&study, top).await?;
-        Ok((study, trials))
-    })?;
-    print_trials(&study, &trials, format, true)?;
+pub fn best(args: &BestArgs) -> anyhow::Result<ExitCode> {
+    print_best(&args.study, args.top, args.format)?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// Prints the `top` best complete trials of the study in `format`.
+pub fn print_best(study: &StudyArg, top: u64, format: Format) -> anyhow::Result<()> {
+    let (study, trials) = study.read(async |db, study| {
+        let trials = db.best(&study, top).await?;
+        Ok((study, trials))
+    })?;
+    print_trials(&study, &trials, format, true)
+}
+
 /// `hypersearch trials`.
-pub fn trials(
-    db: &Path,
-    study: Option<&str>,
-    state: Option<StateFilter>,
-    sort: SortKey,
-    format: Format,
-) -> anyhow::Result<ExitCode> {
-    let state = state.map(|s| match s {
+pub fn trials(args: &TrialsArgs) -> anyhow::Result<ExitCode> {
+    let (db, study, format) = (&args.study.db.db, args.study.study.as_deref(), args.format);
+    let state = args.state.map(|s| match s {
         StateFilter::Queued => TrialState::Queued,
         StateFilter::Running => TrialState::Running,
         StateFilter::Complete => TrialState::Complete,
         StateFilter::Pruned => TrialState::Pruned,
         StateFilter::Failed => TrialState::Failed,
     });
-    let order = match sort {
+    let order = match args.sort {
         SortKey::Number => query::TrialOrder::Number,
         SortKey::Value => query::TrialOrder::Value,
     };
@@ -181,8 +269,7 @@ pub fn trials(
         stream_trials_csv(db, study, state, order)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let (study, trials) = with_database(db, async |db| {
-        let study = db.study(study).await?;
+    let (study, trials) = args.study.read(async |db, study| {
         let trials = db.trials(&study, state, order).await?;
         Ok((study, trials))
     })?;

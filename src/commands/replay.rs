@@ -9,8 +9,7 @@ use hypersearch_insight::replay::{self, Replay};
 use hypersearch_search::{EarlyStopping, StudyConfig, make_pruner};
 
 use super::output::{self, number, say};
-use super::query::with_database;
-use crate::cli::{DbArg, Format};
+use crate::cli::{Format, StudyArg};
 
 /// The rules `--rule` replays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -40,10 +39,7 @@ impl RuleArg {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
     #[command(flatten)]
-    db: DbArg,
-    /// The study; may be left out when the database holds one.
-    #[arg(long)]
-    study: Option<String>,
+    study: StudyArg,
     /// The rule to replay; default the study's own, with its own options.
     #[arg(long, value_enum)]
     rule: Option<RuleArg>,
@@ -143,8 +139,7 @@ fn rule_config(args: &ReplayArgs, study: &str, config_text: &str) -> anyhow::Res
 
 /// `hypersearch replay`.
 pub fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
-    let (replayed, rule, study) = with_database(&args.db.db, async |db| {
-        let study = db.study(args.study.as_deref()).await?;
+    let (replayed, rule, study) = args.study.read(async |db, study| {
         let trials = db.study_trials(&study).await?;
         let logs = db.attempt_logs(&study).await?;
         if logs.iter().all(|log| log.reports.is_empty()) {

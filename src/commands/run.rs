@@ -2,9 +2,9 @@
 //! (with a random token) and an in-process worker runs one slot per core, over real gRPC,
 //! exactly as remote workers would.
 
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use hypersearch_coordinator::{Coordinator, Options};
@@ -12,8 +12,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::output::say;
-use super::{failures, logging, progress, query, runtime, signals, study_file};
-use crate::cli::Format;
+use super::{failures, logging, progress, query, runtime, seconds, signals, study_file};
+use crate::cli::{DbArg, Format, StudyArg};
 
 /// How many trials the final summary lists.
 const SHOWN_AT_THE_END: u64 = 5;
@@ -35,21 +35,48 @@ pub fn cores() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1))
 }
 
-/// `hypersearch run`.
-pub fn run(
-    config: &Path,
+/// `hypersearch run`'s command line.
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Examples:\n  hypersearch run examples/digits-search.toml\n  \
+    hypersearch run examples/digits-search.toml --workers 4 --db digits.db\n\n\
+    Running the same command again resumes the study: finished trials are kept."
+)]
+pub struct RunArgs {
+    /// The study config (e.g. examples/digits-search.toml).
+    config: PathBuf,
+    /// Local worker slots (trials trained at once); default one per core.
+    #[arg(long)]
     workers: Option<u32>,
-    db: Option<&Path>,
-    lease: Duration,
-    data_root: Option<&Path>,
-    dashboard: Option<std::net::SocketAddr>,
-) -> anyhow::Result<ExitCode> {
+    /// The trials database (a SQLite file or a `postgres://` URL); default `[study]
+    /// storage`, else `hypersearch.db`.
+    #[arg(long, env = "HYPERSEARCH_DB")]
+    db: Option<PathBuf>,
+    /// Seconds a trial's lease lasts without a sign of life from its worker.
+    #[arg(long, default_value_t = 10.0)]
+    lease_seconds: f64,
+    /// The directory the study's `data.path` must lie in; default anywhere (only this
+    /// run's own local workers read the data; `serve` confines it to the config's
+    /// directory, as it streams it to remote workers).
+    #[arg(long)]
+    data_root: Option<PathBuf>,
+    /// Serve the live web dashboard on this address too (e.g. 127.0.0.1:8080; it prints
+    /// the address to open; beyond loopback with a one-time token in it).
+    #[arg(long)]
+    dashboard: Option<SocketAddr>,
+}
+
+/// `hypersearch run`.
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let lease = seconds("--lease-seconds", args.lease_seconds)?;
+    let dashboard = args.dashboard;
     logging::init("error");
     // Only this run's local workers read the data: no need to confine where it lies.
-    let study = study_file::load(config, Some(data_root.unwrap_or(Path::new("/"))))?;
-    let db_path = study_file::database(db, &study.config);
+    let data_root = args.data_root.as_deref().unwrap_or(Path::new("/"));
+    let study = study_file::load(&args.config, Some(data_root))?;
+    let db_path = study_file::database(args.db.as_deref(), &study.config);
     let db = query::location(&db_path)?;
-    let slots = workers.unwrap_or_else(cores);
+    let slots = args.workers.unwrap_or_else(cores);
     if slots == 0 {
         bail!("--workers must be at least 1");
     }
@@ -123,7 +150,7 @@ pub fn run(
         options.token = Some(token);
         options.name = Some(format!("local:{}", std::process::id()));
         // A `command` runs next to the study file, as a script it names usually is.
-        options.workdir = Some(study_file::study_dir(config)?);
+        options.workdir = Some(study_file::study_dir(&args.config)?);
         let mut working = tokio::spawn(hypersearch_worker::run(options, raised(worker_stopping)));
         let (notes, noted) = tokio::sync::mpsc::unbounded_channel();
         let watching = tokio::spawn(failures::watch(
@@ -210,7 +237,11 @@ pub fn run(
         return Ok(ExitCode::FAILURE);
     }
     say!("best trials of study `{name}`:");
-    query::best(&db_path, Some(&name), SHOWN_AT_THE_END, Format::Table)?;
+    let study = StudyArg {
+        db: DbArg { db: db_path },
+        study: Some(name.clone()),
+    };
+    query::print_best(&study, SHOWN_AT_THE_END, Format::Table)?;
     say!("more: hypersearch best --db {db} --study {name}");
     say!("      hypersearch show TRIAL --db {db}");
     Ok(ExitCode::SUCCESS)

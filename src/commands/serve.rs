@@ -1,9 +1,8 @@
 //! `hypersearch serve`: the coordinator alone, for workers on other machines.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use hypersearch_coordinator::{
@@ -14,36 +13,103 @@ use tokio::net::{TcpListener, TcpSocket};
 use super::output::maybe_number;
 use super::run::raised;
 use super::{failures, logging, progress, read_token, runtime, signals, study_file};
-use crate::cli::ServeLimits;
 
-/// What `serve` was given.
-pub struct ServeArgs<'a> {
-    /// The study config.
-    pub config: &'a Path,
-    /// Where to listen.
-    pub listen: SocketAddr,
-    /// `--db`.
-    pub db: Option<&'a Path>,
-    /// `--token-file`.
-    pub token_file: Option<&'a Path>,
-    /// `--insecure`.
-    pub insecure: bool,
-    /// `--lease-seconds`.
-    pub lease: Duration,
-    /// `--tls-cert` and `--tls-key`.
-    pub tls: Option<(&'a Path, &'a Path)>,
-    /// `--tls-client-ca`.
-    pub tls_client_ca: Option<&'a Path>,
-    /// `--data-root`.
-    pub data_root: Option<&'a Path>,
-    /// `--metrics`.
-    pub metrics: Option<SocketAddr>,
-    /// `--keep-serving`.
-    pub keep_serving: bool,
-    /// `--report-rate`, `--max-workers` and the other bounds.
-    pub limits: ServeLimits,
-    /// `--dashboard`.
-    pub dashboard: Option<SocketAddr>,
+/// `hypersearch serve`'s command line.
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Examples:\n  hypersearch serve examples/digits-search.toml --listen 0.0.0.0:50051 --token-file secret.txt\n  \
+    hypersearch serve study.toml --listen 127.0.0.1:0 --db runs.db\n  \
+    hypersearch serve study.toml --listen 0.0.0.0:50051 --token-file secret.txt \
+    --tls-cert server.pem --tls-key server-key.pem\n\n\
+    It prints `listening on ADDRESS` once ready and exits when the study's budget is spent \
+    (with --keep-serving, when stopped). The README's \"Several machines, securely\" explains tokens and TLS; \
+    docs/SECURITY.md the threat model and every bound below."
+)]
+pub struct ServeArgs {
+    /// The study config (e.g. examples/digits-search.toml).
+    config: PathBuf,
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long)]
+    listen: SocketAddr,
+    /// The trials database (a SQLite file or a `postgres://` URL); default `[study]
+    /// storage`, else `hypersearch.db`.
+    #[arg(long, env = "HYPERSEARCH_DB")]
+    db: Option<PathBuf>,
+    /// A file holding the token workers must present.
+    #[arg(long, env = "HYPERSEARCH_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// Listen beyond loopback without a token (anyone who can connect can join).
+    #[arg(long)]
+    insecure: bool,
+    /// Seconds a trial's lease lasts without a sign of life from its worker.
+    #[arg(long, default_value_t = 10.0)]
+    lease_seconds: f64,
+    /// Serve over TLS with this certificate chain (PEM).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of `--tls-cert` (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require every worker to present a certificate signed by this CA (mutual TLS).
+    #[arg(long, requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// The directory the study's `data.path` must lie in; default the config's directory.
+    #[arg(long)]
+    data_root: Option<PathBuf>,
+    /// Serve `/healthz`, `/readyz` and Prometheus `/metrics` over plain HTTP on this
+    /// address (e.g. 0.0.0.0:9090), for probes and scrapers.
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
+    /// Go on serving once the study is finished (late workers hear it is finished and
+    /// exit 0) until SIGTERM or Ctrl-C: for supervisors that restart whatever exits.
+    #[arg(long)]
+    keep_serving: bool,
+    /// Bounds on what workers and connections may take (docs/SECURITY.md).
+    #[command(flatten)]
+    limits: ServeLimits,
+    /// Serve the live web dashboard on this address too (e.g. 127.0.0.1:8080; beyond
+    /// loopback it asks for --token-file's token).
+    #[arg(long)]
+    dashboard: Option<SocketAddr>,
+}
+
+/// `serve`'s bounds on what workers and connections may take.
+#[derive(Debug, Clone, clap::Args)]
+struct ServeLimits {
+    /// Metric values a second each worker may report per trial it runs (a burst of one
+    /// second's worth); faster reports are refused with RESOURCE_EXHAUSTED and retried.
+    #[arg(long, default_value_t = 10_000.0)]
+    report_rate: f64,
+    /// Workers heard from within three leases, at most; more are refused until some leave.
+    #[arg(long, default_value_t = 1_000)]
+    max_workers: usize,
+    /// Slots of those workers together, at most.
+    #[arg(long, default_value_t = 10_000)]
+    max_slots: u64,
+    /// Registrations a second, at most (a burst of ten seconds' worth).
+    #[arg(long, default_value_t = 10.0)]
+    max_registrations: f64,
+    /// Seconds a data transfer may wait for its client to take the next 1 MiB before it is
+    /// cancelled and its place given to another worker.
+    #[arg(long, default_value_t = 20.0)]
+    transfer_timeout: f64,
+    /// Metric values the study may store in all; past it reports are refused and their
+    /// trials fail with the reason.
+    #[arg(long, default_value_t = 100_000_000)]
+    max_stored_values: u64,
+    /// Connections open at once, at most (lowered to fit the process's file limit).
+    #[arg(long, default_value_t = 4096)]
+    max_connections: usize,
+    /// Connections that have made no authenticated call yet, at most; a new one closes
+    /// the oldest.
+    #[arg(long, default_value_t = 256)]
+    max_unauthenticated: usize,
+    /// Seconds a new connection has to make an authenticated call before it is closed.
+    #[arg(long, default_value_t = 10.0)]
+    handshake_timeout: f64,
+    /// Seconds a connection may stay without a call in progress before it is closed.
+    #[arg(long, default_value_t = 120.0)]
+    idle_timeout: f64,
 }
 
 /// Connections the kernel holds for the coordinator to accept (the system caps it, at
@@ -64,8 +130,9 @@ fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// `hypersearch serve`.
-pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     logging::init("info");
+    let lease = super::seconds("--lease-seconds", args.lease_seconds)?;
     let limits = &args.limits;
     if !(limits.report_rate.is_finite() && limits.report_rate >= 1.0) {
         bail!(
@@ -92,13 +159,12 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
         handshake_timeout: super::seconds("--handshake-timeout", limits.handshake_timeout)?,
         idle_timeout: super::seconds("--idle-timeout", limits.idle_timeout)?,
     };
-    let study = study_file::load(args.config, args.data_root)?;
-    let db_path = study_file::database(args.db, &study.config);
+    let study = study_file::load(&args.config, args.data_root.as_deref())?;
+    let db_path = study_file::database(args.db.as_deref(), &study.config);
     let db = super::query::location(&db_path)?;
-    let token = args.token_file.map(read_token).transpose()?;
-    let tls = args
-        .tls
-        .map(|(cert, key)| ServerTls::from_files(cert, key, args.tls_client_ca))
+    let token = args.token_file.as_deref().map(read_token).transpose()?;
+    let tls = (args.tls_cert.as_deref().zip(args.tls_key.as_deref()))
+        .map(|(cert, key)| ServerTls::from_files(cert, key, args.tls_client_ca.as_deref()))
         .transpose()?;
     let workers_authenticated = token.is_some() || tls.as_ref().is_some_and(ServerTls::is_mutual);
     if !workers_authenticated && !args.listen.ip().is_loopback() && !args.insecure {
@@ -122,7 +188,7 @@ pub fn run(args: ServeArgs<'_>) -> anyhow::Result<ExitCode> {
             &study.text,
             &db,
             &Options {
-                lease: args.lease,
+                lease,
                 tls,
                 report_rate: limits.report_rate,
                 join: JoinLimits {

@@ -2,7 +2,6 @@
 //! and how to re-run it.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::ExitCode;
 
 use hypersearch_coordinator::store::query::{EpochMetrics, TrialDetail};
@@ -11,21 +10,30 @@ use hypersearch_search::space::architecture;
 
 use super::output::say;
 use super::output::{self, json_cell, maybe_number, number};
-use super::query::with_database;
 use super::training_config::{self, StoredObjective};
-use crate::cli::Format;
+use crate::cli::{Format, StudyArg};
+
+/// `hypersearch show`'s command line.
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Examples:\n  hypersearch show 7\n  hypersearch show 7 --study digits-search --format json"
+)]
+pub struct ShowArgs {
+    /// The trial's number within its study.
+    trial: u64,
+    #[command(flatten)]
+    study: StudyArg,
+    /// Output format (`csv` prints the per-epoch history).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
 
 /// `hypersearch show`.
-pub fn run(
-    db: &Path,
-    study: Option<&str>,
-    number: u64,
-    format: Format,
-) -> anyhow::Result<ExitCode> {
-    let detail = with_database(db, async |db| {
-        let study = db.study(study).await?;
-        Ok(db.trial(&study, number).await?)
-    })?;
+pub fn run(args: &ShowArgs) -> anyhow::Result<ExitCode> {
+    let format = args.format;
+    let detail = args
+        .study
+        .read(async |db, study| Ok(db.trial(&study, args.trial).await?))?;
     let objective = training_config::objective(&detail.study_config)?;
     let rerun = match objective {
         StoredObjective::Training => Some(training_config::render(

@@ -14,48 +14,73 @@ use nn_core::{Control, Dataset, EpochMetrics, TrainConfig};
 
 use super::query::with_database;
 use super::training_config::{self, StoredObjective};
-use crate::cli::TrainFormat;
+use crate::cli::DbArg;
 
-/// What to train.
-pub enum What {
-    /// A config file, with `--params` (a trial's params or overrides) applied.
-    Config {
-        /// The training or study config.
-        config: PathBuf,
-        /// `--params`.
-        params: Option<String>,
-    },
-    /// A stored trial, re-run from its study's config and its overrides.
-    Trial {
-        /// The trials database.
-        db: PathBuf,
-        /// `--study`.
-        study: Option<String>,
-        /// The trial's number.
-        trial: u64,
-    },
+/// Output format of `train`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrainFormat {
+    /// The epoch table as the epochs end.
+    Table,
+    /// One JSON object with the whole history, at the end.
+    Json,
 }
 
-/// Trains the network `what` describes and prints its history; with `plot`, also draws it
-/// (loss and accuracy, training against validation) as `DIR/history.png` and `.svg`.
-pub fn run(what: What, format: TrainFormat, plot: Option<&Path>) -> anyhow::Result<ExitCode> {
+/// `hypersearch train`'s command line.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Examples:\n  hypersearch train examples/digits.toml\n  \
+    hypersearch train examples/digits.toml --params '{\"training.learning_rate\": 0.01}' --format json\n  \
+    hypersearch train examples/digits-search.toml --params \"$(hypersearch best --format json | jq -c '.[0].params')\"\n  \
+    hypersearch train --trial 12 --db hypersearch.db\n\n\
+    --params takes a trial's `params` as best, trials and show print them (architecture choices \
+    such as arch.units_1 included) or its `overrides` (training keys such as network.hidden).")]
+pub struct TrainArgs {
+    /// A training config (e.g. examples/digits.toml) or a study config, whose training part is used.
+    #[arg(required_unless_present = "trial")]
+    config: Option<PathBuf>,
+    /// Overrides of the config as a JSON object: a trial's params or overrides.
+    #[arg(long, conflicts_with = "trial")]
+    params: Option<String>,
+    /// Re-run this stored trial (its study's training part with its overrides) instead.
+    #[arg(long, conflicts_with = "config")]
+    trial: Option<u64>,
+    #[command(flatten)]
+    db: DbArg,
+    /// The study of `--trial`; may be left out when the database holds one.
+    #[arg(long, requires = "trial")]
+    study: Option<String>,
+    /// `table` prints the epoch table, `json` one object with the whole history.
+    #[arg(long, value_enum, default_value_t = TrainFormat::Table)]
+    format: TrainFormat,
+    /// Also draw the run's loss and accuracy by epoch as DIR/history.png and .svg.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+}
+
+/// Trains the network the arguments describe (a config with `--params` applied, or a stored
+/// trial) and prints its history; with `--plot`, also draws it (loss and accuracy, training
+/// against validation) as `DIR/history.png` and `.svg`.
+pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let (format, plot) = (args.format, args.plot.as_deref());
     if let Some(dir) = plot {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot make the plot directory {}", dir.display()))?;
     }
-    let title = match &what {
-        What::Config { config, .. } => format!("Training history: {}", config.display()),
-        What::Trial { trial, .. } => format!("Training history: trial {trial}"),
-    };
-    let config = match what {
-        What::Config { config, params } => {
-            let overrides = match params {
+    let (title, config) = match (&args.config, args.trial) {
+        (_, Some(trial)) => (
+            format!("Training history: trial {trial}"),
+            stored_trial(&args.db.db, args.study.as_deref(), trial)?,
+        ),
+        (Some(config), None) => {
+            let overrides = match &args.params {
                 None => serde_json::Map::new(),
-                Some(text) => overrides_from(&text)?,
+                Some(text) => overrides_from(text)?,
             };
-            TrainConfig::from_file(&config, &overrides)?
+            (
+                format!("Training history: {}", config.display()),
+                TrainConfig::from_file(config, &overrides)?,
+            )
         }
-        What::Trial { db, study, trial } => stored_trial(&db, study.as_deref(), trial)?,
+        (None, None) => bail!("give a config file or --trial N"),
     };
     let data = Dataset::load(config.data()).context("cannot load the data set")?;
     let mut out = std::io::stdout().lock();

@@ -1,8 +1,7 @@
 //! `hypersearch worker`: join a coordinator from any machine and run its trials.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use hypersearch_worker::{ClientTls, identity_pair};
 
@@ -10,46 +9,70 @@ use super::run::{cores, raised};
 use super::signals;
 use super::{logging, read_token, runtime};
 
-/// What `worker` was given.
-pub struct WorkerArgs<'a> {
-    /// `--coordinator`.
-    pub coordinator: &'a str,
-    /// `--slots`.
-    pub slots: Option<u32>,
-    /// `--token-file`.
-    pub token_file: Option<&'a Path>,
-    /// `--name`.
-    pub name: Option<String>,
-    /// `--patience-seconds`.
-    pub patience: Duration,
-    /// `--tls-ca`.
-    pub tls_ca: Option<&'a Path>,
-    /// `--tls-cert`.
-    pub tls_cert: Option<&'a Path>,
-    /// `--tls-key`.
-    pub tls_key: Option<&'a Path>,
-    /// `--data-dir`.
-    pub data_dir: Option<PathBuf>,
-    /// `--workdir`.
-    pub workdir: Option<PathBuf>,
+/// `hypersearch worker`'s command line.
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Examples:\n  hypersearch worker --coordinator http://10.0.0.5:50051 --token-file secret.txt\n  \
+    hypersearch worker --coordinator http://127.0.0.1:50051 --slots 2\n  \
+    hypersearch worker --coordinator https://coordinator.lan:50051 --token-file secret.txt \
+    --tls-ca ca.pem\n\n\
+    A worker that lacks the study's data set fetches it from the coordinator into --data-dir."
+)]
+pub struct WorkerArgs {
+    /// The coordinator's address.
+    #[arg(long)]
+    coordinator: String,
+    /// Trials run at once; default one per core.
+    #[arg(long)]
+    slots: Option<u32>,
+    /// A file holding the coordinator's token.
+    #[arg(long, env = "HYPERSEARCH_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// A name for this worker in the trials database; default `host:pid`.
+    #[arg(long)]
+    name: Option<String>,
+    /// Seconds to keep retrying while the coordinator is unreachable.
+    #[arg(long, default_value_t = 30.0)]
+    patience_seconds: f64,
+    /// Trust this CA for the coordinator's certificate (an `https://` address); default
+    /// the system's roots.
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// This worker's certificate chain (PEM), for a coordinator that requires one.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of `--tls-cert` (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Where data sets fetched from the coordinator are cached (one folder per data
+    /// set); default `~/.cache/hypersearch/data`.
+    #[arg(long, env = "HYPERSEARCH_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Where a study's `command` objective runs (scripts it names are found from there);
+    /// default the directory the worker was started in.
+    #[arg(long)]
+    workdir: Option<PathBuf>,
 }
 
 /// `hypersearch worker`.
-pub fn run(args: WorkerArgs<'_>) -> anyhow::Result<ExitCode> {
+pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let patience = super::seconds("--patience-seconds", args.patience_seconds)?;
     logging::init("info");
-    let token = args.token_file.map(read_token).transpose()?;
-    let identity = identity_pair(args.tls_cert, args.tls_key)?;
+    let token = args.token_file.as_deref().map(read_token).transpose()?;
+    let identity = identity_pair(args.tls_cert.as_deref(), args.tls_key.as_deref())?;
     let tls = if args.tls_ca.is_some() || identity.is_some() {
-        Some(ClientTls::from_files(args.tls_ca, identity)?)
+        Some(ClientTls::from_files(args.tls_ca.as_deref(), identity)?)
     } else {
         None
     };
-    let mut options =
-        hypersearch_worker::Options::new(args.coordinator, args.slots.unwrap_or_else(cores).max(1));
+    let mut options = hypersearch_worker::Options::new(
+        &args.coordinator,
+        args.slots.unwrap_or_else(cores).max(1),
+    );
     options.token = token;
     options.tls = tls;
     options.name = args.name;
-    options.patience = args.patience;
+    options.patience = patience;
     if let Some(dir) = args.data_dir {
         options.data_dir = dir;
     }

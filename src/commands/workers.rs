@@ -1,19 +1,63 @@
 //! `hypersearch workers`: the workers of a study, what they ran and how it ended; and
 //! `hypersearch workers drain|resume|quarantine ID`, which steers one on a running coordinator.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use hypersearch_worker::{ClientTls, Steer};
 
 use super::output::{self, say};
-use super::query::with_database;
 use super::{read_token, runtime};
-use crate::cli::{Format, SteerCommand};
+use crate::cli::{Format, StudyArg};
+
+/// `hypersearch workers`'s command line.
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Examples:\n  hypersearch workers --study digits-search\n  \
+    hypersearch workers --db runs.db --format json\n  \
+    hypersearch workers drain 3 --coordinator http://10.0.0.5:50051 --token-file token.txt"
+)]
+pub struct WorkersArgs {
+    /// Steer one worker instead of listing them.
+    #[command(subcommand)]
+    steer: Option<SteerCommand>,
+    #[command(flatten)]
+    study: StudyArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+/// What `hypersearch workers` asks of one worker.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum SteerCommand {
+    /// It finishes its running trials and gets no more until resumed.
+    Drain(SteerArgs),
+    /// It gets trials again (after a drain or a quarantine).
+    Resume(SteerArgs),
+    /// Its next lease request is refused and it stops.
+    Quarantine(SteerArgs),
+}
+
+/// The worker to steer and the coordinator to ask.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SteerArgs {
+    /// The worker's id (the first column of `hypersearch workers`).
+    pub id: u64,
+    /// The coordinator's address.
+    #[arg(long)]
+    pub coordinator: String,
+    /// A file holding the coordinator's token.
+    #[arg(long, env = "HYPERSEARCH_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Trust this CA for the coordinator's certificate (an `https://` address).
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
+}
 
 /// `hypersearch workers drain|resume|quarantine ID`.
-pub fn steer(command: SteerCommand) -> anyhow::Result<ExitCode> {
+fn steer(command: SteerCommand) -> anyhow::Result<ExitCode> {
     let (steer, args) = match command {
         SteerCommand::Drain(args) => (Steer::Drain, args),
         SteerCommand::Resume(args) => (Steer::Resume, args),
@@ -38,9 +82,12 @@ pub fn steer(command: SteerCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// `hypersearch workers`.
-pub fn run(db: &Path, study: Option<&str>, format: Format) -> anyhow::Result<ExitCode> {
-    let (study, workers) = with_database(db, async |db| {
-        let study = db.study(study).await?;
+pub fn run(args: WorkersArgs) -> anyhow::Result<ExitCode> {
+    if let Some(command) = args.steer {
+        return steer(command);
+    }
+    let format = args.format;
+    let (study, workers) = args.study.read(async |db, study| {
         let workers = db.workers(&study).await?;
         Ok((study, workers))
     })?;
