@@ -349,8 +349,11 @@ fn stalled_downloads_delay_an_honest_one_by_at_most_the_progress_timeout() {
     let dir = Scratch::new();
     // 8,000 images: a 6.3 MB file, more than a stalled client's window and the chunks
     // read ahead for it.
-    crate::data::write_idx_of(&dir.path("data"), 8_000);
-    let config = dir.write("study.toml", &crate::data::study("stalled", "data"));
+    crate::data_transfer::write_idx_of(&dir.path("data"), 8_000);
+    let config = dir.write(
+        "study.toml",
+        &crate::data_transfer::study("stalled", "data"),
+    );
     let token = dir.write("token", TOKEN);
     let db = dir.path("trials.db");
     let (mut serve, address) = dir.serve(
@@ -366,7 +369,7 @@ fn stalled_downloads_delay_an_honest_one_by_at_most_the_progress_timeout() {
     let images = std::fs::metadata(dir.path("data/train-images-idx3-ubyte"))
         .expect("the images")
         .len();
-    let sha256 = hypersearch_proto::data::Checksum::of(
+    let sha256 = hypersearch_proto::data_transfer::Checksum::of(
         &std::fs::read(dir.path("data/train-images-idx3-ubyte")).expect("the images"),
     )
     .0

@@ -5,19 +5,16 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::harness::{Scratch, assert_ok, assert_one_clear_error, heavy, path, stdout};
+use crate::harness::{
+    Scratch, assert_ok, assert_one_clear_error, curve_script, heavy, path, stdout,
+};
 
 /// A training program in shell: loss `(1 + 4x) / epoch` over 6 epochs.
-const CURVE: &str = r#"#!/bin/sh
-x=$(printf '%s' "$HYPERSEARCH_PARAMS" | sed 's/.*"x":\([-0-9.eE+]*\).*/\1/')
-e=1
-while [ "$e" -le 6 ]; do
-  awk -v x="$x" -v e="$e" 'BEGIN { printf "epoch=%d loss=%.6f\n", e, (1 + 4 * x) / e }'
-  e=$((e + 1))
-done
-"#;
+fn curve() -> String {
+    curve_script(6, "loss=%.6f", "(1 + 4 * x) / e")
+}
 
-/// A study of `CURVE` with three parameters (float, log float, categorical), median rule.
+/// A study of `curve()` with three parameters (float, log float, categorical), median rule.
 fn study(dir: &Scratch, command: &str) -> std::path::PathBuf {
     dir.write(
         "plotted.toml",
@@ -112,7 +109,7 @@ fn assert_labels(out: &Path, chart: &str, labels: &[&str]) {
 fn plot_writes_every_chart_as_png_and_svg_with_its_axis_labels() {
     let _heavy = heavy();
     let dir = Scratch::new();
-    let script = dir.write("curve.sh", CURVE);
+    let script = dir.write("curve.sh", &curve());
     let config = study(&dir, &format!("sh {}", script.display()));
     let db = dir.path("trials.db");
     assert_ok(&dir.hs(

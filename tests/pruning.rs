@@ -4,25 +4,20 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use crate::harness::{Scratch, assert_integrity, assert_ok, heavy, sql, stdout};
+use crate::harness::{Scratch, assert_integrity, assert_ok, curve_script, heavy, sql, stdout};
 
 /// A training program in shell: its loss curve is `(1 + 4x) / epoch`, so a larger `x` is
-/// worse at every epoch.
-const CURVE: &str = r#"#!/bin/sh
-x=$(printf '%s' "$HYPERSEARCH_PARAMS" | sed 's/.*"x":\([-0-9.eE+]*\).*/\1/')
-e=1
-while [ "$e" -le 8 ]; do
-  awk -v x="$x" -v e="$e" 'BEGIN { printf "epoch=%d loss=%.6f accuracy=%.4f\n", e, (1 + 4 * x) / e, 1 - x / e }'
-  e=$((e + 1))
-done
-echo "done with trial $HYPERSEARCH_TRIAL"
-"#;
+/// worse at every epoch. Its last line is not a metric line.
+fn curve() -> String {
+    curve_script(8, "loss=%.6f accuracy=%.4f", "(1 + 4 * x) / e, 1 - x / e")
+        + "echo \"done with trial $HYPERSEARCH_TRIAL\"\n"
+}
 
 #[test]
 fn the_median_rule_prunes_command_trials_and_show_explains_each_prune() {
     let _heavy = heavy();
     let dir = Scratch::new();
-    let script = dir.write("curve.sh", CURVE);
+    let script = dir.write("curve.sh", &curve());
     let config = dir.write(
         "median.toml",
         &format!(

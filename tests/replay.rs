@@ -9,21 +9,18 @@ use std::time::Duration;
 use serde_json::Value;
 use sqlx::Row;
 
-use crate::harness::{Scratch, assert_ok, assert_one_clear_error, heavy, path, sql, stdout};
+use crate::harness::{
+    Scratch, assert_ok, assert_one_clear_error, curve_script, heavy, path, sql, stdout,
+};
 
 /// A training program in shell: a noisy loss curve over 8 epochs, worse for larger `x`.
-const CURVE: &str = r#"#!/bin/sh
-x=$(printf '%s' "$HYPERSEARCH_PARAMS" | sed 's/.*"x":\([-0-9.eE+]*\).*/\1/')
-e=1
-while [ "$e" -le 8 ]; do
-  awk -v x="$x" -v e="$e" 'BEGIN { printf "epoch=%d loss=%.6f\n", e, (1 + 4 * x) / e + 0.3 * sin(7 * x * e) }'
-  e=$((e + 1))
-done
-"#;
+fn curve() -> String {
+    curve_script(8, "loss=%.6f", "(1 + 4 * x) / e + 0.3 * sin(7 * x * e)")
+}
 
 /// Runs a 24-trial study with `[early_stopping]` `rule` on three workers; its database.
 fn study(dir: &Scratch, rule: &str) -> PathBuf {
-    let script = dir.write("curve.sh", CURVE);
+    let script = dir.write("curve.sh", &curve());
     let early = if rule.is_empty() {
         String::new()
     } else {

@@ -10,7 +10,7 @@ mod command_limits;
 mod conditions;
 mod damaged_database;
 mod dashboard;
-mod data;
+mod data_transfer;
 mod deploy;
 mod docs;
 mod faults;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use hypersearch_proto::LeaseId;
-use hypersearch_proto::data::Checksum;
+use hypersearch_proto::data_transfer::Checksum;
 
 /// Everything that can go wrong in the coordinator.
 #[derive(Debug, thiserror::Error)]

@@ -41,11 +41,11 @@
 //! ```
 
 mod connections;
-mod data;
 mod error;
 mod limits;
 mod observe;
 mod scheduler;
+mod served_files;
 mod server;
 mod service;
 pub mod store;
@@ -54,10 +54,10 @@ mod transfer;
 mod workers;
 
 pub use connections::ConnectionLimits;
-#[cfg(feature = "test-hooks")]
-pub use data::CORRUPT_CHUNK_ENV;
 pub use error::Error;
 pub use scheduler::Progress;
+#[cfg(feature = "test-hooks")]
+pub use served_files::CORRUPT_CHUNK_ENV;
 pub use server::{Coordinator, Options};
 pub use tls::ServerTls;
 pub use transfer::TransferLimits;

@@ -14,10 +14,10 @@ use tonic::service::interceptor::InterceptedService;
 
 use crate::Error;
 use crate::connections::{ConnectionLimits, TrackCalls, incoming};
-use crate::data::DataSet;
 use crate::limits::ReportLimiter;
 use crate::observe::{self, Readiness};
 use crate::scheduler::{Parts, Progress, Rules, Scheduler};
+use crate::served_files::ServedFiles;
 use crate::service::{Service, TokenCheck};
 use crate::store::{self, Location, StudyDefinition, WriteOp, Writer};
 use crate::tls::ServerTls;
@@ -102,7 +102,7 @@ pub struct Coordinator {
     scheduler: Arc<Scheduler>,
     writer: Writer,
     resumed: bool,
-    data: Arc<DataSet>,
+    data: Arc<ServedFiles>,
     tls: Option<ServerTls>,
     report_rate: f64,
     workers: Arc<Registry>,
@@ -193,7 +193,7 @@ impl Coordinator {
         options: &Options,
     ) -> Result<Coordinator, Error> {
         let paths = options.data_files.clone();
-        let data = tokio::task::spawn_blocking(move || DataSet::open(&paths))
+        let data = tokio::task::spawn_blocking(move || ServedFiles::open(&paths))
             .await
             .map_err(|err| {
                 Error::StudyStopped(format!("hashing the data files failed: {err}"))

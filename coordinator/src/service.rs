@@ -8,16 +8,16 @@ use hypersearch_proto::auth::{
     AUTHORIZATION, WORKER_CREDENTIAL, constant_time_eq, credential_digest, new_credential,
     parse_bearer,
 };
-use hypersearch_proto::data::DataRequest;
+use hypersearch_proto::data_transfer::DataRequest;
 use hypersearch_proto::{Completion, Heartbeat, LeaseGrant, LeaseRequest, Report, WorkerHello, pb};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::Error;
 use crate::connections::Peer;
-use crate::data::DataSet;
 use crate::limits::ReportLimiter;
 use crate::scheduler::{Scheduler, Steer};
+use crate::served_files::ServedFiles;
 use crate::transfer::Transfers;
 use crate::workers::Registry;
 
@@ -25,7 +25,7 @@ use crate::workers::Registry;
 pub(crate) struct Service {
     pub scheduler: Arc<Scheduler>,
     /// The study's data files, for workers that lack them.
-    pub data: Arc<DataSet>,
+    pub data: Arc<ServedFiles>,
     /// The data transfers in progress, and their bounds.
     pub transfers: Arc<Transfers>,
     /// The bound on each worker's report rate.

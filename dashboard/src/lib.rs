@@ -28,7 +28,9 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
-pub mod data;
+pub mod cache;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod live;
 
 use std::future::Future;

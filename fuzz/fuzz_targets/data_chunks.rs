@@ -3,7 +3,7 @@
 //! piece only when intact and in place, and the file never grows past its size.
 #![no_main]
 
-use hypersearch_proto::data::{Checksum, DataFile};
+use hypersearch_proto::data_transfer::{Checksum, DataFile};
 use hypersearch_proto::pb;
 use hypersearch_worker::fuzzing::check_chunk;
 use libfuzzer_sys::fuzz_target;

@@ -3,7 +3,7 @@
 //! never a panic.
 #![no_main]
 
-use hypersearch_proto::data::{DataChunk, DataRequest};
+use hypersearch_proto::data_transfer::{DataChunk, DataRequest};
 use hypersearch_proto::{
     Assignment, Completion, Heartbeat, LeaseGrant, LeaseId, Report, StudyInfo, Welcome,
     WorkerHello, pb,

@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::style::{self, Scale};
-use crate::{Chart, DrawResult, FAMILY};
+use crate::{Chart, DrawResult, FAMILY, house_mesh};
 
 /// The learning-curves chart of a study.
 pub struct CurvesChart<'a>(pub &'a Curves);
@@ -49,15 +49,11 @@ impl Chart for CurvesChart<'_> {
             .y_label_area_size(72)
             .build_cartesian_2d(0.5..last + 0.5, low..high)?;
         let label = |y: &f64| scale.label(*y);
-        chart
-            .configure_mesh()
+        house_mesh(&mut chart.configure_mesh())
             .x_desc("epoch")
             .y_desc(&curves.metric)
             .y_label_formatter(&label)
             .x_label_formatter(&whole)
-            .label_style((FAMILY, 14))
-            .axis_desc_style((FAMILY, 16))
-            .light_line_style(WHITE.mix(0.0))
             .draw()?;
         let mut outline: Vec<(f64, f64)> = curves
             .bands

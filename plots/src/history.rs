@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::style::{self, Scale};
-use crate::{Chart, DrawResult, FAMILY};
+use crate::{Chart, DrawResult, FAMILY, house_mesh};
 
 /// The history chart of a study.
 pub struct HistoryChart<'a>(pub &'a History);
@@ -38,15 +38,11 @@ impl Chart for HistoryChart<'_> {
         } else {
             "lower is better"
         };
-        chart
-            .configure_mesh()
+        house_mesh(&mut chart.configure_mesh())
             .x_desc("trial")
             .y_desc(format!("{} ({direction})", history.metric))
             .y_label_formatter(&label)
             .x_label_formatter(&whole)
-            .label_style((FAMILY, 14))
-            .axis_desc_style((FAMILY, 16))
-            .light_line_style(WHITE.mix(0.0))
             .draw()?;
         let dot = style::COMPLETE.mix(0.55).filled();
         chart

@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::style;
-use crate::{Chart, DrawResult, FAMILY};
+use crate::{Chart, DrawResult, FAMILY, house_mesh};
 
 /// The importance chart; `bars` most important first (as `insight::importance` gives them).
 pub struct ImportanceChart<'a> {
@@ -48,16 +48,12 @@ impl Chart for ImportanceChart<'_> {
             .x_label_area_size(44)
             .y_label_area_size((widest as u32 * 8 + 16).clamp(80, 360))
             .build_cartesian_2d(0.0..1.08, -0.6..count as f64 - 0.4)?;
-        chart
-            .configure_mesh()
+        house_mesh(&mut chart.configure_mesh())
             .disable_y_mesh()
             .y_labels(count.min(60) * 2 + 1)
             .y_label_formatter(&names)
             .x_label_formatter(&percent)
             .x_desc("share of the importance")
-            .label_style((FAMILY, 14))
-            .axis_desc_style((FAMILY, 16))
-            .light_line_style(WHITE.mix(0.0))
             .draw()?;
         for (at, bar) in self.bars.iter().enumerate() {
             let y = (count - 1 - at) as f64;

@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::style;
-use crate::{Chart, DrawResult, FAMILY};
+use crate::{Chart, DrawResult, FAMILY, house_mesh};
 
 /// A metric's values by epoch.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,14 +66,10 @@ impl RunChart<'_> {
             .y_label_area_size(64)
             .build_cartesian_2d(0.5..last + 0.5, low..high)?;
         let label = |y: &f64| style::number(*y);
-        chart
-            .configure_mesh()
+        house_mesh(&mut chart.configure_mesh())
             .x_desc("epoch")
             .y_desc(what)
             .y_label_formatter(&label)
-            .label_style((FAMILY, 14))
-            .axis_desc_style((FAMILY, 16))
-            .light_line_style(WHITE.mix(0.0))
             .draw()?;
         for series in series {
             let color = if series.name.starts_with("train") {

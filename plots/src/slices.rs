@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::style::{self, Scale};
-use crate::{Chart, DrawResult, FAMILY};
+use crate::{Chart, DrawResult, FAMILY, house_mesh};
 
 /// The slice plot of one parameter of a study.
 pub struct SliceChart<'a> {
@@ -63,21 +63,19 @@ impl Chart for SliceChart<'_> {
             .y_label_area_size(72)
             .build_cartesian_2d(x_low..x_high, y_low..y_high)?;
         let mut mesh = chart.configure_mesh();
-        mesh.x_desc(format!(
-            "{}{}",
-            column.name,
-            if scale == Scale::Log {
-                " (log scale)"
-            } else {
-                ""
-            }
-        ))
-        .y_desc(&table.metric)
-        .x_label_formatter(&x_label)
-        .y_label_formatter(&y_label)
-        .label_style((FAMILY, 14))
-        .axis_desc_style((FAMILY, 16))
-        .light_line_style(WHITE.mix(0.0));
+        house_mesh(&mut mesh)
+            .x_desc(format!(
+                "{}{}",
+                column.name,
+                if scale == Scale::Log {
+                    " (log scale)"
+                } else {
+                    ""
+                }
+            ))
+            .y_desc(&table.metric)
+            .x_label_formatter(&x_label)
+            .y_label_formatter(&y_label);
         if let Some(categories) = categories {
             mesh.x_labels(categories.len() * 2 + 1);
         }

@@ -8,7 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::style;
-use crate::{Chart, DrawResult, FAMILY};
+use crate::{Chart, DrawResult, FAMILY, house_mesh};
 
 /// The worker-timeline chart of a study.
 pub struct TimelineChart<'a>(pub &'a Timeline);
@@ -68,16 +68,12 @@ impl Chart for TimelineChart<'_> {
             .x_label_area_size(44)
             .y_label_area_size((widest as u32 * 8 + 110).clamp(120, 420))
             .build_cartesian_2d(0.0..span * 1.16, -0.6..count as f64 - 0.4)?;
-        chart
-            .configure_mesh()
+        house_mesh(&mut chart.configure_mesh())
             .disable_y_mesh()
             .y_labels(count.min(60) * 2 + 1)
             .y_label_formatter(&names)
             .x_label_formatter(&seconds)
             .x_desc("seconds since the first trial started")
-            .label_style((FAMILY, 14))
-            .axis_desc_style((FAMILY, 16))
-            .light_line_style(WHITE.mix(0.0))
             .draw()?;
         for (at, (_, bars)) in rows.iter().enumerate() {
             let y = (count - 1 - at) as f64;

@@ -2,7 +2,7 @@
 //! and each worker's own credential (handed out by `Register`) in
 //! [`WORKER_CREDENTIAL`].
 
-use crate::data::Checksum;
+use crate::data_transfer::Checksum;
 
 /// The metadata key carrying the token.
 pub const AUTHORIZATION: &str = "authorization";

@@ -78,7 +78,7 @@ pub struct StudyInfo {
     pub base_config_toml: String,
     /// The files of the study's data set, for workers that lack them (none for the built-in
     /// digits set and for objectives other than training).
-    pub data_files: Vec<crate::data::DataFile>,
+    pub data_files: Vec<crate::data_transfer::DataFile>,
 }
 
 /// The coordinator's answer to a worker joining.

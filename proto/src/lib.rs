@@ -26,7 +26,7 @@
 pub mod auth;
 pub mod codec;
 mod convert;
-pub mod data;
+pub mod data_transfer;
 pub mod domain;
 pub mod pem;
 pub mod visible;

@@ -58,7 +58,7 @@ pub fn run(args: &ShowArgs) -> anyhow::Result<ExitCode> {
             output::print_json(&value)?;
         }
         Format::Csv => {
-            let (header, rows) = history_csv(&detail.history);
+            let (header, rows) = history_table(&detail.history, Reader::Program);
             output::print_csv(&header, &rows)?;
         }
         Format::Table => print_table(&detail, &objective, rerun.as_deref()),
@@ -176,7 +176,7 @@ fn print_table(detail: &TrialDetail, objective: &StoredObjective, rerun: Option<
     }
     if !detail.history.is_empty() {
         say!("\nHistory");
-        let (header, rows) = history_rows(&detail.history);
+        let (header, rows) = history_table(&detail.history, Reader::Person);
         let header: Vec<&str> = header.iter().map(String::as_str).collect();
         let mut table = output::table(&header);
         for row in rows {
@@ -237,29 +237,37 @@ fn metric_names(history: &[EpochMetrics]) -> Vec<String> {
     names.into_iter().cloned().collect()
 }
 
-fn history_rows(history: &[EpochMetrics]) -> (Vec<String>, Vec<Vec<String>>) {
-    let names = metric_names(history);
-    let mut header = vec!["attempt".to_string(), "epoch".to_string()];
-    header.extend(names.iter().map(|name| output::remote(name)));
-    let rows = history
-        .iter()
-        .map(|e| {
-            let mut row = vec![e.attempt.to_string(), e.epoch.to_string()];
-            row.extend(
-                names
-                    .iter()
-                    .map(|n| maybe_number(e.metrics.get(n).copied())),
-            );
-            row
-        })
-        .collect();
-    (header, rows)
+/// Who reads a history table: a person (names made safe to print, numbers rounded) or a
+/// program (names and numbers exact).
+#[derive(Clone, Copy)]
+enum Reader {
+    Person,
+    Program,
 }
 
-fn history_csv(history: &[EpochMetrics]) -> (Vec<String>, Vec<Vec<String>>) {
+impl Reader {
+    /// A metric's name as a column header.
+    fn name(self, name: &str) -> String {
+        match self {
+            Reader::Person => output::remote(name),
+            Reader::Program => name.to_string(),
+        }
+    }
+
+    /// A metric's value as a cell (empty when the epoch did not report it).
+    fn value(self, value: Option<f64>) -> String {
+        match self {
+            Reader::Person => maybe_number(value),
+            Reader::Program => value.map(|v| v.to_string()).unwrap_or_default(),
+        }
+    }
+}
+
+/// The per-epoch history as a header and rows: attempt, epoch, then one column per metric.
+fn history_table(history: &[EpochMetrics], reader: Reader) -> (Vec<String>, Vec<Vec<String>>) {
     let names = metric_names(history);
     let mut header = vec!["attempt".to_string(), "epoch".to_string()];
-    header.extend(names.iter().cloned());
+    header.extend(names.iter().map(|name| reader.name(name)));
     let rows = history
         .iter()
         .map(|e| {
@@ -267,7 +275,7 @@ fn history_csv(history: &[EpochMetrics]) -> (Vec<String>, Vec<Vec<String>>) {
             row.extend(
                 names
                     .iter()
-                    .map(|n| e.metrics.get(n).map(|v| v.to_string()).unwrap_or_default()),
+                    .map(|n| reader.value(e.metrics.get(n).copied())),
             );
             row
         })

@@ -23,6 +23,23 @@ pub fn repo(path: &str) -> PathBuf {
 
 static HEAVY: Mutex<()> = Mutex::new(());
 
+/// A training program in shell for `command` objectives: it reads the float `x` from the
+/// trial's parameters and prints, for each epoch `e` from 1 to `epochs`, the line
+/// `epoch=E ` followed by awk's `printf` of `format` with `values` (in terms of `x` and `e`),
+/// e.g. `curve_script(8, "loss=%.6f", "(1 + 4 * x) / e")`.
+pub fn curve_script(epochs: u32, format: &str, values: &str) -> String {
+    format!(
+        r#"#!/bin/sh
+x=$(printf '%s' "$HYPERSEARCH_PARAMS" | sed 's/.*"x":\([-0-9.eE+]*\).*/\1/')
+e=1
+while [ "$e" -le {epochs} ]; do
+  awk -v x="$x" -v e="$e" 'BEGIN {{ printf "epoch=%d {format}\n", e, {values} }}'
+  e=$((e + 1))
+done
+"#
+    )
+}
+
 /// Serializes the tests that train networks or run many processes (CI has 2 cores).
 pub fn heavy() -> MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(PoisonError::into_inner)

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use hypersearch_proto::auth::{AUTHORIZATION, WORKER_CREDENTIAL, bearer};
-use hypersearch_proto::data::DataRequest;
+use hypersearch_proto::data_transfer::DataRequest;
 use hypersearch_proto::pb::coordinator_client::CoordinatorClient;
 use hypersearch_proto::{
     Completion, Heartbeat, LeaseGrant, LeaseId, LeaseRequest, MAX_MESSAGE_BYTES, REFUSAL_KEY,

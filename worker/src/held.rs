@@ -84,6 +84,16 @@ impl Held {
         cancel
     }
 
+    /// Starts holding `lease` until the returned guard is dropped, whether the slot ends
+    /// normally, returns an error or panics: a lease nobody runs is never renewed.
+    pub fn hold(&self, lease: LeaseId) -> Holding {
+        Holding {
+            cancel: self.insert(lease),
+            held: self.clone(),
+            lease,
+        }
+    }
+
     /// Stops holding `lease`.
     pub fn remove(&self, lease: LeaseId) {
         self.lock().remove(&lease);
@@ -117,6 +127,20 @@ impl Held {
     }
 }
 
+/// One held lease; dropping it stops holding the lease.
+pub(crate) struct Holding {
+    /// The trial's stop switch.
+    pub cancel: Arc<Cancel>,
+    held: Held,
+    lease: LeaseId,
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        self.held.remove(self.lease);
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -143,5 +167,26 @@ mod tests {
         held.remove(lease);
         assert!(held.leases().is_empty());
         assert!(!held.stop(lease, StopCause::LeaseLost), "no longer held");
+    }
+
+    #[test]
+    fn a_lease_is_let_go_when_the_slot_holding_it_panics() {
+        let held = Held::default();
+        let lease = LeaseId {
+            trial: 3,
+            attempt: 1,
+            token: 7,
+        };
+        let in_the_slot = held.clone();
+        let panicked = std::panic::catch_unwind(move || {
+            let _holding = in_the_slot.hold(lease);
+            assert_eq!(in_the_slot.leases(), vec![lease]);
+            panic!("a bug in the slot");
+        });
+        assert!(panicked.is_err());
+        assert!(
+            held.leases().is_empty(),
+            "a panicked slot's lease is not renewed"
+        );
     }
 }

@@ -24,10 +24,10 @@
 //! ```
 
 mod client;
-mod data;
 mod error;
 mod held;
 mod identity;
+mod local_data;
 mod objective;
 mod slot;
 mod tls;
@@ -42,13 +42,13 @@ use hypersearch_proto::{Heartbeat, WorkerHello};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-pub use data::default_data_dir;
+pub use local_data::default_data_dir;
 
 /// The worker's parsers of outside input, for the fuzz targets in `fuzz/` (feature `fuzzing`,
 /// which release builds never enable).
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing {
-    use hypersearch_proto::data::DataFile;
+    use hypersearch_proto::data_transfer::DataFile;
     use hypersearch_proto::{Metrics, pb};
 
     /// A command objective's stdout line: its epoch and numeric `key=value` pairs, `None` for
@@ -72,7 +72,7 @@ pub mod fuzzing {
         offset: u64,
         file: &DataFile,
     ) -> Result<Vec<u8>, String> {
-        crate::data::check_chunk(chunk, offset, file)
+        crate::local_data::check_chunk(chunk, offset, file)
     }
 }
 pub use error::{Call, Error};
@@ -195,7 +195,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
             },
         })?;
     tracing::info!(worker = welcome.worker_id, study = %welcome.study.name, slots, "joined");
-    let study = data::prepare(
+    let study = local_data::prepare(
         &client,
         welcome.worker_id,
         &options.data_dir,
@@ -247,6 +247,10 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
                     first_error.get_or_insert(err);
                 }
                 Some(Err(join)) => {
+                    // A bug, not a trial's fault: stop like any other slot error (its own
+                    // lease was let go as it unwound, so the coordinator retries that trial).
+                    let _ = stop_tx.send(true);
+                    held.stop_all(StopCause::ShuttingDown);
                     first_error.get_or_insert(Error::SlotPanicked {
                         detail: join.to_string(),
                     });

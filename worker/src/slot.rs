@@ -185,7 +185,8 @@ async fn run_trial(
         attempt = lease.attempt,
         "trial started"
     );
-    let cancel = ctx.held.insert(lease);
+    let holding = ctx.held.hold(lease);
+    let cancel = holding.cancel.clone();
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
     objective::start(
         &ctx.study,
@@ -217,13 +218,10 @@ async fn run_trial(
         match send_epochs(ctx, lease, &cancel, &mut epochs).await {
             Ok(None) => {}
             Ok(Some(detail)) => refusal = Some(detail),
-            Err(err) => {
-                ctx.held.remove(lease);
-                return Err(err);
-            }
+            Err(err) => return Err(err),
         }
     }
-    ctx.held.remove(lease);
+    drop(holding);
     let outcome = match (cancel.cause(), outcome) {
         (Some(StopCause::LeaseLost), _) => return Ok(None),
         (Some(StopCause::Pruned), _) => Outcome::Pruned,

@@ -14,12 +14,12 @@ use hypersearch_coordinator::store::query::Reader;
 use serde::Serialize;
 
 use crate::auth::{Access, guard};
-use crate::data::Cache;
+use crate::cache::Cache;
 use crate::live::Live;
 use crate::{Error, assets};
 
-mod payload;
-mod whatif;
+pub(crate) mod payload;
+pub(crate) mod whatif;
 
 use payload::{CompareQuery, TableQuery};
 
@@ -78,6 +78,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// What went wrong, as the page shows it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// `message` with `status`.
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {

@@ -10,7 +10,7 @@ use hypersearch_insight::{Outcome, TrialRow, curves, history, params, timeline};
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
-use crate::data::Snapshot;
+use crate::cache::Snapshot;
 
 /// Trials a table page shows at most.
 pub const PAGE_LIMIT: usize = 500;

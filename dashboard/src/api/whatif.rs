@@ -38,12 +38,11 @@ pub async fn importance(
     json(&ranked)
 }
 
-/// What the rule of the query would have stopped, saved and killed.
-pub async fn replay(
-    State(app): State<Arc<App>>,
-    Path(name): Path<String>,
-    Query(mut query): Query<BTreeMap<String, String>>,
-) -> Result<Response, ApiError> {
+/// The replay's query parameters: how many of the best trials to check for kills (`top`),
+/// the rule and its options (blank values count as left out).
+pub(crate) fn replay_choice(
+    mut query: BTreeMap<String, String>,
+) -> Result<(usize, RuleChoice), ApiError> {
     query.retain(|_, value| !value.trim().is_empty());
     let top = match query.remove("top") {
         None => TOP,
@@ -58,6 +57,16 @@ pub async fn replay(
         rule: query.remove("rule"),
         options: query.into_iter().collect(),
     };
+    Ok((top, choice))
+}
+
+/// What the rule of the query would have stopped, saved and killed.
+pub async fn replay(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let (top, choice) = replay_choice(query)?;
     let snapshot = app.cache.study(&app.db, &name, app.live.version()).await?;
     let mut reader = Reader::open(&app.db).await?;
     let study = reader.study(Some(&name)).await?;

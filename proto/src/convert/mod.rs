@@ -2,7 +2,7 @@
 //! messages are validated on the way in: a missing field, an unknown enum value, a non-finite
 //! metric or an oversized string is a [`ConvertError`] naming the field.
 
-mod data;
+mod data_transfer;
 
 use crate::domain::*;
 use crate::pb;
@@ -225,7 +225,7 @@ impl TryFrom<pb::StudyInfo> for StudyInfo {
             direction,
             objective,
             base_config_toml: study.base_config_toml,
-            data_files: data::data_files_from_pb(study.data_files)?,
+            data_files: data_transfer::data_files_from_pb(study.data_files)?,
         })
     }
 }

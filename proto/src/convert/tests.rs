@@ -121,10 +121,10 @@ fn welcome_round_trips() {
             direction: Direction::Minimize,
             objective: Objective::Command("python3 train.py".into()),
             base_config_toml: "[training]\nepochs = 3\n".into(),
-            data_files: vec![crate::data::DataFile {
+            data_files: vec![crate::data_transfer::DataFile {
                 name: "train.csv".into(),
                 size: 3,
-                sha256: crate::data::Checksum::of(b"abc"),
+                sha256: crate::data_transfer::Checksum::of(b"abc"),
             }],
         },
         heartbeat_interval_ms: 1000,

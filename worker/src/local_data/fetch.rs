@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use hypersearch_proto::data::{Checksum, DataChunk, DataFile, DataRequest};
+use hypersearch_proto::data_transfer::{Checksum, DataChunk, DataFile, DataRequest};
 use hypersearch_proto::pb;
 use tokio::io::AsyncWriteExt as _;
 

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hypersearch_proto::data::Checksum;
+use hypersearch_proto::data_transfer::Checksum;
 
 use crate::harness::{
     Proc, Scratch, assert_integrity, assert_ok, assert_one_clear_error, heavy, sql_count, stderr,

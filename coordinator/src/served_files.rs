@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hypersearch_proto::data::{CHUNK_BYTES, Checksum, DataChunk, DataFile, DataRequest};
+use hypersearch_proto::data_transfer::{CHUNK_BYTES, Checksum, DataChunk, DataFile, DataRequest};
 
 use crate::Error;
 
@@ -33,19 +33,19 @@ struct Served {
     size: u64,
 }
 
-/// The data files of a study, ready to stream.
+/// The data files of a study, opened and hashed once, ready to stream to workers.
 #[derive(Default)]
-pub(crate) struct DataSet {
+pub(crate) struct ServedFiles {
     listed: Vec<DataFile>,
     by_checksum: HashMap<Checksum, Served>,
     /// The chunk index the testing hook damages, until it has (then `u64::MAX`).
     corrupt_chunk: Option<Arc<AtomicU64>>,
 }
 
-impl DataSet {
+impl ServedFiles {
     /// Opens and hashes `paths` (blocking: call it off the async runtime).
-    pub fn open(paths: &[PathBuf]) -> Result<DataSet, Error> {
-        let mut set = DataSet::default();
+    pub fn open(paths: &[PathBuf]) -> Result<ServedFiles, Error> {
+        let mut set = ServedFiles::default();
         for path in paths {
             let bad = |problem: String| Error::DataFile {
                 path: path.clone(),
@@ -54,7 +54,7 @@ impl DataSet {
             let name = path
                 .file_name()
                 .and_then(|name| name.to_str())
-                .filter(|name| hypersearch_proto::data::is_plain_file_name(name))
+                .filter(|name| hypersearch_proto::data_transfer::is_plain_file_name(name))
                 .ok_or_else(|| bad("its file name is not valid UTF-8".into()))?
                 .to_string();
             if set.listed.iter().any(|f| f.name == name) {
@@ -165,7 +165,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bytes: Vec<u8> = (0..CHUNK_BYTES * 2 + 10).map(|i| (i % 251) as u8).collect();
         let path = write(dir.path(), "train.csv", &bytes);
-        let set = DataSet::open(&[path]).unwrap();
+        let set = ServedFiles::open(&[path]).unwrap();
         let file = &set.files()[0];
         assert_eq!(file.name, "train.csv");
         assert_eq!(file.size, bytes.len() as u64);
@@ -186,7 +186,7 @@ mod tests {
     fn only_listed_files_are_served() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "a.csv", b"label\n1\n");
-        let set = DataSet::open(&[path]).unwrap();
+        let set = ServedFiles::open(&[path]).unwrap();
         let request = DataRequest {
             worker_id: 1,
             sha256: Checksum::of(b"something else"),

@@ -15,7 +15,7 @@ pub(crate) use fetch::check as check_chunk;
 
 use std::path::{Path, PathBuf};
 
-use hypersearch_proto::data::{Checksum, DataFile};
+use hypersearch_proto::data_transfer::{Checksum, DataFile};
 use hypersearch_proto::{Objective, StudyInfo};
 
 use crate::Error;

@@ -2,7 +2,7 @@
 //! is not a plain name, a digest that is not 32 bytes, an oversized chunk: a [`ConvertError`].
 
 use super::ConvertError;
-use crate::data::{
+use crate::data_transfer::{
     CHUNK_BYTES, Checksum, DataChunk, DataFile, DataRequest, MAX_FILE_NAME_BYTES,
     is_plain_file_name,
 };
