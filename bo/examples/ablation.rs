@@ -11,8 +11,8 @@
 //! local model's neighbourhood), `TR_MIN_SIDE=s` (trust-region restart threshold), `PENDING=q` (q trials running at a time, the oldest
 //! finishing first, as in the benchmark's parallel mode), `EXPLOIT_CAP=k` (with q in flight,
 //! the posterior-mean step every max(EXPLOIT, min(q, k))), `TR_Q=0|1` (the trust region's
-//! failure limit grows with the points in flight), `BATCH_KAPPA=k` (with points in flight,
-//! LCB with this κ instead of log-EI), `LIAR=mean` (unclipped kriging believer).
+//! failure limit grows with the points in flight), `BATCH_KAPPA=k|off` (with points in
+//! flight, LCB with this κ instead of log-EI; off: log-EI), `LIAR=mean` (unclipped kriging believer).
 
 #![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
 use hypersearch_bo::{Column, Engine, History, Settings};
@@ -126,9 +126,11 @@ fn main() {
                 region_failures_in_flight: std::env::var("TR_Q")
                     .map(|v| v != "0")
                     .unwrap_or(Settings::default().region_failures_in_flight),
-                batch_lcb_kappa: std::env::var("BATCH_KAPPA")
-                    .ok()
-                    .and_then(|v| v.parse().ok()),
+                batch_lcb_kappa: match std::env::var("BATCH_KAPPA").as_deref() {
+                    Ok("off") => None,
+                    Ok(v) => v.parse().ok(),
+                    Err(_) => Settings::default().batch_lcb_kappa,
+                },
                 local_model: std::env::var("LOCAL").map(|v| v != "0").unwrap_or(true),
                 ..Settings::default()
             };
