@@ -9,7 +9,10 @@
 //! (pending points count towards the initial design), `EXPLOIT=k` (every k-th point
 //! minimizes the posterior mean; 0: never), `LOCAL_PER_DIM=k`, `LOCAL_FRACTION=f` (the
 //! local model's neighbourhood), `TR_MIN_SIDE=s` (trust-region restart threshold), `PENDING=q` (q trials running at a time, the oldest
-//! finishing first, as in the benchmark's parallel mode).
+//! finishing first, as in the benchmark's parallel mode), `EXPLOIT_CAP=k` (with q in flight,
+//! the posterior-mean step every max(EXPLOIT, min(q, k))), `TR_Q=0|1` (the trust region's
+//! failure limit grows with the points in flight), `BATCH_KAPPA=k|off` (with points in
+//! flight, LCB with this κ instead of log-EI; off: log-EI), `LIAR=mean` (unclipped kriging believer).
 
 #![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
 use hypersearch_bo::{Column, Engine, History, Settings};
@@ -72,6 +75,7 @@ fn main() {
     let liar = match std::env::var("LIAR").as_deref() {
         Ok("best") => hypersearch_bo::Liar::Best,
         Ok("kb") => hypersearch_bo::Liar::KrigingBeliever,
+        Ok("mean") => hypersearch_bo::Liar::Mean,
         Ok(v) if v.starts_with("fant") => {
             hypersearch_bo::Liar::Fantasies(v[4..].parse().unwrap_or(16))
         }
@@ -115,6 +119,18 @@ fn main() {
                     .ok()
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(Settings::default().exploit_every),
+                exploit_in_flight_cap: std::env::var("EXPLOIT_CAP")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(Settings::default().exploit_in_flight_cap),
+                region_failures_in_flight: std::env::var("TR_Q")
+                    .map(|v| v != "0")
+                    .unwrap_or(Settings::default().region_failures_in_flight),
+                batch_lcb_kappa: match std::env::var("BATCH_KAPPA").as_deref() {
+                    Ok("off") => None,
+                    Ok(v) => v.parse().ok(),
+                    Err(_) => Settings::default().batch_lcb_kappa,
+                },
                 local_model: std::env::var("LOCAL").map(|v| v != "0").unwrap_or(true),
                 ..Settings::default()
             };

@@ -5,7 +5,9 @@
 //! checks; the benchmark of record is `search/benches/samplers.rs`.
 //!
 //! `cargo run --release -p hypersearch-bo --example latency -- [N ...]` (default 25 200 400
-//! 1000), `REPEATS=5`, `AMORTIZE=0`, `FRESH=0` (skip the fresh sampler's suggestion).
+//! 1000), `REPEATS=5`, `AMORTIZE=0`, `FRESH=0` (skip the fresh sampler's suggestion),
+//! `PENDING=q` (every suggestion made with q − 1 other random points in flight, as one of
+//! q parallel workers: the pending path).
 
 #![allow(clippy::unwrap_used, missing_docs)]
 use hypersearch_bo::{Column, Engine, History, Settings};
@@ -36,12 +38,16 @@ fn main() {
             .unwrap_or(d)
     };
     let (repeats, amortize) = (env("REPEATS", 5), env("AMORTIZE", 0));
+    let in_flight = env("PENDING", 1).max(1);
     println!("| observations | fresh (ms) | steady state (ms) | amortized over {amortize} (ms) |");
     println!("|---|---|---|---|");
     for n in sizes {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         let mut points: Vec<f64> = (0..n * 6).map(|_| rng.random::<f64>()).collect();
         let mut values: Vec<f64> = points.chunks(6).map(hartmann6).collect();
+        let pending: Vec<f64> = (0..(in_flight - 1) * 6)
+            .map(|_| rng.random::<f64>())
+            .collect();
         let settings = Settings {
             initial_design: Some(10),
             ..Settings::default()
@@ -51,7 +57,7 @@ fn main() {
             let h = History {
                 points,
                 values,
-                pending: &[],
+                pending: &pending,
             };
             let start = Instant::now();
             let x = engine.suggest(&h, 1, seed).unwrap().remove(0);

@@ -13,7 +13,9 @@
 //! follows TuRBO's success/failure rule (with q points in flight, shrinking only after q
 //! failures in a row); pending points as lies (kriging believer clipped at the incumbent)
 //! through a Cholesky extension, or as fantasies (log-EI averaged over joint posterior
-//! samples of their outcomes); no repeats of observed or pending points.
+//! samples of their outcomes); with points in flight, the lower confidence bound on the
+//! lie-extended posterior instead of log-EI (GP-BUCB), so that a round of parallel
+//! suggestions spreads out; no repeats of observed or pending points.
 //!
 //! Layout:
 //! - [`column`]: what each coordinate means, snapping onto allowed values;

@@ -1,7 +1,7 @@
 //! Sampler quality and speed: bayes, TPE and random on branin (2-D, 50 evaluations),
 //! hartmann6 (6-D, 100), ackley 5-D on [-5, 10]^5 (100) and rosenbrock 4-D on [-5, 10]^4
 //! (100), median regret at 25 / 50 / 100 % of the budget over the seeds, time per
-//! suggestion; bayes with 8 trials pending at a time; time per suggestion at fixed history
+//! suggestion; bayes and TPE with 8 trials pending at a time; time per suggestion at fixed history
 //! sizes. `bench/peers/samplers.py` runs the peers on the same workloads;
 //! `bench/samplers.sh` runs both and prints the side-by-side tables.
 //!
@@ -274,8 +274,12 @@ fn main() {
             .iter()
             .map(|s| (format!("ours-{s}"), s.clone(), 1))
             .collect();
-        if a.parallel && a.samplers.iter().any(|s| s == "bayes") {
-            modes.push(("ours-bayes-8pending".into(), "bayes".into(), 8));
+        if a.parallel {
+            for s in ["bayes", "tpe"] {
+                if a.samplers.iter().any(|x| x == s) {
+                    modes.push((format!("ours-{s}-8pending"), s.into(), 8));
+                }
+            }
         }
         for (label, algorithm, parallel) in modes {
             let mut regrets = Vec::new();

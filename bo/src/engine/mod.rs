@@ -1,6 +1,8 @@
 //! The engine: from encoded history to the next point(s). Observations go through output
 //! warping, the GP hyperparameters are refitted (warm-started from the previous call),
-//! pending points join the posterior as constant lies, and the acquisition maximizer's best
+//! pending points join the posterior as lies (with points in flight, the lower confidence
+//! bound replaces log-EI: the lies remove the uncertainty at the pending points, so the
+//! next one goes elsewhere), and the acquisition maximizer's best
 //! point that repeats nothing already observed or pending is returned. Before enough
 //! observations exist, points come from a scrambled Sobol design.
 //!
@@ -312,6 +314,7 @@ impl Engine {
         let lies: Vec<f64> = match self.settings.liar {
             _ if pending.is_empty() => Vec::new(),
             Liar::Best => vec![best; pending.len()],
+            Liar::Mean => gp.predict(&pending.concat()).mean,
             Liar::KrigingBeliever | Liar::Fantasies(_) => gp
                 .predict(&pending.concat())
                 .mean
@@ -375,9 +378,14 @@ impl Engine {
     ) -> Vec<f64> {
         // With q points in flight, one exploiting point per round of q suggestions.
         let in_flight = model.pending.len() / self.columns.len() + 1;
-        let every = self.settings.exploit_every.max(in_flight);
+        let every = self
+            .settings
+            .exploit_every
+            .max(in_flight.min(self.settings.exploit_in_flight_cap));
         let acquisition = if self.settings.exploit_every > 0 && known.len().is_multiple_of(every) {
             Acquisition::Lcb { kappa: 0.0 }
+        } else if let (Some(kappa), true) = (self.settings.batch_lcb_kappa, in_flight > 1) {
+            Acquisition::Lcb { kappa }
         } else {
             self.acquisition(model, rng)
         };
@@ -407,6 +415,7 @@ impl Engine {
             .unwrap_or_else(|| self.design_point(known));
         let lie = match self.settings.liar {
             Liar::Best => model.lie,
+            Liar::Mean => model.gp.predict(&point).mean[0],
             Liar::KrigingBeliever | Liar::Fantasies(_) => {
                 model.gp.predict(&point).mean[0].max(model.lie)
             }

@@ -15,6 +15,10 @@ pub enum Liar {
     /// at the point without making a bad region look good, and a point predicted to improve
     /// counts as merely matching the incumbent, so the next point goes elsewhere.
     KrigingBeliever,
+    /// The posterior mean at the point, unclipped (the plain kriging believer): the mean
+    /// stays as it was and only the uncertainty at the point is removed (GP-BUCB's
+    /// hallucinated observations).
+    Mean,
     /// Not a lie: log-EI averaged over this many joint posterior samples of the pending
     /// points' values ([`crate::pending`]); the Kriging believer fills in for other
     /// acquisition functions.
@@ -113,6 +117,22 @@ pub struct Settings {
     /// geometric mean from 0.18 to 0.11 and rosenbrock4's from 4.7 to 3.4 (4, 12 and 16 per
     /// dimension were worse on one function or another).
     pub local_fraction: f64,
+    /// With `q` points in flight, the posterior-mean step comes every
+    /// `max(exploit_every, min(q, this))` suggestions: `usize::MAX` gives one per round of
+    /// `q`, smaller values keep more of each round exploiting (the lies at the round's
+    /// earlier points spread the exploiting points apart).
+    pub exploit_in_flight_cap: usize,
+    /// Whether the trust region's failure limit grows with the points in flight (halving
+    /// only after `max(d, q)` failures in a row instead of `d`).
+    pub region_failures_in_flight: bool,
+    /// With points in flight, the suggestions that do not exploit minimize the lower
+    /// confidence bound `μ − κ·σ` with this κ on the posterior extended by the lies
+    /// (GP-BUCB, Desautels et al. 2014) instead of maximizing log-EI; `None`: log-EI.
+    /// A lie removes the uncertainty at its point, so the round's points spread over the
+    /// region instead of piling up where log-EI peaks. Default κ = 2: over 20 seeds with 8
+    /// in flight (geometric mean of final regrets) it took branin from 1.7e-5 to 5.7e-6,
+    /// hartmann6 from 1.3e-3 to 6.0e-4 and ackley5 from 0.96 to 0.79, rosenbrock4 even.
+    pub batch_lcb_kappa: Option<f64>,
 }
 
 impl Default for Settings {
@@ -132,6 +152,9 @@ impl Default for Settings {
             trust_region_min_side: 1.0 / 1024.0,
             local_points_per_dimension: 8,
             local_fraction: 0.5,
+            exploit_in_flight_cap: usize::MAX,
+            region_failures_in_flight: true,
+            batch_lcb_kappa: Some(2.0),
         }
     }
 }

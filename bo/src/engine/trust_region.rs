@@ -51,7 +51,12 @@ impl Engine {
     pub(super) fn region_side(&self, values: &[f64], pending: usize) -> f64 {
         // With q points in flight, a suggestion's outcome is known q - 1 results late: as
         // in TuRBO's batch rule, the region shrinks only after a whole round of failures.
-        let failure_limit = self.columns.len().max(pending + 1);
+        let in_flight = if self.settings.region_failures_in_flight {
+            pending + 1
+        } else {
+            1
+        };
+        let failure_limit = self.columns.len().max(in_flight);
         trust_region_side(
             values,
             self.initial_design_size(),
