@@ -1,0 +1,143 @@
+//! The int8 arithmetic: real values to int8 (QuantizeLinear's rounding) and the
+//! `i8 × i8 → i32` matrix product.
+
+use ndarray::{ArrayView2, ArrayViewMut2};
+
+use crate::linalg::vectorized;
+
+/// The int8 value of `x` at `scale`: `x / scale` rounded half to even, saturated to
+/// [-128, 127], exactly as ONNX QuantizeLinear with a zero point of 0.
+#[inline(always)]
+pub(crate) fn quantize(x: f32, scale: f32) -> i8 {
+    (x / scale).clamp(-128.0, 127.0).round_ties_even() as i8
+}
+
+/// `out[r, c] = Σₖ x[r, k] · w[c, k]` with exact i32 sums (|x|, |w| ≤ 128: the sums stay
+/// exact for up to 131,000 inputs, far beyond the widest layer accepted).
+///
+/// # Panics
+/// When the shapes do not chain or an operand is not contiguous row-major (bugs of the caller).
+pub(crate) fn matmul_i8(
+    mut out: ArrayViewMut2<'_, i32>,
+    x: ArrayView2<'_, i8>,
+    w: ArrayView2<'_, i8>,
+) {
+    let ((rows, k), (cols, k2)) = (x.dim(), w.dim());
+    assert!(
+        k == k2 && out.dim() == (rows, cols),
+        "matmul_i8: {rows}×{k} · ({cols}×{k2})ᵀ into {:?}",
+        out.dim()
+    );
+    let (Some(x), Some(w)) = (x.to_slice(), w.to_slice()) else {
+        panic!("matmul_i8: operands must be contiguous row-major");
+    };
+    let Some(out) = out.as_slice_mut() else {
+        panic!("matmul_i8: the output must be contiguous row-major");
+    };
+    if k == 0 || cols == 0 {
+        out.fill(0);
+        return;
+    }
+    vectorized(
+        #[inline(always)]
+        || {
+            for (x_row, out_row) in x.chunks_exact(k).zip(out.chunks_exact_mut(cols)) {
+                // Four output units per sweep: each input value loaded once for four products.
+                let mut units = w.chunks_exact(4 * k);
+                let mut c = 0;
+                for four in &mut units {
+                    let (w0, rest) = four.split_at(k);
+                    let (w1, rest) = rest.split_at(k);
+                    let (w2, w3) = rest.split_at(k);
+                    let sums = dot4(x_row, [w0, w1, w2, w3]);
+                    out_row[c..c + 4].copy_from_slice(&sums);
+                    c += 4;
+                }
+                for w_row in units.remainder().chunks_exact(k) {
+                    out_row[c] = dot(x_row, w_row);
+                    c += 1;
+                }
+            }
+        },
+    )
+}
+
+/// One dot product; i16 products (|x·w| ≤ 16,384) summed in i32, a pattern the compiler
+/// turns into multiply-add instructions.
+#[inline(always)]
+fn dot(x: &[i8], w: &[i8]) -> i32 {
+    x.iter()
+        .zip(w)
+        .map(|(&a, &b)| i32::from(i16::from(a) * i16::from(b)))
+        .sum()
+}
+
+/// Four dot products of `x` with four rows, in blocks of 16 inputs.
+#[inline(always)]
+fn dot4(x: &[i8], w: [&[i8]; 4]) -> [i32; 4] {
+    const BLOCK: usize = 16;
+    let mut sums = [[0i32; BLOCK]; 4];
+    let blocks = x.len() / BLOCK;
+    for b in 0..blocks {
+        let xb = &x[b * BLOCK..][..BLOCK];
+        for (sum, row) in sums.iter_mut().zip(&w) {
+            let wb = &row[b * BLOCK..][..BLOCK];
+            for ((s, &a), &v) in sum.iter_mut().zip(xb).zip(wb) {
+                *s += i32::from(i16::from(a) * i16::from(v));
+            }
+        }
+    }
+    let tail = blocks * BLOCK;
+    let mut out = [0i32; 4];
+    for ((o, sum), row) in out.iter_mut().zip(&sums).zip(&w) {
+        *o = sum.iter().sum::<i32>() + dot(&x[tail..], &row[tail..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::Array2;
+
+    use super::*;
+
+    #[test]
+    fn quantize_rounds_half_to_even_and_saturates() {
+        assert_eq!(quantize(2.5, 1.0), 2);
+        assert_eq!(quantize(3.5, 1.0), 4);
+        assert_eq!(quantize(-2.5, 1.0), -2);
+        assert_eq!(quantize(0.26, 0.1), 3);
+        assert_eq!(quantize(1000.0, 1.0), 127);
+        assert_eq!(quantize(-1000.0, 1.0), -128);
+        assert_eq!(quantize(f32::NAN, 1.0), 0);
+    }
+
+    #[test]
+    fn the_int8_product_equals_the_naive_sum_at_every_width() {
+        for (rows, k, cols) in [(3, 1, 1), (5, 17, 9), (2, 64, 4), (4, 100, 13), (1, 33, 0)] {
+            let x = Array2::from_shape_fn((rows, k), |(r, i)| ((r * 31 + i * 7) % 256) as u8 as i8);
+            let w = Array2::from_shape_fn((cols, k), |(c, i)| {
+                ((c * 13 + i * 11 + 5) % 255) as u8 as i8
+            });
+            let mut out = Array2::from_elem((rows, cols), 99);
+            matmul_i8(out.view_mut(), x.view(), w.view());
+            for r in 0..rows {
+                for c in 0..cols {
+                    let expected: i32 = (0..k)
+                        .map(|i| i32::from(x[[r, i]]) * i32::from(w[[c, i]]))
+                        .sum();
+                    assert_eq!(out[[r, c]], expected, "{rows}×{k}×{cols} at ({r}, {c})");
+                }
+            }
+        }
+        // The extreme products: -128 · -128 sums beyond i16.
+        let x = Array2::from_elem((1, 40), -128i8);
+        let mut out = Array2::zeros((1, 5));
+        matmul_i8(
+            out.view_mut(),
+            x.view(),
+            Array2::from_elem((5, 40), -128i8).view(),
+        );
+        assert!(out.iter().all(|&v| v == 40 * 16_384));
+    }
+}
