@@ -340,7 +340,8 @@ pub enum Command {
     #[command(after_help = "Examples:\n  hypersearch train examples/digits.toml\n  \
         hypersearch train examples/digits.toml --params '{\"training.learning_rate\": 0.01}' --format json\n  \
         hypersearch train examples/digits-search.toml --params \"$(hypersearch best --format json | jq -c '.[0].params')\"\n  \
-        hypersearch train --trial 12 --db hypersearch.db\n\n\
+        hypersearch train --trial 12 --db hypersearch.db\n  \
+        hypersearch train examples/digits.toml --int8 --onnx digits-int8.onnx\n\n\
         --params takes a trial's `params` as best, trials and show print them (architecture choices \
         such as arch.units_1 included) or its `overrides` (training keys such as network.hidden).")]
     Train {
@@ -364,7 +365,27 @@ pub enum Command {
         /// Also draw the run's loss and accuracy by epoch as DIR/history.png and .svg.
         #[arg(long, value_name = "DIR")]
         plot: Option<PathBuf>,
+        /// What to keep of the trained network: int8, ONNX, predictions.
+        #[command(flatten)]
+        artifacts: ArtifactArgs,
     },
+}
+
+/// `train`'s flags for the trained network itself (docs/MODELS.md).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ArtifactArgs {
+    /// Quantize the trained network to int8 (as `[training] quantize = "int8"`) and report
+    /// its accuracy and size next to f32's.
+    #[arg(long)]
+    pub int8: bool,
+    /// Write the trained network as an ONNX model to FILE (int8 in QDQ form when quantizing).
+    #[arg(long, value_name = "FILE")]
+    pub onnx: Option<PathBuf>,
+    /// Write the predictions on the test split (else the validation split) to FILE as CSV:
+    /// split, row in its file, label, predicted class, each class's probability, and the
+    /// int8 model's predicted class when quantizing.
+    #[arg(long, value_name = "FILE")]
+    pub predictions: Option<PathBuf>,
 }
 
 /// `serve`'s bounds on what workers and connections may take.

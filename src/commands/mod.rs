@@ -6,6 +6,7 @@
 //! `study_file` (loading a study config), `output` (tables, CSV, JSON), `progress` (the
 //! progress bar), `logging`, `training_config` (a trial as a re-runnable training config).
 
+mod artifacts;
 pub mod dashboard;
 mod export;
 mod failures;
@@ -147,6 +148,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             study,
             format,
             plot,
+            artifacts,
         } => {
             let what = match (config, trial) {
                 (_, Some(trial)) => train::What::Trial {
@@ -157,7 +159,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 (Some(config), None) => train::What::Config { config, params },
                 (None, None) => bail!("give a config file or --trial N"),
             };
-            train::run(what, format, plot.as_deref())
+            train::run(what, format, plot.as_deref(), &artifacts)
         }
     }
 }

@@ -10,11 +10,13 @@ use hypersearch_plots::ImageFormat;
 use hypersearch_plots::run::{RunChart, Series};
 use hypersearch_search::params::Params;
 use hypersearch_search::space::architecture::training_overrides;
-use nn_core::{Control, Dataset, EpochMetrics, TrainConfig};
+use nn_core::config::Quantize;
+use nn_core::{Control, Dataset, EpochMetrics, TrainConfig, TrainReport};
 
+use super::artifacts;
 use super::query::with_database;
 use super::training_config::{self, StoredObjective};
-use crate::cli::TrainFormat;
+use crate::cli::{ArtifactArgs, TrainFormat};
 
 /// What to train.
 pub enum What {
@@ -37,8 +39,14 @@ pub enum What {
 }
 
 /// Trains the network `what` describes and prints its history; with `plot`, also draws it
-/// (loss and accuracy, training against validation) as `DIR/history.png` and `.svg`.
-pub fn run(what: What, format: TrainFormat, plot: Option<&Path>) -> anyhow::Result<ExitCode> {
+/// (loss and accuracy, training against validation) as `DIR/history.png` and `.svg`;
+/// `artifacts` quantizes the network and writes it (ONNX) and its predictions.
+pub fn run(
+    what: What,
+    format: TrainFormat,
+    plot: Option<&Path>,
+    artifacts: &ArtifactArgs,
+) -> anyhow::Result<ExitCode> {
     if let Some(dir) = plot {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot make the plot directory {}", dir.display()))?;
@@ -57,9 +65,15 @@ pub fn run(what: What, format: TrainFormat, plot: Option<&Path>) -> anyhow::Resu
         }
         What::Trial { db, study, trial } => stored_trial(&db, study.as_deref(), trial)?,
     };
+    let config = if artifacts.int8 {
+        config.with_quantize(Quantize::Int8)
+    } else {
+        config
+    };
     let data = Dataset::load(config.data()).context("cannot load the data set")?;
+    artifacts::check(&data, artifacts)?;
     let mut out = std::io::stdout().lock();
-    let report = match format {
+    let trained = match format {
         TrainFormat::Table => {
             writeln!(
                 out,
@@ -84,28 +98,56 @@ pub fn run(what: What, format: TrainFormat, plot: Option<&Path>) -> anyhow::Resu
                 );
                 Control::Continue
             };
-            let report = nn_core::train(&config, &data, &mut print)?;
+            let trained = nn_core::train_model(&config, &data, &mut print)?;
+            let report = &trained.report;
             if let (Some(acc), Some(loss)) = (report.test_accuracy, report.test_loss) {
                 writeln!(out, "test accuracy {acc:.4}, test loss {loss:.4}")?;
             }
+            print_int8(&mut out, report)?;
             let stop = match report.stop_reason {
                 Some(nn_core::StopReason::Patience) => ", stopped early (patience)",
                 Some(nn_core::StopReason::Observer) => ", stopped early",
                 None => "",
             };
             writeln!(out, "{} parameters{stop}", report.parameters)?;
-            report
+            trained
         }
         TrainFormat::Json => {
-            let report = nn_core::train(&config, &data, &mut |_: &EpochMetrics| Control::Continue)?;
-            writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
-            report
+            let trained =
+                nn_core::train_model(&config, &data, &mut |_: &EpochMetrics| Control::Continue)?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&trained.report)?)?;
+            trained
         }
     };
+    artifacts::write(&trained, &data, artifacts)?;
     if let Some(dir) = plot {
-        draw_history(&report.history, &title, dir)?;
+        draw_history(&trained.report.history, &title, dir)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The int8 lines of the table output: accuracy next to f32's, and the sizes.
+fn print_int8(out: &mut impl Write, report: &TrainReport) -> anyhow::Result<()> {
+    let Some(int8) = &report.int8 else {
+        return Ok(());
+    };
+    let f32_val = report.history.last().and_then(|m| m.val_accuracy);
+    for (split, int8, fp32) in [
+        ("test", int8.int8_test_accuracy, report.test_accuracy),
+        ("val", int8.int8_val_accuracy, f32_val),
+    ] {
+        if let (Some(int8), Some(fp32)) = (int8, fp32) {
+            writeln!(out, "int8 {split} accuracy {int8:.4} (f32 {fp32:.4})")?;
+        }
+    }
+    writeln!(
+        out,
+        "model {} bytes f32, {} bytes int8 ({:.2}x smaller)",
+        int8.model_bytes,
+        int8.int8_model_bytes,
+        int8.model_bytes as f64 / int8.int8_model_bytes.max(1) as f64
+    )?;
+    Ok(())
 }
 
 /// Writes the run's loss and accuracy curves as `dir/history.png` and `dir/history.svg`.
