@@ -164,26 +164,30 @@ impl QuantizedModel {
     pub fn logits(&self, x: ArrayView2<'_, f32>) -> Array2<f32> {
         let rows = x.nrows();
         let first = self.hidden.first().unwrap_or(&self.output);
-        let mut q = x.mapv(|v| quantize_value(v, first.input_scale));
+        let x = x.as_standard_layout();
+        let mut q = Array2::zeros(x.raw_dim());
+        kernel::quantize_all(
+            x.as_slice().expect("standard layout"),
+            first.input_scale,
+            q.as_slice_mut().expect("a new array is contiguous"),
+        );
         for (l, layer) in self.hidden.iter().enumerate() {
-            let sums = self.sums(layer, q.view());
+            let y = self.sums(layer, q.view());
             let next_scale = self.hidden.get(l + 1).unwrap_or(&self.output).input_scale;
-            let mut next = Array2::zeros((rows, layer.weights.nrows()));
-            let act = self.activation;
-            Zip::from(next.rows_mut())
-                .and(sums.rows())
-                .and(q.rows())
-                .for_each(|mut out, y, input| {
-                    for (c, (o, &y)) in out.iter_mut().zip(&y).enumerate() {
-                        let mut a = activation::value(act, y);
-                        if layer.residual {
-                            a += f32::from(input[c]) * layer.input_scale;
-                        }
-                        *o = quantize_value(a, next_scale);
-                    }
-                });
+            let mut next = Array2::zeros(y.raw_dim());
+            let residual = layer
+                .residual
+                .then(|| (q.as_slice().expect("contiguous"), layer.input_scale));
+            kernel::activate_quantize(
+                self.activation,
+                y.as_slice().expect("contiguous"),
+                residual,
+                next_scale,
+                next.as_slice_mut().expect("a new array is contiguous"),
+            );
             q = next;
         }
+        debug_assert_eq!(q.nrows(), rows);
         self.sums(&self.output, q.view())
     }
 
@@ -191,17 +195,13 @@ impl QuantizedModel {
     fn sums(&self, layer: &QuantizedLayer, q: ArrayView2<'_, i8>) -> Array2<f32> {
         let mut acc = Array2::zeros((q.nrows(), layer.weights.nrows()));
         matmul_i8(acc.view_mut(), q, layer.weights.view());
-        let scales = layer.bias_scales();
         let mut y = Array2::zeros(acc.raw_dim());
-        Zip::from(y.rows_mut())
-            .and(acc.rows())
-            .for_each(|mut y, acc| {
-                Zip::from(&mut y)
-                    .and(&acc)
-                    .and(&layer.bias)
-                    .and(&scales)
-                    .for_each(|y, &a, &b, &s| *y = a.saturating_add(b) as f32 * s);
-            });
+        kernel::dequantize(
+            acc.as_slice().expect("contiguous"),
+            layer.bias.as_slice().expect("contiguous"),
+            layer.bias_scales().as_slice().expect("contiguous"),
+            y.as_slice_mut().expect("a new array is contiguous"),
+        );
         y
     }
 
