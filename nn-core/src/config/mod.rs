@@ -27,6 +27,7 @@
 //! | `training.patience` | none | ≥ 1 epochs without a better validation loss |
 //! | `training.seed` | 1 | ≥ 0 |
 //! | `training.threads` | 1 | 1..=1024 |
+//! | `training.quantize` | `"none"` | `none`, `int8` (not overridable: it changes no weight) |
 
 mod keys;
 mod raw;
@@ -113,6 +114,12 @@ impl TrainConfig {
     /// The `[training]` section.
     pub fn training(&self) -> &TrainingConfig {
         &self.training
+    }
+
+    /// The same config with `training.quantize` set (what `train --int8` does).
+    pub fn with_quantize(mut self, quantize: Quantize) -> Self {
+        self.training.quantize = quantize;
+        self
     }
 }
 
@@ -216,6 +223,18 @@ pub struct TrainingConfig {
     pub seed: u64,
     /// Threads for the matrix products (1: no thread pool at all).
     pub threads: usize,
+    /// Post-training quantization, evaluated after training next to f32.
+    pub quantize: Quantize,
+}
+
+/// Post-training quantization (`training.quantize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Quantize {
+    /// None: f32 only.
+    #[default]
+    None,
+    /// int8 weights and activations, calibrated on training samples.
+    Int8,
 }
 
 /// An optimizer.

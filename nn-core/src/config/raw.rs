@@ -70,6 +70,7 @@ pub(crate) struct RawTraining {
     pub patience: Option<Spanned<i64>>,
     pub seed: Option<Spanned<i64>>,
     pub threads: Option<Spanned<i64>>,
+    pub quantize: Option<Spanned<String>>,
 }
 
 /// `lr_schedule = { exponential = 0.95 }`, `{ step = [10, 0.5] }`, `{ cosine = true }` or

@@ -8,8 +8,8 @@ use toml::Spanned;
 use super::keys::{self, ACTIVATIONS, INITS, OPTIMIZERS};
 use super::raw::{RawData, RawDropout, RawFile, RawNetwork, RawSchedule, RawTraining};
 use super::{
-    Activation, DataConfig, DataSource, Init, NetworkConfig, Optimizer, Overrides, Schedule,
-    TrainConfig, TrainingConfig,
+    Activation, DataConfig, DataSource, Init, NetworkConfig, Optimizer, Overrides, Quantize,
+    Schedule, TrainConfig, TrainingConfig,
 };
 use crate::error::Error;
 
@@ -308,6 +308,13 @@ impl Checker<'_> {
         let seed = self.int("training.seed", &raw.seed, 0..=i64::MAX)?;
         let threads = self.int("training.threads", &raw.threads, 1..=1024)?;
         let epochs = epochs.unwrap_or(10) as usize;
+        let quantize = self.choice(
+            "training.quantize",
+            raw.quantize,
+            &["none", "int8"],
+            &[Quantize::None, Quantize::Int8],
+            Quantize::None,
+        )?;
         let lr_schedule = match raw.lr_schedule {
             None => Schedule::Constant,
             Some(s) => self.schedule(s)?,
@@ -324,6 +331,7 @@ impl Checker<'_> {
             patience: patience.map(|p| p as usize),
             seed: seed.unwrap_or(1) as u64,
             threads: threads.unwrap_or(1) as usize,
+            quantize,
         })
     }
 

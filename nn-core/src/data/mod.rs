@@ -9,7 +9,7 @@ mod split;
 use std::io::Read;
 use std::path::Path;
 
-use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use crate::config::{DataConfig, DataSource};
 use crate::error::Error;
@@ -53,6 +53,17 @@ pub struct Dataset {
     train_rows: Vec<u32>,
     val_rows: Vec<u32>,
     test: Option<(Array2<f32>, Vec<u32>)>,
+    standardization: Standardization,
+}
+
+/// The per-feature standardization fitted on the training rows: a raw sample `x` becomes
+/// `(x − mean) · scale`, in f32, in that order (an exported model repeats it exactly).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Standardization {
+    /// The mean of each feature over the training rows.
+    pub mean: Array1<f32>,
+    /// 1 / the standard deviation of each feature (1 for features that barely vary).
+    pub scale: Array1<f32>,
 }
 
 /// A read-only view of some rows of a data set.
@@ -211,6 +222,11 @@ impl Dataset {
             y,
             rows: None,
         })
+    }
+
+    /// How raw samples were standardized (fitted on the training rows).
+    pub fn standardization(&self) -> &Standardization {
+        &self.standardization
     }
 
     /// Every standardized sample of the training file (training and validation rows), one row

@@ -5,7 +5,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::{Dataset, MAX_CLASSES, Samples};
+use super::{Dataset, MAX_CLASSES, Samples, Standardization};
 use crate::error::Error;
 
 /// Features whose spread on the training rows is below this are only centred, not scaled
@@ -73,6 +73,7 @@ pub(super) fn build(
         train_rows,
         val_rows,
         test,
+        standardization: Standardization { mean, scale },
     })
 }
 

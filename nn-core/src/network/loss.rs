@@ -64,7 +64,7 @@ fn row_loss(row: &[f32], label: usize) -> (f64, bool) {
 }
 
 /// The index of the largest value (ties go to the lowest index).
-fn argmax(row: &[f32]) -> usize {
+pub(crate) fn argmax(row: &[f32]) -> usize {
     let mut argmax = 0;
     for (i, v) in row.iter().enumerate() {
         if *v > row[argmax] {

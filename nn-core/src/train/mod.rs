@@ -9,15 +9,28 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-pub use report::{Control, EpochMetrics, Observer, StopReason, TrainReport};
+pub use report::{Control, EpochMetrics, Int8Report, Observer, StopReason, TrainReport};
 
-use crate::config::TrainConfig;
+use crate::config::{Quantize, TrainConfig};
 use crate::data::{Dataset, Split};
 use crate::error::Error;
 use crate::linalg::{Threads, flat, flat_mut};
+use crate::model::Model;
 use crate::network::pass::{self, Mode, Workspace};
 use crate::network::{Network, dropout::mix, loss};
 use crate::optim::{OptimizerState, clip_global_norm};
+use crate::quantize::{QuantizedModel, calibration_samples};
+
+/// A finished training: its report and the trained network, ready for inference and export.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    /// What [`train`] returns.
+    pub report: TrainReport,
+    /// The network as trained (batch norm folded), f32.
+    pub model: Model,
+    /// Its int8 version, when `training.quantize` is `int8`.
+    pub int8: Option<QuantizedModel>,
+}
 
 /// Trains the network `config` describes on `data`, calling `observer` after every epoch.
 ///
@@ -47,6 +60,20 @@ pub fn train<O: Observer + ?Sized>(
     data: &Dataset,
     observer: &mut O,
 ) -> Result<TrainReport, Error> {
+    train_model(config, data, observer).map(|trained| trained.report)
+}
+
+/// [`train`], keeping the trained network: as an f32 [`Model`] and, when `training.quantize`
+/// is `int8`, as a [`QuantizedModel`] calibrated on training samples (chosen by the seed),
+/// whose accuracy the report gives next to f32's.
+///
+/// # Errors
+/// As [`train`].
+pub fn train_model<O: Observer + ?Sized>(
+    config: &TrainConfig,
+    data: &Dataset,
+    observer: &mut O,
+) -> Result<Trained, Error> {
     let tc = config.training();
     let mut net = Network::new(config.network(), data.features(), data.classes(), tc.seed)?;
     let pool = match tc.threads {
@@ -136,14 +163,39 @@ pub fn train<O: Observer + ?Sized>(
     let test = data
         .test()
         .map(|t| evaluate(&mut net, &mut ws, &t, threads));
-    Ok(TrainReport {
+    let model = Model::from_network(&net, data.standardization());
+    let int8 = match tc.quantize {
+        Quantize::None => None,
+        Quantize::Int8 => Some(QuantizedModel::calibrate(
+            &model,
+            calibration_samples(&train_split, tc.seed).view(),
+        )?),
+    };
+    let report = TrainReport {
         history,
         test_loss: test.map(|t| t.0),
         test_accuracy: test.map(|t| t.1),
         parameters: net.parameter_count(),
         stopped_early: stop_reason.is_some(),
         stop_reason,
+        int8: int8.as_ref().map(|q| int8_report(&model, q, data)),
+    };
+    Ok(Trained {
+        report,
+        model,
+        int8,
     })
+}
+
+/// The int8 model's accuracy on the held-out splits and the two models' sizes.
+fn int8_report(model: &Model, int8: &QuantizedModel, data: &Dataset) -> Int8Report {
+    let validation = data.validation();
+    Int8Report {
+        int8_val_accuracy: (!validation.is_empty()).then(|| int8.accuracy(&validation)),
+        int8_test_accuracy: data.test().map(|test| int8.accuracy(&test)),
+        model_bytes: model.bytes(),
+        int8_model_bytes: int8.bytes(),
+    }
 }
 
 /// Copies the samples at `positions` of `split` into the workspace; returns how many.

@@ -89,4 +89,23 @@ pub struct TrainReport {
     /// Why it ended early.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<StopReason>,
+    /// The int8 model's accuracy and size, when `training.quantize` is `int8` (its fields
+    /// sit at the top level of the JSON).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub int8: Option<Int8Report>,
+}
+
+/// What int8 quantization gives, next to f32.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Int8Report {
+    /// The int8 model's accuracy on the validation split, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub int8_val_accuracy: Option<f64>,
+    /// The int8 model's accuracy on the test split, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub int8_test_accuracy: Option<f64>,
+    /// Bytes of the f32 weights and biases (batch norm folded).
+    pub model_bytes: usize,
+    /// Bytes of the int8 weights with their i32 biases and f32 scales.
+    pub int8_model_bytes: usize,
 }

@@ -148,6 +148,20 @@ fn train_one(
             if let Some(v) = report.test_loss {
                 last.push(("test_loss".into(), v));
             }
+            // `[training] quantize = "int8"`: the int8 model's accuracy and both sizes.
+            if let Some(int8) = &report.int8 {
+                let accuracies = [
+                    ("int8_val_accuracy", int8.int8_val_accuracy),
+                    ("int8_test_accuracy", int8.int8_test_accuracy),
+                ];
+                last.extend(
+                    accuracies
+                        .into_iter()
+                        .filter_map(|(k, v)| Some((k.into(), v?))),
+                );
+                last.push(("model_bytes".into(), int8.model_bytes as f64));
+                last.push(("int8_model_bytes".into(), int8.int8_model_bytes as f64));
+            }
             Outcome::Finished(finite(last))
         }
         Err(err) => Outcome::Failed {
@@ -203,6 +217,51 @@ mod tests {
             }
         }
         assert_eq!(epochs, 3);
+    }
+
+    #[tokio::test]
+    async fn a_quantized_study_reports_the_int8_accuracy_with_the_final_metrics() {
+        let base = "[data]\nsource = \"digits\"\n[network]\nhidden = [32]\n\
+                    [training]\nepochs = 3\nlearning_rate = 0.01\nquantize = \"int8\"\n";
+        let assignment = Assignment {
+            lease: LeaseId {
+                trial: 0,
+                attempt: 1,
+                token: 1,
+            },
+            params: serde_json::Map::new(),
+            overrides: serde_json::Map::new(),
+        };
+        let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+        start(
+            base.into(),
+            DatasetCache::default(),
+            assignment,
+            Arc::default(),
+            events,
+        );
+        loop {
+            if let Event::Done(outcome) = received.recv().await.unwrap() {
+                let Outcome::Finished(last) = outcome else {
+                    panic!("{outcome:?}");
+                };
+                let (fp32, int8) = (last["val_accuracy"], last["int8_val_accuracy"]);
+                assert!(int8 > 0.5 && (fp32 - int8).abs() < 0.02, "{last:?}");
+                assert_eq!(
+                    last["model_bytes"],
+                    (4 * (64 * 32 + 32 + 32 * 10 + 10)) as f64
+                );
+                assert!(
+                    last["int8_model_bytes"] * 3.0 < last["model_bytes"],
+                    "{last:?}"
+                );
+                assert!(
+                    !last.contains_key("int8_test_accuracy"),
+                    "digits has no test split"
+                );
+                break;
+            }
+        }
     }
 
     #[tokio::test]
