@@ -24,6 +24,7 @@
 //! assert!(report.history[2].val_accuracy.unwrap() > 0.9);
 //! ```
 
+mod augment;
 pub mod config;
 pub mod data;
 mod error;
