@@ -93,7 +93,11 @@ pub fn run(what: What, format: TrainFormat, plot: Option<&Path>) -> anyhow::Resu
                 Some(nn_core::StopReason::Observer) => ", stopped early",
                 None => "",
             };
-            writeln!(out, "{} parameters{stop}", report.parameters)?;
+            writeln!(
+                out,
+                "{} parameters, {} flops per example, inference {:.4} ms (batch of one){stop}",
+                report.parameters, report.flops, report.inference_ms
+            )?;
             report
         }
         TrainFormat::Json => {
