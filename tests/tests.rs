@@ -5,6 +5,7 @@
 
 mod harness;
 
+mod architecture_cost;
 mod cluster;
 mod command_limits;
 mod conditions;

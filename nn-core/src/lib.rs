@@ -7,6 +7,8 @@
 //! - [`data`]: IDX, CSV and built-in digits loaders; [`Dataset`] holds the standardized
 //!   samples (an ndarray `Array2`, one row per sample) and the seeded train/validation split,
 //!   shareable read-only between trainings.
+//! - `augment`: random shifts and rotations of training images (`[data] augment`), warped
+//!   into the batch buffer from (seed, epoch, example).
 //! - `linalg`: the one matrix-product wrapper: ndarray views in, faer's kernels on the same
 //!   memory (no copy).
 //! - `network`: parameters (ndarray arrays per layer), activations, batch norm, dropout,
@@ -28,6 +30,7 @@
 //! assert!(report.history[2].val_accuracy.unwrap() > 0.9);
 //! ```
 
+mod augment;
 pub mod config;
 pub mod data;
 mod error;

@@ -35,9 +35,9 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 /// Allocations counted during each epoch (from one observer call to the next).
-fn allocations_per_epoch(network: &str, batch_size: usize) -> Vec<usize> {
+fn allocations_per_epoch(data: &str, network: &str, batch_size: usize) -> Vec<usize> {
     let text = format!(
-        "[data]\nsource = \"digits\"\n[network]\n{network}\n[training]\nepochs = 4\nbatch_size = {batch_size}\n"
+        "[data]\nsource = \"digits\"\n{data}\n[network]\n{network}\n[training]\nepochs = 4\nbatch_size = {batch_size}\n"
     );
     let config = TrainConfig::from_toml(&text, "test").unwrap_or_else(|e| panic!("{e}"));
     let data = Dataset::load(config.data()).unwrap_or_else(|e| panic!("{e}"));
@@ -52,12 +52,17 @@ fn allocations_per_epoch(network: &str, batch_size: usize) -> Vec<usize> {
 
 #[test]
 fn epochs_after_the_first_allocate_nothing() {
-    for network in [
-        "hidden = [64, 32]",
-        "hidden = [64, 64]\nbatch_norm = true\ndropout = [0.3, 0.2]\nresidual = true",
+    for (data, network) in [
+        ("", "hidden = [64, 32]"),
+        (
+            "",
+            "hidden = [64, 64]\nbatch_norm = true\ndropout = [0.3, 0.2]\nresidual = true",
+        ),
+        // Augmentation draws and warps every example into the batch buffer.
+        ("augment = { shift = 1, rotate = 10 }", "hidden = [64, 32]"),
     ] {
         // 1,438 training rows: 45 batches of 32 per epoch.
-        let counts = allocations_per_epoch(network, 32);
+        let counts = allocations_per_epoch(data, network, 32);
         assert!(counts.iter().all(|c| *c == 0), "{network}: {counts:?}");
     }
 }

@@ -215,6 +215,21 @@ pub fn json_field(value: Option<&serde_json::Value>) -> String {
     }
 }
 
+/// A trained network's cost from its final metrics, compactly (`109386 params, 2.18e5 flops,
+/// 0.0412 ms`); `None` when the trial reported none (not a training, or not finished).
+pub fn cost(metrics: Option<&serde_json::Value>) -> Option<String> {
+    let metric = |name: &str| metrics?.get(name)?.as_f64();
+    let parameters = metric("parameters")?;
+    let mut parts = vec![format!("{parameters:.0} params")];
+    if let Some(flops) = metric("flops") {
+        parts.push(format!("{} flops", number(flops)));
+    }
+    if let Some(ms) = metric("inference_ms") {
+        parts.push(format!("{} ms", number(ms)));
+    }
+    Some(parts.join(", "))
+}
+
 /// The architecture part of a trial's parameters (`arch.*`), compactly:
 /// `layers=3 units=[128, 64, 32] activation=relu`.
 pub fn architecture(params: &serde_json::Value) -> String {

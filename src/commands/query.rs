@@ -309,6 +309,13 @@ pub fn print_trials(
             } else {
                 header.push("parameters");
             }
+            // Trained networks report their cost (parameters, flops, inference time).
+            let costed = trials
+                .iter()
+                .any(|t| output::cost(t.metrics.as_ref()).is_some());
+            if costed {
+                header.push("cost");
+            }
             header.extend(["attempts", "worker"]);
             if ranked {
                 header.insert(0, "rank");
@@ -323,8 +330,11 @@ pub fn print_trials(
                 if searched_architecture {
                     row.push(output::architecture(&trial.params));
                 }
+                row.push(output::hyperparameters(&trial.params));
+                if costed {
+                    row.push(output::cost(trial.metrics.as_ref()).unwrap_or_else(|| "-".into()));
+                }
                 row.extend([
-                    output::hyperparameters(&trial.params),
                     trial.attempts.to_string(),
                     trial
                         .worker
@@ -339,7 +349,7 @@ pub fn print_trials(
             let hidden = output::fit(
                 &mut table,
                 &header,
-                &["worker", "attempts", "rank", "state"],
+                &["worker", "attempts", "cost", "rank", "state"],
                 &["architecture", "hyperparameters", "parameters"],
             );
             say!("{table}");

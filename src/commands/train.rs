@@ -133,7 +133,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
                 Some(nn_core::StopReason::Observer) => ", stopped early",
                 None => "",
             };
-            writeln!(out, "{} parameters{stop}", report.parameters)?;
+            writeln!(
+                out,
+                "{} parameters, {} flops per example, inference {:.4} ms (batch of one){stop}",
+                report.parameters, report.flops, report.inference_ms
+            )?;
             trained
         }
         TrainFormat::Json => {

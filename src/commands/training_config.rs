@@ -68,18 +68,23 @@ pub fn render(study_config: &str, overrides: &serde_json::Value) -> anyhow::Resu
         }
     }
     for (key, value) in overrides.as_object().into_iter().flatten() {
-        let Some((section, field)) = key.split_once('.') else {
+        // `data.augment.shift` is the table `data`, its table `augment`, its key `shift`.
+        let Some((tables, field)) = key.rsplit_once('.') else {
             bail!("override `{key}` is not a dotted training key");
         };
         let Some(value) = toml_value(key, value)? else {
             continue;
         };
-        let table = config
-            .entry(section.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        let Some(table) = table.as_table_mut() else {
-            bail!("`{section}` is not a table in the study config");
-        };
+        let mut table = &mut config;
+        for section in tables.split('.') {
+            let entry = table
+                .entry(section.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let Some(inner) = entry.as_table_mut() else {
+                bail!("`{section}` of override `{key}` is not a table in the study config");
+            };
+            table = inner;
+        }
         table.insert(field.to_string(), value);
     }
     toml::to_string(&config).context("cannot write the training config")
@@ -89,6 +94,18 @@ pub fn render(study_config: &str, overrides: &serde_json::Value) -> anyhow::Resu
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_overrides_reach_their_inner_table() {
+        let study = "[data]\nsource = \"digits\"\naugment = { rotate = 5 }\n";
+        let overrides = serde_json::json!({"data.augment.shift": 2.0});
+        let text = render(study, &overrides).unwrap();
+        let config = nn_core::TrainConfig::from_toml(&text, "rendered").unwrap();
+        assert_eq!(
+            (config.augment().shift, config.augment().rotate),
+            (2.0, 5.0)
+        );
+    }
 
     #[test]
     fn overrides_replace_the_base_values_and_study_tables_are_dropped() {

@@ -4,7 +4,7 @@
 use serde::de::DeserializeOwned;
 use toml::Spanned;
 
-use super::raw::RawFile;
+use super::raw::{RawAugment, RawFile};
 use crate::error::Error;
 
 /// The kind of value a training key takes, as a JSON override must give it.
@@ -42,9 +42,13 @@ pub const INITS: &[&str] = &["he", "xavier", "small_random", "zeros"];
 /// The optimizers `training.optimizer` accepts.
 pub const OPTIMIZERS: &[&str] = &["sgd", "momentum", "adam", "adamw"];
 
-/// Every key of `[network]` and `[training]`, with its kind: the keys an override may set.
-/// (`[data]` keys are not overridable: a worker loads the data set once for many trials.)
+/// Every key of `[network]` and `[training]`, and the augmentation keys of `[data]`, with
+/// its kind: the keys an override may set. (The other `[data]` keys are not overridable: a
+/// worker loads the data set once for many trials; augmentation does not change what is
+/// loaded.)
 pub const TRAINING_KEYS: &[(&str, KeyKind)] = &[
+    ("data.augment.shift", KeyKind::Float),
+    ("data.augment.rotate", KeyKind::Float),
     ("network.hidden", KeyKind::IntList),
     ("network.activation", KeyKind::Choice(ACTIVATIONS)),
     ("network.batch_norm", KeyKind::Bool),
@@ -98,6 +102,23 @@ pub(crate) fn apply_override(
         )));
     };
     let value = normalize_integers(kind, value);
+    if let Some(field) = key.strip_prefix("data.augment.") {
+        let Some(data) = raw.data.as_mut() else {
+            return Err(err("the config has no [data] table to augment".to_string()));
+        };
+        let augment = data
+            .get_mut()
+            .augment
+            .get_or_insert_with(|| Spanned::new(0..0, RawAugment::default()))
+            .get_mut();
+        let slot = if field == "shift" {
+            &mut augment.shift
+        } else {
+            &mut augment.rotate
+        };
+        *slot = Some(parse(&value, kind, &err)?);
+        return Ok(());
+    }
     let n = &mut raw.network;
     let t = &mut raw.training;
     match key {

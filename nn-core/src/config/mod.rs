@@ -10,6 +10,9 @@
 //! | `data.path` | (required for idx, csv) | a directory (idx) or a file (csv, `.gz` allowed) |
 //! | `data.validation_fraction` | 0.2 | 0 ≤ f ≤ 0.9 (0: no validation split) |
 //! | `data.split_seed` | 0 | ≥ 0; seeds the train/validation split |
+//! | `data.image_shape` | from the data | `[h, w]`, for CSV images that are not square |
+//! | `data.augment.shift` | 0 (off) | 0 ≤ s ≤ 64 pixels, training images only |
+//! | `data.augment.rotate` | 0 (off) | 0 ≤ r ≤ 180 degrees, training images only |
 //! | `network.hidden` | `[256, 128]` | 1..=64 layers of 1..=65536 units |
 //! | `network.activation` | `relu` | relu, leaky_relu, elu, sigmoid, tanh, swish, gelu |
 //! | `network.batch_norm` | false | |
@@ -46,6 +49,7 @@ pub type Overrides = serde_json::Map<String, serde_json::Value>;
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainConfig {
     data: DataConfig,
+    augment: Augmentation,
     network: NetworkConfig,
     training: TrainingConfig,
 }
@@ -106,6 +110,13 @@ impl TrainConfig {
         &self.data
     }
 
+    /// `[data] augment`: how training images are shifted and rotated. Kept apart from
+    /// [`DataConfig`] because it does not change the loaded data: trials that differ only
+    /// in augmentation share one loaded copy.
+    pub fn augment(&self) -> &Augmentation {
+        &self.augment
+    }
+
     /// The `[network]` section.
     pub fn network(&self) -> &NetworkConfig {
         &self.network
@@ -133,6 +144,26 @@ pub struct DataConfig {
     pub validation_fraction: f64,
     /// Seeds the train/validation split (the same for every trial sharing the data set).
     pub split_seed: u64,
+    /// `[height, width]` of a CSV source's images (IDX files and digits carry their own).
+    pub image_shape: Option<(usize, usize)>,
+}
+
+/// Random shifts and rotations of the training images (`[data] augment`); 0 turns a part
+/// off, and both at 0 (the default) turn augmentation off.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
+pub struct Augmentation {
+    /// The largest shift, in pixels, along each axis (drawn uniformly in ±shift).
+    pub shift: f64,
+    /// The largest rotation, in degrees (drawn uniformly in ±rotate).
+    pub rotate: f64,
+}
+
+impl Augmentation {
+    /// Whether any image is changed.
+    pub fn is_active(&self) -> bool {
+        self.shift > 0.0 || self.rotate > 0.0
+    }
 }
 
 /// A data source (`data.source` and `data.path`).

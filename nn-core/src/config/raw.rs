@@ -33,6 +33,16 @@ pub(crate) struct RawData {
     pub path: Option<Spanned<String>>,
     pub validation_fraction: Option<Spanned<f64>>,
     pub split_seed: Option<Spanned<i64>>,
+    pub image_shape: Option<Spanned<Vec<i64>>>,
+    pub augment: Option<Spanned<RawAugment>>,
+}
+
+/// `augment = { shift = 2, rotate = 10 }`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAugment {
+    pub shift: Option<Spanned<f64>>,
+    pub rotate: Option<Spanned<f64>>,
 }
 
 /// `[network]`.

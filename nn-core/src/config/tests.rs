@@ -273,3 +273,73 @@ fn bad_overrides_name_the_key() {
         insta::assert_snapshot!(name, error(DIGITS, overrides));
     }
 }
+
+#[test]
+fn augmentation_is_read_from_the_data_table_and_overridable_by_dotted_keys() {
+    let c = parse(DIGITS, serde_json::json!({})).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!c.augment().is_active());
+    let text = "[data]\nsource = \"digits\"\naugment = { shift = 2, rotate = 10 }\n";
+    let c = parse(text, serde_json::json!({})).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((c.augment().shift, c.augment().rotate), (2.0, 10.0));
+    let c = parse(text, serde_json::json!({"data.augment.shift": 1.5}))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((c.augment().shift, c.augment().rotate), (1.5, 10.0));
+    // An override switches it on where the file has none.
+    let c = parse(DIGITS, serde_json::json!({"data.augment.rotate": 15}))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((c.augment().shift, c.augment().rotate), (0.0, 15.0));
+    assert_eq!(key_kind("data.augment.shift"), Some(KeyKind::Float));
+    let text = "[data]\nsource = \"csv\"\npath = \"x.csv\"\nimage_shape = [20, 30]\n";
+    let c = parse(text, serde_json::json!({})).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.data().image_shape, Some((20, 30)));
+}
+
+#[test]
+fn bad_augmentation_and_image_shapes_name_the_key_and_line() {
+    let cases = [
+        (
+            "[data]\nsource = \"digits\"\naugment = { shift = -1 }\n",
+            serde_json::json!({}),
+            "study.toml:3: `data.augment.shift` = -1.0: must be between 0 and 64 pixels",
+        ),
+        (
+            "[data]\nsource = \"digits\"\naugment = { rotate = 181 }\n",
+            serde_json::json!({}),
+            "`data.augment.rotate` = 181.0: must be between 0 and 180 degrees",
+        ),
+        (
+            "[data]\nsource = \"digits\"\naugment = { shear = 3 }\n",
+            serde_json::json!({}),
+            "unknown field `shear`, expected `shift` or `rotate`",
+        ),
+        (
+            DIGITS,
+            serde_json::json!({"data.augment.rotate": 500}),
+            "study.toml (override): `data.augment.rotate` = 500.0: must be between 0 and 180 degrees",
+        ),
+        (
+            DIGITS,
+            serde_json::json!({"data.augment.shift": "two"}),
+            "override `data.augment.shift`: \"two\" is not a number",
+        ),
+        (
+            DIGITS,
+            serde_json::json!({"data.augment.scale": 2}),
+            "override `data.augment.scale`: not a training key",
+        ),
+        (
+            "[data]\nsource = \"digits\"\nimage_shape = [28]\n",
+            serde_json::json!({}),
+            "study.toml:3: `data.image_shape` = [28]: expected [height, width], each 1 to 65536 pixels",
+        ),
+        (
+            "[data]\nsource = \"digits\"\nimage_shape = [0, 4]\n",
+            serde_json::json!({}),
+            "`data.image_shape` = [0,4]",
+        ),
+    ];
+    for (text, overrides, expected) in cases {
+        let msg = error(text, overrides);
+        assert!(msg.contains(expected), "expected {expected:?} in: {msg}");
+    }
+}

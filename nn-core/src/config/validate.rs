@@ -6,10 +6,10 @@ use std::path::Path;
 use toml::Spanned;
 
 use super::keys::{self, ACTIVATIONS, INITS, OPTIMIZERS};
-use super::raw::{RawData, RawDropout, RawFile, RawNetwork, RawSchedule, RawTraining};
+use super::raw::{RawAugment, RawData, RawDropout, RawFile, RawNetwork, RawSchedule, RawTraining};
 use super::{
-    Activation, DataConfig, DataSource, Init, NetworkConfig, Optimizer, Overrides, Quantize,
-    Schedule, TrainConfig, TrainingConfig,
+    Activation, Augmentation, DataConfig, DataSource, Init, NetworkConfig, Optimizer, Overrides,
+    Quantize, Schedule, TrainConfig, TrainingConfig,
 };
 use crate::error::Error;
 
@@ -19,6 +19,12 @@ pub(crate) const MAX_UNITS: usize = 65_536;
 pub(crate) const MAX_WEIGHTS: usize = 100_000_000;
 /// The deepest network accepted.
 const MAX_LAYERS: usize = 64;
+/// The largest image side `data.image_shape` accepts.
+const MAX_IMAGE_SIDE: i64 = 65_536;
+/// The largest `data.augment.shift`, in pixels.
+pub(crate) const MAX_SHIFT: f64 = 64.0;
+/// The largest `data.augment.rotate`, in degrees.
+pub(crate) const MAX_ROTATE: f64 = 180.0;
 
 /// Parses `text`, applies `overrides`, validates. See `TrainConfig::from_toml_with_overrides`.
 pub(crate) fn parse(
@@ -41,7 +47,9 @@ pub(crate) fn parse(
             message: "missing table [data] (source = \"idx\" | \"csv\" | \"digits\")".to_string(),
         });
     };
-    let data = checker.data(data.into_inner(), base_dir)?;
+    let mut data = data.into_inner();
+    let augment = checker.augment(data.augment.take())?;
+    let data = checker.data(data, base_dir)?;
     let network = checker.network(raw.network)?;
     let patience_span = raw.training.patience.clone();
     let training = checker.training(raw.training)?;
@@ -54,6 +62,7 @@ pub(crate) fn parse(
     }
     Ok(TrainConfig {
         data,
+        augment,
         network,
         training,
     })
@@ -173,11 +182,52 @@ impl Checker<'_> {
             "between 0 and 0.9",
         )?;
         let split_seed = self.int("data.split_seed", &raw.split_seed, 0..=i64::MAX)?;
+        let image_shape = match &raw.image_shape {
+            None => None,
+            Some(shape) => match shape.get_ref()[..] {
+                [h, w]
+                    if (1..=MAX_IMAGE_SIDE).contains(&h) && (1..=MAX_IMAGE_SIDE).contains(&w) =>
+                {
+                    Some((h as usize, w as usize))
+                }
+                _ => {
+                    return Err(self.invalid(
+                        "data.image_shape",
+                        shape,
+                        &format!("expected [height, width], each 1 to {MAX_IMAGE_SIDE} pixels"),
+                    ));
+                }
+            },
+        };
         Ok(DataConfig {
             source,
             validation_fraction,
             split_seed: split_seed.unwrap_or(0) as u64,
+            image_shape,
         })
+    }
+
+    /// `[data] augment`: both parts optional, each off (0) by default.
+    fn augment(&self, raw: Option<Spanned<RawAugment>>) -> Result<Augmentation, Error> {
+        let Some(raw) = raw else {
+            return Ok(Augmentation::default());
+        };
+        let raw = raw.into_inner();
+        let shift = self.float(
+            "data.augment.shift",
+            raw.shift,
+            0.0,
+            |v| (0.0..=MAX_SHIFT).contains(&v),
+            &format!("between 0 and {MAX_SHIFT} pixels"),
+        )?;
+        let rotate = self.float(
+            "data.augment.rotate",
+            raw.rotate,
+            0.0,
+            |v| (0.0..=MAX_ROTATE).contains(&v),
+            &format!("between 0 and {MAX_ROTATE} degrees"),
+        )?;
+        Ok(Augmentation { shift, rotate })
     }
 
     fn network(&self, raw: RawNetwork) -> Result<NetworkConfig, Error> {

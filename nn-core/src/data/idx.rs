@@ -67,7 +67,11 @@ const UPFRONT_VALUES: usize = 1 << 24;
 
 /// Loads one images file and its labels file, checking that the counts agree.
 pub(super) fn load_pair(images: &Path, labels: &Path) -> Result<Samples, Error> {
-    let (x, count, features) = read_images(images)?;
+    let Images {
+        pixels: x,
+        count,
+        shape,
+    } = read_images(images)?;
     let y = read_labels(labels)?;
     if y.len() != count {
         return Err(Error::Data {
@@ -79,7 +83,9 @@ pub(super) fn load_pair(images: &Path, labels: &Path) -> Result<Samples, Error> 
             ),
         });
     }
-    Samples::from_flat(x, y, features, images)
+    let mut samples = Samples::from_flat(x, y, shape.0 * shape.1, images)?;
+    samples.shape = Some(shape);
+    Ok(samples)
 }
 
 /// Opens a file, transparently gunzipping it when it starts with the gzip magic bytes.
@@ -138,7 +144,17 @@ fn check_magic(found: u32, expected: u32, path: &Path, what: &str) -> Result<(),
     })
 }
 
-fn read_images(path: &Path) -> Result<(Vec<f32>, usize, usize), Error> {
+/// An IDX images file's content.
+struct Images {
+    /// Every image's pixels, row-major, one image after the other.
+    pixels: Vec<f32>,
+    /// How many images.
+    count: usize,
+    /// Each image's `(rows, cols)`.
+    shape: (usize, usize),
+}
+
+fn read_images(path: &Path) -> Result<Images, Error> {
     let mut r = open(path)?;
     let [magic] = read_u32s::<1>(&mut *r, path)?;
     check_magic(
@@ -177,7 +193,11 @@ fn read_images(path: &Path) -> Result<(Vec<f32>, usize, usize), Error> {
         x.extend(buf.iter().map(|&b| f32::from(b)));
         done += n;
     }
-    Ok((x, count, features))
+    Ok(Images {
+        pixels: x,
+        count,
+        shape: (rows as usize, cols as usize),
+    })
 }
 
 fn read_labels(path: &Path) -> Result<Vec<u32>, Error> {

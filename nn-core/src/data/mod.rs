@@ -25,6 +25,8 @@ const MAX_CLASSES: usize = 10_000;
 pub(crate) struct Samples {
     pub x: Array2<f32>,
     pub y: Vec<u32>,
+    /// Each image's `(height, width)`, when the source says (IDX files, digits).
+    pub shape: Option<(usize, usize)>,
 }
 
 impl Samples {
@@ -35,7 +37,7 @@ impl Samples {
             path: path.to_path_buf(),
             problem: format!("{values} values for {count} samples of {features} features"),
         })?;
-        Ok(Self { x, y })
+        Ok(Self { x, y, shape: None })
     }
 
     fn len(&self) -> usize {
@@ -47,6 +49,12 @@ impl Samples {
 #[derive(Debug)]
 pub struct Dataset {
     classes: usize,
+    /// Each image's `(height, width)` as the source gave it (IDX files, digits).
+    source_shape: Option<(usize, usize)>,
+    /// Each sample's `(height, width)` as an image, when known.
+    image_shape: Option<(usize, usize)>,
+    /// Each standardized feature's range over the training rows.
+    ranges: FeatureRanges,
     /// Every sample of the training file, standardized: one row per sample.
     x: Array2<f32>,
     y: Vec<u32>,
@@ -64,6 +72,16 @@ pub struct Standardization {
     pub mean: Array1<f32>,
     /// 1 / the standard deviation of each feature (1 for features that barely vary).
     pub scale: Array1<f32>,
+}
+
+/// The smallest and largest standardized value of each feature over the training rows
+/// (what an augmented pixel is clipped to).
+#[derive(Debug, Clone)]
+pub(crate) struct FeatureRanges {
+    /// The smallest value of each feature.
+    pub low: Array1<f32>,
+    /// The largest value of each feature.
+    pub high: Array1<f32>,
 }
 
 /// A read-only view of some rows of a data set.
@@ -106,6 +124,14 @@ impl<'a> Split<'a> {
     }
 }
 
+/// How errors name a source.
+fn source_name(source: &DataSource) -> String {
+    match source {
+        DataSource::Idx(path) | DataSource::Csv(path) => path.display().to_string(),
+        DataSource::Digits => "built-in digits".to_string(),
+    }
+}
+
 impl Dataset {
     /// Loads the source `config` names, splits it and standardizes it.
     ///
@@ -125,17 +151,68 @@ impl Dataset {
                         path: "built-in digits".into(),
                         source,
                     })?;
-                (
-                    csv::parse(
-                        &text[..],
-                        Path::new("built-in digits"),
-                        csv::Label::LastColumn,
-                    )?,
-                    None,
-                )
+                let mut digits = csv::parse(
+                    &text[..],
+                    Path::new("built-in digits"),
+                    csv::Label::LastColumn,
+                )?;
+                digits.shape = Some((8, 8));
+                (digits, None)
             }
         };
-        Self::from_samples(train, test, config.validation_fraction, config.split_seed)
+        let mut data =
+            Self::from_samples(train, test, config.validation_fraction, config.split_seed)?;
+        if let Some((h, w)) = config.image_shape {
+            data = data.with_image_shape(h, w).map_err(|e| match e {
+                Error::Data { problem, .. } => Error::Data {
+                    path: source_name(&config.source).into(),
+                    problem: format!("data.image_shape: {problem}"),
+                },
+                other => other,
+            })?;
+        }
+        Ok(data)
+    }
+
+    /// Declares every sample an image of `height × width` pixels (row-major), as
+    /// augmentation needs.
+    ///
+    /// # Errors
+    /// [`Error::Data`] when `height × width` is not the number of features, or the source
+    /// gave its images another shape.
+    pub fn with_image_shape(mut self, height: usize, width: usize) -> Result<Self, Error> {
+        let bad = |problem: String| Error::Data {
+            path: "data set".into(),
+            problem,
+        };
+        if height.checked_mul(width) != Some(self.features()) {
+            return Err(bad(format!(
+                "images of {height}×{width} pixels need {} features; the samples have {}",
+                height.saturating_mul(width),
+                self.features()
+            )));
+        }
+        if let Some((h, w)) = self.source_shape
+            && (h, w) != (height, width)
+        {
+            return Err(bad(format!(
+                "the source's images are {h}×{w} pixels, not {height}×{width}"
+            )));
+        }
+        self.image_shape = Some((height, width));
+        Ok(self)
+    }
+
+    /// Each sample's `(height, width)` as an image: the source's (IDX files, digits), the
+    /// one [`Dataset::with_image_shape`] set (`data.image_shape`), or a square when the
+    /// number of features is a square; `None` otherwise.
+    pub fn image_shape(&self) -> Option<(usize, usize)> {
+        self.image_shape
+    }
+
+    /// Each standardized feature's range over the training rows.
+    pub(crate) fn feature_ranges(&self) -> &FeatureRanges {
+        &self.ranges
     }
 
     /// Builds a data set from samples in memory (e.g. generated ones in tests): `x` holds one
@@ -171,7 +248,7 @@ impl Dataset {
             } else {
                 x.as_standard_layout().into_owned()
             };
-            Ok(Samples { x, y })
+            Ok(Samples { x, y, shape: None })
         };
         let train = samples(x, y, "training set")?;
         let test = test.map(|(x, y)| samples(x, y, "test set")).transpose()?;

@@ -5,7 +5,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::{Dataset, MAX_CLASSES, Samples, Standardization};
+use super::{Dataset, FeatureRanges, MAX_CLASSES, Samples, Standardization};
 use crate::error::Error;
 
 /// Features whose spread on the training rows is below this are only centred, not scaled
@@ -59,15 +59,21 @@ pub(super) fn build(
     val_rows.sort_unstable();
     train_rows.sort_unstable();
 
-    let Samples { mut x, y } = train;
+    let Samples { mut x, y, shape } = train;
     let (mean, scale) = fit_standardization(x.view(), &train_rows);
     apply_standardization(&mut x, &mean, &scale);
     let test = test.map(|mut t| {
         apply_standardization(&mut t.x, &mean, &scale);
         (t.x, t.y)
     });
+    let (low, high) = feature_ranges(x.view(), &train_rows);
+    let side = features.isqrt();
+    let square = (side * side == features).then_some((side, side));
     Ok(Dataset {
         classes,
+        source_shape: shape,
+        image_shape: shape.or(square),
+        ranges: FeatureRanges { low, high },
         x,
         y,
         train_rows,
@@ -105,6 +111,22 @@ fn fit_standardization(x: ArrayView2<'_, f32>, rows: &[u32]) -> (Array1<f32>, Ar
     (mean, scale)
 }
 
+/// Per-feature smallest and largest value over `rows`.
+fn feature_ranges(x: ArrayView2<'_, f32>, rows: &[u32]) -> (Array1<f32>, Array1<f32>) {
+    let mut low = Array1::from_elem(x.ncols(), f32::INFINITY);
+    let mut high = Array1::from_elem(x.ncols(), f32::NEG_INFINITY);
+    for &r in rows {
+        Zip::from(&mut low)
+            .and(&mut high)
+            .and(x.row(r as usize))
+            .for_each(|l, h, &v| {
+                *l = l.min(v);
+                *h = h.max(v);
+            });
+    }
+    (low, high)
+}
+
 /// `x ← (x − mean) · scale`, row by row (the statistics broadcast over the rows).
 fn apply_standardization(x: &mut Array2<f32>, mean: &Array1<f32>, scale: &Array1<f32>) {
     *x -= mean;
@@ -121,6 +143,7 @@ mod tests {
                 ((r * features + f) % 7) as f32 * 3.0 + 1.0
             }),
             y: (0..n).map(|i| (i % 3) as u32).collect(),
+            shape: None,
         }
     }
 
@@ -151,6 +174,7 @@ mod tests {
         let s = Samples {
             x: Array2::from_elem((10, 4), 3.0),
             y: vec![0, 1, 0, 1, 0, 1, 0, 1, 0, 1],
+            shape: None,
         };
         let d = build(s, None, 0.0, 0).unwrap_or_else(|e| panic!("{e}"));
         assert!(d.x.iter().all(|v| *v == 0.0));

@@ -131,4 +131,25 @@ impl Network {
     pub(crate) fn parameter_count(&self) -> usize {
         self.params.count()
     }
+
+    /// Floating-point operations of one forward pass for one example in inference mode.
+    /// Per dense layer of `i` inputs and `o` outputs: 2·i·o for the matrix product (a
+    /// multiply-add counts as 2), then `o` for the bias, or 2·o for batch normalization (a
+    /// scale and a shift, which replace the bias), and `o` more for a residual addition.
+    /// Activations, dropout (off in inference) and the final softmax are not counted.
+    pub(crate) fn flops(&self) -> u64 {
+        let dense = |i: usize, o: usize| 2 * i as u64 * o as u64;
+        let hidden: u64 = self
+            .hidden
+            .iter()
+            .map(|l| {
+                let o = l.output as u64;
+                dense(l.input, l.output)
+                    + if l.running.is_some() { 2 * o } else { o }
+                    + if l.residual { o } else { 0 }
+            })
+            .sum();
+        let last = self.hidden.last().map_or(self.features, |l| l.output);
+        hidden + dense(last, self.classes) + self.classes as u64
+    }
 }

@@ -1,6 +1,7 @@
 //! The training loop: mini-batches in a seeded order, forward, loss, backward, clipping and an
 //! optimizer step over preallocated buffers; evaluation and the observer after every epoch.
 
+mod cost;
 mod report;
 
 use std::time::Instant;
@@ -11,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 pub use report::{Control, EpochMetrics, Int8Report, Observer, StopReason, TrainReport};
 
+use crate::augment::Augmenter;
 use crate::config::{Quantize, TrainConfig};
 use crate::data::{Dataset, Split};
 use crate::error::Error;
@@ -86,6 +88,7 @@ pub fn train_model<O: Observer + ?Sized>(
         ),
     };
     let threads = pool.as_ref().map_or(Threads::One, Threads::Pool);
+    let mut augmenter = Augmenter::new(config.augment(), tc.seed, data)?;
     let train_split = data.train();
     let batch = tc.batch_size.min(train_split.len()).max(1);
     let mut ws = Workspace::new(&net, batch);
@@ -107,7 +110,13 @@ pub fn train_model<O: Observer + ?Sized>(
         order.shuffle(&mut shuffle_rng);
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         for chunk in order.chunks(batch) {
-            let rows = gather(&train_split, chunk.iter().map(|&i| i as usize), &mut ws);
+            let positions = chunk.iter().map(|&i| i as usize);
+            let rows = match augmenter.as_mut() {
+                None => gather(&train_split, positions, &mut ws),
+                Some(augmenter) => {
+                    gather_augmented(&train_split, positions, &mut ws, augmenter, epoch)
+                }
+            };
             step += 1;
             let mode = Mode::Train {
                 dropout_key: mix(tc.seed, step),
@@ -176,6 +185,8 @@ pub fn train_model<O: Observer + ?Sized>(
         test_loss: test.map(|t| t.0),
         test_accuracy: test.map(|t| t.1),
         parameters: net.parameter_count(),
+        flops: net.flops(),
+        inference_ms: cost::inference_ms(&mut net, data),
         stopped_early: stop_reason.is_some(),
         stop_reason,
         int8: int8.as_ref().map(|q| int8_report(&model, q, data)),
@@ -205,6 +216,30 @@ fn gather(split: &Split<'_>, positions: impl Iterator<Item = usize>, ws: &mut Wo
         let r = split.row(pos);
         // Whole contiguous rows: a plain memory copy.
         flat_mut(ws.input.row_mut(i)).copy_from_slice(flat(split.x.row(r)));
+        ws.labels[i] = split.y[r];
+        rows += 1;
+    }
+    rows
+}
+
+/// [`gather`] through the augmenter: each sample is transformed as `epoch` draws it for
+/// its row of the data set.
+fn gather_augmented(
+    split: &Split<'_>,
+    positions: impl Iterator<Item = usize>,
+    ws: &mut Workspace,
+    augmenter: &mut Augmenter,
+    epoch: usize,
+) -> usize {
+    let mut rows = 0;
+    for (i, pos) in positions.enumerate() {
+        let r = split.row(pos);
+        augmenter.apply(
+            flat(split.x.row(r)),
+            flat_mut(ws.input.row_mut(i)),
+            epoch,
+            r,
+        );
         ws.labels[i] = split.y[r];
         rows += 1;
     }

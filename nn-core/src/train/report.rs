@@ -84,6 +84,12 @@ pub struct TrainReport {
     pub test_loss: Option<f64>,
     /// Trainable parameters of the network.
     pub parameters: usize,
+    /// Floating-point operations of one forward pass for one example, in inference mode
+    /// (a multiply-add counts as 2; see `Network::flops` for what is counted).
+    pub flops: u64,
+    /// Milliseconds of one forward pass for a batch of one example on one thread: the
+    /// median of repeats measured after training.
+    pub inference_ms: f64,
     /// Whether training ended before its last epoch.
     pub stopped_early: bool,
     /// Why it ended early.

@@ -284,3 +284,33 @@ fn divergence_is_an_error_not_a_panic() {
         other => panic!("expected divergence, got {other:?}"),
     }
 }
+
+#[test]
+fn parameters_and_flops_are_counted_exactly_on_a_small_network() {
+    // 4 features → hidden [3] → 2 classes.
+    let x = ndarray::Array2::from_shape_fn((20, 4), |(r, f)| ((r * 3 + f) % 5) as f32);
+    let y: Vec<u32> = (0..20).map(|r| (r % 2) as u32).collect();
+    let data = Dataset::from_arrays(x, y, None, 0.2, 1).unwrap_or_else(|e| panic!("{e}"));
+    let cost = |network: &str| {
+        let text =
+            format!("[data]\nsource = \"digits\"\n[network]\n{network}\n[training]\nepochs = 1\n");
+        let config = TrainConfig::from_toml(&text, "test").unwrap_or_else(|e| panic!("{e}"));
+        let report = run(&config, &data);
+        assert!(
+            report.inference_ms > 0.0 && report.inference_ms < 50.0,
+            "{}",
+            report.inference_ms
+        );
+        (report.parameters, report.flops)
+    };
+    // Weights 4·3 + 3 biases, 3·2 + 2: 23. Flops: 2·4·3 + 3 (bias) + 2·3·2 + 2 = 41.
+    assert_eq!(cost("hidden = [3]"), (23, 41));
+    // Batch norm: γ and β instead of the bias (4·3 + 6 + 3·2 + 2 = 26); in inference a scale
+    // and a shift per unit: 24 + 6 + 12 + 2 = 44.
+    assert_eq!(cost("hidden = [3]\nbatch_norm = true"), (26, 44));
+    // [3, 3] with a residual around the second layer: 23 + 3·3 + 3 = 35 parameters;
+    // 41 + 2·3·3 + 3 (bias) + 3 (the skip addition) = 65 flops.
+    assert_eq!(cost("hidden = [3, 3]\nresidual = true"), (35, 65));
+    // No hidden layer: a linear model, 4·2 + 2 = 10 parameters, 2·4·2 + 2 = 18 flops.
+    assert_eq!(cost("hidden = []"), (10, 18));
+}

@@ -212,13 +212,18 @@ pub const MAX_REPORTED_EPOCHS: i64 = 1_000_000;
 /// Epochs one attempt may report when neither the training nor `[search] max_epochs` says.
 pub const DEFAULT_MAX_EPOCHS: u32 = 10_000;
 
-const NN_CORE_METRICS: [&str; 6] = [
+/// The metrics an nn-core training reports: per epoch, then (the last three, final metrics
+/// only) the trained network's cost.
+const NN_CORE_METRICS: [&str; 9] = [
     "train_loss",
     "val_loss",
     "train_accuracy",
     "val_accuracy",
     "learning_rate",
     "seconds",
+    "parameters",
+    "flops",
+    "inference_ms",
 ];
 
 impl StudyConfig {

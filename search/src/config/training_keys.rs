@@ -69,8 +69,17 @@ const fn float(min: f64, max: f64, max_exclusive: bool) -> TrainingKeyKind {
     }
 }
 
-/// Every `network.*` and `training.*` key of a training config.
+/// Every `network.*` and `training.*` key of a training config, and the augmentation keys of
+/// `[data]`.
 pub const TRAINING_KEYS: &[TrainingKey] = &[
+    TrainingKey {
+        key: "data.augment.shift",
+        kind: float(0.0, 64.0, false),
+    },
+    TrainingKey {
+        key: "data.augment.rotate",
+        kind: float(0.0, 180.0, false),
+    },
     TrainingKey {
         key: "network.hidden",
         kind: TrainingKeyKind::Architecture,

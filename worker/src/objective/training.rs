@@ -162,6 +162,12 @@ fn train_one(
                 last.push(("model_bytes".into(), int8.model_bytes as f64));
                 last.push(("int8_model_bytes".into(), int8.int8_model_bytes as f64));
             }
+            // The architecture's cost, so a study can weigh it (`metric = "parameters"`).
+            last.extend([
+                ("parameters".to_string(), report.parameters as f64),
+                ("flops".to_string(), report.flops as f64),
+                ("inference_ms".to_string(), report.inference_ms),
+            ]);
             Outcome::Finished(finite(last))
         }
         Err(err) => Outcome::Failed {
@@ -212,6 +218,10 @@ mod tests {
                         panic!("{outcome:?}");
                     };
                     assert!(last["val_accuracy"] > 0.5, "{last:?}");
+                    // 64 inputs, [24] hidden, 10 classes.
+                    assert_eq!(last["parameters"], (64 * 24 + 24 + 24 * 10 + 10) as f64);
+                    assert_eq!(last["flops"], (2 * 64 * 24 + 24 + 2 * 24 * 10 + 10) as f64);
+                    assert!(last["inference_ms"] > 0.0, "{last:?}");
                     break;
                 }
             }
