@@ -10,21 +10,14 @@
 //!     --data digits|/usr/share/datasets/fashion-mnist [--epochs 10] [--shift 2] [--rotate 10]
 //! ```
 
-use nn_core::{Control, Dataset, EpochMetrics, TrainConfig};
+use nn_core::{Dataset, TrainConfig};
+
+#[path = "common/mod.rs"]
+mod common;
+use common::{arg, median_after_first, train_timed};
 
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
-}
-
-fn arg(args: &[String], name: &str, default: &str) -> String {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| default.to_string())
+    common::exit_on_error(run);
 }
 
 /// One training's epoch times and accuracy.
@@ -87,18 +80,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn train(config: &TrainConfig, data: &Dataset, name: &str) -> Result<Run, nn_core::Error> {
-    let mut cpu_times = Vec::new();
-    let mut cpu_mark = thread_cpu_seconds();
-    let report = nn_core::train(config, data, &mut |m: &EpochMetrics| {
-        let now = thread_cpu_seconds();
-        cpu_times.push(now.zip(cpu_mark).map_or(f64::NAN, |(b, a)| b - a));
-        cpu_mark = now;
-        eprintln!(
-            "{name} epoch {} {:.3} s loss {:.4}",
-            m.epoch, m.seconds, m.train_loss
-        );
-        Control::Continue
-    })?;
+    let (report, cpu_times) = train_timed(config, data, name)?;
     let wall: Vec<f64> = report.history.iter().map(|m| m.seconds).collect();
     Ok(Run {
         wall: median_after_first(&wall),
@@ -107,28 +89,4 @@ fn train(config: &TrainConfig, data: &Dataset, name: &str) -> Result<Run, nn_cor
             .test_accuracy
             .or_else(|| report.history.last().and_then(|m| m.val_accuracy)),
     })
-}
-
-/// The median of epochs 2.. (the first pays for warm-up), or the only epoch.
-fn median_after_first(times: &[f64]) -> f64 {
-    let mut rest: Vec<f64> = if times.len() > 1 {
-        times[1..].to_vec()
-    } else {
-        times.to_vec()
-    };
-    rest.sort_by(f64::total_cmp);
-    let n = rest.len();
-    if n % 2 == 1 {
-        rest[n / 2]
-    } else {
-        (rest[n / 2 - 1] + rest[n / 2]) / 2.0
-    }
-}
-
-/// CPU time of the calling thread in seconds (Linux `schedstat`): robust when other
-/// processes share the cores. With `threads = 1` all training runs on this thread.
-fn thread_cpu_seconds() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: f64 = text.split_whitespace().next()?.parse().ok()?;
-    Some(ns / 1e9)
 }

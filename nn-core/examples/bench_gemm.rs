@@ -11,12 +11,9 @@ use std::time::Instant;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
-/// CPU time of the calling thread in seconds (Linux `schedstat`), when available.
-fn thread_cpu_seconds() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: f64 = text.split_whitespace().next()?.parse().ok()?;
-    Some(ns / 1e9)
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::thread_cpu_seconds;
 
 /// (name, m, k, n, transpose a, transpose b)
 const SHAPES: &[(&str, usize, usize, usize, bool, bool)] = &[

@@ -16,19 +16,12 @@ use std::time::Instant;
 use nn_core::ndarray::{Array2, ArrayView2, s};
 use nn_core::{Control, Dataset, EpochMetrics, Model, QuantizedModel, TrainConfig};
 
-fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::arg;
 
-fn arg(args: &[String], name: &str, default: &str) -> String {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| default.to_string())
+fn main() {
+    common::exit_on_error(run);
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

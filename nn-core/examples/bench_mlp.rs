@@ -10,21 +10,14 @@
 
 use std::time::Instant;
 
-use nn_core::{Control, Dataset, EpochMetrics, TrainConfig};
+use nn_core::{Dataset, TrainConfig};
+
+#[path = "common/mod.rs"]
+mod common;
+use common::{arg, median_after_first, train_timed};
 
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
-}
-
-fn arg(args: &[String], name: &str, default: &str) -> String {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| default.to_string())
+    common::exit_on_error(run);
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -48,18 +41,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let dataset = Dataset::load(config.data())?;
     let load_seconds = started.elapsed().as_secs_f64();
-    let mut cpu_times = Vec::new();
-    let mut cpu_mark = thread_cpu_seconds();
-    let report = nn_core::train(&config, &dataset, &mut |m: &EpochMetrics| {
-        let now = thread_cpu_seconds();
-        cpu_times.push(now.zip(cpu_mark).map_or(f64::NAN, |(b, a)| b - a));
-        cpu_mark = now;
-        eprintln!(
-            "nn-core {variant} epoch {} {:.3} s loss {:.4}",
-            m.epoch, m.seconds, m.train_loss
-        );
-        Control::Continue
-    })?;
+    let (report, cpu_times) = train_timed(&config, &dataset, &format!("nn-core {variant}"))?;
     let wall: Vec<f64> = report.history.iter().map(|m| m.seconds).collect();
     let median = median_after_first(&wall);
     let cpu_median = median_after_first(&cpu_times);
@@ -88,30 +70,6 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         })
     );
     Ok(())
-}
-
-/// The median of epochs 2.. (the first pays for warm-up), or the only epoch.
-fn median_after_first(times: &[f64]) -> f64 {
-    let mut rest: Vec<f64> = if times.len() > 1 {
-        times[1..].to_vec()
-    } else {
-        times.to_vec()
-    };
-    rest.sort_by(f64::total_cmp);
-    let n = rest.len();
-    if n % 2 == 1 {
-        rest[n / 2]
-    } else {
-        (rest[n / 2 - 1] + rest[n / 2]) / 2.0
-    }
-}
-
-/// CPU time of the calling thread in seconds (Linux `schedstat`): robust when other
-/// processes share the cores. With `threads = 1` all training runs on this thread.
-fn thread_cpu_seconds() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: f64 = text.split_whitespace().next()?.parse().ok()?;
-    Some(ns / 1e9)
 }
 
 /// Peak resident memory of this process (VmHWM), in MB.
