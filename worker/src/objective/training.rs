@@ -183,21 +183,23 @@ mod tests {
     use super::*;
     use hypersearch_proto::LeaseId;
 
-    #[tokio::test]
-    async fn trains_the_base_config_with_the_overrides_and_streams_epochs() {
-        let base =
-            "[data]\nsource = \"digits\"\n[network]\nhidden = [16]\n[training]\nepochs = 3\n";
-        let overrides = serde_json::json!({"training.learning_rate": 0.01, "network.hidden": [24]});
+    /// Starts training `base` with `overrides` (a JSON object) as trial 0's first attempt;
+    /// the events it sends.
+    fn started(
+        base: &str,
+        overrides: serde_json::Value,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<Event> {
+        let overrides = overrides.as_object().unwrap().clone();
         let assignment = Assignment {
             lease: LeaseId {
                 trial: 0,
                 attempt: 1,
                 token: 1,
             },
-            params: overrides.as_object().unwrap().clone(),
-            overrides: overrides.as_object().unwrap().clone(),
+            params: overrides.clone(),
+            overrides,
         };
-        let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+        let (events, received) = tokio::sync::mpsc::unbounded_channel();
         start(
             base.into(),
             DatasetCache::default(),
@@ -205,6 +207,15 @@ mod tests {
             Arc::default(),
             events,
         );
+        received
+    }
+
+    #[tokio::test]
+    async fn trains_the_base_config_with_the_overrides_and_streams_epochs() {
+        let base =
+            "[data]\nsource = \"digits\"\n[network]\nhidden = [16]\n[training]\nepochs = 3\n";
+        let overrides = serde_json::json!({"training.learning_rate": 0.01, "network.hidden": [24]});
+        let mut received = started(base, overrides);
         let mut epochs = 0;
         loop {
             match received.recv().await.unwrap() {
@@ -233,23 +244,7 @@ mod tests {
     async fn a_quantized_study_reports_the_int8_accuracy_with_the_final_metrics() {
         let base = "[data]\nsource = \"digits\"\n[network]\nhidden = [32]\n\
                     [training]\nepochs = 3\nlearning_rate = 0.01\nquantize = \"int8\"\n";
-        let assignment = Assignment {
-            lease: LeaseId {
-                trial: 0,
-                attempt: 1,
-                token: 1,
-            },
-            params: serde_json::Map::new(),
-            overrides: serde_json::Map::new(),
-        };
-        let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
-        start(
-            base.into(),
-            DatasetCache::default(),
-            assignment,
-            Arc::default(),
-            events,
-        );
+        let mut received = started(base, serde_json::json!({}));
         loop {
             if let Event::Done(outcome) = received.recv().await.unwrap() {
                 let Outcome::Finished(last) = outcome else {
@@ -278,23 +273,7 @@ mod tests {
     async fn a_bad_override_fails_the_trial_as_a_user_error() {
         let base = "[data]\nsource = \"digits\"\n";
         let overrides = serde_json::json!({"training.no_such_key": 1});
-        let assignment = Assignment {
-            lease: LeaseId {
-                trial: 0,
-                attempt: 1,
-                token: 1,
-            },
-            params: overrides.as_object().unwrap().clone(),
-            overrides: overrides.as_object().unwrap().clone(),
-        };
-        let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
-        start(
-            base.into(),
-            DatasetCache::default(),
-            assignment,
-            Arc::default(),
-            events,
-        );
+        let mut received = started(base, overrides);
         let Some(Event::Done(Outcome::Failed { error, kind })) = received.recv().await else {
             panic!("expected a failure");
         };
