@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use crate::faults::support::{assert_exits_ok, kill_9, serve_on, signal, wait_for, worker};
 use crate::harness::{
-    Scratch, assert_integrity, assert_one_clear_error, heavy, is_postgres, on_both_stores, sql,
+    Scratch, assert_integrity, assert_one_clear_error, heavy, on_both_stores, sql,
 };
 
 const SLOW: &str = r#"
@@ -48,24 +48,22 @@ fn second_coordinator_refuses_and_a_killed_one_is_replaced_at_once(dir: &Scratch
         Duration::from_secs(30),
     );
     assert_one_clear_error(&second, &["already has a coordinator", "study `slow`"]);
-    if !is_postgres(db) {
-        // Refused before it changed anything: a raised budget is not stored.
-        let raised = dir.write("raised.toml", &SLOW.replace("trials = 2", "trials = 5"));
-        let refused = dir.hs(
-            &[
-                "serve",
-                raised.to_str().expect("utf-8"),
-                "--listen",
-                "127.0.0.1:0",
-                "--db",
-                db_arg,
-            ],
-            Duration::from_secs(30),
-        );
-        assert_one_clear_error(&refused, &["already has a coordinator"]);
-        let budget = sql(db, "SELECT budget FROM studies", |r| r.get::<i64, _>(0));
-        assert_eq!(budget, vec![2], "the refused coordinator changed the study");
-    }
+    // Refused before it changed anything: a raised budget is not stored.
+    let raised = dir.write("raised.toml", &SLOW.replace("trials = 2", "trials = 5"));
+    let refused = dir.hs(
+        &[
+            "serve",
+            raised.to_str().expect("utf-8"),
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            db_arg,
+        ],
+        Duration::from_secs(30),
+    );
+    assert_one_clear_error(&refused, &["already has a coordinator"]);
+    let budget = sql(db, "SELECT budget FROM studies", |r| r.get::<i64, _>(0));
+    assert_eq!(budget, vec![2], "the refused coordinator changed the study");
     // The first goes on; killed with -9, its lock goes with it.
     assert!(
         first.child.try_wait().expect("poll").is_none(),

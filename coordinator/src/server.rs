@@ -207,13 +207,9 @@ impl Coordinator {
             budget: config.search.trials,
             config: config_text.to_string(),
         };
-        // A SQLite database is locked before anything in it changes: a second coordinator
-        // is refused before it could redefine or set aside the study. (PostgreSQL's lock is
-        // keyed by the study's row, so it is taken once the study exists.)
-        let early_lock = match db {
-            Location::Sqlite(_) => Some(store::lock::lock(db, &config.name, 0).await?),
-            Location::Postgres(_) => None,
-        };
+        // Locked before anything of the study is read or changes: a second coordinator is
+        // refused before it could redefine or set aside the study.
+        let lock = store::lock::lock(db, &config.name).await?;
         let (budget_before, set_aside) = match resumable(&mut conn, config, &definition, db).await?
         {
             Resume::New => (None, None),
@@ -221,10 +217,6 @@ impl Coordinator {
             Resume::SetAside(name) => (None, Some(name)),
         };
         let stored = store::create_or_resume(&mut conn, &definition, &db.to_string()).await?;
-        let lock = match early_lock {
-            Some(lock) => lock,
-            None => store::lock::lock(db, &config.name, stored.id).await?,
-        };
         let resumed = stored.resumed;
         let workers = Registry::new(
             options.join,

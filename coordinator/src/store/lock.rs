@@ -5,8 +5,11 @@
 //!
 //! - SQLite: an exclusive `flock` on `DB.lock` next to the database file (one coordinator per
 //!   file); the file names the holder (process, host, study) for the refusal.
-//! - PostgreSQL: a session advisory lock keyed on the study, on a connection of its own (one
-//!   coordinator per study; several studies share a server).
+//! - PostgreSQL: a session advisory lock keyed on the study's name (`hashtext`), on a
+//!   connection of its own (one coordinator per study; several studies share a server).
+//!
+//! Either lock is taken before the coordinator reads or changes anything of its study, so a
+//! refused coordinator has written nothing (no raised budget, no study set aside).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read as _, Seek as _, Write as _};
@@ -47,28 +50,27 @@ pub fn lock_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Takes the coordinator lock of `db` for the study named `study` (its row id `study_id`),
-/// or says who holds it.
-pub async fn lock(db: &Location, study: &str, study_id: i64) -> Result<CoordinatorLock, Error> {
+/// Takes the coordinator lock of `db` for the study named `study`, or says who holds it.
+pub async fn lock(db: &Location, study: &str) -> Result<CoordinatorLock, Error> {
     match db {
         Location::Sqlite(path) => lock_file(path, study),
         Location::Postgres(url) => {
             let mut conn = PgConnection::connect_with(url.options())
                 .await
                 .map_err(|err| Error::database("connect for the coordinator lock", err))?;
-            let key = i32::try_from(study_id).unwrap_or(i32::MAX);
-            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
-                .bind(ADVISORY_CLASS)
-                .bind(key)
-                .fetch_one(&mut conn)
-                .await
-                .map_err(|err| Error::database("take the coordinator lock", err))?;
+            let (locked, key): (bool, i32) =
+                sqlx::query_as("SELECT pg_try_advisory_lock($1, hashtext($2)), hashtext($2)")
+                    .bind(ADVISORY_CLASS)
+                    .bind(study)
+                    .fetch_one(&mut conn)
+                    .await
+                    .map_err(|err| Error::database("take the coordinator lock", err))?;
             if !locked {
                 return Err(Error::AlreadyServed {
                     database: db.to_string(),
                     holder: format!(
                         "another coordinator holds study `{study}` (advisory lock \
-                         ({ADVISORY_CLASS}, {key}), see pg_locks)"
+                         ({ADVISORY_CLASS}, {key}) on the study's name, see pg_locks)"
                     ),
                 });
             }
