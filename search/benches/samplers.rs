@@ -6,7 +6,10 @@
 //! `bench/samplers.sh` runs both and prints the side-by-side tables.
 //!
 //! `cargo bench -p hypersearch-search --bench samplers -- [--seeds N] [--functions a,b]
-//! [--samplers bayes,tpe,random] [--no-parallel] [--no-timing] [--out FILE.jsonl]`
+//! [--samplers bayes,tpe,random] [--no-parallel] [--no-timing] [--validation] [--out FILE.jsonl]`;
+//! `--validation` adds levy4, rastrigin3, styblinski_tang5, sphere8 and levy2, which settings
+//! are checked on and not reported against the peers;
+//! `BENCH_TPE="key = value; …"` adds `[search.tpe]` settings to every study.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -25,6 +28,9 @@ struct Workload {
     testfn: &'static str,
     bounds: Vec<(f64, f64)>,
     budget: usize,
+    /// Run only when named with `--functions` or asked for with `--validation`: functions
+    /// that settings are checked on, so they are not tuned to the four reported ones.
+    validation: bool,
 }
 
 fn workloads() -> Vec<Workload> {
@@ -34,24 +40,63 @@ fn workloads() -> Vec<Workload> {
             testfn: "branin",
             bounds: vec![(-5.0, 10.0), (0.0, 15.0)],
             budget: 50,
+            validation: false,
         },
         Workload {
             name: "hartmann6",
             testfn: "hartmann6",
             bounds: vec![(0.0, 1.0); 6],
             budget: 100,
+            validation: false,
         },
         Workload {
             name: "ackley5",
             testfn: "ackley",
             bounds: vec![(-5.0, 10.0); 5],
             budget: 100,
+            validation: false,
         },
         Workload {
             name: "rosenbrock4",
             testfn: "rosenbrock",
             bounds: vec![(-5.0, 10.0); 4],
             budget: 100,
+            validation: false,
+        },
+        Workload {
+            name: "levy4",
+            testfn: "levy",
+            bounds: vec![(-10.0, 10.0); 4],
+            budget: 100,
+            validation: true,
+        },
+        Workload {
+            name: "rastrigin3",
+            testfn: "rastrigin",
+            bounds: vec![(-5.12, 5.12); 3],
+            budget: 100,
+            validation: true,
+        },
+        Workload {
+            name: "styblinski_tang5",
+            testfn: "styblinski_tang",
+            bounds: vec![(-5.0, 5.0); 5],
+            budget: 100,
+            validation: true,
+        },
+        Workload {
+            name: "sphere8",
+            testfn: "sphere",
+            bounds: vec![(-5.12, 5.12); 8],
+            budget: 100,
+            validation: true,
+        },
+        Workload {
+            name: "levy2",
+            testfn: "levy",
+            bounds: vec![(-10.0, 10.0); 2],
+            budget: 50,
+            validation: true,
         },
     ]
 }
@@ -63,8 +108,12 @@ fn study(w: &Workload, algorithm: &str, seed: u64) -> StudyConfig {
         .enumerate()
         .map(|(i, (lo, hi))| format!("x{} = {{ float = [{lo:?}, {hi:?}] }}\n", i + 1))
         .collect();
+    // BENCH_TPE: extra `[search.tpe]` lines, to compare settings (e.g. "n_ei_candidates = 64").
+    let tpe = std::env::var("BENCH_TPE")
+        .unwrap_or_default()
+        .replace(';', "\n");
     let text = format!(
-        "[objective]\nfunction = \"{}\"\n[search]\nalgorithm = \"{algorithm}\"\ntrials = {}\nseed = {seed}\n[search.space]\n{space}",
+        "[objective]\nfunction = \"{}\"\n[search]\nalgorithm = \"{algorithm}\"\ntrials = {}\nseed = {seed}\n[search.tpe]\n{tpe}\n[search.space]\n{space}",
         w.testfn, w.budget
     );
     StudyConfig::from_toml_str(&text, "bench.toml").unwrap()
@@ -158,6 +207,7 @@ fn timing(algorithm: &str, n: usize) -> (f64, f64) {
         testfn: "hartmann6",
         bounds: vec![(0.0, 1.0); 6],
         budget: n + 10,
+        validation: false,
     };
     let config = study(&w, algorithm, 0);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
@@ -210,6 +260,7 @@ struct Args {
     samplers: Vec<String>,
     parallel: bool,
     timing: bool,
+    validation: bool,
     out: Option<std::fs::File>,
 }
 
@@ -220,6 +271,7 @@ fn args() -> Args {
         samplers: vec!["bayes".into(), "tpe".into(), "random".into()],
         parallel: true,
         timing: true,
+        validation: false,
         out: None,
     };
     let mut it = std::env::args().skip(1);
@@ -239,6 +291,7 @@ fn args() -> Args {
             }
             "--no-parallel" => a.parallel = false,
             "--no-timing" => a.timing = false,
+            "--validation" => a.validation = true,
             "--out" => {
                 a.out = Some(
                     std::fs::File::create(it.next().expect("--out FILE")).expect("writable --out"),
@@ -262,10 +315,11 @@ fn main() {
     println!("| function | sampler | seeds | regret 25 % | 50 % | 100 % | ms/suggestion |");
     println!("|---|---|---|---|---|---|---|");
     for w in workloads() {
-        if a.functions
-            .as_ref()
-            .is_some_and(|f| !f.iter().any(|n| n == w.name))
-        {
+        let chosen = match &a.functions {
+            Some(names) => names.iter().any(|n| n == w.name),
+            None => !w.validation || a.validation,
+        };
+        if !chosen {
             continue;
         }
         let min = minimum(&w);

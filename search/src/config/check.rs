@@ -294,7 +294,7 @@ fn tpe_settings(loc: &Locator<'_>, raw: Option<&RawTpe>) -> Result<TpeSettings, 
         t.n_ei_candidates.as_ref(),
         1,
         100_000,
-        24,
+        128,
     )? as u32;
     if let Some(w) = &t.prior_weight {
         let v = *w.get_ref();
@@ -309,6 +309,20 @@ fn tpe_settings(loc: &Locator<'_>, raw: Option<&RawTpe>) -> Result<TpeSettings, 
             ));
         }
         tpe.prior_weight = v;
+    }
+    if let Some(f) = &t.bandwidth_floor {
+        let v = *f.get_ref();
+        if !(v.is_finite() && (1.0..=100.0).contains(&v)) {
+            return Err(loc.at(
+                &f.span(),
+                "search.tpe.bandwidth_floor",
+                ConfigErrorKind::OutOfRange {
+                    value: shown(v),
+                    range: "1.0 to 100.0".into(),
+                },
+            ));
+        }
+        tpe.bandwidth_floor = v;
     }
     Ok(tpe)
 }

@@ -23,7 +23,7 @@
 //! | `[search.space] NAME` | | `{ float = [lo, hi], log, step, grid }`, `{ int = [lo, hi], log, step }`, `{ choice = [...] }`; any of them with `when = { PARENT = value or [values], … }` exists only while every PARENT (a searched `choice` or `int`) has one of its values; for nn-core NAME is a training key ([`training_keys`]) |
 //! | `[search.architecture]` | | `layers`, `units`, `dropout` (per layer, conditional on `layers`), `activation`, `batch_norm`, `residual` |
 //! | `[[search.enqueue]]` | | params to run first; missing ones drawn at random |
-//! | `[search.tpe]` | | `multivariate` (true), `group` (true), `constant_liar` (true), `n_ei_candidates` (24), `prior_weight` (1.0), `consider_endpoints` (false), `bandwidth` (`neighbour` or `scott`) |
+//! | `[search.tpe]` | | `multivariate` (true), `group` (true), `constant_liar` (true), `n_ei_candidates` (128), `prior_weight` (1.0), `consider_endpoints` (false), `bandwidth` (`neighbour` or `scott`), `bandwidth_floor` (1.5) |
 //! | `[early_stopping] rule` | `none` | `median`, `percentile` (`warmup_epochs` 0, `startup_trials` 5, `min_trials` 1, `interval_epochs` 1, `percentile`), `asha` (`reduction_factor` 4, `min_resource` auto, `min_early_stopping_rate` 0, `bootstrap_count` 0), `hyperband` (`reduction_factor` 3, `min_resource` 1, `max_resource` auto, `bootstrap_count` 0) |
 //! | `[data]`, `[network]`, `[training]` | | the base training config, kept as TOML text for the worker |
 //!
@@ -113,7 +113,7 @@ pub struct TpeSettings {
     pub group: bool,
     /// Put running trials in the "bad" group (default true; Optuna's default is false).
     pub constant_liar: bool,
-    /// Candidates drawn from the "good" density per suggestion (default 24).
+    /// Candidates drawn from the "good" density per suggestion (default 128; Optuna's is 24).
     pub n_ei_candidates: u32,
     /// Weight of the prior component (default 1.0).
     pub prior_weight: f64,
@@ -121,6 +121,10 @@ pub struct TpeSettings {
     pub consider_endpoints: bool,
     /// Kernel widths (default `neighbour`, Optuna 5's rule).
     pub bandwidth: TpeBandwidth,
+    /// The floor under the kernel widths: at least range / (floor · min(100, kernels + 1))
+    /// (default 1.5; 1.0 is Optuna's "magic clip"). Higher lets the good density narrow in
+    /// on a minimum sooner.
+    pub bandwidth_floor: f64,
 }
 
 impl Default for TpeSettings {
@@ -129,10 +133,11 @@ impl Default for TpeSettings {
             multivariate: true,
             group: true,
             constant_liar: true,
-            n_ei_candidates: 24,
+            n_ei_candidates: 128,
             prior_weight: 1.0,
             consider_endpoints: false,
             bandwidth: TpeBandwidth::Neighbour,
+            bandwidth_floor: 1.5,
         }
     }
 }

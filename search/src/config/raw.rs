@@ -86,6 +86,7 @@ pub(super) struct RawTpe {
     pub prior_weight: Option<Spanned<f64>>,
     pub consider_endpoints: Option<bool>,
     pub bandwidth: Option<TpeBandwidth>,
+    pub bandwidth_floor: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -138,3 +138,30 @@ fn algorithm_names_are_what_a_study_file_says() {
         assert_eq!(algorithm.name(), name);
     }
 }
+
+#[test]
+fn tpe_settings_default_to_128_candidates_and_a_floor_of_one_and_a_half_and_refuse_a_floor_below_one()
+ {
+    let study = |tpe: &str| {
+        format!(
+            "[objective]\nfunction = \"branin\"\n[search]\nalgorithm = \"tpe\"\ntrials = 5\n\
+             [search.tpe]\n{tpe}\n[search.space]\nx1 = {{ float = [-5, 10] }}\nx2 = {{ float = [0, 15] }}\n"
+        )
+    };
+    let defaults = StudyConfig::from_toml_str(&study(""), "t.toml").unwrap();
+    assert_eq!(defaults.search.tpe.n_ei_candidates, 128);
+    assert_eq!(defaults.search.tpe.bandwidth_floor, 1.5);
+    let set = StudyConfig::from_toml_str(&study("bandwidth_floor = 1.0"), "t.toml").unwrap();
+    assert_eq!(set.search.tpe.bandwidth_floor, 1.0);
+    for bad in [
+        "bandwidth_floor = 0.5",
+        "bandwidth_floor = nan",
+        "bandwidth_floor = 1e9",
+    ] {
+        let err = StudyConfig::from_toml_str(&study(bad), "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("search.tpe.bandwidth_floor"), "{bad}: {err}");
+        assert!(err.contains("1.0 to 100.0"), "{bad}: {err}");
+    }
+}

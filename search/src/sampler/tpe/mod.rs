@@ -92,6 +92,7 @@ impl TpeSampler {
             prior_weight: self.settings.prior_weight,
             bandwidth: self.settings.bandwidth,
             consider_endpoints: self.settings.consider_endpoints,
+            bandwidth_floor: self.settings.bandwidth_floor,
         }
     }
 

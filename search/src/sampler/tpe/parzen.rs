@@ -27,6 +27,8 @@ pub(super) struct Options {
     pub prior_weight: f64,
     pub bandwidth: Bandwidth,
     pub consider_endpoints: bool,
+    /// Widths are at least range / (floor · min(100, kernels + 1)); 1.0 is Optuna's clip.
+    pub bandwidth_floor: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -190,7 +192,7 @@ fn numeric_kernels(
         neighbour_sigmas(&mus, lo, hi, options.consider_endpoints)
     };
     let n_kernels = n + 1;
-    let min_sigma = width / (100.0f64).min(1.0 + n_kernels as f64);
+    let min_sigma = width / (options.bandwidth_floor * (100.0f64).min(1.0 + n_kernels as f64));
     sigmas
         .iter_mut()
         .for_each(|s| *s = s.clamp(min_sigma, width));
@@ -392,6 +394,7 @@ mod tests {
             &kinds,
             Options {
                 prior_weight: 1.0,
+                bandwidth_floor: 1.0,
                 bandwidth: Bandwidth::Scott,
                 consider_endpoints: false,
             },
@@ -419,6 +422,7 @@ mod tests {
             &kinds,
             Options {
                 prior_weight: 1.0,
+                bandwidth_floor: 1.0,
                 bandwidth: Bandwidth::Scott,
                 consider_endpoints: false,
             },
