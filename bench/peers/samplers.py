@@ -30,6 +30,43 @@ FUNCTIONS = {
     "rosenbrock4": (4, 100, [(-5.0, 10.0)] * 4, 0.0),
 }
 
+
+# mixed_mlp (search/benches/samplers/mixed_mlp.rs, the same formula): a log-scaled learning
+# rate, two integer widths, an activation and a dropout; Optuna's samplers only.
+MIXED_ACTIVATIONS = {"relu": (-2.6, 0.0), "tanh": (-2.1, 0.004), "sigmoid": (-1.4, 0.012)}
+
+
+def mixed_width1(h1):
+    return 0.03 * math.log(h1 / 170.0) ** 2 + 0.002 * (1 - math.cos(2 * math.pi * h1 / 25.0))
+
+
+def mixed_width2(h2):
+    return 0.04 * ((h2 - 70.0) / 100.0) ** 2 + 0.002 * (1 - math.cos(2 * math.pi * h2 / 9.0))
+
+
+def mixed_mlp(p):
+    best_lr, penalty = MIXED_ACTIVATIONS[p["activation"]]
+    best_dropout = 0.15 + 0.2 * (p["hidden1"] - 50.0) / 250.0
+    return (0.08 + 0.05 * (math.log10(p["lr"]) - best_lr) ** 2 + mixed_width1(p["hidden1"])
+            + mixed_width2(p["hidden2"]) + 0.3 * (p["dropout"] - best_dropout) ** 2 + penalty)
+
+
+MIXED_MINIMUM = 0.08 + min(mixed_width1(h) for h in range(50, 301)) + min(mixed_width2(h) for h in range(20, 201))
+FUNCTIONS["mixed_mlp"] = (5, 100, None, MIXED_MINIMUM)
+
+
+def mixed_distributions():
+    import optuna
+
+    d = optuna.distributions
+    return {
+        "lr": d.FloatDistribution(1e-4, 1e-1, log=True),
+        "hidden1": d.IntDistribution(50, 300),
+        "hidden2": d.IntDistribution(20, 200),
+        "activation": d.CategoricalDistribution(["relu", "tanh", "sigmoid"]),
+        "dropout": d.FloatDistribution(0.0, 0.5),
+    }
+
 HARTMANN_ALPHA = [1.0, 1.2, 3.0, 3.2]
 HARTMANN_A = [
     [10.0, 3.0, 17.0, 3.5, 1.7, 8.0],
@@ -93,14 +130,19 @@ def run_optuna(kind, name, seed):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     dim, budget, bounds, _ = FUNCTIONS[name]
     study = optuna.create_study(sampler=optuna_sampler(kind, seed))
-    dists = {f"x{i}": optuna.distributions.FloatDistribution(lo, hi) for i, (lo, hi) in enumerate(bounds)}
+    if name == "mixed_mlp":
+        dists = mixed_distributions()
+    else:
+        dists = {f"x{i}": optuna.distributions.FloatDistribution(lo, hi) for i, (lo, hi) in enumerate(bounds)}
     values, spent = [], 0.0
     for _ in range(budget):
         t0 = time.perf_counter()
         trial = study.ask(dists)
         spent += time.perf_counter() - t0
-        x = [trial.params[f"x{i}"] for i in range(dim)]
-        v = evaluate(name, x)
+        if name == "mixed_mlp":
+            v = mixed_mlp(trial.params)
+        else:
+            v = evaluate(name, [trial.params[f"x{i}"] for i in range(dim)])
         study.tell(trial, v)
         values.append(v)
     return values, 1e3 * spent / budget
@@ -210,6 +252,9 @@ def run(args):
     for peer in args.peers.split(","):
         for name in [f for f in args.functions.split(",") if f]:
             _, budget, _, minimum = FUNCTIONS[name]
+            if name == "mixed_mlp" and not peer.startswith("optuna"):
+                print(f"{peer}: mixed_mlp is run for Optuna's samplers only", file=sys.stderr)
+                continue
             for seed in range(seeds[peer]):
                 if peer.startswith("optuna"):
                     values, ms = run_optuna(peer, name, seed)

@@ -1,6 +1,7 @@
 //! Sampler quality and speed: bayes, TPE and random on branin (2-D, 50 evaluations),
 //! hartmann6 (6-D, 100), ackley 5-D on [-5, 10]^5 (100) and rosenbrock 4-D on [-5, 10]^4
-//! (100), median regret at 25 / 50 / 100 % of the budget over the seeds, time per
+//! (100), `mixed_mlp` (a log float, two integers, a categorical and a float, 100; see
+//! `mixed_mlp.rs`), median regret at 25 / 50 / 100 % of the budget over the seeds, time per
 //! suggestion; bayes and TPE with 8 trials pending at a time; time per suggestion at fixed history
 //! sizes. `bench/peers/samplers.py` runs the peers on the same workloads;
 //! `bench/samplers.sh` runs both and prints the side-by-side tables.
@@ -12,6 +13,9 @@
 //! `BENCH_TPE="key = value; …"` adds `[search.tpe]` settings to every study.
 
 #![allow(clippy::unwrap_used, missing_docs)]
+
+#[path = "samplers/mixed_mlp.rs"]
+mod mixed_mlp;
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -64,6 +68,13 @@ fn workloads() -> Vec<Workload> {
             validation: false,
         },
         Workload {
+            name: "mixed_mlp",
+            testfn: MIXED,
+            bounds: vec![],
+            budget: 100,
+            validation: false,
+        },
+        Workload {
             name: "levy4",
             testfn: "levy",
             bounds: vec![(-10.0, 10.0); 4],
@@ -101,7 +112,21 @@ fn workloads() -> Vec<Workload> {
     ]
 }
 
+/// The `testfn` of the mixed-space workload (not a testfns function: `mixed_mlp.rs`).
+const MIXED: &str = "mixed_mlp";
+
 fn study(w: &Workload, algorithm: &str, seed: u64) -> StudyConfig {
+    if w.testfn == MIXED {
+        let text = format!(
+            "[objective]\ncommand = \"true\"\n[study]\nmetric = \"loss\"\n[search]\nalgorithm = \"{algorithm}\"\ntrials = {}\nseed = {seed}\n[search.tpe]\n{}\n[search.space]\n{}",
+            w.budget,
+            std::env::var("BENCH_TPE")
+                .unwrap_or_default()
+                .replace(';', "\n"),
+            mixed_mlp::SPACE
+        );
+        return StudyConfig::from_toml_str(&text, "bench.toml").unwrap();
+    }
     let space: String = w
         .bounds
         .iter()
@@ -120,6 +145,9 @@ fn study(w: &Workload, algorithm: &str, seed: u64) -> StudyConfig {
 }
 
 fn evaluate(testfn: &str, params: &Params) -> f64 {
+    if testfn == MIXED {
+        return mixed_mlp::evaluate(params);
+    }
     let named: Vec<(String, f64)> = params
         .iter()
         .map(|(k, v)| (k.clone(), v.as_f64().unwrap()))
@@ -129,6 +157,9 @@ fn evaluate(testfn: &str, params: &Params) -> f64 {
 }
 
 fn minimum(w: &Workload) -> f64 {
+    if w.testfn == MIXED {
+        return mixed_mlp::minimum();
+    }
     hypersearch_testfns::find(w.testfn)
         .unwrap()
         .minimum(w.bounds.len())
