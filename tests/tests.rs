@@ -13,6 +13,7 @@ mod damaged_database;
 mod dashboard;
 mod data_transfer;
 mod deploy;
+mod deterministic;
 mod docs;
 mod faults;
 mod hostile_clients;

@@ -268,6 +268,7 @@ impl Coordinator {
             pruner: make_pruner(config),
             space: config.space.clone(),
             writer: writer.clone(),
+            deterministic: config.search.deterministic,
         })?;
         Ok(Coordinator {
             scheduler,

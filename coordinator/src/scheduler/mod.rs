@@ -86,6 +86,8 @@ pub(crate) struct Parts {
     pub pruner: Box<dyn Pruner>,
     pub space: SearchSpace,
     pub writer: Writer,
+    /// `[search] deterministic`: proposals wait for the trials they may see (see `sampling`).
+    pub deterministic: bool,
 }
 
 fn new_token() -> u64 {
@@ -105,9 +107,12 @@ impl Scheduler {
     /// Starts the scheduler, its sampler thread, the intake of suggestions and the reaper.
     pub fn start(parts: Parts) -> Result<Arc<Scheduler>, Error> {
         let lease = parts.rules.lease;
+        let lag = parts
+            .deterministic
+            .then_some(u64::from(parts.rules.parallel));
         let mut state = State::new(parts.rules, &parts.stored, Instant::now(), parts.pruner)?;
         let (results, incoming) = mpsc::unbounded_channel();
-        let sampler = sampling::spawn(parts.sampler, parts.space, results)
+        let sampler = sampling::spawn(parts.sampler, parts.space, results, lag)
             .map_err(|err| Error::Sampler(format!("cannot start the sampler thread: {err}")))?;
         for record in state.take_known() {
             let _ = sampler.send(SamplerEvent::Known(record));

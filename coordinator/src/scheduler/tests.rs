@@ -151,6 +151,7 @@ async fn start(
         pruner: Box::new(Counting(curves.clone())),
         space: config.space.clone(),
         writer: writer.clone(),
+        deterministic: false,
     })
     .unwrap();
     (scheduler, seen, curves)

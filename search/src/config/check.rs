@@ -9,9 +9,9 @@ use toml::Spanned;
 use super::location::{self, Locator, OrderedMap};
 use super::raw::{RawObjective, RawSearch, RawStudyFile, RawTpe};
 use super::{
-    Algorithm, DEFAULT_MAX_EPOCHS, MAX_GRID_POINTS, MAX_PARALLEL, MAX_REPORTED_EPOCHS, MAX_TRIALS,
-    NN_CORE_METRICS, Objective, SearchSettings, StudyConfig, TpeSettings, conditions,
-    early_stopping, enqueue, space,
+    Algorithm, DEFAULT_MAX_EPOCHS, EarlyStopping, MAX_GRID_POINTS, MAX_PARALLEL,
+    MAX_REPORTED_EPOCHS, MAX_TRIALS, NN_CORE_METRICS, Objective, SearchSettings, StudyConfig,
+    TpeSettings, conditions, early_stopping, enqueue, space,
 };
 use crate::error::{ConfigError, ConfigErrorKind, shown};
 use crate::space::{OverrideStyle, SearchSpace};
@@ -65,6 +65,22 @@ pub(super) fn study(loc: &Locator<'_>, raw: RawStudyFile) -> Result<StudyConfig,
     let (metric, direction) = metric_and_direction(loc, &raw, &objective)?;
     let name = study_name(loc, &raw)?;
     let early_stopping = early_stopping::check_early_stopping(loc, raw.early_stopping.as_ref())?;
+    if let Some(flag) = search.get_ref().deterministic.as_ref()
+        && *flag.get_ref()
+        && early_stopping != EarlyStopping::None
+    {
+        return Err(loc.at(
+            &flag.span(),
+            "search.deterministic",
+            ConfigErrorKind::Invalid {
+                value: "true".into(),
+                reason: "a deterministic search cannot stop trials early yet (a stop depends on \
+                         which other trials had ended): set [early_stopping] rule = \"none\" or \
+                         drop `deterministic`"
+                    .into(),
+            },
+        ));
+    }
     Ok(StudyConfig {
         origin: loc.origin.to_string(),
         name,
@@ -258,6 +274,7 @@ fn search_settings(
             .transpose()?
             .map(|k| k as u32),
         tpe: tpe_settings(loc, s.tpe.as_ref())?,
+        deterministic: s.deterministic.as_ref().is_some_and(|d| *d.get_ref()),
     };
     if let Some(k) = &s.quarantine_after
         && settings.failure_retries == 0

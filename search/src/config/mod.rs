@@ -171,6 +171,10 @@ pub struct SearchSettings {
     pub quarantine_after: Option<u32>,
     /// TPE options.
     pub tpe: TpeSettings,
+    /// Trial n is sampled from trials 0 … n − parallel, all finished, and sees the ones
+    /// between as running, so a seed gives the same trials whatever the timing
+    /// (`[search] deterministic`, default false; slots may wait for a slow trial).
+    pub deterministic: bool,
 }
 
 /// A checked study file: the only form the rest of the system accepts.

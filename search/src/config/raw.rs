@@ -46,6 +46,7 @@ pub(super) struct RawSearch {
     pub max_epochs: Option<Spanned<i64>>,
     pub trial_timeout: Option<Spanned<String>>,
     pub quarantine_after: Option<Spanned<i64>>,
+    pub deterministic: Option<Spanned<bool>>,
     pub space: Option<OrderedMap<Spanned<RawDomain>>>,
     pub architecture: Option<Spanned<RawArchitecture>>,
     pub enqueue: Option<Vec<Spanned<OrderedMap<Spanned<toml::Value>>>>>,

@@ -165,3 +165,28 @@ fn tpe_settings_default_to_128_candidates_and_a_floor_of_one_and_a_half_and_refu
         assert!(err.contains("1.0 to 100.0"), "{bad}: {err}");
     }
 }
+
+#[test]
+fn deterministic_is_off_by_default_and_refused_with_early_stopping() {
+    let study = |extra: &str, early: &str| {
+        format!(
+            "[objective]\nfunction = \"branin\"\n[search]\ntrials = 5\nparallel = 4\n{extra}\n\
+             [search.space]\nx1 = {{ float = [-5, 10] }}\nx2 = {{ float = [0, 15] }}\n{early}"
+        )
+    };
+    let off = StudyConfig::from_toml_str(&study("", ""), "d.toml").unwrap();
+    assert!(!off.search.deterministic);
+    let on = StudyConfig::from_toml_str(&study("deterministic = true", ""), "d.toml").unwrap();
+    assert!(on.search.deterministic);
+    let err = StudyConfig::from_toml_str(
+        &study(
+            "deterministic = true",
+            "[early_stopping]\nrule = \"median\"\n",
+        ),
+        "d.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("search.deterministic"), "{err}");
+    assert!(err.contains("rule = \"none\""), "{err}");
+}
