@@ -203,27 +203,27 @@ impl Examples {
     fn one(&self, canvas: &mut Canvas, src: &[f32], dst: &mut [f32], epoch: usize, example: usize) {
         let transform = Transform::draw(&self.augment, self.seed, epoch, example);
         let map = InverseMap::new(&transform, self.shape, self.margin);
-        canvas.fill(src, &self.std, &self.mean);
         let features = Features {
             mean: &self.mean,
+            std: &self.std,
             scale: &self.scale,
             low: &self.low,
             high: &self.high,
         };
-        warp::warp(canvas, &map, self.shape, dst, features);
+        warp::augment(canvas, src, &map, dst, features);
     }
 }
 
-/// The signature of a warp path ([`warp::warp`], [`warp::warp_portable`]).
+/// The signature of a path ([`warp::augment`], [`warp::augment_portable`]).
 #[cfg(test)]
-type WarpPath = fn(&Canvas, &InverseMap, (usize, usize), &mut [f32], Features<'_>);
+type WarpPath = fn(&mut Canvas, &[f32], &InverseMap, &mut [f32], Features<'_>);
 
 /// Writes into `dst` the image `src` (`height × width` pixels, row-major) moved by
 /// `transform`: each output pixel p takes the source value at c + R(−angle)(p − c − shift),
 /// c the image's centre, interpolated bilinearly, pixels outside the image counting as 0.
 #[cfg(test)]
 pub(crate) fn warp(src: &[f32], dst: &mut [f32], shape: (usize, usize), transform: &Transform) {
-    warp_with(src, dst, shape, transform, warp::warp);
+    warp_with(src, dst, shape, transform, warp::augment);
 }
 
 /// [`warp`] through the given path.
@@ -243,16 +243,16 @@ fn warp_with(
     let mut canvas = Canvas::new(shape, margin);
     let n = src.len();
     let (zeros, ones) = (vec![0.0; n], vec![1.0; n]);
-    canvas.fill(src, &ones, &zeros);
     let (low, high) = (vec![f32::NEG_INFINITY; n], vec![f32::INFINITY; n]);
     let features = Features {
         mean: &zeros,
+        std: &ones,
         scale: &ones,
         low: &low,
         high: &high,
     };
     let map = InverseMap::new(transform, shape, margin);
-    path(&canvas, &map, shape, dst, features);
+    path(&mut canvas, src, &map, dst, features);
 }
 
 #[cfg(test)]

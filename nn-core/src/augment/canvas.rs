@@ -30,6 +30,7 @@ pub(super) fn margin(augment: &Augmentation, (height, width): (usize, usize)) ->
 #[derive(Debug)]
 pub(crate) struct Canvas {
     values: Vec<f32>,
+    height: usize,
     width: usize,
     margin: usize,
     stride: usize,
@@ -41,6 +42,7 @@ impl Canvas {
         let stride = width + 2 * margin;
         Canvas {
             values: vec![0.0; (height + 2 * margin + LANES) * stride + LANES],
+            height,
             width,
             margin,
             stride,
@@ -57,21 +59,17 @@ impl Canvas {
         &self.values
     }
 
-    /// Writes the image `standardized` (row-major) into the canvas as pixel values:
-    /// `value · std + mean` per feature. The border is never written, so it stays zero.
+    /// The image's `height × width`.
+    pub(super) fn shape(&self) -> (usize, usize) {
+        (self.height, self.width)
+    }
+
+    /// Image row `y` (without the border), to write pixel values into; the border is never
+    /// written, so it stays zero.
     #[inline(always)]
-    pub(super) fn fill(&mut self, standardized: &[f32], std: &[f32], mean: &[f32]) {
-        let (width, margin, stride) = (self.width, self.margin, self.stride);
-        let rows = standardized
-            .chunks_exact(width)
-            .zip(std.chunks_exact(width).zip(mean.chunks_exact(width)));
-        for (y, (row, (std, mean))) in rows.enumerate() {
-            let start = (y + margin) * stride + margin;
-            let pixels = &mut self.values[start..start + width];
-            for (((p, &v), &s), &m) in pixels.iter_mut().zip(row).zip(std).zip(mean) {
-                *p = v * s + m;
-            }
-        }
+    pub(super) fn image_row_mut(&mut self, y: usize) -> &mut [f32] {
+        let start = (y + self.margin) * self.stride + self.margin;
+        &mut self.values[start..start + self.width]
     }
 }
 

@@ -282,8 +282,8 @@ fn the_simd_and_the_portable_warp_give_the_same_bits() {
         let src = speckled(h, w, 3);
         for t in transforms() {
             let (mut fast, mut portable) = (vec![0.0; h * w], vec![0.0; h * w]);
-            warp_with(&src, &mut fast, (h, w), &t, warp::warp);
-            warp_with(&src, &mut portable, (h, w), &t, warp::warp_portable);
+            warp_with(&src, &mut fast, (h, w), &t, warp::augment);
+            warp_with(&src, &mut portable, (h, w), &t, warp::augment_portable);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&fast), bits(&portable), "{h}×{w} {t:?}");
         }

@@ -1,5 +1,5 @@
-//! The bilinear warp of one example from its [`Canvas`] into its batch row, standardized and
-//! clipped in the same pass. Each output pixel is computed by the same f32 operations on
+//! One example into its batch row: its pixel values written into its [`Canvas`], then warped
+//! bilinearly, standardized and clipped in one pass. Each output pixel is computed by the same f32 operations on
 //! every path (no fused multiply-add), so the AVX2 path, the portable one and any mix of the
 //! two give bit-identical batches.
 //!
@@ -12,12 +12,15 @@
 
 use super::canvas::{Canvas, InverseMap};
 
-/// What a warped pixel value becomes in the batch: standardized with the data set's mean
-/// and scale, then clipped to the feature's range over the training rows.
+/// How each feature is standardized: what turns an example's features into pixel values, and
+/// a warped pixel value back into a feature, clipped to the feature's range over the
+/// training rows.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Features<'a> {
     /// Each feature's mean.
     pub mean: &'a [f32],
+    /// Each feature's standard deviation (1 / `scale`): what un-standardizes.
+    pub std: &'a [f32],
     /// 1 / each feature's standard deviation.
     pub scale: &'a [f32],
     /// Each feature's smallest standardized value over the training rows.
@@ -33,6 +36,7 @@ impl<'a> Features<'a> {
         let part = |v: &'a [f32]| &v[start..start + len];
         Features {
             mean: part(self.mean),
+            std: part(self.std),
             scale: part(self.scale),
             low: part(self.low),
             high: part(self.high),
@@ -46,41 +50,49 @@ impl<'a> Features<'a> {
     }
 }
 
-/// Writes into `out` (`height × width`, row-major) the image on `canvas` under `map`, through
-/// `features`, with the CPU's best path.
-pub(super) fn warp(
-    canvas: &Canvas,
+/// Writes into `out` the example `src` (standardized, row-major) warped by `map` through
+/// `canvas`, with the CPU's best path.
+pub(super) fn augment(
+    canvas: &mut Canvas,
+    src: &[f32],
     map: &InverseMap,
-    (height, width): (usize, usize),
     out: &mut [f32],
     features: Features<'_>,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if width >= super::canvas::LANES
+    if canvas.shape().1 >= super::canvas::LANES
         && let Some(simd) = pulp::x86::V3::try_new()
     {
         simd.vectorize(
             #[inline(always)]
-            || avx2::warp(simd, canvas, map, (height, width), out, features),
+            || avx2::augment(simd, canvas, src, map, out, features),
         );
         return;
     }
     crate::linalg::vectorized(
         #[inline(always)]
-        || warp_portable(canvas, map, (height, width), out, features),
+        || augment_portable(canvas, src, map, out, features),
     );
 }
 
-/// [`warp`] one pixel at a time (CPUs without AVX2, images narrower than 8 pixels).
+/// [`augment`] one pixel at a time (CPUs without AVX2, images narrower than 8 pixels).
 #[inline(always)]
-pub(super) fn warp_portable(
-    canvas: &Canvas,
+pub(super) fn augment_portable(
+    canvas: &mut Canvas,
+    src: &[f32],
     map: &InverseMap,
-    (height, width): (usize, usize),
     out: &mut [f32],
     features: Features<'_>,
 ) {
-    for (y, row) in out.chunks_exact_mut(width).take(height).enumerate() {
+    let width = canvas.shape().1;
+    for (y, row) in src.chunks_exact(width).enumerate() {
+        let features = features.part(y * width, width);
+        let pixels = canvas.image_row_mut(y);
+        for (i, (p, &v)) in pixels.iter_mut().zip(row).enumerate() {
+            *p = v * features.std[i] + features.mean[i];
+        }
+    }
+    for (y, row) in out.chunks_exact_mut(width).enumerate() {
         let features = features.part(y * width, width);
         pixels(canvas, map, map.row(y), 0..width, row, features);
     }
@@ -145,19 +157,31 @@ mod avx2 {
         top_lane: usize,
     }
 
-    /// [`super::warp`] in blocks of 8 pixels; a row's last block overlaps the one before it
-    /// when the width is not a multiple of 8 (it recomputes the same values).
+    /// [`super::augment`] in blocks of 8 pixels; a row's last block overlaps the one before
+    /// it when the width is not a multiple of 8 (it recomputes the same values).
     #[inline(always)]
-    pub(super) fn warp(
+    pub(super) fn augment(
         simd: V3,
-        canvas: &Canvas,
+        canvas: &mut Canvas,
+        src: &[f32],
         map: &InverseMap,
-        (height, width): (usize, usize),
         out: &mut [f32],
         features: Features<'_>,
     ) {
         let avx = simd.avx;
-        let blocks = Blocks {
+        let width = canvas.shape().1;
+        for (y, row) in src.chunks_exact(width).enumerate() {
+            let features = features.part(y * width, width);
+            let pixels = canvas.image_row_mut(y);
+            for x0 in blocks(width) {
+                let values = avx._mm256_add_ps(
+                    avx._mm256_mul_ps(vector(&row[x0..x0 + LANES]), vector(&features.std[x0..])),
+                    vector(&features.mean[x0..]),
+                );
+                pixels[x0..x0 + LANES].copy_from_slice(&cast::<__m256, [f32; 8]>(values));
+            }
+        }
+        let blocks_of = Blocks {
             simd,
             cos: avx._mm256_set1_ps(map.cos),
             sin: avx._mm256_set1_ps(map.sin),
@@ -166,21 +190,25 @@ mod avx2 {
             left_lane: if map.cos >= 0.0 { 0 } else { LANES - 1 },
             top_lane: if map.sin > 0.0 { LANES - 1 } else { 0 },
         };
-        for (y, row) in out.chunks_exact_mut(width).take(height).enumerate() {
+        for (y, row) in out.chunks_exact_mut(width).enumerate() {
             let terms = map.row(y);
             let features = features.part(y * width, width);
-            let mut x0 = 0;
-            loop {
+            for x0 in blocks(width) {
                 let block = (x0, &mut row[x0..x0 + LANES]);
-                if !warp_block(&blocks, canvas, terms, block, features.part(x0, LANES)) {
+                if !warp_block(&blocks_of, canvas, terms, block, features.part(x0, LANES)) {
                     pixels(canvas, map, terms, x0..x0 + LANES, row, features);
                 }
-                if x0 + LANES == width {
-                    break;
-                }
-                x0 = (x0 + LANES).min(width - LANES);
             }
         }
+    }
+
+    /// The first columns of a row's blocks of 8: 0, 8, 16, … and, when the width is not a
+    /// multiple of 8, a last block ending at the row's end.
+    #[inline(always)]
+    fn blocks(width: usize) -> impl Iterator<Item = usize> {
+        let full = width / LANES;
+        let overlap = (!width.is_multiple_of(LANES)).then_some(width - LANES);
+        (0..full).map(|b| b * LANES).chain(overlap)
     }
 
     /// Output pixels x0..x0 + 8 of the row with terms `(bx, by)` into `out`; false (and
@@ -261,11 +289,11 @@ mod avx2 {
         avx._mm256_add_ps(a, avx._mm256_mul_ps(fx, avx._mm256_sub_ps(b, a)))
     }
 
-    /// An 8-value slice as a vector.
+    /// The first 8 values of a slice as a vector.
     #[inline(always)]
     fn vector(values: &[f32]) -> __m256 {
         let mut lanes = [0.0f32; LANES];
-        lanes.copy_from_slice(values);
+        lanes.copy_from_slice(&values[..LANES]);
         cast(lanes)
     }
 }
