@@ -7,8 +7,9 @@
 //! segment, so the lanes' source columns span at most 8 neighbouring values and their source
 //! rows at most ⌊7·|sin|⌋ + 2 values: each source row of that window is loaded as two
 //! vectors (the left and the right neighbours), permuted to the lanes (`vpermps`) and blended
-//! into the lanes whose top or bottom neighbour row it is. Gathers cost twice as much here
-//! (AVX2 gathers on this AMD core) and the scalar loop ten times as much.
+//! into the lanes whose top or bottom neighbour row it is; when the 8 lanes read 8
+//! consecutive columns (most blocks at small angles) the permutation is skipped. Gathers cost
+//! twice as much here (AVX2 gathers on this AMD core) and the scalar loop ten times as much.
 
 use super::canvas::{Canvas, InverseMap};
 
@@ -244,8 +245,11 @@ mod avx2 {
         if right - left >= LANES as i32 || bottom - top > blocks.extra_rows {
             return false;
         }
-        // Each lane's column and row inside the window.
-        let column = avx2._mm256_sub_epi32(ix, avx._mm256_set1_epi32(left));
+        // Each lane's column inside the window, or None when lane i reads column i (8
+        // distinct columns left to right: no permutation needed), as most blocks do when
+        // the angle is small.
+        let column = (right - left != LANES as i32 - 1 || blocks.left_lane != 0)
+            .then(|| avx2._mm256_sub_epi32(ix, avx._mm256_set1_epi32(left)));
         let row = avx2._mm256_sub_epi32(iy, avx._mm256_set1_epi32(top));
         let (values, stride) = (canvas.values(), canvas.stride());
         let mut at = top as usize * stride + left as usize;
@@ -280,12 +284,16 @@ mod avx2 {
     }
 
     /// Each lane's value interpolated between window column `column` of `values` (a source
-    /// row from the window's left edge) and the next, at fraction `fx`.
+    /// row from the window's left edge; `None`: the lane's own column) and the next, at
+    /// fraction `fx`.
     #[inline(always)]
-    fn across(simd: V3, values: &[f32], column: __m256i, fx: __m256) -> __m256 {
+    fn across(simd: V3, values: &[f32], column: Option<__m256i>, fx: __m256) -> __m256 {
         let (avx, avx2) = (simd.avx, simd.avx2);
-        let a = avx2._mm256_permutevar8x32_ps(vector(&values[..LANES]), column);
-        let b = avx2._mm256_permutevar8x32_ps(vector(&values[1..=LANES]), column);
+        let (mut a, mut b) = (vector(&values[..LANES]), vector(&values[1..=LANES]));
+        if let Some(column) = column {
+            a = avx2._mm256_permutevar8x32_ps(a, column);
+            b = avx2._mm256_permutevar8x32_ps(b, column);
+        }
         avx._mm256_add_ps(a, avx._mm256_mul_ps(fx, avx._mm256_sub_ps(b, a)))
     }
 
