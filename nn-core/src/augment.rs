@@ -169,11 +169,8 @@ impl Augmenter {
     /// transformed as epoch `epoch` draws it, each feature clipped to its training range.
     #[cfg(test)]
     pub(crate) fn apply(&mut self, src: &[f32], dst: &mut [f32], epoch: usize, example: usize) {
-        let (examples, canvas) = (&self.examples, &mut self.canvases[0]);
-        crate::linalg::vectorized(
-            #[inline(always)]
-            || examples.one(canvas, src, dst, epoch, example),
-        );
+        self.examples
+            .one(&mut self.canvases[0], src, dst, epoch, example);
     }
 }
 
@@ -188,18 +185,12 @@ impl Examples {
         epoch: usize,
     ) {
         let rows = positions.iter().map(|&p| split.row(p as usize));
-        crate::linalg::vectorized(
-            #[inline(always)]
-            || {
-                for (row, dst) in rows.zip(out.chunks_exact_mut(self.mean.len())) {
-                    self.one(canvas, flat(split.x.row(row)), dst, epoch, row);
-                }
-            },
-        );
+        for (row, dst) in rows.zip(out.chunks_exact_mut(self.mean.len())) {
+            self.one(canvas, flat(split.x.row(row)), dst, epoch, row);
+        }
     }
 
     /// One example: `src` (row `example` of the data set, standardized) into `dst`.
-    #[inline(always)]
     fn one(&self, canvas: &mut Canvas, src: &[f32], dst: &mut [f32], epoch: usize, example: usize) {
         let transform = Transform::draw(&self.augment, self.seed, epoch, example);
         let map = InverseMap::new(&transform, self.shape, self.margin);
