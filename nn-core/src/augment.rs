@@ -4,20 +4,32 @@
 //! independent of the thread count; nothing is allocated per batch.
 //!
 //! The warp works on pixel values (a background pixel is 0), not on standardized features:
-//! an example is un-standardized into a scratch row, warped into the batch row, and
-//! standardized there again. Each standardized value is then clipped to the range its feature
-//! spans over the training rows: a stroke moved onto a pixel that is almost always blank
-//! would otherwise become an outlier of hundreds of standard deviations (its scale is
-//! 1 / a tiny spread), which wrecks training.
+//! an example is un-standardized into its canvas (the image in a zero border), warped into
+//! the batch row and standardized there in the same pass. Each standardized value is then
+//! clipped to the range its feature spans over the training rows: a stroke moved onto a pixel
+//! that is almost always blank would otherwise become an outlier of hundreds of standard
+//! deviations (its scale is 1 / a tiny spread), which wrecks training.
+//!
+//! Layout: `canvas` (the zero-bordered image and the inverse map), `warp` (the bilinear warp,
+//! AVX2 and portable). A batch is augmented in chunks of [`CHUNK`] examples, each with a
+//! canvas of its own, over the training's thread pool when it has one.
+
+use rayon::prelude::*;
 
 use crate::config::Augmentation;
-use crate::data::Dataset;
+use crate::data::{Dataset, Split};
 use crate::error::Error;
+use crate::linalg::{Threads, flat};
 use crate::network::dropout::mix;
 
-/// A sine or cosine this close to 0 or ±1 is taken as exactly that, so quarter turns copy
-/// pixels exactly instead of blending in a 1e-16 of a neighbour.
-const SNAP: f64 = 1e-12;
+mod canvas;
+mod warp;
+
+use canvas::{Canvas, InverseMap, margin};
+use warp::Features;
+
+/// Examples augmented together on one thread, with one canvas.
+const CHUNK: usize = 16;
 
 /// One image's transform: a rotation about the image's centre, then a shift.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,113 +57,34 @@ impl Transform {
     }
 }
 
-/// An image with a border of zeros (one pixel before, two after, on both axes), so the
-/// warp reads its four neighbours without a bounds test per pixel.
-#[derive(Debug)]
-pub(crate) struct Padded {
-    values: Vec<f32>,
-    height: usize,
-    width: usize,
-}
-
-impl Padded {
-    /// A zero image of `height × width` pixels with its border.
-    pub(crate) fn new(height: usize, width: usize) -> Self {
-        Padded {
-            values: vec![0.0; (height + 3) * (width + 3)],
-            height,
-            width,
-        }
-    }
-
-    /// Row `y` of the image (without its border), to write pixels into.
-    #[inline(always)]
-    fn row_mut(&mut self, y: usize) -> &mut [f32] {
-        let start = (y + 1) * (self.width + 3) + 1;
-        &mut self.values[start..start + self.width]
-    }
-}
-
-/// Writes into `dst` the image `src` (`height × width` pixels, row-major) moved by
-/// `transform`: each output pixel p takes the source value at c + R(−angle)(p − c − shift),
-/// c the image's centre, interpolated bilinearly, pixels outside the image counting as 0.
-#[cfg(test)]
-pub(crate) fn warp(
-    src: &[f32],
-    dst: &mut [f32],
-    (height, width): (usize, usize),
-    transform: &Transform,
-) {
-    let mut padded = Padded::new(height, width);
-    for (y, row) in src.chunks_exact(width).enumerate() {
-        padded.row_mut(y).copy_from_slice(row);
-    }
-    crate::linalg::vectorized(
-        #[inline(always)]
-        || warp_padded(&padded, dst, transform),
-    );
-}
-
-/// [`warp`] from an image already in its zero border.
-#[inline(always)]
-fn warp_padded(src: &Padded, dst: &mut [f32], transform: &Transform) {
-    let (height, width) = (src.height, src.width);
-    debug_assert_eq!(dst.len(), height * width);
-    let snap = |v: f64| {
-        let r = v.round();
-        if (v - r).abs() < SNAP { r } else { v }
-    };
-    let (sin, cos) = transform.angle.sin_cos();
-    let (sin, cos) = (snap(sin), snap(cos));
-    let (cx, cy) = ((width as f64 - 1.0) / 2.0, (height as f64 - 1.0) / 2.0);
-    let pw = width + 3;
-    let (right, bottom) = (width as f32, height as f32);
-    let values = &src.values[..];
-    // Source column and row of output pixel (x, y): sx = cos·x + bx, sy = by − sin·x, where
-    // bx and by hold the row's terms (exact for whole shifts and quarter turns).
-    let (c, s) = (cos as f32, sin as f32);
-    for (y, row) in dst.chunks_exact_mut(width).enumerate() {
-        let oy = y as f64 - cy - transform.dy;
-        let ox0 = -cx - transform.dx;
-        let bx = (cos * ox0 + sin * oy + cx) as f32;
-        let by = (-sin * ox0 + cos * oy + cy) as f32;
-        for (x, out) in row.iter_mut().enumerate() {
-            let xf = x as f32;
-            // Clamped to [-1, side]: beyond, all four neighbours are border zeros anyway.
-            // Shifted by one into the padded grid, the coordinates are ≥ 0, so truncation is
-            // the floor.
-            let sx = (c * xf + bx).clamp(-1.0, right) + 1.0;
-            let sy = (by - s * xf).clamp(-1.0, bottom) + 1.0;
-            let (ix, iy) = (sx as usize, sy as usize);
-            let (fx, fy) = (sx - ix as f32, sy - iy as f32);
-            let i = iy * pw + ix;
-            let (a, b) = (values[i], values[i + 1]);
-            let (d, e) = (values[i + pw], values[i + pw + 1]);
-            let top = a + fx * (b - a);
-            let low = d + fx * (e - d);
-            *out = top + fy * (low - top);
-        }
-    }
-}
-
-/// Augments training examples as they are copied into a batch; its buffers are allocated
+/// Augments training examples as they are copied into a batch; its canvases are allocated
 /// once, in [`Augmenter::new`].
 #[derive(Debug)]
 pub(crate) struct Augmenter {
+    examples: Examples,
+    /// One canvas per chunk of a batch.
+    canvases: Vec<Canvas>,
+}
+
+/// What augmenting an example needs besides its canvas: the draw, the image's shape and the
+/// data set's standardization and ranges.
+#[derive(Debug)]
+struct Examples {
     augment: Augmentation,
     seed: u64,
     shape: (usize, usize),
+    margin: usize,
     mean: Vec<f32>,
+    /// 1 / the standardization's scale: what un-standardizes.
     std: Vec<f32>,
     scale: Vec<f32>,
     low: Vec<f32>,
     high: Vec<f32>,
-    /// One example's pixel values, in a zero border.
-    pixels: Padded,
 }
 
 impl Augmenter {
-    /// An augmenter for `data`'s training images, or `None` when `augment` changes nothing.
+    /// An augmenter for `data`'s training images in batches of up to `batch` examples, or
+    /// `None` when `augment` changes nothing.
     ///
     /// # Errors
     /// [`Error::Setup`] when the data set's samples have no known image shape.
@@ -159,6 +92,7 @@ impl Augmenter {
         augment: &Augmentation,
         seed: u64,
         data: &Dataset,
+        batch: usize,
     ) -> Result<Option<Self>, Error> {
         if !augment.is_active() {
             return Ok(None);
@@ -171,45 +105,145 @@ impl Augmenter {
             )));
         };
         let standardization = data.standardization();
+        let margin = margin(augment, shape);
+        let canvases = (0..batch.div_ceil(CHUNK).max(1))
+            .map(|_| Canvas::new(shape, margin))
+            .collect();
         Ok(Some(Augmenter {
-            augment: *augment,
-            seed,
-            shape,
-            mean: standardization.mean.to_vec(),
-            std: standardization.scale.iter().map(|s| 1.0 / s).collect(),
-            scale: standardization.scale.to_vec(),
-            low: data.feature_ranges().low.to_vec(),
-            high: data.feature_ranges().high.to_vec(),
-            pixels: Padded::new(shape.0, shape.1),
+            examples: Examples {
+                augment: *augment,
+                seed,
+                shape,
+                margin,
+                mean: standardization.mean.to_vec(),
+                std: standardization.scale.iter().map(|s| 1.0 / s).collect(),
+                scale: standardization.scale.to_vec(),
+                low: data.feature_ranges().low.to_vec(),
+                high: data.feature_ranges().high.to_vec(),
+            },
+            canvases,
         }))
+    }
+
+    /// Writes the examples at `positions` of `split` into `out` (one row of features each),
+    /// each transformed as epoch `epoch` draws it for its row of the data set; in chunks of
+    /// [`CHUNK`] examples over the pool of `threads` if there is one.
+    ///
+    /// # Panics
+    /// When `positions` holds more examples than the batch size given to [`Augmenter::new`].
+    pub(crate) fn fill(
+        &mut self,
+        split: &Split<'_>,
+        positions: &[u32],
+        out: &mut [f32],
+        epoch: usize,
+        threads: Threads<'_>,
+    ) {
+        assert!(
+            positions.len().div_ceil(CHUNK) <= self.canvases.len(),
+            "{} examples in a batch of at most {}",
+            positions.len(),
+            self.canvases.len() * CHUNK
+        );
+        let size = CHUNK * split.x.ncols();
+        let examples = &self.examples;
+        match threads {
+            Threads::Pool(pool) if pool.current_num_threads() > 1 => pool.install(|| {
+                out.par_chunks_mut(size)
+                    .zip(positions.par_chunks(CHUNK))
+                    .zip(self.canvases.par_iter_mut())
+                    .for_each(|((out, positions), canvas)| {
+                        examples.chunk(canvas, split, positions, out, epoch);
+                    });
+            }),
+            _ => {
+                let chunks = out.chunks_mut(size).zip(positions.chunks(CHUNK));
+                for ((out, positions), canvas) in chunks.zip(self.canvases.iter_mut()) {
+                    examples.chunk(canvas, split, positions, out, epoch);
+                }
+            }
+        }
     }
 
     /// Writes into `dst` the standardized example `src` (row `example` of the data set),
     /// transformed as epoch `epoch` draws it, each feature clipped to its training range.
+    #[cfg(test)]
     pub(crate) fn apply(&mut self, src: &[f32], dst: &mut [f32], epoch: usize, example: usize) {
-        let transform = Transform::draw(&self.augment, self.seed, epoch, example);
-        let width = self.shape.1;
-        crate::linalg::vectorized(
-            #[inline(always)]
-            || {
-                let rows = src.chunks_exact(width).zip(self.std.chunks_exact(width));
-                for (y, (row, std)) in rows.enumerate() {
-                    let mean = &self.mean[y * width..(y + 1) * width];
-                    let pixels = self.pixels.row_mut(y);
-                    for (((p, &v), &s), &m) in pixels.iter_mut().zip(row).zip(std).zip(mean) {
-                        *p = v * s + m;
-                    }
-                }
-                warp_padded(&self.pixels, dst, &transform);
-                let ranges = self.low.iter().zip(&self.high);
-                for (((v, &m), &s), (&low, &high)) in
-                    dst.iter_mut().zip(&self.mean).zip(&self.scale).zip(ranges)
-                {
-                    *v = ((*v - m) * s).clamp(low, high);
-                }
-            },
-        );
+        self.examples
+            .one(&mut self.canvases[0], src, dst, epoch, example);
     }
+}
+
+impl Examples {
+    /// The examples at `positions` of `split` into `out`, one after the other on `canvas`.
+    fn chunk(
+        &self,
+        canvas: &mut Canvas,
+        split: &Split<'_>,
+        positions: &[u32],
+        out: &mut [f32],
+        epoch: usize,
+    ) {
+        let rows = positions.iter().map(|&p| split.row(p as usize));
+        for (row, dst) in rows.zip(out.chunks_exact_mut(self.mean.len())) {
+            self.one(canvas, flat(split.x.row(row)), dst, epoch, row);
+        }
+    }
+
+    /// One example: `src` (row `example` of the data set, standardized) into `dst`.
+    fn one(&self, canvas: &mut Canvas, src: &[f32], dst: &mut [f32], epoch: usize, example: usize) {
+        let transform = Transform::draw(&self.augment, self.seed, epoch, example);
+        let map = InverseMap::new(&transform, self.shape, self.margin);
+        let features = Features {
+            mean: &self.mean,
+            std: &self.std,
+            scale: &self.scale,
+            low: &self.low,
+            high: &self.high,
+        };
+        warp::augment(canvas, src, &map, dst, features);
+    }
+}
+
+/// The signature of a path ([`warp::augment`], [`warp::augment_portable`]).
+#[cfg(test)]
+type WarpPath = fn(&mut Canvas, &[f32], &InverseMap, &mut [f32], Features<'_>);
+
+/// Writes into `dst` the image `src` (`height × width` pixels, row-major) moved by
+/// `transform`: each output pixel p takes the source value at c + R(−angle)(p − c − shift),
+/// c the image's centre, interpolated bilinearly, pixels outside the image counting as 0.
+#[cfg(test)]
+pub(crate) fn warp(src: &[f32], dst: &mut [f32], shape: (usize, usize), transform: &Transform) {
+    warp_with(src, dst, shape, transform, warp::augment);
+}
+
+/// [`warp`] through the given path.
+#[cfg(test)]
+fn warp_with(
+    src: &[f32],
+    dst: &mut [f32],
+    shape: (usize, usize),
+    transform: &Transform,
+    path: WarpPath,
+) {
+    let reach = Augmentation {
+        shift: transform.dx.abs().max(transform.dy.abs()),
+        rotate: transform.angle.abs().to_degrees(),
+    };
+    let margin = margin(&reach, shape);
+    let mut canvas = Canvas::new(shape, margin);
+    let n = src.len();
+    let (zeros, ones) = (vec![0.0; n], vec![1.0; n]);
+    let (low, high) = (vec![f32::NEG_INFINITY; n], vec![f32::INFINITY; n]);
+    let features = Features {
+        mean: &zeros,
+        std: &ones,
+        scale: &ones,
+        low: &low,
+        high: &high,
+    };
+    let map = InverseMap::new(transform, shape, margin);
+    path(&mut canvas, src, &map, dst, features);
 }
 
 #[cfg(test)]

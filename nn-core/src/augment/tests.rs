@@ -18,9 +18,15 @@ fn shift(dx: f64, dy: f64) -> Transform {
 
 #[test]
 fn a_whole_shift_moves_every_pixel_by_that_many_pixels() {
-    let (h, w) = (5, 7);
+    // 5×7 takes the portable path, 12×20 the 8-pixel one (where the CPU has AVX2).
+    for (h, w) in [(5, 7), (12, 20)] {
+        whole_shifts(h, w);
+    }
+}
+
+fn whole_shifts(h: usize, w: usize) {
     let src = numbered(h, w);
-    for (dx, dy) in [(2i64, 0i64), (0, 1), (-3, 2), (1, -4), (7, 0)] {
+    for (dx, dy) in [(2i64, 0i64), (0, 1), (-3, 2), (1, -4), (7, 0), (-9, 11)] {
         let mut dst = vec![f32::NAN; h * w];
         warp(&src, &mut dst, (h, w), &shift(dx as f64, dy as f64));
         for y in 0..h as i64 {
@@ -123,7 +129,7 @@ fn losses(report: &TrainReport) -> Vec<(u64, Option<u64>)> {
 fn the_augmenter_undoes_the_standardization_and_redoes_it_after_the_warp() {
     let (config, data) = digits_with("augment = { shift = 1 }");
     assert_eq!(data.image_shape(), Some((8, 8)));
-    let mut augmenter = Augmenter::new(config.augment(), 1, &data)
+    let mut augmenter = Augmenter::new(config.augment(), 1, &data, 1)
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("augmentation is on"));
     let (st, range) = (data.standardization(), data.feature_ranges());
@@ -238,5 +244,118 @@ fn an_image_shape_that_contradicts_the_source_is_refused() {
     assert!(
         err.contains("data.image_shape") && err.contains("8×8") && err.contains("4×16"),
         "{err}"
+    );
+}
+
+/// A `height × width` image of values in [0, 1) from `seed`, no two neighbours alike.
+fn speckled(height: usize, width: usize, seed: u64) -> Vec<f32> {
+    (0..height * width)
+        .map(|i| (mix(seed, i as u64) >> 40) as f32 / (1u64 << 24) as f32)
+        .collect()
+}
+
+/// Transforms drawn under several settings, quarter turns and half turns included.
+fn transforms() -> Vec<Transform> {
+    let settings = [
+        (2.0, 10.0),
+        (0.5, 3.0),
+        (5.0, 45.0),
+        (3.0, 180.0),
+        (0.0, 90.0),
+    ];
+    let mut all = Vec::new();
+    for (shift, rotate) in settings {
+        let augment = Augmentation { shift, rotate };
+        all.extend((0..40).map(|example| Transform::draw(&augment, 5, 0, example)));
+    }
+    all.extend([90.0f64, -90.0, 180.0].map(|degrees| Transform {
+        dx: 1.0,
+        dy: -2.0,
+        angle: degrees.to_radians(),
+    }));
+    all
+}
+
+#[test]
+fn the_simd_and_the_portable_warp_give_the_same_bits() {
+    for (h, w) in [(28, 28), (8, 8), (9, 13), (13, 9)] {
+        let src = speckled(h, w, 3);
+        for t in transforms() {
+            let (mut fast, mut portable) = (vec![0.0; h * w], vec![0.0; h * w]);
+            warp_with(&src, &mut fast, (h, w), &t, warp::augment);
+            warp_with(&src, &mut portable, (h, w), &t, warp::augment_portable);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast), bits(&portable), "{h}×{w} {t:?}");
+        }
+    }
+}
+
+/// The bilinear inverse map computed directly in f64, reading 0 outside the image.
+fn reference(src: &[f32], (h, w): (usize, usize), t: &Transform, (x, y): (usize, usize)) -> f64 {
+    let (cx, cy) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
+    let (sin, cos) = t.angle.sin_cos();
+    let (ox, oy) = (x as f64 - cx - t.dx, y as f64 - cy - t.dy);
+    let (sx, sy) = (cos * ox + sin * oy + cx, -sin * ox + cos * oy + cy);
+    let pixel = |px: f64, py: f64| {
+        let inside = (0.0..w as f64).contains(&px) && (0.0..h as f64).contains(&py);
+        if inside {
+            f64::from(src[py as usize * w + px as usize])
+        } else {
+            0.0
+        }
+    };
+    let (x0, y0) = (sx.floor(), sy.floor());
+    let (fx, fy) = (sx - x0, sy - y0);
+    let top = pixel(x0, y0) * (1.0 - fx) + pixel(x0 + 1.0, y0) * fx;
+    let low = pixel(x0, y0 + 1.0) * (1.0 - fx) + pixel(x0 + 1.0, y0 + 1.0) * fx;
+    top * (1.0 - fy) + low * fy
+}
+
+#[test]
+fn the_warp_is_the_bilinear_inverse_map_with_zero_fill() {
+    for (h, w) in [(28, 28), (9, 13)] {
+        let src = speckled(h, w, 4);
+        for t in transforms() {
+            let mut dst = vec![f32::NAN; h * w];
+            warp(&src, &mut dst, (h, w), &t);
+            for (i, &v) in dst.iter().enumerate() {
+                let expected = reference(&src, (h, w), &t, (i % w, i / w));
+                assert!(
+                    (f64::from(v) - expected).abs() < 1e-3,
+                    "{t:?} pixel {i}: {v} against {expected}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_batch_augmented_over_a_pool_equals_one_augmented_on_one_thread() {
+    let (config, data) = digits_with("augment = { shift = 1, rotate = 10 }");
+    let split = data.train();
+    let positions: Vec<u32> = (0..100).rev().collect();
+    let features = data.features();
+    let mut augmenter = Augmenter::new(config.augment(), 1, &data, positions.len())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("augmentation is on"));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut batches = Vec::new();
+    for threads in [Threads::One, Threads::Pool(&pool)] {
+        let mut out = vec![f32::NAN; positions.len() * features];
+        augmenter.fill(&split, &positions, &mut out, 3, threads);
+        batches.push(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    }
+    assert_eq!(batches[0], batches[1]);
+    // Each example is the one `apply` gives on its own.
+    let row = split.row(positions[7] as usize);
+    let mut alone = vec![0.0; features];
+    augmenter.apply(crate::linalg::flat(split.x.row(row)), &mut alone, 3, row);
+    let seventh = &batches[0][7 * features..8 * features];
+    assert_eq!(
+        alone.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        seventh
     );
 }

@@ -88,9 +88,9 @@ pub fn train_model<O: Observer + ?Sized>(
         ),
     };
     let threads = pool.as_ref().map_or(Threads::One, Threads::Pool);
-    let mut augmenter = Augmenter::new(config.augment(), tc.seed, data)?;
     let train_split = data.train();
     let batch = tc.batch_size.min(train_split.len()).max(1);
+    let mut augmenter = Augmenter::new(config.augment(), tc.seed, data, batch)?;
     let mut ws = Workspace::new(&net, batch);
     let mut grads = net.params.zeros_like();
     let mut optimizer = OptimizerState::new(tc.optimizer, tc.momentum, tc.l2, &net.params);
@@ -110,11 +110,10 @@ pub fn train_model<O: Observer + ?Sized>(
         order.shuffle(&mut shuffle_rng);
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         for chunk in order.chunks(batch) {
-            let positions = chunk.iter().map(|&i| i as usize);
             let rows = match augmenter.as_mut() {
-                None => gather(&train_split, positions, &mut ws),
+                None => gather(&train_split, chunk.iter().map(|&i| i as usize), &mut ws),
                 Some(augmenter) => {
-                    gather_augmented(&train_split, positions, &mut ws, augmenter, epoch)
+                    gather_augmented(&train_split, chunk, &mut ws, augmenter, epoch, threads)
                 }
             };
             step += 1;
@@ -223,26 +222,21 @@ fn gather(split: &Split<'_>, positions: impl Iterator<Item = usize>, ws: &mut Wo
 }
 
 /// [`gather`] through the augmenter: each sample is transformed as `epoch` draws it for
-/// its row of the data set.
+/// its row of the data set, over `threads`.
 fn gather_augmented(
     split: &Split<'_>,
-    positions: impl Iterator<Item = usize>,
+    positions: &[u32],
     ws: &mut Workspace,
     augmenter: &mut Augmenter,
     epoch: usize,
+    threads: Threads<'_>,
 ) -> usize {
-    let mut rows = 0;
-    for (i, pos) in positions.enumerate() {
-        let r = split.row(pos);
-        augmenter.apply(
-            flat(split.x.row(r)),
-            flat_mut(ws.input.row_mut(i)),
-            epoch,
-            r,
-        );
-        ws.labels[i] = split.y[r];
-        rows += 1;
+    let rows = positions.len();
+    for (label, &pos) in ws.labels.iter_mut().zip(positions) {
+        *label = split.y[split.row(pos as usize)];
     }
+    let input = flat_mut(ws.input.slice_mut(ndarray::s![..rows, ..]));
+    augmenter.fill(split, positions, input, epoch, threads);
     rows
 }
 
