@@ -32,7 +32,9 @@ use crate::trial::Direction;
 use population::Population;
 
 /// Mutations of the tournament's winner tried before a child that is new is given up on.
-const MUTATION_RETRIES: usize = 8;
+/// Each costs microseconds; a parent whose every neighbour but one was tried already (the
+/// population converged on one point of a small space) still finds the new one.
+const MUTATION_RETRIES: usize = 32;
 
 /// The regularized evolution sampler.
 #[derive(Debug, Clone)]
