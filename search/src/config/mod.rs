@@ -151,9 +151,10 @@ impl Default for TpeSettings {
 /// Regularized evolution's options (`[search.evolution]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct EvolutionSettings {
-    /// How many of the newest completed trials form the population; the oldest dies when a
-    /// newer one completes (default 20, 2 ..= 100,000, at most the study's trials). Until
-    /// this many trials are complete or running, trials are drawn at random.
+    /// How many of the newest finished trials (completed, or pruned with a report) form the
+    /// population; the oldest dies when a newer one finishes (default 20, 2 ..= 100,000, at
+    /// most the study's trials). Until this many trials are members or running, trials are
+    /// drawn at random.
     pub population: u32,
     /// How many population members a tournament draws; the best of them is mutated into
     /// the next trial (default 5, 1 ..= `population`).

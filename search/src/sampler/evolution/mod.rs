@@ -1,12 +1,13 @@
 //! Regularized (aging) evolution (Real et al. 2019, "Regularized Evolution for Image
-//! Classifier Architecture Search"): the population is the newest `population` completed
+//! Classifier Architecture Search"): the population is the newest `population` finished
 //! trials; each new trial mutates the best of `sample_size` members drawn at random, and
-//! the oldest member dies as newer ones complete, so a lucky early trial cannot rule the
+//! the oldest member dies as newer ones finish, so a lucky early trial cannot rule the
 //! search for ever.
 //!
-//! - Warm-up: until `population` trials are complete or running, trials are drawn at
+//! - Warm-up: until `population` trials are members or running, trials are drawn at
 //!   random (running trials count, so parallel workers do not wait on the first results).
-//! - Failed and pruned trials are not members (see `population`).
+//! - Failed trials are not members; pruned ones are, ranked below completed ones (see
+//!   `population`).
 //! - A child is its parent with exactly one change (see `mutation`); a child equal to a
 //!   running or finished trial is mutated again, a few times, before a random new point
 //!   is drawn instead.
