@@ -76,6 +76,12 @@ fn the_configuration_page_lists_every_key_the_parsers_accept() {
             study_error(&format!("{search}[search.tpe]\nzz_unknown = 1\n{space}")),
         ),
         (
+            "`[search.evolution]`",
+            study_error(&format!(
+                "{search}[search.evolution]\nzz_unknown = 1\n{space}"
+            )),
+        ),
+        (
             "`[early_stopping]`",
             study_error(&format!(
                 "{search}{space}[early_stopping]\nzz_unknown = 1\n"

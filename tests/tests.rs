@@ -15,6 +15,7 @@ mod data_transfer;
 mod deploy;
 mod deterministic;
 mod docs;
+mod evolution;
 mod faults;
 mod hostile_clients;
 mod hostile_workers;

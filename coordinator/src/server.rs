@@ -244,7 +244,9 @@ impl Coordinator {
                 parallel: config.search.parallel,
                 prefetch: match config.search.algorithm {
                     Algorithm::Random | Algorithm::Grid => config.search.parallel,
-                    Algorithm::Tpe | Algorithm::Bayes => config.search.parallel.div_ceil(4),
+                    Algorithm::Tpe | Algorithm::Bayes | Algorithm::Evolution => {
+                        config.search.parallel.div_ceil(4)
+                    }
                 },
                 lease: options.lease,
                 max_attempts: config.search.max_attempts,

@@ -360,7 +360,8 @@ fn main() {
             .map(|s| (format!("ours-{s}"), s.clone(), 1))
             .collect();
         if a.parallel {
-            for s in ["bayes", "tpe"] {
+            // `--samplers evolution` (not run by default) gets its 8-pending row too.
+            for s in ["bayes", "tpe", "evolution"] {
                 if a.samplers.iter().any(|x| x == s) {
                     modes.push((format!("ours-{s}-8pending"), s.into(), 8));
                 }
@@ -415,6 +416,9 @@ fn main() {
         }
         if a.samplers.iter().any(|s| s == "tpe") {
             cases.push(("tpe", 400));
+        }
+        if a.samplers.iter().any(|s| s == "evolution") {
+            cases.push(("evolution", 400));
         }
         for (algorithm, n) in cases {
             let (cold, warm) = timing(algorithm, n);

@@ -7,7 +7,8 @@
 //! - [`space`]: the [`SearchSpace`] (domains, conditions, params → training overrides);
 //! - [`params`]: a trial's [`Params`] (name → number / string / boolean);
 //! - [`trial`]: the [`TrialRecord`] history samplers and pruners read;
-//! - [`sampler`]: the [`Sampler`] trait, [`make_sampler`], grid / random / TPE / bayes;
+//! - [`sampler`]: the [`Sampler`] trait, [`make_sampler`], grid / random / TPE / bayes /
+//!   evolution;
 //! - [`pruner`]: the [`Pruner`] trait, [`make_pruner`], median / percentile / ASHA / Hyperband;
 //! - [`error`]: [`ConfigError`] and [`SearchError`].
 //!

@@ -62,6 +62,12 @@ fn cases() -> Vec<(&'static str, String)> {
         ("empty condition", nn("\"training.momentum\" = { float = [0.5, 0.99], when = {} }")),
         ("condition on a function's parameter", f("sphere", "x1 = { float = [0, 1] }\nx2 = { float = [0, 1], when = { x1 = 0.5 } }")),
         ("condition inside the architecture", format!("{SEARCH}[search.architecture]\nlayers = {{ int = [1, 3] }}\nunits = {{ choice = [64], when = {{ \"arch.layers\" = 2 }} }}\n")),
+        ("evolution population above the trials", f("sphere", "x1 = { float = [0, 1] }").replace("algorithm = \"random\"", "algorithm = \"evolution\"").replace("[search.space]", "[search.evolution]\npopulation = 50\n[search.space]")),
+        ("evolution default population above the trials", f("sphere", "x1 = { float = [0, 1] }").replace("algorithm = \"random\"", "algorithm = \"evolution\"")),
+        ("evolution population of one", f("sphere", "x1 = { float = [0, 1] }").replace("[search.space]", "[search.evolution]\npopulation = 1\n[search.space]")),
+        ("evolution sample larger than the population", f("sphere", "x1 = { float = [0, 1] }").replace("[search.space]", "[search.evolution]\npopulation = 8\nsample_size = 9\n[search.space]")),
+        ("evolution sample of zero", f("sphere", "x1 = { float = [0, 1] }").replace("[search.space]", "[search.evolution]\nsample_size = 0\n[search.space]")),
+        ("unknown evolution key", f("sphere", "x1 = { float = [0, 1] }").replace("[search.space]", "[search.evolution]\ntournament = 3\n[search.space]")),
         ("TOML syntax", "[search\ntrials = 3\n".into()),
     ]
 }

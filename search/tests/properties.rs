@@ -1,6 +1,6 @@
 //! Invariants of every sampler over generated spaces (proptest): suggestions lie in the
 //! space and respect its conditions, no duplicates until exhausted, grid completeness,
-//! same seed and history → same suggestion.
+//! same seed and history → same suggestion (TPE, random, evolution).
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -69,6 +69,11 @@ fn study_text(algorithm: &'static str) -> impl Strategy<Value = String> {
             )
         },
     )
+}
+
+/// An evolution study text with a population small enough to evolve within 40 trials.
+fn evolution(text: &str) -> String {
+    format!("{text}[search.evolution]\npopulation = 8\nsample_size = 3\n")
 }
 
 /// A deterministic made-up objective value for a point.
@@ -158,6 +163,32 @@ proptest! {
         if let Some(size) = config.space.size() {
             prop_assert_eq!(exhausted, size < 16, "size {}", size);
         }
+    }
+
+    #[test]
+    fn evolution_suggestions_are_valid_and_new(text in study_text("evolution")) {
+        let config = StudyConfig::from_toml_str(&evolution(&text), "p.toml").unwrap();
+        let (trials, exhausted) = drive(&config, 40);
+        check_history(&config, &trials)?;
+        if let Some(size) = config.space.size() {
+            prop_assert_eq!(exhausted, size < 40, "size {}", size);
+        }
+    }
+
+    #[test]
+    fn evolution_gives_the_same_suggestion_for_the_same_seed_and_history(text in study_text("evolution")) {
+        let config = StudyConfig::from_toml_str(&evolution(&text), "p.toml").unwrap();
+        let (trials, _) = drive(&config, 25);
+        let ask = |history: &[TrialRecord]| {
+            let mut fresh = make_sampler(&config).unwrap();
+            fresh.suggest(&SampleContext::new(history.len() as u64, history)).unwrap()
+        };
+        let mut reused = make_sampler(&config).unwrap();
+        for n in 0..trials.len() {
+            let _ = reused.suggest(&SampleContext::new(n as u64, &trials[..n])).unwrap();
+        }
+        let again = reused.suggest(&SampleContext::new(trials.len() as u64, &trials)).unwrap();
+        prop_assert_eq!(again, ask(&trials));
     }
 
     #[test]

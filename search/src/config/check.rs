@@ -11,13 +11,13 @@ use super::raw::{RawObjective, RawSearch, RawStudyFile, RawTpe};
 use super::{
     Algorithm, DEFAULT_MAX_EPOCHS, EarlyStopping, MAX_GRID_POINTS, MAX_PARALLEL,
     MAX_REPORTED_EPOCHS, MAX_TRIALS, NN_CORE_METRICS, Objective, SearchSettings, StudyConfig,
-    TpeSettings, conditions, early_stopping, enqueue, space,
+    TpeSettings, conditions, early_stopping, enqueue, evolution, space,
 };
 use crate::error::{ConfigError, ConfigErrorKind, shown};
 use crate::space::{OverrideStyle, SearchSpace};
 use crate::trial::Direction;
 
-fn int_in(
+pub(super) fn int_in(
     loc: &Locator<'_>,
     key: &str,
     v: &toml::Spanned<i64>,
@@ -275,6 +275,7 @@ fn search_settings(
             .map(|k| k as u32),
         tpe: tpe_settings(loc, s.tpe.as_ref())?,
         deterministic: s.deterministic.as_ref().is_some_and(|d| *d.get_ref()),
+        evolution: evolution::evolution_settings(loc, search, algorithm, trials)?,
     };
     if let Some(k) = &s.quarantine_after
         && settings.failure_retries == 0

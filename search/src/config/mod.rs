@@ -10,7 +10,7 @@
 //! | `[study] storage` | none | SQLite file |
 //! | `[study] value_range` | none | `[low, high]`: results outside are recorded as failed, never as best |
 //! | `[objective] command` / `function` | nn-core | one of them; a function's dimension must fit its parameters |
-//! | `[search] algorithm` | `bayes` | `bayes`, `random`, `grid`, `tpe` |
+//! | `[search] algorithm` | `bayes` | `bayes`, `random`, `grid`, `tpe`, `evolution` |
 //! | `[search] trials` | grid size (grid only) | 1 ..= 10,000,000 |
 //! | `[search] parallel` | 1 | trials running at once, 1 ..= 4096 |
 //! | `[search] seed` | 0 | the study seed |
@@ -24,13 +24,15 @@
 //! | `[search.architecture]` | | `layers`, `units`, `dropout` (per layer, conditional on `layers`), `activation`, `batch_norm`, `residual` |
 //! | `[[search.enqueue]]` | | params to run first; missing ones drawn at random |
 //! | `[search.tpe]` | | `multivariate` (true), `group` (true), `constant_liar` (true), `n_ei_candidates` (128), `prior_weight` (1.0), `consider_endpoints` (false), `bandwidth` (`neighbour` or `scott`), `bandwidth_floor` (1.5) |
+//! | `[search.evolution]` | | `population` (20, 2 ..= 100,000, at most `trials`), `sample_size` (5, 1 ..= `population`) |
 //! | `[early_stopping] rule` | `none` | `median`, `percentile` (`warmup_epochs` 0, `startup_trials` 5, `min_trials` 1, `interval_epochs` 1, `percentile`), `asha` (`reduction_factor` 4, `min_resource` auto, `min_early_stopping_rate` 0, `bootstrap_count` 0), `hyperband` (`reduction_factor` 3, `min_resource` 1, `max_resource` auto, `bootstrap_count` 0) |
 //! | `[data]`, `[network]`, `[training]` | | the base training config, kept as TOML text for the worker |
 //!
 //! Layout: `raw` (the file as written), `check` (one check per table), `location` (lines
 //! and keys for errors), `conditions` (`when`), `compare` (what a resume may change), `domain`
 //! (one parameter's range), `space` (search space, architecture, training-key checks),
-//! `early_stopping` (the rules), [`training_keys`] (what the search may set), `enqueue`.
+//! `early_stopping` (the rules), `evolution` (its options), [`training_keys`] (what the
+//! search may set), `enqueue`.
 
 mod check;
 mod compare;
@@ -38,6 +40,7 @@ mod conditions;
 mod domain;
 mod early_stopping;
 mod enqueue;
+mod evolution;
 mod location;
 mod raw;
 mod space;
@@ -68,6 +71,8 @@ pub enum Algorithm {
     Grid,
     /// Tree-structured Parzen estimator.
     Tpe,
+    /// Regularized (aging) evolution, Real et al. 2019.
+    Evolution,
 }
 
 impl Algorithm {
@@ -79,6 +84,7 @@ impl Algorithm {
             Algorithm::Random => "random",
             Algorithm::Grid => "grid",
             Algorithm::Tpe => "tpe",
+            Algorithm::Evolution => "evolution",
         }
     }
 }
@@ -142,6 +148,28 @@ impl Default for TpeSettings {
     }
 }
 
+/// Regularized evolution's options (`[search.evolution]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EvolutionSettings {
+    /// How many of the newest finished trials (completed, or pruned with a report) form the
+    /// population; the oldest dies when a newer one finishes (default 20, 2 ..= 100,000, at
+    /// most the study's trials). Until this many trials are members or running, trials are
+    /// drawn at random.
+    pub population: u32,
+    /// How many population members a tournament draws; the best of them is mutated into
+    /// the next trial (default 5, 1 ..= `population`).
+    pub sample_size: u32,
+}
+
+impl Default for EvolutionSettings {
+    fn default() -> Self {
+        EvolutionSettings {
+            population: 20,
+            sample_size: 5,
+        }
+    }
+}
+
 /// The checked `[search]` table (besides the space).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SearchSettings {
@@ -175,6 +203,8 @@ pub struct SearchSettings {
     /// between as running, so a seed gives the same trials whatever the timing
     /// (`[search] deterministic`, default false; slots may wait for a slow trial).
     pub deterministic: bool,
+    /// Regularized evolution options.
+    pub evolution: EvolutionSettings,
 }
 
 /// A checked study file: the only form the rest of the system accepts.

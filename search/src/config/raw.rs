@@ -51,6 +51,7 @@ pub(super) struct RawSearch {
     pub architecture: Option<Spanned<RawArchitecture>>,
     pub enqueue: Option<Vec<Spanned<OrderedMap<Spanned<toml::Value>>>>>,
     pub tpe: Option<RawTpe>,
+    pub evolution: Option<Spanned<RawEvolution>>,
 }
 
 /// One parameter's domain: exactly one of `float`, `int`, `choice`, plus modifiers.
@@ -88,6 +89,13 @@ pub(super) struct RawTpe {
     pub consider_endpoints: Option<bool>,
     pub bandwidth: Option<TpeBandwidth>,
     pub bandwidth_floor: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEvolution {
+    pub population: Option<Spanned<i64>>,
+    pub sample_size: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

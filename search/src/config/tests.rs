@@ -133,7 +133,7 @@ opt = { choice = ["sgd", "adam"] }
 
 #[test]
 fn algorithm_names_are_what_a_study_file_says() {
-    for name in ["bayes", "random", "grid", "tpe"] {
+    for name in ["bayes", "random", "grid", "tpe", "evolution"] {
         let algorithm: Algorithm = serde_json::from_value(serde_json::json!(name)).unwrap();
         assert_eq!(algorithm.name(), name);
     }
@@ -189,4 +189,60 @@ fn deterministic_is_off_by_default_and_refused_with_early_stopping() {
     .to_string();
     assert!(err.contains("search.deterministic"), "{err}");
     assert!(err.contains("rule = \"none\""), "{err}");
+}
+
+const EVOLUTION: &str = r#"
+[objective]
+function = "branin"
+[search]
+algorithm = "evolution"
+trials = 40
+[search.space]
+x1 = { float = [-5, 10] }
+x2 = { float = [0, 15] }
+"#;
+
+#[test]
+fn evolution_options_default_to_a_population_of_20_and_tournaments_of_5() {
+    let c = StudyConfig::from_toml_str(EVOLUTION, "e.toml").unwrap();
+    assert_eq!(c.search.algorithm, Algorithm::Evolution);
+    assert_eq!(
+        c.search.evolution,
+        EvolutionSettings {
+            population: 20,
+            sample_size: 5
+        }
+    );
+    let text = format!("{EVOLUTION}[search.evolution]\npopulation = 40\nsample_size = 40\n");
+    let c = StudyConfig::from_toml_str(&text, "e.toml").unwrap();
+    assert_eq!(c.search.evolution.population, 40);
+    assert_eq!(c.search.evolution.sample_size, 40);
+}
+
+#[test]
+fn a_small_population_without_a_sample_size_holds_tournaments_of_all_of_it() {
+    let text = format!("{EVOLUTION}[search.evolution]\npopulation = 3\n");
+    let c = StudyConfig::from_toml_str(&text, "e.toml").unwrap();
+    assert_eq!(c.search.evolution.sample_size, 3);
+}
+
+#[test]
+fn an_evolution_population_above_the_trials_is_refused_naming_the_key_and_line() {
+    let text = format!("{EVOLUTION}[search.evolution]\npopulation = 41\n");
+    let err = StudyConfig::from_toml_str(&text, "e.toml").unwrap_err();
+    assert_eq!(err.key, "search.evolution.population");
+    assert_eq!(err.line, 11);
+    assert!(err.to_string().contains("40 trials"), "{err}");
+    // Another algorithm ignores the population.
+    let tpe = text.replace("\"evolution\"", "\"tpe\"");
+    assert!(StudyConfig::from_toml_str(&tpe, "e.toml").is_ok());
+}
+
+#[test]
+fn a_tournament_larger_than_the_population_is_refused() {
+    let text = format!("{EVOLUTION}[search.evolution]\npopulation = 10\nsample_size = 11\n");
+    let err = StudyConfig::from_toml_str(&text, "e.toml").unwrap_err();
+    assert_eq!(err.key, "search.evolution.sample_size");
+    assert_eq!(err.line, 12);
+    assert!(err.to_string().contains("[1, 10]"), "{err}");
 }

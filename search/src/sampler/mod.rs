@@ -7,16 +7,18 @@
 //! warm-starts its hyperparameter fit from the previous call's (as Optuna's GP sampler
 //! does) and reuses hyperparameters between scheduled refits, so after a coordinator
 //! restart its next suggestion may differ from the one the old process would have made
-//! (it is still a valid, new point). `random`, `grid` and `tpe` only cache work that never
-//! changes the answer, so for them a long-lived sampler and a fresh one agree. None
+//! (it is still a valid, new point). `random`, `grid`, `tpe` and `evolution` only cache work
+//! that never changes the answer, so for them a long-lived sampler and a fresh one agree. None
 //! proposes a point equal to a running or finished one unless the space is exhausted
 //! ([`Suggestion::Exhausted`]).
 //!
 //! Layout: `random`, `grid`, `tpe`, `bayes` (the GP adapter over `hypersearch-bo`),
-//! `enqueue` (user configurations first), `history` (duplicate avoidance).
+//! `evolution` (regularized evolution), `enqueue` (user configurations first), `history`
+//! (duplicate avoidance).
 
 pub mod bayes;
 mod enqueue;
+mod evolution;
 mod grid;
 pub mod history;
 mod random;
@@ -26,6 +28,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 pub use enqueue::Enqueued;
+pub use evolution::EvolutionSampler;
 pub use grid::GridSampler;
 pub use random::RandomSampler;
 pub use tpe::TpeSampler;
@@ -87,7 +90,7 @@ pub enum Suggestion {
 
 /// Proposes the next configuration. Synchronous CPU work: run it off the async runtime.
 pub trait Sampler: Send {
-    /// The algorithm's name (`random`, `grid`, `tpe`, `bayes`).
+    /// The algorithm's name (`random`, `grid`, `tpe`, `bayes`, `evolution`).
     fn name(&self) -> &'static str;
 
     /// The params for trial `ctx.trial_number`.
@@ -115,6 +118,7 @@ pub fn make_sampler(config: &StudyConfig) -> Result<Box<dyn Sampler>, SearchErro
         Algorithm::Grid => Box::new(GridSampler::new(config)),
         Algorithm::Tpe => Box::new(TpeSampler::new(config)),
         Algorithm::Bayes => Box::new(bayes::BayesSampler::new(config)?),
+        Algorithm::Evolution => Box::new(EvolutionSampler::new(config)),
     };
     Ok(if config.enqueued.is_empty() {
         inner
