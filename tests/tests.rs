@@ -18,6 +18,7 @@ mod faults;
 mod hostile_clients;
 mod hostile_workers;
 mod importance;
+mod models;
 mod onnx;
 mod operations;
 mod plot;
