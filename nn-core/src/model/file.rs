@@ -311,9 +311,7 @@ mod tests {
     fn huge_declared_sizes_fail_before_allocating() {
         // A valid header claiming a 2^32-squared layer, with a checksum that matches.
         let mut bytes = MAGIC.to_vec();
-        for v in [VERSION] {
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
+        bytes.extend_from_slice(&VERSION.to_le_bytes());
         bytes.push(0);
         for v in [64u32, 1, u32::MAX, u32::MAX] {
             bytes.extend_from_slice(&v.to_le_bytes());
