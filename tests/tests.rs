@@ -16,6 +16,7 @@ mod deploy;
 mod docs;
 mod faults;
 mod hostile_clients;
+mod hostile_models;
 mod hostile_workers;
 mod importance;
 mod models;
