@@ -72,7 +72,7 @@ fn activation_of(code: u8) -> Result<Activation, Error> {
     })
 }
 
-fn bad(problem: impl Into<String>) -> Error {
+pub(crate) fn bad(problem: impl Into<String>) -> Error {
     Error::ModelFile(problem.into())
 }
 
@@ -207,13 +207,31 @@ fn put_f32s<'a>(out: &mut Vec<u8>, values: impl Iterator<Item = &'a f32>) {
     }
 }
 
-/// The bytes not read yet; every read checks there are enough.
-struct Reader<'a> {
-    bytes: &'a [u8],
+/// The bytes not read yet; every read checks there are enough (also the checkpoint's).
+pub(crate) struct Reader<'a> {
+    pub bytes: &'a [u8],
 }
 
 impl Reader<'_> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&[u8], Error> {
+    pub(crate) fn u64(&mut self, what: &str) -> Result<u64, Error> {
+        let b = self.take(8, what)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    pub(crate) fn u128(&mut self, what: &str) -> Result<u128, Error> {
+        let b = self.take(16, what)?;
+        let mut a = [0u8; 16];
+        a.copy_from_slice(b);
+        Ok(u128::from_le_bytes(a))
+    }
+
+    pub(crate) fn f64(&mut self, what: &str) -> Result<f64, Error> {
+        Ok(f64::from_bits(self.u64(what)?))
+    }
+
+    pub(crate) fn take(&mut self, n: usize, what: &str) -> Result<&[u8], Error> {
         if self.bytes.len() < n {
             return Err(bad(format!(
                 "truncated: {what} need {n} bytes, {} are left",
@@ -225,18 +243,18 @@ impl Reader<'_> {
         Ok(head)
     }
 
-    fn u8(&mut self, what: &str) -> Result<u8, Error> {
+    pub(crate) fn u8(&mut self, what: &str) -> Result<u8, Error> {
         Ok(self.take(1, what)?[0])
     }
 
-    fn u32(&mut self, what: &str) -> Result<u32, Error> {
+    pub(crate) fn u32(&mut self, what: &str) -> Result<u32, Error> {
         let b = self.take(4, what)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// `count` f32 values (`None`: a count that overflowed), checked against the bytes left
     /// before anything is allocated.
-    fn f32s(&mut self, count: Option<usize>, what: &str) -> Result<Vec<f32>, Error> {
+    pub(crate) fn f32s(&mut self, count: Option<usize>, what: &str) -> Result<Vec<f32>, Error> {
         let bytes = count
             .and_then(|c| c.checked_mul(4))
             .ok_or_else(|| bad(format!("{what}: a count past any memory")))?;
