@@ -89,4 +89,7 @@ pub enum Command {
     Importance(commands::importance::ImportanceArgs),
     /// Train one network locally and print its epoch table.
     Train(commands::train::TrainArgs),
+    /// Write a trial's trained network, as the coordinator kept it, as an ONNX model (f32
+    /// or int8).
+    Model(commands::model::ModelArgs),
 }

@@ -174,6 +174,10 @@ pub enum Error {
     /// A request for a data file that cannot be answered (e.g. an offset past its end).
     #[error("bad data request: {0}")]
     BadDataRequest(String),
+    /// A trained network a worker sent that the coordinator does not keep (its bytes do not
+    /// match the digest they were announced with).
+    #[error("model refused: {0}")]
+    ModelRefused(String),
     /// A worker sent metric values faster than its bound.
     #[error(
         "worker {worker} sends metric values faster than {per_trial} a second per running \
@@ -269,7 +273,7 @@ impl From<Error> for tonic::Status {
             Error::BadCredential { .. } => Status::unauthenticated(message),
             Error::Quarantined { .. } => Status::permission_denied(message),
             Error::UnknownDataFile(_) => Status::not_found(message),
-            Error::BadDataRequest(_) => Status::invalid_argument(message),
+            Error::BadDataRequest(_) | Error::ModelRefused(_) => Status::invalid_argument(message),
             Error::OpenDatabase { .. }
             | Error::BadDatabaseUrl { .. }
             | Error::Migrate { .. }

@@ -19,6 +19,8 @@
 //! - `data`: the study's data files, hashed at start and read in checksummed chunks.
 //! - `transfer`: sending them fairly: a few at once, two per worker, cancelled when the
 //!   client stops taking chunks ([`TransferLimits`]).
+//! - `model_uploads`: trained networks arriving from workers in checksummed pieces, held
+//!   until whole (bounded), then kept through the scheduler (`[study] keep_models`).
 //! - `observe`: the gRPC health service, `/healthz`, `/readyz` and Prometheus `/metrics`.
 //! - `error`: the one [`Error`] type and its mapping to gRPC status codes.
 //!
@@ -43,6 +45,7 @@
 mod connections;
 mod error;
 mod limits;
+mod model_uploads;
 mod observe;
 mod scheduler;
 mod served_files;

@@ -15,6 +15,7 @@ use tonic::service::interceptor::InterceptedService;
 use crate::Error;
 use crate::connections::{ConnectionLimits, TrackCalls, incoming};
 use crate::limits::ReportLimiter;
+use crate::model_uploads::{self, ModelUploads};
 use crate::observe::{self, Readiness};
 use crate::scheduler::{Parts, Progress, Rules, Scheduler};
 use crate::served_files::ServedFiles;
@@ -231,6 +232,10 @@ impl Coordinator {
             .map_err(|err| Error::database("close the loading connection", err))?;
         let writer = Writer::open_at(db, stored.id, trial_ids).await?;
         let sampler = make_sampler(config).map_err(|err| Error::Sampler(err.to_string()))?;
+        // Only a training has a network to keep.
+        let keep_models = (config.objective == hypersearch_search::Objective::NnCore
+            && config.keep_models > 0)
+            .then_some(config.keep_models);
         let objective = match &config.objective {
             hypersearch_search::Objective::NnCore => Objective::Training,
             hypersearch_search::Objective::Command(command) => Objective::Command(command.clone()),
@@ -256,6 +261,7 @@ impl Coordinator {
                 value_range: config.value_range,
                 trial_timeout: config.search.trial_timeout,
                 quarantine_after: config.search.quarantine_after,
+                keep_models,
             },
             study: StudyInfo {
                 name: config.name.clone(),
@@ -264,6 +270,7 @@ impl Coordinator {
                 objective,
                 base_config_toml: config.base_training_config.clone(),
                 data_files: data.files(),
+                keep_models: keep_models.is_some(),
             },
             stored,
             sampler,
@@ -351,6 +358,7 @@ impl Coordinator {
             transfers: Transfers::new(self.transfer_limits),
             reports: ReportLimiter::new(self.report_rate),
             workers: self.workers.clone(),
+            models: Arc::new(ModelUploads::new(model_uploads::BUFFER_BUDGET)),
         })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);

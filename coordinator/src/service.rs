@@ -9,6 +9,7 @@ use hypersearch_proto::auth::{
     parse_bearer,
 };
 use hypersearch_proto::data_transfer::DataRequest;
+use hypersearch_proto::model_transfer::{ModelPiece, ModelReceipt};
 use hypersearch_proto::{Completion, Heartbeat, LeaseGrant, LeaseRequest, Report, WorkerHello, pb};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -16,6 +17,7 @@ use tonic::{Request, Response, Status};
 use crate::Error;
 use crate::connections::Peer;
 use crate::limits::ReportLimiter;
+use crate::model_uploads::{ModelUploads, Received};
 use crate::scheduler::{Scheduler, Steer};
 use crate::served_files::ServedFiles;
 use crate::transfer::Transfers;
@@ -32,6 +34,8 @@ pub(crate) struct Service {
     pub reports: ReportLimiter,
     /// The workers' credentials and the bounds on joining.
     pub workers: Arc<Registry>,
+    /// Trained networks arriving from workers.
+    pub models: Arc<ModelUploads>,
 }
 
 impl Service {
@@ -155,6 +159,39 @@ impl pb::coordinator_server::Coordinator for Service {
             state: state.to_string(),
             running: u32::try_from(running).unwrap_or(u32::MAX),
         }))
+    }
+
+    async fn put_model(
+        &self,
+        request: Request<pb::PutModelRequest>,
+    ) -> Result<Response<pb::PutModelReply>, Status> {
+        let worker = request.get_ref().worker_id;
+        self.authenticate(&request, worker)?;
+        let piece = ModelPiece::try_from(request.into_inner())?;
+        let (lease, sha256, size) = (piece.lease, piece.sha256, piece.size);
+        self.scheduler.model_piece(worker, lease)?;
+        let now = tokio::time::Instant::now();
+        let receipt = match self.models.receive(piece, now)? {
+            Received::Wants(next_offset) => ModelReceipt {
+                next_offset,
+                stored: false,
+            },
+            Received::Stored => ModelReceipt {
+                next_offset: size,
+                stored: true,
+            },
+            Received::Whole(model) => {
+                self.scheduler
+                    .store_model(worker, lease, sha256.hex(), model)
+                    .await?;
+                self.models.stored(lease, sha256, now);
+                ModelReceipt {
+                    next_offset: size,
+                    stored: true,
+                }
+            }
+        };
+        Ok(Response::new(receipt.into()))
     }
 
     type FetchDataStream = ReceiverStream<Result<pb::DataChunk, Status>>;

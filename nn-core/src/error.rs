@@ -68,6 +68,11 @@ pub enum Error {
     /// network can output), or a thread pool could not be started.
     #[error("{0}")]
     Setup(String),
+    /// A kept model's or a checkpoint's bytes ([`crate::model::file`],
+    /// [`crate::Checkpoint`]) are not what this version reads: truncated, damaged (the
+    /// checksum does not match), of another format version, or of another network.
+    #[error("{0}")]
+    ModelFile(String),
 }
 
 /// The crate's result type.

@@ -14,7 +14,8 @@
 //! - `network`: parameters (ndarray arrays per layer), activations, batch norm, dropout,
 //!   softmax cross-entropy, and the forward/backward passes over preallocated arrays.
 //! - `optim`: SGD, momentum, Adam, AdamW, global-norm clipping, as fused passes.
-//! - [`train`](mod@train): the loop, the per-epoch [`Observer`] and the [`TrainReport`].
+//! - [`train`](mod@train): the loop, the per-epoch [`Observer`] and the [`TrainReport`];
+//!   [`Checkpoint`]: a running training as bytes, to go on from ([`train_from`]).
 //! - [`model`]: the trained network for inference ([`Model`]): batch norm folded, the
 //!   standardization kept so raw samples go in; what export starts from.
 //! - [`quantize`]: int8 post-training quantization ([`QuantizedModel`]) and inference in int8
@@ -49,5 +50,6 @@ pub use model::Model;
 pub use ndarray;
 pub use quantize::QuantizedModel;
 pub use train::{
-    Control, EpochMetrics, Observer, StopReason, TrainReport, Trained, train, train_model,
+    Checkpoint, Control, EpochMetrics, Observer, StopReason, TrainReport, Trained, train,
+    train_from, train_model,
 };

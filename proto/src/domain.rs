@@ -79,6 +79,9 @@ pub struct StudyInfo {
     /// The files of the study's data set, for workers that lack them (none for the built-in
     /// digits set and for objectives other than training).
     pub data_files: Vec<crate::data_transfer::DataFile>,
+    /// The coordinator keeps trained networks: a training worker sends each finished
+    /// trial's model ([`crate::model_transfer`]) before completing it.
+    pub keep_models: bool,
 }
 
 /// The coordinator's answer to a worker joining.

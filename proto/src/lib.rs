@@ -13,6 +13,8 @@
 //! - [`auth`]: the bearer token and the per-worker credentials both sides use, and their
 //!   constant-time check.
 //! - [`data`]: the data-set transfer's types (files named by SHA-256, checksummed chunks).
+//! - [`model_transfer`]: a finished trial's trained network sent to the coordinator in
+//!   checksummed pieces, fenced on its lease.
 //! - [`visible`]: a remote party's text made safe to print (escapes shown, not acted on).
 //! - [`pem`]: the TLS files both sides load (certificates, CAs, keys), checked when read.
 //!
@@ -28,6 +30,7 @@ pub mod codec;
 mod convert;
 pub mod data_transfer;
 pub mod domain;
+pub mod model_transfer;
 pub mod pem;
 pub mod visible;
 

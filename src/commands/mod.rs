@@ -2,7 +2,7 @@
 //!
 //! Layout: `run`, `serve`, `worker` (the distributed system); `query` (`studies`, `best`,
 //! `trials`), `show`, `export`, `importance`, `replay` (reading the trials database); `plot`,
-//! `dashboard` (seeing a study); `train` (one local run);
+//! `dashboard` (seeing a study); `train` (one local run); `model` (a kept network as ONNX);
 //! `study_file` (loading a study config), `output` (tables, CSV, JSON), `progress` (the
 //! progress bar), `logging`, `training_config` (a trial as a re-runnable training config).
 
@@ -12,6 +12,7 @@ pub mod export;
 mod failures;
 pub mod importance;
 mod logging;
+pub mod model;
 mod output;
 pub mod plot;
 mod progress;
@@ -52,6 +53,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Importance(args) => importance::run(&args),
         Command::Dashboard(args) => dashboard::run(args),
         Command::Train(args) => train::run(&args),
+        Command::Model(args) => model::run(&args),
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use hypersearch_proto::auth::{AUTHORIZATION, WORKER_CREDENTIAL, bearer};
 use hypersearch_proto::data_transfer::DataRequest;
+use hypersearch_proto::model_transfer::{ModelPiece, ModelReceipt};
 use hypersearch_proto::pb::coordinator_client::CoordinatorClient;
 use hypersearch_proto::{
     Completion, Heartbeat, LeaseGrant, LeaseId, LeaseRequest, MAX_MESSAGE_BYTES, REFUSAL_KEY,
@@ -184,7 +185,7 @@ impl Client {
             }
             Code::FailedPrecondition => Ok(CallError::LeaseLost(status.message().to_string())),
             Code::InvalidArgument | Code::OutOfRange
-                if matches!(call, Call::Report | Call::Complete) =>
+                if matches!(call, Call::Report | Call::Complete | Call::PutModel) =>
             {
                 Ok(CallError::TrialRefused(status.message().to_string()))
             }
@@ -386,6 +387,19 @@ impl Client {
             async move { c.fetch_data(request).await }
         })
         .await
+    }
+
+    /// Sends one piece of a finished trial's trained network; the coordinator's answer says
+    /// which offset it wants next and whether the whole is stored.
+    pub async fn put_model(&self, piece: ModelPiece) -> Result<ModelReceipt, CallError> {
+        let request = pb::PutModelRequest::from(piece);
+        let reply = self
+            .call(Call::PutModel, |mut c| {
+                let request = self.as_worker(request.worker_id, request.clone());
+                async move { c.put_model(request).await }
+            })
+            .await?;
+        Ok(ModelReceipt::from(reply))
     }
 
     /// An operator's steer of one worker: its state and running trials afterwards.

@@ -22,6 +22,8 @@ pub enum Call {
     FetchData,
     /// An operator's steer of one worker.
     SteerWorker,
+    /// Sending a finished trial's trained network.
+    PutModel,
 }
 
 impl Call {
@@ -35,6 +37,7 @@ impl Call {
             Call::Heartbeat => "heartbeat",
             Call::FetchData => "fetch data",
             Call::SteerWorker => "steer worker",
+            Call::PutModel => "put model",
         }
     }
 }

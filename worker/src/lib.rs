@@ -10,6 +10,8 @@
 //! - `slot`: one slot's loop (lease, run, report, complete).
 //! - `objective`: the three objectives; training runs one thread per trial and trials share
 //!   one loaded data set.
+//! - `model_upload`: a finished trial's trained network sent to the coordinator in pieces,
+//!   before its completion, when the study keeps models.
 //! - `held`: the leases held and the switches that stop their trials.
 //! - `identity`: the worker's id, and joining again when a coordinator comes back without
 //!   a record of it.
@@ -28,6 +30,7 @@ mod error;
 mod held;
 mod identity;
 mod local_data;
+mod model_upload;
 mod objective;
 mod slot;
 mod tls;

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use crate::client::{CallError, Client};
 use crate::held::{Held, StopCause};
 use crate::identity::Identity;
+use crate::model_upload::{self, Sent};
 use crate::objective::{self, DatasetCache, Event, limits};
 use crate::{Call, Error};
 
@@ -198,6 +199,7 @@ async fn run_trial(
     );
     let mut outcome = None;
     let mut refusal = None;
+    let mut model = None;
     let mut epochs = Vec::new();
     while outcome.is_none() {
         let Some(first) = received.recv().await else {
@@ -208,6 +210,7 @@ async fn run_trial(
         while let Some(current) = event.take() {
             match current {
                 Event::Epoch { epoch, metrics } => epochs.push(Epoch { epoch, metrics }),
+                Event::Model(bytes) => model = Some(bytes),
                 Event::Done(done) => {
                     outcome = Some(done);
                     break;
@@ -219,6 +222,20 @@ async fn run_trial(
             Ok(None) => {}
             Ok(Some(detail)) => refusal = Some(detail),
             Err(err) => return Err(err),
+        }
+    }
+    if let (Some(model), None, Some(Outcome::Finished(_))) = (&model, cancel.cause(), &outcome) {
+        // Still holding the lease (heartbeats renew it while the model travels).
+        match model_upload::send(ctx, lease, model).await? {
+            Sent::Stored => {
+                tracing::debug!(trial = lease.trial, bytes = model.len(), "model sent");
+            }
+            Sent::NotKept(reason) => tracing::warn!(trial = lease.trial, %reason,
+                "the coordinator did not keep the trained network; the trial completes without it"),
+            Sent::LeaseLost => {
+                tracing::warn!(trial = lease.trial, "lease lost while sending the model");
+                return Ok(None);
+            }
         }
     }
     drop(holding);

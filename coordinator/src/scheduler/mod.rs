@@ -25,7 +25,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 
 use crate::Error;
-use crate::store::{StoredStudy, WriteOp, Writer};
+use crate::store::{ModelBytes, StoredStudy, WriteOp, Writer};
 use commits::PendingCommits;
 use sampling::{Sampled, SamplerEvent};
 use state::{Ended, State, Taken};
@@ -161,6 +161,11 @@ impl Scheduler {
                 self.writer
                     .enqueue(WriteOp::QuarantineWorker { worker_id, reason }),
             );
+        }
+        let numbers = state.take_model_drops();
+        if !numbers.is_empty() {
+            // In order with the completion that caused it; a failure shows in later writes.
+            drop(self.writer.enqueue(WriteOp::DropModels { numbers }));
         }
         state.check_finished();
         self.progress.send_replace(state.progress());
@@ -360,6 +365,42 @@ impl Scheduler {
                 Ok(LeaseGrant::Trials(trials))
             }
         }
+    }
+
+    /// A piece of the trained network of `lease`'s attempt from `worker`: accepted while the
+    /// worker holds the lease (renewed) and the study keeps models.
+    pub fn model_piece(&self, worker: u64, lease: LeaseId) -> Result<(), Error> {
+        self.lock().model_piece(worker, lease, Instant::now())
+    }
+
+    /// Keeps `model`, the trained network of `lease`'s attempt (its SHA-256 `sha256`, hex),
+    /// replacing an earlier attempt's; returns once committed. Refused once the attempt is
+    /// over, here and (fenced on the lease) in the database.
+    pub async fn store_model(
+        &self,
+        worker: u64,
+        lease: LeaseId,
+        sha256: String,
+        model: Vec<u8>,
+    ) -> Result<(), Error> {
+        let ack = {
+            let mut state = self.lock();
+            state.model_piece(worker, lease, Instant::now())?;
+            self.writer.enqueue(WriteOp::StoreModel {
+                number: lease.trial,
+                lease,
+                sha256,
+                model: ModelBytes(model.into()),
+            })
+        };
+        ack.wait().await.map_err(|err| self.fail(err))?;
+        tracing::debug!(
+            trial = lease.trial,
+            attempt = lease.attempt,
+            worker,
+            "model kept"
+        );
+        Ok(())
     }
 
     /// An operator's steer of `worker`: its state now and the trials it still runs.

@@ -134,6 +134,7 @@ async fn start(
             value_range: None,
             trial_timeout: None,
             quarantine_after: None,
+            keep_models: None,
         },
         study: StudyInfo {
             name: "once".into(),
@@ -142,6 +143,7 @@ async fn start(
             objective: Objective::Function("branin".into()),
             base_config_toml: String::new(),
             data_files: Vec::new(),
+            keep_models: false,
         },
         stored,
         sampler: Box::new(Recording {

@@ -69,6 +69,10 @@ impl Cell for String {
     const EXPECTED: &'static str = "text";
 }
 
+impl Cell for Vec<u8> {
+    const EXPECTED: &'static str = "bytes";
+}
+
 /// A nullable column: NULL reads as `None`, a value of another type is still an error.
 impl<T: Cell> Cell for Option<T> {
     const EXPECTED: &'static str = T::EXPECTED;

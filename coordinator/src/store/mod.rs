@@ -31,7 +31,7 @@ pub use load::{
     create_or_resume, redefine, stored_definition,
 };
 pub use location::Location;
-pub use writer::{Ack, AttemptEnd, TrialUpdate, WriteOp, Writer};
+pub use writer::{Ack, AttemptEnd, ModelBytes, TrialUpdate, WriteOp, Writer};
 
 use crate::Error;
 

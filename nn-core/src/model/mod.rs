@@ -1,6 +1,11 @@
 //! The trained network as an inference model: batch norm folded into the dense layer before
 //! it, dropout gone (it is the identity at inference), the data set's standardization kept so
 //! raw samples go in. [`Model`] is what export and quantization start from.
+//!
+//! Layout: this file holds [`Model`]; [`file`] the model as bytes, as the coordinator keeps
+//! it ([`file::KeptModel`]).
+
+pub mod file;
 
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 

@@ -59,6 +59,30 @@ impl OptimizerState {
     }
 
     /// Applies one update with learning rate `lr`.
+    /// The moments' tensors, in a fixed order, and the step count: what a checkpoint keeps.
+    pub(crate) fn state(&self) -> (Vec<&[f32]>, i32) {
+        let tensors = match &self.moments {
+            Moments::Sgd => Vec::new(),
+            Moments::Momentum { velocity } => velocity.tensors().map(|(_, t)| t).collect(),
+            Moments::Adam { m, v } => m.tensors().chain(v.tensors()).map(|(_, t)| t).collect(),
+        };
+        (tensors, self.step)
+    }
+
+    /// [`OptimizerState::state`] to be overwritten, and the step count.
+    pub(crate) fn state_mut(&mut self) -> (Vec<&mut [f32]>, &mut i32) {
+        let tensors = match &mut self.moments {
+            Moments::Sgd => Vec::new(),
+            Moments::Momentum { velocity } => velocity.tensors_mut().map(|(_, t)| t).collect(),
+            Moments::Adam { m, v } => m
+                .tensors_mut()
+                .chain(v.tensors_mut())
+                .map(|(_, t)| t)
+                .collect(),
+        };
+        (tensors, &mut self.step)
+    }
+
     pub(crate) fn step(&mut self, params: &mut Parameters, grads: &Parameters, lr: f32) {
         self.step = self.step.saturating_add(1);
         let l2 = self.l2;

@@ -90,6 +90,20 @@ impl QuantizedModel {
     /// # Errors
     /// [`Error::Setup`] when `calibration` has no rows or not [`Model::features`] columns.
     pub fn calibrate(model: &Model, calibration: ArrayView2<'_, f32>) -> Result<Self, Error> {
+        Self::with_input_scales(model, &Self::input_scales(model, calibration)?)
+    }
+
+    /// The int8 scale of each layer's input (hidden layers, then the output layer), set by
+    /// its values on `calibration`: standardized samples, one per row. What
+    /// [`QuantizedModel::calibrate`] quantizes at, and what a kept model stores so that
+    /// its int8 version can be rebuilt without the data set.
+    ///
+    /// # Errors
+    /// [`Error::Setup`] when `calibration` has no rows or not [`Model::features`] columns.
+    pub fn input_scales(
+        model: &Model,
+        calibration: ArrayView2<'_, f32>,
+    ) -> Result<Vec<f32>, Error> {
         if calibration.nrows() == 0 || calibration.ncols() != model.features() {
             return Err(Error::Setup(format!(
                 "int8 calibration needs samples of {} features; got {} of {}",
@@ -100,15 +114,41 @@ impl QuantizedModel {
         }
         // Each layer's input on the calibration samples, in f32, sets its scale.
         let mut input = calibration.to_owned();
-        let mut hidden = Vec::with_capacity(model.hidden().len());
+        let mut scales = Vec::with_capacity(model.hidden().len() + 1);
         for layer in model.hidden() {
-            hidden.push(QuantizedLayer::quantize(
-                layer,
-                calibrate::scale(input.view()),
-            ));
+            scales.push(calibrate::scale(input.view()));
             input = single_layer(model, layer, input.view());
         }
-        let output = QuantizedLayer::quantize(model.output(), calibrate::scale(input.view()));
+        scales.push(calibrate::scale(input.view()));
+        Ok(scales)
+    }
+
+    /// Quantizes `model` with the given input scale of each layer (hidden layers, then the
+    /// output layer), as [`QuantizedModel::input_scales`] computes them.
+    ///
+    /// # Errors
+    /// [`Error::Setup`] when there is not one scale per layer, or a scale is not a positive
+    /// finite number.
+    pub fn with_input_scales(model: &Model, scales: &[f32]) -> Result<Self, Error> {
+        let layers = model.hidden().len() + 1;
+        if scales.len() != layers {
+            return Err(Error::Setup(format!(
+                "int8: {} input scales for {layers} layers",
+                scales.len()
+            )));
+        }
+        if let Some(bad) = scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return Err(Error::Setup(format!(
+                "int8: input scale {bad} is not a positive finite number"
+            )));
+        }
+        let hidden = model
+            .hidden()
+            .iter()
+            .zip(scales)
+            .map(|(layer, &scale)| QuantizedLayer::quantize(layer, scale))
+            .collect();
+        let output = QuantizedLayer::quantize(model.output(), scales[layers - 1]);
         Ok(Self {
             standardization: model.standardization().clone(),
             hidden,

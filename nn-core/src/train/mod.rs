@@ -1,6 +1,7 @@
 //! The training loop: mini-batches in a seeded order, forward, loss, backward, clipping and an
 //! optimizer step over preallocated buffers; evaluation and the observer after every epoch.
 
+mod checkpoint;
 mod cost;
 mod report;
 
@@ -10,6 +11,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+pub use checkpoint::Checkpoint;
 pub use report::{Control, EpochMetrics, Int8Report, Observer, StopReason, TrainReport};
 
 use crate::augment::Augmenter;
@@ -76,6 +78,23 @@ pub fn train_model<O: Observer + ?Sized>(
     data: &Dataset,
     observer: &mut O,
 ) -> Result<Trained, Error> {
+    train_from(config, data, observer, None, None)
+}
+
+/// [`train_model`], going on from `resume` (a [`Checkpoint`] of the same config's training:
+/// the observer sees the epochs after it, the report has the whole history) and, with
+/// `checkpoints`, handing it a checkpoint after every epoch. A resumed training ends bit for
+/// bit as the uninterrupted one (the `seconds` metric aside: it is wall time).
+///
+/// # Errors
+/// As [`train`]; [`Error::ModelFile`] when `resume` does not fit the config's network.
+pub fn train_from<O: Observer + ?Sized>(
+    config: &TrainConfig,
+    data: &Dataset,
+    observer: &mut O,
+    resume: Option<&Checkpoint>,
+    mut checkpoints: Option<&mut dyn FnMut(Checkpoint)>,
+) -> Result<Trained, Error> {
     let tc = config.training();
     let mut net = Network::new(config.network(), data.features(), data.classes(), tc.seed)?;
     let pool = match tc.threads {
@@ -101,8 +120,31 @@ pub fn train_model<O: Observer + ?Sized>(
     let mut since_best = 0;
     let mut stop_reason = None;
     let mut step = 0u64;
+    let mut first = 0;
+    if let Some(resume) = resume {
+        checkpoint::restore_values(
+            &resume.values,
+            resume.optimizer_step,
+            &mut net,
+            &mut optimizer,
+        )?;
+        if resume.order.len() != order.len() {
+            return Err(crate::model::file::bad(format!(
+                "checkpoint: {} training rows, the data set has {}",
+                resume.order.len(),
+                order.len()
+            )));
+        }
+        order.clone_from(&resume.order);
+        shuffle_rng.set_word_pos(resume.rng_word_pos);
+        step = resume.step;
+        best_val = resume.best_val;
+        since_best = resume.since_best;
+        history.clone_from(&resume.history);
+        first = resume.epoch;
+    }
 
-    for epoch in 0..tc.epochs {
+    for epoch in first..tc.epochs {
         let started = Instant::now();
         let lr = tc
             .lr_schedule
@@ -157,6 +199,20 @@ pub fn train_model<O: Observer + ?Sized>(
             } else {
                 since_best += 1;
             }
+        }
+        if let Some(keep) = checkpoints.as_mut() {
+            let (values, optimizer_step) = checkpoint::values(&net, &optimizer);
+            keep(Checkpoint {
+                epoch: epoch + 1,
+                history: history.clone(),
+                values,
+                optimizer_step,
+                order: order.clone(),
+                rng_word_pos: shuffle_rng.get_word_pos(),
+                step,
+                best_val,
+                since_best,
+            });
         }
         if control == Control::Stop {
             stop_reason = Some(StopReason::Observer);

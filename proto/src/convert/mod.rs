@@ -3,6 +3,7 @@
 //! metric or an oversized string is a [`ConvertError`] naming the field.
 
 mod data_transfer;
+mod model_transfer;
 
 use crate::domain::*;
 use crate::pb;
@@ -195,6 +196,7 @@ impl From<StudyInfo> for pb::StudyInfo {
             objective: Some(study.objective.into()),
             base_config_toml: study.base_config_toml,
             data_files: study.data_files.into_iter().map(Into::into).collect(),
+            keep_models: study.keep_models,
         }
     }
 }
@@ -226,6 +228,7 @@ impl TryFrom<pb::StudyInfo> for StudyInfo {
             objective,
             base_config_toml: study.base_config_toml,
             data_files: data_transfer::data_files_from_pb(study.data_files)?,
+            keep_models: study.keep_models,
         })
     }
 }

@@ -126,6 +126,7 @@ fn welcome_round_trips() {
                 size: 3,
                 sha256: crate::data_transfer::Checksum::of(b"abc"),
             }],
+            keep_models: true,
         },
         heartbeat_interval_ms: 1000,
         credential: "0f".repeat(32),

@@ -88,6 +88,7 @@ pub(super) fn study(loc: &Locator<'_>, raw: RawStudyFile) -> Result<StudyConfig,
         direction,
         storage: raw.study.storage.clone(),
         value_range: value_range(loc, &raw)?,
+        keep_models: keep_models(loc, &raw)?,
         objective,
         search: settings,
         space,
@@ -474,6 +475,27 @@ fn trial_timeout(
         return Err(invalid("give a duration from 1 s to a year".into()));
     }
     Ok(Some(timeout))
+}
+
+/// `[study] keep_models`: 0 ..= [`MAX_KEEP_MODELS`], default [`DEFAULT_KEEP_MODELS`].
+fn keep_models(loc: &Locator<'_>, raw: &RawStudyFile) -> Result<u32, ConfigError> {
+    let Some(keep) = &raw.study.keep_models else {
+        return Ok(crate::config::DEFAULT_KEEP_MODELS);
+    };
+    match u32::try_from(*keep.get_ref()) {
+        Ok(k) if i64::from(k) <= crate::config::MAX_KEEP_MODELS => Ok(k),
+        _ => Err(loc.at(
+            &keep.span(),
+            "study.keep_models",
+            ConfigErrorKind::Invalid {
+                value: keep.get_ref().to_string(),
+                reason: format!(
+                    "give 0 to {} trained networks to keep (0 keeps none)",
+                    crate::config::MAX_KEEP_MODELS
+                ),
+            },
+        )),
+    }
 }
 
 fn value_range(loc: &Locator<'_>, raw: &RawStudyFile) -> Result<Option<(f64, f64)>, ConfigError> {

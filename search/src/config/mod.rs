@@ -9,6 +9,7 @@
 //! | `[study] direction` | `maximize` for `*accuracy*`, else `minimize` | |
 //! | `[study] storage` | none | SQLite file |
 //! | `[study] value_range` | none | `[low, high]`: results outside are recorded as failed, never as best |
+//! | `[study] keep_models` | 10 | the trained networks of the best K complete trials kept for `hypersearch model`; 0 ..= 1000 (0: none) |
 //! | `[objective] command` / `function` | nn-core | one of them; a function's dimension must fit its parameters |
 //! | `[search] algorithm` | `bayes` | `bayes`, `random`, `grid`, `tpe`, `evolution` |
 //! | `[search] trials` | grid size (grid only) | 1 ..= 10,000,000 |
@@ -224,6 +225,10 @@ pub struct StudyConfig {
     /// The plausible results, `[study] value_range = [low, high]`: a trial whose result
     /// lies outside is recorded as failed with the reason, never as the best.
     pub value_range: Option<(f64, f64)>,
+    /// How many trained networks the coordinator keeps (`[study] keep_models`, default
+    /// [`DEFAULT_KEEP_MODELS`]): those of the best complete trials, for `hypersearch model`;
+    /// 0 keeps none. Only trainings (nn-core) have networks to keep.
+    pub keep_models: u32,
     /// What a trial runs.
     pub objective: Objective,
     /// Sampler settings.
@@ -239,6 +244,11 @@ pub struct StudyConfig {
     /// The most epochs a trial trains, when the config fixes or bounds it (`training.epochs`).
     pub max_epochs: Option<u32>,
 }
+
+/// Trained networks kept when `[study] keep_models` is not given.
+pub const DEFAULT_KEEP_MODELS: u32 = 10;
+/// The most trained networks `[study] keep_models` may keep.
+pub const MAX_KEEP_MODELS: i64 = 1000;
 
 /// Most points a grid search may enumerate.
 pub const MAX_GRID_POINTS: u128 = 1_000_000;

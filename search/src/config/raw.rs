@@ -31,6 +31,7 @@ pub(super) struct RawStudy {
     pub value_range: Option<Spanned<Vec<f64>>>,
     pub direction: Option<Direction>,
     pub storage: Option<String>,
+    pub keep_models: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -246,3 +246,30 @@ fn a_tournament_larger_than_the_population_is_refused() {
     assert_eq!(err.line, 12);
     assert!(err.to_string().contains("[1, 10]"), "{err}");
 }
+
+#[test]
+fn keep_models_defaults_to_ten_takes_zero_and_refuses_out_of_range_with_its_line() {
+    assert_eq!(
+        StudyConfig::from_toml_str(FASHION, "f.toml")
+            .unwrap()
+            .keep_models,
+        DEFAULT_KEEP_MODELS
+    );
+    let with = |value: &str| FASHION.replace("[data]", &format!("keep_models = {value}\n[data]"));
+    let none = StudyConfig::from_toml_str(&with("0"), "f.toml").unwrap();
+    assert_eq!(none.keep_models, 0);
+    for bad in ["-1", "1001"] {
+        let err = StudyConfig::from_toml_str(&with(bad), "f.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("study.keep_models") && err.contains(":8:") && err.contains("0 to 1000"),
+            "{err}"
+        );
+    }
+    // Changing it does not make another study.
+    assert!(
+        none.differences_from(&StudyConfig::from_toml_str(FASHION, "f.toml").unwrap())
+            .is_empty()
+    );
+}

@@ -34,6 +34,10 @@ pub(crate) enum Event {
         /// The metrics.
         metrics: Metrics,
     },
+    /// The trained network of a training that finished, in nn-core's `model::file` format,
+    /// for the coordinator to keep (sent just before `Done`, only when the study keeps
+    /// models).
+    Model(Vec<u8>),
     /// The attempt is over.
     Done(Outcome),
 }
@@ -70,6 +74,7 @@ pub(crate) fn start(
         }
         Objective::Training => training::start(
             study.base_config_toml.clone(),
+            study.keep_models,
             datasets.clone(),
             assignment,
             cancel,

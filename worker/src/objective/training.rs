@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use hypersearch_proto::{Assignment, FailureKind, Outcome};
 use nn_core::config::DataConfig;
+use nn_core::model::file::KeptModel;
 use nn_core::{Control, Dataset, EpochMetrics, TrainConfig};
 
 use super::{Event, Events, finite};
@@ -41,9 +42,11 @@ impl DatasetCache {
     }
 }
 
-/// Starts training `assignment` on its own thread.
+/// Starts training `assignment` on its own thread; with `keep_model`, a training that
+/// finishes sends its trained network ([`Event::Model`]) before its outcome.
 pub(crate) fn start(
     base_config: String,
+    keep_model: bool,
     datasets: DatasetCache,
     assignment: Assignment,
     cancel: Arc<Cancel>,
@@ -56,6 +59,7 @@ pub(crate) fn start(
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 train_one(
                     &base_config,
+                    keep_model,
                     &datasets,
                     &assignment,
                     &cancel,
@@ -100,6 +104,7 @@ fn epoch_metrics(m: &EpochMetrics) -> Vec<(String, f64)> {
 
 fn train_one(
     base_config: &str,
+    keep_model: bool,
     datasets: &DatasetCache,
     assignment: &Assignment,
     cancel: &Cancel,
@@ -138,8 +143,12 @@ fn train_one(
             Control::Continue
         }
     };
-    match nn_core::train(&config, &data, &mut observer) {
-        Ok(report) => {
+    match nn_core::train_model(&config, &data, &mut observer) {
+        Ok(trained) => {
+            if keep_model && trained.report.stop_reason != Some(nn_core::StopReason::Observer) {
+                send_model(trained.model.clone(), &data, &config, events);
+            }
+            let report = trained.report;
             let mut last: Vec<(String, f64)> =
                 report.history.last().map(epoch_metrics).unwrap_or_default();
             if let Some(v) = report.test_accuracy {
@@ -177,6 +186,18 @@ fn train_one(
     }
 }
 
+/// Sends the trained network, with its int8 scales calibrated as `quantize = "int8"` would,
+/// for the coordinator to keep. A model that cannot be calibrated is not sent (the trial's
+/// result does not depend on it).
+fn send_model(model: nn_core::Model, data: &Dataset, config: &TrainConfig, events: &Events) {
+    match KeptModel::calibrated(model, &data.train(), config.training().seed) {
+        Ok(kept) => {
+            let _ = events.send(Event::Model(kept.encode()));
+        }
+        Err(err) => tracing::warn!(%err, "the trained network cannot be kept"),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -202,6 +223,7 @@ mod tests {
         let (events, received) = tokio::sync::mpsc::unbounded_channel();
         start(
             base.into(),
+            true,
             DatasetCache::default(),
             assignment,
             Arc::default(),
@@ -217,12 +239,17 @@ mod tests {
         let overrides = serde_json::json!({"training.learning_rate": 0.01, "network.hidden": [24]});
         let mut received = started(base, overrides);
         let mut epochs = 0;
+        let mut kept = None;
         loop {
             match received.recv().await.unwrap() {
                 Event::Epoch { epoch, metrics } => {
                     epochs += 1;
                     assert_eq!(epoch, epochs);
                     assert!(metrics.contains_key("val_accuracy"));
+                }
+                Event::Model(bytes) => {
+                    assert_eq!(epochs, 3, "the model comes after the last epoch");
+                    kept = Some(KeptModel::decode(&bytes).unwrap());
                 }
                 Event::Done(outcome) => {
                     let Outcome::Finished(last) = outcome else {
@@ -233,6 +260,8 @@ mod tests {
                     assert_eq!(last["parameters"], (64 * 24 + 24 + 24 * 10 + 10) as f64);
                     assert_eq!(last["flops"], (2 * 64 * 24 + 24 + 2 * 24 * 10 + 10) as f64);
                     assert!(last["inference_ms"] > 0.0, "{last:?}");
+                    let kept = kept.expect("the trained network, before the outcome");
+                    assert_eq!(kept.model.parameter_count() as f64, last["parameters"]);
                     break;
                 }
             }

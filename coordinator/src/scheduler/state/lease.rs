@@ -319,6 +319,23 @@ impl State {
         )))
     }
 
+    /// A piece of the trained network of `lease`'s attempt: accepted while `worker` holds
+    /// the lease (which it renews, like a report) and the study keeps models.
+    pub fn model_piece(&mut self, worker: u64, lease: LeaseId, now: Instant) -> Result<(), Error> {
+        let index = self.check_held(worker, lease)?;
+        if self.rules.keep_models.is_none() {
+            return Err(Error::ModelRefused(
+                "this study keeps no trained networks ([study] keep_models = 0, or its \
+                 objective is not a training)"
+                    .into(),
+            ));
+        }
+        if let Some(attempt) = self.trials[index].running.as_mut() {
+            attempt.deadline = now + self.rules.lease;
+        }
+        Ok(())
+    }
+
     /// Renews every lease `heartbeat` lists that its worker holds; returns the others.
     pub fn heartbeat(
         &mut self,
@@ -641,7 +658,9 @@ impl State {
         };
         let ended = if let TrialUpdate::Terminal { state, value, .. } = &update {
             let (state, value) = (*state, *value);
-            self.count_terminal(number, state, value);
+            if let Some(drop) = self.count_terminal(number, state, value) {
+                self.model_drops.push(drop);
+            }
             let record = &mut self.records[index];
             record.state = search_state(state);
             record.value = value.filter(|_| state == TrialState::Complete);

@@ -19,6 +19,7 @@ use hypersearch_search::{Direction, Params, Pruner, TrialRecord};
 use tokio::time::Instant;
 
 use super::Progress;
+mod kept;
 mod lease;
 #[cfg(test)]
 mod tests;
@@ -57,6 +58,9 @@ pub(crate) struct Rules {
     pub trial_timeout: Option<Duration>,
     /// Refuted failures after which a worker is quarantined, if any.
     pub quarantine_after: Option<u32>,
+    /// Trained networks kept (`[study] keep_models`): those of the best this many complete
+    /// trials. `None` when workers send none (not a training study, or 0).
+    pub keep_models: Option<u32>,
 }
 
 struct Attempt {
@@ -225,6 +229,10 @@ pub(crate) struct State {
     /// Workers quarantined (with the reason) or resumed (`None`) since the scheduler last
     /// took these to record them.
     quarantine_changes: Vec<(u64, Option<String>)>,
+    /// The trials whose trained networks are kept, when the study keeps any.
+    kept: Option<kept::KeptModels>,
+    /// Trials whose kept models are to be dropped, since the scheduler last took them.
+    model_drops: Vec<u64>,
 }
 
 fn search_state(state: TrialState) -> hypersearch_search::TrialState {
@@ -276,7 +284,12 @@ impl State {
         now: Instant,
         pruner: Box<dyn Pruner>,
     ) -> Result<State, Error> {
+        let kept = rules
+            .keep_models
+            .map(|limit| kept::KeptModels::new(limit, rules.direction));
         let mut state = State {
+            kept,
+            model_drops: Vec::new(),
             rules,
             trials: Vec::with_capacity(stored.trials.len()),
             records: Vec::with_capacity(stored.trials.len()),
@@ -393,7 +406,8 @@ impl State {
                         .map(|l| ended_attempt(stored_trial.number, l));
                 }
             }
-            state.count_terminal(stored_trial.number, stored_trial.state, stored_trial.value);
+            let _dropped_before =
+                state.count_terminal(stored_trial.number, stored_trial.state, stored_trial.value);
             let record = TrialRecord {
                 number: stored_trial.number,
                 params,
@@ -409,11 +423,21 @@ impl State {
         Ok(state)
     }
 
-    fn count_terminal(&mut self, number: u64, state: TrialState, value: Option<f64>) {
+    /// Counts a trial that reached `state`; returns the trial whose kept model is to be
+    /// dropped now, if any (on a restart, the caller ignores it: what it names was dropped
+    /// when that trial completed).
+    fn count_terminal(
+        &mut self,
+        number: u64,
+        state: TrialState,
+        value: Option<f64>,
+    ) -> Option<u64> {
+        let mut drop = None;
         match state {
             TrialState::Complete => {
                 self.complete += 1;
                 if let Some(value) = value.filter(|v| v.is_finite()) {
+                    drop = self.kept.as_mut().and_then(|k| k.completed(number, value));
                     self.completed_values.insert(Total(value));
                     let better = self
                         .best
@@ -427,6 +451,12 @@ impl State {
             TrialState::Failed => self.failed += 1,
             TrialState::Queued | TrialState::Running => {}
         }
+        // A trial that ended other than complete keeps no model (it may have sent one before
+        // its result was refused or it was stopped).
+        if matches!(state, TrialState::Pruned | TrialState::Failed) && self.kept.is_some() {
+            drop = Some(number);
+        }
+        drop
     }
 
     /// Every trial as the pruner sees it, by number (params left out once handed over by
@@ -590,6 +620,11 @@ impl State {
             (None, false) => "active",
         };
         Ok((state, entry.held.len()))
+    }
+
+    /// The trials whose kept models are to be dropped, once each.
+    pub fn take_model_drops(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.model_drops)
     }
 
     /// The quarantines and resumptions to record, once each.

@@ -26,6 +26,7 @@ fn rules() -> Rules {
         value_range: None,
         trial_timeout: None,
         quarantine_after: None,
+        keep_models: None,
     }
 }
 
@@ -668,4 +669,62 @@ fn a_lone_worker_gets_its_own_failed_trial_back_and_a_success_clears_its_streak(
     state.complete(&finished(WORKER, retry, 0.3)).unwrap();
     assert!(state.workers[&WORKER].quarantined.is_none());
     assert!(state.workers[&WORKER].failing.is_empty());
+}
+
+#[test]
+fn the_models_of_the_best_keep_models_trials_stay_and_the_rest_are_dropped_as_trials_end() {
+    let (mut state, now) = started(Rules {
+        budget: 4,
+        keep_models: Some(2),
+        ..rules()
+    });
+    let mut tokens = tokens();
+    let mut run = |state: &mut State, loss: Option<f64>| {
+        let lease = lease_one(state, WORKER, now, &mut tokens).lease;
+        state.model_piece(WORKER, lease, now).unwrap();
+        let completion = match loss {
+            Some(loss) => finished(WORKER, lease, loss),
+            None => failed_by_user(WORKER, lease),
+        };
+        state.complete(&completion).unwrap();
+        for number in state.samples_wanted() {
+            sample(state, number);
+        }
+        state.take_model_drops()
+    };
+    // Minimizing, two kept: 0.5 and 0.3 stay; 0.9 is worse than both; 0.1 pushes out 0.5.
+    assert_eq!(run(&mut state, Some(0.5)), Vec::<u64>::new());
+    assert_eq!(run(&mut state, Some(0.3)), Vec::<u64>::new());
+    assert_eq!(run(&mut state, Some(0.9)), vec![2]);
+    assert_eq!(run(&mut state, Some(0.1)), vec![0]);
+    assert_eq!(state.kept.as_ref().unwrap().trials(), vec![3, 1]);
+}
+
+#[test]
+fn a_failed_trial_drops_its_model_and_a_study_keeping_none_refuses_model_pieces() {
+    let (mut state, now) = started(Rules {
+        keep_models: Some(3),
+        ..rules()
+    });
+    let mut tokens = tokens();
+    let lease = lease_one(&mut state, WORKER, now, &mut tokens).lease;
+    state.model_piece(WORKER, lease, now).unwrap();
+    assert!(matches!(
+        state.model_piece(OTHER, lease, now),
+        Err(Error::LeaseNotHeld { .. })
+    ));
+    state.complete(&failed_by_user(WORKER, lease)).unwrap();
+    assert_eq!(state.take_model_drops(), vec![lease.trial]);
+    assert!(matches!(
+        state.model_piece(WORKER, lease, now),
+        Err(Error::LeaseNotHeld { .. })
+    ));
+
+    let (mut none, now) = started(rules());
+    let lease = lease_one(&mut none, WORKER, now, &mut tokens).lease;
+    let err = none
+        .model_piece(WORKER, lease, now)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("keep_models"), "{err}");
 }

@@ -155,6 +155,27 @@ pub struct TrialDetail {
     pub study_config: String,
 }
 
+/// A trained network the coordinator kept (`[study] keep_models`).
+#[derive(Clone, PartialEq)]
+pub struct KeptModel {
+    /// The attempt whose training produced it.
+    pub attempt: u32,
+    /// Its SHA-256, as sent and checked on arrival (hex).
+    pub sha256: String,
+    /// The model, in nn-core's `model::file` format.
+    pub model: Vec<u8>,
+}
+
+impl std::fmt::Debug for KeptModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptModel")
+            .field("attempt", &self.attempt)
+            .field("sha256", &self.sha256)
+            .field("bytes", &self.model.len())
+            .finish()
+    }
+}
+
 /// A study picked by name for a query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StudyRef {
@@ -305,6 +326,47 @@ impl Reader {
     /// How fast `study`'s trials end.
     pub async fn pace(&mut self, study: &StudyRef) -> Result<Pace, Error> {
         changes::pace(&mut self.conn, study).await
+    }
+
+    /// The kept model of trial `number`, if the coordinator kept one.
+    pub async fn kept_model(
+        &mut self,
+        study: &StudyRef,
+        number: u64,
+    ) -> Result<Option<KeptModel>, Error> {
+        let row = sqlx::query(
+            "SELECT k.attempt, k.sha256, k.model FROM kept_models k \
+             JOIN trials t ON t.id = k.trial_id WHERE t.study_id = $1 AND t.number = $2",
+        )
+        .bind(study.id)
+        .bind(i64::try_from(number).unwrap_or(i64::MAX))
+        .fetch_optional(&mut self.conn)
+        .await
+        .map_err(db_err("load a kept model"))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let cells = Cells::new(&row, "kept_models", Place::Trial(&study.name, number));
+        Ok(Some(KeptModel {
+            attempt: cells.count("attempt")?,
+            sha256: cells.get("sha256")?,
+            model: cells.get("model")?,
+        }))
+    }
+
+    /// The trials whose models are kept, by number.
+    pub async fn kept_model_trials(&mut self, study: &StudyRef) -> Result<Vec<u64>, Error> {
+        let rows = sqlx::query(
+            "SELECT t.number FROM kept_models k JOIN trials t ON t.id = k.trial_id \
+             WHERE t.study_id = $1 ORDER BY t.number",
+        )
+        .bind(study.id)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(db_err("list the kept models"))?;
+        rows.iter()
+            .map(|row| Cells::new(row, "trials", Place::Study(&study.name)).unsigned("number"))
+            .collect()
     }
 
     /// The database, as messages name it (the file, or the URL without its password).

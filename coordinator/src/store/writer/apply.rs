@@ -54,6 +54,17 @@ pub enum TrialUpdate {
     },
 }
 
+/// A trained network's bytes as the writer carries them (shared, not copied; `Debug` shows
+/// the length only).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ModelBytes(pub std::sync::Arc<[u8]>);
+
+impl std::fmt::Debug for ModelBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ModelBytes({} bytes)", self.0.len())
+    }
+}
+
 /// One change to the database.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
@@ -109,6 +120,24 @@ pub enum WriteOp {
         end: AttemptEnd,
         /// What that does to the trial.
         trial: TrialUpdate,
+    },
+    /// The trained network of a running attempt, kept in `kept_models` (replacing an
+    /// earlier attempt's); fenced on the attempt's lease.
+    StoreModel {
+        /// The trial's number.
+        number: u64,
+        /// The attempt's lease.
+        lease: LeaseId,
+        /// SHA-256 of `model` (hex).
+        sha256: String,
+        /// The model, in nn-core's `model::file` format.
+        model: ModelBytes,
+    },
+    /// The kept models of these trials are dropped (they left the best `keep_models`, or
+    /// ended other than complete); trials without one are skipped.
+    DropModels {
+        /// The trials' numbers.
+        numbers: Vec<u64>,
     },
     /// The study's budget is spent and every trial is over.
     FinishStudy,
@@ -270,6 +299,23 @@ pub(super) fn apply(conn: &Connection, task: &mut Task, op: &WriteOp) -> Result<
             end,
             trial,
         ),
+        WriteOp::StoreModel {
+            number,
+            lease,
+            sha256,
+            model,
+        } => store_model(conn, task.trial_id(*number)?, *lease, sha256, &model.0),
+        WriteOp::DropModels { numbers } => {
+            for number in numbers {
+                let Some(&trial_id) = task.trial_ids.get(number) else {
+                    continue;
+                };
+                conn.prepare_cached("DELETE FROM kept_models WHERE trial_id = ?")
+                    .and_then(|mut delete| delete.execute([trial_id]))
+                    .map_err(broken("drop a kept model"))?;
+            }
+            Ok(0)
+        }
         WriteOp::FinishStudy => {
             conn.prepare_cached(concat!(
                 "UPDATE studies SET state = 'finished', finished_at = ",
@@ -330,6 +376,43 @@ fn start_attempt(
         ])
     })
     .map_err(broken("start attempt"))?;
+    Ok(0)
+}
+
+/// Keeps a running attempt's model, replacing the trial's earlier one: the fence (the
+/// attempt holds its lease and is running) is the insert's own condition.
+fn store_model(
+    conn: &Connection,
+    trial_id: i64,
+    lease: LeaseId,
+    sha256: &str,
+    model: &[u8],
+) -> Result<i64, Failure> {
+    let stored = conn
+        .prepare_cached(concat!(
+            "INSERT INTO kept_models (trial_id, attempt, size, sha256, model, stored_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ",
+            now_sql!(),
+            " WHERE EXISTS (SELECT 1 FROM attempts WHERE trial_id = ?1 AND attempt = ?2 \
+             AND lease_token = ?6 AND state = 'running') \
+             ON CONFLICT (trial_id) DO UPDATE SET attempt = excluded.attempt, \
+             size = excluded.size, sha256 = excluded.sha256, model = excluded.model, \
+             stored_at = excluded.stored_at"
+        ))
+        .and_then(|mut insert| {
+            insert.execute(params![
+                trial_id,
+                i64::from(lease.attempt),
+                i64::try_from(model.len()).unwrap_or(i64::MAX),
+                sha256,
+                model,
+                token_to_sql(lease.token)
+            ])
+        })
+        .map_err(broken("keep a model"))?;
+    if stored != 1 {
+        return Err(lease_not_held(lease, 0));
+    }
     Ok(0)
 }
 

@@ -30,7 +30,7 @@ mod postgres_batch;
 #[cfg(test)]
 mod tests;
 
-pub use apply::{AttemptEnd, TrialUpdate, WriteOp};
+pub use apply::{AttemptEnd, ModelBytes, TrialUpdate, WriteOp};
 use apply::{Failure, sql_error};
 
 use crate::Error;

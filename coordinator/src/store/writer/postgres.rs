@@ -258,6 +258,24 @@ pub(super) async fn apply(
             let fenced = (task.trial_id(*number)?, *lease, task.seq(0));
             requeue(conn, fenced, end, failures).await
         }
+        WriteOp::StoreModel {
+            number,
+            lease,
+            sha256,
+            model,
+        } => store_model(conn, task.trial_id(*number)?, *lease, sha256, &model.0).await,
+        WriteOp::DropModels { numbers } => {
+            let ids: Vec<i64> = numbers
+                .iter()
+                .filter_map(|number| task.trial_ids.get(number).copied())
+                .collect();
+            sqlx::query("DELETE FROM kept_models WHERE trial_id = ANY($1)")
+                .bind(&ids)
+                .execute(&mut *conn)
+                .await
+                .map_err(broken("drop kept models"))?;
+            Ok(0)
+        }
         WriteOp::FinishStudy => {
             sqlx::query(concat!(
                 "UPDATE studies SET state = 'finished', finished_at = ",
@@ -281,6 +299,41 @@ pub(super) async fn apply(
             Ok(0)
         }
     }
+}
+
+/// Keeps a running attempt's model, replacing the trial's earlier one, in one statement
+/// whose condition is the fence.
+async fn store_model(
+    conn: &mut PgConnection,
+    trial_id: i64,
+    lease: LeaseId,
+    sha256: &str,
+    model: &[u8],
+) -> Result<i64, Failure> {
+    let stored = sqlx::query(concat!(
+        "INSERT INTO kept_models (trial_id, attempt, size, sha256, model, stored_at) \
+         SELECT $1, $2, $3, $4, $5, ",
+        now_pg!(),
+        " WHERE EXISTS (SELECT 1 FROM attempts WHERE trial_id = $1 AND attempt = $2 \
+         AND lease_token = $6 AND state = 'running') \
+         ON CONFLICT (trial_id) DO UPDATE SET attempt = EXCLUDED.attempt, \
+         size = EXCLUDED.size, sha256 = EXCLUDED.sha256, model = EXCLUDED.model, \
+         stored_at = EXCLUDED.stored_at"
+    ))
+    .bind(trial_id)
+    .bind(i64::from(lease.attempt))
+    .bind(i64::try_from(model.len()).unwrap_or(i64::MAX))
+    .bind(sha256)
+    .bind(model)
+    .bind(token_to_sql(lease.token))
+    .execute(&mut *conn)
+    .await
+    .map_err(broken("keep a model"))?
+    .rows_affected();
+    if stored != 1 {
+        return Err(lease_not_held(lease, 0));
+    }
+    Ok(0)
 }
 
 /// The attempt an op writes for: its trial's row id, its lease and the op's event number.

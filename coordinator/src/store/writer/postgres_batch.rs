@@ -25,8 +25,10 @@ fn trial_of(op: &WriteOp) -> Option<u64> {
         WriteOp::InsertTrial { number, .. }
         | WriteOp::StartAttempt { number, .. }
         | WriteOp::RecordEpochs { number, .. }
-        | WriteOp::FinishAttempt { number, .. } => Some(*number),
+        | WriteOp::FinishAttempt { number, .. }
+        | WriteOp::StoreModel { number, .. } => Some(*number),
         WriteOp::RegisterWorker { .. }
+        | WriteOp::DropModels { .. }
         | WriteOp::FinishStudy
         | WriteOp::QuarantineWorker { .. } => None,
     }
@@ -98,6 +100,8 @@ pub(super) async fn apply_one(
             finish_attempts(conn, task, &ops, &one, &mut results).await?;
         }
         WriteOp::RegisterWorker { .. }
+        | WriteOp::StoreModel { .. }
+        | WriteOp::DropModels { .. }
         | WriteOp::FinishStudy
         | WriteOp::QuarantineWorker { .. } => {}
     }

@@ -436,3 +436,66 @@ async fn a_round_of_mixed_writes_keeps_each_trials_order_and_refuses_forgeries_a
     assert_eq!(rows, expected);
     assert_healthy(&mut reader, db).await;
 }
+
+on_both_stores!(
+    sqlite_a_kept_model_is_fenced_on_its_lease_replaced_by_a_retry_and_dropped,
+    postgres_a_kept_model_is_fenced_on_its_lease_replaced_by_a_retry_and_dropped,
+    a_kept_model_is_fenced_on_its_lease_replaced_by_a_retry_and_dropped
+);
+
+async fn a_kept_model_is_fenced_on_its_lease_replaced_by_a_retry_and_dropped(db: &Location) {
+    let (writer, worker) = start(db, 1).await;
+    for number in 0..2 {
+        writer
+            .submit(WriteOp::InsertTrial {
+                number,
+                params: "{}".into(),
+                overrides: "{}".into(),
+            })
+            .await
+            .unwrap();
+    }
+    let lease = LeaseId {
+        trial: 0,
+        attempt: 1,
+        token: u64::MAX - 1,
+    };
+    writer
+        .submit(WriteOp::StartAttempt {
+            number: 0,
+            lease,
+            worker_id: worker,
+        })
+        .await
+        .unwrap();
+    let store = |lease, bytes: &[u8]| WriteOp::StoreModel {
+        number: 0,
+        lease,
+        sha256: format!("{}", bytes.len()),
+        model: ModelBytes(bytes.into()),
+    };
+    let forged = LeaseId { token: 3, ..lease };
+    assert!(matches!(
+        writer.submit(store(forged, b"forged")).await,
+        Err(Error::LeaseNotHeld { .. })
+    ));
+    writer.submit(store(lease, b"first")).await.unwrap();
+    // Sent again (a retry, or another model of the same attempt): it replaces the first.
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    writer.submit(store(lease, &bytes)).await.unwrap();
+
+    let mut reader = query::Reader::open(db).await.unwrap();
+    let study = reader.study(Some("s")).await.unwrap();
+    let kept = reader.kept_model(&study, 0).await.unwrap().unwrap();
+    assert_eq!((kept.attempt, kept.model), (1, bytes));
+    assert_eq!(reader.kept_model(&study, 1).await.unwrap(), None);
+    assert_eq!(reader.kept_model_trials(&study).await.unwrap(), vec![0]);
+
+    writer
+        .submit(WriteOp::DropModels {
+            numbers: vec![0, 1, 99],
+        })
+        .await
+        .unwrap();
+    assert_eq!(reader.kept_model(&study, 0).await.unwrap(), None);
+}
