@@ -382,11 +382,22 @@ fn serve_shows_its_study_on_the_dashboard_it_was_asked_for() {
         "serve.log",
     );
     let url = dashboard_url(&mut serve);
-    let studies = http::get(&format!("{url}/api/studies")).json();
+    // The queued trials reach the database through the store's writer, which batches its
+    // inserts: on a loaded machine the first answer can come before they do.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let studies = loop {
+        let studies = http::get(&format!("{url}/api/studies")).json();
+        let queued = studies["studies"][0]["queued"].as_u64().unwrap_or(0);
+        if queued > 0 || Instant::now() > deadline {
+            break studies;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert_eq!(studies["studies"][0]["study"], "served");
     assert_eq!(
         studies["studies"][0]["queued"].as_u64().map(|n| n > 0),
-        Some(true)
+        Some(true),
+        "{studies}"
     );
     serve.kill();
 }
