@@ -2,7 +2,8 @@
 # NAS on real training (issue 13): the digits architecture space of examples/digits-search.toml
 # (60 trials, 4 at once, the median rule) searched by each of our samplers and by Optuna's TPE,
 # per search seed: best validation accuracy, trials completed and pruned, the study's wall
-# time, and the time from its start to the end of the first complete trial at or above 0.98.
+# time and CPU time, and the time from its start to the end of the first complete trial at or
+# above 0.98.
 #
 #   bench/nas.sh [--out FILE] [--seeds "1 2 3 4 5"] [--samplers "evolution tpe bayes random optuna-tpe"]
 #                [--rule median|none] [--table]
@@ -18,7 +19,8 @@
 # sampler and seed replaces its earlier line in the table); at the end the table of
 # BENCHMARKS.md is printed from the whole file. --table only prints it.
 # Environment: HYPERSEARCH_BIN (default target/release/hypersearch, built beforehand);
-# PYTHON (default python3) needs optuna 5 for the optuna-tpe rows.
+# PYTHON (default python3) needs optuna 5 for the optuna-tpe rows. Needs GNU time
+# (/usr/bin/time) for ours' CPU seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/bench-nas/nas.jsonl
@@ -43,6 +45,8 @@ if [[ -n $table_only ]]; then
     "$python" "$peer" table "$out"
     exit
 fi
+time=/usr/bin/time   # GNU time, for the run process's CPU seconds
+[[ -x $time ]] || { echo "bench/nas.sh: needs GNU time as $time" >&2; exit 1; }
 hs=$(realpath "${HYPERSEARCH_BIN:-target/release/hypersearch}")
 [[ -x $hs ]] || { echo "bench/nas.sh: $hs is not an executable (build it, or set HYPERSEARCH_BIN)" >&2; exit 1; }
 [[ $rule == median || $rule == none ]] || { echo "bench/nas.sh: --rule median or none, not $rule" >&2; exit 2; }
@@ -84,15 +88,15 @@ for seed in $seeds; do
             "$python" "$peer" run --study "$dir/$name.toml" --bin "$hs" --seed "$seed" --out "$out"
         else
             study_copy "$sampler" "$seed" "$name" "$dir/$name.toml"
-            start=$(date +%s.%N)
-            if ! "$hs" run "$dir/$name.toml" --db "$dir/$name.db" --workers 4 > "$dir/$name.log" 2>&1; then
+            if ! "$time" -f '%e %U %S' -o "$dir/$name.time" \
+                "$hs" run "$dir/$name.toml" --db "$dir/$name.db" --workers 4 > "$dir/$name.log" 2>&1; then
                 tail -n 40 "$dir/$name.log" >&2
                 echo "bench/nas.sh: hypersearch run failed for $name" >&2
                 exit 1
             fi
-            end=$(date +%s.%N)
-            "$python" "$peer" ours --db "$dir/$name.db" --out "$out" \
-                --process-s "$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')" --load-start "$load"
+            read -r elapsed user system < "$dir/$name.time"
+            "$python" "$peer" ours --db "$dir/$name.db" --out "$out" --process-s "$elapsed" \
+                --cpu-s "$(awk -v u="$user" -v s="$system" 'BEGIN { print u + s }')" --load-start "$load"
         fi
     done
 done

@@ -24,19 +24,22 @@ Three commands, each writing or reading the JSON lines of bench/nas.sh:
 One line per study:
   {"sampler": "optuna-tpe", "seed": 1, "rule": "median", "trials": 60, "parallel": 4,
    "best": 0.9889, "best_trial": 41, "completed": 40, "pruned": 20, "failed": 0,
-   "wall_s": 31.2, "epochs": 1020, "busy": 0.93, "target": 0.98, "to_target_s": 7.9, "to_target_trial": 9,
+   "wall_s": 31.2, "epochs": 1020, "busy": 0.93, "cpu_s": 40.1, "driver_cpu_s": 6.2, "target": 0.98, "to_target_s": 7.9, "to_target_trial": 9,
    "load_start": 7.8, "load_end": 8.1}
 wall_s and to_target_s count from the study's start (ours: the study row's created_at;
 Optuna: just before optimize) to its end and to the end of the first complete trial whose
 value reached the target (ours: the trials' stored finished_at). epochs: epochs trained in all
 (of the study's metric reported); busy: the seconds trials ran (ours: attempts' start to end;
-Optuna: each `train` process's) over parallel x wall_s, how full the slots were.
+Optuna: each `train` process's) over parallel x wall_s, how full the slots were; cpu_s: CPU
+seconds (user + system) of the whole study (ours: the `run` process; Optuna's: the Python
+process, driver_cpu_s, and its `train` processes), the figure a busy machine skews least.
 """
 
 import argparse
 import datetime as dt
 import json
 import os
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -60,6 +63,11 @@ def emit(out, record):
 
 def load_now():
     return os.getloadavg()[0]
+
+
+def cpu_seconds(who):
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 # ---------------------------------------------------------------- Optuna's side
@@ -173,11 +181,13 @@ def run(args):
     study = optuna.create_study(direction=study_file["study"].get("direction", "maximize"),
                                 sampler=optuna.samplers.TPESampler(seed=args.seed), pruner=pruner)
     load_start = load_now()
+    own0, children0 = cpu_seconds(resource.RUSAGE_SELF), cpu_seconds(resource.RUSAGE_CHILDREN)
     start = dt.datetime.now()
     t0 = time.perf_counter()
     study.optimize(lambda t: train(args, t, sample(t, search), column),
                    n_trials=search["trials"], n_jobs=search.get("parallel", 1))
     wall = time.perf_counter() - t0
+    own, children = cpu_seconds(resource.RUSAGE_SELF) - own0, cpu_seconds(resource.RUSAGE_CHILDREN) - children0
     trials = study.get_trials(deepcopy=False)
     states = [t.state for t in trials]
     S = optuna.trial.TrialState
@@ -191,7 +201,8 @@ def run(args):
         "best": best.value if best else None, "best_trial": best.number if best else None,
         "completed": len(done), "pruned": states.count(S.PRUNED), "failed": states.count(S.FAIL),
         "wall_s": wall, "epochs": args.spent.epochs,
-        "busy": args.spent.seconds / (wall * search.get("parallel", 1)), "target": args.target,
+        "busy": args.spent.seconds / (wall * search.get("parallel", 1)),
+        "cpu_s": own + children, "driver_cpu_s": own, "target": args.target,
         "to_target_s": (first.datetime_complete - start).total_seconds() if first else None,
         "to_target_trial": first.number if first else None,
         "load_start": load_start, "load_end": load_now(),
@@ -237,7 +248,8 @@ def ours(args):
         "parallel": parallel,
         "best": best[1] if best else None, "best_trial": best[0] if best else None,
         "completed": len(done), "pruned": states.count("pruned"), "failed": states.count("failed"),
-        "wall_s": wall, "process_s": args.process_s, "epochs": epochs, "busy": busy, "target": args.target,
+        "wall_s": wall, "process_s": args.process_s, "epochs": epochs, "busy": busy,
+        "cpu_s": args.cpu_s, "target": args.target,
         "to_target_s": first[2] - start if first else None,
         "to_target_trial": first[0] if first else None,
         "load_start": args.load_start, "load_end": load_now(),
@@ -271,9 +283,9 @@ def table(args):
     target = next(iter(runs.values()))["target"] if runs else 0.98
     print(f"| sampler | pruning | best val accuracy (seeds {'/'.join(str(r['seed']) for r in groups[keys[0]])}) "
           f"| median | completed / pruned (median) | study wall s (median) | reached {target} "
-          f"| time to {target}, s (median) | its trial (median) | epochs trained (median) | slots busy "
-          f"| load average (median) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          f"| time to {target}, s (median) | its trial (median) | epochs trained (median) | CPU s (median) "
+          f"| CPU ms per epoch | slots busy | load average (median) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for key in keys:
         rs = groups[key]
         bests = " / ".join("–" if r["best"] is None else f"{r['best']:.4f}" for r in rs)
@@ -287,12 +299,16 @@ def table(args):
         to_trial = median_with_misses([r["to_target_trial"] for r in rs])
         epochs = statistics.median(r["epochs"] for r in rs)
         busy = statistics.median(r["busy"] for r in rs)
+        timed = [r for r in rs if "cpu_s" in r]  # lines written before cpu_s was recorded have none
+        cpu = statistics.median(r["cpu_s"] for r in timed) if timed else None
+        per_epoch = statistics.median(1e3 * r["cpu_s"] / r["epochs"] for r in timed) if timed else None
         load = statistics.median((r["load_start"] + r["load_end"]) / 2 for r in rs)
         pruning = {"median": "median rule", "none": "none"}.get(key[1], key[1])
         print(f"| {key[0]} | {pruning} | {bests} | **{med:.4f}** | {completed:g} / {pruned:g}"
               f"{f' ({failed} failed)' if failed else ''} | {wall:.1f} | {reached}/{len(rs)} "
               f"| {'–' if to_s is None else f'{to_s:.1f}'} | {'–' if to_trial is None else f'{to_trial:g}'} "
-              f"| {epochs:g} | {100 * busy:.0f} % | {load:.1f} |")
+              f"| {epochs:g} | {'–' if cpu is None else f'{cpu:.1f}'} | {'–' if per_epoch is None else f'{per_epoch:.0f}'} "
+              f"| {100 * busy:.0f} % | {load:.1f} |")
 
 
 def main():
@@ -308,6 +324,7 @@ def main():
     o.add_argument("--db", required=True)
     o.add_argument("--target", type=float, default=0.98)
     o.add_argument("--process-s", type=float, required=True, help="the run process's wall time")
+    o.add_argument("--cpu-s", type=float, required=True, help="the run process's CPU time (user + system)")
     o.add_argument("--load-start", type=float, required=True)
     o.add_argument("--out", required=True)
     t = sub.add_parser("table", help="the Markdown table from result files")
