@@ -208,6 +208,20 @@ fn run(w: &Workload, algorithm: &str, seed: u64, parallel: usize) -> (Vec<f64>, 
         trials[i].value = Some(v);
         values.push(v);
     }
+    if std::env::var_os("BENCH_PRINT_BEST").is_some()
+        && let Some(best) = trials
+            .iter()
+            .filter(|t| t.value.is_some())
+            .min_by(|a, b| a.value.unwrap().total_cmp(&b.value.unwrap()))
+    {
+        eprintln!(
+            "best {} {algorithm} seed {seed} parallel {parallel}: {:.6} at trial {} {:?}",
+            w.name,
+            best.value.unwrap() - minimum(w),
+            best.number,
+            best.params
+        );
+    }
     (values, spent / w.budget as f64)
 }
 

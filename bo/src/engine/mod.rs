@@ -79,6 +79,9 @@ struct Model {
     lie: f64,
     /// Side length of the trust region (in units of the weighted cube).
     region_side: f64,
+    /// The global GP extended by the same lies, and its best value, when `gp` is a local
+    /// model of a space with a categorical column (for the global steps).
+    global: Option<(Gp, f64)>,
 }
 
 /// Coordinates closer than this count as the same point.
@@ -286,13 +289,21 @@ impl Engine {
         let surrogate = self.fit_surrogate(&inputs, &global_values, reuse, rng);
         let gp = self.global_gp(inputs, &surrogate)?;
         let side = self.region_side(values, pending.len());
+        let wants_global = self.settings.categorical_global_every > 0
+            && self.columns.categorical_mask().iter().any(|&c| c);
+        let global = wants_global.then(|| (gp.clone(), surrogate.y.clone()));
         let (gp, y) = if self.settings.local_model && side < 0.8 - 1e-12 {
             self.local_model(&gp, rows, values, surrogate.warp, side, reuse, rng)
                 .unwrap_or((gp, surrogate.y))
         } else {
             (gp, surrogate.y)
         };
-        self.with_lies(gp, &y, pending, side)
+        let mut model = self.with_lies(gp, &y, pending, side)?;
+        model.global = global.and_then(|(gp, y)| {
+            let global = self.with_lies(gp, &y, pending, side)?;
+            Some((global.gp, global.best))
+        });
+        Some(model)
     }
 
     /// The GP on `inputs` with the surrogate's hyperparameters, or with the defaults when
@@ -332,6 +343,7 @@ impl Engine {
             incumbent: rows[best_index].clone(),
             region_side: side,
             lie: best,
+            global: None,
         })
     }
 
@@ -389,18 +401,27 @@ impl Engine {
         } else {
             self.acquisition(model, rng)
         };
+        let every = self.settings.categorical_global_every;
+        let global = model
+            .global
+            .as_ref()
+            .filter(|_| every > 0 && known.len() % every == every - 1);
         let confined = match self.settings.trust_region {
             TrustRegion::Off => false,
             TrustRegion::Always => true,
             TrustRegion::Alternate => known.len() % 2 == 1,
         };
-        let region = if confined {
+        let region = if confined && global.is_none() {
             self.region(model)
         } else {
             Region::cube(self.columns.len())
         };
+        let (gp, acquisition) = match global {
+            Some((gp, best)) => (gp, Acquisition::LogEi { best: *best }),
+            None => (&model.gp, acquisition),
+        };
         let ranked = maximize(
-            &model.gp,
+            gp,
             &acquisition,
             &self.columns,
             Some(&model.incumbent),
@@ -423,6 +444,12 @@ impl Engine {
         if let Some(extended) = model.gp.extended(&point, &[lie]) {
             model.gp = extended;
             model.pending.extend_from_slice(&point);
+        }
+        if let Some((gp, best)) = model.global.as_mut() {
+            let lie = gp.predict(&point).mean[0].max(*best);
+            if let Some(extended) = gp.extended(&point, &[lie]) {
+                *gp = extended;
+            }
         }
         point
     }

@@ -133,6 +133,17 @@ pub struct Settings {
     /// in flight (geometric mean of final regrets) it took branin from 1.7e-5 to 5.7e-6,
     /// hartmann6 from 1.3e-3 to 6.0e-4 and ackley5 from 0.96 to 0.79, rosenbrock4 even.
     pub batch_lcb_kappa: Option<f64>,
+    /// In a space with a categorical column, every this-many-th suggestion (0: never)
+    /// maximizes log-EI on the global GP over the whole cube instead of searching the trust
+    /// region with the local model. A categorical choice interacts with the other columns
+    /// (an activation with its best learning rate): inside a region centred on one choice's
+    /// optimum, the others are only tried at that choice's values and look worse than they
+    /// are, so the search stays with the first good choice it found. Default 3: on
+    /// `mixed_mlp` (40 seeds) the median final regret went from 2.1e-3 to 1.3e-3 (2: 1.2e-3,
+    /// 4: 1.3e-3, 6: 1.8e-3), on the architecture surrogate (20 seeds) from 6.2e-3 to 5.5e-3
+    /// sequentially and 4.1e-3 to 4.1e-3 with 8 in flight. Spaces without a categorical
+    /// column are unaffected.
+    pub categorical_global_every: usize,
 }
 
 impl Default for Settings {
@@ -155,6 +166,7 @@ impl Default for Settings {
             exploit_in_flight_cap: usize::MAX,
             region_failures_in_flight: true,
             batch_lcb_kappa: Some(2.0),
+            categorical_global_every: 3,
         }
     }
 }
