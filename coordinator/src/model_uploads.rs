@@ -124,8 +124,13 @@ impl ModelUploads {
         }
         let whole = uploads.remove(&lease).map(|p| p.bytes).unwrap_or_default();
         if Checksum::of(&whole) != piece.sha256 {
+            let what = if piece.checkpoint_epoch.is_some() {
+                "checkpoint"
+            } else {
+                "model"
+            };
             return Err(Error::ModelRefused(format!(
-                "the {} bytes of {lease}'s model do not match the SHA-256 they were announced \
+                "the {} bytes of {lease}'s {what} do not match the SHA-256 they were announced \
                  with; send it again from offset 0",
                 whole.len()
             )));

@@ -11,11 +11,12 @@ use hypersearch_proto::{
 };
 use tokio::sync::watch;
 
+use crate::checkpoint_fetch::{self, Fetched};
 use crate::client::{CallError, Client};
 use crate::held::{Held, StopCause};
 use crate::identity::Identity;
 use crate::model_upload::{self, Sent};
-use crate::objective::{self, DatasetCache, Event, limits};
+use crate::objective::{self, DatasetCache, Event, ResumeFrom, limits};
 use crate::{Call, Error};
 
 /// How long a lease request may wait at the coordinator for a trial.
@@ -188,12 +189,40 @@ async fn run_trial(
     );
     let holding = ctx.held.hold(lease);
     let cancel = holding.cancel.clone();
+    // Fetched while holding the lease: heartbeats renew it meanwhile.
+    let resume = match (assignment.resume, &ctx.study.objective) {
+        (Some(resume), hypersearch_proto::Objective::Training) => {
+            match checkpoint_fetch::fetch(ctx, lease, resume).await? {
+                Fetched::Whole(bytes) => Some(ResumeFrom {
+                    epoch: resume.epoch,
+                    bytes,
+                }),
+                Fetched::Unusable(reason) => {
+                    if !checkpoint_fetch::refuse(ctx, lease, &reason).await? {
+                        return Ok(None);
+                    }
+                    None
+                }
+                Fetched::LeaseLost => return Ok(None),
+            }
+        }
+        _ => None,
+    };
+    if let Some(resume) = &resume {
+        tracing::info!(
+            trial = lease.trial,
+            attempt = lease.attempt,
+            epoch = resume.epoch + 1,
+            "resuming from a checkpoint"
+        );
+    }
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
     objective::start(
         &ctx.study,
         &ctx.datasets,
         ctx.workdir.clone(),
         assignment,
+        resume,
         cancel.clone(),
         events,
     );
@@ -201,6 +230,7 @@ async fn run_trial(
     let mut refusal = None;
     let mut model = None;
     let mut epochs = Vec::new();
+    let mut checkpoints = Checkpoints::default();
     while outcome.is_none() {
         let Some(first) = received.recv().await else {
             break;
@@ -211,6 +241,14 @@ async fn run_trial(
             match current {
                 Event::Epoch { epoch, metrics } => epochs.push(Epoch { epoch, metrics }),
                 Event::Model(bytes) => model = Some(bytes),
+                // Only the latest matters: it replaces the earlier one anyway.
+                Event::Checkpoint { epoch, bytes } => checkpoints.latest = Some((epoch, bytes)),
+                Event::CheckpointRefused(reason) => {
+                    // Before any epoch of the attempt goes out.
+                    if !checkpoint_fetch::refuse(ctx, lease, &reason).await? {
+                        cancel.stop(StopCause::LeaseLost);
+                    }
+                }
                 Event::Done(done) => {
                     outcome = Some(done);
                     break;
@@ -223,10 +261,11 @@ async fn run_trial(
             Ok(Some(detail)) => refusal = Some(detail),
             Err(err) => return Err(err),
         }
+        checkpoints.send(ctx, lease, &cancel).await?;
     }
     if let (Some(model), None, Some(Outcome::Finished(_))) = (&model, cancel.cause(), &outcome) {
         // Still holding the lease (heartbeats renew it while the model travels).
-        match model_upload::send(ctx, lease, model).await? {
+        match model_upload::send(ctx, lease, model, None).await? {
             Sent::Stored => {
                 tracing::debug!(trial = lease.trial, bytes = model.len(), "model sent");
             }
@@ -272,6 +311,49 @@ async fn run_trial(
     }
     let next_max_trials = u32::from(want_next && cancel.cause() != Some(StopCause::ShuttingDown));
     complete(ctx, lease, outcome, next_max_trials).await
+}
+
+/// A running training's checkpoints on their way to the coordinator: the latest not yet
+/// sent, and whether the coordinator still takes them.
+#[derive(Default)]
+struct Checkpoints {
+    latest: Option<(u32, Vec<u8>)>,
+    refused: bool,
+}
+
+impl Checkpoints {
+    /// Sends the latest checkpoint (after its epoch's report went out). One the coordinator
+    /// does not take is logged, and no more are sent for the attempt.
+    async fn send(
+        &mut self,
+        ctx: &SlotContext,
+        lease: hypersearch_proto::LeaseId,
+        cancel: &crate::held::Cancel,
+    ) -> Result<(), Error> {
+        let Some((epoch, bytes)) = self.latest.take() else {
+            return Ok(());
+        };
+        if self.refused || cancel.cause().is_some() {
+            return Ok(());
+        }
+        match model_upload::send(ctx, lease, &bytes, Some(epoch)).await? {
+            Sent::Stored => {
+                tracing::debug!(
+                    trial = lease.trial,
+                    epoch,
+                    bytes = bytes.len(),
+                    "checkpoint sent"
+                );
+            }
+            Sent::NotKept(reason) => {
+                tracing::warn!(trial = lease.trial, epoch, %reason,
+                    "the coordinator did not take the checkpoint; the attempt goes on without");
+                self.refused = true;
+            }
+            Sent::LeaseLost => cancel.stop(StopCause::LeaseLost),
+        }
+        Ok(())
+    }
 }
 
 /// Reports how the attempt of `lease` ended. If the coordinator refuses the completion as
