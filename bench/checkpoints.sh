@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # What sending a checkpoint after every epoch costs a search end to end: the same digits study
-# (8 trials of 20 epochs, a [128, 64] network with batch norm and Adam, seed 7) run through
-# `hypersearch run --workers 2` with `[study] checkpoints = true` and `false`, alternated,
-# REPS times (default 3). Prints each run's wall time, the sum of its attempts' durations (from
-# the attempts table) and the checkpoints' size, then the ratios with/without; checks both
-# runs found the same results.
+# (TRIALS trials, default 16, of EPOCHS epochs, default 30, a HIDDEN network, default
+# [256, 128], with batch norm and Adam, seed 7) run through `hypersearch run --workers 2` with
+# `[study] checkpoints = true` and `false`, alternated, REPS times (default 3). Prints each
+# run's wall time and the sum of its attempts' durations (from the attempts table), then the
+# ratios with/without; checks both found the same results.
 #   bash bench/checkpoints.sh            # needs target/release/hypersearch and python3
+#   EPOCHS=20 HIDDEN="[32]" bash bench/checkpoints.sh   # tiny epochs: the worst case
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="${HYPERSEARCH_BIN:-$PWD/target/release/hypersearch}"
 reps="${REPS:-3}"
+trials="${TRIALS:-16}"
+epochs="${EPOCHS:-30}"
+hidden="${HIDDEN:-[256, 128]}"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 for ckpt in true false; do
@@ -22,14 +26,14 @@ keep_models = 0
 [data]
 source = "digits"
 [network]
-hidden = [128, 64]
+hidden = $hidden
 batch_norm = true
 [training]
-epochs = 20
+epochs = $epochs
 seed = 7
 [search]
 algorithm = "random"
-trials = 8
+trials = $trials
 parallel = 2
 seed = 7
 [search.space]

@@ -5,6 +5,8 @@
 //! offset wanted, and the worker goes on from there. All uploads together hold at most
 //! [`ModelUploads::new`]'s byte budget; past it a piece is refused as `RESOURCE_EXHAUSTED`
 //! (the worker retries later). An upload nobody added to for [`IDLE`] is forgotten.
+//! Checkpoints of running trainings arrive the same way (their pieces name the epoch); the
+//! caller decides where a whole one goes.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};

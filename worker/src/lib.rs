@@ -12,9 +12,9 @@
 //!   one loaded data set.
 //! - `model_upload`: a finished trial's trained network sent to the coordinator in pieces,
 //!   before its completion, when the study keeps models.
-//! - `checkpoint_fetch`: the checkpoint a resumed attempt goes on from, fetched in
-//!   checksummed pieces (a running training's checkpoints go out through `model_upload`),
-//!   and refusing it when it cannot be used.
+//! - `checkpoints`: a running training's checkpoints sent out (through `model_upload`),
+//!   paced; the checkpoint a resumed attempt goes on from, fetched in checksummed pieces, and
+//!   refused when it cannot be used.
 //! - `held`: the leases held and the switches that stop their trials.
 //! - `identity`: the worker's id, and joining again when a coordinator comes back without
 //!   a record of it.
@@ -28,7 +28,7 @@
 //! # Ok(()) }
 //! ```
 
-mod checkpoint_fetch;
+mod checkpoints;
 mod client;
 mod error;
 mod held;

@@ -11,7 +11,7 @@ use hypersearch_proto::{
 };
 use tokio::sync::watch;
 
-use crate::checkpoint_fetch::{self, Fetched};
+use crate::checkpoints::{self, Fetched, Outgoing};
 use crate::client::{CallError, Client};
 use crate::held::{Held, StopCause};
 use crate::identity::Identity;
@@ -192,13 +192,13 @@ async fn run_trial(
     // Fetched while holding the lease: heartbeats renew it meanwhile.
     let resume = match (assignment.resume, &ctx.study.objective) {
         (Some(resume), hypersearch_proto::Objective::Training) => {
-            match checkpoint_fetch::fetch(ctx, lease, resume).await? {
+            match checkpoints::fetch(ctx, lease, resume).await? {
                 Fetched::Whole(bytes) => Some(ResumeFrom {
                     epoch: resume.epoch,
                     bytes,
                 }),
                 Fetched::Unusable(reason) => {
-                    if !checkpoint_fetch::refuse(ctx, lease, &reason).await? {
+                    if !checkpoints::refuse(ctx, lease, &reason).await? {
                         return Ok(None);
                     }
                     None
@@ -230,9 +230,21 @@ async fn run_trial(
     let mut refusal = None;
     let mut model = None;
     let mut epochs = Vec::new();
-    let mut checkpoints = Checkpoints::default();
+    let mut outgoing = Outgoing::default();
     while outcome.is_none() {
-        let Some(first) = received.recv().await else {
+        // A checkpoint held back by the pacing goes out when its turn comes, even if the
+        // training sends nothing more meanwhile.
+        let first = match outgoing.waiting_until() {
+            Some(at) => tokio::select! {
+                event = received.recv() => event,
+                () = tokio::time::sleep_until(at) => {
+                    outgoing.send_if_due(ctx, lease, &cancel).await?;
+                    continue;
+                }
+            },
+            None => received.recv().await,
+        };
+        let Some(first) = first else {
             break;
         };
         // Everything the objective produced while the last report travelled goes in one.
@@ -242,10 +254,10 @@ async fn run_trial(
                 Event::Epoch { epoch, metrics } => epochs.push(Epoch { epoch, metrics }),
                 Event::Model(bytes) => model = Some(bytes),
                 // Only the latest matters: it replaces the earlier one anyway.
-                Event::Checkpoint { epoch, bytes } => checkpoints.latest = Some((epoch, bytes)),
+                Event::Checkpoint { epoch, bytes } => outgoing.hold(epoch, bytes),
                 Event::CheckpointRefused(reason) => {
                     // Before any epoch of the attempt goes out.
-                    if !checkpoint_fetch::refuse(ctx, lease, &reason).await? {
+                    if !checkpoints::refuse(ctx, lease, &reason).await? {
                         cancel.stop(StopCause::LeaseLost);
                     }
                 }
@@ -261,7 +273,9 @@ async fn run_trial(
             Ok(Some(detail)) => refusal = Some(detail),
             Err(err) => return Err(err),
         }
-        checkpoints.send(ctx, lease, &cancel).await?;
+        if outcome.is_none() {
+            outgoing.send_if_due(ctx, lease, &cancel).await?;
+        }
     }
     if let (Some(model), None, Some(Outcome::Finished(_))) = (&model, cancel.cause(), &outcome) {
         // Still holding the lease (heartbeats renew it while the model travels).
@@ -311,49 +325,6 @@ async fn run_trial(
     }
     let next_max_trials = u32::from(want_next && cancel.cause() != Some(StopCause::ShuttingDown));
     complete(ctx, lease, outcome, next_max_trials).await
-}
-
-/// A running training's checkpoints on their way to the coordinator: the latest not yet
-/// sent, and whether the coordinator still takes them.
-#[derive(Default)]
-struct Checkpoints {
-    latest: Option<(u32, Vec<u8>)>,
-    refused: bool,
-}
-
-impl Checkpoints {
-    /// Sends the latest checkpoint (after its epoch's report went out). One the coordinator
-    /// does not take is logged, and no more are sent for the attempt.
-    async fn send(
-        &mut self,
-        ctx: &SlotContext,
-        lease: hypersearch_proto::LeaseId,
-        cancel: &crate::held::Cancel,
-    ) -> Result<(), Error> {
-        let Some((epoch, bytes)) = self.latest.take() else {
-            return Ok(());
-        };
-        if self.refused || cancel.cause().is_some() {
-            return Ok(());
-        }
-        match model_upload::send(ctx, lease, &bytes, Some(epoch)).await? {
-            Sent::Stored => {
-                tracing::debug!(
-                    trial = lease.trial,
-                    epoch,
-                    bytes = bytes.len(),
-                    "checkpoint sent"
-                );
-            }
-            Sent::NotKept(reason) => {
-                tracing::warn!(trial = lease.trial, epoch, %reason,
-                    "the coordinator did not take the checkpoint; the attempt goes on without");
-                self.refused = true;
-            }
-            Sent::LeaseLost => cancel.stop(StopCause::LeaseLost),
-        }
-        Ok(())
-    }
 }
 
 /// Reports how the attempt of `lease` ended. If the coordinator refuses the completion as

@@ -1,16 +1,102 @@
-//! Fetching the checkpoint a resumed attempt goes on from (its assignment's [`Resume`]):
-//! piece by piece from the offset the worker holds, each piece and the whole checked
-//! against their SHA-256, under the attempt's lease; and telling the coordinator when the
-//! checkpoint cannot be used, so the attempt starts from scratch with the reason recorded.
+//! Checkpoints on the worker's side.
+//!
+//! Out: the training hands over a checkpoint after every epoch but the last; the slot sends
+//! the latest one after that epoch's report ([`Outgoing`]), one at a time, paced so that
+//! sending takes at most a [`PACE`]-th of the trial's time: when epochs are far shorter than
+//! an upload (a few milliseconds on the digits set), the ones that came meanwhile are skipped
+//! for the latest; with epochs of a second or more, every one goes.
+//!
+//! In: fetching the checkpoint a resumed attempt goes on from (its assignment's
+//! [`Resume`]): piece by piece from the offset the worker holds, each piece and the whole
+//! checked against their SHA-256, under the attempt's lease; and telling the coordinator
+//! when the checkpoint cannot be used, so the attempt starts from scratch with the reason
+//! recorded.
 
 use hypersearch_proto::LeaseId;
 use hypersearch_proto::model_transfer::{
     CheckpointRefusal, CheckpointRequest, Checksum, MAX_REFUSAL_BYTES, Resume,
 };
 
+use tokio::time::Instant;
+
 use crate::Error;
 use crate::client::CallError;
+use crate::held::{Cancel, StopCause};
+use crate::model_upload::{self, Sent};
 use crate::slot::SlotContext;
+
+/// Sending checkpoints takes at most one part in this many of a trial's time: after an
+/// upload that took `d`, the next starts `(PACE - 1) * d` later at the earliest.
+pub(crate) const PACE: u32 = 20;
+
+/// A running training's checkpoints on their way to the coordinator.
+#[derive(Default)]
+pub(crate) struct Outgoing {
+    /// The latest not sent yet.
+    latest: Option<(u32, Vec<u8>)>,
+    /// When the next upload may start.
+    next_at: Option<Instant>,
+    /// The coordinator refused one: no more for this attempt.
+    refused: bool,
+}
+
+impl Outgoing {
+    /// Holds the checkpoint after `epoch`, replacing one not sent yet.
+    pub fn hold(&mut self, epoch: u32, bytes: Vec<u8>) {
+        self.latest = Some((epoch, bytes));
+    }
+
+    /// When the held checkpoint may go, if one waits for its turn.
+    pub fn waiting_until(&self) -> Option<Instant> {
+        match (&self.latest, self.refused) {
+            (Some(_), false) => Some(self.next_at.unwrap_or_else(Instant::now)),
+            _ => None,
+        }
+    }
+
+    /// Sends the held checkpoint if its turn came (after its epoch's report went out). One
+    /// the coordinator does not take is logged, and no more are sent for the attempt.
+    ///
+    /// # Errors
+    /// Only what ends the worker.
+    pub async fn send_if_due(
+        &mut self,
+        ctx: &SlotContext,
+        lease: LeaseId,
+        cancel: &Cancel,
+    ) -> Result<(), Error> {
+        if self.refused || cancel.cause().is_some() {
+            self.latest = None;
+            return Ok(());
+        }
+        let started = Instant::now();
+        if self.next_at.is_some_and(|at| started < at) {
+            return Ok(());
+        }
+        let Some((epoch, bytes)) = self.latest.take() else {
+            return Ok(());
+        };
+        match model_upload::send(ctx, lease, &bytes, Some(epoch)).await? {
+            Sent::Stored => {
+                tracing::debug!(
+                    trial = lease.trial,
+                    epoch,
+                    bytes = bytes.len(),
+                    "checkpoint sent"
+                );
+            }
+            Sent::NotKept(reason) => {
+                tracing::warn!(trial = lease.trial, epoch, %reason,
+                    "the coordinator did not take the checkpoint; the attempt goes on without");
+                self.refused = true;
+            }
+            Sent::LeaseLost => cancel.stop(StopCause::LeaseLost),
+        }
+        let ended = Instant::now();
+        self.next_at = Some(ended + (ended - started) * (PACE - 1));
+        Ok(())
+    }
+}
 
 /// Damaged or misplaced pieces tolerated before the worker gives up on the checkpoint.
 const MAX_BAD_PIECES: u32 = 8;
