@@ -2,7 +2,8 @@
 //! at most [`CHUNK_BYTES`]. The first piece asked for reads the checkpoint from the
 //! database (a read-only connection of its own, so the writer never waits on it) and checks
 //! it against the digest the attempt was granted with; the bytes stay in memory for the next
-//! pieces, within [`BUDGET`] for all attempts, until nobody asked for [`IDLE`].
+//! pieces, within [`BUDGET`] for all attempts, until the last piece is served or nobody asked
+//! for [`IDLE`] (a piece asked for again later reads the row again).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -78,6 +79,12 @@ impl CheckpointReads {
                 ))
             })?;
         let end = (start + CHUNK_BYTES).min(bytes.len());
+        if end == bytes.len() {
+            self.held
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&lease);
+        }
         Ok(DataChunk::new(offset, bytes[start..end].to_vec()))
     }
 
@@ -153,5 +160,50 @@ impl CheckpointReads {
             )));
         }
         Ok(bytes.into())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const LEASE: LeaseId = LeaseId {
+        trial: 0,
+        attempt: 2,
+        token: 9,
+    };
+
+    #[test]
+    fn held_checkpoints_stay_within_the_budget_least_recently_asked_for_first() {
+        let reads = CheckpointReads::new(Location::from(std::path::PathBuf::from("unused.db")), 1);
+        let now = Instant::now();
+        let big: Arc<[u8]> = vec![0u8; BUDGET / 2].into();
+        let other = |trial| LeaseId { trial, ..LEASE };
+        reads.keep(other(1), big.clone(), now);
+        reads.keep(other(2), big.clone(), now + Duration::from_secs(1));
+        assert!(
+            reads
+                .cached(other(1), now + Duration::from_secs(2))
+                .is_some()
+        );
+        // A third pushes out the one asked for longest ago (trial 2: trial 1 was just read).
+        reads.keep(other(3), big, now + Duration::from_secs(3));
+        assert!(
+            reads
+                .cached(other(2), now + Duration::from_secs(4))
+                .is_none()
+        );
+        assert!(
+            reads
+                .cached(other(1), now + Duration::from_secs(4))
+                .is_some()
+        );
+        // Idle ones are forgotten.
+        let later = now + Duration::from_secs(4) + IDLE + Duration::from_secs(1);
+        assert!(reads.cached(other(3), later).is_none());
+        // Too large to hold at all.
+        reads.keep(LEASE, vec![0u8; BUDGET + 1].into(), later);
+        assert!(reads.cached(LEASE, later).is_none());
     }
 }
