@@ -23,7 +23,7 @@ use crate::harness::{
 use crate::hostile_workers::{Hand, TOKEN, runtime};
 
 /// One digits training of 20 epochs (batch norm, dropout, a cosine schedule), keeping its
-/// network.
+/// network; wide enough that its checkpoint (about 2 MB) travels in several pieces each way.
 const STUDY: &str = r#"
 [study]
 name = "resumed"
@@ -34,7 +34,7 @@ keep_models = 1
 source = "digits"
 
 [network]
-hidden = [32, 16]
+hidden = [512, 256]
 batch_norm = true
 dropout = 0.1
 
@@ -133,17 +133,22 @@ fn worker_held_after_epoch_7(dir: &Scratch, address: &str, db: &Path) -> Proc {
         "held",
     ];
     let held = dir.spawn_logged_with_env(&args, "worker-held.log", &[HOLD]);
-    let stored = wait_for(
+    let (epoch, size) = wait_for(
         "the checkpoint after epoch 7",
         Duration::from_secs(60),
         || {
-            sql(db, "SELECT epoch FROM checkpoints", |r| r.get::<i64, _>(0))
-                .first()
-                .copied()
-                .filter(|&epoch| epoch >= 7)
+            sql(db, "SELECT epoch, size FROM checkpoints", |r| {
+                (r.get::<i64, _>(0), r.get::<i64, _>(1))
+            })
+            .first()
+            .copied()
+            .filter(|&(epoch, _)| epoch >= 7)
         },
     );
-    assert_eq!(stored, 7, "the held worker went past its checkpoint");
+    assert_eq!(epoch, 7, "the held worker went past its checkpoint");
+    // It travels in several pieces each way.
+    let piece = hypersearch_proto::model_transfer::CHUNK_BYTES as i64;
+    assert!(size > piece, "the checkpoint is {size} bytes");
     held
 }
 
