@@ -12,10 +12,10 @@
 //! when the checkpoint cannot be used, so the attempt starts from scratch with the reason
 //! recorded.
 
-use hypersearch_proto::LeaseId;
 use hypersearch_proto::model_transfer::{
     CheckpointRefusal, CheckpointRequest, Checksum, MAX_REFUSAL_BYTES, Resume,
 };
+use hypersearch_proto::{LeaseId, Objective};
 
 use tokio::time::Instant;
 
@@ -23,6 +23,7 @@ use crate::Error;
 use crate::client::CallError;
 use crate::held::{Cancel, StopCause};
 use crate::model_upload::{self, Sent};
+use crate::objective::ResumeFrom;
 use crate::slot::SlotContext;
 
 /// Sending checkpoints takes at most one part in this many of a trial's time: after an
@@ -170,6 +171,38 @@ pub(crate) async fn fetch(
         )));
     }
     Ok(Fetched::Whole(bytes))
+}
+
+/// What `lease`'s attempt starts from: `Some(None)` from scratch (no checkpoint granted,
+/// not a training, or one that cannot be had, refused), `Some(Some(_))` from the fetched
+/// checkpoint; `None` when the lease is no longer this worker's (abandon the trial).
+///
+/// # Errors
+/// Only what ends the worker.
+pub(crate) async fn resume(
+    ctx: &SlotContext,
+    lease: LeaseId,
+    granted: Option<Resume>,
+) -> Result<Option<Option<ResumeFrom>>, Error> {
+    let Some(granted) = granted.filter(|_| ctx.study.objective == Objective::Training) else {
+        return Ok(Some(None));
+    };
+    match fetch(ctx, lease, granted).await? {
+        Fetched::Whole(bytes) => {
+            tracing::info!(
+                trial = lease.trial,
+                attempt = lease.attempt,
+                epoch = granted.epoch + 1,
+                "resuming from a checkpoint"
+            );
+            Ok(Some(Some(ResumeFrom {
+                epoch: granted.epoch,
+                bytes,
+            })))
+        }
+        Fetched::Unusable(reason) => Ok(refuse(ctx, lease, &reason).await?.then_some(None)),
+        Fetched::LeaseLost => Ok(None),
+    }
 }
 
 /// Tells the coordinator `lease`'s attempt cannot use its checkpoint, for `reason`; false

@@ -11,12 +11,12 @@ use hypersearch_proto::{
 };
 use tokio::sync::watch;
 
-use crate::checkpoints::{self, Fetched, Outgoing};
+use crate::checkpoints::{self, Outgoing};
 use crate::client::{CallError, Client};
 use crate::held::{Held, StopCause};
 use crate::identity::Identity;
 use crate::model_upload::{self, Sent};
-use crate::objective::{self, DatasetCache, Event, ResumeFrom, limits};
+use crate::objective::{self, DatasetCache, Event, limits};
 use crate::{Call, Error};
 
 /// How long a lease request may wait at the coordinator for a trial.
@@ -190,32 +190,9 @@ async fn run_trial(
     let holding = ctx.held.hold(lease);
     let cancel = holding.cancel.clone();
     // Fetched while holding the lease: heartbeats renew it meanwhile.
-    let resume = match (assignment.resume, &ctx.study.objective) {
-        (Some(resume), hypersearch_proto::Objective::Training) => {
-            match checkpoints::fetch(ctx, lease, resume).await? {
-                Fetched::Whole(bytes) => Some(ResumeFrom {
-                    epoch: resume.epoch,
-                    bytes,
-                }),
-                Fetched::Unusable(reason) => {
-                    if !checkpoints::refuse(ctx, lease, &reason).await? {
-                        return Ok(None);
-                    }
-                    None
-                }
-                Fetched::LeaseLost => return Ok(None),
-            }
-        }
-        _ => None,
+    let Some(resume) = checkpoints::resume(ctx, lease, assignment.resume).await? else {
+        return Ok(None);
     };
-    if let Some(resume) = &resume {
-        tracing::info!(
-            trial = lease.trial,
-            attempt = lease.attempt,
-            epoch = resume.epoch + 1,
-            "resuming from a checkpoint"
-        );
-    }
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
     objective::start(
         &ctx.study,
