@@ -6,6 +6,7 @@
 mod harness;
 
 mod architecture_cost;
+mod checkpoints;
 mod cluster;
 mod command_limits;
 mod conditions;

@@ -178,6 +178,10 @@ pub enum Error {
     /// match the digest they were announced with).
     #[error("model refused: {0}")]
     ModelRefused(String),
+    /// A checkpoint a worker sent or asked for that the coordinator does not take or serve
+    /// (the study takes none, its epoch was not reported, the attempt did not resume).
+    #[error("checkpoint refused: {0}")]
+    CheckpointRefused(String),
     /// A worker sent metric values faster than its bound.
     #[error(
         "worker {worker} sends metric values faster than {per_trial} a second per running \
@@ -273,7 +277,9 @@ impl From<Error> for tonic::Status {
             Error::BadCredential { .. } => Status::unauthenticated(message),
             Error::Quarantined { .. } => Status::permission_denied(message),
             Error::UnknownDataFile(_) => Status::not_found(message),
-            Error::BadDataRequest(_) | Error::ModelRefused(_) => Status::invalid_argument(message),
+            Error::BadDataRequest(_) | Error::ModelRefused(_) | Error::CheckpointRefused(_) => {
+                Status::invalid_argument(message)
+            }
             Error::OpenDatabase { .. }
             | Error::BadDatabaseUrl { .. }
             | Error::Migrate { .. }

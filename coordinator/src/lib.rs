@@ -21,6 +21,8 @@
 //!   client stops taking chunks ([`TransferLimits`]).
 //! - `model_uploads`: trained networks arriving from workers in checksummed pieces, held
 //!   until whole (bounded), then kept through the scheduler (`[study] keep_models`).
+//! - `checkpoint_reads`: the stored checkpoint a resumed attempt goes on from, read once
+//!   from the database and served to its worker in checksummed pieces.
 //! - `observe`: the gRPC health service, `/healthz`, `/readyz` and Prometheus `/metrics`.
 //! - `error`: the one [`Error`] type and its mapping to gRPC status codes.
 //!
@@ -42,6 +44,7 @@
 //! # Ok(()) }
 //! ```
 
+mod checkpoint_reads;
 mod connections;
 mod error;
 mod limits;

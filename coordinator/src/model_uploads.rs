@@ -5,6 +5,8 @@
 //! offset wanted, and the worker goes on from there. All uploads together hold at most
 //! [`ModelUploads::new`]'s byte budget; past it a piece is refused as `RESOURCE_EXHAUSTED`
 //! (the worker retries later). An upload nobody added to for [`IDLE`] is forgotten.
+//! Checkpoints of running trainings arrive the same way (their pieces name the epoch); the
+//! caller decides where a whole one goes.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -124,8 +126,13 @@ impl ModelUploads {
         }
         let whole = uploads.remove(&lease).map(|p| p.bytes).unwrap_or_default();
         if Checksum::of(&whole) != piece.sha256 {
+            let what = if piece.checkpoint_epoch.is_some() {
+                "checkpoint"
+            } else {
+                "model"
+            };
             return Err(Error::ModelRefused(format!(
-                "the {} bytes of {lease}'s model do not match the SHA-256 they were announced \
+                "the {} bytes of {lease}'s {what} do not match the SHA-256 they were announced \
                  with; send it again from offset 0",
                 whole.len()
             )));

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
 
 use crate::Error;
+use crate::checkpoint_reads::CheckpointReads;
 use crate::connections::{ConnectionLimits, TrackCalls, incoming};
 use crate::limits::ReportLimiter;
 use crate::model_uploads::{self, ModelUploads};
@@ -102,6 +103,8 @@ impl Default for Options {
 pub struct Coordinator {
     scheduler: Arc<Scheduler>,
     writer: Writer,
+    /// The stored checkpoints retries resume from, read back in pieces.
+    checkpoint_reads: Arc<CheckpointReads>,
     resumed: bool,
     data: Arc<ServedFiles>,
     tls: Option<ServerTls>,
@@ -231,11 +234,15 @@ impl Coordinator {
             .await
             .map_err(|err| Error::database("close the loading connection", err))?;
         let writer = Writer::open_at(db, stored.id, trial_ids).await?;
+        let checkpoint_reads = CheckpointReads::new(db.clone(), stored.id);
         let sampler = make_sampler(config).map_err(|err| Error::Sampler(err.to_string()))?;
         // Only a training has a network to keep.
         let keep_models = (config.objective == hypersearch_search::Objective::NnCore
             && config.keep_models > 0)
             .then_some(config.keep_models);
+        // Only a training has a running state to checkpoint.
+        let checkpoints =
+            config.objective == hypersearch_search::Objective::NnCore && config.checkpoints;
         let objective = match &config.objective {
             hypersearch_search::Objective::NnCore => Objective::Training,
             hypersearch_search::Objective::Command(command) => Objective::Command(command.clone()),
@@ -262,6 +269,7 @@ impl Coordinator {
                 trial_timeout: config.search.trial_timeout,
                 quarantine_after: config.search.quarantine_after,
                 keep_models,
+                checkpoints,
             },
             study: StudyInfo {
                 name: config.name.clone(),
@@ -271,6 +279,7 @@ impl Coordinator {
                 base_config_toml: config.base_training_config.clone(),
                 data_files: data.files(),
                 keep_models: keep_models.is_some(),
+                checkpoints,
             },
             stored,
             sampler,
@@ -282,6 +291,7 @@ impl Coordinator {
         Ok(Coordinator {
             scheduler,
             writer,
+            checkpoint_reads: Arc::new(checkpoint_reads),
             resumed,
             data: Arc::new(data),
             tls: options.tls.clone(),
@@ -359,6 +369,7 @@ impl Coordinator {
             reports: ReportLimiter::new(self.report_rate),
             workers: self.workers.clone(),
             models: Arc::new(ModelUploads::new(model_uploads::BUFFER_BUDGET)),
+            checkpoints: self.checkpoint_reads.clone(),
         })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);

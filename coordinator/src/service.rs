@@ -9,12 +9,15 @@ use hypersearch_proto::auth::{
     parse_bearer,
 };
 use hypersearch_proto::data_transfer::DataRequest;
-use hypersearch_proto::model_transfer::{ModelPiece, ModelReceipt};
+use hypersearch_proto::model_transfer::{
+    CheckpointRefusal, CheckpointRequest, ModelPiece, ModelReceipt,
+};
 use hypersearch_proto::{Completion, Heartbeat, LeaseGrant, LeaseRequest, Report, WorkerHello, pb};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::Error;
+use crate::checkpoint_reads::CheckpointReads;
 use crate::connections::Peer;
 use crate::limits::ReportLimiter;
 use crate::model_uploads::{ModelUploads, Received};
@@ -34,8 +37,10 @@ pub(crate) struct Service {
     pub reports: ReportLimiter,
     /// The workers' credentials and the bounds on joining.
     pub workers: Arc<Registry>,
-    /// Trained networks arriving from workers.
+    /// Trained networks and checkpoints arriving from workers.
     pub models: Arc<ModelUploads>,
+    /// Stored checkpoints read back for resumed attempts.
+    pub checkpoints: Arc<CheckpointReads>,
 }
 
 impl Service {
@@ -169,7 +174,11 @@ impl pb::coordinator_server::Coordinator for Service {
         self.authenticate(&request, worker)?;
         let piece = ModelPiece::try_from(request.into_inner())?;
         let (lease, sha256, size) = (piece.lease, piece.sha256, piece.size);
-        self.scheduler.model_piece(worker, lease)?;
+        let checkpoint_epoch = piece.checkpoint_epoch;
+        match checkpoint_epoch {
+            None => self.scheduler.model_piece(worker, lease)?,
+            Some(epoch) => self.scheduler.checkpoint_piece(worker, lease, epoch)?,
+        }
         let now = tokio::time::Instant::now();
         let receipt = match self.models.receive(piece, now)? {
             Received::Wants(next_offset) => ModelReceipt {
@@ -180,10 +189,19 @@ impl pb::coordinator_server::Coordinator for Service {
                 next_offset: size,
                 stored: true,
             },
-            Received::Whole(model) => {
-                self.scheduler
-                    .store_model(worker, lease, sha256.hex(), model)
-                    .await?;
+            Received::Whole(bytes) => {
+                match checkpoint_epoch {
+                    None => {
+                        self.scheduler
+                            .store_model(worker, lease, sha256.hex(), bytes)
+                            .await?;
+                    }
+                    Some(epoch) => {
+                        self.scheduler
+                            .store_checkpoint(worker, lease, epoch, sha256, bytes)
+                            .await?;
+                    }
+                }
                 self.models.stored(lease, sha256, now);
                 ModelReceipt {
                     next_offset: size,
@@ -192,6 +210,37 @@ impl pb::coordinator_server::Coordinator for Service {
             }
         };
         Ok(Response::new(receipt.into()))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        request: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::DataChunk>, Status> {
+        let worker = request.get_ref().worker_id;
+        self.authenticate(&request, worker)?;
+        let asked = CheckpointRequest::try_from(request.into_inner())?;
+        let resume = self.scheduler.checkpoint_to_send(worker, asked.lease)?;
+        let piece = self
+            .checkpoints
+            .piece(
+                asked.lease,
+                resume,
+                asked.offset,
+                tokio::time::Instant::now(),
+            )
+            .await?;
+        Ok(Response::new(piece.into()))
+    }
+
+    async fn refuse_checkpoint(
+        &self,
+        request: Request<pb::RefuseCheckpointRequest>,
+    ) -> Result<Response<pb::RefuseCheckpointReply>, Status> {
+        let worker = request.get_ref().worker_id;
+        self.authenticate(&request, worker)?;
+        let refusal = CheckpointRefusal::try_from(request.into_inner())?;
+        self.scheduler.refuse_checkpoint(refusal).await?;
+        Ok(Response::new(pb::RefuseCheckpointReply {}))
     }
 
     type FetchDataStream = ReceiverStream<Result<pb::DataChunk, Status>>;

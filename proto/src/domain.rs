@@ -82,6 +82,9 @@ pub struct StudyInfo {
     /// The coordinator keeps trained networks: a training worker sends each finished
     /// trial's model ([`crate::model_transfer`]) before completing it.
     pub keep_models: bool,
+    /// The coordinator takes checkpoints of running trainings: a training worker sends one
+    /// after every epoch ([`crate::model_transfer`]), so a retry of a lost attempt resumes.
+    pub checkpoints: bool,
 }
 
 /// The coordinator's answer to a worker joining.
@@ -107,6 +110,9 @@ pub struct Assignment {
     pub params: JsonObject,
     /// What the objective applies (dotted config key to value).
     pub overrides: JsonObject,
+    /// The checkpoint this attempt goes on from, when an earlier attempt was lost after
+    /// sending one.
+    pub resume: Option<crate::model_transfer::Resume>,
 }
 
 /// The answer to a lease request.

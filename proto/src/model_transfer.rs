@@ -4,6 +4,10 @@
 //! size and SHA-256; the coordinator answers with the offset it wants next, so a retried or
 //! misplaced piece changes nothing and a worker resumes where the coordinator is. Every
 //! piece carries the attempt's lease and is refused once the attempt is over.
+//!
+//! Checkpoints of running trainings travel the same way (a piece names the epoch it was
+//! taken after); a retry that resumes from one fetches it back in pieces
+//! ([`CheckpointRequest`]), checked against the [`Resume`] its assignment carries.
 
 use crate::LeaseId;
 pub use crate::data_transfer::{CHUNK_BYTES, Checksum, DataChunk};
@@ -12,6 +16,48 @@ pub use crate::data_transfer::{CHUNK_BYTES, Checksum, DataChunk};
 /// larger one is refused with `INVALID_ARGUMENT` and the trial completes without a kept
 /// model.
 pub const MAX_MODEL_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The largest checkpoint a worker may send (bytes): the bound of a model. A training whose
+/// checkpoint is larger (its optimizer state is two or three times its weights) sends none
+/// and a retry of it starts from scratch.
+pub const MAX_CHECKPOINT_BYTES: u64 = MAX_MODEL_BYTES;
+
+/// The longest reason a worker may give for refusing a checkpoint (bytes).
+pub const MAX_REFUSAL_BYTES: usize = 4096;
+
+/// The checkpoint a retry goes on from, as its assignment names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    /// The last epoch the checkpoint includes: the attempt starts with the next.
+    pub epoch: u32,
+    /// Its size in bytes (at most [`MAX_CHECKPOINT_BYTES`]).
+    pub size: u64,
+    /// Its digest.
+    pub sha256: Checksum,
+}
+
+/// A worker asks for a piece of the checkpoint its resumed attempt goes on from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointRequest {
+    /// The asking worker.
+    pub worker_id: u64,
+    /// The resumed attempt.
+    pub lease: LeaseId,
+    /// The first byte wanted.
+    pub offset: u64,
+}
+
+/// A worker cannot use the checkpoint its attempt was handed: the attempt starts from
+/// scratch, and the coordinator records why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRefusal {
+    /// The refusing worker.
+    pub worker_id: u64,
+    /// The resumed attempt.
+    pub lease: LeaseId,
+    /// Why (at most [`MAX_REFUSAL_BYTES`]).
+    pub reason: String,
+}
 
 /// One piece of a trial's model, from the worker holding the attempt's lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +72,9 @@ pub struct ModelPiece {
     pub sha256: Checksum,
     /// This piece: it ends within `size`.
     pub chunk: DataChunk,
+    /// `None`: the finished training's network. `Some(n)`: a checkpoint of the running
+    /// training after epoch `n` (at most [`MAX_CHECKPOINT_BYTES`]).
+    pub checkpoint_epoch: Option<u32>,
 }
 
 /// The coordinator's answer to a piece.
@@ -40,6 +89,18 @@ pub struct ModelReceipt {
 /// `model` cut into the pieces a worker sends, in order (one empty piece for an empty
 /// model, so the whole is still announced and checked).
 pub fn pieces(model: &[u8], worker_id: u64, lease: LeaseId) -> Vec<ModelPiece> {
+    checkpoint_pieces(model, worker_id, lease, None)
+}
+
+/// `bytes` cut into pieces as [`pieces`] does; with `Some(epoch)`, the pieces of a
+/// checkpoint taken after that epoch.
+pub fn checkpoint_pieces(
+    bytes: &[u8],
+    worker_id: u64,
+    lease: LeaseId,
+    checkpoint_epoch: Option<u32>,
+) -> Vec<ModelPiece> {
+    let model = bytes;
     let sha256 = Checksum::of(model);
     let size = model.len() as u64;
     let mut out: Vec<ModelPiece> = model
@@ -51,6 +112,7 @@ pub fn pieces(model: &[u8], worker_id: u64, lease: LeaseId) -> Vec<ModelPiece> {
             size,
             sha256,
             chunk: DataChunk::new((i * CHUNK_BYTES) as u64, bytes.to_vec()),
+            checkpoint_epoch,
         })
         .collect();
     if out.is_empty() {
@@ -60,6 +122,7 @@ pub fn pieces(model: &[u8], worker_id: u64, lease: LeaseId) -> Vec<ModelPiece> {
             size,
             sha256,
             chunk: DataChunk::new(0, Vec::new()),
+            checkpoint_epoch,
         });
     }
     out

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use hypersearch_proto::auth::{AUTHORIZATION, WORKER_CREDENTIAL, bearer};
 use hypersearch_proto::data_transfer::DataRequest;
-use hypersearch_proto::model_transfer::{ModelPiece, ModelReceipt};
+use hypersearch_proto::model_transfer::{
+    CheckpointRefusal, CheckpointRequest, ModelPiece, ModelReceipt,
+};
 use hypersearch_proto::pb::coordinator_client::CoordinatorClient;
 use hypersearch_proto::{
     Completion, Heartbeat, LeaseGrant, LeaseId, LeaseRequest, MAX_MESSAGE_BYTES, REFUSAL_KEY,
@@ -185,7 +187,14 @@ impl Client {
             }
             Code::FailedPrecondition => Ok(CallError::LeaseLost(status.message().to_string())),
             Code::InvalidArgument | Code::OutOfRange
-                if matches!(call, Call::Report | Call::Complete | Call::PutModel) =>
+                if matches!(
+                    call,
+                    Call::Report
+                        | Call::Complete
+                        | Call::PutModel
+                        | Call::GetCheckpoint
+                        | Call::RefuseCheckpoint
+                ) =>
             {
                 Ok(CallError::TrialRefused(status.message().to_string()))
             }
@@ -400,6 +409,33 @@ impl Client {
             })
             .await?;
         Ok(ModelReceipt::from(reply))
+    }
+
+    /// One piece of the checkpoint a resumed attempt goes on from.
+    pub async fn get_checkpoint(
+        &self,
+        request: CheckpointRequest,
+    ) -> Result<hypersearch_proto::data_transfer::DataChunk, CallError> {
+        let request = pb::GetCheckpointRequest::from(request);
+        let reply = self
+            .call(Call::GetCheckpoint, |mut c| {
+                let request = self.as_worker(request.worker_id, request);
+                async move { c.get_checkpoint(request).await }
+            })
+            .await?;
+        hypersearch_proto::data_transfer::DataChunk::try_from(reply)
+            .map_err(|err| self.bad_reply(Call::GetCheckpoint, err))
+    }
+
+    /// Tells the coordinator a resumed attempt cannot use its checkpoint.
+    pub async fn refuse_checkpoint(&self, refusal: CheckpointRefusal) -> Result<(), CallError> {
+        let request = pb::RefuseCheckpointRequest::from(refusal);
+        self.call(Call::RefuseCheckpoint, |mut c| {
+            let request = self.as_worker(request.worker_id, request.clone());
+            async move { c.refuse_checkpoint(request).await }
+        })
+        .await?;
+        Ok(())
     }
 
     /// An operator's steer of one worker: its state and running trials afterwards.

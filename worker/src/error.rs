@@ -22,8 +22,12 @@ pub enum Call {
     FetchData,
     /// An operator's steer of one worker.
     SteerWorker,
-    /// Sending a finished trial's trained network.
+    /// Sending a finished trial's trained network, or a running one's checkpoint.
     PutModel,
+    /// Fetching the checkpoint a resumed attempt goes on from.
+    GetCheckpoint,
+    /// Telling the coordinator a resumed attempt's checkpoint cannot be used.
+    RefuseCheckpoint,
 }
 
 impl Call {
@@ -38,6 +42,8 @@ impl Call {
             Call::FetchData => "fetch data",
             Call::SteerWorker => "steer worker",
             Call::PutModel => "put model",
+            Call::GetCheckpoint => "get checkpoint",
+            Call::RefuseCheckpoint => "refuse checkpoint",
         }
     }
 }

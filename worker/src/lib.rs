@@ -12,6 +12,9 @@
 //!   one loaded data set.
 //! - `model_upload`: a finished trial's trained network sent to the coordinator in pieces,
 //!   before its completion, when the study keeps models.
+//! - `checkpoints`: a running training's checkpoints sent out (through `model_upload`),
+//!   paced; the checkpoint a resumed attempt goes on from, fetched in checksummed pieces, and
+//!   refused when it cannot be used.
 //! - `held`: the leases held and the switches that stop their trials.
 //! - `identity`: the worker's id, and joining again when a coordinator comes back without
 //!   a record of it.
@@ -25,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+mod checkpoints;
 mod client;
 mod error;
 mod held;
@@ -34,6 +38,13 @@ mod model_upload;
 mod objective;
 mod slot;
 mod tls;
+
+/// The environment variable of the checkpoint testing hook (`test-hooks` builds only): with
+/// `HYPERSEARCH_TEST_HOLD_AFTER_CHECKPOINT=N`, a training stops for good once it has handed
+/// over its checkpoint after epoch N (the slot sends it; heartbeats go on), so a test can
+/// kill the worker at a known epoch.
+#[cfg(feature = "test-hooks")]
+pub const HOLD_AFTER_CHECKPOINT_ENV: &str = "HYPERSEARCH_TEST_HOLD_AFTER_CHECKPOINT";
 
 use std::fmt;
 use std::future::Future;

@@ -2,9 +2,10 @@
 //! under its lease: in pieces (`hypersearch_proto::model_transfer`), going on from the offset
 //! each answer names, so a retried or damaged piece costs one piece. The trial's result does
 //! not depend on it: a model the coordinator refuses is logged and the trial completes.
+//! A running training's checkpoint travels the same way (its pieces name the epoch).
 
 use hypersearch_proto::LeaseId;
-use hypersearch_proto::model_transfer::{CHUNK_BYTES, pieces};
+use hypersearch_proto::model_transfer::{CHUNK_BYTES, MAX_CHECKPOINT_BYTES, checkpoint_pieces};
 
 use crate::Error;
 use crate::client::CallError;
@@ -25,13 +26,25 @@ pub(crate) enum Sent {
     LeaseLost,
 }
 
-/// Sends `model`, the trained network of `lease`'s attempt.
+/// Sends `model`, the trained network of `lease`'s attempt; with `checkpoint_epoch`, the
+/// bytes are instead a checkpoint of the running training after that epoch.
 ///
 /// # Errors
 /// Only what ends the worker (the coordinator unreachable past the worker's patience, a
 /// refused credential).
-pub(crate) async fn send(ctx: &SlotContext, lease: LeaseId, model: &[u8]) -> Result<Sent, Error> {
-    let pieces = pieces(model, 0, lease);
+pub(crate) async fn send(
+    ctx: &SlotContext,
+    lease: LeaseId,
+    model: &[u8],
+    checkpoint_epoch: Option<u32>,
+) -> Result<Sent, Error> {
+    if checkpoint_epoch.is_some() && model.len() as u64 > MAX_CHECKPOINT_BYTES {
+        return Ok(Sent::NotKept(format!(
+            "the checkpoint has {} bytes, the coordinator takes at most {MAX_CHECKPOINT_BYTES}",
+            model.len()
+        )));
+    }
+    let pieces = checkpoint_pieces(model, 0, lease, checkpoint_epoch);
     let mut at = 0usize;
     let mut resends = 0;
     loop {

@@ -11,6 +11,7 @@ use hypersearch_proto::{
 };
 use tokio::sync::watch;
 
+use crate::checkpoints::{self, Outgoing};
 use crate::client::{CallError, Client};
 use crate::held::{Held, StopCause};
 use crate::identity::Identity;
@@ -188,12 +189,17 @@ async fn run_trial(
     );
     let holding = ctx.held.hold(lease);
     let cancel = holding.cancel.clone();
+    // Fetched while holding the lease: heartbeats renew it meanwhile.
+    let Some(resume) = checkpoints::resume(ctx, lease, assignment.resume).await? else {
+        return Ok(None);
+    };
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
     objective::start(
         &ctx.study,
         &ctx.datasets,
         ctx.workdir.clone(),
         assignment,
+        resume,
         cancel.clone(),
         events,
     );
@@ -201,8 +207,21 @@ async fn run_trial(
     let mut refusal = None;
     let mut model = None;
     let mut epochs = Vec::new();
+    let mut outgoing = Outgoing::default();
     while outcome.is_none() {
-        let Some(first) = received.recv().await else {
+        // A checkpoint held back by the pacing goes out when its turn comes, even if the
+        // training sends nothing more meanwhile.
+        let first = match outgoing.waiting_until() {
+            Some(at) => tokio::select! {
+                event = received.recv() => event,
+                () = tokio::time::sleep_until(at) => {
+                    outgoing.send_if_due(ctx, lease, &cancel).await?;
+                    continue;
+                }
+            },
+            None => received.recv().await,
+        };
+        let Some(first) = first else {
             break;
         };
         // Everything the objective produced while the last report travelled goes in one.
@@ -211,6 +230,14 @@ async fn run_trial(
             match current {
                 Event::Epoch { epoch, metrics } => epochs.push(Epoch { epoch, metrics }),
                 Event::Model(bytes) => model = Some(bytes),
+                // Only the latest matters: it replaces the earlier one anyway.
+                Event::Checkpoint { epoch, bytes } => outgoing.hold(epoch, bytes),
+                Event::CheckpointRefused(reason) => {
+                    // Before any epoch of the attempt goes out.
+                    if !checkpoints::refuse(ctx, lease, &reason).await? {
+                        cancel.stop(StopCause::LeaseLost);
+                    }
+                }
                 Event::Done(done) => {
                     outcome = Some(done);
                     break;
@@ -223,10 +250,13 @@ async fn run_trial(
             Ok(Some(detail)) => refusal = Some(detail),
             Err(err) => return Err(err),
         }
+        if outcome.is_none() {
+            outgoing.send_if_due(ctx, lease, &cancel).await?;
+        }
     }
     if let (Some(model), None, Some(Outcome::Finished(_))) = (&model, cancel.cause(), &outcome) {
         // Still holding the lease (heartbeats renew it while the model travels).
-        match model_upload::send(ctx, lease, model).await? {
+        match model_upload::send(ctx, lease, model, None).await? {
             Sent::Stored => {
                 tracing::debug!(trial = lease.trial, bytes = model.len(), "model sent");
             }

@@ -6,6 +6,7 @@
 //! on its own thread (`sampling`), the reaper on a timer. Leases expire on this process's
 //! monotonic clock (`tokio::time::Instant`), never on a worker's.
 
+mod checkpoints;
 mod commits;
 mod sampling;
 mod state;
@@ -161,6 +162,10 @@ impl Scheduler {
                 self.writer
                     .enqueue(WriteOp::QuarantineWorker { worker_id, reason }),
             );
+        }
+        for op in state.take_checkpoint_writes() {
+            // After the attempt starts or ends that caused it; a failure shows in later writes.
+            drop(self.writer.enqueue(op));
         }
         let numbers = state.take_model_drops();
         if !numbers.is_empty() {

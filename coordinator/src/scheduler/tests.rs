@@ -135,6 +135,7 @@ async fn start(
             trial_timeout: None,
             quarantine_after: None,
             keep_models: None,
+            checkpoints: false,
         },
         study: StudyInfo {
             name: "once".into(),
@@ -144,6 +145,7 @@ async fn start(
             base_config_toml: String::new(),
             data_files: Vec::new(),
             keep_models: false,
+            checkpoints: false,
         },
         stored,
         sampler: Box::new(Recording {

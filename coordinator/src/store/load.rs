@@ -45,6 +45,21 @@ pub struct StoredAttempt {
     pub last_epoch: Option<(u32, Metrics)>,
     /// The stop decision it received, if any.
     pub stop: Option<StopDecision>,
+    /// The epoch of the checkpoint it resumed from, if it did.
+    pub resumed_from: Option<u32>,
+}
+
+/// The latest checkpoint a trial's running training sent (its bytes stay in the database).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// The attempt that sent it.
+    pub attempt: u32,
+    /// The last epoch it includes.
+    pub epoch: u32,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its SHA-256 (hex).
+    pub sha256: String,
 }
 
 /// A trial as stored.
@@ -70,8 +85,13 @@ pub struct StoredTrial {
     pub user_failures: u32,
     /// The latest attempt.
     pub latest: Option<StoredAttempt>,
-    /// The study metric per epoch of the latest attempt.
+    /// The study metric per epoch of its curve (the latest attempt's, with those of the
+    /// attempts it resumed from).
     pub intermediate: Vec<(u32, f64)>,
+    /// The first attempt of its curve when the latest resumed from a checkpoint.
+    pub curve_from: Option<u32>,
+    /// Its latest checkpoint, if one is stored.
+    pub checkpoint: Option<StoredCheckpoint>,
 }
 
 /// A study created or loaded at start.
@@ -260,7 +280,7 @@ async fn load_trials(
 ) -> Result<Vec<StoredTrial>, Error> {
     let rows = sqlx::query(
         "SELECT id, number, state, params, overrides, value, attempts, infra_failures, \
-         user_failures FROM trials WHERE study_id = $1 ORDER BY number",
+         user_failures, curve_from FROM trials WHERE study_id = $1 ORDER BY number",
     )
     .bind(study_id)
     .fetch_all(&mut *conn)
@@ -291,11 +311,17 @@ async fn load_trials(
             user_failures: cells.count("user_failures")?,
             latest: None,
             intermediate: Vec::new(),
+            curve_from: cells
+                .maybe_unsigned("curve_from")?
+                .map(|n| u32::try_from(n).map_err(|err| cells.corrupt("curve_from", err)))
+                .transpose()?,
+            checkpoint: None,
         });
     }
 
     let attempts = sqlx::query(
-        "SELECT a.trial_id, a.attempt, a.worker_id, a.lease_token, a.state, a.failure FROM attempts a \
+        "SELECT a.trial_id, a.attempt, a.worker_id, a.lease_token, a.state, a.failure, \
+         a.resumed_from FROM attempts a \
          JOIN trials t ON t.id = a.trial_id AND a.attempt = t.attempts WHERE t.study_id = $1",
     )
     .bind(study_id)
@@ -321,12 +347,16 @@ async fn load_trials(
             failure: cells.get("failure")?,
             last_epoch: None,
             stop: None,
+            resumed_from: cells
+                .maybe_unsigned("resumed_from")?
+                .map(|n| u32::try_from(n).map_err(|err| cells.corrupt("resumed_from", err)))
+                .transpose()?,
         });
     }
 
     let intermediate = sqlx::query(
         "SELECT m.trial_id, m.epoch, m.value FROM epoch_metrics m \
-         JOIN trials t ON t.id = m.trial_id AND m.attempt = t.attempts \
+         JOIN trials t ON t.id = m.trial_id AND m.attempt >= COALESCE(t.curve_from, t.attempts) \
          WHERE t.study_id = $1 AND m.name = $2 ORDER BY m.trial_id, m.epoch",
     )
     .bind(study_id)
@@ -392,6 +422,28 @@ async fn load_trials(
                 explanation: cells.get("explanation")?,
             });
         }
+    }
+
+    // The checkpoints of trials still to run (their bytes are read when a retry asks).
+    let checkpoints = sqlx::query(
+        "SELECT c.trial_id, c.attempt, c.epoch, c.size, c.sha256 FROM checkpoints c \
+         JOIN trials t ON t.id = c.trial_id WHERE t.study_id = $1",
+    )
+    .bind(study_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err("load checkpoints"))?;
+    for row in &checkpoints {
+        let cells = Cells::new(row, "checkpoints", Place::Study(study));
+        let Some((at, cells)) = of_trial(&index, study, cells)? else {
+            continue;
+        };
+        trials[at].checkpoint = Some(StoredCheckpoint {
+            attempt: cells.count("attempt")?,
+            epoch: cells.count("epoch")?,
+            size: cells.unsigned("size")?,
+            sha256: cells.get("sha256")?,
+        });
     }
     Ok(trials)
 }

@@ -8,7 +8,7 @@
 //! statements on both through sqlx's `Any` driver. The schema is in `migrations/sqlite/` and
 //! `migrations/postgres/` (the same versions) and documented in `docs/SCHEMA.md`.
 
-mod cells;
+pub(crate) mod cells;
 mod load;
 pub mod location;
 pub mod lock;
@@ -27,8 +27,8 @@ use std::str::FromStr;
 
 pub(crate) use cells::found_text;
 pub use load::{
-    StoredAttempt, StoredDefinition, StoredStudy, StoredTrial, StoredWorker, StudyDefinition,
-    create_or_resume, redefine, stored_definition,
+    StoredAttempt, StoredCheckpoint, StoredDefinition, StoredStudy, StoredTrial, StoredWorker,
+    StudyDefinition, create_or_resume, redefine, stored_definition,
 };
 pub use location::Location;
 pub use writer::{Ack, AttemptEnd, ModelBytes, TrialUpdate, WriteOp, Writer};

@@ -2,6 +2,7 @@
 //! messages are validated on the way in: a missing field, an unknown enum value, a non-finite
 //! metric or an oversized string is a [`ConvertError`] naming the field.
 
+mod checkpoint_transfer;
 mod data_transfer;
 mod model_transfer;
 
@@ -197,6 +198,7 @@ impl From<StudyInfo> for pb::StudyInfo {
             base_config_toml: study.base_config_toml,
             data_files: study.data_files.into_iter().map(Into::into).collect(),
             keep_models: study.keep_models,
+            checkpoints: study.checkpoints,
         }
     }
 }
@@ -229,6 +231,7 @@ impl TryFrom<pb::StudyInfo> for StudyInfo {
             base_config_toml: study.base_config_toml,
             data_files: data_transfer::data_files_from_pb(study.data_files)?,
             keep_models: study.keep_models,
+            checkpoints: study.checkpoints,
         })
     }
 }
@@ -293,6 +296,7 @@ impl From<Assignment> for pb::TrialAssignment {
             lease: Some(assignment.lease.into()),
             params_json: serde_json::Value::Object(assignment.params).to_string(),
             overrides_json: serde_json::Value::Object(assignment.overrides).to_string(),
+            resume: assignment.resume.map(Into::into),
         }
     }
 }
@@ -304,6 +308,10 @@ impl TryFrom<pb::TrialAssignment> for Assignment {
             lease: assignment.lease.try_into()?,
             params: json_object("params_json", &assignment.params_json)?,
             overrides: json_object("overrides_json", &assignment.overrides_json)?,
+            resume: assignment
+                .resume
+                .map(crate::model_transfer::Resume::try_from)
+                .transpose()?,
         })
     }
 }

@@ -5,7 +5,7 @@
 use super::ConvertError;
 use crate::LeaseId;
 use crate::data_transfer::{CHUNK_BYTES, Checksum, DataChunk};
-use crate::model_transfer::{MAX_MODEL_BYTES, ModelPiece, ModelReceipt};
+use crate::model_transfer::{MAX_CHECKPOINT_BYTES, MAX_MODEL_BYTES, ModelPiece, ModelReceipt};
 use crate::pb;
 
 impl From<ModelPiece> for pb::PutModelRequest {
@@ -16,6 +16,7 @@ impl From<ModelPiece> for pb::PutModelRequest {
             size: piece.size,
             sha256: piece.sha256.0.to_vec(),
             chunk: Some(piece.chunk.into()),
+            checkpoint_epoch: piece.checkpoint_epoch.unwrap_or(0),
         }
     }
 }
@@ -26,13 +27,19 @@ impl TryFrom<pb::PutModelRequest> for ModelPiece {
     /// call (a damaged piece is asked for again).
     fn try_from(request: pb::PutModelRequest) -> Result<Self, ConvertError> {
         let lease = LeaseId::try_from(request.lease)?;
-        if request.size > MAX_MODEL_BYTES {
+        let checkpoint_epoch = (request.checkpoint_epoch > 0).then_some(request.checkpoint_epoch);
+        let (what, limit) = match checkpoint_epoch {
+            None => ("model", MAX_MODEL_BYTES),
+            Some(_) => ("checkpoint", MAX_CHECKPOINT_BYTES),
+        };
+        if request.size > limit {
             return Err(ConvertError::new(
                 "size",
                 format!(
-                    "a model of {} bytes; the coordinator keeps models of at most \
-                     {MAX_MODEL_BYTES} bytes (64 MiB)",
-                    request.size
+                    "a {what} of {} bytes; the coordinator takes {what}s of at most \
+                     {limit} bytes ({} MiB)",
+                    request.size,
+                    limit / (1024 * 1024)
                 ),
             ));
         }
@@ -75,6 +82,7 @@ impl TryFrom<pb::PutModelRequest> for ModelPiece {
             size: request.size,
             sha256,
             chunk,
+            checkpoint_epoch,
         })
     }
 }

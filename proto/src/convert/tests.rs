@@ -107,6 +107,7 @@ fn assignment_params_must_be_json_objects() {
         lease: Some(lease().into()),
         params_json: "[1, 2]".into(),
         overrides_json: "{}".into(),
+        resume: None,
     };
     assert_eq!(Assignment::try_from(wire).unwrap_err().field, "params_json");
 }
@@ -127,6 +128,7 @@ fn welcome_round_trips() {
                 sha256: crate::data_transfer::Checksum::of(b"abc"),
             }],
             keep_models: true,
+            checkpoints: true,
         },
         heartbeat_interval_ms: 1000,
         credential: "0f".repeat(32),

@@ -9,9 +9,10 @@ use super::StudyConfig;
 /// The fields a resumed study may change: where the file is, the budget and how trials are
 /// run. Everything else (the objective, metric, space, sampler, seed, early stopping and the
 /// base training config) defines the study.
-const MAY_CHANGE: [&str; 10] = [
+const MAY_CHANGE: [&str; 11] = [
     "origin",
     "keep_models",
+    "checkpoints",
     "name",
     "storage",
     "search.trials",

@@ -10,6 +10,7 @@
 //! | `[study] storage` | none | SQLite file |
 //! | `[study] value_range` | none | `[low, high]`: results outside are recorded as failed, never as best |
 //! | `[study] keep_models` | 10 | the trained networks of the best K complete trials kept for `hypersearch model`; 0 ..= 1000 (0: none) |
+//! | `[study] checkpoints` | true | a training's workers send a checkpoint after every epoch; a retry of a lost attempt resumes from it |
 //! | `[objective] command` / `function` | nn-core | one of them; a function's dimension must fit its parameters |
 //! | `[search] algorithm` | `bayes` | `bayes`, `random`, `grid`, `tpe`, `evolution` |
 //! | `[search] trials` | grid size (grid only) | 1 ..= 10,000,000 |
@@ -229,6 +230,9 @@ pub struct StudyConfig {
     /// [`DEFAULT_KEEP_MODELS`]): those of the best complete trials, for `hypersearch model`;
     /// 0 keeps none. Only trainings (nn-core) have networks to keep.
     pub keep_models: u32,
+    /// Whether a training's workers send a checkpoint after every epoch so that a retry of
+    /// a lost attempt resumes from it (`[study] checkpoints`, default true).
+    pub checkpoints: bool,
     /// What a trial runs.
     pub objective: Objective,
     /// Sampler settings.

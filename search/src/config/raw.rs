@@ -32,6 +32,7 @@ pub(super) struct RawStudy {
     pub direction: Option<Direction>,
     pub storage: Option<String>,
     pub keep_models: Option<Spanned<i64>>,
+    pub checkpoints: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -435,6 +435,7 @@ mod tests {
             },
             params: params.as_object().unwrap().clone(),
             overrides: params.as_object().unwrap().clone(),
+            resume: None,
         }
     }
 

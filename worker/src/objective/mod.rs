@@ -38,6 +38,18 @@ pub(crate) enum Event {
     /// for the coordinator to keep (sent just before `Done`, only when the study keeps
     /// models).
     Model(Vec<u8>),
+    /// A checkpoint of the running training after `epoch` (sent after that epoch's
+    /// metrics, only when the study takes checkpoints), in nn-core's `train::Checkpoint`
+    /// format.
+    Checkpoint {
+        /// The last epoch it includes.
+        epoch: u32,
+        /// Its bytes.
+        bytes: Vec<u8>,
+    },
+    /// The checkpoint the attempt was to resume from cannot be used, for this reason: the
+    /// training starts from scratch (sent before any epoch).
+    CheckpointRefused(String),
     /// The attempt is over.
     Done(Outcome),
 }
@@ -45,13 +57,24 @@ pub(crate) enum Event {
 /// Where an objective sends its events.
 pub(crate) type Events = UnboundedSender<Event>;
 
-/// Starts the attempt `assignment` of `study`'s objective; it stops early when `cancel`
-/// fires, and always ends with [`Event::Done`].
+/// The checkpoint a resumed training goes on from, as fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResumeFrom {
+    /// The epoch its assignment names.
+    pub epoch: u32,
+    /// Its bytes (checked against their digest, not yet decoded).
+    pub bytes: Vec<u8>,
+}
+
+/// Starts the attempt `assignment` of `study`'s objective (a training going on from
+/// `resume` if given); it stops early when `cancel` fires, and always ends with
+/// [`Event::Done`].
 pub(crate) fn start(
     study: &StudyInfo,
     datasets: &DatasetCache,
     workdir: Option<Arc<std::path::Path>>,
     assignment: Assignment,
+    resume: Option<ResumeFrom>,
     cancel: Arc<Cancel>,
     events: Events,
 ) {
@@ -74,7 +97,11 @@ pub(crate) fn start(
         }
         Objective::Training => training::start(
             study.base_config_toml.clone(),
-            study.keep_models,
+            training::Options {
+                keep_model: study.keep_models,
+                checkpoints: study.checkpoints,
+                resume,
+            },
             datasets.clone(),
             assignment,
             cancel,

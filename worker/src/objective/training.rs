@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use hypersearch_proto::{Assignment, FailureKind, Outcome};
 use nn_core::config::DataConfig;
 use nn_core::model::file::KeptModel;
-use nn_core::{Control, Dataset, EpochMetrics, TrainConfig};
+use nn_core::{Checkpoint, Control, Dataset, EpochMetrics, TrainConfig};
 
-use super::{Event, Events, finite};
+use super::{Event, Events, ResumeFrom, finite};
 use crate::held::Cancel;
 
 /// Data sets kept loaded at once; a study uses one, so this only matters if trials vary it.
@@ -42,11 +42,22 @@ impl DatasetCache {
     }
 }
 
-/// Starts training `assignment` on its own thread; with `keep_model`, a training that
-/// finishes sends its trained network ([`Event::Model`]) before its outcome.
+/// What a training sends besides its epochs, and where it starts.
+pub(crate) struct Options {
+    /// A training that finishes sends its trained network ([`Event::Model`]) before its
+    /// outcome.
+    pub keep_model: bool,
+    /// A checkpoint ([`Event::Checkpoint`]) after every epoch but the last.
+    pub checkpoints: bool,
+    /// The checkpoint to go on from; one that cannot be used is refused
+    /// ([`Event::CheckpointRefused`]) and the training starts from scratch.
+    pub resume: Option<ResumeFrom>,
+}
+
+/// Starts training `assignment` on its own thread, as `options` say.
 pub(crate) fn start(
     base_config: String,
-    keep_model: bool,
+    options: Options,
     datasets: DatasetCache,
     assignment: Assignment,
     cancel: Arc<Cancel>,
@@ -59,7 +70,7 @@ pub(crate) fn start(
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 train_one(
                     &base_config,
-                    keep_model,
+                    options,
                     &datasets,
                     &assignment,
                     &cancel,
@@ -104,7 +115,7 @@ fn epoch_metrics(m: &EpochMetrics) -> Vec<(String, f64)> {
 
 fn train_one(
     base_config: &str,
-    keep_model: bool,
+    options: Options,
     datasets: &DatasetCache,
     assignment: &Assignment,
     cancel: &Cancel,
@@ -132,7 +143,9 @@ fn train_one(
             };
         }
     };
+    let seen = std::cell::Cell::new(0u32);
     let mut observer = |m: &EpochMetrics| {
+        seen.set(seen.get() + 1);
         let _ = events.send(Event::Epoch {
             epoch: u32::try_from(m.epoch).unwrap_or(u32::MAX),
             metrics: finite(epoch_metrics(m)),
@@ -143,9 +156,46 @@ fn train_one(
             Control::Continue
         }
     };
-    match nn_core::train_model(&config, &data, &mut observer) {
+    let epochs = config.training().epochs;
+    let mut send_checkpoint = |checkpoint: Checkpoint| {
+        // The last epoch's would never be resumed from: the trial ends with it.
+        if checkpoint.epoch < epochs {
+            let _ = events.send(Event::Checkpoint {
+                epoch: u32::try_from(checkpoint.epoch).unwrap_or(u32::MAX),
+                bytes: checkpoint.encode(),
+            });
+            #[cfg(feature = "test-hooks")]
+            hold_after_checkpoint(checkpoint.epoch);
+        }
+    };
+    let resumed = options.resume.and_then(|resume| usable(resume, events));
+    let mut result = nn_core::train_from(
+        &config,
+        &data,
+        &mut observer,
+        resumed.as_ref(),
+        options
+            .checkpoints
+            .then_some(&mut send_checkpoint as &mut dyn FnMut(Checkpoint)),
+    );
+    if let Err(nn_core::Error::ModelFile(problem)) = &result
+        && resumed.is_some()
+        && seen.get() == 0
+    {
+        // The checkpoint decoded but does not fit this trial's network or data.
+        let _ = events.send(Event::CheckpointRefused(format!(
+            "it does not fit this trial's training: {problem}"
+        )));
+        let checkpoints = options
+            .checkpoints
+            .then_some(&mut send_checkpoint as &mut dyn FnMut(Checkpoint));
+        result = nn_core::train_from(&config, &data, &mut observer, None, checkpoints);
+    }
+    match result {
         Ok(trained) => {
-            if keep_model && trained.report.stop_reason != Some(nn_core::StopReason::Observer) {
+            if options.keep_model
+                && trained.report.stop_reason != Some(nn_core::StopReason::Observer)
+            {
                 send_model(trained.model.clone(), &data, &config, events);
             }
             let report = trained.report;
@@ -186,6 +236,37 @@ fn train_one(
     }
 }
 
+/// The checkpoint testing hook ([`crate::HOLD_AFTER_CHECKPOINT_ENV`]): the training thread
+/// stops for good once it has handed over the checkpoint after the named epoch, so that
+/// checkpoint is the attempt's last (its slot sends it, heartbeats go on).
+#[cfg(feature = "test-hooks")]
+fn hold_after_checkpoint(epoch: usize) {
+    let hold = std::env::var(crate::HOLD_AFTER_CHECKPOINT_ENV)
+        .ok()
+        .and_then(|n| n.trim().parse::<usize>().ok());
+    if hold == Some(epoch) {
+        tracing::warn!(epoch, "test hook: the training holds after this checkpoint");
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
+/// The checkpoint `resume` holds, if it decodes and is the one its assignment names; else
+/// `None`, having told the slot why ([`Event::CheckpointRefused`]).
+fn usable(resume: ResumeFrom, events: &Events) -> Option<Checkpoint> {
+    let refusal = match Checkpoint::decode(&resume.bytes) {
+        Ok(checkpoint) if checkpoint.epoch == resume.epoch as usize => return Some(checkpoint),
+        Ok(checkpoint) => format!(
+            "it holds {} epochs, the attempt was granted it as holding {}",
+            checkpoint.epoch, resume.epoch
+        ),
+        Err(err) => format!("it does not decode: {err}"),
+    };
+    let _ = events.send(Event::CheckpointRefused(refusal));
+    None
+}
+
 /// Sends the trained network, with its int8 scales calibrated as `quantize = "int8"` would,
 /// for the coordinator to keep. A model that cannot be calibrated is not sent (the trial's
 /// result does not depend on it).
@@ -210,6 +291,20 @@ mod tests {
         base: &str,
         overrides: serde_json::Value,
     ) -> tokio::sync::mpsc::UnboundedReceiver<Event> {
+        let options = Options {
+            keep_model: true,
+            checkpoints: false,
+            resume: None,
+        };
+        started_with(base, overrides, options)
+    }
+
+    /// [`started`], as `options` say.
+    fn started_with(
+        base: &str,
+        overrides: serde_json::Value,
+        options: Options,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<Event> {
         let overrides = overrides.as_object().unwrap().clone();
         let assignment = Assignment {
             lease: LeaseId {
@@ -219,11 +314,12 @@ mod tests {
             },
             params: overrides.clone(),
             overrides,
+            resume: None,
         };
         let (events, received) = tokio::sync::mpsc::unbounded_channel();
         start(
             base.into(),
-            true,
+            options,
             DatasetCache::default(),
             assignment,
             Arc::default(),
@@ -250,6 +346,9 @@ mod tests {
                 Event::Model(bytes) => {
                     assert_eq!(epochs, 3, "the model comes after the last epoch");
                     kept = Some(KeptModel::decode(&bytes).unwrap());
+                }
+                Event::Checkpoint { .. } | Event::CheckpointRefused(_) => {
+                    panic!("no checkpoints were asked for")
                 }
                 Event::Done(outcome) => {
                     let Outcome::Finished(last) = outcome else {
@@ -309,4 +408,6 @@ mod tests {
         assert_eq!(kind, FailureKind::User);
         assert!(error.contains("no_such_key"), "{error}");
     }
+
+    mod checkpoints;
 }

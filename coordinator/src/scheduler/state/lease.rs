@@ -11,7 +11,8 @@ use hypersearch_search::{Decision, TrialRecord};
 use tokio::time::Instant;
 
 use super::{
-    Attempt, Ended, Ending, OUTLIER_SPREADS, STRIKES, State, Taken, WorkerEntry, search_state,
+    Attempt, Ended, Ending, OUTLIER_SPREADS, STRIKES, State, Taken, WorkerEntry, checkpoint,
+    search_state,
 };
 use crate::Error;
 use crate::store::{AttemptEnd, TrialState, TrialUpdate, WriteOp};
@@ -70,6 +71,8 @@ impl State {
                 attempt: trial.attempts,
                 token: tokens(),
             };
+            let held = trial.checkpoint.filter(|_| self.rules.checkpoints);
+            let resume = held.map(|h| h.resume());
             trial.running = Some(Attempt {
                 lease,
                 worker,
@@ -78,13 +81,17 @@ impl State {
                 deadline: now + self.rules.lease,
                 last_epoch: None,
                 stop: None,
+                resumed_from: resume.map(|r| r.epoch),
             });
-            if let Some(record) = self.records.get_mut(number as usize)
-                && trial.attempts > 1
-            {
-                // A retry starts its curve afresh.
-                record.intermediate.clear();
-                self.pruner.restart(number);
+            if trial.attempts > 1 {
+                self.checkpoint_writes
+                    .extend(checkpoint::continue_curve(trial, lease, held));
+                if let Some(record) = self.records.get_mut(number as usize) {
+                    // A retry starts its curve afresh, or after its checkpoint's epoch.
+                    let kept = resume.map_or(0, |r| r.epoch);
+                    record.intermediate.retain(|&(epoch, _)| epoch <= kept);
+                    self.pruner.restart(number);
+                }
             }
             self.running += 1;
             self.running_set.insert(number);
@@ -93,6 +100,7 @@ impl State {
                     lease,
                     params: trial.params.clone(),
                     overrides: trial.overrides.clone(),
+                    resume,
                 },
                 WriteOp::StartAttempt {
                     number,
@@ -118,7 +126,7 @@ impl State {
 
     /// The index of the trial whose running attempt `lease` names, if `worker` holds it;
     /// else why not.
-    fn check_held(&self, worker: u64, lease: LeaseId) -> Result<usize, Error> {
+    pub(super) fn check_held(&self, worker: u64, lease: LeaseId) -> Result<usize, Error> {
         let not_held = |reason: &str| Error::LeaseNotHeld {
             lease,
             worker,
@@ -195,6 +203,15 @@ impl State {
         {
             return Err(protocol(format!(
                 "epoch {} reported after epoch {recorded}",
+                first.epoch
+            )));
+        }
+        if let Some(resumed) = attempt.resumed_from
+            && first.epoch <= resumed
+        {
+            return Err(protocol(format!(
+                "epoch {} reported by an attempt that resumed after epoch {resumed} (a \
+                 worker that cannot use the checkpoint refuses it first)",
                 first.epoch
             )));
         }
@@ -541,6 +558,15 @@ impl State {
         ending: Ending,
     ) -> (WriteOp, Option<Ended>) {
         let worker = self.trials[index].running.as_ref().map(|a| a.worker);
+        // A retry after a lost or handed-back attempt resumes from the checkpoint; one after
+        // a user error (which the checkpoint may hold) starts from scratch.
+        let keeps_checkpoint = matches!(
+            resolution,
+            Resolution::Failed {
+                kind: FailureKind::Infrastructure | FailureKind::Preempted,
+                ..
+            }
+        );
         match &resolution {
             Resolution::Complete { .. } | Resolution::Pruned { .. } => {
                 self.refute_failures(index, worker);
@@ -656,6 +682,14 @@ impl State {
                 }
             }
         };
+        let terminal = matches!(update, TrialUpdate::Terminal { .. });
+        if (terminal && self.rules.checkpoints) || (!keeps_checkpoint && trial.checkpoint.is_some())
+        {
+            trial.checkpoint = None;
+            self.checkpoint_writes.push(WriteOp::DropCheckpoints {
+                numbers: vec![number],
+            });
+        }
         let ended = if let TrialUpdate::Terminal { state, value, .. } = &update {
             let (state, value) = (*state, *value);
             if let Some(drop) = self.count_terminal(number, state, value) {

@@ -19,6 +19,7 @@ use hypersearch_search::{Direction, Params, Pruner, TrialRecord};
 use tokio::time::Instant;
 
 use super::Progress;
+mod checkpoint;
 mod kept;
 mod lease;
 #[cfg(test)]
@@ -61,6 +62,9 @@ pub(crate) struct Rules {
     /// Trained networks kept (`[study] keep_models`): those of the best this many complete
     /// trials. `None` when workers send none (not a training study, or 0).
     pub keep_models: Option<u32>,
+    /// Workers send a checkpoint of a running training after every epoch (`[study]
+    /// checkpoints`, trainings only), and a retry of a lost attempt resumes from it.
+    pub checkpoints: bool,
 }
 
 struct Attempt {
@@ -73,6 +77,8 @@ struct Attempt {
     deadline: Instant,
     last_epoch: Option<(u32, Metrics)>,
     stop: Option<StopDecision>,
+    /// The epoch of the checkpoint it goes on from, when it resumed (its epochs come after).
+    resumed_from: Option<u32>,
 }
 
 /// How an attempt ended, to recognize an identical retry of its completion.
@@ -109,6 +115,10 @@ struct Trial {
     user_failed_by: Vec<u64>,
     running: Option<Attempt>,
     ended: Option<(LeaseId, Ending)>,
+    /// Its latest stored checkpoint, while a retry may resume from it.
+    checkpoint: Option<checkpoint::Held>,
+    /// The first attempt of its curve, when the latest resumed from a checkpoint.
+    curve_from: Option<u32>,
 }
 
 struct WorkerEntry {
@@ -233,6 +243,9 @@ pub(crate) struct State {
     kept: Option<kept::KeptModels>,
     /// Trials whose kept models are to be dropped, since the scheduler last took them.
     model_drops: Vec<u64>,
+    /// Writes of checkpoints and curves (drops, where a retry's curve starts), in order,
+    /// since the scheduler last took them.
+    checkpoint_writes: Vec<WriteOp>,
 }
 
 fn search_state(state: TrialState) -> hypersearch_search::TrialState {
@@ -290,6 +303,7 @@ impl State {
         let mut state = State {
             kept,
             model_drops: Vec::new(),
+            checkpoint_writes: Vec::new(),
             rules,
             trials: Vec::with_capacity(stored.trials.len()),
             records: Vec::with_capacity(stored.trials.len()),
@@ -364,6 +378,12 @@ impl State {
                 user_failed_by: Vec::new(),
                 running: None,
                 ended: None,
+                checkpoint: stored_trial
+                    .checkpoint
+                    .as_ref()
+                    .filter(|_| leasable)
+                    .and_then(checkpoint::Held::from_stored),
+                curve_from: stored_trial.curve_from,
             };
             match (stored_trial.state, &stored_trial.latest) {
                 (TrialState::Running, Some(latest)) => {
@@ -384,6 +404,7 @@ impl State {
                         deadline: now + state.rules.lease,
                         last_epoch: latest.last_epoch.clone(),
                         stop: latest.stop.clone(),
+                        resumed_from: latest.resumed_from,
                     });
                     state.running += 1;
                     state.running_set.insert(stored_trial.number);
@@ -519,6 +540,8 @@ impl State {
             user_failed_by: Vec::new(),
             running: None,
             ended: None,
+            checkpoint: None,
+            curve_from: None,
         });
         // The sampler keeps the params; the pruner reads curves only.
         self.records.push(TrialRecord {
@@ -625,6 +648,12 @@ impl State {
     /// The trials whose kept models are to be dropped, once each.
     pub fn take_model_drops(&mut self) -> Vec<u64> {
         std::mem::take(&mut self.model_drops)
+    }
+
+    /// The checkpoint and curve writes to queue (after the attempt starts they follow), once
+    /// each.
+    pub fn take_checkpoint_writes(&mut self) -> Vec<WriteOp> {
+        std::mem::take(&mut self.checkpoint_writes)
     }
 
     /// The quarantines and resumptions to record, once each.

@@ -27,6 +27,7 @@ fn rules() -> Rules {
         trial_timeout: None,
         quarantine_after: None,
         keep_models: None,
+        checkpoints: false,
     }
 }
 
@@ -728,3 +729,5 @@ fn a_failed_trial_drops_its_model_and_a_study_keeping_none_refuses_model_pieces(
         .to_string();
     assert!(err.contains("keep_models"), "{err}");
 }
+
+mod checkpoints;

@@ -17,7 +17,8 @@ use crate::store::{Location, db_err};
 
 /// The study metric of each trial's latest attempt, by epoch.
 const CURVES: &str = "SELECT t.number, m.epoch, m.value FROM trials t \
-     JOIN epoch_metrics m ON m.trial_id = t.id AND m.attempt = t.attempts \
+     JOIN epoch_metrics m ON m.trial_id = t.id \
+     AND m.attempt >= COALESCE(t.curve_from, t.attempts) \
      WHERE t.study_id = $1 AND m.name = $2 ORDER BY t.number, m.epoch";
 
 /// Every trial of `study` with its curve of the study metric.

@@ -139,6 +139,51 @@ pub enum WriteOp {
         /// The trials' numbers.
         numbers: Vec<u64>,
     },
+    /// A running attempt's checkpoint after `epoch`, in `checkpoints` (replacing the trial's
+    /// earlier one); fenced on the attempt's lease.
+    StoreCheckpoint {
+        /// The trial's number.
+        number: u64,
+        /// The attempt's lease.
+        lease: LeaseId,
+        /// The last epoch it includes.
+        epoch: u32,
+        /// SHA-256 of `checkpoint` (hex).
+        sha256: String,
+        /// The checkpoint, in nn-core's `train::Checkpoint` format.
+        checkpoint: ModelBytes,
+    },
+    /// The checkpoints of these trials are deleted (the trial ended, or an attempt of it
+    /// failed with a user error); trials without one are skipped.
+    DropCheckpoints {
+        /// The trials' numbers.
+        numbers: Vec<u64>,
+    },
+    /// How a retry's curve goes on (written after its `StartAttempt`): with `resumed_from`,
+    /// from the checkpoint taken after that epoch (the epochs earlier attempts recorded past
+    /// it are deleted: they run again) and the curve starts at attempt `curve_from`;
+    /// without, the attempt starts from scratch and its curve is its own.
+    ContinueCurve {
+        /// The trial's number.
+        number: u64,
+        /// The new attempt's lease.
+        lease: LeaseId,
+        /// The checkpoint's epoch, when it resumes.
+        resumed_from: Option<u32>,
+        /// The first attempt of its curve, when it resumes.
+        curve_from: Option<u32>,
+    },
+    /// The worker of a resumed attempt cannot use its checkpoint: `reason` is recorded on
+    /// the attempt, the checkpoint deleted, and the attempt's curve is its own (it starts
+    /// from scratch); fenced on the lease.
+    RefuseCheckpoint {
+        /// The trial's number.
+        number: u64,
+        /// The attempt's lease.
+        lease: LeaseId,
+        /// Why.
+        reason: String,
+    },
     /// The study's budget is spent and every trial is over.
     FinishStudy,
     /// A worker may lease no more trials, for `reason`; or, with `None`, may again.
@@ -201,7 +246,7 @@ pub(super) fn sql_error(context: &'static str, err: &rusqlite::Error) -> Error {
 }
 
 /// Maps a failed statement to [`Failure::Broken`] saying what the writer was doing.
-fn broken(context: &'static str) -> impl Fn(rusqlite::Error) -> Failure {
+pub(super) fn broken(context: &'static str) -> impl Fn(rusqlite::Error) -> Failure {
     move |err| Failure::Broken(sql_error(context, &err))
 }
 
@@ -316,6 +361,44 @@ pub(super) fn apply(conn: &Connection, task: &mut Task, op: &WriteOp) -> Result<
             }
             Ok(0)
         }
+        WriteOp::StoreCheckpoint {
+            number,
+            lease,
+            epoch,
+            sha256,
+            checkpoint,
+        } => super::checkpoints::store(
+            conn,
+            task.trial_id(*number)?,
+            *lease,
+            *epoch,
+            sha256,
+            &checkpoint.0,
+        ),
+        WriteOp::DropCheckpoints { numbers } => {
+            let ids: Vec<i64> = numbers
+                .iter()
+                .filter_map(|number| task.trial_ids.get(number).copied())
+                .collect();
+            super::checkpoints::drop_all(conn, &ids)
+        }
+        WriteOp::ContinueCurve {
+            number,
+            lease,
+            resumed_from,
+            curve_from,
+        } => super::checkpoints::continue_curve(
+            conn,
+            task.trial_id(*number)?,
+            *lease,
+            *resumed_from,
+            *curve_from,
+        ),
+        WriteOp::RefuseCheckpoint {
+            number,
+            lease,
+            reason,
+        } => super::checkpoints::refuse(conn, task.trial_id(*number)?, *lease, reason),
         WriteOp::FinishStudy => {
             conn.prepare_cached(concat!(
                 "UPDATE studies SET state = 'finished', finished_at = ",

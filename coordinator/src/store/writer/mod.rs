@@ -25,8 +25,10 @@ use sqlx::Connection as _;
 use tokio::sync::{mpsc, oneshot};
 
 mod apply;
+mod checkpoints;
 mod postgres;
 mod postgres_batch;
+mod postgres_checkpoints;
 #[cfg(test)]
 mod tests;
 

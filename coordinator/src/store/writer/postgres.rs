@@ -276,6 +276,55 @@ pub(super) async fn apply(
                 .map_err(broken("drop kept models"))?;
             Ok(0)
         }
+        WriteOp::StoreCheckpoint {
+            number,
+            lease,
+            epoch,
+            sha256,
+            checkpoint,
+        } => {
+            let trial_id = task.trial_id(*number)?;
+            super::postgres_checkpoints::store(
+                conn,
+                trial_id,
+                *lease,
+                *epoch,
+                sha256,
+                &checkpoint.0,
+            )
+            .await
+        }
+        WriteOp::DropCheckpoints { numbers } => {
+            let ids: Vec<i64> = numbers
+                .iter()
+                .filter_map(|number| task.trial_ids.get(number).copied())
+                .collect();
+            super::postgres_checkpoints::drop_all(conn, &ids).await
+        }
+        WriteOp::ContinueCurve {
+            number,
+            lease,
+            resumed_from,
+            curve_from,
+        } => {
+            let trial_id = task.trial_id(*number)?;
+            super::postgres_checkpoints::continue_curve(
+                conn,
+                trial_id,
+                *lease,
+                *resumed_from,
+                *curve_from,
+            )
+            .await
+        }
+        WriteOp::RefuseCheckpoint {
+            number,
+            lease,
+            reason,
+        } => {
+            let trial_id = task.trial_id(*number)?;
+            super::postgres_checkpoints::refuse(conn, trial_id, *lease, reason).await
+        }
         WriteOp::FinishStudy => {
             sqlx::query(concat!(
                 "UPDATE studies SET state = 'finished', finished_at = ",

@@ -26,9 +26,13 @@ fn trial_of(op: &WriteOp) -> Option<u64> {
         | WriteOp::StartAttempt { number, .. }
         | WriteOp::RecordEpochs { number, .. }
         | WriteOp::FinishAttempt { number, .. }
-        | WriteOp::StoreModel { number, .. } => Some(*number),
+        | WriteOp::StoreModel { number, .. }
+        | WriteOp::StoreCheckpoint { number, .. }
+        | WriteOp::ContinueCurve { number, .. }
+        | WriteOp::RefuseCheckpoint { number, .. } => Some(*number),
         WriteOp::RegisterWorker { .. }
         | WriteOp::DropModels { .. }
+        | WriteOp::DropCheckpoints { .. }
         | WriteOp::FinishStudy
         | WriteOp::QuarantineWorker { .. } => None,
     }
@@ -102,6 +106,10 @@ pub(super) async fn apply_one(
         WriteOp::RegisterWorker { .. }
         | WriteOp::StoreModel { .. }
         | WriteOp::DropModels { .. }
+        | WriteOp::StoreCheckpoint { .. }
+        | WriteOp::DropCheckpoints { .. }
+        | WriteOp::ContinueCurve { .. }
+        | WriteOp::RefuseCheckpoint { .. }
         | WriteOp::FinishStudy
         | WriteOp::QuarantineWorker { .. } => {}
     }

@@ -499,3 +499,5 @@ async fn a_kept_model_is_fenced_on_its_lease_replaced_by_a_retry_and_dropped(db:
         .unwrap();
     assert_eq!(reader.kept_model(&study, 0).await.unwrap(), None);
 }
+
+mod checkpoints;
