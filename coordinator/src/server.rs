@@ -262,6 +262,10 @@ impl Coordinator {
                 trial_timeout: config.search.trial_timeout,
                 quarantine_after: config.search.quarantine_after,
                 keep_models,
+                objectives: config
+                    .objectives
+                    .needs_metrics()
+                    .then(|| config.objectives.clone()),
             },
             study: StudyInfo {
                 name: config.name.clone(),

@@ -135,6 +135,7 @@ async fn start(
             trial_timeout: None,
             quarantine_after: None,
             keep_models: None,
+            objectives: None,
         },
         study: StudyInfo {
             name: "once".into(),

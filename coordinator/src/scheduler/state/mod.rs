@@ -61,6 +61,9 @@ pub(crate) struct Rules {
     /// Trained networks kept (`[study] keep_models`): those of the best this many complete
     /// trials. `None` when workers send none (not a training study, or 0).
     pub keep_models: Option<u32>,
+    /// Several objectives or constraints: what a complete trial must report besides the
+    /// metric, and how the samplers see it. `None` for one unconstrained metric.
+    pub objectives: Option<hypersearch_search::Objectives>,
 }
 
 struct Attempt {
@@ -408,7 +411,16 @@ impl State {
             }
             let _dropped_before =
                 state.count_terminal(stored_trial.number, stored_trial.state, stored_trial.value);
+            let judged = match (&state.rules.objectives, &stored_trial.metrics) {
+                (Some(objectives), Some(text)) if stored_trial.state == TrialState::Complete => {
+                    serde_json::from_str(text)
+                        .ok()
+                        .and_then(|metrics| objectives.judge(&metrics).ok())
+                }
+                _ => None,
+            };
             let record = TrialRecord {
+                judged,
                 number: stored_trial.number,
                 params,
                 state: search_state(stored_trial.state),
@@ -522,6 +534,7 @@ impl State {
         });
         // The sampler keeps the params; the pruner reads curves only.
         self.records.push(TrialRecord {
+            judged: None,
             number,
             params: Params::new(),
             state: hypersearch_search::TrialState::Running,

@@ -27,6 +27,7 @@ fn rules() -> Rules {
         trial_timeout: None,
         quarantine_after: None,
         keep_models: None,
+        objectives: None,
     }
 }
 
