@@ -106,6 +106,22 @@ fn best_returns_only_the_feasible_pareto_front(dir: &Scratch, db: &Path) {
     let table = dir.hs(&["best", "--db", db_arg], Duration::from_secs(30));
     assert_ok(&table);
     assert!(stdout(&table).contains("f2 (min)"), "{}", stdout(&table));
+    // `show` gives every objective and says whether the trial is feasible.
+    let infeasible = trials
+        .iter()
+        .find(|t| t.2 > 9.0)
+        .expect("an infeasible trial")
+        .0;
+    let show = dir.hs(
+        &["show", &infeasible.to_string(), "--db", db_arg],
+        Duration::from_secs(30),
+    );
+    assert_ok(&show);
+    assert!(
+        stdout(&show).contains("infeasible: breaks f2 <= 9") && stdout(&show).contains("f1 = "),
+        "{}",
+        stdout(&show)
+    );
     assert_integrity(db);
 }
 

@@ -131,3 +131,36 @@ pub fn print(
     }
     Ok(())
 }
+
+/// For a complete trial of a study with several objectives or constraints: every objective's
+/// value and whether the trial is feasible (naming the constraints it breaks), e.g.
+/// `f1 = 3.2, f2 = 9.5; infeasible: breaks f2 <= 9`. `None` for other studies.
+pub fn describe(study_config: &str, metrics: Option<&serde_json::Value>) -> Option<String> {
+    let config =
+        hypersearch_search::StudyConfig::from_toml_str(study_config, "the stored study").ok()?;
+    let objectives = &config.objectives;
+    if !objectives.needs_metrics() {
+        return None;
+    }
+    let metrics: BTreeMap<String, f64> = serde_json::from_value(metrics?.clone()).ok()?;
+    let judged = objectives.judge(&metrics).ok()?;
+    let values: Vec<String> = objectives
+        .goals
+        .iter()
+        .zip(&judged.values)
+        .map(|(g, &v)| format!("{} = {}", g.metric, number(v)))
+        .collect();
+    let broken: Vec<String> = objectives
+        .constraints
+        .iter()
+        .zip(&judged.margins)
+        .filter(|&(_, &m)| m > 0.0)
+        .map(|(c, _)| c.to_string())
+        .collect();
+    let feasibility = match (objectives.constraints.is_empty(), broken.is_empty()) {
+        (true, _) => String::new(),
+        (false, true) => "; feasible".to_string(),
+        (false, false) => format!("; infeasible: breaks {}", broken.join(", ")),
+    };
+    Some(format!("{}{feasibility}", values.join(", ")))
+}
