@@ -23,6 +23,7 @@ mod hostile_models;
 mod hostile_workers;
 mod importance;
 mod models;
+mod objectives;
 mod onnx;
 mod operations;
 mod plot;

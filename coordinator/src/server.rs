@@ -270,6 +270,10 @@ impl Coordinator {
                 quarantine_after: config.search.quarantine_after,
                 keep_models,
                 checkpoints,
+                objectives: config
+                    .objectives
+                    .needs_metrics()
+                    .then(|| config.objectives.clone()),
             },
             study: StudyInfo {
                 name: config.name.clone(),

@@ -163,6 +163,7 @@ fn run(algorithm: &str, seed: u64, parallel: usize, evolution: &str) -> Vec<f64>
                 panic!("a space with floats is never exhausted");
             };
             trials.push(TrialRecord {
+                judged: None,
                 number,
                 params,
                 state: TrialState::Running,

@@ -193,6 +193,7 @@ fn run(w: &Workload, algorithm: &str, seed: u64, parallel: usize) -> (Vec<f64>, 
             let (params, seconds) = suggest(sampler.as_mut(), next, &trials);
             spent += seconds;
             trials.push(TrialRecord {
+                judged: None,
                 number: next,
                 params,
                 state: TrialState::Running,
@@ -267,6 +268,7 @@ fn timing(algorithm: &str, n: usize) -> (f64, f64) {
             }
             let value = evaluate(w.testfn, &params);
             TrialRecord {
+                judged: None,
                 number,
                 params,
                 state: TrialState::Complete,
@@ -289,6 +291,7 @@ fn timing(algorithm: &str, n: usize) -> (f64, f64) {
         times.push(seconds);
         let value = evaluate(w.testfn, &params);
         trials.push(TrialRecord {
+            judged: None,
             number: n as u64 + k,
             params,
             state: TrialState::Complete,

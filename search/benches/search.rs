@@ -70,6 +70,7 @@ fn run(
         incumbent = incumbent.min(value);
         best.push(incumbent);
         trials.push(TrialRecord {
+            judged: None,
             number,
             params,
             state: TrialState::Complete,
@@ -169,6 +170,7 @@ fn pruning_history(n: u64) -> (Vec<TrialRecord>, TrialRecord) {
         .map(|number| {
             let intermediate = curve(&mut rng, 20);
             TrialRecord {
+                judged: None,
                 number,
                 params: Params::new(),
                 state: TrialState::Complete,
@@ -178,6 +180,7 @@ fn pruning_history(n: u64) -> (Vec<TrialRecord>, TrialRecord) {
         })
         .collect();
     let mut running = TrialRecord {
+        judged: None,
         number: n,
         params: Params::new(),
         state: TrialState::Running,
@@ -261,6 +264,7 @@ fn steady_suggestion_ms(algorithm: &str, n: u64) -> f64 {
         let value = hypersearch_testfns::evaluate_named("hartmann6", &refs).unwrap();
         let number = trials.len() as u64;
         trials.push(TrialRecord {
+            judged: None,
             number,
             params,
             state: TrialState::Complete,

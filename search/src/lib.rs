@@ -10,6 +10,8 @@
 //! - [`sampler`]: the [`Sampler`] trait, [`make_sampler`], grid / random / TPE / bayes /
 //!   evolution;
 //! - [`pruner`]: the [`Pruner`] trait, [`make_pruner`], median / percentile / ASHA / Hyperband;
+//! - [`multi`]: several objectives and constraints ([`Objectives`]): Pareto ranking,
+//!   hypervolume, and the scalarizations the samplers learn from;
 //! - [`error`]: [`ConfigError`] and [`SearchError`].
 //!
 //! ```
@@ -37,6 +39,7 @@
 
 pub mod config;
 pub mod error;
+pub mod multi;
 pub mod order;
 pub mod params;
 pub mod pruner;
@@ -46,6 +49,7 @@ pub mod trial;
 
 pub use config::{Algorithm, EarlyStopping, Objective, StudyConfig};
 pub use error::{ConfigError, ConfigErrorKind, SearchError};
+pub use multi::{Constraint, Goal, Judged, Objectives, Operator};
 pub use params::{ParamValue, Params};
 pub use pruner::{Decision, Pruner, StopReason, make_pruner};
 pub use sampler::{SampleContext, Sampler, Suggestion, make_sampler, trial_rng};

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::multi::Judged;
 use crate::params::Params;
 
 /// Whether the study minimizes or maximizes its metric.
@@ -60,6 +61,10 @@ pub struct TrialRecord {
     pub value: Option<f64>,
     /// Per-epoch metric values `(epoch, value)`, epochs strictly increasing.
     pub intermediate: Vec<(u32, f64)>,
+    /// For a complete trial of a study with several objectives or constraints: every
+    /// objective's value and every constraint's margin. `None` otherwise.
+    #[serde(default)]
+    pub judged: Option<Judged>,
 }
 
 impl TrialRecord {
@@ -104,6 +109,7 @@ mod tests {
     #[test]
     fn finds_epochs_with_or_without_gaps() {
         let t = TrialRecord {
+            judged: None,
             number: 0,
             params: Params::new(),
             state: TrialState::Running,

@@ -68,6 +68,16 @@ fn cases() -> Vec<(&'static str, String)> {
         ("evolution sample larger than the population", f("sphere", "x1 = { float = [0, 1] }").replace("[search.space]", "[search.evolution]\npopulation = 8\nsample_size = 9\n[search.space]")),
         ("evolution sample of zero", f("sphere", "x1 = { float = [0, 1] }").replace("[search.space]", "[search.evolution]\nsample_size = 0\n[search.space]")),
         ("unknown evolution key", f("sphere", "x1 = { float = [0, 1] }").replace("[search.space]", "[search.evolution]\ntournament = 3\n[search.space]")),
+        ("metrics and directions of different lengths", format!("[study]\nmetrics = [\"f1\", \"f2\"]\ndirections = [\"minimize\"]\n{}", f("branin_currin", "x1 = { float = [0, 1] }\nx2 = { float = [0, 1] }"))),
+        ("both metric and metrics", format!("[study]\nmetric = \"f1\"\nmetrics = [\"f1\", \"f2\"]\n{}", f("branin_currin", "x1 = { float = [0, 1] }\nx2 = { float = [0, 1] }"))),
+        ("a bad direction", format!("[study]\nmetrics = [\"f1\", \"f2\"]\ndirections = [\"minimize\", \"maximise\"]\n{}", f("branin_currin", "x1 = { float = [0, 1] }\nx2 = { float = [0, 1] }"))),
+        ("directions without metrics", format!("[study]\ndirections = [\"minimize\"]\n{}", f("sphere", "x1 = { float = [0, 1] }"))),
+        ("a metric the function does not report", format!("[study]\nmetrics = [\"f1\", \"f3\"]\n{}", f("branin_currin", "x1 = { float = [0, 1] }\nx2 = { float = [0, 1] }"))),
+        ("a constraint with a bad operator", format!("[study]\nconstraints = [\"f2 == 3\"]\n{}", f("branin_currin", "x1 = { float = [0, 1] }\nx2 = { float = [0, 1] }"))),
+        ("a constraint bound that is not a number", format!("[study]\nconstraints = [\"f2 <= three\"]\n{}", f("branin_currin", "x1 = { float = [0, 1] }\nx2 = { float = [0, 1] }"))),
+        ("an unparsable constraint", format!("[study]\nconstraints = [\"f2 is small\"]\n{}", f("branin_currin", "x1 = { float = [0, 1] }\nx2 = { float = [0, 1] }"))),
+        ("a constraint on a metric nn-core never reports", format!("[study]\nconstraints = [\"latency <= 3\"]\n{}", nn("\"training.l2\" = { float = [0, 0.1] }"))),
+        ("early stopping with several objectives", format!("[study]\nmetrics = [\"val_accuracy\", \"parameters\"]\ndirections = [\"maximize\", \"minimize\"]\n{}[early_stopping]\nrule = \"median\"\n", nn("\"training.l2\" = { float = [0, 0.1] }"))),
         ("TOML syntax", "[search\ntrials = 3\n".into()),
     ]
 }

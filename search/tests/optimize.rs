@@ -46,6 +46,7 @@ pub fn run(config: &StudyConfig) -> f64 {
         let refs: Vec<(&str, f64)> = named.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         let value = hypersearch_testfns::evaluate_named(name, &refs).unwrap();
         trials.push(TrialRecord {
+            judged: None,
             number,
             params,
             state: TrialState::Complete,
@@ -120,6 +121,7 @@ fn tpe_beats_random_on_a_conditional_architecture_space() {
             config.space.validate(&params).unwrap();
             let value = architecture_loss(&params);
             trials.push(TrialRecord {
+                judged: None,
                 number,
                 params,
                 state: TrialState::Complete,

@@ -97,6 +97,7 @@ fn drive(config: &StudyConfig, limit: u64) -> (Vec<TrialRecord>, bool) {
         };
         let running = number % 3 == 2;
         trials.push(TrialRecord {
+            judged: None,
             number,
             state: if running {
                 TrialState::Running

@@ -14,6 +14,7 @@ pub mod importance;
 mod logging;
 pub mod model;
 mod output;
+mod pareto;
 pub mod plot;
 mod progress;
 pub mod query;

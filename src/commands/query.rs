@@ -9,6 +9,7 @@ use hypersearch_coordinator::store::{Location, TrialState, query};
 
 use super::output::say;
 use super::output::{self, maybe_number, number};
+use super::pareto;
 use super::small_runtime;
 use crate::cli::{DbArg, Format, StudyArg};
 
@@ -34,9 +35,10 @@ pub struct StudiesArgs {
 pub struct BestArgs {
     #[command(flatten)]
     study: StudyArg,
-    /// How many trials.
-    #[arg(long, default_value_t = 10)]
-    top: u64,
+    /// How many trials (default 10). With several objectives: the best K by
+    /// non-dominated rank, then crowding distance; without it, the whole Pareto front.
+    #[arg(long)]
+    top: Option<u64>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -242,13 +244,36 @@ pub fn best(args: &BestArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints the `top` best complete trials of the study in `format`.
-pub fn print_best(study: &StudyArg, top: u64, format: Format) -> anyhow::Result<()> {
-    let (study, trials) = study.read(async |db, study| {
-        let trials = db.best(&study, top).await?;
-        Ok((study, trials))
+/// Prints the `top` best complete trials of the study in `format` (10 when `None`); for a
+/// study with several objectives or constraints, the best feasible ones (the Pareto front
+/// when `top` is `None`: see [`pareto`](super::pareto)).
+pub fn print_best(study: &StudyArg, top: Option<u64>, format: Format) -> anyhow::Result<()> {
+    let (study, objectives, trials) = study.read(async |db, study| {
+        let text = db.study_config(&study).await?;
+        let objectives = hypersearch_search::StudyConfig::from_toml_str(&text, &study.name)
+            .ok()
+            .map(|config| config.objectives)
+            .filter(hypersearch_search::Objectives::needs_metrics);
+        let trials = match &objectives {
+            Some(_) => {
+                db.trials(
+                    &study,
+                    Some(TrialState::Complete),
+                    query::TrialOrder::Number,
+                )
+                .await?
+            }
+            None => db.best(&study, top.unwrap_or(10)).await?,
+        };
+        Ok((study, objectives, trials))
     })?;
-    print_trials(&study, &trials, format, true)
+    match objectives {
+        Some(objectives) => {
+            let chosen = pareto::best(&objectives, pareto::judge_all(&objectives, trials), top);
+            pareto::print(&study.name, &objectives, &chosen, format)
+        }
+        None => print_trials(&study, &trials, format, true),
+    }
 }
 
 /// `hypersearch trials`.

@@ -241,7 +241,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         db: DbArg { db: db_path },
         study: Some(name.clone()),
     };
-    query::print_best(&study, SHOWN_AT_THE_END, Format::Table)?;
+    query::print_best(&study, Some(SHOWN_AT_THE_END), Format::Table)?;
     say!("more: hypersearch best --db {db} --study {name}");
     say!("      hypersearch show TRIAL --db {db}");
     Ok(ExitCode::SUCCESS)

@@ -99,11 +99,14 @@ pub fn ending(detail: &TrialDetail) -> String {
             } else {
                 String::new()
             };
-            format!(
-                "completed{trained} with {} = {}",
-                detail.metric,
-                maybe_number(trial.value)
-            )
+            match super::pareto::describe(&detail.study_config, trial.metrics.as_ref()) {
+                Some(values) => format!("completed{trained} with {values}"),
+                None => format!(
+                    "completed{trained} with {} = {}",
+                    detail.metric,
+                    maybe_number(trial.value)
+                ),
+            }
         }
         "pruned" => match &detail.early_stop {
             Some(stop) => format!(

@@ -1,8 +1,10 @@
 //! Built-in test functions for the `function` objective (`[objective] function = "branin"`): zero-cost trials with a
 //! known minimum, to run and benchmark searches.
 //!
-//! Layout: [`functions`] holds the formulas; this file holds the catalogue ([`FUNCTIONS`],
-//! [`find`]), the bounds and known minima, and [`evaluate`] / [`evaluate_named`].
+//! Layout: [`functions`] holds the formulas; [`multi`] the functions with two objectives
+//! (`branin_currin`, `dtlz2`: [`MULTI_OBJECTIVE_FUNCTIONS`]); this file holds the catalogue
+//! ([`FUNCTIONS`], [`find`]), the bounds and known minima, [`evaluate`] /
+//! [`evaluate_named`], and [`metric_names`] / [`evaluate_metrics`] for either kind.
 //!
 //! ```
 //! let v = hypersearch_testfns::evaluate("branin", &[std::f64::consts::PI, 2.275]).unwrap();
@@ -12,6 +14,9 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod functions;
+pub mod multi;
+
+pub use multi::{MULTI_OBJECTIVE_FUNCTIONS, MultiObjectiveFunction, find_multi};
 
 /// Why a function could not be evaluated.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -207,19 +212,49 @@ pub const FUNCTIONS: &[TestFunction] = &[
     },
 ];
 
-/// The function called `name`.
+/// The single-objective function called `name` (see [`find_multi`] for the others).
 pub fn find(name: &str) -> Result<&'static TestFunction, Error> {
     FUNCTIONS
         .iter()
         .find(|f| f.name == name)
         .ok_or_else(|| Error::UnknownFunction {
             name: name.to_string(),
-            known: FUNCTIONS
-                .iter()
-                .map(|f| f.name)
-                .collect::<Vec<_>>()
-                .join(", "),
+            known: known_names(),
         })
+}
+
+/// The metrics function `name` reports: `value` for a single objective, one per objective
+/// (`f1`, `f2`) otherwise.
+pub fn metric_names(name: &str) -> Result<&'static [&'static str], Error> {
+    match find_multi(name) {
+        Some(f) => Ok(f.metrics),
+        None => find(name).map(|_| &["value"][..]),
+    }
+}
+
+/// The names of every built-in function, single- and multi-objective, comma-separated.
+fn known_names() -> String {
+    FUNCTIONS
+        .iter()
+        .map(|f| f.name)
+        .chain(MULTI_OBJECTIVE_FUNCTIONS.iter().map(|f| f.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Function `name` (single- or multi-objective) at named inputs (ordered as in
+/// [`evaluate_named`]): each reported metric with its value.
+pub fn evaluate_metrics(
+    name: &str,
+    inputs: &[(&str, f64)],
+) -> Result<Vec<(&'static str, f64)>, Error> {
+    match find_multi(name) {
+        Some(f) => {
+            let values = f.evaluate(&multi::ordered(inputs)?)?;
+            Ok(f.metrics.iter().copied().zip(values).collect())
+        }
+        None => Ok(vec![("value", evaluate_named(name, inputs)?)]),
+    }
 }
 
 /// `name` evaluated at `x`.
@@ -232,16 +267,7 @@ pub fn evaluate(name: &str, x: &[f64]) -> Result<f64, Error> {
 /// (a JSON object) map to the same vector everywhere.
 pub fn evaluate_named(name: &str, inputs: &[(&str, f64)]) -> Result<f64, Error> {
     let f = find(name)?;
-    let mut sorted: Vec<(&str, f64)> = inputs.to_vec();
-    sorted.sort_by(|a, b| natural_cmp(a.0, b.0));
-    if let Some((n, v)) = sorted.iter().find(|(_, v)| !v.is_finite()) {
-        return Err(Error::NotFinite {
-            input: n.to_string(),
-            value: *v,
-        });
-    }
-    let x: Vec<f64> = sorted.iter().map(|&(_, v)| v).collect();
-    f.evaluate(&x)
+    f.evaluate(&multi::ordered(inputs)?)
 }
 
 /// Natural order of names: digit runs compare as numbers (`x2` < `x10`).

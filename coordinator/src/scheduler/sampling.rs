@@ -242,6 +242,7 @@ fn suggest(
                 .collect();
             let overrides = space.overrides(&params);
             trials.push(TrialRecord {
+                judged: None,
                 number,
                 params,
                 state: TrialState::Running,
@@ -299,6 +300,7 @@ mod tests {
 
     fn ended(number: u64, value: f64) -> TrialRecord {
         TrialRecord {
+            judged: None,
             number,
             params: Params::new(),
             state: TrialState::Complete,

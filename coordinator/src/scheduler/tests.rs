@@ -136,6 +136,7 @@ async fn start(
             quarantine_after: None,
             keep_models: None,
             checkpoints: false,
+            objectives: None,
         },
         study: StudyInfo {
             name: "once".into(),

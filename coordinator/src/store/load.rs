@@ -77,6 +77,8 @@ pub struct StoredTrial {
     pub overrides: String,
     /// The study metric's final value.
     pub value: Option<f64>,
+    /// Every metric of the final report (a JSON object; complete trials only).
+    pub metrics: Option<String>,
     /// Attempts started.
     pub attempts: u32,
     /// Attempts lost to infrastructure.
@@ -279,7 +281,7 @@ async fn load_trials(
     metric: &str,
 ) -> Result<Vec<StoredTrial>, Error> {
     let rows = sqlx::query(
-        "SELECT id, number, state, params, overrides, value, attempts, infra_failures, \
+        "SELECT id, number, state, params, overrides, value, metrics, attempts, infra_failures, \
          user_failures, curve_from FROM trials WHERE study_id = $1 ORDER BY number",
     )
     .bind(study_id)
@@ -306,6 +308,7 @@ async fn load_trials(
             params: cells.get("params")?,
             overrides: cells.get("overrides")?,
             value: cells.get("value")?,
+            metrics: cells.get("metrics")?,
             attempts: cells.count("attempts")?,
             infra_failures: cells.count("infra_failures")?,
             user_failures: cells.count("user_failures")?,

@@ -156,6 +156,7 @@ pub fn replay(
         };
         let trial = trials.entry(log.trial).or_insert_with(|| Replayed {
             record: TrialRecord {
+                judged: None,
                 number: log.trial,
                 params: Params::new(),
                 state: TrialState::Running,

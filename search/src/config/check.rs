@@ -11,7 +11,7 @@ use super::raw::{RawObjective, RawSearch, RawStudyFile, RawTpe};
 use super::{
     Algorithm, DEFAULT_MAX_EPOCHS, EarlyStopping, MAX_GRID_POINTS, MAX_PARALLEL,
     MAX_REPORTED_EPOCHS, MAX_TRIALS, NN_CORE_METRICS, Objective, SearchSettings, StudyConfig,
-    TpeSettings, conditions, early_stopping, enqueue, evolution, space,
+    TpeSettings, conditions, early_stopping, enqueue, evolution, objectives, space,
 };
 use crate::error::{ConfigError, ConfigErrorKind, shown};
 use crate::space::{OverrideStyle, SearchSpace};
@@ -62,9 +62,29 @@ pub(super) fn study(loc: &Locator<'_>, raw: RawStudyFile) -> Result<StudyConfig,
             space::check_base_table(loc, "training", t)?;
         }
     }
-    let (metric, direction) = metric_and_direction(loc, &raw, &objective)?;
+    let single = metric_and_direction(loc, &raw, &objective)?;
+    let objectives = objectives::objectives(loc, &raw, &objective, single)?;
+    let (metric, direction) = (
+        objectives.goals[0].metric.clone(),
+        objectives.goals[0].direction,
+    );
     let name = study_name(loc, &raw)?;
     let early_stopping = early_stopping::check_early_stopping(loc, raw.early_stopping.as_ref())?;
+    if objectives.is_multi()
+        && early_stopping != EarlyStopping::None
+        && let Some(table) = &raw.early_stopping
+    {
+        return Err(loc.at(
+            &table.span(),
+            "early_stopping.rule",
+            ConfigErrorKind::Invalid {
+                value: "the rule".into(),
+                reason: "early stopping judges one metric; a study with several objectives \
+                         cannot stop trials early yet (set rule = \"none\")"
+                    .into(),
+            },
+        ));
+    }
     if let Some(flag) = search.get_ref().deterministic.as_ref()
         && *flag.get_ref()
         && early_stopping != EarlyStopping::None
@@ -86,6 +106,7 @@ pub(super) fn study(loc: &Locator<'_>, raw: RawStudyFile) -> Result<StudyConfig,
         name,
         metric,
         direction,
+        objectives,
         storage: raw.study.storage.clone(),
         value_range: value_range(loc, &raw)?,
         keep_models: keep_models(loc, &raw)?,
@@ -121,7 +142,7 @@ fn objective(
             },
         )),
         (None, Some(f)) => {
-            hypersearch_testfns::find(f.get_ref()).map_err(|e| {
+            hypersearch_testfns::metric_names(f.get_ref()).map_err(|e| {
                 loc.at(
                     &f.span(),
                     "objective.function",
@@ -375,12 +396,17 @@ fn check_function_space(
     name: &str,
     space: &SearchSpace,
 ) -> Result<(), ConfigError> {
-    let Ok(f) = hypersearch_testfns::find(name) else {
-        return Ok(());
+    let dimension = match (
+        hypersearch_testfns::find(name),
+        hypersearch_testfns::find_multi(name),
+    ) {
+        (Ok(f), _) => f.dimension,
+        (_, Some(f)) => f.dimension,
+        _ => return Ok(()),
     };
     let d = space.params().len();
-    if !f.dimension.accepts(d) {
-        let expected = match f.dimension {
+    if !dimension.accepts(d) {
+        let expected = match dimension {
             hypersearch_testfns::Dimension::Fixed(n) => format!("{n}"),
             hypersearch_testfns::Dimension::AtLeast(n) => format!("at least {n}"),
         };
@@ -522,13 +548,17 @@ fn metric_and_direction(
     objective: &Objective,
 ) -> Result<(String, Direction), ConfigError> {
     let metric = match (&raw.study.metric, objective) {
-        (Some(m), Objective::Function(_)) if m.get_ref() != "value" => {
+        (Some(m), Objective::Function(f))
+            if !hypersearch_testfns::metric_names(f)
+                .is_ok_and(|names| names.contains(&m.get_ref().as_str())) =>
+        {
+            let names = hypersearch_testfns::metric_names(f).unwrap_or(&["value"]);
             return Err(loc.at(
                 &m.span(),
                 "study.metric",
                 ConfigErrorKind::Invalid {
                     value: m.get_ref().clone(),
-                    reason: "a test function reports only `value`".into(),
+                    reason: format!("a test function reports only `{}`", names.join("`, `")),
                 },
             ));
         }
@@ -568,6 +598,8 @@ fn metric_and_direction(
     let direction = raw
         .study
         .direction
+        .as_ref()
+        .map(|d| *d.get_ref())
         .unwrap_or(if metric.contains("accuracy") {
             Direction::Maximize
         } else {

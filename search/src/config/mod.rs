@@ -7,6 +7,9 @@
 //! | `[study] name` | file stem | study name |
 //! | `[study] metric` | `val_loss` (nn-core), `value` (function) | metric to optimize; required for `command` |
 //! | `[study] direction` | `maximize` for `*accuracy*`, else `minimize` | |
+//! | `[study] metrics` | none (`f1`, `f2` for a two-objective function) | several objectives instead of `metric`, e.g. `["val_accuracy", "parameters"]`; each a metric the objective reports |
+//! | `[study] directions` | per metric as for `direction` | one `minimize` / `maximize` per entry of `metrics` |
+//! | `[study] constraints` | none | `["parameters <= 100000", "inference_ms < 0.5"]`: `metric OP number`, OP one of `<=`, `>=`, `<`, `>`; a trial breaking one is infeasible, never best; a trial not reporting the metric fails |
 //! | `[study] storage` | none | SQLite file |
 //! | `[study] value_range` | none | `[low, high]`: results outside are recorded as failed, never as best |
 //! | `[study] keep_models` | 10 | the trained networks of the best K complete trials kept for `hypersearch model`; 0 ..= 1000 (0: none) |
@@ -30,7 +33,8 @@
 //! | `[early_stopping] rule` | `none` | `median`, `percentile` (`warmup_epochs` 0, `startup_trials` 5, `min_trials` 1, `interval_epochs` 1, `percentile`), `asha` (`reduction_factor` 4, `min_resource` auto, `min_early_stopping_rate` 0, `bootstrap_count` 0), `hyperband` (`reduction_factor` 3, `min_resource` 1, `max_resource` auto, `bootstrap_count` 0) |
 //! | `[data]`, `[network]`, `[training]` | | the base training config, kept as TOML text for the worker |
 //!
-//! Layout: `raw` (the file as written), `check` (one check per table), `location` (lines
+//! Layout: `raw` (the file as written), `check` (one check per table), `objectives`
+//! (metrics, directions, constraints), `location` (lines
 //! and keys for errors), `conditions` (`when`), `compare` (what a resume may change), `domain`
 //! (one parameter's range), `space` (search space, architecture, training-key checks),
 //! `early_stopping` (the rules), `evolution` (its options), [`training_keys`] (what the
@@ -44,6 +48,7 @@ mod early_stopping;
 mod enqueue;
 mod evolution;
 mod location;
+mod objectives;
 mod raw;
 mod space;
 pub mod training_keys;
@@ -57,6 +62,7 @@ use location::Locator;
 use raw::RawStudyFile;
 
 use crate::error::ConfigError;
+use crate::multi::Objectives;
 use crate::params::Params;
 use crate::space::SearchSpace;
 use crate::trial::Direction;
@@ -221,6 +227,9 @@ pub struct StudyConfig {
     pub metric: String,
     /// Minimize or maximize (default: maximize for a metric named `*accuracy*`, else minimize).
     pub direction: Direction,
+    /// Every objective (`metric` and `direction` are the first's) and the constraints a
+    /// result must meet (`[study] metrics`, `directions`, `constraints`).
+    pub objectives: Objectives,
     /// The SQLite file, if given (`[study] storage`).
     pub storage: Option<String>,
     /// The plausible results, `[study] value_range = [low, high]`: a trial whose result

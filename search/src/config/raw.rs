@@ -28,8 +28,11 @@ pub(super) struct RawStudyFile {
 pub(super) struct RawStudy {
     pub name: Option<Spanned<String>>,
     pub metric: Option<Spanned<String>>,
+    pub metrics: Option<Spanned<Vec<Spanned<String>>>>,
+    pub directions: Option<Spanned<Vec<Spanned<Direction>>>>,
+    pub constraints: Option<Spanned<Vec<Spanned<String>>>>,
     pub value_range: Option<Spanned<Vec<f64>>>,
-    pub direction: Option<Direction>,
+    pub direction: Option<Spanned<Direction>>,
     pub storage: Option<String>,
     pub keep_models: Option<Spanned<i64>>,
     pub checkpoints: Option<bool>,

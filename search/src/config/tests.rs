@@ -273,3 +273,75 @@ fn keep_models_defaults_to_ten_takes_zero_and_refuses_out_of_range_with_its_line
             .is_empty()
     );
 }
+
+#[test]
+fn several_objectives_and_constraints_are_read_in_order() {
+    let text = r#"
+[study]
+metrics = ["val_accuracy", "parameters"]
+directions = ["maximize", "minimize"]
+constraints = ["parameters <= 100_000", "inference_ms < 0.5", "val_accuracy>=0.8", "flops > 1e3"]
+[search]
+algorithm = "tpe"
+trials = 10
+[search.space]
+"training.l2" = { float = [0, 0.1] }
+"#;
+    let c = StudyConfig::from_toml_str(text, "moo.toml").unwrap();
+    let goals: Vec<(&str, Direction)> = c
+        .objectives
+        .goals
+        .iter()
+        .map(|g| (g.metric.as_str(), g.direction))
+        .collect();
+    assert_eq!(
+        goals,
+        [
+            ("val_accuracy", Direction::Maximize),
+            ("parameters", Direction::Minimize)
+        ]
+    );
+    assert_eq!((c.metric.as_str(), c.direction), goals[0]);
+    let shown: Vec<String> = c
+        .objectives
+        .constraints
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "parameters <= 100000",
+            "inference_ms < 0.5",
+            "val_accuracy >= 0.8",
+            "flops > 1000"
+        ]
+    );
+}
+
+#[test]
+fn a_two_objective_function_defaults_to_minimizing_both_of_its_metrics() {
+    let text = "[objective]\nfunction = \"branin_currin\"\n[search]\nalgorithm = \"random\"\ntrials = 5\n[search.space]\nx1 = { float = [0, 1] }\nx2 = { float = [0, 1] }\n";
+    let c = StudyConfig::from_toml_str(text, "bc.toml").unwrap();
+    let metrics: Vec<&str> = c
+        .objectives
+        .goals
+        .iter()
+        .map(|g| g.metric.as_str())
+        .collect();
+    assert_eq!(metrics, ["f1", "f2"]);
+    assert!(
+        c.objectives
+            .goals
+            .iter()
+            .all(|g| g.direction == Direction::Minimize)
+    );
+    assert!(c.objectives.constraints.is_empty());
+}
+
+#[test]
+fn a_single_metric_study_has_one_goal_and_needs_no_metrics() {
+    let c = StudyConfig::from_toml_str(FASHION, "fashion.toml").unwrap();
+    assert_eq!(c.objectives.goals.len(), 1);
+    assert!(!c.objectives.needs_metrics());
+}

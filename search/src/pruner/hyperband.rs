@@ -195,6 +195,7 @@ mod tests {
             .collect();
         let other = (0..100).find(|&n| hb.bracket(n, &budgets) != 0).unwrap();
         let rec = |number: u64, curve: &[f64]| TrialRecord {
+            judged: None,
             number,
             params: Params::new(),
             state: TrialState::Running,

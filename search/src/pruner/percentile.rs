@@ -186,6 +186,7 @@ mod tests {
 
     fn trial(number: u64, state: TrialState, curve: &[f64]) -> TrialRecord {
         TrialRecord {
+            judged: None,
             number,
             params: Params::new(),
             state,

@@ -13,7 +13,8 @@
 //! ([`Suggestion::Exhausted`]).
 //!
 //! Layout: `random`, `grid`, `tpe`, `bayes` (the GP adapter over `hypersearch-bo`),
-//! `evolution` (regularized evolution), `enqueue` (user configurations first), `history`
+//! `evolution` (regularized evolution), `scalarized` (several objectives and constraints
+//! through any of them), `enqueue` (user configurations first), `history`
 //! (duplicate avoidance).
 
 pub mod bayes;
@@ -22,6 +23,7 @@ mod evolution;
 mod grid;
 pub mod history;
 mod random;
+pub mod scalarized;
 mod tpe;
 
 use rand::SeedableRng;
@@ -31,6 +33,7 @@ pub use enqueue::Enqueued;
 pub use evolution::EvolutionSampler;
 pub use grid::GridSampler;
 pub use random::RandomSampler;
+use scalarized::{Scalarization, Scalarized};
 pub use tpe::TpeSampler;
 
 use crate::config::{Algorithm, StudyConfig};
@@ -108,17 +111,40 @@ pub fn trial_rng(seed: u64, trial_number: u64) -> ChaCha8Rng {
     rng
 }
 
-/// The sampler the study asks for, serving enqueued configurations first.
-///
-/// # Errors
-/// [`SearchError::Unavailable`] when the algorithm is not built in.
-pub fn make_sampler(config: &StudyConfig) -> Result<Box<dyn Sampler>, SearchError> {
-    let inner: Box<dyn Sampler> = match config.search.algorithm {
+/// The configured algorithm for one objective.
+fn single_objective(config: &StudyConfig) -> Result<Box<dyn Sampler>, SearchError> {
+    Ok(match config.search.algorithm {
         Algorithm::Random => Box::new(RandomSampler::new(config)),
         Algorithm::Grid => Box::new(GridSampler::new(config)),
         Algorithm::Tpe => Box::new(TpeSampler::new(config)),
         Algorithm::Bayes => Box::new(bayes::BayesSampler::new(config)?),
         Algorithm::Evolution => Box::new(EvolutionSampler::new(config)),
+    })
+}
+
+/// The sampler the study asks for (wrapped by [`scalarized`] when it learns from several
+/// objectives or constraints), serving enqueued configurations first.
+///
+/// # Errors
+/// [`SearchError::Unavailable`] when the algorithm is not built in.
+pub fn make_sampler(config: &StudyConfig) -> Result<Box<dyn Sampler>, SearchError> {
+    let learns = !matches!(config.search.algorithm, Algorithm::Random | Algorithm::Grid);
+    let inner = if learns && config.objectives.needs_metrics() {
+        // The single-objective sampler minimizes the scalarized losses.
+        let mut minimizing = config.clone();
+        minimizing.direction = crate::trial::Direction::Minimize;
+        let method = match config.search.algorithm {
+            Algorithm::Bayes => Scalarization::ParEgo,
+            _ => Scalarization::Rank,
+        };
+        Box::new(Scalarized::new(
+            single_objective(&minimizing)?,
+            config.objectives.clone(),
+            method,
+            config.search.seed,
+        ))
+    } else {
+        single_objective(config)?
     };
     Ok(if config.enqueued.is_empty() {
         inner

@@ -1,7 +1,7 @@
 //! The built-in test functions (`[objective] function = "branin"`): zero-cost objectives
 //! reporting one metric, `value`, from numeric parameters `x1`, `x2`, ...
 
-use hypersearch_proto::{FailureKind, JsonObject, Metrics, Outcome};
+use hypersearch_proto::{FailureKind, JsonObject, Outcome};
 
 /// Evaluates the function `name` at the trial's parameters.
 pub(crate) fn evaluate(name: &str, params: &JsonObject) -> Outcome {
@@ -15,13 +15,18 @@ pub(crate) fn evaluate(name: &str, params: &JsonObject) -> Outcome {
         };
         inputs.push((key.as_str(), x));
     }
-    match hypersearch_testfns::evaluate_named(name, &inputs) {
-        Ok(value) if value.is_finite() => {
-            Outcome::Finished(Metrics::from([("value".to_string(), value)]))
-        }
-        Ok(value) => Outcome::Failed {
-            error: format!("function `{name}` gave {value}"),
-            kind: FailureKind::User,
+    match hypersearch_testfns::evaluate_metrics(name, &inputs) {
+        Ok(values) => match values.iter().find(|(_, v)| !v.is_finite()) {
+            Some((metric, value)) => Outcome::Failed {
+                error: format!("function `{name}` gave {metric} = {value}"),
+                kind: FailureKind::User,
+            },
+            None => Outcome::Finished(
+                values
+                    .into_iter()
+                    .map(|(metric, v)| (metric.to_string(), v))
+                    .collect(),
+            ),
         },
         Err(err) => Outcome::Failed {
             error: format!("function `{name}`: {err}"),
@@ -49,6 +54,19 @@ mod tests {
             panic!("expected a value, got {outcome:?}");
         };
         assert!((metrics["value"] - 0.397887).abs() < 1e-4, "{metrics:?}");
+    }
+
+    #[test]
+    fn a_two_objective_function_reports_one_metric_per_objective() {
+        let outcome = evaluate(
+            "branin_currin",
+            &params(serde_json::json!({"x1": 0.0, "x2": 0.0})),
+        );
+        let Outcome::Finished(metrics) = outcome else {
+            panic!("expected values, got {outcome:?}");
+        };
+        assert_eq!(metrics.keys().collect::<Vec<_>>(), ["f1", "f2"]);
+        assert!((metrics["f2"] - 3.0).abs() < 1e-12, "{metrics:?}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use hypersearch_proto::{
     Assignment, Completion, Epoch, FailureKind, Heartbeat, JsonObject, LeaseId, Metrics, Outcome,
     Report, StopDecision,
 };
-use hypersearch_search::{Decision, TrialRecord};
+use hypersearch_search::{Decision, Judged, TrialRecord};
 use tokio::time::Instant;
 
 use super::{
@@ -310,9 +310,20 @@ impl State {
                         error: reason,
                         lost: false,
                     },
-                    None => Resolution::Complete {
-                        value,
-                        metrics: metrics.clone(),
+                    None => match self.rules.objectives.as_ref().map(|o| o.judge(metrics)) {
+                        Some(Err(missing)) => Resolution::Failed {
+                            kind: FailureKind::User,
+                            error: format!(
+                                "the objective finished without reporting `{missing}`, which \
+                                 the study's objectives or constraints need"
+                            ),
+                            lost: false,
+                        },
+                        judged => Resolution::Complete {
+                            value,
+                            metrics: metrics.clone(),
+                            judged: judged.and_then(Result::ok),
+                        },
                     },
                 },
                 None => Resolution::Failed {
@@ -598,14 +609,21 @@ impl State {
         self.running_set.remove(&number);
         trial.ended = Some((lease, ending));
         let (end, terminal) = match resolution {
-            Resolution::Complete { value, metrics } => (
-                AttemptEnd {
-                    state: "complete",
-                    failure: None,
-                    error: None,
-                },
-                Some((TrialState::Complete, Some(value), Some(metrics), None)),
-            ),
+            Resolution::Complete {
+                value,
+                metrics,
+                judged,
+            } => {
+                self.records[index].judged = judged;
+                (
+                    AttemptEnd {
+                        state: "complete",
+                        failure: None,
+                        error: None,
+                    },
+                    Some((TrialState::Complete, Some(value), Some(metrics), None)),
+                )
+            }
             Resolution::Pruned { value } => (
                 AttemptEnd {
                     state: "pruned",
@@ -728,6 +746,8 @@ enum Resolution {
     Complete {
         value: f64,
         metrics: Metrics,
+        /// Every objective and constraint, when the study has several or any.
+        judged: Option<Judged>,
     },
     Pruned {
         value: f64,

@@ -65,6 +65,9 @@ pub(crate) struct Rules {
     /// Workers send a checkpoint of a running training after every epoch (`[study]
     /// checkpoints`, trainings only), and a retry of a lost attempt resumes from it.
     pub checkpoints: bool,
+    /// Several objectives or constraints: what a complete trial must report besides the
+    /// metric, and how the samplers see it. `None` for one unconstrained metric.
+    pub objectives: Option<hypersearch_search::Objectives>,
 }
 
 struct Attempt {
@@ -429,7 +432,16 @@ impl State {
             }
             let _dropped_before =
                 state.count_terminal(stored_trial.number, stored_trial.state, stored_trial.value);
+            let judged = match (&state.rules.objectives, &stored_trial.metrics) {
+                (Some(objectives), Some(text)) if stored_trial.state == TrialState::Complete => {
+                    serde_json::from_str(text)
+                        .ok()
+                        .and_then(|metrics| objectives.judge(&metrics).ok())
+                }
+                _ => None,
+            };
             let record = TrialRecord {
+                judged,
                 number: stored_trial.number,
                 params,
                 state: search_state(stored_trial.state),
@@ -545,6 +557,7 @@ impl State {
         });
         // The sampler keeps the params; the pruner reads curves only.
         self.records.push(TrialRecord {
+            judged: None,
             number,
             params: Params::new(),
             state: hypersearch_search::TrialState::Running,

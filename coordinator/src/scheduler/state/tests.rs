@@ -28,6 +28,7 @@ fn rules() -> Rules {
         quarantine_after: None,
         keep_models: None,
         checkpoints: false,
+        objectives: None,
     }
 }
 
@@ -731,3 +732,54 @@ fn a_failed_trial_drops_its_model_and_a_study_keeping_none_refuses_model_pieces(
 }
 
 mod checkpoints;
+#[test]
+fn a_trial_missing_a_metric_of_the_objectives_fails_and_a_complete_one_is_judged() {
+    use hypersearch_search::{Constraint, Direction, Goal, Objectives, Operator};
+    let objectives = Objectives {
+        goals: vec![
+            Goal {
+                metric: "loss".into(),
+                direction: Direction::Minimize,
+            },
+            Goal {
+                metric: "size".into(),
+                direction: Direction::Minimize,
+            },
+        ],
+        constraints: vec![Constraint {
+            metric: "latency".into(),
+            operator: Operator::AtMost,
+            bound: 1.0,
+        }],
+    };
+    let (mut state, now) = started(Rules {
+        budget: 2,
+        objectives: Some(objectives),
+        ..rules()
+    });
+    let op = run_one(&mut state, now, 0.5);
+    assert!(
+        failure(&op).is_some_and(|e| e.contains("without reporting `size`")),
+        "{op:?}"
+    );
+    for number in state.samples_wanted() {
+        sample(&mut state, number);
+    }
+    let held = lease_one(&mut state, WORKER, now, &mut tokens()).lease;
+    let metrics = Metrics::from([
+        ("loss".to_string(), 0.5),
+        ("size".to_string(), 3.0),
+        ("latency".to_string(), 2.0),
+    ]);
+    let completion = Completion {
+        worker_id: WORKER,
+        lease: held,
+        outcome: Outcome::Finished(metrics),
+        next_max_trials: 0,
+    };
+    let (op, _) = state.complete(&completion).unwrap().unwrap();
+    assert!(failure(&op).is_none(), "{op:?}");
+    let judged = state.records[held.trial as usize].judged.clone().unwrap();
+    assert_eq!(judged.values, [0.5, 3.0]);
+    assert!(!judged.feasible(), "latency 2 breaks latency <= 1");
+}

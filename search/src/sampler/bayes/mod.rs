@@ -155,6 +155,7 @@ mod tests {
 
     fn record(number: u64, params: Params, state: TrialState, value: Option<f64>) -> TrialRecord {
         TrialRecord {
+            judged: None,
             number,
             params,
             state,

@@ -138,6 +138,7 @@ mod tests {
 
     fn trial(number: u64, state: TrialState, value: Option<f64>) -> TrialRecord {
         TrialRecord {
+            judged: None,
             number,
             params: Params::new(),
             state,

@@ -211,6 +211,7 @@ mod tests {
             ),
         };
         TrialRecord {
+            judged: None,
             number,
             params: Params::new(),
             state,
@@ -267,6 +268,7 @@ mod tests {
         let mut book = Book::new(0);
         for number in 0..3000u64 {
             let t = TrialRecord {
+                judged: None,
                 number,
                 params: Params::new(),
                 state: TrialState::Complete,

@@ -100,6 +100,7 @@ mod tests {
         curve: &[(u32, f64)],
     ) -> TrialRecord {
         TrialRecord {
+            judged: None,
             number,
             params: Params::new(),
             state,

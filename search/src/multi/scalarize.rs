@@ -1,0 +1,175 @@
+//! The history of a study with several objectives (or constraints) turned into one loss
+//! per complete trial, so that the single-objective samplers can learn from it:
+//!
+//! - [`rank_scores`] (TPE, evolution, which only compare losses): the constrained
+//!   non-domination rank, plus a fraction in [0, 1) that orders a front by greedy
+//!   hypervolume subset selection (two objectives) or crowding distance (more). The best
+//!   γ(n) by this score are MOTPE's "good" trials; evolution's tournament winner is the
+//!   best rank, then the least crowded.
+//! - [`parego_scores`] (bayes, whose GP models the numbers): ParEGO's augmented Chebyshev
+//!   scalarization (Knowles 2006) of the objectives normalized to [0, 1], with weights drawn
+//!   per suggestion; an infeasible trial scores worse than every feasible one, by its
+//!   violation.
+
+use super::hypervolume::{greedy_order_2d, reference_beyond};
+use super::pareto::{constrained_ranks, crowding_distances};
+
+/// Fronts larger than this are ordered by crowding distance instead of the (cubic) greedy
+/// hypervolume selection.
+const MAX_GREEDY_FRONT: usize = 64;
+
+/// ParEGO's weight of the sum term (ρ).
+const PAREGO_RHO: f64 = 0.05;
+
+/// One score per point (smaller is better): constrained rank plus the point's place in its
+/// front, as a fraction.
+pub fn rank_scores(losses: &[Vec<f64>], violations: &[f64]) -> Vec<f64> {
+    let rank = constrained_ranks(losses, violations);
+    let mut score: Vec<f64> = rank.iter().map(|&r| r as f64).collect();
+    let levels = rank.iter().max().map_or(0, |r| r + 1);
+    for level in 0..levels {
+        let members: Vec<usize> = (0..losses.len())
+            .filter(|&i| rank[i] == level && violations[i] <= 0.0)
+            .collect();
+        if members.len() < 2 {
+            continue;
+        }
+        let order = front_order(&members, losses);
+        let n = order.len() as f64;
+        for (place, &k) in order.iter().enumerate() {
+            score[members[k]] += place as f64 / n;
+        }
+    }
+    score
+}
+
+/// Positions into `members`, best first.
+fn front_order(members: &[usize], losses: &[Vec<f64>]) -> Vec<usize> {
+    if losses[members[0]].len() == 2 && members.len() <= MAX_GREEDY_FRONT {
+        let points: Vec<[f64; 2]> = members
+            .iter()
+            .map(|&i| [losses[i][0], losses[i][1]])
+            .collect();
+        return greedy_order_2d(&points, reference_beyond(&points));
+    }
+    let front: Vec<&[f64]> = members.iter().map(|&i| losses[i].as_slice()).collect();
+    let crowding = crowding_distances(&front);
+    let mut order: Vec<usize> = (0..members.len()).collect();
+    order.sort_by(|&a, &b| crowding[b].total_cmp(&crowding[a]).then(a.cmp(&b)));
+    order
+}
+
+/// Weights uniform on the simplex from `uniforms` (each in [0, 1)): normalized exponential
+/// draws, i.e. a flat Dirichlet.
+pub fn simplex_weights(uniforms: &[f64]) -> Vec<f64> {
+    let e: Vec<f64> = uniforms.iter().map(|&u| -(1.0 - u).ln()).collect();
+    let total: f64 = e.iter().sum();
+    if total > 0.0 {
+        e.iter().map(|x| x / total).collect()
+    } else {
+        vec![1.0 / uniforms.len() as f64; uniforms.len()]
+    }
+}
+
+/// ParEGO's scores (smaller is better) under `weights`: each objective normalized by the
+/// range the feasible points span (all points when none is feasible), then
+/// max_i(w_i·f_i) + ρ·Σ w_i·f_i. An infeasible point scores the worst feasible score plus
+/// the feasible scores' spread times its share of the largest violation.
+pub fn parego_scores(losses: &[Vec<f64>], violations: &[f64], weights: &[f64]) -> Vec<f64> {
+    let any_feasible = violations.iter().any(|&v| v <= 0.0);
+    let basis: Vec<&Vec<f64>> = losses
+        .iter()
+        .zip(violations)
+        .filter(|&(_, &v)| !any_feasible || v <= 0.0)
+        .map(|(l, _)| l)
+        .collect();
+    let m = weights.len();
+    let mut low = vec![f64::INFINITY; m];
+    let mut high = vec![f64::NEG_INFINITY; m];
+    for l in &basis {
+        for ((lo, hi), &v) in low.iter_mut().zip(high.iter_mut()).zip(l.iter()) {
+            *lo = lo.min(v);
+            *hi = hi.max(v);
+        }
+    }
+    let chebyshev = |l: &Vec<f64>| {
+        let mut max = f64::NEG_INFINITY;
+        let mut sum = 0.0;
+        for j in 0..m {
+            let span = high[j] - low[j];
+            let f = if span > 0.0 {
+                (l[j] - low[j]) / span
+            } else {
+                0.0
+            };
+            max = max.max(weights[j] * f);
+            sum += weights[j] * f;
+        }
+        max + PAREGO_RHO * sum
+    };
+    let mut scores: Vec<f64> = losses.iter().map(chebyshev).collect();
+    if any_feasible && violations.iter().any(|&v| v > 0.0) {
+        let feasible = scores
+            .iter()
+            .zip(violations)
+            .filter(|&(_, &v)| v <= 0.0)
+            .map(|(&s, _)| s);
+        let (lo, hi) = feasible.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), s| {
+            (lo.min(s), hi.max(s))
+        });
+        let spread = if hi > lo { hi - lo } else { 1.0 };
+        let worst_violation = violations.iter().copied().fold(0.0, f64::max);
+        for (s, &v) in scores.iter_mut().zip(violations) {
+            if v > 0.0 {
+                *s = hi + spread * (0.1 + v / worst_violation);
+            }
+        }
+    } else if !any_feasible {
+        // Nothing feasible yet: learn to reduce the violation.
+        scores.clone_from(&violations.to_vec());
+    }
+    scores
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rank_scores_order_fronts_and_keep_infeasible_points_last() {
+        let losses = vec![
+            vec![0.0, 4.0],
+            vec![2.0, 2.0],
+            vec![4.0, 0.0],
+            vec![3.0, 3.0],
+            vec![0.0, 0.0],
+        ];
+        let s = rank_scores(&losses, &[0.0, 0.0, 0.0, 0.0, 1.0]);
+        for front in 0..3 {
+            assert!(s[front] < 1.0 && s[3] >= 1.0 && s[3] < 2.0, "{s:?}");
+        }
+        assert!(s[4] >= 2.0, "infeasible last despite dominating: {s:?}");
+    }
+
+    #[test]
+    fn parego_scores_are_zero_at_the_ideal_point_and_monotone() {
+        let losses = vec![vec![0.0, 0.0], vec![1.0, 1.0], vec![0.5, 1.0]];
+        let s = parego_scores(&losses, &[0.0; 3], &[0.5, 0.5]);
+        assert_eq!(s[0], 0.0);
+        assert!(s[2] <= s[1]);
+    }
+
+    #[test]
+    fn infeasible_points_score_worse_than_every_feasible_one() {
+        let losses = vec![vec![0.0, 1.0], vec![1.0, 0.0], vec![-5.0, -5.0]];
+        let s = parego_scores(&losses, &[0.0, 0.0, 0.3], &[0.3, 0.7]);
+        assert!(s[2] > s[0].max(s[1]), "{s:?}");
+    }
+
+    #[test]
+    fn simplex_weights_sum_to_one() {
+        let w = simplex_weights(&[0.2, 0.9, 0.5]);
+        assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!(w.iter().all(|&x| x >= 0.0));
+    }
+}

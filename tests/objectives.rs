@@ -1,0 +1,132 @@
+//! A study with two objectives and a constraint, through a real `hypersearch run`: `best`
+//! prints exactly the feasible complete trials no other feasible trial dominates, checked
+//! against a brute-force front computed from the store's `metrics` column.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::Row;
+
+use crate::harness::{Scratch, assert_integrity, assert_ok, on_both_stores, sql, stdout};
+
+const BRANIN_CURRIN: &str = r#"
+[study]
+name = "two-objectives"
+metrics = ["f1", "f2"]
+directions = ["minimize", "minimize"]
+constraints = ["f2 <= 9"]
+
+[objective]
+function = "branin_currin"
+
+[search]
+algorithm = "tpe"
+trials = 40
+seed = 5
+n_startup_trials = 10
+
+[search.space]
+x1 = { float = [0, 1] }
+x2 = { float = [0, 1] }
+"#;
+
+/// (number, f1, f2) of every complete trial, from the store's `metrics` JSON.
+fn complete_trials(db: &Path) -> Vec<(i64, f64, f64)> {
+    sql(
+        db,
+        "SELECT number, metrics FROM trials WHERE state = 'complete' ORDER BY number",
+        |r| (r.get::<i64, _>(0), r.get::<String, _>(1)),
+    )
+    .into_iter()
+    .map(|(number, text)| {
+        let m: serde_json::Value = serde_json::from_str(&text).expect("metrics JSON");
+        let f = |k: &str| m[k].as_f64().expect("a number");
+        (number, f("f1"), f("f2"))
+    })
+    .collect()
+}
+
+fn best_returns_only_the_feasible_pareto_front(dir: &Scratch, db: &Path) {
+    let config = dir.write("study.toml", BRANIN_CURRIN);
+    let db_arg = db.to_str().expect("utf-8");
+    let config_arg = config.to_str().expect("utf-8");
+    assert_ok(&dir.hs(
+        &["run", config_arg, "--db", db_arg, "--workers", "2"],
+        Duration::from_secs(120),
+    ));
+    let trials = complete_trials(db);
+    assert_eq!(trials.len(), 40, "every trial reports both objectives");
+    let feasible: Vec<&(i64, f64, f64)> = trials.iter().filter(|t| t.2 <= 9.0).collect();
+    assert!(feasible.len() < trials.len(), "the constraint bites");
+    let mut front: Vec<i64> = feasible
+        .iter()
+        .filter(|a| {
+            !feasible
+                .iter()
+                .any(|b| b.1 <= a.1 && b.2 <= a.2 && (b.1 < a.1 || b.2 < a.2))
+        })
+        .map(|t| t.0)
+        .collect();
+    front.sort_unstable();
+
+    let output = dir.hs(
+        &["best", "--db", db_arg, "--format", "json"],
+        Duration::from_secs(30),
+    );
+    assert_ok(&output);
+    let best: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    let mut printed: Vec<i64> = best
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|t| t["trial"].as_i64().expect("trial"))
+        .collect();
+    printed.sort_unstable();
+    assert_eq!(printed, front);
+
+    // --top ranks beyond the front: the front's size first, then the next front.
+    let top = (front.len() + 2).to_string();
+    let output = dir.hs(
+        &["best", "--db", db_arg, "--top", &top, "--format", "json"],
+        Duration::from_secs(30),
+    );
+    assert_ok(&output);
+    let ranked: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    let ranked: Vec<i64> = ranked
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|t| t["trial"].as_i64().expect("trial"))
+        .collect();
+    assert_eq!(ranked.len(), (front.len() + 2).min(feasible.len()));
+    let mut head = ranked[..front.len()].to_vec();
+    head.sort_unstable();
+    assert_eq!(head, front, "the front comes first");
+
+    let table = dir.hs(&["best", "--db", db_arg], Duration::from_secs(30));
+    assert_ok(&table);
+    assert!(stdout(&table).contains("f2 (min)"), "{}", stdout(&table));
+    // `show` gives every objective and says whether the trial is feasible.
+    let infeasible = trials
+        .iter()
+        .find(|t| t.2 > 9.0)
+        .expect("an infeasible trial")
+        .0;
+    let show = dir.hs(
+        &["show", &infeasible.to_string(), "--db", db_arg],
+        Duration::from_secs(30),
+    );
+    assert_ok(&show);
+    assert!(
+        stdout(&show).contains("infeasible: breaks f2 <= 9") && stdout(&show).contains("f1 = "),
+        "{}",
+        stdout(&show)
+    );
+    assert_integrity(db);
+}
+
+on_both_stores!(
+    a_two_objective_constrained_study_s_best_is_its_feasible_pareto_front_on_sqlite,
+    a_two_objective_constrained_study_s_best_is_its_feasible_pareto_front_on_postgres,
+    best_returns_only_the_feasible_pareto_front
+);
