@@ -390,3 +390,57 @@ fn a_mean_lie_keeps_the_posterior_mean_and_removes_the_uncertainty() {
     assert!((after.mean[0] - before.mean[0]).abs() < 1e-6);
     assert!(after.variance[0] < 1e-3 * before.variance[0]);
 }
+
+/// One float and a two-way choice whose best float differs per choice: choice 0 is best at
+/// 0.2 (value 0.02), choice 1 at 0.85 (value 0).
+fn interacting(x: &[f64]) -> f64 {
+    if Column::category_index(x[1], 2) == 0 {
+        (x[0] - 0.2).powi(2) + 0.02
+    } else {
+        (x[0] - 0.85).powi(2)
+    }
+}
+
+/// Choice 1 tried only where choice 0 is good, and choice 0 explored around its optimum:
+/// the trust region sits on choice 0's optimum, where choice 1 looks worse than it is.
+fn trapped_history() -> (Vec<f64>, Vec<f64>) {
+    let (zero, one) = (
+        Column::category_position(0, 2),
+        Column::category_position(1, 2),
+    );
+    let mut points = Vec::new();
+    for i in 0..16 {
+        points.extend([0.1 + 0.2 * (i as f64) / 15.0, zero]);
+    }
+    for x in [0.15, 0.2, 0.25, 0.5] {
+        points.extend([x, one]);
+    }
+    let values = points.chunks(2).map(interacting).collect();
+    (points, values)
+}
+
+fn finds_the_other_choices_optimum(settings: Settings) -> bool {
+    let columns = vec![Column::Continuous, Column::Categorical(2)];
+    let mut engine = Engine::new(columns, settings).expect("valid");
+    let (mut points, mut values) = trapped_history();
+    for t in 0..12u64 {
+        let history = History {
+            points: &points,
+            values: &values,
+            pending: &[],
+        };
+        let x = engine.suggest(&history, 1, t).expect("valid").remove(0);
+        values.push(interacting(&x));
+        points.extend(x);
+    }
+    values.iter().any(|&v| v < 0.02)
+}
+
+#[test]
+fn a_choice_that_needs_other_values_of_the_float_is_found_by_the_global_steps() {
+    assert!(finds_the_other_choices_optimum(Settings::default()));
+    assert!(!finds_the_other_choices_optimum(Settings {
+        categorical_global_every: 0,
+        ..Settings::default()
+    }));
+}
