@@ -170,6 +170,12 @@ impl Client {
     /// What the worker does about a call that failed with `status`: `Err` gives the status
     /// back when the call is worth retrying.
     fn classify(&self, call: Call, status: tonic::Status) -> Result<CallError, tonic::Status> {
+        if refused_by_going_away(&status) {
+            // The call crossed the coordinator's announcement that it is closing (the end of
+            // the study, a restart): it was never processed, and another slot may already
+            // know why.
+            return Err(status);
+        }
         match status.code() {
             Code::Unauthenticated | Code::PermissionDenied => {
                 Ok(CallError::Fatal(Error::Refused {
@@ -501,6 +507,20 @@ pub(crate) fn tls_failure(status: &tonic::Status) -> Option<String> {
         .then_some(detail)
 }
 
+/// Whether `status` is a call the coordinator never processed because it was closing its
+/// connection gracefully (HTTP/2 GOAWAY without an error; tonic reports it as `Internal`).
+fn refused_by_going_away(status: &tonic::Status) -> bool {
+    use std::error::Error as _;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = status.source();
+    while let Some(err) = source {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR);
+        }
+        source = err.source();
+    }
+    false
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -535,6 +555,44 @@ mod tests {
         for call in [Call::Register, Call::Lease, Call::Heartbeat] {
             assert_eq!(kind(call, tonic::Status::invalid_argument("x")), "fatal");
             assert_eq!(kind(call, tonic::Status::out_of_range("x")), "fatal");
+        }
+    }
+
+    /// An HTTP/2 peer that reads nothing and, after its settings, announces it is closing
+    /// before any stream (GOAWAY, last stream 0, NO_ERROR), as a coordinator ending its study
+    /// does to a call that crosses its shutdown.
+    async fn closing_peer() -> String {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let settings = [0, 0, 0, 4, 0, 0, 0, 0, 0];
+                let go_away = [0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+                let _ = stream.write_all(&settings).await;
+                let _ = stream.write_all(&go_away).await;
+                open.push(stream);
+            }
+        });
+        format!("http://{address}")
+    }
+
+    /// A call refused by a coordinator that is closing is retried (here until the worker's
+    /// patience runs out), not taken as the coordinator rejecting the worker.
+    #[tokio::test]
+    async fn a_call_crossing_a_graceful_shutdown_is_retried_not_rejected() {
+        let url = closing_peer().await;
+        let client = Client::new(&url, None, None, Duration::from_secs(1)).unwrap();
+        let request = LeaseRequest {
+            worker_id: 1,
+            max_trials: 1,
+            wait_ms: 0,
+        };
+        match client.lease(request).await {
+            Err(CallError::Fatal(Error::Unreachable { .. })) => {}
+            Err(CallError::Fatal(err)) => panic!("fatal at once: {err}"),
+            other => panic!("{:?}", other.map(|_| ()).err().map(|e| format!("{e:?}"))),
         }
     }
 }
