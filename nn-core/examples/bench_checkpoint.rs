@@ -12,7 +12,7 @@
 
 use std::time::Instant;
 
-use nn_core::{Checkpoint, Control, Dataset, EpochMetrics, TrainConfig};
+use nn_core::{Checkpoint, CheckpointSink, Control, Dataset, EpochMetrics, TrainConfig};
 
 #[path = "common/mod.rs"]
 mod common;
@@ -49,7 +49,7 @@ fn timed(config: &TrainConfig, data: &Dataset, checkpoints: bool) -> Result<Time
         encode.push(started.elapsed().as_secs_f64());
         sizes.push(bytes.len());
     };
-    let keep: Option<&mut dyn FnMut(Checkpoint)> = if checkpoints { Some(&mut keep) } else { None };
+    let keep: Option<&mut dyn CheckpointSink> = if checkpoints { Some(&mut keep) } else { None };
     nn_core::train_from(config, data, &mut observe, None, keep)?;
     Ok(Timed { cpu, sizes, encode })
 }

@@ -50,6 +50,6 @@ pub use model::Model;
 pub use ndarray;
 pub use quantize::QuantizedModel;
 pub use train::{
-    Checkpoint, Control, EpochMetrics, Observer, StopReason, TrainReport, Trained, train,
-    train_from, train_model,
+    Checkpoint, CheckpointSink, Control, EpochMetrics, Observer, StopReason, TrainReport, Trained,
+    train, train_from, train_model,
 };

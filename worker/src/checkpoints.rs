@@ -1,10 +1,11 @@
 //! Checkpoints on the worker's side.
 //!
-//! Out: the training hands over a checkpoint after every epoch but the last; the slot sends
-//! the latest one after that epoch's report ([`Outgoing`]), one at a time, paced so that
-//! sending takes at most a [`PACE`]-th of the trial's time: when epochs are far shorter than
-//! an upload (a few milliseconds on the digits set), the ones that came meanwhile are skipped
-//! for the latest; with epochs of a second or more, every one goes.
+//! Out: the slot sends a training's checkpoints after their epoch's report ([`Outgoing`]),
+//! one at a time, paced so that sending takes at most a [`PACE`]-th of the trial's time. The
+//! training takes one (a copy of the network and optimizer, then its encoding) only after an
+//! epoch whose checkpoint would go out ([`Pace::claim`]): when epochs are far shorter than an
+//! upload (a few milliseconds on the digits set), the epochs during an upload and its
+//! cool-down take none; with epochs of a second or more, every one is taken and sent.
 //!
 //! In: fetching the checkpoint a resumed attempt goes on from (its assignment's
 //! [`Resume`]): piece by piece from the offset the worker holds, each piece and the whole
@@ -16,6 +17,8 @@ use hypersearch_proto::model_transfer::{
     CheckpointRefusal, CheckpointRequest, Checksum, MAX_REFUSAL_BYTES, Resume,
 };
 use hypersearch_proto::{LeaseId, Objective};
+
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::time::Instant;
 
@@ -30,6 +33,70 @@ use crate::slot::SlotContext;
 /// upload that took `d`, the next starts `(PACE - 1) * d` later at the earliest.
 pub(crate) const PACE: u32 = 20;
 
+/// When the training of one attempt may take its next checkpoint: shared by the training
+/// thread, which claims a turn after an epoch, and the slot, which gives the next turn when
+/// an upload ends.
+#[derive(Debug, Default)]
+pub(crate) struct Pace(Mutex<Turn>);
+
+/// Where the turns stand.
+#[derive(Debug, Default)]
+struct Turn {
+    /// When the next checkpoint may be taken (none: at once).
+    next_at: Option<std::time::Instant>,
+    /// One was taken and has not been sent yet.
+    claimed: bool,
+    /// The coordinator refused one: no more for this attempt.
+    refused: bool,
+    /// Every epoch's is taken, whatever the uploads do.
+    unpaced: bool,
+}
+
+impl Pace {
+    /// Turns for every epoch (a test reading every checkpoint a training takes).
+    #[cfg(test)]
+    pub fn unpaced() -> Arc<Pace> {
+        Arc::new(Pace(Mutex::new(Turn {
+            unpaced: true,
+            ..Turn::default()
+        })))
+    }
+
+    /// Whether the training takes a checkpoint now: at most one waits or travels at a time,
+    /// and none before the cool-down of the last upload ends.
+    pub fn claim(&self) -> bool {
+        let mut turn = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let due = turn
+            .next_at
+            .is_none_or(|at| std::time::Instant::now() >= at);
+        if turn.unpaced {
+            return !turn.refused;
+        }
+        if turn.refused || turn.claimed || !due {
+            return false;
+        }
+        turn.claimed = true;
+        true
+    }
+
+    /// The checkpoint taken went (or was dropped); the next may be taken from `next_at`.
+    fn release(&self, next_at: Option<Instant>) {
+        let mut turn = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        turn.claimed = false;
+        if next_at.is_some() {
+            turn.next_at = next_at.map(Instant::into_std);
+        }
+    }
+
+    /// The coordinator refused one: the training takes no more.
+    fn refuse(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .refused = true;
+    }
+}
+
 /// A running training's checkpoints on their way to the coordinator.
 #[derive(Default)]
 pub(crate) struct Outgoing {
@@ -39,9 +106,16 @@ pub(crate) struct Outgoing {
     next_at: Option<Instant>,
     /// The coordinator refused one: no more for this attempt.
     refused: bool,
+    /// The turns, shared with the training.
+    pace: Arc<Pace>,
 }
 
 impl Outgoing {
+    /// The turns the training claims its checkpoints by.
+    pub fn pace(&self) -> Arc<Pace> {
+        self.pace.clone()
+    }
+
     /// Holds the checkpoint after `epoch`, replacing one not sent yet.
     pub fn hold(&mut self, epoch: u32, bytes: Vec<u8>) {
         self.latest = Some((epoch, bytes));
@@ -68,6 +142,7 @@ impl Outgoing {
     ) -> Result<(), Error> {
         if self.refused || cancel.cause().is_some() {
             self.latest = None;
+            self.pace.release(None);
             return Ok(());
         }
         let started = Instant::now();
@@ -90,11 +165,13 @@ impl Outgoing {
                 tracing::warn!(trial = lease.trial, epoch, %reason,
                     "the coordinator did not take the checkpoint; the attempt goes on without");
                 self.refused = true;
+                self.pace.refuse();
             }
             Sent::LeaseLost => cancel.stop(StopCause::LeaseLost),
         }
         let ended = Instant::now();
         self.next_at = Some(ended + (ended - started) * (PACE - 1));
+        self.pace.release(self.next_at);
         Ok(())
     }
 }

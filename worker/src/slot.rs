@@ -194,12 +194,16 @@ async fn run_trial(
         return Ok(None);
     };
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let mut outgoing = Outgoing::default();
     objective::start(
         &ctx.study,
         &ctx.datasets,
         ctx.workdir.clone(),
         assignment,
-        resume,
+        objective::Checkpointing {
+            resume,
+            pace: outgoing.pace(),
+        },
         cancel.clone(),
         events,
     );
@@ -207,7 +211,6 @@ async fn run_trial(
     let mut refusal = None;
     let mut model = None;
     let mut epochs = Vec::new();
-    let mut outgoing = Outgoing::default();
     while outcome.is_none() {
         // A checkpoint held back by the pacing goes out when its turn comes, even if the
         // training sends nothing more meanwhile.

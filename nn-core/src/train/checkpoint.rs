@@ -37,6 +37,26 @@ pub struct Checkpoint {
     pub(crate) since_best: usize,
 }
 
+/// Where a training's checkpoints go ([`crate::train_from`]). Taking one copies the network
+/// and the optimizer's state, so the training asks first whether one is wanted after an
+/// epoch; a closure `FnMut(Checkpoint)` wants every one.
+pub trait CheckpointSink {
+    /// Whether a checkpoint after `epoch` epochs is wanted.
+    fn wants(&mut self, epoch: usize) -> bool {
+        let _ = epoch;
+        true
+    }
+
+    /// Takes the checkpoint after `checkpoint.epoch` epochs.
+    fn keep(&mut self, checkpoint: Checkpoint);
+}
+
+impl<F: FnMut(Checkpoint)> CheckpointSink for F {
+    fn keep(&mut self, checkpoint: Checkpoint) {
+        self(checkpoint);
+    }
+}
+
 /// The f32 state of a network and its optimizer, in one fixed order.
 pub(crate) fn values(net: &Network, optimizer: &OptimizerState) -> (Vec<f32>, i32) {
     let mut out = Vec::new();

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, CheckpointSink};
 pub use report::{Control, EpochMetrics, Int8Report, Observer, StopReason, TrainReport};
 
 use crate::augment::Augmenter;
@@ -83,7 +83,7 @@ pub fn train_model<O: Observer + ?Sized>(
 
 /// [`train_model`], going on from `resume` (a [`Checkpoint`] of the same config's training:
 /// the observer sees the epochs after it, the report has the whole history) and, with
-/// `checkpoints`, handing it a checkpoint after every epoch. A resumed training ends bit for
+/// `checkpoints`, handing it a checkpoint after every epoch it wants. A resumed training ends bit for
 /// bit as the uninterrupted one (the `seconds` metric aside: it is wall time).
 ///
 /// # Errors
@@ -93,7 +93,7 @@ pub fn train_from<O: Observer + ?Sized>(
     data: &Dataset,
     observer: &mut O,
     resume: Option<&Checkpoint>,
-    mut checkpoints: Option<&mut dyn FnMut(Checkpoint)>,
+    mut checkpoints: Option<&mut dyn CheckpointSink>,
 ) -> Result<Trained, Error> {
     let tc = config.training();
     let mut net = Network::new(config.network(), data.features(), data.classes(), tc.seed)?;
@@ -200,9 +200,11 @@ pub fn train_from<O: Observer + ?Sized>(
                 since_best += 1;
             }
         }
-        if let Some(keep) = checkpoints.as_mut() {
+        if let Some(sink) = checkpoints.as_mut()
+            && sink.wants(epoch + 1)
+        {
             let (values, optimizer_step) = checkpoint::values(&net, &optimizer);
-            keep(Checkpoint {
+            sink.keep(Checkpoint {
                 epoch: epoch + 1,
                 history: history.clone(),
                 values,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use hypersearch_proto::{Assignment, Metrics, Objective, Outcome, StudyInfo};
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::checkpoints::Pace;
 use crate::held::Cancel;
 pub(crate) use training::DatasetCache;
 
@@ -66,15 +67,24 @@ pub(crate) struct ResumeFrom {
     pub bytes: Vec<u8>,
 }
 
-/// Starts the attempt `assignment` of `study`'s objective (a training going on from
-/// `resume` if given); it stops early when `cancel` fires, and always ends with
+/// A training attempt's checkpoints: the one it goes on from, and the turns it takes new
+/// ones by.
+pub(crate) struct Checkpointing {
+    /// The checkpoint to go on from.
+    pub resume: Option<ResumeFrom>,
+    /// When to take one.
+    pub pace: Arc<Pace>,
+}
+
+/// Starts the attempt `assignment` of `study`'s objective (a training going on from and
+/// taking `checkpoints`); it stops early when `cancel` fires, and always ends with
 /// [`Event::Done`].
 pub(crate) fn start(
     study: &StudyInfo,
     datasets: &DatasetCache,
     workdir: Option<Arc<std::path::Path>>,
     assignment: Assignment,
-    resume: Option<ResumeFrom>,
+    checkpoints: Checkpointing,
     cancel: Arc<Cancel>,
     events: Events,
 ) {
@@ -99,8 +109,8 @@ pub(crate) fn start(
             study.base_config_toml.clone(),
             training::Options {
                 keep_model: study.keep_models,
-                checkpoints: study.checkpoints,
-                resume,
+                checkpoints: study.checkpoints.then_some(checkpoints.pace),
+                resume: checkpoints.resume,
             },
             datasets.clone(),
             assignment,

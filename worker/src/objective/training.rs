@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use hypersearch_proto::{Assignment, FailureKind, Outcome};
 use nn_core::config::DataConfig;
 use nn_core::model::file::KeptModel;
-use nn_core::{Checkpoint, Control, Dataset, EpochMetrics, TrainConfig};
+use nn_core::{Checkpoint, CheckpointSink, Control, Dataset, EpochMetrics, TrainConfig};
 
 use super::{Event, Events, ResumeFrom, finite};
+use crate::checkpoints::Pace;
 use crate::held::Cancel;
 
 /// Data sets kept loaded at once; a study uses one, so this only matters if trials vary it.
@@ -47,8 +48,9 @@ pub(crate) struct Options {
     /// A training that finishes sends its trained network ([`Event::Model`]) before its
     /// outcome.
     pub keep_model: bool,
-    /// A checkpoint ([`Event::Checkpoint`]) after every epoch but the last.
-    pub checkpoints: bool,
+    /// A checkpoint ([`Event::Checkpoint`]) after each epoch but the last whose turn comes
+    /// (none without).
+    pub checkpoints: Option<Arc<Pace>>,
     /// The checkpoint to go on from; one that cannot be used is refused
     /// ([`Event::CheckpointRefused`]) and the training starts from scratch.
     pub resume: Option<ResumeFrom>,
@@ -156,27 +158,20 @@ fn train_one(
             Control::Continue
         }
     };
-    let epochs = config.training().epochs;
-    let mut send_checkpoint = |checkpoint: Checkpoint| {
-        // The last epoch's would never be resumed from: the trial ends with it.
-        if checkpoint.epoch < epochs {
-            let _ = events.send(Event::Checkpoint {
-                epoch: u32::try_from(checkpoint.epoch).unwrap_or(u32::MAX),
-                bytes: checkpoint.encode(),
-            });
-            #[cfg(feature = "test-hooks")]
-            hold_after_checkpoint(checkpoint.epoch);
-        }
-    };
+    let mut checkpoints = options.checkpoints.map(|pace| Checkpoints {
+        pace,
+        epochs: config.training().epochs,
+        events,
+    });
     let resumed = options.resume.and_then(|resume| usable(resume, events));
     let mut result = nn_core::train_from(
         &config,
         &data,
         &mut observer,
         resumed.as_ref(),
-        options
-            .checkpoints
-            .then_some(&mut send_checkpoint as &mut dyn FnMut(Checkpoint)),
+        checkpoints
+            .as_mut()
+            .map(|sink| sink as &mut dyn CheckpointSink),
     );
     if let Err(nn_core::Error::ModelFile(problem)) = &result
         && resumed.is_some()
@@ -186,10 +181,10 @@ fn train_one(
         let _ = events.send(Event::CheckpointRefused(format!(
             "it does not fit this trial's training: {problem}"
         )));
-        let checkpoints = options
-            .checkpoints
-            .then_some(&mut send_checkpoint as &mut dyn FnMut(Checkpoint));
-        result = nn_core::train_from(&config, &data, &mut observer, None, checkpoints);
+        let sink = checkpoints
+            .as_mut()
+            .map(|sink| sink as &mut dyn CheckpointSink);
+        result = nn_core::train_from(&config, &data, &mut observer, None, sink);
     }
     match result {
         Ok(trained) => {
@@ -236,20 +231,50 @@ fn train_one(
     }
 }
 
+/// Where a training's checkpoints go: to the slot, each after an epoch whose turn came.
+struct Checkpoints<'a> {
+    pace: Arc<Pace>,
+    /// The training's epochs: the last one's checkpoint would never be resumed from.
+    epochs: usize,
+    events: &'a Events,
+}
+
+impl CheckpointSink for Checkpoints<'_> {
+    fn wants(&mut self, epoch: usize) -> bool {
+        #[cfg(feature = "test-hooks")]
+        if held_after(epoch) {
+            return true;
+        }
+        epoch < self.epochs && self.pace.claim()
+    }
+
+    fn keep(&mut self, checkpoint: Checkpoint) {
+        let _ = self.events.send(Event::Checkpoint {
+            epoch: u32::try_from(checkpoint.epoch).unwrap_or(u32::MAX),
+            bytes: checkpoint.encode(),
+        });
+        #[cfg(feature = "test-hooks")]
+        if held_after(checkpoint.epoch) {
+            tracing::warn!(
+                epoch = checkpoint.epoch,
+                "test hook: the training holds after this checkpoint"
+            );
+            loop {
+                std::thread::park();
+            }
+        }
+    }
+}
+
 /// The checkpoint testing hook ([`crate::HOLD_AFTER_CHECKPOINT_ENV`]): the training thread
 /// stops for good once it has handed over the checkpoint after the named epoch, so that
 /// checkpoint is the attempt's last (its slot sends it, heartbeats go on).
 #[cfg(feature = "test-hooks")]
-fn hold_after_checkpoint(epoch: usize) {
-    let hold = std::env::var(crate::HOLD_AFTER_CHECKPOINT_ENV)
+fn held_after(epoch: usize) -> bool {
+    std::env::var(crate::HOLD_AFTER_CHECKPOINT_ENV)
         .ok()
-        .and_then(|n| n.trim().parse::<usize>().ok());
-    if hold == Some(epoch) {
-        tracing::warn!(epoch, "test hook: the training holds after this checkpoint");
-        loop {
-            std::thread::park();
-        }
-    }
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        == Some(epoch)
 }
 
 /// The checkpoint `resume` holds, if it decodes and is the one its assignment names; else
@@ -293,7 +318,7 @@ mod tests {
     ) -> tokio::sync::mpsc::UnboundedReceiver<Event> {
         let options = Options {
             keep_model: true,
-            checkpoints: false,
+            checkpoints: None,
             resume: None,
         };
         started_with(base, overrides, options)

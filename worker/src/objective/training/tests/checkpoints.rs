@@ -20,7 +20,7 @@ struct Seen {
 async fn run(resume: Option<ResumeFrom>) -> Seen {
     let options = Options {
         keep_model: false,
-        checkpoints: true,
+        checkpoints: Some(crate::checkpoints::Pace::unpaced()),
         resume,
     };
     let mut received = started_with(BASE, serde_json::json!({}), options);
