@@ -710,7 +710,8 @@ impl State {
         }
         let ended = if let TrialUpdate::Terminal { state, value, .. } = &update {
             let (state, value) = (*state, *value);
-            if let Some(drop) = self.count_terminal(number, state, value) {
+            let judged = self.records[index].judged.clone();
+            if let Some(drop) = self.count_terminal(number, state, value, judged.as_ref()) {
                 self.model_drops.push(drop);
             }
             let record = &mut self.records[index];

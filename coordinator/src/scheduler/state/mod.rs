@@ -15,7 +15,7 @@ use hypersearch_proto::{
     Assignment, FailureKind, JsonObject, LeaseId, Metrics, Outcome, StopDecision,
 };
 use hypersearch_search::order::{OrderStats, Total};
-use hypersearch_search::{Direction, Params, Pruner, TrialRecord};
+use hypersearch_search::{Direction, Judged, Params, Pruner, TrialRecord};
 use tokio::time::Instant;
 
 use super::Progress;
@@ -302,7 +302,7 @@ impl State {
     ) -> Result<State, Error> {
         let kept = rules
             .keep_models
-            .map(|limit| kept::KeptModels::new(limit, rules.direction));
+            .map(|limit| kept::KeptModels::new(limit, rules.direction, rules.objectives.as_ref()));
         let mut state = State {
             kept,
             model_drops: Vec::new(),
@@ -430,8 +430,6 @@ impl State {
                         .map(|l| ended_attempt(stored_trial.number, l));
                 }
             }
-            let _dropped_before =
-                state.count_terminal(stored_trial.number, stored_trial.state, stored_trial.value);
             let judged = match (&state.rules.objectives, &stored_trial.metrics) {
                 (Some(objectives), Some(text)) if stored_trial.state == TrialState::Complete => {
                     serde_json::from_str(text)
@@ -440,6 +438,12 @@ impl State {
                 }
                 _ => None,
             };
+            let _dropped_before = state.count_terminal(
+                stored_trial.number,
+                stored_trial.state,
+                stored_trial.value,
+                judged.as_ref(),
+            );
             let record = TrialRecord {
                 judged,
                 number: stored_trial.number,
@@ -464,13 +468,17 @@ impl State {
         number: u64,
         state: TrialState,
         value: Option<f64>,
+        judged: Option<&Judged>,
     ) -> Option<u64> {
         let mut drop = None;
         match state {
             TrialState::Complete => {
                 self.complete += 1;
                 if let Some(value) = value.filter(|v| v.is_finite()) {
-                    drop = self.kept.as_mut().and_then(|k| k.completed(number, value));
+                    drop = self
+                        .kept
+                        .as_mut()
+                        .and_then(|k| k.completed(number, value, judged));
                     self.completed_values.insert(Total(value));
                     let better = self
                         .best

@@ -783,3 +783,55 @@ fn a_trial_missing_a_metric_of_the_objectives_fails_and_a_complete_one_is_judged
     assert_eq!(judged.values, [0.5, 3.0]);
     assert!(!judged.feasible(), "latency 2 breaks latency <= 1");
 }
+
+#[test]
+fn with_two_objectives_the_kept_models_are_the_front_not_the_best_first_objective() {
+    use hypersearch_search::{Direction, Goal, Objectives};
+    let objectives = Objectives {
+        goals: vec![
+            Goal {
+                metric: "loss".into(),
+                direction: Direction::Minimize,
+            },
+            Goal {
+                metric: "size".into(),
+                direction: Direction::Minimize,
+            },
+        ],
+        constraints: Vec::new(),
+    };
+    let (mut state, now) = started(Rules {
+        budget: 4,
+        keep_models: Some(2),
+        objectives: Some(objectives),
+        ..rules()
+    });
+    let mut tokens = tokens();
+    let mut run = |state: &mut State, loss: f64, size: f64| {
+        let lease = lease_one(state, WORKER, now, &mut tokens).lease;
+        state.model_piece(WORKER, lease, now).unwrap();
+        let completion = Completion {
+            worker_id: WORKER,
+            lease,
+            outcome: Outcome::Finished(Metrics::from([
+                ("loss".to_string(), loss),
+                ("size".to_string(), size),
+            ])),
+            next_max_trials: 0,
+        };
+        state.complete(&completion).unwrap();
+        for number in state.samples_wanted() {
+            sample(state, number);
+        }
+        state.take_model_drops()
+    };
+    assert_eq!(run(&mut state, 0.5, 10.0), Vec::<u64>::new());
+    assert_eq!(run(&mut state, 0.3, 50.0), Vec::<u64>::new());
+    // The worst loss but the smallest: the three are one front, and its middle (trial 0)
+    // has the least crowding distance, so it goes.
+    assert_eq!(run(&mut state, 0.9, 1.0), vec![0]);
+    // Dominated by trial 1 (worse loss, larger): its own goes, although its loss beats
+    // trial 2's.
+    assert_eq!(run(&mut state, 0.4, 60.0), vec![3]);
+    assert_eq!(state.kept.as_ref().unwrap().trials(), vec![1, 2]);
+}
