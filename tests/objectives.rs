@@ -1,6 +1,7 @@
 //! A study with two objectives and a constraint, through a real `hypersearch run`: `best`
 //! prints exactly the feasible complete trials no other feasible trial dominates, checked
-//! against a brute-force front computed from the store's `metrics` column.
+//! against a brute-force front computed from the store's `metrics` column, and `plot`'s
+//! Pareto chart counts the same front.
 
 use std::path::Path;
 use std::time::Duration;
@@ -102,6 +103,31 @@ fn best_returns_only_the_feasible_pareto_front(dir: &Scratch, db: &Path) {
     let mut head = ranked[..front.len()].to_vec();
     head.sort_unstable();
     assert_eq!(head, front, "the front comes first");
+
+    // `plot` draws the same front: its legend counts each standing.
+    let charts = dir.path("charts");
+    let plotted = dir.hs(
+        &[
+            "plot",
+            "--db",
+            db_arg,
+            "--out",
+            charts.to_str().expect("utf-8"),
+            "--format",
+            "svg",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_ok(&plotted);
+    let svg = std::fs::read_to_string(charts.join("pareto.svg")).expect("pareto.svg");
+    for legend in [
+        format!("Pareto front ({})", front.len()),
+        format!("dominated ({})", feasible.len() - front.len()),
+        format!("infeasible ({})", trials.len() - feasible.len()),
+        "f2 (lower is better)".to_string(),
+    ] {
+        assert!(svg.contains(&legend), "`{legend}` missing from pareto.svg");
+    }
 
     let table = dir.hs(&["best", "--db", db_arg], Duration::from_secs(30));
     assert_ok(&table);

@@ -34,9 +34,10 @@
   HS.link = (path, text, attrs) => HS.el("a", Object.assign({ href: HS.href(path) }, attrs || {}), text);
   HS.enc = encodeURIComponent;
 
-  // JSON from the API; a failure carries the server's message and status.
+  // JSON from the API, never from the browser's cache (the study changes under it); a
+  // failure carries the server's message and status.
   HS.getJSON = async function (url) {
-    const response = await fetch(url, { headers: { accept: "application/json" } });
+    const response = await fetch(url, { headers: { accept: "application/json" }, cache: "no-store" });
     const body = await response.json().catch(() => ({ error: response.statusText }));
     if (!response.ok) {
       const err = new Error(body.error || response.statusText);

@@ -5,8 +5,8 @@
 //! Layout:
 //! - this file: [`ImageFormat`], [`PlotError`], [`save`] (one chart to one file);
 //! - [`style`]: colours, the value scale (linear or log), number labels;
-//! - [`history`], [`curves`], [`importance`], [`parallel`], [`slices`], [`timeline`]: the
-//!   study charts; [`run`]: one training run's loss and accuracy.
+//! - [`history`], [`curves`], [`importance`], [`parallel`], [`slices`], [`timeline`],
+//!   [`pareto`] (several objectives): the study charts; [`run`]: one training run's loss and accuracy.
 //!
 //! ```no_run
 //! # let trials: hypersearch_insight::StudyTrials = unimplemented!();
@@ -26,6 +26,7 @@ pub mod curves;
 pub mod history;
 pub mod importance;
 pub mod parallel;
+pub mod pareto;
 pub mod run;
 pub mod slices;
 pub mod style;

@@ -77,6 +77,47 @@ pub fn best(objectives: &Objectives, judged: Vec<Judgement>, top: Option<u64>) -
     feasible
 }
 
+/// The Pareto chart's points: every judged trial at its first two objectives, standing on
+/// the front (among the feasible, over all objectives), dominated, or infeasible.
+pub fn chart_points(
+    objectives: &Objectives,
+    judged: &[Judgement],
+) -> Vec<hypersearch_plots::pareto::Point> {
+    use hypersearch_plots::pareto::{Point, Standing};
+    let directions = objectives.directions();
+    let feasible: Vec<&Judgement> = judged.iter().filter(|j| j.judged.feasible()).collect();
+    let points: Vec<Vec<f64>> = feasible
+        .iter()
+        .map(|j| losses(&j.judged.values, &directions))
+        .collect();
+    let ranks = non_dominated_ranks(&points);
+    let point = |j: &Judgement, standing| Point {
+        number: j.trial.trial,
+        x: j.judged.values[0],
+        y: j.judged.values.get(1).copied().unwrap_or(f64::NAN),
+        standing,
+    };
+    let mut out: Vec<Point> = feasible
+        .iter()
+        .zip(ranks)
+        .map(|(j, rank)| {
+            let standing = if rank == 0 {
+                Standing::Front
+            } else {
+                Standing::Dominated
+            };
+            point(j, standing)
+        })
+        .collect();
+    out.extend(
+        judged
+            .iter()
+            .filter(|j| !j.judged.feasible())
+            .map(|j| point(j, Standing::Infeasible)),
+    );
+    out
+}
+
 /// Prints the chosen trials: a table with one column per objective, or the store's JSON /
 /// CSV listing (whose `metrics` hold every objective and constrained metric).
 pub fn print(

@@ -6,9 +6,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use hypersearch_coordinator::store::TrialState;
+use hypersearch_coordinator::store::query::{TrialOrder, TrialSummary};
 use hypersearch_insight::{curves, history, params, timeline};
+use hypersearch_plots::pareto::{Objective as ParetoObjective, Point as ParetoPoint};
 use hypersearch_plots::{Chart, ImageFormat};
-use hypersearch_search::{SearchSpace, StudyConfig};
+use hypersearch_search::{Direction, StudyConfig};
 
 use crate::cli::StudyArg;
 
@@ -27,7 +30,7 @@ pub enum PlotFormat {
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  hypersearch plot --out charts\n  \
     hypersearch plot --db runs.db --study digits-search --out charts --format both\n\n\
-    It writes history, curves, importance, parallel, timeline and one slice-PARAM chart\n    per parameter.")]
+    It writes history, curves, importance, parallel, timeline and one slice-PARAM chart\n    per parameter; a study with several objectives also gets pareto (its first two).")]
 pub struct PlotArgs {
     #[command(flatten)]
     study: StudyArg,
@@ -42,13 +45,23 @@ pub struct PlotArgs {
 /// `hypersearch plot`.
 pub fn run(args: PlotArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let (trials, spans, config) = args.study.read(async |db, study| {
+    let (trials, spans, config, complete) = args.study.read(async |db, study| {
         let trials = db.study_trials(&study).await?;
         let spans = db.attempt_spans(&study).await?;
         let config = db.study_config(&study).await?;
-        Ok((trials, spans, config))
+        let parsed = StudyConfig::from_toml_str(&config, &trials.study).ok();
+        // Only a study with several objectives has a Pareto chart, which needs every
+        // complete trial's metrics.
+        let complete = match parsed.as_ref().filter(|c| c.objectives.is_multi()) {
+            Some(_) => Some(
+                db.trials(&study, Some(TrialState::Complete), TrialOrder::Number)
+                    .await?,
+            ),
+            None => None,
+        };
+        Ok((trials, spans, parsed, complete))
     })?;
-    let space = study_space(&config, &trials.study);
+    let space = config.as_ref().map(|config| config.space.clone());
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot make the output directory {}", args.out.display()))?;
     let now = SystemTime::now()
@@ -66,6 +79,7 @@ pub fn run(args: PlotArgs) -> anyhow::Result<ExitCode> {
     let importance = hypersearch_insight::importance(&trials, space.as_ref()).unwrap_or_default();
     let table = params::param_table(&trials, space.as_ref());
     let timeline = timeline::timeline(&spans, now);
+    let pareto = pareto_chart(config.as_ref(), complete);
     let mut jobs: Vec<(String, Job<'_>)> = vec![
         (
             "history".into(),
@@ -98,6 +112,18 @@ pub fn run(args: PlotArgs) -> anyhow::Result<ExitCode> {
         "timeline".into(),
         job(hypersearch_plots::timeline::TimelineChart(&timeline)),
     ));
+    if let Some((axes, points)) = &pareto {
+        jobs.push((
+            "pareto".into(),
+            job(hypersearch_plots::pareto::ParetoChart {
+                study: &trials.study,
+                x: &axes[0],
+                y: &axes[1],
+                more_objectives: axes.len() - 2,
+                points,
+            }),
+        ));
+    }
     let out = args.out.as_path();
     let files: Vec<(PathBuf, &Job<'_>, ImageFormat)> = jobs
         .iter()
@@ -165,12 +191,22 @@ fn write_all(files: &[(PathBuf, &Job<'_>, ImageFormat)]) -> anyhow::Result<()> {
     })
 }
 
-/// The search space of the study's stored config, when it still parses (axes then follow
-/// the space's ranges and scales; without it they follow the values).
-fn study_space(config: &str, study: &str) -> Option<SearchSpace> {
-    StudyConfig::from_toml_str(config, study)
-        .ok()
-        .map(|config| config.space)
+/// The Pareto chart's objectives and points, for a study with several objectives.
+fn pareto_chart(
+    config: Option<&StudyConfig>,
+    complete: Option<Vec<TrialSummary>>,
+) -> Option<(Vec<ParetoObjective>, Vec<ParetoPoint>)> {
+    let objectives = &config?.objectives;
+    let judged = super::pareto::judge_all(objectives, complete?);
+    let axes = objectives
+        .goals
+        .iter()
+        .map(|goal| ParetoObjective {
+            metric: goal.metric.clone(),
+            maximize: goal.direction == Direction::Maximize,
+        })
+        .collect();
+    Some((axes, super::pareto::chart_points(objectives, &judged)))
 }
 
 /// A parameter name as part of a file name: letters, digits, `-` and `_` kept, the rest `_`.
