@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use hypersearch_coordinator::store::query::TrialSummary;
-use hypersearch_search::multi::pareto::{losses, non_dominated_ranks, rank_order};
+use hypersearch_search::multi::pareto::{losses, on_front, rank_order};
 use hypersearch_search::{Judged, Objectives};
 
 use super::output::{self, number, say};
@@ -65,8 +65,7 @@ pub fn best(objectives: &Objectives, judged: Vec<Judgement>, top: Option<u64>) -
             .filter_map(|i| slots[i].take())
             .collect();
     }
-    let ranks = non_dominated_ranks(&points);
-    let mut keep = ranks.iter().map(|&r| r == 0);
+    let mut keep = on_front(&points).into_iter();
     feasible.retain(|_| keep.next().unwrap_or(false));
     feasible.sort_by(|a, b| {
         directions[0]
@@ -90,7 +89,6 @@ pub fn chart_points(
         .iter()
         .map(|j| losses(&j.judged.values, &directions))
         .collect();
-    let ranks = non_dominated_ranks(&points);
     let point = |j: &Judgement, standing| Point {
         number: j.trial.trial,
         x: j.judged.values[0],
@@ -99,9 +97,9 @@ pub fn chart_points(
     };
     let mut out: Vec<Point> = feasible
         .iter()
-        .zip(ranks)
-        .map(|(j, rank)| {
-            let standing = if rank == 0 {
+        .zip(on_front(&points))
+        .map(|(j, front)| {
+            let standing = if front {
                 Standing::Front
             } else {
                 Standing::Dominated

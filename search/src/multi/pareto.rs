@@ -65,6 +65,32 @@ pub fn non_dominated_ranks(points: &[Vec<f64>]) -> Vec<usize> {
     rank
 }
 
+/// Whether each point is on the Pareto front (no other point dominates it): the front
+/// alone, in O(n log n + m·n·f) with f the front's size, where [`non_dominated_ranks`]
+/// costs O(m·n²). A point can only be dominated by one before it in lexicographic order,
+/// and, dominance being transitive, by one of the front among those: so each point is
+/// checked against the front found so far.
+pub fn on_front(points: &[Vec<f64>]) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..points.len()).collect();
+    order.sort_by(|&a, &b| {
+        points[a]
+            .iter()
+            .zip(&points[b])
+            .map(|(x, y)| x.total_cmp(y))
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal)
+    });
+    let mut front: Vec<usize> = Vec::new();
+    let mut mask = vec![false; points.len()];
+    for i in order {
+        if !front.iter().any(|&f| dominates(&points[f], &points[i])) {
+            front.push(i);
+            mask[i] = true;
+        }
+    }
+    mask
+}
+
 /// Ranks under constrained domination: the feasible points (total violation 0) by
 /// [`non_dominated_ranks`], then the infeasible ones, one rank per distinct violation,
 /// smallest first.
@@ -187,6 +213,23 @@ mod tests {
         for (i, a) in p.iter().enumerate() {
             let dominated = p.iter().any(|b| dominates(b, a));
             assert_eq!(ranks[i] == 0, !dominated, "point {i}");
+        }
+        // The front alone, in three objectives too, with ties.
+        let mut three: Vec<Vec<f64>> = (0..200)
+            .map(|k| {
+                let k = f64::from(k);
+                vec![
+                    ((k * 0.618_034).fract() * 8.0).round(),
+                    ((k * 0.414_214 + 0.3).fract() * 8.0).round(),
+                    ((k * 0.732_051 + 0.1).fract() * 8.0).round(),
+                ]
+            })
+            .collect();
+        three.push(three[7].clone());
+        for cloud in [&p, &three] {
+            let ranks = non_dominated_ranks(cloud);
+            let front: Vec<bool> = ranks.iter().map(|&r| r == 0).collect();
+            assert_eq!(on_front(cloud), front);
         }
     }
 
