@@ -18,7 +18,7 @@ use sqlx::Row;
 
 use crate::faults::support::{assert_exits_ok, kill_9, serve_on, wait_for, worker};
 use crate::harness::{
-    Proc, Scratch, assert_integrity, assert_ok, heavy, on_both_stores, path, sql, sql_count,
+    Proc, Scratch, assert_integrity, assert_ok, heavy, on_both_stores, path, sql, sql_count, stdout,
 };
 use crate::hostile_workers::{Hand, TOKEN, runtime};
 
@@ -209,6 +209,18 @@ fn a_training_whose_worker_is_killed_after_epoch_7_finishes_on_another_from_epoc
         second.log_text()
     );
     assert_resumed_as_uninterrupted(db, &reference);
+    // `show` tells the resumption as it happened.
+    let show = dir.hs(
+        &["show", "0", "--db", db.to_str().expect("utf-8")],
+        Duration::from_secs(30),
+    );
+    assert_ok(&show);
+    for words in [
+        "completed after 20 epochs (attempt 2 went on from the checkpoint of epoch 7)",
+        "attempt 2 resumed from the checkpoint of epoch 7",
+    ] {
+        assert!(stdout(&show).contains(words), "{}", stdout(&show));
+    }
     if !crate::harness::is_postgres(db) {
         assert_integrity(db);
     }
@@ -349,6 +361,14 @@ fn a_checkpoint_that_does_not_decode_restarts_the_trial_from_scratch_with_the_re
         .map(|(epoch, _)| epoch)
         .collect();
     assert_eq!(second, (1..=6).collect::<Vec<_>>());
+    let show = dir.hs(&["show", "0", "--db", path(&db)], Duration::from_secs(30));
+    assert_ok(&show);
+    assert!(
+        stdout(&show).contains("attempt 2 started over: its checkpoint was refused")
+            && stdout(&show).contains("completed after 6 epochs with"),
+        "{}",
+        stdout(&show)
+    );
     assert_eq!(
         sql(&db, "SELECT curve_from FROM trials", |r| r
             .get::<Option<i64>, _>(0)),

@@ -94,10 +94,20 @@ pub fn ending(detail: &TrialDetail) -> String {
                 .iter()
                 .filter(|e| e.attempt == trial.attempts)
                 .count();
-            let trained = if epochs > 0 {
-                format!(" after {epochs} epochs")
-            } else {
-                String::new()
+            // A resumed attempt reported the epochs after its checkpoint only.
+            let resumed = detail
+                .attempt_history
+                .iter()
+                .find(|a| a.attempt == trial.attempts)
+                .and_then(|a| a.resumed_from);
+            let trained = match (epochs, resumed) {
+                (0, _) => String::new(),
+                (_, Some(from)) => format!(
+                    " after {} epochs (attempt {} went on from the checkpoint of epoch {from})",
+                    epochs as u64 + from,
+                    trial.attempts
+                ),
+                (_, None) => format!(" after {epochs} epochs"),
             };
             match super::pareto::describe(&detail.study_config, trial.metrics.as_ref()) {
                 Some(values) => format!("completed{trained} with {values}"),
@@ -157,6 +167,19 @@ fn print_table(detail: &TrialDetail, objective: &StoredObjective, rerun: Option<
         trial.finished_at.as_deref().unwrap_or("-"),
     );
     for attempt in &detail.attempt_history {
+        if let Some(from) = attempt.resumed_from {
+            say!(
+                "  attempt {} resumed from the checkpoint of epoch {from}",
+                attempt.attempt
+            );
+        }
+        if let Some(note) = &attempt.checkpoint_note {
+            say!(
+                "  attempt {} started over: its checkpoint was refused ({})",
+                attempt.attempt,
+                output::remote(note)
+            );
+        }
         if matches!(attempt.state.as_str(), "failed" | "lost" | "preempted") {
             say!(
                 "  attempt {} {} ({}): {}",

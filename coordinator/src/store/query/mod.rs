@@ -130,6 +130,11 @@ pub struct AttemptSummary {
     pub started_at: String,
     /// When it ended.
     pub finished_at: Option<String>,
+    /// The epoch of the checkpoint it went on from, when it resumed a lost attempt's
+    /// training (its first epoch is the one after).
+    pub resumed_from: Option<u64>,
+    /// Why the checkpoint it was to resume from could not be used (it started over).
+    pub checkpoint_note: Option<String>,
 }
 
 /// Everything about one trial (`hypersearch show`).

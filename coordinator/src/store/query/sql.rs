@@ -369,8 +369,8 @@ pub async fn trial(
 
     let attempt_history = sqlx::query(
         "SELECT a.attempt, w.name AS worker, a.state, a.failure, a.error, a.started_at, \
-         a.finished_at FROM attempts a LEFT JOIN workers w ON w.id = a.worker_id \
-         WHERE a.trial_id = $1 ORDER BY a.attempt",
+         a.finished_at, a.resumed_from, a.checkpoint_note FROM attempts a \
+         LEFT JOIN workers w ON w.id = a.worker_id WHERE a.trial_id = $1 ORDER BY a.attempt",
     )
     .bind(trial_id)
     .fetch_all(&mut *conn)
@@ -389,6 +389,8 @@ pub async fn trial(
             error: cells.get("error")?,
             started_at: cells.get("started_at")?,
             finished_at: cells.get("finished_at")?,
+            resumed_from: cells.maybe_unsigned("resumed_from")?,
+            checkpoint_note: cells.get("checkpoint_note")?,
         })
     })
     .collect::<Result<_, Error>>()?;
