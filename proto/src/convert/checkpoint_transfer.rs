@@ -4,8 +4,8 @@
 //! [`ConvertError`] naming the field.
 
 use super::ConvertError;
+use super::data_transfer::checksum;
 use crate::LeaseId;
-use crate::data_transfer::Checksum;
 use crate::model_transfer::{
     CheckpointRefusal, CheckpointRequest, MAX_CHECKPOINT_BYTES, MAX_REFUSAL_BYTES, Resume,
 };
@@ -39,14 +39,7 @@ impl TryFrom<pb::Resume> for Resume {
                 ),
             ));
         }
-        let sha256 = <[u8; 32]>::try_from(resume.sha256.as_slice())
-            .map(Checksum)
-            .map_err(|_| {
-                ConvertError::new(
-                    "resume.sha256",
-                    format!("{} bytes, a SHA-256 digest has 32", resume.sha256.len()),
-                )
-            })?;
+        let sha256 = checksum("resume.sha256", &resume.sha256)?;
         Ok(Resume {
             epoch: resume.epoch,
             size: resume.size,
@@ -111,6 +104,7 @@ impl TryFrom<pb::RefuseCheckpointRequest> for CheckpointRefusal {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::data_transfer::Checksum;
 
     fn resume() -> Resume {
         Resume {

@@ -11,7 +11,7 @@ use crate::pb;
 /// Most files a data set may list.
 const MAX_DATA_FILES: usize = 64;
 
-fn checksum(field: &str, bytes: &[u8]) -> Result<Checksum, ConvertError> {
+pub(super) fn checksum(field: &str, bytes: &[u8]) -> Result<Checksum, ConvertError> {
     <[u8; 32]>::try_from(bytes).map(Checksum).map_err(|_| {
         ConvertError::new(
             field,

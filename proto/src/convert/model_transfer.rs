@@ -3,8 +3,9 @@
 //! model: a [`ConvertError`] naming the field.
 
 use super::ConvertError;
+use super::data_transfer::checksum;
 use crate::LeaseId;
-use crate::data_transfer::{CHUNK_BYTES, Checksum, DataChunk};
+use crate::data_transfer::{CHUNK_BYTES, DataChunk};
 use crate::model_transfer::{MAX_CHECKPOINT_BYTES, MAX_MODEL_BYTES, ModelPiece, ModelReceipt};
 use crate::pb;
 
@@ -43,14 +44,7 @@ impl TryFrom<pb::PutModelRequest> for ModelPiece {
                 ),
             ));
         }
-        let sha256 = <[u8; 32]>::try_from(request.sha256.as_slice())
-            .map(Checksum)
-            .map_err(|_| {
-                ConvertError::new(
-                    "sha256",
-                    format!("{} bytes, a SHA-256 digest has 32", request.sha256.len()),
-                )
-            })?;
+        let sha256 = checksum("sha256", &request.sha256)?;
         let chunk = request
             .chunk
             .ok_or_else(|| ConvertError::new("chunk", "missing"))?;
@@ -109,6 +103,7 @@ impl From<pb::PutModelReply> for ModelReceipt {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::data_transfer::Checksum;
     use crate::model_transfer::pieces;
 
     fn wire(model: &[u8]) -> pb::PutModelRequest {
