@@ -23,6 +23,7 @@
 //! - [`gp`]: the posterior ([`gp::posterior`]) and the hyperparameter fit ([`gp::fit`]);
 //! - [`kernel`]: Matérn 5/2 ARD with Hamming distance;
 //! - [`acquisition`]: log-EI, log-PI, LCB with gradients;
+//! - [`feasibility`]: constraint GPs and the probability of feasibility;
 //! - [`optimize`]: the acquisition maximizer;
 //! - [`pending`]: fantasized outcomes of pending points;
 //! - [`transform`]: output warping;
@@ -52,6 +53,7 @@ pub mod acquisition;
 pub mod column;
 pub mod engine;
 mod error;
+pub mod feasibility;
 pub mod gp;
 pub mod kernel;
 pub mod lbfgsb;
@@ -63,5 +65,7 @@ pub mod special;
 pub mod transform;
 
 pub use column::{Column, Columns};
-pub use engine::{AcquisitionChoice, Engine, History, Liar, OutputWarping, Settings, TrustRegion};
+pub use engine::{
+    AcquisitionChoice, Engine, History, Liar, Margins, OutputWarping, Settings, TrustRegion,
+};
 pub use error::Error;

@@ -1,0 +1,206 @@
+//! Constraints learned from the observations: one GP per constraint margin (on the
+//! observations that reported it, same inputs as the objective), and what the engine needs
+//! from them in one call: the probability of feasibility that multiplies the acquisition,
+//! and a ranking of the observations (feasible ones by value, then the infeasible ones by
+//! violation) that decides the incumbent and the trust region's successes.
+//!
+//! Pending points carry no constraint values: the constraint models are not extended by
+//! lies (only the objective's posterior is), so a round of parallel suggestions shares the
+//! same probability of feasibility and is spread out by the objective's lies alone.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rand_chacha::ChaCha8Rng;
+
+use super::Engine;
+use crate::Error;
+use crate::acquisition::Acquisition;
+use crate::feasibility::{ConstraintModel, Feasibility};
+use crate::gp::FitSettings;
+use crate::kernel::Inputs;
+
+/// The constraint margins of the observed points (≤ 0 when a constraint holds), row-major:
+/// `count` per observed point, in the order of [`super::History::points`]; NaN when a point
+/// did not report that constraint.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Margins<'a> {
+    /// `n × count` margins, row-major.
+    pub values: &'a [f64],
+    /// Number of constraints.
+    pub count: usize,
+}
+
+impl Margins<'_> {
+    /// The margins of observed point `row`.
+    fn row(&self, row: usize) -> &[f64] {
+        &self.values[row * self.count..(row + 1) * self.count]
+    }
+
+    /// Checks there are `count` margins per observed point.
+    pub(super) fn check(&self, points: usize) -> Result<(), Error> {
+        if self.values.len() == points * self.count {
+            Ok(())
+        } else {
+            Err(Error::MarginCount {
+                points,
+                constraints: self.count,
+                margins: self.values.len(),
+            })
+        }
+    }
+}
+
+/// What one call knows about the constraints.
+#[derive(Debug, Clone)]
+pub(super) struct Standing {
+    /// The constraint models.
+    pub feasibility: Arc<Feasibility>,
+    /// Whether any usable observation satisfies every constraint.
+    pub any_feasible: bool,
+    /// Per usable observation (in the order the engine keeps them), its rank key: its value
+    /// when feasible; otherwise worse than every feasible value, by its total violation.
+    pub ranking: Vec<f64>,
+    /// Rank keys by the bits of an observation's coordinates, for models fitted on a
+    /// subset of the observations.
+    by_point: HashMap<Vec<u64>, f64>,
+}
+
+impl Standing {
+    /// The rank key of an observed point (`+inf` when it is not an observation).
+    pub fn rank_of(&self, point: &[f64]) -> f64 {
+        self.by_point
+            .get(&bits(point))
+            .copied()
+            .unwrap_or(f64::INFINITY)
+    }
+
+    /// `objective` multiplied by the probability of feasibility; the probability alone
+    /// while nothing is feasible.
+    pub fn constrain(&self, objective: Acquisition) -> Acquisition {
+        if self.any_feasible {
+            Acquisition::Constrained {
+                objective: Box::new(objective),
+                feasibility: Arc::clone(&self.feasibility),
+            }
+        } else {
+            Acquisition::Feasibility(Arc::clone(&self.feasibility))
+        }
+    }
+}
+
+fn bits(point: &[f64]) -> Vec<u64> {
+    point.iter().map(|v| v.to_bits()).collect()
+}
+
+/// Rank keys: feasible values as they are, infeasible ones beyond the worst value by the
+/// spread of the values times `0.1 +` their share of the largest violation.
+fn rank_keys(values: &[f64], violations: &[f64]) -> Vec<f64> {
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    let spread = if hi > lo { hi - lo } else { 1.0 };
+    let worst = violations.iter().copied().fold(0.0, f64::max);
+    values
+        .iter()
+        .zip(violations)
+        .map(|(&v, &violation)| {
+            if violation <= 0.0 {
+                v
+            } else {
+                hi + spread * (0.1 + violation / worst)
+            }
+        })
+        .collect()
+}
+
+impl Engine {
+    /// Fits one GP per constraint on the observed points that reported it (warm-started
+    /// from the previous call's fit of that constraint) and ranks the usable observations
+    /// `kept` (indices into `observed`, with `values`). A constraint whose GP cannot be
+    /// fitted (fewer than two reports, or a failed factorization) is left out of the
+    /// probability. `None` without constraints.
+    pub(super) fn constraint_standing(
+        &mut self,
+        observed: &[Vec<f64>],
+        margins: &Margins<'_>,
+        kept: &[usize],
+        values: &[f64],
+        rng: &mut ChaCha8Rng,
+    ) -> Option<Standing> {
+        if margins.count == 0 {
+            return None;
+        }
+        self.constraint_warm.resize(margins.count, None);
+        // Few restarts: a constraint GP only has to place the boundary, and each is
+        // refitted on every call.
+        let settings = FitSettings {
+            random_restarts: self.settings.fit.random_restarts.min(1),
+            ..self.settings.fit.clone()
+        };
+        let mut models = Vec::with_capacity(margins.count);
+        for c in 0..margins.count {
+            let reported: Vec<usize> = (0..observed.len())
+                .filter(|&i| margins.row(i)[c].is_finite())
+                .collect();
+            if reported.len() < 2 {
+                continue;
+            }
+            let inputs = Inputs::new(
+                reported.iter().flat_map(|&i| observed[i].clone()).collect(),
+                self.columns.categorical_mask().to_vec(),
+            );
+            let y: Vec<f64> = reported.iter().map(|&i| margins.row(i)[c]).collect();
+            let warm = self.constraint_warm[c].as_deref();
+            if let Some(fitted) = ConstraintModel::fit(inputs, &y, warm, &settings, rng) {
+                self.constraint_warm[c] = Some(fitted.raw);
+                models.push(fitted.model);
+            }
+        }
+        // A margin that was not reported counts as violated.
+        let violations: Vec<f64> = kept
+            .iter()
+            .map(|&i| {
+                margins
+                    .row(i)
+                    .iter()
+                    .map(|&m| {
+                        if m.is_nan() {
+                            f64::INFINITY
+                        } else {
+                            m.max(0.0)
+                        }
+                    })
+                    .sum::<f64>()
+                    .min(f64::MAX)
+            })
+            .collect();
+        let ranking = rank_keys(values, &violations);
+        let by_point = kept
+            .iter()
+            .zip(&ranking)
+            .map(|(&i, &r)| (bits(&observed[i]), r))
+            .collect();
+        Some(Standing {
+            feasibility: Arc::new(Feasibility::new(models)),
+            any_feasible: violations.iter().any(|&v| v <= 0.0),
+            ranking,
+            by_point,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn infeasible_observations_rank_behind_every_feasible_one_by_violation() {
+        let keys = rank_keys(&[3.0, -1.0, 0.5, 2.0], &[0.0, 2.0, 0.0, 0.5]);
+        assert_eq!(keys[0], 3.0);
+        assert_eq!(keys[2], 0.5);
+        assert!(keys[3] > 3.0 && keys[1] > keys[3], "{keys:?}");
+    }
+}
