@@ -307,7 +307,7 @@ fn main() {
                 "-".into()
             };
             println!(
-                "| {} (f* = {optimum:.4}) | {name} | {:.2e} | {geo:.2e} | {none} | {:.0}% | {ms} |",
+                "| {} (f* = {optimum:.7}) | {name} | {:.2e} | {geo:.2e} | {none} | {:.0}% | {ms} |",
                 p.name,
                 median(regrets),
                 100.0 * share

@@ -76,9 +76,12 @@ impl Standing {
     }
 
     /// `objective` multiplied by the probability of feasibility; the probability alone
-    /// while nothing is feasible.
+    /// while nothing is feasible; `objective` as it is when no constraint model could be
+    /// fitted.
     pub fn constrain(&self, objective: Acquisition) -> Acquisition {
-        if self.any_feasible {
+        if self.feasibility.is_empty() {
+            objective
+        } else if self.any_feasible {
             Acquisition::Constrained {
                 objective: Box::new(objective),
                 feasibility: Arc::clone(&self.feasibility),
@@ -195,6 +198,152 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Column, History, Settings};
+
+    /// Minimum at (0.8, 0.8), outside the feasible half `x + y ≤ 1`; the constrained
+    /// minimum is at (0.5, 0.5), value 0.18, on the boundary.
+    fn corner(x: &[f64]) -> (f64, f64) {
+        (
+            (x[0] - 0.8).powi(2) + (x[1] - 0.8).powi(2),
+            x[0] + x[1] - 1.0,
+        )
+    }
+
+    /// `trials` sequential suggestions on [`corner`], learning the constraint when
+    /// `learn`; returns the points and their margins.
+    fn run(trials: usize, learn: bool) -> (Vec<Vec<f64>>, Vec<f64>, Vec<f64>) {
+        let mut engine =
+            Engine::new(vec![Column::Continuous; 2], Settings::default()).expect("valid");
+        let (mut points, mut values, mut margins) = (Vec::new(), Vec::new(), Vec::new());
+        let mut rows = Vec::new();
+        for t in 0..trials {
+            let history = History {
+                points: &points,
+                values: &values,
+                pending: &[],
+            };
+            let m = Margins {
+                values: if learn { &margins } else { &[] },
+                count: usize::from(learn),
+            };
+            let x = engine
+                .suggest_constrained(&history, &m, 1, t as u64)
+                .expect("valid history")
+                .remove(0);
+            let (f, margin) = corner(&x);
+            values.push(f);
+            margins.push(margin);
+            points.extend_from_slice(&x);
+            rows.push(x);
+        }
+        if !learn {
+            margins.clear();
+        }
+        let all: Vec<f64> = rows.iter().map(|x| corner(x).1).collect();
+        (rows, values, all)
+    }
+
+    fn best_feasible(values: &[f64], margins: &[f64]) -> f64 {
+        values
+            .iter()
+            .zip(margins)
+            .filter(|&(_, &m)| m <= 0.0)
+            .map(|(&v, _)| v)
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    #[test]
+    fn late_suggestions_are_feasible_and_reach_the_optimum_on_the_boundary() {
+        let (_, values, margins) = run(30, true);
+        let late_feasible = margins[15..].iter().filter(|&&m| m <= 0.0).count();
+        assert!(late_feasible >= 10, "{late_feasible} of 15: {margins:?}");
+        let best = best_feasible(&values, &margins);
+        assert!(best < 0.18 + 2e-3, "best feasible {best}");
+        // Ignoring the constraint, the search goes to the unconstrained minimum instead.
+        let (_, values, margins) = run(30, false);
+        let blind = margins[15..].iter().filter(|&&m| m <= 0.0).count();
+        assert!(blind < late_feasible, "{blind} vs {late_feasible}");
+        assert!(best <= best_feasible(&values, &margins));
+    }
+
+    #[test]
+    fn with_nothing_feasible_yet_the_next_point_heads_for_feasibility() {
+        // Eight observations with x ≥ 0.4 under the constraint x ≤ 0.15: none feasible.
+        let rows: Vec<[f64; 2]> = (0..8)
+            .map(|k| {
+                [
+                    0.4 + 0.6 * ((k * 5 % 8) as f64 / 7.0),
+                    (k as f64 + 0.5) / 8.0,
+                ]
+            })
+            .collect();
+        let points: Vec<f64> = rows.iter().flatten().copied().collect();
+        let values: Vec<f64> = rows.iter().map(|x| -x[0]).collect();
+        let margins: Vec<f64> = rows.iter().map(|x| x[0] - 0.15).collect();
+        let history = History {
+            points: &points,
+            values: &values,
+            pending: &[],
+        };
+        let m = Margins {
+            values: &margins,
+            count: 1,
+        };
+        let mut engine =
+            Engine::new(vec![Column::Continuous; 2], Settings::default()).expect("valid");
+        for seed in 0..3 {
+            let x = engine
+                .suggest_constrained(&history, &m, 1, seed)
+                .expect("valid")
+                .remove(0);
+            // The objective alone would push x up; feasibility pulls it below the data.
+            assert!(x[0] < 0.4, "seed {seed}: {x:?}");
+        }
+    }
+
+    #[test]
+    fn fresh_engines_agree_given_the_same_history_margins_and_seed() {
+        let (rows, values, margins) = run(14, true);
+        let points: Vec<f64> = rows.concat();
+        let history = History {
+            points: &points,
+            values: &values,
+            pending: &points[..4],
+        };
+        let m = Margins {
+            values: &margins,
+            count: 1,
+        };
+        let ask = || {
+            Engine::new(vec![Column::Continuous; 2], Settings::default())
+                .expect("valid")
+                .suggest_constrained(&history, &m, 3, 7)
+                .expect("valid")
+        };
+        assert_eq!(ask(), ask());
+    }
+
+    #[test]
+    fn margins_must_come_one_per_constraint_and_observation() {
+        let mut engine = Engine::new(vec![Column::Continuous], Settings::default()).expect("ok");
+        let history = History {
+            points: &[0.1, 0.5],
+            values: &[1.0, 2.0],
+            pending: &[],
+        };
+        let m = Margins {
+            values: &[0.3, -0.1, 0.2],
+            count: 2,
+        };
+        assert_eq!(
+            engine.suggest_constrained(&history, &m, 1, 0),
+            Err(Error::MarginCount {
+                points: 2,
+                constraints: 2,
+                margins: 3
+            })
+        );
+    }
 
     #[test]
     fn infeasible_observations_rank_behind_every_feasible_one_by_violation() {

@@ -343,13 +343,11 @@ impl Engine {
         standing: Option<&Standing>,
     ) -> Option<Model> {
         let rows: Vec<Vec<f64>> = (0..gp.len()).map(|i| gp.inputs().row(i).to_vec()).collect();
-        let lowest = (0..y.len()).min_by(|&a, &b| y[a].total_cmp(&y[b]))?;
         let best_index = match standing {
-            Some(s) => (0..y.len())
-                .min_by(|&a, &b| s.rank_of(&rows[a]).total_cmp(&s.rank_of(&rows[b])))
-                .filter(|_| s.any_feasible)
-                .unwrap_or(lowest),
-            None => lowest,
+            Some(s) => {
+                (0..y.len()).min_by(|&a, &b| s.rank_of(&rows[a]).total_cmp(&s.rank_of(&rows[b])))?
+            }
+            None => (0..y.len()).min_by(|&a, &b| y[a].total_cmp(&y[b]))?,
         };
         let best = y[best_index];
         let lies: Vec<f64> = match self.settings.liar {

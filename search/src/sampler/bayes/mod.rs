@@ -363,3 +363,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod constrained_tests;
