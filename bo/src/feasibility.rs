@@ -7,6 +7,7 @@
 use rand::Rng;
 
 use crate::acquisition::Acquisition;
+use crate::gp::fit::params_from_raw;
 use crate::gp::{FitSettings, Gp, fit};
 use crate::kernel::Inputs;
 use crate::transform::{OutputTransform, Warp};
@@ -32,26 +33,35 @@ pub struct FittedConstraint {
 impl ConstraintModel {
     /// Fits a GP to `margins` (one per row of `inputs`, all finite) after standardizing them
     /// (no power warp: the sign of a margin is what matters). `warm` is the previous fit's
-    /// raw hyperparameters. `None` when the fit or the factorization fails.
+    /// raw hyperparameters: the start of the optimization, or, with `reuse`, the
+    /// hyperparameters themselves (no optimization). `None` when the fit or the
+    /// factorization fails.
     pub fn fit(
         inputs: Inputs,
         margins: &[f64],
         warm: Option<&[f64]>,
+        reuse: bool,
         settings: &FitSettings,
         rng: &mut (impl Rng + ?Sized),
     ) -> Option<FittedConstraint> {
         let (transform, y) = OutputTransform::with_warp(margins, Warp::Identity);
-        let fitted = fit(&inputs, &y, warm, settings, rng);
-        if !fitted.objective.is_finite() {
-            return None;
-        }
-        let gp = Gp::new(inputs, y, fitted.params)?;
+        let (params, raw) = match warm {
+            Some(raw) if reuse => (params_from_raw(raw, settings.noise_floor), raw.to_vec()),
+            _ => {
+                let fitted = fit(&inputs, &y, warm, settings, rng);
+                if !fitted.objective.is_finite() {
+                    return None;
+                }
+                (fitted.params, fitted.raw)
+            }
+        };
+        let gp = Gp::new(inputs, y, params)?;
         Some(FittedConstraint {
             model: ConstraintModel {
                 gp,
                 threshold: transform.forward(0.0),
             },
-            raw: fitted.raw,
+            raw,
         })
     }
 
@@ -148,6 +158,7 @@ mod tests {
             Inputs::new(xs, vec![false]),
             &margins,
             None,
+            false,
             &FitSettings::default(),
             &mut rng,
         )

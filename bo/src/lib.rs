@@ -15,7 +15,9 @@
 //! through a Cholesky extension, or as fantasies (log-EI averaged over joint posterior
 //! samples of their outcomes); with points in flight, the lower confidence bound on the
 //! lie-extended posterior instead of log-EI (GP-BUCB), so that a round of parallel
-//! suggestions spreads out; no repeats of observed or pending points.
+//! suggestions spreads out; under constraints ([`Engine::suggest_constrained`]), one GP per
+//! constraint margin and the acquisition multiplied by the probability of feasibility, the
+//! best feasible observation as the incumbent; no repeats of observed or pending points.
 //!
 //! Layout:
 //! - [`column`]: what each coordinate means, snapping onto allowed values;

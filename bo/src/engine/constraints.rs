@@ -121,7 +121,8 @@ fn rank_keys(values: &[f64], violations: &[f64]) -> Vec<f64> {
 
 impl Engine {
     /// Fits one GP per constraint on the observed points that reported it (warm-started
-    /// from the previous call's fit of that constraint) and ranks the usable observations
+    /// from the previous call's fit of that constraint, or reusing it as the objective's
+    /// model does) and ranks the usable observations
     /// `kept` (indices into `observed`, with `values`). A constraint whose GP cannot be
     /// fitted (fewer than two reports, or a failed factorization) is left out of the
     /// probability. `None` without constraints.
@@ -143,6 +144,9 @@ impl Engine {
             random_restarts: self.settings.fit.random_restarts.min(1),
             ..self.settings.fit.clone()
         };
+        // Refitted on the objective's schedule: past `REFIT_FROM` observations, only when
+        // they have grown enough since the last optimization.
+        let reuse = self.reuses_fit(values.len());
         let mut models = Vec::with_capacity(margins.count);
         for c in 0..margins.count {
             let reported: Vec<usize> = (0..observed.len())
@@ -157,7 +161,7 @@ impl Engine {
             );
             let y: Vec<f64> = reported.iter().map(|&i| margins.row(i)[c]).collect();
             let warm = self.constraint_warm[c].as_deref();
-            if let Some(fitted) = ConstraintModel::fit(inputs, &y, warm, &settings, rng) {
+            if let Some(fitted) = ConstraintModel::fit(inputs, &y, warm, reuse, &settings, rng) {
                 self.constraint_warm[c] = Some(fitted.raw);
                 models.push(fitted.model);
             }
