@@ -92,6 +92,22 @@ impl Standing {
     }
 }
 
+/// The index of the incumbent among a model's `rows` (with values `y`): the lowest value,
+/// or under constraints the best by rank (the best feasible, the least violating while
+/// none is). `None` without rows.
+pub(super) fn incumbent(
+    rows: &[Vec<f64>],
+    y: &[f64],
+    standing: Option<&Standing>,
+) -> Option<usize> {
+    match standing {
+        Some(s) => {
+            (0..y.len()).min_by(|&a, &b| s.rank_of(&rows[a]).total_cmp(&s.rank_of(&rows[b])))
+        }
+        None => (0..y.len()).min_by(|&a, &b| y[a].total_cmp(&y[b])),
+    }
+}
+
 fn bits(point: &[f64]) -> Vec<u64> {
     point.iter().map(|v| v.to_bits()).collect()
 }

@@ -6,9 +6,10 @@
 //! point that repeats nothing already observed or pending is returned. Before enough
 //! observations exist, points come from a scrambled Sobol design.
 //!
-//! Layout: `settings` (what a caller may tune), `surrogate` (the global fit on each output
-//! scale and the choice among them), `trust_region` (the region's side and shape, and the
-//! local model fitted within it).
+//! Layout: `settings` (what a caller may tune), `observations` (what a model is fitted on),
+//! `surrogate` (the global fit on each output scale and the choice among them),
+//! `trust_region` (the region's side and shape, and the local model fitted within it),
+//! `constraints` (the constraint models and the feasible incumbent).
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -343,12 +344,7 @@ impl Engine {
         standing: Option<&Standing>,
     ) -> Option<Model> {
         let rows: Vec<Vec<f64>> = (0..gp.len()).map(|i| gp.inputs().row(i).to_vec()).collect();
-        let best_index = match standing {
-            Some(s) => {
-                (0..y.len()).min_by(|&a, &b| s.rank_of(&rows[a]).total_cmp(&s.rank_of(&rows[b])))?
-            }
-            None => (0..y.len()).min_by(|&a, &b| y[a].total_cmp(&y[b]))?,
-        };
+        let best_index = constraints::incumbent(&rows, y, standing)?;
         let best = y[best_index];
         let lies: Vec<f64> = match self.settings.liar {
             _ if pending.is_empty() => Vec::new(),
