@@ -1,7 +1,12 @@
 //! Acquisition functions on the posterior of standardized outputs that are **minimized**;
 //! every acquisition here is to be **maximized**. Batched evaluation with gradients goes
-//! through [`Gp::value_with_gradient`].
+//! through [`Gp::value_with_gradient`]. Under constraints, a log acquisition is multiplied by
+//! the probability of feasibility (its log added, [`Acquisition::Constrained`]), or replaced
+//! by it while no observation is feasible ([`Acquisition::Feasibility`]).
 
+use std::sync::Arc;
+
+use crate::feasibility::Feasibility;
 use crate::gp::Gp;
 use crate::linalg::Matrix;
 use crate::special::{d_log_h, d_log_norm_cdf, log_h, log_norm_cdf};
@@ -21,7 +26,7 @@ pub struct Fantasies {
 }
 
 /// An acquisition function.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Acquisition {
     /// Logarithm of the expected improvement below `best`.
     LogEi {
@@ -42,6 +47,21 @@ pub enum Acquisition {
     /// pending points (each sample conditions the posterior mean on its outcomes and
     /// improves on its own incumbent; the variance is the same for all).
     PendingLogEi(Fantasies),
+    /// `objective` plus the log probability that every constraint holds (constrained EI in
+    /// log space). The constraint term is read from the constraint models, not from the
+    /// objective's posterior, so it enters [`Acquisition::evaluate`] and
+    /// [`Acquisition::evaluate_with_gradient`] only; the single-point methods give the
+    /// objective's part.
+    Constrained {
+        /// The acquisition on the objective's GP.
+        objective: Box<Acquisition>,
+        /// The constraint models.
+        feasibility: Arc<Feasibility>,
+    },
+    /// The log probability that every constraint holds, alone: the acquisition while no
+    /// observation is feasible. Like [`Acquisition::Constrained`], it is seen only by the
+    /// batch methods; the single-point methods give 0.
+    Feasibility(Arc<Feasibility>),
 }
 
 impl Acquisition {
@@ -58,6 +78,10 @@ impl Acquisition {
                 (log_norm_cdf(z), -r / sigma, -z * r / (2.0 * var))
             }
             Acquisition::Lcb { kappa } => (kappa * sigma - mean, -1.0, kappa / (2.0 * sigma)),
+            Acquisition::Constrained { objective, .. } => {
+                objective.value_and_partials(mean, variance)
+            }
+            Acquisition::Feasibility(_) => (0.0, 0.0, 0.0),
             Acquisition::PendingLogEi(f) => {
                 let mut dm = vec![0.0; f.best.len()];
                 let means = vec![mean; f.best.len()];
@@ -72,6 +96,9 @@ impl Acquisition {
     /// the means into `dmeans` and returns the value and its derivative with respect to the
     /// variance.
     pub fn value(&self, means: &[f64], variance: f64, dmeans: &mut [f64]) -> (f64, f64) {
+        if let Acquisition::Constrained { objective, .. } = self {
+            return objective.value(means, variance, dmeans);
+        }
         let Acquisition::PendingLogEi(f) = self else {
             let (v, dm, dv) = self.value_and_partials(means[0], variance);
             dmeans[0] = dm;
@@ -102,12 +129,56 @@ impl Acquisition {
     pub fn alphas<'a>(&'a self, gp: &'a Gp) -> &'a Matrix {
         match self {
             Acquisition::PendingLogEi(f) => &f.alphas,
+            Acquisition::Constrained { objective, .. } => objective.alphas(gp),
             _ => gp.alpha(),
         }
     }
 
     /// Values at a batch of row-major points.
     pub fn evaluate(&self, gp: &Gp, points: &[f64]) -> Vec<f64> {
+        match self {
+            Acquisition::Constrained {
+                objective,
+                feasibility,
+            } => {
+                let mut values = objective.evaluate(gp, points);
+                let log_pof = feasibility.log_probability(points);
+                values.iter_mut().zip(log_pof).for_each(|(v, l)| *v += l);
+                values
+            }
+            Acquisition::Feasibility(feasibility) => feasibility.log_probability(points),
+            _ => self.evaluate_objective(gp, points),
+        }
+    }
+
+    /// Values at a batch of row-major points, with gradients written row-major into `grad`.
+    pub fn evaluate_with_gradient(&self, gp: &Gp, points: &[f64], grad: &mut [f64]) -> Vec<f64> {
+        match self {
+            Acquisition::Constrained {
+                objective,
+                feasibility,
+            } => {
+                let mut values = objective.evaluate_with_gradient(gp, points, grad);
+                let log_pof =
+                    feasibility.log_probability_with_gradient(points, grad, &mut Vec::new());
+                values.iter_mut().zip(log_pof).for_each(|(v, l)| *v += l);
+                values
+            }
+            Acquisition::Feasibility(feasibility) => {
+                grad.iter_mut().for_each(|g| *g = 0.0);
+                feasibility.log_probability_with_gradient(points, grad, &mut Vec::new())
+            }
+            _ => gp.value_with_gradient(
+                points,
+                self.alphas(gp),
+                |means, variance, dmeans| self.value(means, variance, dmeans),
+                grad,
+            ),
+        }
+    }
+
+    /// Values of an acquisition that reads only the objective's posterior.
+    fn evaluate_objective(&self, gp: &Gp, points: &[f64]) -> Vec<f64> {
         let alphas = self.alphas(gp);
         let pred = gp.predict_multi(points, alphas);
         let mut dmeans = vec![0.0; alphas.ncols()];
@@ -116,16 +187,6 @@ impl Acquisition {
             .enumerate()
             .map(|(i, &v)| self.value(pred.means.col(i), v, &mut dmeans).0)
             .collect()
-    }
-
-    /// Values at a batch of row-major points, with gradients written row-major into `grad`.
-    pub fn evaluate_with_gradient(&self, gp: &Gp, points: &[f64], grad: &mut [f64]) -> Vec<f64> {
-        gp.value_with_gradient(
-            points,
-            self.alphas(gp),
-            |means, variance, dmeans| self.value(means, variance, dmeans),
-            grad,
-        )
     }
 }
 

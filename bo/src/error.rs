@@ -32,6 +32,18 @@ pub enum Error {
         /// Number of observed values.
         values: usize,
     },
+    /// Constraint margins are not one per constraint and observed point.
+    #[error(
+        "{margins} constraint margins for {points} observed points and {constraints} constraints"
+    )]
+    MarginCount {
+        /// Number of observed points.
+        points: usize,
+        /// Number of constraints.
+        constraints: usize,
+        /// Number of margins given.
+        margins: usize,
+    },
     /// A coordinate is outside the unit interval or not a number.
     #[error("{what} row {row}, column {column}: coordinate {value} is not in [0, 1]")]
     OutsideCube {

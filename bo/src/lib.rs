@@ -15,7 +15,9 @@
 //! through a Cholesky extension, or as fantasies (log-EI averaged over joint posterior
 //! samples of their outcomes); with points in flight, the lower confidence bound on the
 //! lie-extended posterior instead of log-EI (GP-BUCB), so that a round of parallel
-//! suggestions spreads out; no repeats of observed or pending points.
+//! suggestions spreads out; under constraints ([`Engine::suggest_constrained`]), one GP per
+//! constraint margin and the acquisition multiplied by the probability of feasibility, the
+//! best feasible observation as the incumbent; no repeats of observed or pending points.
 //!
 //! Layout:
 //! - [`column`]: what each coordinate means, snapping onto allowed values;
@@ -23,6 +25,7 @@
 //! - [`gp`]: the posterior ([`gp::posterior`]) and the hyperparameter fit ([`gp::fit`]);
 //! - [`kernel`]: Matérn 5/2 ARD with Hamming distance;
 //! - [`acquisition`]: log-EI, log-PI, LCB with gradients;
+//! - [`feasibility`]: constraint GPs and the probability of feasibility;
 //! - [`optimize`]: the acquisition maximizer;
 //! - [`pending`]: fantasized outcomes of pending points;
 //! - [`transform`]: output warping;
@@ -52,6 +55,7 @@ pub mod acquisition;
 pub mod column;
 pub mod engine;
 mod error;
+pub mod feasibility;
 pub mod gp;
 pub mod kernel;
 pub mod lbfgsb;
@@ -63,5 +67,7 @@ pub mod special;
 pub mod transform;
 
 pub use column::{Column, Columns};
-pub use engine::{AcquisitionChoice, Engine, History, Liar, OutputWarping, Settings, TrustRegion};
+pub use engine::{
+    AcquisitionChoice, Engine, History, Liar, Margins, OutputWarping, Settings, TrustRegion,
+};
 pub use error::Error;

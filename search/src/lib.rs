@@ -52,6 +52,9 @@ pub use error::{ConfigError, ConfigErrorKind, SearchError};
 pub use multi::{Constraint, Goal, Judged, Objectives, Operator};
 pub use params::{ParamValue, Params};
 pub use pruner::{Decision, Pruner, StopReason, make_pruner};
-pub use sampler::{SampleContext, Sampler, Suggestion, make_sampler, trial_rng};
+pub use sampler::{
+    ConstraintHandling, SampleContext, Sampler, Suggestion, make_sampler, make_sampler_with,
+    trial_rng,
+};
 pub use space::{Condition, Domain, ParamSpec, SearchSpace};
 pub use trial::{Direction, TrialRecord, TrialState};

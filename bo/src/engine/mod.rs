@@ -6,9 +6,10 @@
 //! point that repeats nothing already observed or pending is returned. Before enough
 //! observations exist, points come from a scrambled Sobol design.
 //!
-//! Layout: `settings` (what a caller may tune), `surrogate` (the global fit on each output
-//! scale and the choice among them), `trust_region` (the region's side and shape, and the
-//! local model fitted within it).
+//! Layout: `settings` (what a caller may tune), `observations` (what a model is fitted on),
+//! `surrogate` (the global fit on each output scale and the choice among them),
+//! `trust_region` (the region's side and shape, and the local model fitted within it),
+//! `constraints` (the constraint models and the feasible incumbent).
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -21,10 +22,15 @@ use crate::kernel::Inputs;
 use crate::optimize::{Region, maximize};
 use crate::sobol::Sobol;
 
+mod constraints;
+mod observations;
 mod settings;
 mod surrogate;
 mod trust_region;
 
+pub use constraints::Margins;
+use constraints::Standing;
+use observations::{global_subset, usable};
 pub use settings::{AcquisitionChoice, Liar, OutputWarping, Settings, TrustRegion};
 use surrogate::{Scale, Surrogate, WarmStarts};
 
@@ -56,6 +62,8 @@ pub struct Engine {
     warm_local: Option<Vec<f64>>,
     /// Number of observations at the last hyperparameter optimization.
     fitted_at: usize,
+    /// Warm starts of the constraint models' fits, one per constraint.
+    constraint_warm: Vec<Option<Vec<f64>>>,
 }
 
 /// From this many observations on, hyperparameters are re-optimized only when the
@@ -82,6 +90,8 @@ struct Model {
     /// The global GP extended by the same lies, and its best value, when `gp` is a local
     /// model of a space with a categorical column (for the global steps).
     global: Option<(Gp, f64)>,
+    /// The constraint models and the observations' ranking, under constraints.
+    standing: Option<Standing>,
 }
 
 /// Coordinates closer than this count as the same point.
@@ -94,31 +104,6 @@ const GLOBAL_POINTS: usize = 1024;
 /// nearest (below it, the neighbourhood is at most half the observations anyway, so studies
 /// of up to [`GLOBAL_POINTS`] observations are modelled exactly as without the caps).
 const LOCAL_POINTS: usize = GLOBAL_POINTS / 2;
-
-/// The observations the global model is fitted on: all of them up to [`GLOBAL_POINTS`];
-/// past that the best quarter, and the rest spread evenly over the history (in order), so
-/// a suggestion costs the same at 10,000 observations as at 1,000.
-fn global_subset(rows: &[Vec<f64>], values: &[f64]) -> (Vec<Vec<f64>>, Vec<f64>) {
-    let n = values.len();
-    if n <= GLOBAL_POINTS {
-        return (rows.to_vec(), values.to_vec());
-    }
-    let mut by_value: Vec<usize> = (0..n).collect();
-    by_value.sort_by(|&a, &b| values[a].total_cmp(&values[b]).then(a.cmp(&b)));
-    let best = GLOBAL_POINTS / 4;
-    let mut taken = vec![false; n];
-    by_value[..best].iter().for_each(|&i| taken[i] = true);
-    let rest: Vec<usize> = (0..n).filter(|&i| !taken[i]).collect();
-    let spread = GLOBAL_POINTS - best;
-    for k in 0..spread {
-        taken[rest[k * rest.len() / spread]] = true;
-    }
-    let chosen: Vec<usize> = (0..n).filter(|&i| taken[i]).collect();
-    (
-        chosen.iter().map(|&i| rows[i].clone()).collect(),
-        chosen.iter().map(|&i| values[i]).collect(),
-    )
-}
 
 impl Engine {
     /// An engine for points described by `columns`.
@@ -136,6 +121,7 @@ impl Engine {
             last: Scale::Standardized,
             warm_local: None,
             fitted_at: 0,
+            constraint_warm: Vec::new(),
         })
     }
 
@@ -172,6 +158,23 @@ impl Engine {
         count: usize,
         seed: u64,
     ) -> Result<Vec<Vec<f64>>, Error> {
+        self.suggest_constrained(history, &Margins::default(), count, seed)
+    }
+
+    /// [`Engine::suggest`] under constraints: one GP per constraint is fitted to its
+    /// `margins`, the acquisition is multiplied by the probability that every constraint
+    /// holds, and the incumbent is the best feasible observation (while none is feasible,
+    /// the probability of feasibility alone is maximized).
+    ///
+    /// # Errors
+    /// As [`Engine::suggest`], and [`Error::MarginCount`].
+    pub fn suggest_constrained(
+        &mut self,
+        history: &History<'_>,
+        margins: &Margins<'_>,
+        count: usize,
+        seed: u64,
+    ) -> Result<Vec<Vec<f64>>, Error> {
         if count == 0 {
             return Err(Error::ZeroCount);
         }
@@ -182,13 +185,21 @@ impl Engine {
                 values: history.values.len(),
             });
         }
+        margins.check(observed.len())?;
         let pending = self.checked_rows(history.pending, "pending points")?;
-        let (rows, values) = usable(&observed, history.values);
+        let usable = usable(&observed, history.values);
         let mut known: Vec<Vec<f64>> = observed.iter().chain(&pending).cloned().collect();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut model = None;
-        if self.model_takes_over(values.len(), pending.len()) {
-            model = self.build_model(&rows, &values, &pending, &mut rng);
+        if self.model_takes_over(usable.values.len(), pending.len()) {
+            let standing = self.constraint_standing(
+                &observed,
+                margins,
+                &usable.kept,
+                &usable.values,
+                &mut rng,
+            );
+            model = self.build_model(&usable.rows, &usable.values, &pending, standing, &mut rng);
         }
         let mut out = Vec::with_capacity(count);
         for _ in 0..count {
@@ -274,6 +285,7 @@ impl Engine {
         rows: &[Vec<f64>],
         values: &[f64],
         pending: &[Vec<f64>],
+        standing: Option<Standing>,
         rng: &mut ChaCha8Rng,
     ) -> Option<Model> {
         let n = values.len();
@@ -288,21 +300,24 @@ impl Engine {
         );
         let surrogate = self.fit_surrogate(&inputs, &global_values, reuse, rng);
         let gp = self.global_gp(inputs, &surrogate)?;
-        let side = self.region_side(values, pending.len());
+        // Under constraints, the ranking (feasible first) decides successes and the centre.
+        let ranking = standing.as_ref().map_or(values, |s| s.ranking.as_slice());
+        let side = self.region_side(ranking, pending.len());
         let wants_global = self.settings.categorical_global_every > 0
             && self.columns.categorical_mask().iter().any(|&c| c);
         let global = wants_global.then(|| (gp.clone(), surrogate.y.clone()));
         let (gp, y) = if self.settings.local_model && side < 0.8 - 1e-12 {
-            self.local_model(&gp, rows, values, surrogate.warp, side, reuse, rng)
+            self.local_model(&gp, rows, values, ranking, surrogate.warp, side, reuse, rng)
                 .unwrap_or((gp, surrogate.y))
         } else {
             (gp, surrogate.y)
         };
-        let mut model = self.with_lies(gp, &y, pending, side)?;
+        let mut model = self.with_lies(gp, &y, pending, side, standing.as_ref())?;
         model.global = global.and_then(|(gp, y)| {
-            let global = self.with_lies(gp, &y, pending, side)?;
+            let global = self.with_lies(gp, &y, pending, side, standing.as_ref())?;
             Some((global.gp, global.best))
         });
+        model.standing = standing;
         Some(model)
     }
 
@@ -317,10 +332,19 @@ impl Engine {
         .or_else(|| Gp::new(inputs, surrogate.y.clone(), self.default_fit().params))
     }
 
-    /// The model of `gp` (fitted on `y`) extended by a lie at each pending point.
-    fn with_lies(&self, gp: Gp, y: &[f64], pending: &[Vec<f64>], side: f64) -> Option<Model> {
+    /// The model of `gp` (fitted on `y`) extended by a lie at each pending point. The
+    /// incumbent is the best observation, under constraints the best feasible one (the
+    /// least violating while none is).
+    fn with_lies(
+        &self,
+        gp: Gp,
+        y: &[f64],
+        pending: &[Vec<f64>],
+        side: f64,
+        standing: Option<&Standing>,
+    ) -> Option<Model> {
         let rows: Vec<Vec<f64>> = (0..gp.len()).map(|i| gp.inputs().row(i).to_vec()).collect();
-        let best_index = (0..y.len()).min_by(|&a, &b| y[a].total_cmp(&y[b]))?;
+        let best_index = constraints::incumbent(&rows, y, standing)?;
         let best = y[best_index];
         let lies: Vec<f64> = match self.settings.liar {
             _ if pending.is_empty() => Vec::new(),
@@ -344,6 +368,7 @@ impl Engine {
             region_side: side,
             lie: best,
             global: None,
+            standing: None,
         })
     }
 
@@ -420,6 +445,10 @@ impl Engine {
             Some((gp, best)) => (gp, Acquisition::LogEi { best: *best }),
             None => (&model.gp, acquisition),
         };
+        let acquisition = match &model.standing {
+            Some(standing) => standing.constrain(acquisition),
+            None => acquisition,
+        };
         let ranked = maximize(
             gp,
             &acquisition,
@@ -453,31 +482,6 @@ impl Engine {
         }
         point
     }
-}
-
-/// Rows and values with NaN values dropped and ±inf clipped to the finite range (all
-/// non-finite values dropped if none is finite).
-fn usable(rows: &[Vec<f64>], values: &[f64]) -> (Vec<Vec<f64>>, Vec<f64>) {
-    let finite = values.iter().copied().filter(|v| v.is_finite());
-    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
-    let mut out_rows = Vec::new();
-    let mut out_values = Vec::new();
-    for (row, &v) in rows.iter().zip(values) {
-        let v = if v == f64::INFINITY {
-            hi
-        } else if v == f64::NEG_INFINITY {
-            lo
-        } else {
-            v
-        };
-        if v.is_finite() {
-            out_rows.push(row.clone());
-            out_values.push(v);
-        }
-    }
-    (out_rows, out_values)
 }
 
 #[cfg(test)]

@@ -66,7 +66,7 @@ impl Engine {
     }
 
     /// The GP refitted on the observations within twice the trust region around the
-    /// incumbent, or the nearest ones up to the neighbourhood size of [`Settings`]
+    /// incumbent (the lowest of `ranking`), or the nearest ones up to the neighbourhood size of [`Settings`]
     /// (warm-started from the global fit, no restarts). `None` when too few or all
     /// observations are near, or the fit fails.
     #[allow(clippy::too_many_arguments)]
@@ -75,12 +75,13 @@ impl Engine {
         global: &Gp,
         rows: &[Vec<f64>],
         values: &[f64],
+        ranking: &[f64],
         warp: Warp,
         side: f64,
         reuse: bool,
         rng: &mut ChaCha8Rng,
     ) -> Option<(Gp, Vec<f64>)> {
-        let best = (0..values.len()).min_by(|&a, &b| values[a].total_cmp(&values[b]))?;
+        let best = (0..ranking.len()).min_by(|&a, &b| ranking[a].total_cmp(&ranking[b]))?;
         let weights = self.region_weights(global);
         let near: Vec<usize> = (0..rows.len())
             .filter(|&i| {

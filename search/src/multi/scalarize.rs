@@ -77,37 +77,10 @@ pub fn simplex_weights(uniforms: &[f64]) -> Vec<f64> {
 /// the feasible scores' spread times its share of the largest violation.
 pub fn parego_scores(losses: &[Vec<f64>], violations: &[f64], weights: &[f64]) -> Vec<f64> {
     let any_feasible = violations.iter().any(|&v| v <= 0.0);
-    let basis: Vec<&Vec<f64>> = losses
-        .iter()
-        .zip(violations)
-        .filter(|&(_, &v)| !any_feasible || v <= 0.0)
-        .map(|(l, _)| l)
+    let basis: Vec<usize> = (0..losses.len())
+        .filter(|&i| violations[i] <= 0.0)
         .collect();
-    let m = weights.len();
-    let mut low = vec![f64::INFINITY; m];
-    let mut high = vec![f64::NEG_INFINITY; m];
-    for l in &basis {
-        for ((lo, hi), &v) in low.iter_mut().zip(high.iter_mut()).zip(l.iter()) {
-            *lo = lo.min(v);
-            *hi = hi.max(v);
-        }
-    }
-    let chebyshev = |l: &Vec<f64>| {
-        let mut max = f64::NEG_INFINITY;
-        let mut sum = 0.0;
-        for j in 0..m {
-            let span = high[j] - low[j];
-            let f = if span > 0.0 {
-                (l[j] - low[j]) / span
-            } else {
-                0.0
-            };
-            max = max.max(weights[j] * f);
-            sum += weights[j] * f;
-        }
-        max + PAREGO_RHO * sum
-    };
-    let mut scores: Vec<f64> = losses.iter().map(chebyshev).collect();
+    let mut scores = parego_scores_over(losses, &basis, weights);
     if any_feasible && violations.iter().any(|&v| v > 0.0) {
         let feasible = scores
             .iter()
@@ -129,6 +102,39 @@ pub fn parego_scores(losses: &[Vec<f64>], violations: &[f64], weights: &[f64]) -
         scores.clone_from(&violations.to_vec());
     }
     scores
+}
+
+/// ParEGO's augmented Chebyshev scores under `weights` of every point, ignoring
+/// feasibility: each objective normalized by the range the points `basis` span (all points
+/// when `basis` is empty).
+pub fn parego_scores_over(losses: &[Vec<f64>], basis: &[usize], weights: &[f64]) -> Vec<f64> {
+    let m = weights.len();
+    let mut low = vec![f64::INFINITY; m];
+    let mut high = vec![f64::NEG_INFINITY; m];
+    let all: Vec<usize> = (0..losses.len()).collect();
+    let basis = if basis.is_empty() { &all } else { basis };
+    for &i in basis {
+        for ((lo, hi), &v) in low.iter_mut().zip(high.iter_mut()).zip(losses[i].iter()) {
+            *lo = lo.min(v);
+            *hi = hi.max(v);
+        }
+    }
+    let chebyshev = |l: &Vec<f64>| {
+        let mut max = f64::NEG_INFINITY;
+        let mut sum = 0.0;
+        for j in 0..m {
+            let span = high[j] - low[j];
+            let f = if span > 0.0 {
+                (l[j] - low[j]) / span
+            } else {
+                0.0
+            };
+            max = max.max(weights[j] * f);
+            sum += weights[j] * f;
+        }
+        max + PAREGO_RHO * sum
+    };
+    losses.iter().map(chebyshev).collect()
 }
 
 #[cfg(test)]

@@ -122,23 +122,61 @@ fn single_objective(config: &StudyConfig) -> Result<Box<dyn Sampler>, SearchErro
     })
 }
 
+/// How a learning sampler takes constraints into account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConstraintHandling {
+    /// `bayes` models each constraint and multiplies its acquisition by the probability of
+    /// feasibility; the other samplers rank infeasible trials behind feasible ones. The
+    /// default.
+    Feasibility,
+    /// Every learning sampler sees infeasible trials as worse than every feasible one, by
+    /// their violation (a penalty in the scalarized history); for comparisons.
+    Penalty,
+}
+
 /// The sampler the study asks for (wrapped by [`scalarized`] when it learns from several
 /// objectives or constraints), serving enqueued configurations first.
 ///
 /// # Errors
 /// [`SearchError::Unavailable`] when the algorithm is not built in.
 pub fn make_sampler(config: &StudyConfig) -> Result<Box<dyn Sampler>, SearchError> {
+    make_sampler_with(config, ConstraintHandling::Feasibility)
+}
+
+/// [`make_sampler`] with an explicit [`ConstraintHandling`].
+///
+/// # Errors
+/// [`SearchError::Unavailable`] when the algorithm is not built in.
+pub fn make_sampler_with(
+    config: &StudyConfig,
+    handling: ConstraintHandling,
+) -> Result<Box<dyn Sampler>, SearchError> {
     let learns = !matches!(config.search.algorithm, Algorithm::Random | Algorithm::Grid);
-    let inner = if learns && config.objectives.needs_metrics() {
+    let bayes_feasibility = config.search.algorithm == Algorithm::Bayes
+        && handling == ConstraintHandling::Feasibility
+        && !config.objectives.constraints.is_empty();
+    let inner = if bayes_feasibility && !config.objectives.is_multi() {
+        let constraints = config.objectives.constraints.len();
+        Box::new(bayes::BayesSampler::new(config)?.learning_constraints(constraints))
+    } else if learns && config.objectives.needs_metrics() {
         // The single-objective sampler minimizes the scalarized losses.
         let mut minimizing = config.clone();
         minimizing.direction = crate::trial::Direction::Minimize;
-        let method = match config.search.algorithm {
-            Algorithm::Bayes => Scalarization::ParEgo,
-            _ => Scalarization::Rank,
+        let (method, inner): (_, Box<dyn Sampler>) = match config.search.algorithm {
+            // ParEGO scalarizes the objectives alone; the GP learns the constraints.
+            Algorithm::Bayes if bayes_feasibility => {
+                let constraints = config.objectives.constraints.len();
+                let bayes = bayes::BayesSampler::new(&minimizing)?;
+                (
+                    Scalarization::ParEgoFeasibility,
+                    Box::new(bayes.learning_constraints(constraints)),
+                )
+            }
+            Algorithm::Bayes => (Scalarization::ParEgo, single_objective(&minimizing)?),
+            _ => (Scalarization::Rank, single_objective(&minimizing)?),
         };
         Box::new(Scalarized::new(
-            single_objective(&minimizing)?,
+            inner,
             config.objectives.clone(),
             method,
             config.search.seed,

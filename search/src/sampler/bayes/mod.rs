@@ -3,6 +3,11 @@
 //! `hypersearch-bo` (finished trials as observations, running ones as pending points so
 //! that parallel workers get different points), and its point decoded back.
 //!
+//! Under constraints (`[study] constraints`), each complete trial's margins go to the
+//! engine too: it fits one GP per constraint and multiplies log-EI by the probability of
+//! feasibility, with the best *feasible* trial as the incumbent (while none is feasible it
+//! maximizes the probability of feasibility alone). Running trials carry no margins.
+//!
 //! The first `n_startup_trials` finished trials come from the engine's scrambled Sobol
 //! design. Failed and pruned trials carry no value for the model but are never proposed
 //! again. The engine keeps its last hyperparameter fit as the next fit's start (as Optuna
@@ -11,7 +16,7 @@
 
 pub mod encoding;
 
-use hypersearch_bo::{Engine, History, Settings};
+use hypersearch_bo::{Engine, History, Margins, Settings};
 use rand::RngExt;
 
 use super::history::{Visited, ensure_new};
@@ -34,6 +39,9 @@ pub struct BayesSampler {
     /// Each trial's point in the unit cube (`None` when its params do not fit the space), by
     /// its index in the history: encoded once.
     encoded: Vec<Option<Vec<f64>>>,
+    /// Number of constraints whose margins the engine learns from (0: the history's values
+    /// are all it sees).
+    constraints: usize,
 }
 
 impl BayesSampler {
@@ -76,7 +84,16 @@ impl BayesSampler {
             engine,
             visited: Visited::default(),
             encoded: Vec::new(),
+            constraints: 0,
         })
+    }
+
+    /// The sampler learning the probability of feasibility of `count` constraints from each
+    /// complete trial's margins ([`crate::multi::Judged::margins`]; a trial without them
+    /// counts as not having reported any).
+    pub fn learning_constraints(mut self, count: usize) -> Self {
+        self.constraints = count;
+        self
     }
 }
 
@@ -104,6 +121,8 @@ impl Sampler for BayesSampler {
                 encoded.push(canonical.map(|p| encoding.encode(p)));
             });
         let (mut points, mut values, mut pending) = (Vec::new(), Vec::new(), Vec::new());
+        let mut margins = Vec::new();
+        let unreported = vec![f64::NAN; self.constraints];
         for (t, u) in ctx.trials.iter().zip(&self.encoded) {
             let Some(u) = u else {
                 continue;
@@ -117,11 +136,18 @@ impl Sampler for BayesSampler {
                         t.complete_value()
                             .map_or(f64::NAN, |v| self.direction.as_loss(v)),
                     );
+                    let judged = t.judged.as_ref().map(|j| &j.margins);
+                    margins.extend_from_slice(
+                        judged
+                            .filter(|m| m.len() == self.constraints)
+                            .unwrap_or(&unreported),
+                    );
                 }
                 // Known, so never repeated, but without a value for the model.
                 TrialState::Pruned | TrialState::Failed => {
                     points.extend(u);
                     values.push(f64::NAN);
+                    margins.extend_from_slice(&unreported);
                 }
             }
         }
@@ -130,9 +156,13 @@ impl Sampler for BayesSampler {
             values: &values,
             pending: &pending,
         };
+        let margins = Margins {
+            values: &margins,
+            count: self.constraints,
+        };
         let mut next = self
             .engine
-            .suggest(&history, 1, rng.random())
+            .suggest_constrained(&history, &margins, 1, rng.random())
             .map_err(failed)?;
         let candidate = self.encoding.decode(&next.pop().unwrap_or_default());
         Ok(ensure_new(&self.space, &self.visited, candidate, &mut rng))
@@ -333,3 +363,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod constrained_tests;
