@@ -54,4 +54,4 @@ pub use params::{ParamValue, Params};
 pub use pruner::{Decision, Pruner, StopReason, make_pruner};
 pub use sampler::{SampleContext, Sampler, Suggestion, make_sampler, trial_rng};
 pub use space::{Condition, Domain, ParamSpec, SearchSpace};
-pub use trial::{Direction, TrialRecord, TrialState};
+pub use trial::{Direction, EpochObjectives, TrialRecord, TrialState};

@@ -243,6 +243,7 @@ fn suggest(
             let overrides = space.overrides(&params);
             trials.push(TrialRecord {
                 judged: None,
+                intermediate_objectives: Vec::new(),
                 number,
                 params,
                 state: TrialState::Running,
@@ -301,6 +302,7 @@ mod tests {
     fn ended(number: u64, value: f64) -> TrialRecord {
         TrialRecord {
             judged: None,
+            intermediate_objectives: Vec::new(),
             number,
             params: Params::new(),
             state: TrialState::Complete,

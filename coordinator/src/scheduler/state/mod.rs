@@ -558,6 +558,7 @@ impl State {
         // The sampler keeps the params; the pruner reads curves only.
         self.records.push(TrialRecord {
             judged: None,
+            intermediate_objectives: Vec::new(),
             number,
             params: Params::new(),
             state: hypersearch_search::TrialState::Running,
