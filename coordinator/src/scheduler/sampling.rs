@@ -217,6 +217,7 @@ impl SamplerThread {
 /// A record as the sampler keeps it: samplers read a trial's state, value and last report
 /// (how deep a pruned trial got), never its whole curve, so only that is kept.
 fn slim(mut record: TrialRecord) -> TrialRecord {
+    record.intermediate_objectives = Vec::new();
     if record.intermediate.len() > 1 {
         let last = record.intermediate[record.intermediate.len() - 1];
         record.intermediate = vec![last];

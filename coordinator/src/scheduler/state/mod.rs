@@ -15,7 +15,7 @@ use hypersearch_proto::{
     Assignment, FailureKind, JsonObject, LeaseId, Metrics, Outcome, StopDecision,
 };
 use hypersearch_search::order::{OrderStats, Total};
-use hypersearch_search::{Direction, Params, Pruner, TrialRecord};
+use hypersearch_search::{Direction, EpochObjectives, Params, Pruner, TrialRecord};
 use tokio::time::Instant;
 
 use super::Progress;
@@ -447,6 +447,7 @@ impl State {
                 state: search_state(stored_trial.state),
                 value: stored_trial.value,
                 intermediate: stored_trial.intermediate.clone(),
+                intermediate_objectives: EpochObjectives::merge(&stored_trial.objective_curves),
             };
             state.pruner.observe(&record);
             state.records.push(record);

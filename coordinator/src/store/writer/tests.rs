@@ -19,6 +19,7 @@ fn definition() -> StudyDefinition {
         algorithm: "random".into(),
         budget: 3,
         config: "[study]\nname = \"s\"\n".into(),
+        objective_metrics: Vec::new(),
     }
 }
 
