@@ -592,6 +592,8 @@ fn metric_and_direction(
         (Some(m), _) => m.get_ref().clone(),
         (None, Objective::Function(_)) => "value".to_string(),
         (None, Objective::NnCore) => "val_loss".to_string(),
+        // Several objectives name the metrics; the first becomes the study metric.
+        (None, Objective::Command(_)) if raw.study.metrics.is_some() => String::new(),
         (None, Objective::Command(_)) => {
             return Err(loc.nowhere(
                 "study.metric",

@@ -366,6 +366,13 @@ fn several_objectives_take_the_median_and_percentile_rules_and_refuse_successive
             EarlyStopping::Percentile(_)
         ));
     }
+    // A command names its objectives with `metrics` alone.
+    let command = "[study]\nmetrics = [\"loss\", \"cost\"]\n[objective]\ncommand = \"sh t.sh\"\n\
+                   [search]\nalgorithm = \"random\"\ntrials = 5\n[search.space]\n\
+                   x = { float = [0, 1] }\n[early_stopping]\nrule = \"median\"\n";
+    let config = StudyConfig::from_toml_str(command, "command.toml").unwrap();
+    assert_eq!(config.metric, "loss");
+    assert_eq!(config.objectives.goals.len(), 2);
     for rule in ["asha", "hyperband"] {
         let err = StudyConfig::from_toml_str(&study(&format!("rule = \"{rule}\"")), "moo.toml")
             .unwrap_err()
