@@ -122,6 +122,17 @@ startup_trials = 3
     );
     assert_ok(&output);
 
+    // A stopped trial's value is its loss when it stopped (not the decision's count).
+    let values = sql(
+        &db,
+        "SELECT t.value, m.value FROM trials t JOIN epoch_metrics m ON m.trial_id = t.id \
+         AND m.name = 'loss' AND m.epoch = (SELECT max(epoch) FROM epoch_metrics e \
+         WHERE e.trial_id = t.id) WHERE t.state = 'pruned'",
+        |r| (r.get::<f64, _>(0), r.get::<f64, _>(1)),
+    );
+    for (value, loss) in values {
+        assert_eq!(value, loss);
+    }
     let stops = sql(
         &db,
         "SELECT t.number, s.epoch, s.rule, s.metric, s.value, s.threshold, s.explanation \

@@ -282,10 +282,20 @@ impl State {
         Ok((Some(op), stop))
     }
 
+    /// Whether the study has several objectives (early stopping judges them all).
+    fn several_objectives(&self) -> bool {
+        self.rules.objectives.as_ref().is_some_and(|o| o.is_multi())
+    }
+
     /// What early stopping judges, as `early_stops.metric` records it: the study metric, or
     /// every objective's, comma-separated, in a study with several.
     fn judged_metrics(&self) -> String {
-        match self.rules.objectives.as_ref().filter(|o| o.is_multi()) {
+        match self
+            .rules
+            .objectives
+            .as_ref()
+            .filter(|_| self.several_objectives())
+        {
             Some(objectives) => objectives
                 .goals
                 .iter()
@@ -329,7 +339,15 @@ impl State {
         let last_value = self.records[index].intermediate.last().map(|&(_, v)| v);
         let resolution = match (&completion.outcome, stop) {
             (Outcome::Finished(_) | Outcome::Pruned, Some(stop)) => {
-                Resolution::Pruned { value: stop.value }
+                Resolution::Pruned {
+                    // With several objectives the decision's value counts dominators; the
+                    // trial's own value is the study metric's last.
+                    value: if self.several_objectives() {
+                        last_value.unwrap_or(f64::NAN)
+                    } else {
+                        stop.value
+                    },
+                }
             }
             (Outcome::Pruned, None) => {
                 return Err(Error::Protocol {
