@@ -222,3 +222,92 @@ startup_trials = 3
     }
     assert_integrity(&db);
 }
+
+/// Every trial's `(epoch 1's parameters, the final parameters)`.
+fn parameters(db: &Path) -> Vec<(Option<f64>, f64)> {
+    sql(
+        db,
+        "SELECT (SELECT m.value FROM epoch_metrics m WHERE m.trial_id = t.id AND m.epoch = 1 \
+         AND m.name = 'parameters'), json_extract(t.metrics, '$.parameters') FROM trials t \
+         WHERE t.state = 'complete'",
+        |r| (r.get::<Option<f64>, _>(0), r.get::<f64, _>(1)),
+    )
+}
+
+#[test]
+fn a_training_weighing_val_loss_against_parameters_stops_dominated_trials_while_they_run() {
+    let _heavy = heavy();
+    let dir = Scratch::new();
+    let config = dir.write(
+        "digits.toml",
+        r#"
+[study]
+name = "digits-two"
+metrics = ["val_loss", "parameters"]
+directions = ["minimize", "minimize"]
+
+[data]
+source = "digits"
+
+[training]
+epochs = 4
+seed = 1
+threads = 1
+
+[search]
+algorithm = "random"
+trials = 12
+parallel = 1
+seed = 3
+
+[search.space]
+"training.learning_rate" = { float = [1e-4, 0.1], log = true }
+
+[search.architecture]
+layers = { int = [1, 2] }
+units = { choice = [8, 32, 128] }
+
+[early_stopping]
+rule = "median"
+warmup_epochs = 1
+startup_trials = 3
+"#,
+    );
+    let db = dir.path("trials.db");
+    let output = dir.hs(
+        &[
+            "run",
+            config.to_str().expect("utf-8"),
+            "--db",
+            db.to_str().expect("utf-8"),
+            "--workers",
+            "1",
+        ],
+        Duration::from_secs(120),
+    );
+    assert_ok(&output);
+    // The network's size comes with epoch 1, as the final metrics have it.
+    let sizes = parameters(&db);
+    assert!(!sizes.is_empty());
+    for (first, last) in sizes {
+        assert_eq!(first, Some(last));
+    }
+    let stops = sql(
+        &db,
+        "SELECT s.metric, s.explanation FROM early_stops s",
+        |r| (r.get::<String, _>(0), r.get::<String, _>(1)),
+    );
+    assert!(
+        !stops.is_empty(),
+        "nothing was stopped:\n{}",
+        stdout(&output)
+    );
+    for (metric, explanation) in stops {
+        assert_eq!(metric, "val_loss,parameters");
+        assert!(
+            explanation.starts_with("dominated at epoch") && explanation.contains("parameters "),
+            "{explanation}"
+        );
+    }
+    assert_integrity(&db);
+}
