@@ -211,7 +211,9 @@ startup_trials = 3
         );
         assert_ok(&shown);
         assert!(
-            stdout(&shown).contains("dominated at epoch"),
+            stdout(&shown).contains(&format!(
+                "pruned at epoch {epoch} by the median rule: dominated at epoch {epoch} by"
+            )),
             "{}",
             stdout(&shown)
         );
