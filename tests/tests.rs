@@ -29,6 +29,7 @@ mod operations;
 mod plot;
 mod postgres;
 mod pruning;
+mod pruning_objectives;
 mod refusals;
 mod replay;
 mod rerun;

@@ -210,6 +210,16 @@ impl Coordinator {
             algorithm: config.search.algorithm.name().to_string(),
             budget: config.search.trials,
             config: config_text.to_string(),
+            objective_metrics: if config.objectives.is_multi() {
+                config
+                    .objectives
+                    .goals
+                    .iter()
+                    .map(|g| g.metric.clone())
+                    .collect()
+            } else {
+                Vec::new()
+            },
         };
         // Locked before anything of the study is read or changes: a second coordinator is
         // refused before it could redefine or set aside the study.

@@ -164,6 +164,7 @@ fn run(algorithm: &str, seed: u64, parallel: usize, evolution: &str) -> Vec<f64>
             };
             trials.push(TrialRecord {
                 judged: None,
+                intermediate_objectives: Vec::new(),
                 number,
                 params,
                 state: TrialState::Running,

@@ -133,6 +133,7 @@ fn complete(p: &Problem, config: &StudyConfig, number: u64, params: Params) -> T
         state: TrialState::Complete,
         value: Some(f),
         intermediate: vec![],
+        intermediate_objectives: Vec::new(),
         judged: Some(judged),
     }
 }
@@ -144,6 +145,7 @@ fn running(number: u64, params: Params) -> TrialRecord {
         state: TrialState::Running,
         value: None,
         intermediate: vec![],
+        intermediate_objectives: Vec::new(),
         judged: None,
     }
 }

@@ -194,6 +194,7 @@ fn run(w: &Workload, algorithm: &str, seed: u64, parallel: usize) -> (Vec<f64>, 
             spent += seconds;
             trials.push(TrialRecord {
                 judged: None,
+                intermediate_objectives: Vec::new(),
                 number: next,
                 params,
                 state: TrialState::Running,
@@ -269,6 +270,7 @@ fn timing(algorithm: &str, n: usize) -> (f64, f64) {
             let value = evaluate(w.testfn, &params);
             TrialRecord {
                 judged: None,
+                intermediate_objectives: Vec::new(),
                 number,
                 params,
                 state: TrialState::Complete,
@@ -292,6 +294,7 @@ fn timing(algorithm: &str, n: usize) -> (f64, f64) {
         let value = evaluate(w.testfn, &params);
         trials.push(TrialRecord {
             judged: None,
+            intermediate_objectives: Vec::new(),
             number: n as u64 + k,
             params,
             state: TrialState::Complete,

@@ -71,6 +71,7 @@ fn run(
         best.push(incumbent);
         trials.push(TrialRecord {
             judged: None,
+            intermediate_objectives: Vec::new(),
             number,
             params,
             state: TrialState::Complete,
@@ -171,6 +172,7 @@ fn pruning_history(n: u64) -> (Vec<TrialRecord>, TrialRecord) {
             let intermediate = curve(&mut rng, 20);
             TrialRecord {
                 judged: None,
+                intermediate_objectives: Vec::new(),
                 number,
                 params: Params::new(),
                 state: TrialState::Complete,
@@ -181,6 +183,7 @@ fn pruning_history(n: u64) -> (Vec<TrialRecord>, TrialRecord) {
         .collect();
     let mut running = TrialRecord {
         judged: None,
+        intermediate_objectives: Vec::new(),
         number: n,
         params: Params::new(),
         state: TrialState::Running,
@@ -265,6 +268,7 @@ fn steady_suggestion_ms(algorithm: &str, n: u64) -> f64 {
         let number = trials.len() as u64;
         trials.push(TrialRecord {
             judged: None,
+            intermediate_objectives: Vec::new(),
             number,
             params,
             state: TrialState::Complete,

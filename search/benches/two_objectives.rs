@@ -80,6 +80,7 @@ fn complete(number: u64, params: Params, values: Vec<f64>) -> TrialRecord {
         state: TrialState::Complete,
         value: Some(values[0]),
         intermediate: vec![],
+        intermediate_objectives: Vec::new(),
         judged: Some(Judged {
             values,
             margins: vec![],

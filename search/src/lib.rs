@@ -57,4 +57,4 @@ pub use sampler::{
     trial_rng,
 };
 pub use space::{Condition, Domain, ParamSpec, SearchSpace};
-pub use trial::{Direction, TrialRecord, TrialState};
+pub use trial::{Direction, EpochObjectives, TrialRecord, TrialState};

@@ -65,6 +65,48 @@ pub struct TrialRecord {
     /// objective's value and every constraint's margin. `None` otherwise.
     #[serde(default)]
     pub judged: Option<Judged>,
+    /// For a study with several objectives: every objective's value per epoch, epochs
+    /// strictly increasing (one entry per report carrying any of them). Empty otherwise.
+    #[serde(default)]
+    pub intermediate_objectives: Vec<EpochObjectives>,
+}
+
+/// One epoch's report read against the study's objectives (several objectives only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochObjectives {
+    /// The epoch.
+    pub epoch: u32,
+    /// Each objective's value at it, in the order of the goals; `None` where the report did
+    /// not carry the objective's metric.
+    pub values: Vec<Option<f64>>,
+}
+
+impl EpochObjectives {
+    /// Per-objective curves `(epoch, value)` (each with strictly increasing epochs, as
+    /// stored) merged into one entry per epoch that any of them reports.
+    pub fn merge(curves: &[Vec<(u32, f64)>]) -> Vec<EpochObjectives> {
+        let mut epochs: Vec<u32> = curves.iter().flatten().map(|&(e, _)| e).collect();
+        epochs.sort_unstable();
+        epochs.dedup();
+        let mut next = vec![0usize; curves.len()];
+        epochs
+            .into_iter()
+            .map(|epoch| {
+                let values = curves
+                    .iter()
+                    .zip(next.iter_mut())
+                    .map(|(curve, at)| match curve.get(*at) {
+                        Some(&(e, v)) if e == epoch => {
+                            *at += 1;
+                            Some(v)
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                EpochObjectives { epoch, values }
+            })
+            .collect()
+    }
 }
 
 impl TrialRecord {
@@ -110,6 +152,7 @@ mod tests {
     fn finds_epochs_with_or_without_gaps() {
         let t = TrialRecord {
             judged: None,
+            intermediate_objectives: Vec::new(),
             number: 0,
             params: Params::new(),
             state: TrialState::Running,
@@ -121,5 +164,20 @@ mod tests {
         assert_eq!(t.first_at_or_after(2), Some((3, 0.4)));
         assert_eq!(t.first_at_or_after(5), None);
         assert_eq!(t.last_epoch(), Some(4));
+    }
+
+    #[test]
+    fn per_objective_curves_merge_into_one_entry_per_epoch() {
+        let merged = EpochObjectives::merge(&[vec![(1, 0.5), (2, 0.4)], vec![(1, 7.0), (3, 7.0)]]);
+        let rows: Vec<(u32, Vec<Option<f64>>)> =
+            merged.into_iter().map(|e| (e.epoch, e.values)).collect();
+        assert_eq!(
+            rows,
+            [
+                (1, vec![Some(0.5), Some(7.0)]),
+                (2, vec![Some(0.4), None]),
+                (3, vec![None, Some(7.0)]),
+            ]
+        );
     }
 }

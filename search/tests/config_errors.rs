@@ -77,7 +77,7 @@ fn cases() -> Vec<(&'static str, String)> {
         ("a constraint bound that is not a number", format!("[study]\nconstraints = [\"f2 <= three\"]\n{}", f("branin_currin", "x1 = { float = [0, 1] }\nx2 = { float = [0, 1] }"))),
         ("an unparsable constraint", format!("[study]\nconstraints = [\"f2 is small\"]\n{}", f("branin_currin", "x1 = { float = [0, 1] }\nx2 = { float = [0, 1] }"))),
         ("a constraint on a metric nn-core never reports", format!("[study]\nconstraints = [\"latency <= 3\"]\n{}", nn("\"training.l2\" = { float = [0, 0.1] }"))),
-        ("early stopping with several objectives", format!("[study]\nmetrics = [\"val_accuracy\", \"parameters\"]\ndirections = [\"maximize\", \"minimize\"]\n{}[early_stopping]\nrule = \"median\"\n", nn("\"training.l2\" = { float = [0, 0.1] }"))),
+        ("successive halving with several objectives", format!("[study]\nmetrics = [\"val_accuracy\", \"parameters\"]\ndirections = [\"maximize\", \"minimize\"]\n{}[early_stopping]\nrule = \"asha\"\n", nn("\"training.l2\" = { float = [0, 0.1] }"))),
         ("TOML syntax", "[search\ntrials = 3\n".into()),
     ]
 }

@@ -47,6 +47,7 @@ pub fn run(config: &StudyConfig) -> f64 {
         let value = hypersearch_testfns::evaluate_named(name, &refs).unwrap();
         trials.push(TrialRecord {
             judged: None,
+            intermediate_objectives: Vec::new(),
             number,
             params,
             state: TrialState::Complete,
@@ -122,6 +123,7 @@ fn tpe_beats_random_on_a_conditional_architecture_space() {
             let value = architecture_loss(&params);
             trials.push(TrialRecord {
                 judged: None,
+                intermediate_objectives: Vec::new(),
                 number,
                 params,
                 state: TrialState::Complete,

@@ -98,6 +98,7 @@ fn drive(config: &StudyConfig, limit: u64) -> (Vec<TrialRecord>, bool) {
         let running = number % 3 == 2;
         trials.push(TrialRecord {
             judged: None,
+            intermediate_objectives: Vec::new(),
             number,
             state: if running {
                 TrialState::Running

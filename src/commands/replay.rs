@@ -151,6 +151,15 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
             );
         }
         let config = rule_config(args, &study.name, &db.study_config(&study).await?)?;
+        if config.objectives.is_multi() {
+            // The replay reads the study metric's curves only; the dominance rules need
+            // every objective's.
+            bail!(
+                "study `{}` has several objectives: replay judges one metric and cannot \
+                 replay their early stopping yet",
+                study.name
+            );
+        }
         let recorded = db.recorded_stops(&study).await?;
         let mut pruner = make_pruner(&config);
         let replayed = replay::replay(&trials, &logs, &recorded, pruner.as_mut(), args.top);

@@ -119,6 +119,14 @@ pub fn ending(detail: &TrialDetail) -> String {
             }
         }
         "pruned" => match &detail.early_stop {
+            // Several objectives: the value and threshold count dominators, which the
+            // explanation says in words.
+            Some(stop) if judged_by_dominance(&detail.study_config) => format!(
+                "pruned at epoch {} by the {} rule: {}",
+                stop.epoch,
+                stop.rule,
+                output::remote(&stop.explanation)
+            ),
             Some(stop) => format!(
                 "pruned at epoch {} by the {} rule: {} = {} compared with {} ({})",
                 stop.epoch,
@@ -307,4 +315,11 @@ fn history_table(history: &[EpochMetrics], reader: Reader) -> (Vec<String>, Vec<
         })
         .collect();
     (header, rows)
+}
+
+/// Whether the stored study has several objectives, whose early stopping judges by Pareto
+/// dominance.
+fn judged_by_dominance(study_config: &str) -> bool {
+    hypersearch_search::StudyConfig::from_toml_str(study_config, "the stored study")
+        .is_ok_and(|config| config.objectives.is_multi())
 }

@@ -44,6 +44,7 @@ async fn build(db: &Path, trials: u64) -> Result<(), String> {
         algorithm: "random".into(),
         budget: trials,
         config: branin_study("large", trials, 8, ""),
+        objective_metrics: Vec::new(),
     };
     let study = create_or_resume(&mut conn, &definition, &location.to_string())
         .await

@@ -217,6 +217,7 @@ impl SamplerThread {
 /// A record as the sampler keeps it: samplers read a trial's state, value and last report
 /// (how deep a pruned trial got), never its whole curve, so only that is kept.
 fn slim(mut record: TrialRecord) -> TrialRecord {
+    record.intermediate_objectives = Vec::new();
     if record.intermediate.len() > 1 {
         let last = record.intermediate[record.intermediate.len() - 1];
         record.intermediate = vec![last];
@@ -243,6 +244,7 @@ fn suggest(
             let overrides = space.overrides(&params);
             trials.push(TrialRecord {
                 judged: None,
+                intermediate_objectives: Vec::new(),
                 number,
                 params,
                 state: TrialState::Running,
@@ -301,6 +303,7 @@ mod tests {
     fn ended(number: u64, value: f64) -> TrialRecord {
         TrialRecord {
             judged: None,
+            intermediate_objectives: Vec::new(),
             number,
             params: Params::new(),
             state: TrialState::Complete,

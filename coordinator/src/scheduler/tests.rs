@@ -111,6 +111,7 @@ async fn start(
         algorithm: "random".into(),
         budget: 4,
         config: STUDY.into(),
+        objective_metrics: Vec::new(),
     };
     let stored = create_or_resume(&mut conn, &definition, &path.display().to_string())
         .await

@@ -454,6 +454,7 @@ mod tests {
             algorithm: "random".into(),
             budget: 2,
             config: "[study]\nname = \"s\"\n".into(),
+            objective_metrics: Vec::new(),
         };
         let mut conn = open_for_writing(&db).await.unwrap();
         let stored = create_or_resume(&mut conn, &definition, &db.to_string())

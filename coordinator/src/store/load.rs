@@ -26,6 +26,9 @@ pub struct StudyDefinition {
     pub budget: u64,
     /// The study file's text: a resumed study must have the same.
     pub config: String,
+    /// A study with several objectives: their metrics, whose per-epoch values a resumed
+    /// study loads for early stopping. Empty otherwise.
+    pub objective_metrics: Vec<String>,
 }
 
 /// The latest attempt of a trial, as stored.
@@ -90,6 +93,9 @@ pub struct StoredTrial {
     /// The study metric per epoch of its curve (the latest attempt's, with those of the
     /// attempts it resumed from).
     pub intermediate: Vec<(u32, f64)>,
+    /// In a study with several objectives, each objective's values per epoch over the same
+    /// attempts as `intermediate`, in the order of [`StudyDefinition::objective_metrics`].
+    pub objective_curves: Vec<Vec<(u32, f64)>>,
     /// The first attempt of its curve when the latest resumed from a checkpoint.
     pub curve_from: Option<u32>,
     /// Its latest checkpoint, if one is stored.
@@ -233,7 +239,7 @@ pub async fn create_or_resume(
             differences: vec!["the study file's text".into()],
         });
     }
-    let trials = load_trials(conn, id, &def.name, &def.metric).await?;
+    let trials = load_trials(conn, id, &def.name, &def.metric, &def.objective_metrics).await?;
     let workers = sqlx::query(
         "SELECT id, slots, credential_sha256, quarantined FROM workers WHERE study_id = $1",
     )
@@ -279,6 +285,7 @@ async fn load_trials(
     study_id: i64,
     study: &str,
     metric: &str,
+    objective_metrics: &[String],
 ) -> Result<Vec<StoredTrial>, Error> {
     let rows = sqlx::query(
         "SELECT id, number, state, params, overrides, value, metrics, attempts, infra_failures, \
@@ -314,6 +321,7 @@ async fn load_trials(
             user_failures: cells.count("user_failures")?,
             latest: None,
             intermediate: Vec::new(),
+            objective_curves: vec![Vec::new(); objective_metrics.len()],
             curve_from: cells
                 .maybe_unsigned("curve_from")?
                 .map(|n| u32::try_from(n).map_err(|err| cells.corrupt("curve_from", err)))
@@ -357,22 +365,12 @@ async fn load_trials(
         });
     }
 
-    let intermediate = sqlx::query(
-        "SELECT m.trial_id, m.epoch, m.value FROM epoch_metrics m \
-         JOIN trials t ON t.id = m.trial_id AND m.attempt >= COALESCE(t.curve_from, t.attempts) \
-         WHERE t.study_id = $1 AND m.name = $2 ORDER BY m.trial_id, m.epoch",
-    )
-    .bind(study_id)
-    .bind(metric)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_err("load intermediate values"))?;
-    for row in &intermediate {
-        let cells = Cells::new(row, "epoch_metrics", Place::Study(study));
-        if let Some((at, cells)) = of_trial(&index, study, cells)? {
-            trials[at]
-                .intermediate
-                .push((cells.count("epoch")?, cells.get("value")?));
+    for (at, curve) in load_curves(conn, study_id, study, &index, metric).await? {
+        trials[at].intermediate = curve;
+    }
+    for (k, objective) in objective_metrics.iter().enumerate() {
+        for (at, curve) in load_curves(conn, study_id, study, &index, objective).await? {
+            trials[at].objective_curves[k] = curve;
         }
     }
 
@@ -449,6 +447,39 @@ async fn load_trials(
         });
     }
     Ok(trials)
+}
+
+/// Every trial's values of `metric` per epoch, over the attempts of its curve: (index in
+/// the trials, curve) for each trial that has any.
+async fn load_curves(
+    conn: &mut AnyConnection,
+    study_id: i64,
+    study: &str,
+    index: &HashMap<i64, (usize, u64)>,
+    metric: &str,
+) -> Result<Vec<(usize, Vec<(u32, f64)>)>, Error> {
+    let rows = sqlx::query(
+        "SELECT m.trial_id, m.epoch, m.value FROM epoch_metrics m \
+         JOIN trials t ON t.id = m.trial_id AND m.attempt >= COALESCE(t.curve_from, t.attempts) \
+         WHERE t.study_id = $1 AND m.name = $2 ORDER BY m.trial_id, m.epoch",
+    )
+    .bind(study_id)
+    .bind(metric)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err("load intermediate values"))?;
+    let mut curves: Vec<(usize, Vec<(u32, f64)>)> = Vec::new();
+    for row in &rows {
+        let cells = Cells::new(row, "epoch_metrics", Place::Study(study));
+        if let Some((at, cells)) = of_trial(index, study, cells)? {
+            let point = (cells.count("epoch")?, cells.get("value")?);
+            match curves.last_mut() {
+                Some((last, curve)) if *last == at => curve.push(point),
+                _ => curves.push((at, vec![point])),
+            }
+        }
+    }
+    Ok(curves)
 }
 
 /// The trial a row of another table belongs to (its `trial_id`): the trial's index in the

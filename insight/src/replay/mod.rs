@@ -157,6 +157,7 @@ pub fn replay(
         let trial = trials.entry(log.trial).or_insert_with(|| Replayed {
             record: TrialRecord {
                 judged: None,
+                intermediate_objectives: Vec::new(),
                 number: log.trial,
                 params: Params::new(),
                 state: TrialState::Running,

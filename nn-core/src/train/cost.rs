@@ -1,8 +1,11 @@
-//! What a trained network costs to run: its inference time for one example, measured.
+//! What a network costs to run: its size and flops, known from the config before training,
+//! and its inference time for one example, measured after.
 
 use std::time::{Duration, Instant};
 
+use crate::config::TrainConfig;
 use crate::data::Dataset;
+use crate::error::Error;
 use crate::linalg::{Threads, flat, flat_mut};
 use crate::network::Network;
 use crate::network::pass::{self, Mode, Workspace};
@@ -13,6 +16,23 @@ const BUDGET: Duration = Duration::from_millis(50);
 const MAX_REPEATS: usize = 201;
 /// The fewest passes timed, whatever the budget says.
 const MIN_REPEATS: usize = 3;
+
+/// The architecture's cost, known before training: the network's trainable parameters and
+/// the flops of one forward pass for one example, what [`super::TrainReport`]'s `parameters`
+/// and `flops` will say. (A worker sends them with the first epoch, so that early stopping
+/// can weigh them while the trial runs.)
+///
+/// # Errors
+/// As [`super::train`] for a network the config cannot build.
+pub fn architecture_cost(config: &TrainConfig, data: &Dataset) -> Result<(usize, u64), Error> {
+    let net = Network::new(
+        config.network(),
+        data.features(),
+        data.classes(),
+        config.training().seed,
+    )?;
+    Ok((net.parameter_count(), net.flops()))
+}
 
 /// Milliseconds of one forward pass of `net` in inference mode for a batch of one example
 /// (the data set's first), on one thread: the median of up to 201 timed passes, stopping

@@ -12,6 +12,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 pub use checkpoint::{Checkpoint, CheckpointSink};
+pub use cost::architecture_cost;
 pub use report::{Control, EpochMetrics, Int8Report, Observer, StopReason, TrainReport};
 
 use crate::augment::Augmenter;

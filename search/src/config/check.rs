@@ -71,16 +71,23 @@ pub(super) fn study(loc: &Locator<'_>, raw: RawStudyFile) -> Result<StudyConfig,
     let name = study_name(loc, &raw)?;
     let early_stopping = early_stopping::check_early_stopping(loc, raw.early_stopping.as_ref())?;
     if objectives.is_multi()
-        && early_stopping != EarlyStopping::None
+        && let EarlyStopping::Asha(_) | EarlyStopping::Hyperband(_) = early_stopping
         && let Some(table) = &raw.early_stopping
     {
+        // Successive halving ranks one metric at each rung; a study with several objectives
+        // stops trials by Pareto dominance instead.
         return Err(loc.at(
             &table.span(),
             "early_stopping.rule",
             ConfigErrorKind::Invalid {
-                value: "the rule".into(),
-                reason: "early stopping judges one metric; a study with several objectives \
-                         cannot stop trials early yet (set rule = \"none\")"
+                value: if matches!(early_stopping, EarlyStopping::Asha(_)) {
+                    "asha".into()
+                } else {
+                    "hyperband".into()
+                },
+                reason: "successive halving ranks one metric; a study with several objectives \
+                         stops trials by Pareto dominance: use rule = \"median\" or \
+                         \"percentile\" (or \"none\")"
                     .into(),
             },
         ));
@@ -585,6 +592,8 @@ fn metric_and_direction(
         (Some(m), _) => m.get_ref().clone(),
         (None, Objective::Function(_)) => "value".to_string(),
         (None, Objective::NnCore) => "val_loss".to_string(),
+        // Several objectives name the metrics; the first becomes the study metric.
+        (None, Objective::Command(_)) if raw.study.metrics.is_some() => String::new(),
         (None, Objective::Command(_)) => {
             return Err(loc.nowhere(
                 "study.metric",

@@ -34,9 +34,15 @@ pub enum Resource {
 }
 
 /// Percentile (and median) rule: Optuna's `PercentilePruner` semantics.
+///
+/// With several objectives the same rule judges by Pareto dominance
+/// ([`crate::pruner::DominancePruner`]): a trial is stopped at an epoch when at least
+/// ⌈(100 − `percentile`)% · n⌉ of the n completed trials that reached it dominate it there, so
+/// a trial on their front is never stopped (ASHA and Hyperband are refused then).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PercentileRule {
-    /// Percentile of the completed trials' values to compare with (50 = median).
+    /// Percentile of the completed trials' values to compare with (50 = median); with several
+    /// objectives, `100 − percentile` is the share of them that must dominate a trial.
     pub percentile: f64,
     /// Completed trials needed before anything is stopped (default 5).
     pub startup_trials: u32,

@@ -345,3 +345,40 @@ fn a_single_metric_study_has_one_goal_and_needs_no_metrics() {
     assert_eq!(c.objectives.goals.len(), 1);
     assert!(!c.objectives.needs_metrics());
 }
+
+#[test]
+fn several_objectives_take_the_median_and_percentile_rules_and_refuse_successive_halving() {
+    let study = |rule: &str| {
+        format!(
+            "[objective]\nfunction = \"branin_currin\"\n[search]\nalgorithm = \"random\"\n\
+             trials = 5\n[search.space]\nx1 = {{ float = [0, 1] }}\nx2 = {{ float = [0, 1] }}\n\
+             [early_stopping]\n{rule}\n"
+        )
+    };
+    for rule in [
+        "rule = \"median\"",
+        "rule = \"percentile\"\npercentile = 25.0",
+    ] {
+        let config = StudyConfig::from_toml_str(&study(rule), "moo.toml").unwrap();
+        assert!(config.objectives.is_multi());
+        assert!(matches!(
+            config.early_stopping,
+            EarlyStopping::Percentile(_)
+        ));
+    }
+    // A command names its objectives with `metrics` alone.
+    let command = "[study]\nmetrics = [\"loss\", \"cost\"]\n[objective]\ncommand = \"sh t.sh\"\n\
+                   [search]\nalgorithm = \"random\"\ntrials = 5\n[search.space]\n\
+                   x = { float = [0, 1] }\n[early_stopping]\nrule = \"median\"\n";
+    let config = StudyConfig::from_toml_str(command, "command.toml").unwrap();
+    assert_eq!(config.metric, "loss");
+    assert_eq!(config.objectives.goals.len(), 2);
+    for rule in ["asha", "hyperband"] {
+        let err = StudyConfig::from_toml_str(&study(&format!("rule = \"{rule}\"")), "moo.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("early_stopping.rule"), "{err}");
+        assert!(err.contains(rule), "{err}");
+        assert!(err.contains("rule = \"median\" or \"percentile\""), "{err}");
+    }
+}

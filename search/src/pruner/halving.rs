@@ -246,6 +246,7 @@ mod tests {
     fn trial(number: u64, state: TrialState, curve: &[f64]) -> TrialRecord {
         TrialRecord {
             judged: None,
+            intermediate_objectives: Vec::new(),
             number,
             params: Params::new(),
             state,

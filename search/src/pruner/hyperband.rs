@@ -196,6 +196,7 @@ mod tests {
         let other = (0..100).find(|&n| hb.bracket(n, &budgets) != 0).unwrap();
         let rec = |number: u64, curve: &[f64]| TrialRecord {
             judged: None,
+            intermediate_objectives: Vec::new(),
             number,
             params: Params::new(),
             state: TrialState::Running,

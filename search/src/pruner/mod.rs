@@ -5,8 +5,10 @@
 //! known at start), keeps the order statistics it compares with (per epoch, per rung), and
 //! decides in time that does not grow with the study. Deterministic: the decisions depend
 //! only on what it was told, in that order. Layout: `percentile` (median and percentile
-//! rules), `halving` (ASHA), `hyperband`.
+//! rules), `dominance` (the same rules by Pareto dominance, for several objectives),
+//! `halving` (ASHA), `hyperband`.
 
+mod dominance;
 mod halving;
 mod hyperband;
 mod percentile;
@@ -15,6 +17,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use dominance::DominancePruner;
 pub use halving::SuccessiveHalving;
 pub use hyperband::Hyperband;
 pub use percentile::PercentilePruner;
@@ -30,10 +33,12 @@ pub struct StopReason {
     /// The epoch the decision was taken at.
     pub epoch: u32,
     /// The trial's value that was compared (NaN when the trial reported NaN; JSON `null`).
+    /// With several objectives: how many completed trials dominate it.
     #[serde(with = "nan_as_null")]
     pub value: f64,
     /// What it was compared with (the percentile, or the rung's promotion cut-off; NaN when
-    /// there was nothing to compare with; JSON `null`).
+    /// there was nothing to compare with; JSON `null`). With several objectives: how many
+    /// dominators stop it.
     #[serde(with = "nan_as_null")]
     pub threshold: f64,
     /// The comparison in words.
@@ -94,7 +99,7 @@ pub trait Pruner: Send {
     fn restart(&mut self, number: u64);
 
     /// The decision for running `trial` after its newest report (the last of
-    /// `intermediate`).
+    /// `intermediate`, or of `intermediate_objectives` in a study with several objectives).
     fn decide(&mut self, trial: &TrialRecord) -> Decision;
 }
 
@@ -145,6 +150,18 @@ pub(crate) fn decide_after<P: Pruner + Clone>(
 pub fn make_pruner(config: &StudyConfig) -> Box<dyn Pruner> {
     match &config.early_stopping {
         EarlyStopping::None => Box::new(NoPruner),
+        EarlyStopping::Percentile(rule) if config.objectives.is_multi() => {
+            Box::new(DominancePruner::new(
+                rule.clone(),
+                config
+                    .objectives
+                    .goals
+                    .iter()
+                    .map(|g| g.metric.clone())
+                    .collect(),
+                config.objectives.directions(),
+            ))
+        }
         EarlyStopping::Percentile(rule) => {
             Box::new(PercentilePruner::new(rule.clone(), config.direction))
         }

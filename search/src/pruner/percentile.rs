@@ -47,18 +47,24 @@ impl PercentilePruner {
 
     /// Whether `epoch` is the first report in its interval after the warm-up.
     fn first_in_interval(&self, trial: &TrialRecord, epoch: u32) -> bool {
-        let warmup = self.rule.warmup_epochs;
-        let interval = self.rule.interval_epochs.max(1);
-        let since = epoch - warmup - 1;
-        let lower_check = warmup + 1 + since / interval * interval;
         let previous = trial
             .intermediate
             .iter()
             .rev()
             .map(|&(e, _)| e)
             .find(|&e| e != epoch);
-        previous.is_none_or(|p| p < lower_check)
+        first_in_interval(&self.rule, epoch, previous)
     }
+}
+
+/// Whether a report at `epoch` (past the warm-up), following one at `previous`, is the
+/// first in its interval of `rule.interval_epochs` epochs: the rule judges only those.
+pub(super) fn first_in_interval(rule: &PercentileRule, epoch: u32, previous: Option<u32>) -> bool {
+    let warmup = rule.warmup_epochs;
+    let interval = rule.interval_epochs.max(1);
+    let since = epoch - warmup - 1;
+    let lower_check = warmup + 1 + since / interval * interval;
+    previous.is_none_or(|p| p < lower_check)
 }
 
 impl Pruner for PercentilePruner {
@@ -187,6 +193,7 @@ mod tests {
     fn trial(number: u64, state: TrialState, curve: &[f64]) -> TrialRecord {
         TrialRecord {
             judged: None,
+            intermediate_objectives: Vec::new(),
             number,
             params: Params::new(),
             state,

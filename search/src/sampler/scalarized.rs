@@ -188,6 +188,7 @@ mod tests {
                     value: Some(judged.values[0]),
                     intermediate: vec![],
                     judged: Some(judged),
+                    intermediate_objectives: Vec::new(),
                 }
             })
             .collect()

@@ -146,11 +146,19 @@ fn train_one(
         }
     };
     let seen = std::cell::Cell::new(0u32);
+    // The architecture's cost rides with epoch 1 (each curve has it once, however many
+    // attempts it resumed through), so early stopping can weigh it while the trial runs.
+    let cost = nn_core::train::architecture_cost(&config, &data).ok();
     let mut observer = |m: &EpochMetrics| {
         seen.set(seen.get() + 1);
+        let mut metrics = epoch_metrics(m);
+        if let (1, Some((parameters, flops))) = (m.epoch, cost) {
+            metrics.push(("parameters".to_string(), parameters as f64));
+            metrics.push(("flops".to_string(), flops as f64));
+        }
         let _ = events.send(Event::Epoch {
             epoch: u32::try_from(m.epoch).unwrap_or(u32::MAX),
-            metrics: finite(epoch_metrics(m)),
+            metrics: finite(metrics),
         });
         if cancel.cause().is_some() {
             Control::Stop
@@ -367,6 +375,19 @@ mod tests {
                     epochs += 1;
                     assert_eq!(epoch, epochs);
                     assert!(metrics.contains_key("val_accuracy"));
+                    // The architecture's cost comes with epoch 1 only.
+                    let cost = (metrics.get("parameters"), metrics.get("flops"));
+                    if epoch == 1 {
+                        assert_eq!(
+                            cost,
+                            (
+                                Some(&((64 * 24 + 24 + 24 * 10 + 10) as f64)),
+                                Some(&((2 * 64 * 24 + 24 + 2 * 24 * 10 + 10) as f64))
+                            )
+                        );
+                    } else {
+                        assert_eq!(cost, (None, None));
+                    }
                 }
                 Event::Model(bytes) => {
                     assert_eq!(epochs, 3, "the model comes after the last epoch");

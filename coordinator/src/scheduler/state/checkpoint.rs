@@ -186,6 +186,7 @@ impl State {
         trial.curve_from = None;
         if let Some(record) = self.records.get_mut(index) {
             record.intermediate.clear();
+            record.intermediate_objectives.clear();
             self.pruner.restart(lease.trial);
         }
         Ok(WriteOp::RefuseCheckpoint {

@@ -7,7 +7,7 @@ use hypersearch_proto::{
     Assignment, Completion, Epoch, FailureKind, Heartbeat, JsonObject, LeaseId, Metrics, Outcome,
     Report, StopDecision,
 };
-use hypersearch_search::{Decision, Judged, TrialRecord};
+use hypersearch_search::{Decision, EpochObjectives, Judged, TrialRecord};
 use tokio::time::Instant;
 
 use super::{
@@ -90,6 +90,9 @@ impl State {
                     // A retry starts its curve afresh, or after its checkpoint's epoch.
                     let kept = resume.map_or(0, |r| r.epoch);
                     record.intermediate.retain(|&(epoch, _)| epoch <= kept);
+                    record
+                        .intermediate_objectives
+                        .retain(|report| report.epoch <= kept);
                     self.pruner.restart(number);
                 }
             }
@@ -234,10 +237,28 @@ impl State {
         let mut stop = None;
         for epoch in &report.epochs {
             recorded.push(epoch.clone());
-            let Some(&value) = epoch.metrics.get(&self.rules.metric) else {
-                continue;
-            };
-            self.records[index].intermediate.push((epoch.epoch, value));
+            let record = &mut self.records[index];
+            let first = epoch.metrics.get(&self.rules.metric).copied();
+            if let Some(goals) = self.rules.objectives.as_ref().filter(|o| o.is_multi()) {
+                // Every objective the report carries; the pruner judges by all of them.
+                let values: Vec<Option<f64>> = goals
+                    .goals
+                    .iter()
+                    .map(|g| epoch.metrics.get(&g.metric).copied())
+                    .collect();
+                if values.iter().all(Option::is_none) {
+                    continue;
+                }
+                record.intermediate_objectives.push(EpochObjectives {
+                    epoch: epoch.epoch,
+                    values,
+                });
+            }
+            match first {
+                Some(value) => record.intermediate.push((epoch.epoch, value)),
+                None if record.intermediate_objectives.is_empty() => continue,
+                None => {}
+            }
             if let Decision::Stop(reason) = self.pruner.decide(&self.records[index]) {
                 stop = Some(StopDecision {
                     rule: reason.rule,
@@ -256,9 +277,33 @@ impl State {
             number: index as u64,
             lease: report.lease,
             epochs: recorded,
-            stop: stop.clone().map(|s| (self.rules.metric.clone(), s)),
+            stop: stop.clone().map(|s| (self.judged_metrics(), s)),
         };
         Ok((Some(op), stop))
+    }
+
+    /// Whether the study has several objectives (early stopping judges them all).
+    fn several_objectives(&self) -> bool {
+        self.rules.objectives.as_ref().is_some_and(|o| o.is_multi())
+    }
+
+    /// What early stopping judges, as `early_stops.metric` records it: the study metric, or
+    /// every objective's, comma-separated, in a study with several.
+    fn judged_metrics(&self) -> String {
+        match self
+            .rules
+            .objectives
+            .as_ref()
+            .filter(|_| self.several_objectives())
+        {
+            Some(objectives) => objectives
+                .goals
+                .iter()
+                .map(|g| g.metric.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            None => self.rules.metric.clone(),
+        }
     }
 
     /// How an attempt ended. Returns the write recording it and, if the trial is now over,
@@ -294,7 +339,15 @@ impl State {
         let last_value = self.records[index].intermediate.last().map(|&(_, v)| v);
         let resolution = match (&completion.outcome, stop) {
             (Outcome::Finished(_) | Outcome::Pruned, Some(stop)) => {
-                Resolution::Pruned { value: stop.value }
+                Resolution::Pruned {
+                    // With several objectives the decision's value counts dominators; the
+                    // trial's own value is the study metric's last.
+                    value: if self.several_objectives() {
+                        last_value.unwrap_or(f64::NAN)
+                    } else {
+                        stop.value
+                    },
+                }
             }
             (Outcome::Pruned, None) => {
                 return Err(Error::Protocol {
@@ -721,9 +774,11 @@ impl State {
             // The curve of a trial that is over is the pruner's and the store's now: the
             // state keeps a constant amount per finished trial.
             let intermediate = std::mem::take(&mut record.intermediate);
+            let intermediate_objectives = std::mem::take(&mut record.intermediate_objectives);
             Some(Ended {
                 record: TrialRecord {
                     intermediate,
+                    intermediate_objectives,
                     ..record.clone()
                 },
             })

@@ -15,7 +15,7 @@ use hypersearch_proto::{
     Assignment, FailureKind, JsonObject, LeaseId, Metrics, Outcome, StopDecision,
 };
 use hypersearch_search::order::{OrderStats, Total};
-use hypersearch_search::{Direction, Judged, Params, Pruner, TrialRecord};
+use hypersearch_search::{Direction, EpochObjectives, Judged, Params, Pruner, TrialRecord};
 use tokio::time::Instant;
 
 use super::Progress;
@@ -451,6 +451,7 @@ impl State {
                 state: search_state(stored_trial.state),
                 value: stored_trial.value,
                 intermediate: stored_trial.intermediate.clone(),
+                intermediate_objectives: EpochObjectives::merge(&stored_trial.objective_curves),
             };
             state.pruner.observe(&record);
             state.records.push(record);
@@ -566,6 +567,7 @@ impl State {
         // The sampler keeps the params; the pruner reads curves only.
         self.records.push(TrialRecord {
             judged: None,
+            intermediate_objectives: Vec::new(),
             number,
             params: Params::new(),
             state: hypersearch_search::TrialState::Running,

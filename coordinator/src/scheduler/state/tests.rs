@@ -732,6 +732,7 @@ fn a_failed_trial_drops_its_model_and_a_study_keeping_none_refuses_model_pieces(
 }
 
 mod checkpoints;
+mod objectives;
 #[test]
 fn a_trial_missing_a_metric_of_the_objectives_fails_and_a_complete_one_is_judged() {
     use hypersearch_search::{Constraint, Direction, Goal, Objectives, Operator};

@@ -19,6 +19,7 @@ fn definition() -> StudyDefinition {
         algorithm: "random".into(),
         budget: 3,
         config: "[study]\nname = \"s\"\n".into(),
+        objective_metrics: Vec::new(),
     }
 }
 
@@ -129,7 +130,12 @@ async fn writes_are_fenced_on_the_lease_and_survive_a_reopen(db: &Location) {
         lease,
         epochs: vec![Epoch {
             epoch,
-            metrics: hypersearch_proto::Metrics::from([("loss".into(), 1.0 / f64::from(epoch))]),
+            // A second objective, `cost`, comes with epoch 1 only.
+            metrics: hypersearch_proto::Metrics::from_iter(
+                [("loss".to_string(), 1.0 / f64::from(epoch))]
+                    .into_iter()
+                    .chain((epoch == 1).then(|| ("cost".to_string(), 9.0))),
+            ),
         }],
         stop: None,
     };
@@ -178,6 +184,19 @@ async fn writes_are_fenced_on_the_lease_and_survive_a_reopen(db: &Location) {
     assert_eq!(first.value, Some(0.5));
     assert_eq!(first.intermediate, vec![(1, 1.0), (2, 0.5)]);
     assert_eq!(first.latest.as_ref().unwrap().token, lease.token);
+    assert!(first.objective_curves.is_empty(), "one objective");
+    // A study with several objectives gets each one's curve back.
+    let several = StudyDefinition {
+        objective_metrics: vec!["loss".into(), "cost".into()],
+        ..definition()
+    };
+    let again = create_or_resume(&mut conn, &several, &db.to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        again.trials[0].objective_curves,
+        [vec![(1, 1.0), (2, 0.5)], vec![(1, 9.0)]]
+    );
     assert_eq!(
         again.workers,
         vec![StoredWorker {

@@ -38,6 +38,7 @@ fn complete(config: &StudyConfig, number: u64, params: Params) -> TrialRecord {
         state: TrialState::Complete,
         value: Some(f),
         intermediate: vec![],
+        intermediate_objectives: Vec::new(),
         judged: Some(judged),
     }
 }
@@ -102,6 +103,7 @@ fn pending_trials_get_distinct_suggestions_under_constraints() {
             state: TrialState::Running,
             value: None,
             intermediate: vec![],
+            intermediate_objectives: Vec::new(),
             judged: None,
         });
     }

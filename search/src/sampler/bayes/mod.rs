@@ -186,6 +186,7 @@ mod tests {
     fn record(number: u64, params: Params, state: TrialState, value: Option<f64>) -> TrialRecord {
         TrialRecord {
             judged: None,
+            intermediate_objectives: Vec::new(),
             number,
             params,
             state,

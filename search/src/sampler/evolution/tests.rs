@@ -150,6 +150,7 @@ fn children_of_a_conditional_space_always_fit_it() {
 fn record(number: u64, params: Params, state: TrialState, value: Option<f64>) -> TrialRecord {
     TrialRecord {
         judged: None,
+        intermediate_objectives: Vec::new(),
         number,
         params,
         state,

@@ -212,6 +212,7 @@ mod tests {
         };
         TrialRecord {
             judged: None,
+            intermediate_objectives: Vec::new(),
             number,
             params: Params::new(),
             state,
@@ -269,6 +270,7 @@ mod tests {
         for number in 0..3000u64 {
             let t = TrialRecord {
                 judged: None,
+                intermediate_objectives: Vec::new(),
                 number,
                 params: Params::new(),
                 state: TrialState::Complete,

@@ -101,6 +101,7 @@ mod tests {
     ) -> TrialRecord {
         TrialRecord {
             judged: None,
+            intermediate_objectives: Vec::new(),
             number,
             params: Params::new(),
             state,
