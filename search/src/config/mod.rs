@@ -33,7 +33,8 @@
 //! | `[early_stopping] rule` | `none` | `median`, `percentile` (`warmup_epochs` 0, `startup_trials` 5, `min_trials` 1, `interval_epochs` 1, `percentile`), `asha` (`reduction_factor` 4, `min_resource` auto, `min_early_stopping_rate` 0, `bootstrap_count` 0), `hyperband` (`reduction_factor` 3, `min_resource` 1, `max_resource` auto, `bootstrap_count` 0) |
 //! | `[data]`, `[network]`, `[training]` | | the base training config, kept as TOML text for the worker |
 //!
-//! Layout: `raw` (the file as written), `check` (one check per table), `objectives`
+//! Layout: `raw` (the file as written), `check` (one check per table), `search_table`
+//! (`[search]`: its space and the sampler's settings), `objectives`
 //! (metrics, directions, constraints), `location` (lines
 //! and keys for errors), `conditions` (`when`), `compare` (what a resume may change), `domain`
 //! (one parameter's range), `space` (search space, architecture, training-key checks),
@@ -50,6 +51,7 @@ mod evolution;
 mod location;
 mod objectives;
 mod raw;
+mod search_table;
 mod space;
 pub mod training_keys;
 
