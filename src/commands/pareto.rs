@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use hypersearch_coordinator::store::query::TrialSummary;
-use hypersearch_search::multi::pareto::{losses, on_front, rank_order};
+use hypersearch_search::multi::pareto::{losses, on_front, top_order};
 use hypersearch_search::{Judged, Objectives};
 
 use super::output::{self, number, say};
@@ -52,7 +52,7 @@ pub fn best(objectives: &Objectives, judged: Vec<Judgement>, top: Option<u64>) -
     let by_number = |a: &Judgement, b: &Judgement| a.trial.trial.cmp(&b.trial.trial);
     if !objectives.is_multi() || top.is_some() {
         let order = if objectives.is_multi() {
-            rank_order(&points, &vec![0.0; points.len()])
+            top_order(&points, take(top.unwrap_or(10)))
         } else {
             let mut order: Vec<usize> = (0..points.len()).collect();
             order.sort_by(|&a, &b| points[a][0].total_cmp(&points[b][0]).then(a.cmp(&b)));

@@ -172,6 +172,40 @@ pub fn rank_order(points: &[Vec<f64>], violations: &[f64]) -> Vec<usize> {
     order
 }
 
+/// The first `k` of [`rank_order`] for feasible `points` (no violations), peeling fronts with
+/// [`on_front`] until `k` are had: O(r·(n log n + m·n·f)) for the r fronts it takes, where
+/// sorting every front costs O(m·n²). What `hypersearch best --top K` uses.
+pub fn top_order(points: &[Vec<f64>], k: usize) -> Vec<usize> {
+    let mut left: Vec<usize> = (0..points.len()).collect();
+    let mut chosen = Vec::with_capacity(k.min(points.len()));
+    while chosen.len() < k && !left.is_empty() {
+        let rest: Vec<Vec<f64>> = left.iter().map(|&i| points[i].clone()).collect();
+        let mask = on_front(&rest);
+        let mut front: Vec<usize> = Vec::new();
+        let mut behind: Vec<usize> = Vec::new();
+        for (&i, &on) in left.iter().zip(&mask) {
+            if on {
+                front.push(i);
+            } else {
+                behind.push(i);
+            }
+        }
+        let front_slices: Vec<&[f64]> = front.iter().map(|&i| points[i].as_slice()).collect();
+        let crowding = crowding_distances(&front_slices);
+        let mut place: Vec<usize> = (0..front.len()).collect();
+        place.sort_by(|&a, &b| {
+            crowding[b]
+                .partial_cmp(&crowding[a])
+                .unwrap_or(Ordering::Equal)
+                .then(front[a].cmp(&front[b]))
+        });
+        front = place.into_iter().map(|p| front[p]).collect();
+        chosen.extend(front.into_iter().take(k - chosen.len()));
+        left = behind;
+    }
+    chosen
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +264,11 @@ mod tests {
             let ranks = non_dominated_ranks(cloud);
             let front: Vec<bool> = ranks.iter().map(|&r| r == 0).collect();
             assert_eq!(on_front(cloud), front);
+            // Peeling fronts gives rank_order's head, whatever its length.
+            let order = rank_order(cloud, &vec![0.0; cloud.len()]);
+            for k in [0, 1, 5, 17, 60, cloud.len(), cloud.len() + 3] {
+                assert_eq!(top_order(cloud, k), order[..k.min(order.len())], "k = {k}");
+            }
         }
     }
 
