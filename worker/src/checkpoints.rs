@@ -33,17 +33,17 @@ use crate::slot::SlotContext;
 /// upload that took `d`, the next starts `(PACE - 1) * d` later at the earliest.
 pub(crate) const PACE: u32 = 20;
 
-/// When the training of one attempt may take its next checkpoint: shared by the training
-/// thread, which claims a turn after an epoch, and the slot, which gives the next turn when
-/// an upload ends.
+/// When the training of one attempt may take its next checkpoint, and whether the slot may
+/// send it: shared by the training thread, which claims a turn after an epoch, and the slot,
+/// which gives the next turn when an upload ends.
 #[derive(Debug, Default)]
 pub(crate) struct Pace(Mutex<Turn>);
 
 /// Where the turns stand.
 #[derive(Debug, Default)]
 struct Turn {
-    /// When the next checkpoint may be taken (none: at once).
-    next_at: Option<std::time::Instant>,
+    /// When the next checkpoint may be taken and sent (none: at once).
+    next_at: Option<Instant>,
     /// One was taken and has not been sent yet.
     claimed: bool,
     /// The coordinator refused one: no more for this attempt.
@@ -62,16 +62,18 @@ impl Pace {
         })))
     }
 
+    fn turn(&self) -> std::sync::MutexGuard<'_, Turn> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Whether the training takes a checkpoint now: at most one waits or travels at a time,
     /// and none before the cool-down of the last upload ends.
     pub fn claim(&self) -> bool {
-        let mut turn = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let due = turn
-            .next_at
-            .is_none_or(|at| std::time::Instant::now() >= at);
+        let mut turn = self.turn();
         if turn.unpaced {
             return !turn.refused;
         }
+        let due = turn.next_at.is_none_or(|at| Instant::now() >= at);
         if turn.refused || turn.claimed || !due {
             return false;
         }
@@ -79,21 +81,29 @@ impl Pace {
         true
     }
 
-    /// The checkpoint taken went (or was dropped); the next may be taken from `next_at`.
+    /// The checkpoint taken went (or was dropped); the next may be taken from `next_at`
+    /// (none: the cool-down stays as it was).
     fn release(&self, next_at: Option<Instant>) {
-        let mut turn = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut turn = self.turn();
         turn.claimed = false;
         if next_at.is_some() {
-            turn.next_at = next_at.map(Instant::into_std);
+            turn.next_at = next_at;
         }
     }
 
     /// The coordinator refused one: the training takes no more.
     fn refuse(&self) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .refused = true;
+        self.turn().refused = true;
+    }
+
+    /// Whether the coordinator refused one.
+    fn refused(&self) -> bool {
+        self.turn().refused
+    }
+
+    /// When the cool-down of the last upload ends.
+    fn next_at(&self) -> Option<Instant> {
+        self.turn().next_at
     }
 }
 
@@ -102,11 +112,8 @@ impl Pace {
 pub(crate) struct Outgoing {
     /// The latest not sent yet.
     latest: Option<(u32, Vec<u8>)>,
-    /// When the next upload may start.
-    next_at: Option<Instant>,
-    /// The coordinator refused one: no more for this attempt.
-    refused: bool,
-    /// The turns, shared with the training.
+    /// The turns, shared with the training: when the next upload may start, and whether
+    /// the coordinator refused one.
     pace: Arc<Pace>,
 }
 
@@ -123,10 +130,10 @@ impl Outgoing {
 
     /// When the held checkpoint may go, if one waits for its turn.
     pub fn waiting_until(&self) -> Option<Instant> {
-        match (&self.latest, self.refused) {
-            (Some(_), false) => Some(self.next_at.unwrap_or_else(Instant::now)),
-            _ => None,
+        if self.latest.is_none() || self.pace.refused() {
+            return None;
         }
+        Some(self.pace.next_at().unwrap_or_else(Instant::now))
     }
 
     /// Sends the held checkpoint if its turn came (after its epoch's report went out). One
@@ -140,13 +147,13 @@ impl Outgoing {
         lease: LeaseId,
         cancel: &Cancel,
     ) -> Result<(), Error> {
-        if self.refused || cancel.cause().is_some() {
+        if self.pace.refused() || cancel.cause().is_some() {
             self.latest = None;
             self.pace.release(None);
             return Ok(());
         }
         let started = Instant::now();
-        if self.next_at.is_some_and(|at| started < at) {
+        if self.pace.next_at().is_some_and(|at| started < at) {
             return Ok(());
         }
         let Some((epoch, bytes)) = self.latest.take() else {
@@ -164,14 +171,13 @@ impl Outgoing {
             Sent::NotKept(reason) => {
                 tracing::warn!(trial = lease.trial, epoch, %reason,
                     "the coordinator did not take the checkpoint; the attempt goes on without");
-                self.refused = true;
                 self.pace.refuse();
             }
             Sent::LeaseLost => cancel.stop(StopCause::LeaseLost),
         }
         let ended = Instant::now();
-        self.next_at = Some(ended + (ended - started) * (PACE - 1));
-        self.pace.release(self.next_at);
+        self.pace
+            .release(Some(ended + (ended - started) * (PACE - 1)));
         Ok(())
     }
 }
