@@ -1,4 +1,5 @@
-//! Early stopping of a study with several objectives in the state machine: every
+//! A study with several objectives in the state machine: a trial missing one fails and a
+//! complete one is judged; the kept models are the Pareto front; in early stopping every
 //! objective's value per epoch reaches the pruner, a metric reported once is carried, and
 //! the decision records every objective's name.
 
@@ -7,17 +8,22 @@ use hypersearch_search::config::PercentileRule;
 use hypersearch_search::pruner::DominancePruner;
 use hypersearch_search::{Goal, Objectives};
 
-fn two_objectives() -> (Rules, Box<dyn Pruner>) {
+/// `loss` and `size`, both minimized, under `constraints`.
+fn loss_and_size(constraints: Vec<hypersearch_search::Constraint>) -> Objectives {
     let goals = ["loss", "size"].map(|metric| Goal {
         metric: metric.into(),
         direction: Direction::Minimize,
     });
+    Objectives {
+        goals: goals.to_vec(),
+        constraints,
+    }
+}
+
+fn two_objectives() -> (Rules, Box<dyn Pruner>) {
     let rules = Rules {
         budget: 2,
-        objectives: Some(Objectives {
-            goals: goals.to_vec(),
-            constraints: Vec::new(),
-        }),
+        objectives: Some(loss_and_size(Vec::new())),
         ..rules()
     };
     let rule = PercentileRule {
@@ -108,4 +114,83 @@ fn a_trial_dominated_at_an_epoch_by_the_completed_ones_is_stopped_with_every_obj
         curve,
         [(1, vec![Some(0.4), Some(2.0)]), (2, vec![Some(0.3), None])]
     );
+}
+
+#[test]
+fn a_trial_missing_a_metric_of_the_objectives_fails_and_a_complete_one_is_judged() {
+    use hypersearch_search::{Constraint, Operator};
+    let objectives = loss_and_size(vec![Constraint {
+        metric: "latency".into(),
+        operator: Operator::AtMost,
+        bound: 1.0,
+    }]);
+    let (mut state, now) = started(Rules {
+        budget: 2,
+        objectives: Some(objectives),
+        ..rules()
+    });
+    let op = run_one(&mut state, now, 0.5);
+    assert!(
+        failure(&op).is_some_and(|e| e.contains("without reporting `size`")),
+        "{op:?}"
+    );
+    for number in state.samples_wanted() {
+        sample(&mut state, number);
+    }
+    let held = lease_one(&mut state, WORKER, now, &mut tokens()).lease;
+    let metrics = Metrics::from([
+        ("loss".to_string(), 0.5),
+        ("size".to_string(), 3.0),
+        ("latency".to_string(), 2.0),
+    ]);
+    let completion = Completion {
+        worker_id: WORKER,
+        lease: held,
+        outcome: Outcome::Finished(metrics),
+        next_max_trials: 0,
+    };
+    let (op, _) = state.complete(&completion).unwrap().unwrap();
+    assert!(failure(&op).is_none(), "{op:?}");
+    let judged = state.records[held.trial as usize].judged.clone().unwrap();
+    assert_eq!(judged.values, [0.5, 3.0]);
+    assert!(!judged.feasible(), "latency 2 breaks latency <= 1");
+}
+
+#[test]
+fn with_two_objectives_the_kept_models_are_the_front_not_the_best_first_objective() {
+    let objectives = loss_and_size(Vec::new());
+    let (mut state, now) = started(Rules {
+        budget: 4,
+        keep_models: Some(2),
+        objectives: Some(objectives),
+        ..rules()
+    });
+    let mut tokens = tokens();
+    let mut run = |state: &mut State, loss: f64, size: f64| {
+        let lease = lease_one(state, WORKER, now, &mut tokens).lease;
+        state.model_piece(WORKER, lease, now).unwrap();
+        let completion = Completion {
+            worker_id: WORKER,
+            lease,
+            outcome: Outcome::Finished(Metrics::from([
+                ("loss".to_string(), loss),
+                ("size".to_string(), size),
+            ])),
+            next_max_trials: 0,
+        };
+        state.complete(&completion).unwrap();
+        for number in state.samples_wanted() {
+            sample(state, number);
+        }
+        state.take_model_drops()
+    };
+    assert_eq!(run(&mut state, 0.5, 10.0), Vec::<u64>::new());
+    assert_eq!(run(&mut state, 0.3, 50.0), Vec::<u64>::new());
+    // The worst loss but the smallest: the three are one front, and its middle (trial 0)
+    // has the least crowding distance, so it goes.
+    assert_eq!(run(&mut state, 0.9, 1.0), vec![0]);
+    // Dominated by trial 1 (worse loss, larger): its own goes, although its loss beats
+    // trial 2's.
+    assert_eq!(run(&mut state, 0.4, 60.0), vec![3]);
+    assert_eq!(state.kept.as_ref().unwrap().trials(), vec![1, 2]);
 }
