@@ -73,6 +73,24 @@ impl Dimension {
             Dimension::AtLeast(n) => format!("at least {n}"),
         }
     }
+
+    /// Checks the input `x` of the function `name`: an accepted dimension, finite values.
+    pub(crate) fn check(self, name: &str, x: &[f64]) -> Result<(), Error> {
+        if !self.accepts(x.len()) {
+            return Err(Error::WrongDimension {
+                name: name.to_string(),
+                expected: self.describe(),
+                got: x.len(),
+            });
+        }
+        if let Some((i, &v)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::NotFinite {
+                input: format!("x{}", i + 1),
+                value: v,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// A built-in test function and what is known about it.
@@ -130,19 +148,7 @@ impl TestFunction {
 
     /// The function's value at `x` (checked: dimension and finiteness).
     pub fn evaluate(&self, x: &[f64]) -> Result<f64, Error> {
-        if !self.dimension.accepts(x.len()) {
-            return Err(Error::WrongDimension {
-                name: self.name.to_string(),
-                expected: self.dimension.describe(),
-                got: x.len(),
-            });
-        }
-        if let Some((i, &v)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(Error::NotFinite {
-                input: format!("x{}", i + 1),
-                value: v,
-            });
-        }
+        self.dimension.check(self.name, x)?;
         Ok((self.eval)(x))
     }
 }

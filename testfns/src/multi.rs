@@ -27,19 +27,7 @@ impl MultiObjectiveFunction {
     /// The objectives at `x` (checked: dimension and finiteness), in the order of
     /// [`metrics`](Self::metrics).
     pub fn evaluate(&self, x: &[f64]) -> Result<Vec<f64>, Error> {
-        if !self.dimension.accepts(x.len()) {
-            return Err(Error::WrongDimension {
-                name: self.name.to_string(),
-                expected: self.dimension.describe(),
-                got: x.len(),
-            });
-        }
-        if let Some((i, &v)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(Error::NotFinite {
-                input: format!("x{}", i + 1),
-                value: v,
-            });
-        }
+        self.dimension.check(self.name, x)?;
         Ok((self.eval)(x).to_vec())
     }
 }
