@@ -23,6 +23,10 @@ use hypersearch_search::{
     Params, SampleContext, StudyConfig, Suggestion, TrialRecord, TrialState, make_sampler,
 };
 
+#[path = "common/mod.rs"]
+mod common;
+use common::median;
+
 const BUDGET: usize = 60;
 const UNITS: [f64; 4] = [32.0, 64.0, 128.0, 256.0];
 const ACTIVATIONS: [&str; 4] = ["relu", "elu", "swish", "tanh"];
@@ -180,16 +184,6 @@ fn run(algorithm: &str, seed: u64, parallel: usize, evolution: &str) -> Vec<f64>
         values.push(v);
     }
     values
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
 }
 
 fn main() {

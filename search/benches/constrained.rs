@@ -36,6 +36,10 @@ use hypersearch_search::{
 };
 use rand::{RngExt, SeedableRng};
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{arg, median};
+
 struct Problem {
     name: &'static str,
     /// Bounds per input.
@@ -268,22 +272,6 @@ fn time_at_200(p: &Problem, name: &str) -> (f64, f64) {
         })
         .collect();
     (median(fresh), median(steady))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn main() {

@@ -26,6 +26,10 @@ use hypersearch_search::{
 };
 use rand::{RngExt, SeedableRng};
 
+#[path = "common/mod.rs"]
+mod common;
+use common::median;
+
 /// One benchmark function: our name, the testfns name, bounds, budget.
 struct Workload {
     name: &'static str,
@@ -232,16 +236,6 @@ fn checkpoints(values: &[f64], budget: usize, min: f64) -> [f64; 3] {
         let k = ((budget as f64 * f).round() as usize).max(1);
         values[..k].iter().copied().fold(f64::INFINITY, f64::min) - min
     })
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
 }
 
 /// ms per suggestion with `n` finished random trials on hartmann6 (the peers' timing

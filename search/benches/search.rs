@@ -13,6 +13,10 @@ use hypersearch_search::{
 };
 use rand::{RngExt, SeedableRng};
 
+#[path = "common/mod.rs"]
+mod common;
+use common::median;
+
 /// A function study: `function` over `bounds` per input.
 fn study(
     function: &str,
@@ -80,16 +84,6 @@ fn run(
         });
     }
     (best, times)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
 }
 
 fn tpe_time_per_suggestion() {
