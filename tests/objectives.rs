@@ -50,11 +50,7 @@ fn complete_trials(db: &Path) -> Vec<(i64, f64, f64)> {
 fn best_returns_only_the_feasible_pareto_front(dir: &Scratch, db: &Path) {
     let config = dir.write("study.toml", BRANIN_CURRIN);
     let db_arg = db.to_str().expect("utf-8");
-    let config_arg = config.to_str().expect("utf-8");
-    assert_ok(&dir.hs(
-        &["run", config_arg, "--db", db_arg, "--workers", "2"],
-        Duration::from_secs(120),
-    ));
+    assert_ok(&dir.run_study(&config, db, 2, Duration::from_secs(120)));
     let trials = complete_trials(db);
     assert_eq!(trials.len(), 40, "every trial reports both objectives");
     let feasible: Vec<&(i64, f64, f64)> = trials.iter().filter(|t| t.2 <= 9.0).collect();

@@ -48,17 +48,7 @@ warmup_epochs = 2
     );
     let db = dir.path("trials.db");
     let db_arg = db.to_str().expect("utf-8");
-    let output = dir.hs(
-        &[
-            "run",
-            config.to_str().expect("utf-8"),
-            "--db",
-            db_arg,
-            "--workers",
-            "1",
-        ],
-        Duration::from_secs(120),
-    );
+    let output = dir.run_study(&config, &db, 1, Duration::from_secs(120));
     assert_ok(&output);
 
     let pruned = sql(

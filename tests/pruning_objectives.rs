@@ -109,17 +109,7 @@ startup_trials = 3
     );
     let db = dir.path("trials.db");
     let db_arg = db.to_str().expect("utf-8");
-    let output = dir.hs(
-        &[
-            "run",
-            config.to_str().expect("utf-8"),
-            "--db",
-            db_arg,
-            "--workers",
-            "1",
-        ],
-        Duration::from_secs(120),
-    );
+    let output = dir.run_study(&config, &db, 1, Duration::from_secs(120));
     assert_ok(&output);
 
     // A stopped trial's value is its loss when it stopped (not the decision's count).
@@ -276,17 +266,7 @@ startup_trials = 3
 "#,
     );
     let db = dir.path("trials.db");
-    let output = dir.hs(
-        &[
-            "run",
-            config.to_str().expect("utf-8"),
-            "--db",
-            db.to_str().expect("utf-8"),
-            "--workers",
-            "1",
-        ],
-        Duration::from_secs(120),
-    );
+    let output = dir.run_study(&config, &db, 1, Duration::from_secs(120));
     assert_ok(&output);
     // The network's size comes with epoch 1, as the final metrics have it.
     let sizes = parameters(&db);

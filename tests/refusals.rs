@@ -256,17 +256,7 @@ fn an_unknown_study_or_trial_is_one_message_naming_what_exists() {
     let config = dir.write("branin.toml", BRANIN);
     let db = dir.path("trials.db");
     let db_arg = db.to_str().expect("utf-8");
-    let output = dir.hs(
-        &[
-            "run",
-            config.to_str().expect("utf-8"),
-            "--db",
-            db_arg,
-            "--workers",
-            "2",
-        ],
-        Duration::from_secs(60),
-    );
+    let output = dir.run_study(&config, &db, 2, Duration::from_secs(60));
     assert_ok(&output);
     let output = dir.hs(
         &["best", "--study", "nope", "--db", db_arg],
@@ -313,17 +303,7 @@ x = { float = [0, 1] }
     );
     let db = dir.path("trials.db");
     let db_arg = db.to_str().expect("utf-8");
-    let output = dir.hs(
-        &[
-            "run",
-            config.to_str().expect("utf-8"),
-            "--db",
-            db_arg,
-            "--workers",
-            "2",
-        ],
-        Duration::from_secs(60),
-    );
+    let output = dir.run_study(&config, &db, 2, Duration::from_secs(60));
     // A study without a complete trial ends loudly: exit 1, the first failure's reason.
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let said = stderr(&output);

@@ -236,17 +236,7 @@ fn replay_refuses_bad_input_with_one_clear_error() {
          [search.space]\nx = { float = [0, 1] }\n",
     );
     let flat_db = flat.path("flat.db");
-    assert_ok(&flat.hs(
-        &[
-            "run",
-            path(&config),
-            "--db",
-            path(&flat_db),
-            "--workers",
-            "1",
-        ],
-        Duration::from_secs(60),
-    ));
+    assert_ok(&flat.run_study(&config, &flat_db, 1, Duration::from_secs(60)));
     assert_one_clear_error(
         &flat.hs(
             &["replay", "--db", path(&flat_db), "--rule", "median"],

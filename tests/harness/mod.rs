@@ -82,6 +82,16 @@ impl Scratch {
         child.output()
     }
 
+    /// Runs `hypersearch run CONFIG --db DB --workers WORKERS` here to completion (at most
+    /// `limit`).
+    pub fn run_study(&self, config: &Path, db: &Path, workers: u32, limit: Duration) -> Output {
+        let workers = workers.to_string();
+        self.hs(
+            &["run", path(config), "--db", path(db), "--workers", &workers],
+            limit,
+        )
+    }
+
     /// `hypersearch ARGS` run from this directory.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(bin());
