@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::feasibility::Feasibility;
 use crate::gp::Gp;
+use crate::hypervolume::HypervolumeImprovement;
 use crate::linalg::Matrix;
 use crate::special::{d_log_h, d_log_norm_cdf, log_h, log_norm_cdf};
 
@@ -62,6 +63,10 @@ pub enum Acquisition {
     /// observation is feasible. Like [`Acquisition::Constrained`], it is seen only by the
     /// batch methods; the single-point methods give 0.
     Feasibility(Arc<Feasibility>),
+    /// The log expected hypervolume improvement of two objectives, read from their own GPs
+    /// (the `gp` handed to the batch methods is not used). Like
+    /// [`Acquisition::Feasibility`], it is seen only by the batch methods.
+    Hypervolume(Arc<HypervolumeImprovement>),
 }
 
 impl Acquisition {
@@ -81,7 +86,7 @@ impl Acquisition {
             Acquisition::Constrained { objective, .. } => {
                 objective.value_and_partials(mean, variance)
             }
-            Acquisition::Feasibility(_) => (0.0, 0.0, 0.0),
+            Acquisition::Feasibility(_) | Acquisition::Hypervolume(_) => (0.0, 0.0, 0.0),
             Acquisition::PendingLogEi(f) => {
                 let mut dm = vec![0.0; f.best.len()];
                 let means = vec![mean; f.best.len()];
@@ -147,6 +152,7 @@ impl Acquisition {
                 values
             }
             Acquisition::Feasibility(feasibility) => feasibility.log_probability(points),
+            Acquisition::Hypervolume(ehvi) => ehvi.evaluate(points),
             _ => self.evaluate_objective(gp, points),
         }
     }
@@ -168,6 +174,7 @@ impl Acquisition {
                 grad.iter_mut().for_each(|g| *g = 0.0);
                 feasibility.log_probability_with_gradient(points, grad, &mut Vec::new())
             }
+            Acquisition::Hypervolume(ehvi) => ehvi.evaluate_with_gradient(points, grad),
             _ => gp.value_with_gradient(
                 points,
                 self.alphas(gp),

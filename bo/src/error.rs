@@ -32,6 +32,14 @@ pub enum Error {
         /// Number of observed values.
         values: usize,
     },
+    /// Objective values are not two per observed point.
+    #[error("{values} objective values for {points} observed points: two per point are needed")]
+    ObjectiveCount {
+        /// Number of observed points.
+        points: usize,
+        /// Number of objective values given.
+        values: usize,
+    },
     /// Constraint margins are not one per constraint and observed point.
     #[error(
         "{margins} constraint margins for {points} observed points and {constraints} constraints"

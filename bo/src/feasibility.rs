@@ -7,10 +7,8 @@
 use rand::Rng;
 
 use crate::acquisition::Acquisition;
-use crate::gp::fit::params_from_raw;
-use crate::gp::{FitSettings, Gp, fit};
+use crate::gp::{FitSettings, Gp, Standardized};
 use crate::kernel::Inputs;
-use crate::transform::{OutputTransform, Warp};
 
 /// The GP of one constraint's margin, and where the margin 0 lies on its scale.
 #[derive(Debug, Clone)]
@@ -44,24 +42,13 @@ impl ConstraintModel {
         settings: &FitSettings,
         rng: &mut (impl Rng + ?Sized),
     ) -> Option<FittedConstraint> {
-        let (transform, y) = OutputTransform::with_warp(margins, Warp::Identity);
-        let (params, raw) = match warm {
-            Some(raw) if reuse => (params_from_raw(raw, settings.noise_floor), raw.to_vec()),
-            _ => {
-                let fitted = fit(&inputs, &y, warm, settings, rng);
-                if !fitted.objective.is_finite() {
-                    return None;
-                }
-                (fitted.params, fitted.raw)
-            }
-        };
-        let gp = Gp::new(inputs, y, params)?;
+        let fitted = Standardized::fit(inputs, margins, warm, reuse, settings, rng)?;
         Some(FittedConstraint {
             model: ConstraintModel {
-                gp,
-                threshold: transform.forward(0.0),
+                gp: fitted.gp,
+                threshold: fitted.transform.forward(0.0),
             },
-            raw,
+            raw: fitted.raw,
         })
     }
 

@@ -17,7 +17,9 @@
 //! lie-extended posterior instead of log-EI (GP-BUCB), so that a round of parallel
 //! suggestions spreads out; under constraints ([`Engine::suggest_constrained`]), one GP per
 //! constraint margin and the acquisition multiplied by the probability of feasibility, the
-//! best feasible observation as the incumbent; no repeats of observed or pending points.
+//! best feasible observation as the incumbent; with two objectives
+//! ([`Engine::suggest_pareto`]), one GP per objective and the expected hypervolume
+//! improvement of the observed front; no repeats of observed or pending points.
 //!
 //! Layout:
 //! - [`column`]: what each coordinate means, snapping onto allowed values;
@@ -26,6 +28,7 @@
 //! - [`kernel`]: Matérn 5/2 ARD with Hamming distance;
 //! - [`acquisition`]: log-EI, log-PI, LCB with gradients;
 //! - [`feasibility`]: constraint GPs and the probability of feasibility;
+//! - [`hypervolume`]: the expected hypervolume improvement of two objectives;
 //! - [`optimize`]: the acquisition maximizer;
 //! - [`pending`]: fantasized outcomes of pending points;
 //! - [`transform`]: output warping;
@@ -57,6 +60,7 @@ pub mod engine;
 mod error;
 pub mod feasibility;
 pub mod gp;
+pub mod hypervolume;
 pub mod kernel;
 pub mod lbfgsb;
 pub mod linalg;
@@ -68,6 +72,7 @@ pub mod transform;
 
 pub use column::{Column, Columns};
 pub use engine::{
-    AcquisitionChoice, Engine, History, Liar, Margins, OutputWarping, Settings, TrustRegion,
+    AcquisitionChoice, Engine, History, Liar, Margins, OutputWarping, ParetoHistory, Settings,
+    TrustRegion,
 };
 pub use error::Error;

@@ -6,7 +6,7 @@
 //! - DTLZ2 (6-D, 2 objectives, 100 trials, reference (1.1, 1.1), maximum 1.21 − π/4).
 //!
 //! `cargo bench -p hypersearch-search --bench two_objectives -- [--seeds N]
-//! [--samplers tpe,bayes,evolution,random] [--functions branin_currin,dtlz2] [--no-timing]`
+//! [--samplers tpe,bayes,bayes-parego,evolution,random] [--functions branin_currin,dtlz2] [--no-timing]`
 //!
 //! `bench/peers/samplers.py` does not run these; Optuna's numbers in BENCHMARKS.md come from
 //! `bench/peers/two_objectives.py` on the same problems and budgets.
@@ -18,7 +18,8 @@ use std::time::Instant;
 use hypersearch_search::multi::hypervolume::hypervolume_2d;
 use hypersearch_search::multi::pareto::non_dominated_ranks;
 use hypersearch_search::{
-    Judged, Params, SampleContext, StudyConfig, Suggestion, TrialRecord, TrialState, make_sampler,
+    ConstraintHandling, Judged, Params, SampleContext, Sampler, StudyConfig, Suggestion,
+    TrialRecord, TrialState, make_sampler_with,
 };
 use rand::{RngExt, SeedableRng};
 
@@ -64,6 +65,16 @@ fn study(p: &Problem, algorithm: &str, seed: u64, trials: usize) -> StudyConfig 
     StudyConfig::from_toml_str(&text, "bench.toml").unwrap()
 }
 
+/// The sampler `name` names: an algorithm, or `bayes-parego` (bayes scalarizing the
+/// objectives by ParEGO, as it did before it modelled each).
+fn sampler(p: &Problem, name: &str, seed: u64, trials: usize) -> Box<dyn Sampler> {
+    let (algorithm, handling) = match name {
+        "bayes-parego" => ("bayes", ConstraintHandling::Penalty),
+        other => (other, ConstraintHandling::Feasibility),
+    };
+    make_sampler_with(&study(p, algorithm, seed, trials), handling).unwrap()
+}
+
 fn evaluate(p: &Problem, params: &Params) -> Vec<f64> {
     let named: Vec<(String, f64)> = params
         .iter()
@@ -101,8 +112,7 @@ fn suggest(sampler: &mut dyn hypersearch_search::Sampler, n: u64, t: &[TrialReco
 
 /// The hypervolume regret of one sequential study.
 fn regret(p: &Problem, algorithm: &str, seed: u64) -> f64 {
-    let config = study(p, algorithm, seed, p.budget);
-    let mut sampler = make_sampler(&config).unwrap();
+    let mut sampler = sampler(p, algorithm, seed, p.budget);
     let mut trials: Vec<TrialRecord> = Vec::new();
     for number in 0..p.budget as u64 {
         let params = suggest(sampler.as_mut(), number, &trials);
@@ -127,7 +137,6 @@ fn regret(p: &Problem, algorithm: &str, seed: u64) -> f64 {
 /// each time, median of 5; steady: one long-lived sampler asked 10 times in a row, each
 /// answer completed before the next, median of the 10).
 fn time_at_200(p: &Problem, algorithm: &str) -> (f64, f64) {
-    let config = study(p, algorithm, 1, 1000);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
     let mut trials: Vec<TrialRecord> = (0..200u64)
         .map(|n| {
@@ -144,13 +153,13 @@ fn time_at_200(p: &Problem, algorithm: &str) -> (f64, f64) {
         .collect();
     let fresh: Vec<f64> = (0..5)
         .map(|k| {
-            let mut sampler = make_sampler(&config).unwrap();
+            let mut sampler = sampler(p, algorithm, 1, 1000);
             let start = Instant::now();
             suggest(sampler.as_mut(), 200 + k, &trials);
             start.elapsed().as_secs_f64()
         })
         .collect();
-    let mut sampler = make_sampler(&config).unwrap();
+    let mut sampler = sampler(p, algorithm, 1, 1000);
     let steady: Vec<f64> = (0..10u64)
         .map(|k| {
             let start = Instant::now();

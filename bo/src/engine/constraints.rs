@@ -33,7 +33,7 @@ pub struct Margins<'a> {
 
 impl Margins<'_> {
     /// The margins of observed point `row`.
-    fn row(&self, row: usize) -> &[f64] {
+    pub(super) fn row(&self, row: usize) -> &[f64] {
         &self.values[row * self.count..(row + 1) * self.count]
     }
 

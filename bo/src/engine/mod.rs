@@ -9,7 +9,8 @@
 //! Layout: `settings` (what a caller may tune), `observations` (what a model is fitted on),
 //! `surrogate` (the global fit on each output scale and the choice among them),
 //! `trust_region` (the region's side and shape, and the local model fitted within it),
-//! `constraints` (the constraint models and the feasible incumbent).
+//! `constraints` (the constraint models and the feasible incumbent), `pareto` (two
+//! objectives: one GP each and the expected hypervolume improvement).
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -24,6 +25,7 @@ use crate::sobol::Sobol;
 
 mod constraints;
 mod observations;
+mod pareto;
 mod settings;
 mod surrogate;
 mod trust_region;
@@ -31,6 +33,7 @@ mod trust_region;
 pub use constraints::Margins;
 use constraints::Standing;
 use observations::{global_subset, usable};
+pub use pareto::ParetoHistory;
 pub use settings::{AcquisitionChoice, Liar, OutputWarping, Settings, TrustRegion};
 use surrogate::{Scale, Surrogate, WarmStarts};
 
@@ -64,6 +67,8 @@ pub struct Engine {
     fitted_at: usize,
     /// Warm starts of the constraint models' fits, one per constraint.
     constraint_warm: Vec<Option<Vec<f64>>>,
+    /// Warm starts of the objective models' fits of a two-objective study.
+    objective_warm: Vec<Option<Vec<f64>>>,
 }
 
 /// From this many observations on, hyperparameters are re-optimized only when the
@@ -122,6 +127,7 @@ impl Engine {
             warm_local: None,
             fitted_at: 0,
             constraint_warm: Vec::new(),
+            objective_warm: Vec::new(),
         })
     }
 

@@ -126,11 +126,12 @@ fn single_objective(config: &StudyConfig) -> Result<Box<dyn Sampler>, SearchErro
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConstraintHandling {
     /// `bayes` models each constraint and multiplies its acquisition by the probability of
-    /// feasibility; the other samplers rank infeasible trials behind feasible ones. The
-    /// default.
+    /// feasibility, and models each of two objectives (expected hypervolume improvement);
+    /// the other samplers rank infeasible trials behind feasible ones. The default.
     Feasibility,
     /// Every learning sampler sees infeasible trials as worse than every feasible one, by
-    /// their violation (a penalty in the scalarized history); for comparisons.
+    /// their violation (a penalty in the scalarized history), and `bayes` scalarizes
+    /// several objectives by ParEGO; for comparisons.
     Penalty,
 }
 
@@ -155,9 +156,22 @@ pub fn make_sampler_with(
     let bayes_feasibility = config.search.algorithm == Algorithm::Bayes
         && handling == ConstraintHandling::Feasibility
         && !config.objectives.constraints.is_empty();
-    let inner = if bayes_feasibility && !config.objectives.is_multi() {
+    let two_objectives = match config.objectives.directions().as_slice() {
+        &[a, b] => Some([a, b]),
+        _ => None,
+    };
+    let bayes_models =
+        config.search.algorithm == Algorithm::Bayes && handling == ConstraintHandling::Feasibility;
+    let inner: Box<dyn Sampler> = if bayes_feasibility && !config.objectives.is_multi() {
         let constraints = config.objectives.constraints.len();
         Box::new(bayes::BayesSampler::new(config)?.learning_constraints(constraints))
+    } else if let (true, Some(directions)) = (bayes_models, two_objectives) {
+        let constraints = config.objectives.constraints.len();
+        Box::new(
+            bayes::BayesSampler::new(config)?
+                .learning_constraints(constraints)
+                .with_two_objectives(directions),
+        )
     } else if learns && config.objectives.needs_metrics() {
         // The single-objective sampler minimizes the scalarized losses.
         let mut minimizing = config.clone();

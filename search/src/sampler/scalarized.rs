@@ -6,7 +6,9 @@
 //!   rank, a front split by greedy hypervolume subset selection; infeasible trials only go
 //!   "good" when fewer than γ(n) trials are feasible.
 //! - Evolution's tournament picks the best rank, then the least crowded.
-//! - Bayes becomes ParEGO: per suggestion, weights drawn from the trial's seeded RNG
+//! - Bayes with three objectives or more (or under [`super::ConstraintHandling::Penalty`])
+//!   becomes ParEGO (two objectives are modelled each by the engine itself, see
+//!   [`super::bayes`]): per suggestion, weights drawn from the trial's seeded RNG
 //!   scalarize the normalized objectives. The GP learns each constraint itself (the
 //!   trials' margins stay in the rewritten history) and multiplies log-EI by the
 //!   probability of feasibility; with [`super::ConstraintHandling::Penalty`], infeasible

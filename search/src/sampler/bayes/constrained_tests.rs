@@ -1,5 +1,5 @@
 //! The bayes sampler under constraints: it learns the probability of feasibility from the
-//! trials' margins, single-objective and through ParEGO.
+//! trials' margins, with one objective and with two.
 
 use std::collections::BTreeMap;
 
@@ -110,7 +110,7 @@ fn pending_trials_get_distinct_suggestions_under_constraints() {
 }
 
 #[test]
-fn parego_with_learned_constraints_keeps_its_late_trials_feasible() {
+fn two_objectives_with_learned_constraints_keep_the_late_trials_feasible() {
     // A second objective, set directly (a command objective's config names one metric).
     let mut config = config("metric = \"f\"\n[objective]\ncommand = \"train.sh\"");
     config.objectives.goals.push(crate::multi::Goal {

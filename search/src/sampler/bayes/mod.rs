@@ -8,6 +8,10 @@
 //! feasibility, with the best *feasible* trial as the incumbent (while none is feasible it
 //! maximizes the probability of feasibility alone). Running trials carry no margins.
 //!
+//! With two objectives, each complete trial's objective values go to the engine instead,
+//! which fits one GP per objective and proposes the point of largest expected hypervolume
+//! improvement of the front (times the probability of feasibility under constraints).
+//!
 //! The first `n_startup_trials` finished trials come from the engine's scrambled Sobol
 //! design. Failed and pruned trials carry no value for the model but are never proposed
 //! again. The engine keeps its last hyperparameter fit as the next fit's start (as Optuna
@@ -16,13 +20,14 @@
 
 pub mod encoding;
 
-use hypersearch_bo::{Engine, History, Margins, Settings};
+use hypersearch_bo::{Engine, History, Margins, ParetoHistory, Settings};
 use rand::RngExt;
 
 use super::history::{Visited, ensure_new};
 use super::{SampleContext, Sampler, Suggestion, trial_rng};
 use crate::config::StudyConfig;
 use crate::error::SearchError;
+use crate::multi::Judged;
 use crate::space::SearchSpace;
 use crate::trial::{Direction, TrialState};
 use encoding::Encoding;
@@ -42,6 +47,9 @@ pub struct BayesSampler {
     /// Number of constraints whose margins the engine learns from (0: the history's values
     /// are all it sees).
     constraints: usize,
+    /// With two objectives, their directions: the engine models each and maximizes the
+    /// expected hypervolume improvement (`None`: one objective, the trials' values).
+    objectives: Option<[Direction; 2]>,
 }
 
 impl BayesSampler {
@@ -85,6 +93,7 @@ impl BayesSampler {
             visited: Visited::default(),
             encoded: Vec::new(),
             constraints: 0,
+            objectives: None,
         })
     }
 
@@ -94,6 +103,22 @@ impl BayesSampler {
     pub fn learning_constraints(mut self, count: usize) -> Self {
         self.constraints = count;
         self
+    }
+
+    /// The sampler of a study of two objectives in `directions`: each complete trial's
+    /// objective values ([`crate::multi::Judged::values`]) are modelled by a GP of their
+    /// own, and the next trial maximizes the expected hypervolume improvement of the front.
+    pub fn with_two_objectives(mut self, directions: [Direction; 2]) -> Self {
+        self.objectives = Some(directions);
+        self
+    }
+}
+
+/// A complete trial's two objective values as losses (NaN when it has none).
+fn two_losses(judged: Option<&Judged>, directions: [Direction; 2]) -> [f64; 2] {
+    match judged.map(|j| j.values.as_slice()) {
+        Some(&[a, b]) => [directions[0].as_loss(a), directions[1].as_loss(b)],
+        _ => [f64::NAN; 2],
     }
 }
 
@@ -121,7 +146,7 @@ impl Sampler for BayesSampler {
                 encoded.push(canonical.map(|p| encoding.encode(p)));
             });
         let (mut points, mut values, mut pending) = (Vec::new(), Vec::new(), Vec::new());
-        let mut margins = Vec::new();
+        let (mut margins, mut objectives) = (Vec::new(), Vec::new());
         let unreported = vec![f64::NAN; self.constraints];
         for (t, u) in ctx.trials.iter().zip(&self.encoded) {
             let Some(u) = u else {
@@ -136,6 +161,9 @@ impl Sampler for BayesSampler {
                         t.complete_value()
                             .map_or(f64::NAN, |v| self.direction.as_loss(v)),
                     );
+                    if let Some(directions) = self.objectives {
+                        objectives.extend(two_losses(t.judged.as_ref(), directions));
+                    }
                     let judged = t.judged.as_ref().map(|j| &j.margins);
                     margins.extend_from_slice(
                         judged
@@ -147,6 +175,7 @@ impl Sampler for BayesSampler {
                 TrialState::Pruned | TrialState::Failed => {
                     points.extend(u);
                     values.push(f64::NAN);
+                    objectives.extend([f64::NAN; 2]);
                     margins.extend_from_slice(&unreported);
                 }
             }
@@ -160,10 +189,18 @@ impl Sampler for BayesSampler {
             values: &margins,
             count: self.constraints,
         };
-        let mut next = self
-            .engine
-            .suggest_constrained(&history, &margins, 1, rng.random())
-            .map_err(failed)?;
+        let seed = rng.random();
+        let mut next = if self.objectives.is_some() {
+            let history = ParetoHistory {
+                points: &points,
+                objectives: &objectives,
+                pending: &pending,
+            };
+            self.engine.suggest_pareto(&history, &margins, 1, seed)
+        } else {
+            self.engine.suggest_constrained(&history, &margins, 1, seed)
+        }
+        .map_err(failed)?;
         let candidate = self.encoding.decode(&next.pop().unwrap_or_default());
         Ok(ensure_new(&self.space, &self.visited, candidate, &mut rng))
     }
@@ -367,3 +404,6 @@ mod tests {
 
 #[cfg(test)]
 mod constrained_tests;
+
+#[cfg(test)]
+mod pareto_tests;

@@ -1,0 +1,234 @@
+//! Two objectives: one GP per objective (standardized, hyperparameters warm-started from the
+//! previous call) and the next point where the expected hypervolume improvement of the
+//! observed front is largest ([`crate::hypervolume`]), times the probability of
+//! feasibility under constraints. Pending points are believed: each objective's GP is
+//! conditioned on its own posterior mean there, and that mean joins the front, so the
+//! improvement a pending point promises is not promised again and the parallel points
+//! spread along the front.
+
+use std::sync::Arc;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::constraints::{Margins, Standing};
+use super::{Engine, GLOBAL_POINTS, REFIT_FROM, REFIT_GROWTH};
+use crate::Error;
+use crate::acquisition::Acquisition;
+use crate::gp::{Gp, Standardized};
+use crate::hypervolume::HypervolumeImprovement;
+use crate::kernel::Inputs;
+use crate::optimize::{Region, maximize};
+
+/// What the engine knows of a study of two objectives: observed points with both
+/// objectives' values (to be minimized) and pending points, all row-major in the unit-cube
+/// encoding.
+#[derive(Debug, Clone, Copy)]
+pub struct ParetoHistory<'a> {
+    /// Observed points, `n×d` row-major.
+    pub points: &'a [f64],
+    /// Both objectives' values per observed point, `n×2` row-major; a point with a NaN or
+    /// infinite value (a failed evaluation) is known but not modelled.
+    pub objectives: &'a [f64],
+    /// Pending points, `p×d` row-major.
+    pub pending: &'a [f64],
+}
+
+/// The reference point lies this share of the observed range beyond the worst value of
+/// each objective (on the GPs' standardized scale).
+const REFERENCE_MARGIN: f64 = 0.1;
+
+/// The two GPs of one call, extended by beliefs as suggestions are made.
+struct ParetoModel {
+    objectives: [Gp; 2],
+    /// Observed (feasible) values on the GPs' scales, and the beliefs at pending points.
+    front: Vec<[f64; 2]>,
+    /// Inputs of the non-dominated feasible observations: where local searches start.
+    front_rows: Vec<Vec<f64>>,
+    reference: [f64; 2],
+    standing: Option<Standing>,
+}
+
+impl ParetoModel {
+    /// Conditions both GPs on their posterior means at `point` and adds those to the front.
+    fn believe(&mut self, point: &[f64]) {
+        let means = self
+            .objectives
+            .each_ref()
+            .map(|gp| gp.predict(point).mean[0]);
+        for (gp, mean) in self.objectives.iter_mut().zip(means) {
+            if let Some(extended) = gp.extended(point, &[mean]) {
+                *gp = extended;
+            }
+        }
+        self.front.push(means);
+    }
+}
+
+impl Engine {
+    /// The next `count` points of a two-objective study: where the expected hypervolume
+    /// improvement of the feasible observed front is largest (see the module's doc), each
+    /// distinct from every observed and pending point. Before enough observations exist,
+    /// points come from the Sobol design; while no observation is feasible, the probability
+    /// of feasibility alone is maximized. Every random choice flows from `seed`.
+    ///
+    /// # Errors
+    /// [`Error::ZeroCount`], [`Error::Shape`], [`Error::ObjectiveCount`],
+    /// [`Error::MarginCount`] or [`Error::OutsideCube`] naming the offending input.
+    pub fn suggest_pareto(
+        &mut self,
+        history: &ParetoHistory<'_>,
+        margins: &Margins<'_>,
+        count: usize,
+        seed: u64,
+    ) -> Result<Vec<Vec<f64>>, Error> {
+        if count == 0 {
+            return Err(Error::ZeroCount);
+        }
+        let observed = self.checked_rows(history.points, "observed points")?;
+        if history.objectives.len() != 2 * observed.len() {
+            return Err(Error::ObjectiveCount {
+                points: observed.len(),
+                values: history.objectives.len(),
+            });
+        }
+        margins.check(observed.len())?;
+        let pending = self.checked_rows(history.pending, "pending points")?;
+        let values: Vec<[f64; 2]> = history.objectives.chunks(2).map(|v| [v[0], v[1]]).collect();
+        let kept: Vec<usize> = (0..observed.len())
+            .filter(|&i| values[i].iter().all(|v| v.is_finite()))
+            .collect();
+        let mut known: Vec<Vec<f64>> = observed.iter().chain(&pending).cloned().collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut model = None;
+        if self.model_takes_over(kept.len(), pending.len()) {
+            model = self.pareto_model(&observed, &values, &kept, margins, &pending, &mut rng);
+        }
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            let point = match model.as_mut() {
+                Some(m) => self.next_on_front(m, &known, &mut rng),
+                None => self.design_point(&known),
+            };
+            known.push(point.clone());
+            out.push(point);
+        }
+        Ok(out)
+    }
+
+    /// The GPs of this call, the feasible front on their scales and the reference point,
+    /// with the pending points believed. `None` when a GP cannot be built.
+    fn pareto_model(
+        &mut self,
+        observed: &[Vec<f64>],
+        values: &[[f64; 2]],
+        kept: &[usize],
+        margins: &Margins<'_>,
+        pending: &[Vec<f64>],
+        rng: &mut ChaCha8Rng,
+    ) -> Option<ParetoModel> {
+        let first: Vec<f64> = kept.iter().map(|&i| values[i][0]).collect();
+        let standing = self.constraint_standing(observed, margins, kept, &first, rng);
+        let n = kept.len();
+        let reuse = n >= REFIT_FROM
+            && (n as f64) < self.fitted_at as f64 * REFIT_GROWTH
+            && self.objective_warm.iter().all(Option::is_some);
+        if !reuse {
+            self.fitted_at = n;
+        }
+        // Past `GLOBAL_POINTS`, an even spread over the history.
+        let fitted: Vec<usize> = if n <= GLOBAL_POINTS {
+            kept.to_vec()
+        } else {
+            (0..GLOBAL_POINTS)
+                .map(|k| kept[k * n / GLOBAL_POINTS])
+                .collect()
+        };
+        let inputs = Inputs::new(
+            fitted.iter().flat_map(|&i| observed[i].clone()).collect(),
+            self.columns.categorical_mask().to_vec(),
+        );
+        self.objective_warm.resize(2, None);
+        let mut models = Vec::with_capacity(2);
+        for (j, warm) in self.objective_warm.iter_mut().enumerate() {
+            let y: Vec<f64> = fitted.iter().map(|&i| values[i][j]).collect();
+            let settings = &self.settings.fit;
+            let model =
+                Standardized::fit(inputs.clone(), &y, warm.as_deref(), reuse, settings, rng)?;
+            *warm = Some(model.raw.clone());
+            models.push(model);
+        }
+        let feasible = |i: usize| margins.row(i).iter().all(|&m| m <= 0.0);
+        let on_scale = |i: usize| [0, 1].map(|j| models[j].transform.forward(values[i][j]));
+        let scored: Vec<usize> = kept.iter().copied().filter(|&i| feasible(i)).collect();
+        let basis = if scored.is_empty() { kept } else { &scored };
+        let front: Vec<[f64; 2]> = scored.iter().map(|&i| on_scale(i)).collect();
+        let mut reference = [0.0; 2];
+        for (j, r) in reference.iter_mut().enumerate() {
+            let (lo, hi) = basis
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |acc, &i| {
+                    let v = on_scale(i)[j];
+                    (acc.0.min(v), acc.1.max(v))
+                });
+            *r = hi + REFERENCE_MARGIN * (hi - lo).max(1.0);
+        }
+        let front_rows = scored
+            .iter()
+            .filter(|&&i| {
+                let p = on_scale(i);
+                !front
+                    .iter()
+                    .any(|q| q[0] <= p[0] && q[1] <= p[1] && q != &p)
+            })
+            .map(|&i| observed[i].clone())
+            .collect();
+        let [a, b] = [models.remove(0), models.remove(0)];
+        let mut model = ParetoModel {
+            objectives: [a.gp, b.gp],
+            front,
+            front_rows,
+            reference,
+            standing,
+        };
+        for p in pending {
+            model.believe(p);
+        }
+        Some(model)
+    }
+
+    /// The point maximizing log-EHVI (under constraints, plus the log probability of
+    /// feasibility) that is not known yet; then believed.
+    fn next_on_front(
+        &self,
+        model: &mut ParetoModel,
+        known: &[Vec<f64>],
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<f64> {
+        let ehvi =
+            HypervolumeImprovement::new(model.objectives.clone(), &model.front, model.reference);
+        let acquisition = Acquisition::Hypervolume(Arc::new(ehvi));
+        let acquisition = match &model.standing {
+            Some(standing) => standing.constrain(acquisition),
+            None => acquisition,
+        };
+        let start = (!model.front_rows.is_empty())
+            .then(|| model.front_rows[rng.random_range(0..model.front_rows.len())].clone());
+        let ranked = maximize(
+            &model.objectives[0],
+            &acquisition,
+            &self.columns,
+            start.as_deref(),
+            &Region::cube(self.columns.len()),
+            &self.settings.search,
+            rng,
+        );
+        let point = ranked
+            .into_iter()
+            .map(|(x, _)| x)
+            .find(|x| !Self::is_known(known, x))
+            .unwrap_or_else(|| self.design_point(known));
+        model.believe(&point);
+        point
+    }
+}
