@@ -24,47 +24,26 @@ const VARIANCE_FLOOR: f64 = 1e-12;
 /// `ln √(2π)`.
 const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 
-/// One strip of the region not yet dominated: the first objective in `[lower, upper)`,
-/// the second below `top`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Strip {
-    /// `−∞` for the first strip.
-    lower: f64,
-    upper: f64,
-    top: f64,
-}
-
 /// The staircase of strips below `reference` that `front` (points, in any order, dominated
-/// ones included) does not dominate.
-fn strips(front: &[[f64; 2]], reference: [f64; 2]) -> Vec<Strip> {
+/// ones included) does not dominate, as the edges of the strips: strip `i` spans the first
+/// objective from `edges[i - 1]` (−∞ for `i = 0`) to `edges[i]`, the second from −∞ to
+/// `tops[i]`.
+fn strips(front: &[[f64; 2]], reference: [f64; 2]) -> (Vec<f64>, Vec<f64>) {
     let mut inside: Vec<[f64; 2]> = front
         .iter()
         .copied()
         .filter(|p| p[0] < reference[0] && p[1] < reference[1])
         .collect();
     inside.sort_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])));
-    let mut staircase: Vec<[f64; 2]> = Vec::with_capacity(inside.len());
+    let (mut edges, mut tops) = (Vec::new(), vec![reference[1]]);
     for p in inside {
-        if staircase.last().is_none_or(|last| p[1] < last[1]) {
-            staircase.push(p);
+        if tops.last().is_some_and(|&top| p[1] < top) {
+            edges.push(p[0]);
+            tops.push(p[1]);
         }
     }
-    let mut out = Vec::with_capacity(staircase.len() + 1);
-    let (mut lower, mut top) = (f64::NEG_INFINITY, reference[1]);
-    for p in &staircase {
-        out.push(Strip {
-            lower,
-            upper: p[0],
-            top,
-        });
-        (lower, top) = (p[0], p[1]);
-    }
-    out.push(Strip {
-        lower,
-        upper: reference[0],
-        top,
-    });
-    out
+    edges.push(reference[0]);
+    (edges, tops)
 }
 
 /// `ln ψ(z)` for a posterior `N(μ, σ²)`, and `u = (z − μ)/σ`.
@@ -95,56 +74,71 @@ pub struct LogEhvi {
 #[derive(Debug, Clone)]
 pub struct HypervolumeImprovement {
     objectives: [Gp; 2],
-    strips: Vec<Strip>,
+    /// The strips' right edges in the first objective (see [`strips`]).
+    edges: Vec<f64>,
+    /// The strips' tops in the second objective.
+    tops: Vec<f64>,
+}
+
+/// `ln ψ` at each of `points` under `N(mean, sigma²)`, with `u`; and, when asked for,
+/// `ln Φ(u)` and `ln φ(u)` (for the partials).
+fn at_edges(points: &[f64], mean: f64, sigma: f64, partials: bool) -> Vec<[f64; 4]> {
+    points
+        .iter()
+        .map(|&z| {
+            let (log_psi, u) = log_psi(z, mean, sigma);
+            if partials {
+                [log_psi, u, log_norm_cdf(u), log_pdf(u)]
+            } else {
+                [log_psi, u, 0.0, 0.0]
+            }
+        })
+        .collect()
 }
 
 impl HypervolumeImprovement {
     /// The EHVI over `front` (the observed values of both objectives, to be minimized,
     /// dominated points allowed) up to `reference`, with `objectives` the two GPs.
     pub fn new(objectives: [Gp; 2], front: &[[f64; 2]], reference: [f64; 2]) -> Self {
+        let (edges, tops) = strips(front, reference);
         Self {
             objectives,
-            strips: strips(front, reference),
+            edges,
+            tops,
         }
     }
 
-    /// The GP of objective `j` (0 or 1).
-    pub fn objective(&self, j: usize) -> &Gp {
-        &self.objectives[j]
-    }
-
-    /// The log-EHVI of a point whose posteriors are `N(mean_j, variance_j)`.
-    pub fn log_value(&self, mean: [f64; 2], variance: [f64; 2]) -> LogEhvi {
+    /// The log-EHVI of a point whose posteriors are `N(mean_j, variance_j)`, with its
+    /// partial derivatives when `partials` (else they are 0).
+    pub fn log_value(&self, mean: [f64; 2], variance: [f64; 2], partials: bool) -> LogEhvi {
         let var = variance.map(|v| v + VARIANCE_FLOOR);
         let sigma = var.map(f64::sqrt);
+        let first = at_edges(&self.edges, mean[0], sigma[0], partials);
+        let second = at_edges(&self.tops, mean[1], sigma[1], partials);
         // Per strip: ln of its term, and that log's partials.
-        let mut terms: Vec<(f64, [f64; 2], [f64; 2])> = Vec::with_capacity(self.strips.len());
-        for s in &self.strips {
-            let (log_hi, u_hi) = log_psi(s.upper, mean[0], sigma[0]);
-            let (log_width, dm0, dv0) = if s.lower == f64::NEG_INFINITY {
-                (
-                    log_hi,
-                    -(log_norm_cdf(u_hi) - log_hi).exp(),
-                    (log_pdf(u_hi) - log_hi).exp() / (2.0 * sigma[0]),
-                )
-            } else {
-                let (log_lo, u_lo) = log_psi(s.lower, mean[0], sigma[0]);
-                if log_lo >= log_hi {
-                    continue;
+        let mut terms: Vec<(f64, [f64; 2], [f64; 2])> = Vec::with_capacity(first.len());
+        for (i, (hi, top)) in first.iter().zip(&second).enumerate() {
+            let share = |log_num: f64, log_of: f64| (log_num - log_of).exp();
+            let (log_width, dm0, dv0) = match i.checked_sub(1).map(|k| &first[k]) {
+                None => (
+                    hi[0],
+                    -share(hi[2], hi[0]),
+                    share(hi[3], hi[0]) / (2.0 * sigma[0]),
+                ),
+                Some(lo) if lo[0] >= hi[0] => continue,
+                Some(lo) => {
+                    let w = hi[0] + (-(lo[0] - hi[0]).exp_m1()).ln();
+                    (
+                        w,
+                        share(lo[2], w) - share(hi[2], w),
+                        (share(hi[3], w) - share(lo[3], w)) / (2.0 * sigma[0]),
+                    )
                 }
-                let log_width = log_hi + (-(log_lo - log_hi).exp_m1()).ln();
-                let share = |log_num: f64| (log_num - log_width).exp();
-                (
-                    log_width,
-                    share(log_norm_cdf(u_lo)) - share(log_norm_cdf(u_hi)),
-                    (share(log_pdf(u_hi)) - share(log_pdf(u_lo))) / (2.0 * sigma[0]),
-                )
             };
-            let (log_top, u_top) = log_psi(s.top, mean[1], sigma[1]);
-            let dm1 = -(log_norm_cdf(u_top) - log_top).exp();
-            let dv1 = (log_pdf(u_top) - log_top).exp() / (2.0 * sigma[1]);
-            let value = log_width + log_top;
+            let value = log_width + top[0];
             if value.is_finite() {
+                let dm1 = -share(top[2], top[0]);
+                let dv1 = share(top[3], top[0]) / (2.0 * sigma[1]);
                 terms.push((value, [dm0, dm1], [dv0, dv1]));
             }
         }
@@ -162,11 +156,13 @@ impl HypervolumeImprovement {
             dmean: [0.0; 2],
             dvariance: [0.0; 2],
         };
-        for (value, dm, dv) in &terms {
-            let weight = (value - top).exp() / total;
-            for j in 0..2 {
-                out.dmean[j] += weight * dm[j];
-                out.dvariance[j] += weight * dv[j];
+        if partials {
+            for (value, dm, dv) in &terms {
+                let weight = (value - top).exp() / total;
+                for j in 0..2 {
+                    out.dmean[j] += weight * dm[j];
+                    out.dvariance[j] += weight * dv[j];
+                }
             }
         }
         out
@@ -177,8 +173,12 @@ impl HypervolumeImprovement {
         let [a, b] = self.objectives.each_ref().map(|gp| gp.predict(points));
         (0..a.mean.len())
             .map(|i| {
-                self.log_value([a.mean[i], b.mean[i]], [a.variance[i], b.variance[i]])
-                    .value
+                self.log_value(
+                    [a.mean[i], b.mean[i]],
+                    [a.variance[i], b.variance[i]],
+                    false,
+                )
+                .value
             })
             .collect()
     }
@@ -194,7 +194,11 @@ impl HypervolumeImprovement {
             points,
             self.objectives[0].alpha(),
             |means, variance, dmeans| {
-                let v = self.log_value([means[0], second.mean[i]], [variance, second.variance[i]]);
+                let v = self.log_value(
+                    [means[0], second.mean[i]],
+                    [variance, second.variance[i]],
+                    true,
+                );
                 stash.push((v.dmean[1], v.dvariance[1]));
                 i += 1;
                 dmeans[0] = v.dmean[0];

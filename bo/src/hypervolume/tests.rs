@@ -63,19 +63,12 @@ fn problem() -> (HypervolumeImprovement, Vec<[f64; 2]>, [f64; 2]) {
 
 #[test]
 fn the_strips_leave_out_dominated_points_and_points_beyond_the_reference() {
-    let s = strips(
+    let (edges, tops) = strips(
         &[[2.0, 1.0], [1.0, 2.0], [1.5, 2.5], [0.5, 9.0]],
         [3.0, 3.0],
     );
-    let edges: Vec<(f64, f64, f64)> = s.iter().map(|s| (s.lower, s.upper, s.top)).collect();
-    assert_eq!(
-        edges,
-        vec![
-            (f64::NEG_INFINITY, 1.0, 3.0),
-            (1.0, 2.0, 2.0),
-            (2.0, 3.0, 1.0)
-        ]
-    );
+    assert_eq!(edges, vec![1.0, 2.0, 3.0]);
+    assert_eq!(tops, vec![3.0, 2.0, 1.0]);
 }
 
 #[test]
@@ -101,7 +94,7 @@ fn the_closed_form_agrees_with_sampled_improvements() {
             sum += hypervolume(&with, reference) - base;
         }
         let sampled = sum / samples as f64;
-        let exact = ehvi.log_value(mean, variance).value.exp();
+        let exact = ehvi.log_value(mean, variance, false).value.exp();
         assert!(
             (exact - sampled).abs() < 0.01 * sampled + 1e-4,
             "{mean:?} {variance:?}: {exact} vs {sampled}"
@@ -118,14 +111,15 @@ fn partials_match_finite_differences_near_and_far_from_the_front() {
         ([1.5, 1.6], [0.01, 0.02]),
         ([6.0, 5.0], [0.04, 0.03]),
     ] {
-        let at = ehvi.log_value(mean, variance);
+        let at = ehvi.log_value(mean, variance, true);
         assert!(at.value.is_finite(), "{mean:?}: {}", at.value);
         for j in 0..2 {
             let e = 1e-6;
             let (mut up, mut down) = (mean, mean);
             up[j] += e;
             down[j] -= e;
-            let fd = (ehvi.log_value(up, variance).value - ehvi.log_value(down, variance).value)
+            let fd = (ehvi.log_value(up, variance, false).value
+                - ehvi.log_value(down, variance, false).value)
                 / (2.0 * e);
             assert!(
                 (at.dmean[j] - fd).abs() < 1e-4 * (1.0 + fd.abs()),
@@ -136,8 +130,9 @@ fn partials_match_finite_differences_near_and_far_from_the_front() {
             let (mut up, mut down) = (variance, variance);
             up[j] += e;
             down[j] -= e;
-            let fd =
-                (ehvi.log_value(mean, up).value - ehvi.log_value(mean, down).value) / (2.0 * e);
+            let fd = (ehvi.log_value(mean, up, false).value
+                - ehvi.log_value(mean, down, false).value)
+                / (2.0 * e);
             assert!(
                 (at.dvariance[j] - fd).abs() < 1e-4 * (1.0 + fd.abs()),
                 "{mean:?} dvariance{j} {} vs {fd}",
