@@ -6,7 +6,7 @@
 //! - DTLZ2 (6-D, 2 objectives, 100 trials, reference (1.1, 1.1), maximum 1.21 − π/4).
 //!
 //! `cargo bench -p hypersearch-search --bench two_objectives -- [--seeds N]
-//! [--samplers tpe,bayes,bayes-parego,evolution,random] [--functions branin_currin,dtlz2] [--no-timing]`
+//! [--samplers tpe,bayes,bayes-parego,evolution,random,bayes-8pending,…] [--functions branin_currin,dtlz2] [--no-timing]`
 //!
 //! `bench/peers/samplers.py` does not run these; Optuna's numbers in BENCHMARKS.md come from
 //! `bench/peers/two_objectives.py` on the same problems and budgets.
@@ -110,14 +110,37 @@ fn suggest(sampler: &mut dyn hypersearch_search::Sampler, n: u64, t: &[TrialReco
     }
 }
 
-/// The hypervolume regret of one sequential study.
-fn regret(p: &Problem, algorithm: &str, seed: u64) -> f64 {
+/// The hypervolume regret of one study; `name` is a sampler (see [`sampler`]), with
+/// `-8pending` keeping 8 trials running (the oldest finishes first) as 8 workers would.
+fn regret(p: &Problem, name: &str, seed: u64) -> f64 {
+    let (algorithm, in_flight) = match name.strip_suffix("-8pending") {
+        Some(algorithm) => (algorithm, 8),
+        None => (name, 1),
+    };
     let mut sampler = sampler(p, algorithm, seed, p.budget);
     let mut trials: Vec<TrialRecord> = Vec::new();
+    let mut running: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+    let finish = |trials: &mut Vec<TrialRecord>, index: usize| {
+        let t = &trials[index];
+        trials[index] = complete(t.number, t.params.clone(), evaluate(p, &t.params));
+    };
     for number in 0..p.budget as u64 {
+        if running.len() == in_flight
+            && let Some(oldest) = running.pop_front()
+        {
+            finish(&mut trials, oldest);
+        }
         let params = suggest(sampler.as_mut(), number, &trials);
-        let values = evaluate(p, &params);
-        trials.push(complete(number, params, values));
+        trials.push(TrialRecord {
+            state: TrialState::Running,
+            value: None,
+            judged: None,
+            ..complete(number, params, vec![f64::NAN])
+        });
+        running.push_back(trials.len() - 1);
+    }
+    for index in running {
+        finish(&mut trials, index);
     }
     let points: Vec<Vec<f64>> = trials
         .iter()
@@ -194,7 +217,7 @@ fn main() {
                 .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &r| {
                     (a.min(r), b.max(r))
                 });
-            let ms = if timing {
+            let ms = if timing && !algorithm.ends_with("-8pending") {
                 let (fresh, steady) = time_at_200(&p, algorithm);
                 format!("{:.1} / {:.1}", 1e3 * fresh, 1e3 * steady)
             } else {
