@@ -90,22 +90,6 @@ pub(super) fn study(loc: &Locator<'_>, raw: RawStudyFile) -> Result<StudyConfig,
             },
         ));
     }
-    if let Some(flag) = search.get_ref().deterministic.as_ref()
-        && *flag.get_ref()
-        && early_stopping != EarlyStopping::None
-    {
-        return Err(loc.at(
-            &flag.span(),
-            "search.deterministic",
-            ConfigErrorKind::Invalid {
-                value: "true".into(),
-                reason: "a deterministic search cannot stop trials early yet (a stop depends on \
-                         which other trials had ended): set [early_stopping] rule = \"none\" or \
-                         drop `deterministic`"
-                    .into(),
-            },
-        ));
-    }
     Ok(StudyConfig {
         origin: loc.origin.to_string(),
         name,

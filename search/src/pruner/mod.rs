@@ -6,11 +6,12 @@
 //! decides in time that does not grow with the study. Deterministic: the decisions depend
 //! only on what it was told, in that order. Layout: `percentile` (median and percentile
 //! rules), `dominance` (the same rules by Pareto dominance, for several objectives),
-//! `halving` (ASHA), `hyperband`.
+//! `halving` (ASHA), `hyperband`, `lagged` (any rule in a deterministic search).
 
 mod dominance;
 mod halving;
 mod hyperband;
+mod lagged;
 mod percentile;
 
 use std::fmt;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use dominance::DominancePruner;
 pub use halving::SuccessiveHalving;
 pub use hyperband::Hyperband;
+pub use lagged::Lagged;
 pub use percentile::PercentilePruner;
 
 use crate::config::{EarlyStopping, StudyConfig};
@@ -146,8 +148,19 @@ pub(crate) fn decide_after<P: Pruner + Clone>(
     pruner.decide(trial)
 }
 
-/// The rule the study asks for.
+/// The rule the study asks for; in a deterministic search, judging trial t by trials
+/// 0 … t − `parallel` only ([`Lagged`]).
 pub fn make_pruner(config: &StudyConfig) -> Box<dyn Pruner> {
+    if config.search.deterministic && config.early_stopping != EarlyStopping::None {
+        let config = config.clone();
+        let lag = u64::from(config.search.parallel);
+        return Box::new(Lagged::new(lag, Box::new(move || make_rule(&config))));
+    }
+    make_rule(config)
+}
+
+/// The rule the study asks for, told nothing yet.
+fn make_rule(config: &StudyConfig) -> Box<dyn Pruner> {
     match &config.early_stopping {
         EarlyStopping::None => Box::new(NoPruner),
         EarlyStopping::Percentile(rule) if config.objectives.is_multi() => {
