@@ -1,7 +1,8 @@
 //! Early stopping of a study with two objectives through a real `hypersearch run`: the
 //! median rule stops a trial when at least half the completed trials dominate it at the
 //! epoch. Every recorded decision is recomputed from the store's curves: the dominators it
-//! counts, the count it needed, and that a stopped trial was on no front at its epoch.
+//! counts, the count it needed, and that a stopped trial was on no front at its epoch; and
+//! `replay` gives every decision back.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -212,6 +213,31 @@ startup_trials = 3
     for c in &complete {
         assert_eq!(curves[c].keys().last(), Some(&6), "trial {c}");
     }
+    // Replaying the study's rule on its stored curves of both objectives gives back every
+    // recorded stop, at the same epoch with the same counts.
+    let replayed = dir.hs(
+        &["replay", "--db", db_arg, "--format", "json"],
+        Duration::from_secs(60),
+    );
+    assert_ok(&replayed);
+    let replay: serde_json::Value = serde_json::from_str(&stdout(&replayed)).expect("JSON");
+    assert_eq!(replay["comparison"]["identical"], true, "{replay}");
+    let again: Vec<(i64, i64, f64, f64)> = replay["stops"]
+        .as_array()
+        .expect("stops")
+        .iter()
+        .map(|s| {
+            let number = |k: &str| s[k].as_f64().expect("a number");
+            (
+                number("trial") as i64,
+                number("epoch") as i64,
+                number("value"),
+                number("threshold"),
+            )
+        })
+        .collect();
+    let recorded: Vec<(i64, i64, f64, f64)> = stops.iter().map(|s| (s.0, s.1, s.4, s.5)).collect();
+    assert_eq!(again, recorded);
     assert_integrity(&db);
 }
 

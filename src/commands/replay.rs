@@ -141,23 +141,16 @@ fn rule_config(args: &ReplayArgs, study: &str, config_text: &str) -> anyhow::Res
 pub fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let (replayed, rule, study) = args.study.read(async |db, study| {
         let trials = db.study_trials(&study).await?;
-        let logs = db.attempt_logs(&study).await?;
+        let config = rule_config(args, &study.name, &db.study_config(&study).await?)?;
+        let logs = db
+            .attempt_logs(&study, &config.objectives.judged_metrics())
+            .await?;
         if logs.iter().all(|log| log.reports.is_empty()) {
             bail!(
                 "study `{}` has no learning curves to replay: no trial reported its metric \
                  `{}` per epoch",
                 study.name,
                 study.metric
-            );
-        }
-        let config = rule_config(args, &study.name, &db.study_config(&study).await?)?;
-        if config.objectives.is_multi() {
-            // The replay reads the study metric's curves only; the dominance rules need
-            // every objective's.
-            bail!(
-                "study `{}` has several objectives: replay judges one metric and cannot \
-                 replay their early stopping yet",
-                study.name
             );
         }
         let recorded = db.recorded_stops(&study).await?;

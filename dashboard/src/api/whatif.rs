@@ -70,7 +70,10 @@ pub async fn replay(
     let snapshot = app.cache.study(&app.db, &name, app.live.version()).await?;
     let mut reader = Reader::open(&app.db).await?;
     let study = reader.study(Some(&name)).await?;
-    let logs = reader.attempt_logs(&study).await?;
+    let config = rule::rule_config(&name, &snapshot.config, &choice)?;
+    let logs = reader
+        .attempt_logs(&study, &config.objectives.judged_metrics())
+        .await?;
     if logs.iter().all(|log| log.reports.is_empty()) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -81,7 +84,6 @@ pub async fn replay(
         ));
     }
     let recorded = reader.recorded_stops(&study).await?;
-    let config = rule::rule_config(&name, &snapshot.config, &choice)?;
     let mut pruner = make_pruner(&config);
     let replayed = hypersearch_insight::replay::replay(
         &snapshot.trials,

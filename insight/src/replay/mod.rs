@@ -14,7 +14,9 @@ mod summary;
 
 use std::collections::HashMap;
 
-use hypersearch_search::{Decision, Params, Pruner, StopReason, TrialRecord, TrialState};
+use hypersearch_search::{
+    Decision, EpochObjectives, Params, Pruner, StopReason, TrialRecord, TrialState,
+};
 use serde::Serialize;
 
 pub use order::EventOrder;
@@ -33,6 +35,9 @@ pub struct Report {
     pub seconds: Option<f64>,
     /// Its event number (`epoch_metrics.seq`), when recorded.
     pub seq: Option<i64>,
+    /// In a study with several objectives, each objective's value at this epoch (in the
+    /// study's order; `None` when not reported then); empty otherwise.
+    pub objectives: Vec<Option<f64>>,
 }
 
 /// One attempt of a trial as recorded.
@@ -174,6 +179,7 @@ pub fn replay(
                 if log.attempt > 1 {
                     // A retry starts its curve afresh, as in the scheduler.
                     trial.record.intermediate.clear();
+                    trial.record.intermediate_objectives.clear();
                     pruner.restart(log.trial);
                 }
             }
@@ -183,6 +189,12 @@ pub fn replay(
                 };
                 fed[event.attempt] += 1;
                 trial.record.intermediate.push((report.epoch, report.value));
+                if !report.objectives.is_empty() {
+                    trial.record.intermediate_objectives.push(EpochObjectives {
+                        epoch: report.epoch,
+                        values: report.objectives.clone(),
+                    });
+                }
                 if let Decision::Stop(reason) = pruner.decide(&trial.record) {
                     let recorded = outcomes.get(&log.trial).map_or(Outcome::Running, |o| o.0);
                     trial.stop = Some(ReplayedStop {

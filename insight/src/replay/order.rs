@@ -148,6 +148,7 @@ mod tests {
                     value: 0.0,
                     seconds: None,
                     seq,
+                    objectives: Vec::new(),
                 })
                 .collect(),
         }

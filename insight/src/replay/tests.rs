@@ -38,6 +38,7 @@ impl Study {
                 value,
                 seconds: Some(2.0),
                 seq: Some(self.seq()),
+                objectives: Vec::new(),
             })
             .collect();
         let finished_seq = Some(self.seq());

@@ -143,6 +143,16 @@ impl Objectives {
         self.is_multi() || !self.constraints.is_empty()
     }
 
+    /// The goals' metrics when there are several (what early stopping judges per epoch);
+    /// none for a single objective.
+    pub fn judged_metrics(&self) -> Vec<String> {
+        if self.is_multi() {
+            self.goals.iter().map(|g| g.metric.clone()).collect()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// The directions of the goals.
     pub fn directions(&self) -> Vec<Direction> {
         self.goals.iter().map(|g| g.direction).collect()

@@ -305,13 +305,15 @@ impl Reader {
         views::attempt_spans(&mut self.conn, &self.location, study).await
     }
 
-    /// Every attempt with its event numbers, times and reports of the study metric: what
+    /// Every attempt with its event numbers, times and reports of the study metric (and of
+    /// each of the `objectives` metrics of a study with several; empty otherwise): what
     /// `replay` feeds a rule.
     pub async fn attempt_logs(
         &mut self,
         study: &StudyRef,
+        objectives: &[String],
     ) -> Result<Vec<hypersearch_insight::replay::AttemptLog>, Error> {
-        replay::attempt_logs(&mut self.conn, study).await
+        replay::attempt_logs(&mut self.conn, study, objectives).await
     }
 
     /// Every trial's per-epoch history.

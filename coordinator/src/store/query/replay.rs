@@ -1,5 +1,6 @@
 //! What `hypersearch replay` reads besides the study's trials: every attempt with its event
-//! numbers and times, its reports of the study metric (and `seconds`), and the study's
+//! numbers and times, its reports of the study metric (and `seconds`, and every objective in
+//! a study with several), and the study's
 //! config text (its early-stopping rule).
 
 use std::collections::BTreeMap;
@@ -16,10 +17,11 @@ use crate::store::db_err;
 const SECONDS: &str = "seconds";
 
 /// Every attempt of `study`, by trial number and attempt, with its reports of the study
-/// metric.
+/// metric and, for a study with several objectives, of each of the `objectives` metrics.
 pub async fn attempt_logs(
     conn: &mut AnyConnection,
     study: &StudyRef,
+    objectives: &[String],
 ) -> Result<Vec<AttemptLog>, Error> {
     let rows = sqlx::query(
         "SELECT t.number, a.attempt, a.started_at, a.finished_at, a.started_seq, \
@@ -53,17 +55,27 @@ pub async fn attempt_logs(
             },
         );
     }
-    let rows = sqlx::query(
+    // The study metric, `seconds`, then the objectives: $2, $3, $4 …
+    let names: Vec<&str> = [study.metric.as_str(), SECONDS]
+        .into_iter()
+        .chain(objectives.iter().map(String::as_str))
+        .collect();
+    let placeholders: Vec<String> = (0..names.len()).map(|i| format!("${}", i + 2)).collect();
+    let text = format!(
         "SELECT t.number, m.attempt, m.epoch, m.name, m.value, m.seq FROM epoch_metrics m \
-         JOIN trials t ON t.id = m.trial_id WHERE t.study_id = $1 AND m.name IN ($2, $3) \
+         JOIN trials t ON t.id = m.trial_id WHERE t.study_id = $1 AND m.name IN ({}) \
          ORDER BY t.number, m.attempt, m.epoch",
-    )
-    .bind(study.id)
-    .bind(&study.metric)
-    .bind(SECONDS)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_err("load epoch metrics"))?;
+        placeholders.join(", ")
+    );
+    // Only placeholders are formatted in: the names are bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(text)).bind(study.id);
+    for name in &names {
+        query = query.bind(*name);
+    }
+    let rows = query
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err("load epoch metrics"))?;
     let mut epochs: BTreeMap<(u64, u32, u32), EpochRow> = BTreeMap::new();
     for row in &rows {
         let number = Cells::new(row, "trials", Place::Study(&study.name)).unsigned("number")?;
@@ -71,13 +83,21 @@ pub async fn attempt_logs(
         let key = (number, cells.count("attempt")?, cells.count("epoch")?);
         let name: String = cells.get("name")?;
         let value: f64 = cells.get("value")?;
-        let entry = epochs.entry(key).or_default();
+        let entry = epochs.entry(key).or_insert_with(|| EpochRow {
+            objectives: vec![None; objectives.len()],
+            ..EpochRow::default()
+        });
         if name == study.metric {
             entry.metric = Some(value);
             entry.seq = cells.get("seq")?;
         }
         if name == SECONDS {
             entry.seconds = Some(value);
+        }
+        for (slot, objective) in entry.objectives.iter_mut().zip(objectives) {
+            if name == *objective {
+                *slot = Some(value);
+            }
         }
     }
     for ((number, attempt, epoch), row) in epochs {
@@ -87,18 +107,21 @@ pub async fn attempt_logs(
                 value,
                 seconds: row.seconds,
                 seq: row.seq,
+                objectives: row.objectives,
             });
         }
     }
     Ok(logs.into_values().collect())
 }
 
-/// What one attempt's epoch recorded of the study metric and of `seconds`.
+/// What one attempt's epoch recorded of the study metric, of `seconds` and of each
+/// objective.
 #[derive(Default)]
 struct EpochRow {
     metric: Option<f64>,
     seq: Option<i64>,
     seconds: Option<f64>,
+    objectives: Vec<Option<f64>>,
 }
 
 /// A stored timestamp in seconds since the Unix epoch.
