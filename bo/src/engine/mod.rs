@@ -99,6 +99,12 @@ struct Model {
     standing: Option<Standing>,
 }
 
+/// The observed and pending points of a call, one row each, checked and snapped.
+struct Rows {
+    observed: Vec<Vec<f64>>,
+    pending: Vec<Vec<f64>>,
+}
+
 /// Coordinates closer than this count as the same point.
 const SAME_POINT: f64 = 1e-9;
 
@@ -181,20 +187,14 @@ impl Engine {
         count: usize,
         seed: u64,
     ) -> Result<Vec<Vec<f64>>, Error> {
-        if count == 0 {
-            return Err(Error::ZeroCount);
-        }
-        let observed = self.checked_rows(history.points, "observed points")?;
-        if observed.len() != history.values.len() {
-            return Err(Error::ValueCount {
-                points: observed.len(),
-                values: history.values.len(),
-            });
-        }
-        margins.check(observed.len())?;
-        let pending = self.checked_rows(history.pending, "pending points")?;
+        let Rows { observed, pending } =
+            self.checked_input(history.points, history.pending, margins, count, |points| {
+                (points != history.values.len()).then_some(Error::ValueCount {
+                    points,
+                    values: history.values.len(),
+                })
+            })?;
         let usable = usable(&observed, history.values);
-        let mut known: Vec<Vec<f64>> = observed.iter().chain(&pending).cloned().collect();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut model = None;
         if self.model_takes_over(usable.values.len(), pending.len()) {
@@ -207,16 +207,61 @@ impl Engine {
             );
             model = self.build_model(&usable.rows, &usable.values, &pending, standing, &mut rng);
         }
+        Ok(self.propose(
+            model,
+            &observed,
+            &pending,
+            count,
+            &mut rng,
+            Self::next_from_model,
+        ))
+    }
+
+    /// The observed and pending rows of a call, snapped, after checking `count`, their
+    /// shapes and ranges, the margins, and (`mismatch`, given the number of observed points)
+    /// the observed values.
+    fn checked_input(
+        &self,
+        points: &[f64],
+        pending: &[f64],
+        margins: &Margins<'_>,
+        count: usize,
+        mismatch: impl FnOnce(usize) -> Option<Error>,
+    ) -> Result<Rows, Error> {
+        if count == 0 {
+            return Err(Error::ZeroCount);
+        }
+        let observed = self.checked_rows(points, "observed points")?;
+        if let Some(err) = mismatch(observed.len()) {
+            return Err(err);
+        }
+        margins.check(observed.len())?;
+        let pending = self.checked_rows(pending, "pending points")?;
+        Ok(Rows { observed, pending })
+    }
+
+    /// `count` points, each from `model` by `next` (given the points known so far, the
+    /// earlier ones of this call included), or from the design without a model.
+    fn propose<M>(
+        &self,
+        mut model: Option<M>,
+        observed: &[Vec<f64>],
+        pending: &[Vec<f64>],
+        count: usize,
+        rng: &mut ChaCha8Rng,
+        next: impl Fn(&Self, &mut M, &[Vec<f64>], &mut ChaCha8Rng) -> Vec<f64>,
+    ) -> Vec<Vec<f64>> {
+        let mut known: Vec<Vec<f64>> = observed.iter().chain(pending).cloned().collect();
         let mut out = Vec::with_capacity(count);
         for _ in 0..count {
             let point = match model.as_mut() {
-                Some(m) => self.next_from_model(m, &known, &mut rng),
+                Some(m) => next(self, m, &known, rng),
                 None => self.design_point(&known),
             };
             known.push(point.clone());
             out.push(point);
         }
-        Ok(out)
+        out
     }
 
     /// Whether the model (not the initial design) proposes the next points, given the

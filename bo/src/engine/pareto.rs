@@ -12,7 +12,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::constraints::{Margins, Standing};
-use super::{Engine, GLOBAL_POINTS, REFIT_FROM, REFIT_GROWTH};
+use super::{Engine, GLOBAL_POINTS, REFIT_FROM, REFIT_GROWTH, Rows};
 use crate::Error;
 use crate::acquisition::Acquisition;
 use crate::gp::{Gp, Standardized};
@@ -84,38 +84,30 @@ impl Engine {
         count: usize,
         seed: u64,
     ) -> Result<Vec<Vec<f64>>, Error> {
-        if count == 0 {
-            return Err(Error::ZeroCount);
-        }
-        let observed = self.checked_rows(history.points, "observed points")?;
-        if history.objectives.len() != 2 * observed.len() {
-            return Err(Error::ObjectiveCount {
-                points: observed.len(),
-                values: history.objectives.len(),
-            });
-        }
-        margins.check(observed.len())?;
-        let pending = self.checked_rows(history.pending, "pending points")?;
+        let Rows { observed, pending } =
+            self.checked_input(history.points, history.pending, margins, count, |points| {
+                (history.objectives.len() != 2 * points).then_some(Error::ObjectiveCount {
+                    points,
+                    values: history.objectives.len(),
+                })
+            })?;
         let values: Vec<[f64; 2]> = history.objectives.chunks(2).map(|v| [v[0], v[1]]).collect();
         let kept: Vec<usize> = (0..observed.len())
             .filter(|&i| values[i].iter().all(|v| v.is_finite()))
             .collect();
-        let mut known: Vec<Vec<f64>> = observed.iter().chain(&pending).cloned().collect();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut model = None;
         if self.model_takes_over(kept.len(), pending.len()) {
             model = self.pareto_model(&observed, &values, &kept, margins, &pending, &mut rng);
         }
-        let mut out = Vec::with_capacity(count);
-        for _ in 0..count {
-            let point = match model.as_mut() {
-                Some(m) => self.next_on_front(m, &known, &mut rng),
-                None => self.design_point(&known),
-            };
-            known.push(point.clone());
-            out.push(point);
-        }
-        Ok(out)
+        Ok(self.propose(
+            model,
+            &observed,
+            &pending,
+            count,
+            &mut rng,
+            Self::next_on_front,
+        ))
     }
 
     /// The GPs of this call, the feasible front on their scales and the reference point,

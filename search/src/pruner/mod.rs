@@ -148,6 +148,29 @@ pub(crate) fn decide_after<P: Pruner + Clone>(
     pruner.decide(trial)
 }
 
+/// A trial numbered `number` in `state` that reported `curve` at epochs 1, 2, …: how the
+/// tests of the rules write one.
+#[cfg(test)]
+pub(crate) fn curve_trial(
+    number: u64,
+    state: crate::trial::TrialState,
+    curve: &[f64],
+) -> TrialRecord {
+    TrialRecord {
+        judged: None,
+        intermediate_objectives: Vec::new(),
+        number,
+        params: crate::params::Params::new(),
+        state,
+        value: curve.last().copied(),
+        intermediate: curve
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (i as u32 + 1, v))
+            .collect(),
+    }
+}
+
 /// The rule the study asks for; in a deterministic search, judging trial t by trials
 /// 0 … t − `parallel` only ([`Lagged`]).
 pub fn make_pruner(config: &StudyConfig) -> Box<dyn Pruner> {

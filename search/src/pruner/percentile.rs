@@ -187,24 +187,7 @@ impl PercentilePruner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::params::Params;
-    use crate::pruner::decide_after;
-
-    fn trial(number: u64, state: TrialState, curve: &[f64]) -> TrialRecord {
-        TrialRecord {
-            judged: None,
-            intermediate_objectives: Vec::new(),
-            number,
-            params: Params::new(),
-            state,
-            value: curve.last().copied(),
-            intermediate: curve
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| (i as u32 + 1, v))
-                .collect(),
-        }
-    }
+    use crate::pruner::{curve_trial as trial, decide_after};
 
     fn rule() -> PercentileRule {
         PercentileRule {

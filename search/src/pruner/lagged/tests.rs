@@ -1,24 +1,7 @@
 use super::*;
 use crate::config::PercentileRule;
-use crate::params::Params;
-use crate::pruner::{PercentilePruner, StopReason};
+use crate::pruner::{PercentilePruner, StopReason, curve_trial as trial};
 use crate::trial::Direction;
-
-fn trial(number: u64, state: TrialState, curve: &[f64]) -> TrialRecord {
-    TrialRecord {
-        judged: None,
-        intermediate_objectives: Vec::new(),
-        number,
-        params: Params::new(),
-        state,
-        value: curve.last().copied(),
-        intermediate: curve
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| (i as u32 + 1, v))
-            .collect(),
-    }
-}
 
 fn median() -> PercentilePruner {
     PercentilePruner::new(
