@@ -73,6 +73,7 @@ fn study() -> (StudyTrials, Vec<AttemptLog>) {
                     value,
                     seconds: Some(1.0),
                     seq: Some(number as i64 * 10 + i64::from(epoch)),
+                    objectives: Vec::new(),
                 })
                 .collect(),
         });
