@@ -43,7 +43,8 @@ const REFERENCE_MARGIN: f64 = 0.01;
 /// The two GPs of one call, extended by beliefs as suggestions are made.
 struct ParetoModel {
     objectives: [Gp; 2],
-    /// Observed (feasible) values on the GPs' scales, and the beliefs at pending points.
+    /// The non-dominated feasible observations' values on the GPs' scales, and the beliefs
+    /// at pending points.
     front: Vec<[f64; 2]>,
     /// Inputs of the non-dominated feasible observations: where local searches start.
     front_rows: Vec<Vec<f64>>,
@@ -155,28 +156,30 @@ impl Engine {
         let feasible = |i: usize| margins.row(i).iter().all(|&m| m <= 0.0);
         let on_scale = |i: usize| [0, 1].map(|j| models[j].transform.forward(values[i][j]));
         let scored: Vec<usize> = kept.iter().copied().filter(|&i| feasible(i)).collect();
-        let basis = if scored.is_empty() { kept } else { &scored };
-        let front: Vec<[f64; 2]> = scored.iter().map(|&i| on_scale(i)).collect();
+        let basis: Vec<[f64; 2]> = if scored.is_empty() { kept } else { &scored }
+            .iter()
+            .map(|&i| on_scale(i))
+            .collect();
         let mut reference = [0.0; 2];
         for (j, r) in reference.iter_mut().enumerate() {
             let (lo, hi) = basis
                 .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |acc, &i| {
-                    let v = on_scale(i)[j];
-                    (acc.0.min(v), acc.1.max(v))
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |acc, v| {
+                    (acc.0.min(v[j]), acc.1.max(v[j]))
                 });
             *r = hi + REFERENCE_MARGIN * (hi - lo).max(1.0);
         }
-        let front_rows = scored
-            .iter()
-            .filter(|&&i| {
-                let p = on_scale(i);
-                !front
-                    .iter()
-                    .any(|q| q[0] <= p[0] && q[1] <= p[1] && q != &p)
-            })
-            .map(|&i| observed[i].clone())
-            .collect();
+        // The feasible observations no other one dominates (the dominated ones add nothing
+        // to the front's hypervolume).
+        let (mut front, mut front_rows) = (Vec::new(), Vec::new());
+        if !scored.is_empty() {
+            for (k, on) in non_dominated(&basis).into_iter().enumerate() {
+                if on {
+                    front.push(basis[k]);
+                    front_rows.push(observed[scored[k]].clone());
+                }
+            }
+        }
         let [a, b] = [models.remove(0), models.remove(0)];
         let mut model = ParetoModel {
             objectives: [a.gp, b.gp],
@@ -224,5 +227,49 @@ impl Engine {
             .unwrap_or_else(|| self.design_point(known));
         model.believe(&point);
         point
+    }
+}
+
+/// Whether each of `points` is dominated by no other (equal points do not dominate each
+/// other), by one sweep in order of the first objective: O(n log n).
+fn non_dominated(points: &[[f64; 2]]) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..points.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (p, q) = (points[a], points[b]);
+        p[0].total_cmp(&q[0]).then(p[1].total_cmp(&q[1]))
+    });
+    let mut on = vec![false; points.len()];
+    // The lowest second value before the current run of equal points.
+    let (mut lowest, mut run_lowest) = (f64::INFINITY, f64::INFINITY);
+    for (k, &i) in order.iter().enumerate() {
+        if k > 0 && points[order[k - 1]] != points[i] {
+            lowest = run_lowest;
+        }
+        on[i] = points[i][1] < lowest;
+        run_lowest = run_lowest.min(points[i][1]);
+    }
+    on
+}
+
+#[cfg(test)]
+mod tests {
+    use super::non_dominated;
+
+    #[test]
+    fn the_sweep_agrees_with_the_pairwise_definition() {
+        let points: Vec<[f64; 2]> = (0..60)
+            .map(|k| [((k * 7) % 11) as f64, ((k * 5) % 9) as f64])
+            .chain([[1.0, 1.0], [1.0, 1.0], [0.0, 8.0], [0.0, 9.0]])
+            .collect();
+        let pairwise: Vec<bool> = points
+            .iter()
+            .map(|p| {
+                !points
+                    .iter()
+                    .any(|q| q[0] <= p[0] && q[1] <= p[1] && q != p)
+            })
+            .collect();
+        assert_eq!(non_dominated(&points), pairwise);
+        assert!(pairwise.iter().any(|&on| on) && pairwise.iter().any(|&on| !on));
     }
 }
