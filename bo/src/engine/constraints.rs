@@ -92,6 +92,15 @@ impl Standing {
     }
 }
 
+/// `objective` under the constraints of `standing` ([`Standing::constrain`]), as it is
+/// without them.
+pub(super) fn constrain(standing: Option<&Standing>, objective: Acquisition) -> Acquisition {
+    match standing {
+        Some(standing) => standing.constrain(objective),
+        None => objective,
+    }
+}
+
 /// The index of the incumbent among a model's `rows` (with values `y`): the lowest value,
 /// or under constraints the best by rank (the best feasible, the least violating while
 /// none is). `None` without rows.

@@ -20,7 +20,7 @@ use crate::acquisition::Acquisition;
 use crate::column::{Column, Columns};
 use crate::gp::Gp;
 use crate::kernel::Inputs;
-use crate::optimize::{Region, maximize};
+use crate::optimize::{Ranked, Region, maximize};
 use crate::sobol::Sobol;
 
 mod constraints;
@@ -311,6 +311,16 @@ impl Engine {
             .any(|k| k.iter().zip(x).all(|(a, b)| (a - b).abs() <= SAME_POINT))
     }
 
+    /// The best of the maximizer's `ranked` points that is not known yet, or the next design
+    /// point when all are.
+    fn first_new(&self, ranked: Ranked, known: &[Vec<f64>]) -> Vec<f64> {
+        ranked
+            .into_iter()
+            .map(|(x, _)| x)
+            .find(|x| !Self::is_known(known, x))
+            .unwrap_or_else(|| self.design_point(known))
+    }
+
     /// The next point of the scrambled Sobol design that is not already known.
     fn design_point(&self, known: &[Vec<f64>]) -> Vec<f64> {
         let d = self.columns.len();
@@ -496,10 +506,7 @@ impl Engine {
             Some((gp, best)) => (gp, Acquisition::LogEi { best: *best }),
             None => (&model.gp, acquisition),
         };
-        let acquisition = match &model.standing {
-            Some(standing) => standing.constrain(acquisition),
-            None => acquisition,
-        };
+        let acquisition = constraints::constrain(model.standing.as_ref(), acquisition);
         let ranked = maximize(
             gp,
             &acquisition,
@@ -509,11 +516,7 @@ impl Engine {
             &self.settings.search,
             rng,
         );
-        let point = ranked
-            .into_iter()
-            .map(|(x, _)| x)
-            .find(|x| !Self::is_known(known, x))
-            .unwrap_or_else(|| self.design_point(known));
+        let point = self.first_new(ranked, known);
         let lie = match self.settings.liar {
             Liar::Best => model.lie,
             Liar::Mean => model.gp.predict(&point).mean[0],

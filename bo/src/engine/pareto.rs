@@ -11,7 +11,7 @@ use std::sync::Arc;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::constraints::{Margins, Standing};
+use super::constraints::{self, Margins, Standing};
 use super::{Engine, GLOBAL_POINTS, REFIT_FROM, REFIT_GROWTH, Rows};
 use crate::Error;
 use crate::acquisition::Acquisition;
@@ -205,10 +205,7 @@ impl Engine {
         let ehvi =
             HypervolumeImprovement::new(model.objectives.clone(), &model.front, model.reference);
         let acquisition = Acquisition::Hypervolume(Arc::new(ehvi));
-        let acquisition = match &model.standing {
-            Some(standing) => standing.constrain(acquisition),
-            None => acquisition,
-        };
+        let acquisition = constraints::constrain(model.standing.as_ref(), acquisition);
         let start = (!model.front_rows.is_empty())
             .then(|| model.front_rows[rng.random_range(0..model.front_rows.len())].clone());
         let ranked = maximize(
@@ -220,11 +217,7 @@ impl Engine {
             &self.settings.search,
             rng,
         );
-        let point = ranked
-            .into_iter()
-            .map(|(x, _)| x)
-            .find(|x| !Self::is_known(known, x))
-            .unwrap_or_else(|| self.design_point(known));
+        let point = self.first_new(ranked, known);
         model.believe(&point);
         point
     }
