@@ -2,12 +2,12 @@
 //! hartmann6 (6-D, 100), ackley 5-D on [-5, 10]^5 (100) and rosenbrock 4-D on [-5, 10]^4
 //! (100), `mixed_mlp` (a log float, two integers, a categorical and a float, 100; see
 //! `mixed_mlp.rs`), median regret at 25 / 50 / 100 % of the budget over the seeds, time per
-//! suggestion; bayes and TPE with 8 trials pending at a time; time per suggestion at fixed history
+//! suggestion; bayes and TPE with 8 trials pending at a time (`--pending N`: N); time per suggestion at fixed history
 //! sizes. `bench/peers/samplers.py` runs the peers on the same workloads;
 //! `bench/samplers.sh` runs both and prints the side-by-side tables.
 //!
 //! `cargo bench -p hypersearch-search --bench samplers -- [--seeds N] [--functions a,b]
-//! [--samplers bayes,tpe,random] [--no-parallel] [--no-timing] [--validation] [--out FILE.jsonl]`;
+//! [--samplers bayes,tpe,random] [--no-parallel] [--pending N] [--no-timing] [--validation] [--out FILE.jsonl]`;
 //! `--validation` adds levy4, rastrigin3, styblinski_tang5, sphere8 and levy2, which settings
 //! are checked on and not reported against the peers;
 //! `BENCH_TPE="key = value; …"` adds `[search.tpe]` settings to every study.
@@ -304,6 +304,8 @@ struct Args {
     functions: Option<Vec<String>>,
     samplers: Vec<String>,
     parallel: bool,
+    /// Trials running at a time in the parallel rows.
+    pending: usize,
     timing: bool,
     validation: bool,
     out: Option<std::fs::File>,
@@ -315,6 +317,7 @@ fn args() -> Args {
         functions: None,
         samplers: vec!["bayes".into(), "tpe".into(), "random".into()],
         parallel: true,
+        pending: 8,
         timing: true,
         validation: false,
         out: None,
@@ -335,6 +338,13 @@ fn args() -> Args {
                     .collect()
             }
             "--no-parallel" => a.parallel = false,
+            "--pending" => {
+                a.pending = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&q| q > 1)
+                    .expect("--pending N (N >= 2)")
+            }
             "--no-timing" => a.timing = false,
             "--validation" => a.validation = true,
             "--out" => {
@@ -374,10 +384,11 @@ fn main() {
             .map(|s| (format!("ours-{s}"), s.clone(), 1))
             .collect();
         if a.parallel {
-            // `--samplers evolution` (not run by default) gets its 8-pending row too.
+            // `--samplers evolution` (not run by default) gets its pending row too.
             for s in ["bayes", "tpe", "evolution"] {
                 if a.samplers.iter().any(|x| x == s) {
-                    modes.push((format!("ours-{s}-8pending"), s.into(), 8));
+                    let q = a.pending;
+                    modes.push((format!("ours-{s}-{q}pending"), s.into(), q));
                 }
             }
         }
