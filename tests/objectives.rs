@@ -1,16 +1,17 @@
 //! A study with two objectives and a constraint, through a real `hypersearch run`: `best`
 //! prints exactly the feasible complete trials no other feasible trial dominates, checked
 //! against a brute-force front computed from the store's `metrics` column, and `plot`'s
-//! Pareto chart counts the same front.
+//! Pareto chart and the dashboard's Pareto panel count the same front.
 
 use std::path::Path;
 use std::time::Duration;
 
 use sqlx::Row;
 
+use crate::dashboard::http::get;
 use crate::harness::{Scratch, assert_integrity, assert_ok, on_both_stores, sql, stdout};
 
-const BRANIN_CURRIN: &str = r#"
+pub(crate) const BRANIN_CURRIN: &str = r#"
 [study]
 name = "two-objectives"
 metrics = ["f1", "f2"]
@@ -123,6 +124,41 @@ fn best_returns_only_the_feasible_pareto_front(dir: &Scratch, db: &Path) {
         "f2 (lower is better)".to_string(),
     ] {
         assert!(svg.contains(&legend), "`{legend}` missing from pareto.svg");
+    }
+
+    // The dashboard's Pareto panel: the same front, counts and objectives.
+    let (_served, url) = crate::dashboard::dashboard(dir, db, &[]);
+    let study = get(&format!("{url}/api/studies/two-objectives")).json();
+    assert_eq!(
+        study["objectives"],
+        serde_json::json!([
+            { "metric": "f1", "maximize": false },
+            { "metric": "f2", "maximize": false }
+        ])
+    );
+    let pareto = get(&format!("{url}/api/studies/two-objectives/pareto")).json();
+    assert_eq!(pareto["front"], front.len());
+    assert_eq!(pareto["dominated"], feasible.len() - front.len());
+    assert_eq!(pareto["infeasible"], trials.len() - feasible.len());
+    assert_eq!(pareto["constraints"], serde_json::json!(["f2 <= 9"]));
+    let column = |key: &str| pareto[key].as_array().expect(key).clone();
+    let (numbers, standings, ys) = (column("number"), column("standing"), column("y"));
+    assert_eq!(numbers.len(), trials.len(), "a small study is drawn whole");
+    let mut drawn_front: Vec<i64> = numbers
+        .iter()
+        .zip(&standings)
+        .filter(|(_, standing)| *standing == "front")
+        .map(|(number, _)| number.as_i64().expect("a number"))
+        .collect();
+    drawn_front.sort_unstable();
+    assert_eq!(drawn_front, front);
+    for ((number, standing), y) in numbers.iter().zip(&standings).zip(&ys) {
+        let stored = trials
+            .iter()
+            .find(|t| Some(t.0) == number.as_i64())
+            .expect("a stored trial");
+        assert_eq!(y.as_f64(), Some(stored.2), "trial {number}'s f2");
+        assert_eq!(*standing == "infeasible", stored.2 > 9.0, "trial {number}");
     }
 
     let table = dir.hs(&["best", "--db", db_arg], Duration::from_secs(30));

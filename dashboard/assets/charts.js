@@ -240,6 +240,69 @@
     });
   };
 
+  // The Pareto front of a study with several objectives: each complete trial at its first two
+  // objectives, the front joined by its staircase, dominated trials muted, infeasible grey.
+  // An objective spanning three decades or more (a parameter count) gets a log axis. A click
+  // on a point opens its trial.
+  C.pareto = function (el, f, open) {
+    const width = widthOf(el), height = 340, pad = { left: 72, right: 16, top: 16, bottom: 40 };
+    const { c, ctx } = canvas(el, width, height);
+    const axisOf = (values, objective) => {
+      let low = Infinity, high = -Infinity;
+      for (const v of values) if (Number.isFinite(v)) { if (v < low) low = v; if (v > high) high = v; }
+      if (!(high > low)) { low = Number.isFinite(low) ? low - 0.5 : 0; high = low + 1; }
+      return { kind: "numeric", low, high, log: low > 0 && high / low >= 1e3, name: objective.metric };
+    };
+    const ax = axisOf(f.x, f.objectives[0]), ay = axisOf(f.y, f.objectives[1]);
+    const sx = scaler(ax), sy = scaler(ay);
+    // Points keep 3 % of the frame clear of its edges.
+    const inset = t => 0.03 + 0.94 * t;
+    const px = v => pad.left + inset(sx(v)) * (width - pad.left - pad.right);
+    const py = v => pad.top + (1 - inset(sy(v))) * (height - pad.top - pad.bottom);
+    const style = C.PARETO_COLORS = { front: "#d6453d", dominated: "rgba(47,111,223,0.35)", infeasible: "rgba(154,161,176,0.6)" };
+    for (const kind of ["infeasible", "dominated", "front"]) {
+      ctx.fillStyle = style[kind];
+      const r = kind === "front" ? 3.5 : 2;
+      f.standing.forEach((s, i) => {
+        if (s !== kind) return;
+        ctx.beginPath(); ctx.arc(px(f.x[i]), py(f.y[i]), r, 0, 2 * Math.PI); ctx.fill();
+      });
+    }
+    // The staircase: front points by the first objective, stepping to the next point's value.
+    const front = f.standing.map((s, i) => i).filter(i => f.standing[i] === "front").sort((a, b) => f.x[a] - f.x[b]);
+    if (front.length > 1) {
+      ctx.strokeStyle = style.front; ctx.lineWidth = 1.2; ctx.beginPath();
+      front.forEach((i, k) => {
+        if (k === 0) { ctx.moveTo(px(f.x[i]), py(f.y[i])); return; }
+        ctx.lineTo(px(f.x[i]), py(f.y[front[k - 1]])); ctx.lineTo(px(f.x[i]), py(f.y[i]));
+      });
+      ctx.stroke();
+    }
+    const better = o => (o.maximize ? "higher" : "lower") + " is better";
+    ctx.fillStyle = "#1d2330"; ctx.strokeStyle = "#9aa1b0";
+    ctx.strokeRect(pad.left, pad.top, width - pad.left - pad.right, height - pad.top - pad.bottom);
+    ctx.textAlign = "center";
+    ctx.fillText(`${ax.name} (${better(f.objectives[0])}${ax.log ? ", log scale" : ""})`, (pad.left + width - pad.right) / 2, height - 6);
+    ctx.fillText(label(ax, 0), px(ax.low), height - 24);
+    ctx.fillText(label(ax, 1), px(ax.high), height - 24);
+    ctx.textAlign = "right";
+    ctx.fillText(label(ay, 0), pad.left - 4, py(ay.low) + 4);
+    ctx.fillText(label(ay, 1), pad.left - 4, py(ay.high) + 4);
+    ctx.save(); ctx.translate(14, (pad.top + height - pad.bottom) / 2); ctx.rotate(-Math.PI / 2); ctx.textAlign = "center";
+    ctx.fillText(`${ay.name} (${better(f.objectives[1])}${ay.log ? ", log scale" : ""})`, 0, 0);
+    ctx.restore();
+    c.style.cursor = "pointer";
+    c.addEventListener("click", ev => {
+      const box = c.getBoundingClientRect(), x = ev.clientX - box.left, y = ev.clientY - box.top;
+      let best = -1, near = 64;
+      f.number.forEach((n, i) => {
+        const d = (px(f.x[i]) - x) ** 2 + (py(f.y[i]) - y) ** 2;
+        if (d < near) { near = d; best = i; }
+      });
+      if (best >= 0) open(f.number[best]);
+    });
+  };
+
   // A uPlot chart filling `el`'s width.
   C.plot = function (el, opts, data) {
     opts.width = widthOf(el);

@@ -69,6 +69,7 @@
       history(add("Optimization history", { id: "history" }), d.history);
       curves(add("Learning curves", { id: "curves" }), d.curves);
       importance(add("Parameter importance", { id: "importance" }), name);
+      if (d.objectives.length > 1) pareto(add("Pareto front", { id: "pareto", class: "panel wide" }), name, base);
       const par = add("Parallel coordinates", { id: "parallel", class: "panel wide" });
       if (d.params.numbers.length) HS.charts.parallel(par, d.params, brushes);
       else par.appendChild(HS.empty("No complete trial yet: the axes appear with the first."));
@@ -150,6 +151,26 @@
         text: `${(r.importance * 100).toFixed(1)}%` +
           (r.correlation == null ? "" : r.correlation > 0 ? "  +" : r.correlation < 0 ? "  −" : ""),
       })));
+    });
+  }
+
+  // The Pareto front of a study with several objectives (the first two drawn), with counts.
+  function pareto(box, name, base) {
+    fetched(box, `/api/studies/${HS.enc(name)}/pareto`, (box, f) => {
+      const more = f.objectives.length > 2 ? `; the front is over all ${f.objectives.length} objectives` : "";
+      const rules = f.constraints.length ? `; feasible: ${f.constraints.join(", ")}` : "";
+      const counts = el("p", { class: "quiet", id: "pareto-counts",
+        dataset: { front: f.front, dominated: f.dominated, infeasible: f.infeasible } });
+      box.appendChild(counts);
+      if (!f.number.length) {
+        counts.textContent = "Pareto front 0";
+        box.appendChild(HS.empty("No complete trial with every objective yet."));
+        return;
+      }
+      HS.charts.pareto(box, f, n => { location.href = HS.href(`${base}/trials/${n}`); });
+      const key = (kind, text) => el("span", {}, el("span", { style: `color: ${HS.charts.PARETO_COLORS[kind]}` }, "● "), text);
+      counts.append(key("front", `Pareto front ${f.front}`), " · ", key("dominated", `dominated ${f.dominated}`),
+        " · ", key("infeasible", `infeasible ${f.infeasible}`), `${rules}${more} · click a point to open its trial`);
     });
   }
 

@@ -11,7 +11,7 @@ use hypersearch_coordinator::store::Location;
 use hypersearch_coordinator::store::query::{Pace, Reader, StudyRef, StudySummary};
 use hypersearch_insight::StudyTrials;
 use hypersearch_insight::timeline::AttemptSpan;
-use hypersearch_search::{SearchSpace, StudyConfig};
+use hypersearch_search::{Objectives, SearchSpace, StudyConfig};
 
 use crate::Error;
 
@@ -31,6 +31,8 @@ pub struct Snapshot {
     pub config: String,
     /// Its search space, when the config still parses.
     pub space: Option<SearchSpace>,
+    /// What it optimizes, when the config still parses.
+    pub objectives: Option<Objectives>,
     /// When it was loaded, in seconds since the Unix epoch (running attempts end here).
     pub loaded_at: f64,
     /// The study page's JSON, made by the first request that needs it.
@@ -188,9 +190,10 @@ async fn load(db: &Location, name: &str, version: u64) -> Result<Snapshot, Error
     };
     let trials = trials.await.map_err(stopped)??;
     let spans = attempts.await.map_err(stopped)??;
-    let space = StudyConfig::from_toml_str(&config, &study.name)
-        .ok()
-        .map(|config| config.space);
+    let (space, objectives) = match StudyConfig::from_toml_str(&config, &study.name) {
+        Ok(parsed) => (Some(parsed.space), Some(parsed.objectives)),
+        Err(_) => (None, None),
+    };
     Ok(Snapshot {
         version,
         summary,
@@ -199,6 +202,7 @@ async fn load(db: &Location, name: &str, version: u64) -> Result<Snapshot, Error
         spans,
         config,
         space,
+        objectives,
         loaded_at: now(),
         overview: OnceLock::new(),
     })
@@ -206,7 +210,7 @@ async fn load(db: &Location, name: &str, version: u64) -> Result<Snapshot, Error
 
 /// Runs `body` over a reader of its own on a blocking thread (the SQLite reads are
 /// synchronous, and two of them then run at once).
-fn blocking<T: Send + 'static>(
+pub(crate) fn blocking<T: Send + 'static>(
     db: &Location,
     study: StudyRef,
     body: impl AsyncFnOnce(&mut Reader, StudyRef) -> Result<T, hypersearch_coordinator::Error>

@@ -29,9 +29,10 @@ fn parse<T: serde::de::DeserializeOwned>(query: &str) -> Result<T, String> {
 
 /// A snapshot of `trials` with study config `config`, as the cache would hold it.
 fn snapshot(trials: StudyTrials, config: &str) -> Snapshot {
-    let space = StudyConfig::from_toml_str(config, "the fuzzed study")
-        .ok()
-        .map(|config| config.space);
+    let (space, objectives) = match StudyConfig::from_toml_str(config, "the fuzzed study") {
+        Ok(parsed) => (Some(parsed.space), Some(parsed.objectives)),
+        Err(_) => (None, None),
+    };
     Snapshot {
         version: 1,
         summary: StudySummary {
@@ -60,6 +61,7 @@ fn snapshot(trials: StudyTrials, config: &str) -> Snapshot {
         spans: Vec::new(),
         config: config.to_string(),
         space,
+        objectives,
         loaded_at: 0.0,
         overview: OnceLock::new(),
     }

@@ -12,6 +12,8 @@
 //! - [`timeline`]: one lane per worker, attempts as bars;
 //! - [`importance`]: which parameters decide whether a trial is among the best (PED-ANOVA,
 //!   as Optuna 5 computes it) and which way each pulls;
+//! - [`pareto`]: where each trial of a study with several objectives stands (front,
+//!   dominated, infeasible);
 //! - [`replay`]: an early-stopping rule replayed on the recorded curves, in the order the
 //!   epochs arrived ([`replay::replay`]): what it stops, saves and would have killed;
 //! - [`sample`]: thinning a series without losing its envelope, quantiles;
@@ -24,6 +26,7 @@ pub mod error;
 pub mod history;
 pub mod importance;
 pub mod params;
+pub mod pareto;
 pub mod replay;
 pub mod sample;
 pub mod timeline;

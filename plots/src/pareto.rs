@@ -18,29 +18,7 @@ pub struct Objective {
     pub maximize: bool,
 }
 
-/// Where a trial stands against the others.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Standing {
-    /// Feasible, and no feasible trial dominates it.
-    Front,
-    /// Feasible and dominated.
-    Dominated,
-    /// It breaks a constraint.
-    Infeasible,
-}
-
-/// A complete trial at its objective values.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Point {
-    /// The trial's number.
-    pub number: u64,
-    /// Its value of the first objective drawn.
-    pub x: f64,
-    /// Its value of the second.
-    pub y: f64,
-    /// Where it stands (over all the study's objectives, not only the two drawn).
-    pub standing: Standing,
-}
+pub use hypersearch_insight::pareto::{Point, Standing};
 
 /// The Pareto chart of a study: two of its objectives and its complete trials.
 pub struct ParetoChart<'a> {

@@ -28,11 +28,7 @@ pub fn judge_all(objectives: &Objectives, trials: Vec<TrialSummary>) -> Vec<Judg
     trials
         .into_iter()
         .filter_map(|trial| {
-            let metrics: BTreeMap<String, f64> = trial
-                .metrics
-                .as_ref()
-                .and_then(|m| serde_json::from_value(m.clone()).ok())?;
-            let judged = objectives.judge(&metrics).ok()?;
+            let judged = hypersearch_insight::pareto::judge(objectives, trial.metrics.as_ref())?;
             Some(Judgement { trial, judged })
         })
         .collect()
@@ -82,38 +78,11 @@ pub fn chart_points(
     objectives: &Objectives,
     judged: &[Judgement],
 ) -> Vec<hypersearch_plots::pareto::Point> {
-    use hypersearch_plots::pareto::{Point, Standing};
-    let directions = objectives.directions();
-    let feasible: Vec<&Judgement> = judged.iter().filter(|j| j.judged.feasible()).collect();
-    let points: Vec<Vec<f64>> = feasible
+    let numbered: Vec<(u64, Judged)> = judged
         .iter()
-        .map(|j| losses(&j.judged.values, &directions))
+        .map(|j| (j.trial.trial, j.judged.clone()))
         .collect();
-    let point = |j: &Judgement, standing| Point {
-        number: j.trial.trial,
-        x: j.judged.values[0],
-        y: j.judged.values.get(1).copied().unwrap_or(f64::NAN),
-        standing,
-    };
-    let mut out: Vec<Point> = feasible
-        .iter()
-        .zip(on_front(&points))
-        .map(|(j, front)| {
-            let standing = if front {
-                Standing::Front
-            } else {
-                Standing::Dominated
-            };
-            point(j, standing)
-        })
-        .collect();
-    out.extend(
-        judged
-            .iter()
-            .filter(|j| !j.judged.feasible())
-            .map(|j| point(j, Standing::Infeasible)),
-    );
-    out
+    hypersearch_insight::pareto::points(objectives, &numbered)
 }
 
 /// Prints the chosen trials: a table with one column per objective, or the store's JSON /

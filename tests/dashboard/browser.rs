@@ -2,7 +2,7 @@
 //! run --dashboard` is running grow without a reload, opens a trial, checks the page against
 //! `best` and `studies`, and saves a screenshot of every view into
 //! `target/dashboard-screenshots/` (docs/SEEING.md shows a set of them); then it times the
-//! page of a 100,000-trial study.
+//! page of a 100,000-trial study, and draws the Pareto front of a study with two objectives.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -295,4 +295,36 @@ fn a_100000_trial_study_page_has_its_data_within_a_second_and_paints_within_two(
     );
     assert!(data <= 1000.0, "the study's data took {data:.0} ms");
     assert!(painted <= 2000.0, "the first paint took {painted:.0} ms");
+}
+
+#[test]
+fn a_study_with_two_objectives_shows_its_pareto_front_as_best_gives_it() {
+    let _heavy = heavy();
+    let dir = Scratch::new();
+    let config = dir.write("two.toml", crate::objectives::BRANIN_CURRIN);
+    let db = dir.path("trials.db");
+    assert_ok(&dir.run_study(&config, &db, 2, Duration::from_secs(120)));
+    let best = json_of(&dir, &["best", "--db", path(&db)]);
+    let front = best.as_array().expect("the front").len();
+    assert!(front >= 2, "a front of {front}");
+    let (_served, url) = dashboard(&dir, &db, &[]);
+    let browser = Browser::start();
+    browser.open(&format!("{url}/study/two-objectives?live=0"));
+    browser.wait_ready();
+    browser.wait_for(
+        "return document.querySelector('#pareto canvas') !== null",
+        Duration::from_secs(20),
+        "the Pareto chart",
+    );
+    let counts = browser.eval("return document.getElementById('pareto-counts').dataset.front");
+    assert_eq!(counts, front.to_string());
+    let text = browser.eval("return document.getElementById('pareto-counts').textContent");
+    assert!(
+        text.as_str().is_some_and(
+            |t| t.contains(&format!("Pareto front {front}")) && t.contains("feasible: f2 <= 9")
+        ),
+        "{text}"
+    );
+    browser.eval("window.scrollTo(0, document.getElementById('pareto').offsetTop); return null");
+    browser.screenshot(&screenshots().join("study-pareto.png"));
 }

@@ -4,7 +4,7 @@
 //! headless Chromium watching a running study and timing a 100,000-trial study's page.
 
 mod browser;
-mod http;
+pub(crate) mod http;
 mod webdriver;
 
 use std::io::{Read, Write};
@@ -59,7 +59,7 @@ fn dashboard_url(proc: &mut Proc) -> String {
 }
 
 /// `hypersearch dashboard --db DB --listen 127.0.0.1:0 EXTRA...`, once it serves.
-fn dashboard(dir: &Scratch, db: &Path, extra: &[&str]) -> (Proc, String) {
+pub(crate) fn dashboard(dir: &Scratch, db: &Path, extra: &[&str]) -> (Proc, String) {
     let mut args = vec!["dashboard", "--db", path(db), "--listen", "127.0.0.1:0"];
     args.extend_from_slice(extra);
     let mut proc = dir.spawn_logged(&args, "dashboard.log");
@@ -126,6 +126,11 @@ fn the_api_serves_a_real_database_read_only_and_says_what_is_missing() {
             .expect("lanes")
             .is_empty()
     );
+    // One objective: no Pareto panel, and the front's route says why.
+    assert_eq!(study["objectives"], serde_json::json!([]));
+    let pareto = http::get(&format!("{url}/api/studies/branin/pareto"));
+    assert_eq!(pareto.status, 422, "{}", pareto.body);
+    assert!(pareto.body.contains("has one objective"), "{}", pareto.body);
 
     // An empty study is a payload that says there is nothing yet, not an error.
     let empty = http::get(&format!("{url}/api/studies/nothing-yet"));

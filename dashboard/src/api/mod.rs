@@ -18,6 +18,7 @@ use crate::cache::Cache;
 use crate::live::Live;
 use crate::{Error, assets};
 
+pub(crate) mod pareto;
 pub(crate) mod payload;
 pub(crate) mod whatif;
 
@@ -65,6 +66,7 @@ pub fn router(app: Arc<App>) -> Router {
         // page's panels say they are not available yet.
         .route("/api/studies/{study}/importance", get(whatif::importance))
         .route("/api/studies/{study}/replay", get(whatif::replay))
+        .route("/api/studies/{study}/pareto", get(pareto::pareto))
         .route("/api/compare", get(compare))
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app)

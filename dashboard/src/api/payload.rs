@@ -7,6 +7,7 @@ use hypersearch_coordinator::store::Location;
 use hypersearch_coordinator::store::query::{StudySummary, TrialDetail};
 use hypersearch_insight::timeline::{AttemptEnd, Timeline};
 use hypersearch_insight::{Outcome, TrialRow, curves, history, params, timeline};
+use hypersearch_search::{Direction, Objectives};
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
@@ -48,7 +49,34 @@ pub struct Overview<'a> {
     curves: curves::Curves,
     params: params::ParamTable,
     timeline: Lanes,
+    /// The objectives of a study with several (its Pareto front gets a panel); empty with one.
+    objectives: Vec<Objective>,
     config: &'a str,
+}
+
+/// One objective of a study with several.
+#[derive(Serialize)]
+pub struct Objective {
+    /// The metric.
+    pub metric: String,
+    /// Whether higher is better.
+    pub maximize: bool,
+}
+
+/// The objectives of `objectives` when there are several, else none.
+pub fn several_objectives(objectives: Option<&Objectives>) -> Vec<Objective> {
+    objectives
+        .filter(|o| o.is_multi())
+        .map(|o| {
+            o.goals
+                .iter()
+                .map(|goal| Objective {
+                    metric: goal.metric.clone(),
+                    maximize: goal.direction == Direction::Maximize,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The study page of `snapshot`.
@@ -64,6 +92,7 @@ pub fn overview<'a>(snapshot: &'a Snapshot, db: &Location) -> Overview<'a> {
         curves: curves::curves(trials),
         params: params::param_table(trials, snapshot.space.as_ref()),
         timeline: lanes(&timeline::timeline(&snapshot.spans, snapshot.loaded_at)),
+        objectives: several_objectives(snapshot.objectives.as_ref()),
         config: &snapshot.config,
     }
 }
