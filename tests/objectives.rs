@@ -188,3 +188,64 @@ on_both_stores!(
     a_two_objective_constrained_study_s_best_is_its_feasible_pareto_front_on_postgres,
     best_returns_only_the_feasible_pareto_front
 );
+
+#[test]
+fn the_accurate_and_small_example_ends_with_its_front_and_each_trial_s_architecture() {
+    let _heavy = crate::harness::heavy();
+    let dir = Scratch::new();
+    let example = crate::harness::repo("examples/digits-pareto.toml");
+    let db = dir.path("pareto.db");
+    let run = dir.run_study(&example, &db, 2, Duration::from_secs(300));
+    assert_ok(&run);
+    let out = stdout(&run);
+    for wanted in [
+        "val_accuracy (max)",
+        "parameters (min)",
+        "architecture",
+        "hyperparameters",
+        "units=[",
+        "feasible: inference_ms <= 1",
+    ] {
+        assert!(out.contains(wanted), "`{wanted}` missing:\n{out}");
+    }
+    // `best` prints the front: no printed trial is beaten on both objectives by another
+    // feasible complete trial of the store.
+    let best = dir.hs(
+        &[
+            "best",
+            "--db",
+            db.to_str().expect("utf-8"),
+            "--format",
+            "json",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_ok(&best);
+    let front: serde_json::Value = serde_json::from_str(&stdout(&best)).expect("JSON");
+    let all: Vec<(f64, f64, f64)> = sql(
+        &db,
+        "SELECT metrics FROM trials WHERE state = 'complete'",
+        |r| r.get::<String, _>(0),
+    )
+    .iter()
+    .map(|text| {
+        let m: serde_json::Value = serde_json::from_str(text).expect("metrics JSON");
+        let f = |k: &str| m[k].as_f64().expect(k);
+        (f("val_accuracy"), f("parameters"), f("inference_ms"))
+    })
+    .collect();
+    let front = front.as_array().expect("an array");
+    assert!(front.len() >= 2, "a trade-off: {front:?}");
+    for trial in front {
+        let (accuracy, parameters) = (
+            trial["metrics"]["val_accuracy"].as_f64().expect("accuracy"),
+            trial["metrics"]["parameters"].as_f64().expect("parameters"),
+        );
+        assert!(trial["metrics"]["inference_ms"].as_f64() <= Some(1.0));
+        let beaten = all.iter().any(|&(a, p, ms)| {
+            ms <= 1.0 && a >= accuracy && p <= parameters && (a > accuracy || p < parameters)
+        });
+        assert!(!beaten, "trial {} is dominated", trial["trial"]);
+    }
+    assert_integrity(&db);
+}

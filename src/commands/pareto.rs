@@ -118,17 +118,36 @@ pub fn print(
             format!("{} ({way})", g.metric)
         })
         .collect();
+    // "hyperparameters", not "parameters": a network's parameter count is often an objective.
+    let searched_architecture = chosen
+        .iter()
+        .any(|j| !output::architecture(&j.trial.params).is_empty());
     let mut header: Vec<&str> = vec!["trial"];
     header.extend(goals.iter().map(String::as_str));
-    header.push("parameters");
+    if searched_architecture {
+        header.push("architecture");
+    }
+    header.push("hyperparameters");
     let mut table = output::table(&header);
     for j in chosen {
         let mut row = vec![j.trial.trial.to_string()];
         row.extend(j.judged.values.iter().map(|&v| number(v)));
+        if searched_architecture {
+            row.push(output::architecture(&j.trial.params));
+        }
         row.push(output::hyperparameters(&j.trial.params));
         table.add_row(row);
     }
+    let hidden = output::fit(
+        &mut table,
+        &header,
+        &[],
+        &["architecture", "hyperparameters"],
+    );
     say!("{table}");
+    if let Some(hidden) = hidden {
+        say!("{hidden}");
+    }
     if !objectives.constraints.is_empty() {
         let shown: Vec<String> = objectives
             .constraints
