@@ -210,18 +210,7 @@ fn the_accurate_and_small_example_ends_with_its_front_and_each_trial_s_architect
     }
     // `best` prints the front: no printed trial is beaten on both objectives by another
     // feasible complete trial of the store.
-    let best = dir.hs(
-        &[
-            "best",
-            "--db",
-            db.to_str().expect("utf-8"),
-            "--format",
-            "json",
-        ],
-        Duration::from_secs(30),
-    );
-    assert_ok(&best);
-    let front: serde_json::Value = serde_json::from_str(&stdout(&best)).expect("JSON");
+    let front = dir.hs_json(&["best", "--db", db.to_str().expect("utf-8")]);
     let all: Vec<(f64, f64, f64)> = sql(
         &db,
         "SELECT metrics FROM trials WHERE state = 'complete'",

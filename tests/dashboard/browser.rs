@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::webdriver::Browser;
-use super::{dashboard, dashboard_url, failing_study, function_study, json_of};
+use super::{dashboard, dashboard_url, failing_study, function_study};
 use crate::harness::{Scratch, assert_ok, heavy, path, sql_write};
 
 /// A training program in shell: three epochs of loss `(1 + 4x) / epoch`, 0.1 s each.
@@ -106,8 +106,8 @@ fn a_browser_watches_a_running_study_grow_without_a_reload_and_opens_a_trial() {
     );
     assert!(!failed.status.success());
     let (_served, url) = dashboard(&dir, &db, &[]);
-    let best = json_of(&dir, &["best", "--db", path(&db), "--study", "watched"]);
-    let studies = json_of(&dir, &["studies", "--db", path(&db)]);
+    let best = dir.hs_json(&["best", "--db", path(&db), "--study", "watched"]);
+    let studies = dir.hs_json(&["studies", "--db", path(&db)]);
     let listed = studies
         .as_array()
         .and_then(|all| all.iter().find(|study| study["study"] == "watched"))
@@ -164,7 +164,7 @@ fn a_browser_watches_a_running_study_grow_without_a_reload_and_opens_a_trial() {
     let totals = |rule: &[&str]| {
         let mut args = vec!["replay", "--db", path(&db), "--study", "watched"];
         args.extend_from_slice(rule);
-        let replayed = json_of(&dir, &args);
+        let replayed = dir.hs_json(&args);
         let t = &replayed["totals"];
         format!(
             "epochs {} run, {} under this rule",
@@ -304,7 +304,7 @@ fn a_study_with_two_objectives_shows_its_pareto_front_as_best_gives_it() {
     let config = dir.write("two.toml", crate::objectives::BRANIN_CURRIN);
     let db = dir.path("trials.db");
     assert_ok(&dir.run_study(&config, &db, 2, Duration::from_secs(120)));
-    let best = json_of(&dir, &["best", "--db", path(&db)]);
+    let best = dir.hs_json(&["best", "--db", path(&db)]);
     let front = best.as_array().expect("the front").len();
     assert!(front >= 2, "a front of {front}");
     let (_served, url) = dashboard(&dir, &db, &[]);

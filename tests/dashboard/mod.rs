@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Proc, Scratch, assert_ok, assert_one_clear_error, path, stdout};
+use crate::harness::{Proc, Scratch, assert_ok, assert_one_clear_error, path};
 
 /// A study of the Branin function (no training, trials take microseconds).
 fn function_study(dir: &Scratch, name: &str, trials: u32) -> PathBuf {
@@ -67,15 +67,6 @@ pub(crate) fn dashboard(dir: &Scratch, db: &Path, extra: &[&str]) -> (Proc, Stri
     (proc, url)
 }
 
-/// `hypersearch ARGS --format json` parsed.
-fn json_of(dir: &Scratch, args: &[&str]) -> serde_json::Value {
-    let mut args = args.to_vec();
-    args.extend_from_slice(&["--format", "json"]);
-    let output = dir.hs(&args, Duration::from_secs(60));
-    assert_ok(&output);
-    serde_json::from_str(&stdout(&output)).expect("JSON output")
-}
-
 /// The database file's bytes and modification time.
 fn fingerprint(db: &Path) -> (Vec<u8>, std::time::SystemTime) {
     let bytes = std::fs::read(db).expect("read the database");
@@ -103,7 +94,7 @@ fn the_api_serves_a_real_database_read_only_and_says_what_is_missing() {
     let before = fingerprint(&db);
     let (mut served, url) = dashboard(&dir, &db, &[]);
 
-    let best = json_of(&dir, &["best", "--db", path(&db), "--study", "branin"]);
+    let best = dir.hs_json(&["best", "--db", path(&db), "--study", "branin"]);
     let studies = http::get(&format!("{url}/api/studies")).json();
     let listed = studies["studies"]
         .as_array()
@@ -186,10 +177,7 @@ fn the_api_serves_a_real_database_read_only_and_says_what_is_missing() {
     // Importance is the command's, number for number.
     let importance = http::get(&format!("{url}/api/studies/branin/importance"));
     assert_eq!(importance.status, 200, "{}", importance.body);
-    let command = json_of(
-        &dir,
-        &["importance", "--db", path(&db), "--study", "branin"],
-    );
+    let command = dir.hs_json(&["importance", "--db", path(&db), "--study", "branin"]);
     assert_eq!(importance.json(), command);
     let too_few = http::get(&format!("{url}/api/studies/nothing-yet/importance"));
     assert_eq!(too_few.status, 422, "{}", too_few.body);

@@ -82,6 +82,16 @@ impl Scratch {
         child.output()
     }
 
+    /// Runs `hypersearch ARGS --format json` here (at most 60 s), which must succeed, and
+    /// parses what it prints.
+    pub fn hs_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut args = args.to_vec();
+        args.extend_from_slice(&["--format", "json"]);
+        let output = self.hs(&args, Duration::from_secs(60));
+        assert_ok(&output);
+        serde_json::from_str(&stdout(&output)).expect("JSON output")
+    }
+
     /// Runs `hypersearch run CONFIG --db DB --workers WORKERS` here to completion (at most
     /// `limit`).
     pub fn run_study(&self, config: &Path, db: &Path, workers: u32, limit: Duration) -> Output {
