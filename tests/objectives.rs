@@ -160,6 +160,21 @@ fn best_returns_only_the_feasible_pareto_front(dir: &Scratch, db: &Path) {
         assert_eq!(y.as_f64(), Some(stored.2), "trial {number}'s f2");
         assert_eq!(*standing == "infeasible", stored.2 > 9.0, "trial {number}");
     }
+    // The axes the page picks: f2 along x, the standings unchanged; an objective that does
+    // not exist is refused, naming the key.
+    let swapped = get(&format!("{url}/api/studies/two-objectives/pareto?x=1&y=0")).json();
+    assert_eq!(swapped["axes"], serde_json::json!([1, 0]));
+    assert_eq!(swapped["x"], pareto["y"]);
+    assert_eq!(swapped["standing"], pareto["standing"]);
+    let refused = get(&format!("{url}/api/studies/two-objectives/pareto?x=2"));
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("`x`: `2` is not the index of an objective (0 to 1)"),
+        "{}",
+        refused.body
+    );
 
     let table = dir.hs(&["best", "--db", db_arg], Duration::from_secs(30));
     assert_ok(&table);

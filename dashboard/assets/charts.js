@@ -240,8 +240,8 @@
     });
   };
 
-  // The Pareto front of a study with several objectives: each complete trial at its first two
-  // objectives, the front joined by its staircase, dominated trials muted, infeasible grey.
+  // The Pareto front of a study with several objectives: each complete trial at two of its
+  // objectives (`f.axes`), the front joined by its staircase (with two objectives), dominated trials muted, infeasible grey.
   // An objective spanning three decades or more (a parameter count) gets a log axis. A click
   // on a point opens its trial.
   C.pareto = function (el, f, open) {
@@ -253,7 +253,8 @@
       if (!(high > low)) { low = Number.isFinite(low) ? low - 0.5 : 0; high = low + 1; }
       return { kind: "numeric", low, high, log: low > 0 && high / low >= 1e3, name: objective.metric };
     };
-    const ax = axisOf(f.x, f.objectives[0]), ay = axisOf(f.y, f.objectives[1]);
+    const [ox, oy] = [f.objectives[f.axes[0]], f.objectives[f.axes[1]]];
+    const ax = axisOf(f.x, ox), ay = axisOf(f.y, oy);
     const sx = scaler(ax), sy = scaler(ay);
     // Points keep 3 % of the frame clear of its edges.
     const inset = t => 0.03 + 0.94 * t;
@@ -268,9 +269,10 @@
         ctx.beginPath(); ctx.arc(px(f.x[i]), py(f.y[i]), r, 0, 2 * Math.PI); ctx.fill();
       });
     }
-    // The staircase: front points by the first objective, stepping to the next point's value.
+    // The staircase, when the two objectives drawn are all there are (with more, the front
+    // seen from two of them is no staircase): front points along x, stepping to each next.
     const front = f.standing.map((s, i) => i).filter(i => f.standing[i] === "front").sort((a, b) => f.x[a] - f.x[b]);
-    if (front.length > 1) {
+    if (front.length > 1 && f.objectives.length === 2) {
       ctx.strokeStyle = style.front; ctx.lineWidth = 1.2; ctx.beginPath();
       front.forEach((i, k) => {
         if (k === 0) { ctx.moveTo(px(f.x[i]), py(f.y[i])); return; }
@@ -282,14 +284,14 @@
     ctx.fillStyle = "#1d2330"; ctx.strokeStyle = "#9aa1b0";
     ctx.strokeRect(pad.left, pad.top, width - pad.left - pad.right, height - pad.top - pad.bottom);
     ctx.textAlign = "center";
-    ctx.fillText(`${ax.name} (${better(f.objectives[0])}${ax.log ? ", log scale" : ""})`, (pad.left + width - pad.right) / 2, height - 6);
-    ctx.fillText(label(ax, 0), px(ax.low), height - 24);
-    ctx.fillText(label(ax, 1), px(ax.high), height - 24);
+    ctx.fillText(`${ax.name} (${better(ox)}${ax.log ? ", log scale" : ""})`, (pad.left + width - pad.right) / 2, height - 6);
+    ctx.fillText(HS.fmt(ax.low), px(ax.low), height - 24);
+    ctx.fillText(HS.fmt(ax.high), px(ax.high), height - 24);
     ctx.textAlign = "right";
-    ctx.fillText(label(ay, 0), pad.left - 4, py(ay.low) + 4);
-    ctx.fillText(label(ay, 1), pad.left - 4, py(ay.high) + 4);
+    ctx.fillText(HS.fmt(ay.low), pad.left - 4, py(ay.low) + 4);
+    ctx.fillText(HS.fmt(ay.high), pad.left - 4, py(ay.high) + 4);
     ctx.save(); ctx.translate(14, (pad.top + height - pad.bottom) / 2); ctx.rotate(-Math.PI / 2); ctx.textAlign = "center";
-    ctx.fillText(`${ay.name} (${better(f.objectives[1])}${ay.log ? ", log scale" : ""})`, 0, 0);
+    ctx.fillText(`${ay.name} (${better(oy)}${ay.log ? ", log scale" : ""})`, 0, 0);
     ctx.restore();
     c.style.cursor = "pointer";
     c.addEventListener("click", ev => {

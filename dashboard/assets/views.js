@@ -69,7 +69,7 @@
       history(add("Optimization history", { id: "history" }), d.history);
       curves(add("Learning curves", { id: "curves" }), d.curves);
       importance(add("Parameter importance", { id: "importance" }), name);
-      if (d.objectives.length > 1) pareto(add("Pareto front", { id: "pareto", class: "panel wide" }), name, base);
+      if (d.objectives.length > 1) pareto(add("Pareto front", { id: "pareto", class: "panel wide" }), name, base, d.objectives);
       const par = add("Parallel coordinates", { id: "parallel", class: "panel wide" });
       if (d.params.numbers.length) HS.charts.parallel(par, d.params, brushes);
       else par.appendChild(HS.empty("No complete trial yet: the axes appear with the first."));
@@ -154,24 +154,35 @@
     });
   }
 
-  // The Pareto front of a study with several objectives (the first two drawn), with counts.
-  function pareto(box, name, base) {
-    fetched(box, `/api/studies/${HS.enc(name)}/pareto`, (box, f) => {
-      const more = f.objectives.length > 2 ? `; the front is over all ${f.objectives.length} objectives` : "";
+  // The Pareto front of a study with several objectives, with counts; with three or more, two
+  // menus choose the objectives drawn (the front is over all of them).
+  function pareto(box, name, base, objectives) {
+    const out = el("div");
+    const draw = axes => fetched(out, `/api/studies/${HS.enc(name)}/pareto?x=${axes[0]}&y=${axes[1]}`, (out, f) => {
       const rules = f.constraints.length ? `; feasible: ${f.constraints.join(", ")}` : "";
       const counts = el("p", { class: "quiet", id: "pareto-counts",
         dataset: { front: f.front, dominated: f.dominated, infeasible: f.infeasible } });
-      box.appendChild(counts);
+      out.appendChild(counts);
       if (!f.number.length) {
         counts.textContent = "Pareto front 0";
-        box.appendChild(HS.empty("No complete trial with every objective yet."));
+        out.appendChild(HS.empty("No complete trial with every objective yet."));
         return;
       }
-      HS.charts.pareto(box, f, n => { location.href = HS.href(`${base}/trials/${n}`); });
+      HS.charts.pareto(out, f, n => { location.href = HS.href(`${base}/trials/${n}`); });
+      window.lastPareto = f.axes.join(",");
       const key = (kind, text) => el("span", {}, el("span", { style: `color: ${HS.charts.PARETO_COLORS[kind]}` }, "● "), text);
       counts.append(key("front", `Pareto front ${f.front}`), " · ", key("dominated", `dominated ${f.dominated}`),
-        " · ", key("infeasible", `infeasible ${f.infeasible}`), `${rules}${more} · click a point to open its trial`);
+        " · ", key("infeasible", `infeasible ${f.infeasible}`), `${rules} · click a point to open its trial`);
     });
+    if (objectives.length > 2) {
+      const menu = (name, chosen) => el("select", { name, on: { change: () => draw([x.value, y.value]) } },
+        objectives.map((o, i) => el("option", { value: i, selected: i === chosen }, o.metric)));
+      const x = menu("x", 0), y = menu("y", 1);
+      box.appendChild(el("form", { class: "controls" }, "x ", x, " y ", y,
+        ` (the front is over all ${objectives.length} objectives)`));
+    }
+    box.appendChild(out);
+    draw([0, 1]);
   }
 
   // The replay's rule and options, editable; its findings under the form.

@@ -1,8 +1,8 @@
 //! Entry points for the fuzz targets (feature `fuzzing`, which no release build enables): a
-//! query string of the trial table or of the what-if replay, parsed by axum's `Query`
-//! extractor as the server parses it and answered by the functions its handlers call, on a
-//! study the caller makes up. Every input must end in an answer or a clear error, never a
-//! panic.
+//! query string of the trial table, of the what-if replay or of the Pareto panel, parsed by
+//! axum's `Query` extractor as the server parses it and answered by the functions its
+//! handlers call, on a study the caller makes up. Every input must end in an answer or a
+//! clear error, never a panic.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -15,7 +15,7 @@ use hypersearch_insight::replay::{AttemptLog, rule};
 use hypersearch_search::{StudyConfig, make_pruner};
 
 use crate::api::payload::{self, TableQuery};
-use crate::api::whatif;
+use crate::api::{pareto, whatif};
 use crate::cache::Snapshot;
 
 /// The parameters in `query` (the part of a URL after `?`) as the handlers receive them.
@@ -92,4 +92,11 @@ pub fn replay(
     Ok(replayed
         .to_json(&trials.study, &config.early_stopping)
         .to_string())
+}
+
+/// The objectives `/api/studies/NAME/pareto?QUERY` draws for a study with `count` (≥ 2)
+/// objectives, or the error the page would show.
+pub fn pareto_axes(query: &str, count: usize) -> Result<(usize, usize), String> {
+    let axes: pareto::Axes = parse(query)?;
+    axes.pick(count).map_err(|err| err.message().to_string())
 }

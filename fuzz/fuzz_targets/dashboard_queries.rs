@@ -1,7 +1,7 @@
 //! The dashboard's query parameters: the trial table's (`state`, `sort`, `order`, `offset`,
-//! `limit`, `jump`, `min`, `max`, `q`) and the what-if replay's (`rule`, its options, `top`),
-//! parsed as the server parses them and answered on a small made-up study. The first byte
-//! picks the endpoint; the rest is the query string.
+//! `limit`, `jump`, `min`, `max`, `q`), the what-if replay's (`rule`, its options, `top`) and
+//! the Pareto panel's axes (`x`, `y`), parsed as the server parses them and answered on a
+//! small made-up study. The first byte picks the endpoint; the rest is the query string.
 
 #![no_main]
 
@@ -93,9 +93,18 @@ fuzz_target!(|data: &[u8]| {
     };
     let query = String::from_utf8_lossy(query);
     let (trials, logs) = study();
-    if endpoint % 2 == 0 {
-        let _ = fuzzing::trial_table(&query, trials, CONFIG);
-    } else {
-        let _ = fuzzing::replay(&query, CONFIG, &trials, &logs);
+    match endpoint % 3 {
+        0 => {
+            let _ = fuzzing::trial_table(&query, trials, CONFIG);
+        }
+        1 => {
+            let _ = fuzzing::replay(&query, CONFIG, &trials, &logs);
+        }
+        _ => {
+            let count = 2 + usize::from(endpoint / 3 % 4);
+            if let Ok((x, y)) = fuzzing::pareto_axes(&query, count) {
+                assert!(x < count && y < count, "axes ({x}, {y}) of {count} objectives");
+            }
+        }
     }
 });

@@ -25,9 +25,9 @@ pub enum Standing {
 pub struct Point {
     /// The trial's number.
     pub number: u64,
-    /// Its value of the first objective.
+    /// Its value of the objective along x.
     pub x: f64,
-    /// Its value of the second (NaN with a single objective).
+    /// Its value of the objective along y (NaN with a single objective).
     pub y: f64,
     /// Where it stands (over all the study's objectives, not only the two drawn).
     pub standing: Standing,
@@ -41,9 +41,14 @@ pub fn judge(objectives: &Objectives, metrics: Option<&serde_json::Value>) -> Op
     objectives.judge(&metrics).ok()
 }
 
-/// Every judged trial, `(number, judged)`, at its first two objectives: the feasible ones
-/// (front or dominated) in the order given, then the infeasible ones.
-pub fn points(objectives: &Objectives, judged: &[(u64, Judged)]) -> Vec<Point> {
+/// Every judged trial, `(number, judged)`, at its values of the objectives of index `axes`
+/// (x, y; an index past the last objective gives NaN): the feasible ones (front or
+/// dominated) in the order given, then the infeasible ones.
+pub fn points(
+    objectives: &Objectives,
+    judged: &[(u64, Judged)],
+    axes: (usize, usize),
+) -> Vec<Point> {
     let directions = objectives.directions();
     let feasible: Vec<&(u64, Judged)> = judged.iter().filter(|(_, j)| j.feasible()).collect();
     let front = on_front(
@@ -54,8 +59,8 @@ pub fn points(objectives: &Objectives, judged: &[(u64, Judged)]) -> Vec<Point> {
     );
     let point = |&(number, ref j): &(u64, Judged), standing| Point {
         number,
-        x: j.values[0],
-        y: j.values.get(1).copied().unwrap_or(f64::NAN),
+        x: j.values.get(axes.0).copied().unwrap_or(f64::NAN),
+        y: j.values.get(axes.1).copied().unwrap_or(f64::NAN),
         standing,
     };
     let mut out: Vec<Point> = feasible
@@ -104,10 +109,9 @@ mod tests {
                 (i as u64, judge(&objectives, Some(&metrics)).unwrap())
             })
             .collect();
-        let standings: Vec<(u64, Standing)> = points(&objectives, &judged)
-            .iter()
-            .map(|p| (p.number, p.standing))
-            .collect();
+        let drawn = points(&objectives, &judged, (0, 1));
+        let standings: Vec<(u64, Standing)> =
+            drawn.iter().map(|p| (p.number, p.standing)).collect();
         // f2 is maximized: (2, 3) is not dominated by (1, 1); (2, 2) is, by (2, 3); (6, 9)
         // would dominate every one but breaks f1 <= 5.
         assert_eq!(
@@ -118,6 +122,16 @@ mod tests {
                 (2, Standing::Dominated),
                 (3, Standing::Infeasible)
             ]
+        );
+        assert_eq!((drawn[1].x, drawn[1].y), (2.0, 3.0));
+        // Axes swapped: the same standings, the values the other way round.
+        let swapped = points(&objectives, &judged, (1, 0));
+        assert_eq!((swapped[1].x, swapped[1].y), (3.0, 2.0));
+        assert!(
+            swapped
+                .iter()
+                .zip(&drawn)
+                .all(|(a, b)| a.standing == b.standing)
         );
     }
 

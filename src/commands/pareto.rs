@@ -82,7 +82,7 @@ pub fn chart_points(
         .iter()
         .map(|j| (j.trial.trial, j.judged.clone()))
         .collect();
-    hypersearch_insight::pareto::points(objectives, &numbered)
+    hypersearch_insight::pareto::points(objectives, &numbered, (0, 1))
 }
 
 /// Prints the chosen trials: a table with one column per objective, or the store's JSON /

@@ -328,3 +328,56 @@ fn a_study_with_two_objectives_shows_its_pareto_front_as_best_gives_it() {
     browser.eval("window.scrollTo(0, document.getElementById('pareto').offsetTop); return null");
     browser.screenshot(&screenshots().join("study-pareto.png"));
 }
+
+/// Three objectives from a shell script: f1 = x, f2 = (1 - x)² + y, f3 = y (a trial with a
+/// larger y than a neighbour in x can be dominated).
+const THREE: &str = r#"#!/bin/sh
+x=$(printf '%s' "$HYPERSEARCH_PARAMS" | sed 's/.*"x":\([-0-9.eE+]*\).*/\1/')
+y=$(printf '%s' "$HYPERSEARCH_PARAMS" | sed 's/.*"y":\([-0-9.eE+]*\).*/\1/')
+awk -v x="$x" -v y="$y" 'BEGIN { printf "f1=%.6f f2=%.6f f3=%.6f\n", x, (1 - x) ^ 2 + y, y }'
+"#;
+
+#[test]
+fn with_three_objectives_the_pareto_panel_draws_the_two_a_user_picks() {
+    let _heavy = heavy();
+    let dir = Scratch::new();
+    let script = dir.write("three.sh", THREE);
+    let config = dir.write(
+        "three.toml",
+        &format!(
+            "[study]\nname = \"three\"\nmetrics = [\"f1\", \"f2\", \"f3\"]\n\
+             directions = [\"minimize\", \"minimize\", \"minimize\"]\n\n\
+             [objective]\ncommand = \"sh {}\"\n\n[search]\nalgorithm = \"random\"\n\
+             trials = 30\nseed = 2\n\n[search.space]\nx = {{ float = [0, 1] }}\n\
+             y = {{ float = [0, 1] }}\n",
+            script.display()
+        ),
+    );
+    let db = dir.path("trials.db");
+    assert_ok(&dir.run_study(&config, &db, 2, Duration::from_secs(120)));
+    let front = dir.hs_json(&["best", "--db", path(&db)]);
+    let front = front.as_array().expect("the front").len();
+    assert!((2..30).contains(&front), "a front of {front} of 30");
+    let (_served, url) = dashboard(&dir, &db, &[]);
+    let browser = Browser::start();
+    browser.open(&format!("{url}/study/three?live=0"));
+    browser.wait_ready();
+    let drawn = |x: &str, y: &str| {
+        format!(
+            "const c = document.getElementById('pareto-counts'); \
+             return c !== null && document.querySelector('#pareto canvas') !== null \
+               && window.lastPareto === '{x},{y}' ? c.dataset.front : null"
+        )
+    };
+    // The page marks which axes its last chart drew (`window.lastPareto`).
+    let shown = browser.wait_for(&drawn("0", "1"), Duration::from_secs(20), "f1 against f2");
+    assert_eq!(shown, front.to_string(), "the front is over all three");
+    browser.eval(
+        "const form = document.querySelector('#pareto form'); form.x.value = '2'; \
+         form.x.dispatchEvent(new Event('change')); return null",
+    );
+    let shown = browser.wait_for(&drawn("2", "1"), Duration::from_secs(20), "f3 against f2");
+    assert_eq!(shown, front.to_string(), "other axes, the same front");
+    browser.eval("window.scrollTo(0, document.getElementById('pareto').offsetTop); return null");
+    browser.screenshot(&screenshots().join("study-pareto-three.png"));
+}

@@ -1,19 +1,20 @@
 //! The Pareto front of a study with several objectives, computed on request from every
-//! complete trial's final metrics: each trial at its first two objectives, standing on the
-//! front, dominated or infeasible. Every front trial is sent; the others are thinned to a
+//! complete trial's final metrics: each trial at two of its objectives (the first two, or
+//! those the query names: `?x=2&y=0`, indices into the study's `metrics`), standing on the
+//! front (over all the objectives), dominated or infeasible. Every front trial is sent; the others are thinned to a
 //! bounded sample that keeps the cloud's outline (at 100,000 trials the payload stays a few
 //! hundred kilobytes).
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use hypersearch_coordinator::store::TrialState;
 use hypersearch_coordinator::store::query::TrialOrder;
 use hypersearch_insight::pareto::{Point, Standing, judge, points};
 use hypersearch_insight::sample::envelope;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::payload::{Objective, several_objectives};
 use super::{ApiError, App, json};
@@ -22,11 +23,45 @@ use crate::cache::blocking;
 /// Dominated and infeasible trials drawn at most (about; every front trial is drawn).
 const OFF_FRONT_POINTS: usize = 4000;
 
+/// Which objectives the axes show (indices into the study's `metrics`).
+#[derive(Deserialize)]
+pub(crate) struct Axes {
+    x: Option<String>,
+    y: Option<String>,
+}
+
+impl Axes {
+    /// (x, y), each defaulting to the first and second objective; a 400 naming the key when
+    /// one is not the index of an objective of the `count`.
+    pub(crate) fn pick(&self, count: usize) -> Result<(usize, usize), ApiError> {
+        let index = |key: &str, text: &Option<String>, default: usize| match text {
+            None => Ok(default),
+            Some(text) => text
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&i| i < count)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "`{key}`: `{text}` is not the index of an objective (0 to {})",
+                            count - 1
+                        ),
+                    )
+                }),
+        };
+        Ok((index("x", &self.x, 0)?, index("y", &self.y, 1)?))
+    }
+}
+
 /// The chart's data, one column per field.
 #[derive(Serialize)]
 pub struct Front {
-    /// Every objective (the first two are drawn; the front is over all of them).
+    /// Every objective (the front is over all of them).
     objectives: Vec<Objective>,
+    /// The indices of the objectives along x and y.
+    axes: (usize, usize),
     /// The constraints, as written.
     constraints: Vec<String>,
     /// How many complete trials stand on the front, are dominated, break a constraint.
@@ -47,10 +82,12 @@ struct Drawn {
     standing: Vec<Standing>,
 }
 
-/// The front of study `name`; 422 for a study with one objective.
+/// The front of study `name`; 422 for a study with one objective, 400 for an axis that is
+/// not one of its objectives.
 pub async fn pareto(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
+    Query(axes): Query<Axes>,
 ) -> Result<Response, ApiError> {
     let snapshot = app.cache.study(&app.db, &name, app.live.version()).await?;
     let Some(objectives) = snapshot.objectives.clone().filter(|o| o.is_multi()) else {
@@ -59,6 +96,7 @@ pub async fn pareto(
             format!("study `{name}` has one objective: it has a best trial, not a Pareto front"),
         ));
     };
+    let axes = axes.pick(objectives.goals.len())?;
     let study = hypersearch_coordinator::store::query::Reader::open(&app.db)
         .await?
         .study(Some(&name))
@@ -83,9 +121,10 @@ pub async fn pareto(
     })
     .await
     .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))??;
-    let all = points(&objectives, &judged);
+    let all = points(&objectives, &judged, axes);
     json(&Front {
         objectives: several_objectives(Some(&objectives)),
+        axes,
         constraints: objectives
             .constraints
             .iter()
@@ -102,7 +141,7 @@ fn count(points: &[Point], standing: Standing) -> usize {
     points.iter().filter(|p| p.standing == standing).count()
 }
 
-/// The points drawn: every front point, the others thinned along the first objective.
+/// The points drawn: every front point, the others thinned along x.
 fn drawn(all: &[Point]) -> Drawn {
     let (front, rest): (Vec<&Point>, Vec<&Point>) =
         all.iter().partition(|p| p.standing == Standing::Front);
