@@ -214,6 +214,7 @@ fn the_accurate_and_small_example_ends_with_its_front_and_each_trial_s_architect
     assert_ok(&run);
     let out = stdout(&run);
     for wanted in [
+        "best trials of study `digits-pareto`, by Pareto front then crowding",
         "val_accuracy (max)",
         "parameters (min)",
         "architecture",

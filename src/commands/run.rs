@@ -82,6 +82,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let name = study.config.name.clone();
     let metric = study.config.metric.clone();
+    let multi_objective = study.config.objectives.is_multi();
     let (interrupted, end, failing) = runtime()?.block_on(async {
         let coordinator = Coordinator::open(
             &study.config,
@@ -236,7 +237,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::FAILURE);
     }
-    say!("best trials of study `{name}`:");
+    if multi_objective {
+        say!(
+            "best trials of study `{name}`, by Pareto front then crowding \
+             (`hypersearch best` lists the whole front):"
+        );
+    } else {
+        say!("best trials of study `{name}`:");
+    }
     let study = StudyArg {
         db: DbArg { db: db_path },
         study: Some(name.clone()),
