@@ -8,6 +8,9 @@
     queued: "#9aa1b0", lost: "#8e44ad", preempted: "#7f8c8d",
   };
   C.STATE_COLORS = STATE_COLORS;
+  // The Pareto chart's colour per standing (its legend uses them too).
+  const PARETO_COLORS = { front: "#d6453d", dominated: "rgba(47,111,223,0.35)", infeasible: "rgba(154,161,176,0.6)" };
+  C.PARETO_COLORS = PARETO_COLORS;
 
   // A canvas of `width` x `height` CSS pixels, sharp on high-density screens.
   function canvas(parent, width, height) {
@@ -260,7 +263,7 @@
     const inset = t => 0.03 + 0.94 * t;
     const px = v => pad.left + inset(sx(v)) * (width - pad.left - pad.right);
     const py = v => pad.top + (1 - inset(sy(v))) * (height - pad.top - pad.bottom);
-    const style = C.PARETO_COLORS = { front: "#d6453d", dominated: "rgba(47,111,223,0.35)", infeasible: "rgba(154,161,176,0.6)" };
+    const style = PARETO_COLORS;
     for (const kind of ["infeasible", "dominated", "front"]) {
       ctx.fillStyle = style[kind];
       const r = kind === "front" ? 3.5 : 2;

@@ -5,8 +5,29 @@
 use std::collections::BTreeMap;
 
 use hypersearch_search::multi::pareto::{losses, on_front};
-use hypersearch_search::{Judged, Objectives};
+use hypersearch_search::{Direction, Judged, Objectives};
 use serde::Serialize;
+
+/// One objective on an axis.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Objective {
+    /// The metric.
+    pub metric: String,
+    /// Whether higher is better.
+    pub maximize: bool,
+}
+
+/// Each objective of `objectives`, in the order of `[study] metrics`.
+pub fn axes(objectives: &Objectives) -> Vec<Objective> {
+    objectives
+        .goals
+        .iter()
+        .map(|goal| Objective {
+            metric: goal.metric.clone(),
+            maximize: goal.direction == Direction::Maximize,
+        })
+        .collect()
+}
 
 /// Where a trial stands against the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

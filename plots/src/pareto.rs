@@ -9,16 +9,7 @@ use plotters::prelude::*;
 use crate::style::{self, Scale};
 use crate::{Chart, DrawResult, FAMILY, house_mesh};
 
-/// One objective on an axis.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Objective {
-    /// The metric.
-    pub metric: String,
-    /// Whether higher is better.
-    pub maximize: bool,
-}
-
-pub use hypersearch_insight::pareto::{Point, Standing};
+pub use hypersearch_insight::pareto::{Objective, Point, Standing};
 
 /// The Pareto chart of a study: two of its objectives and its complete trials.
 pub struct ParetoChart<'a> {

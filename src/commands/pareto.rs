@@ -4,8 +4,6 @@
 //! non-dominated rank, then crowding distance; with one constrained objective, the best
 //! feasible values.
 
-use std::collections::BTreeMap;
-
 use hypersearch_coordinator::store::query::TrialSummary;
 use hypersearch_search::multi::pareto::{losses, on_front, top_order};
 use hypersearch_search::{Judged, Objectives};
@@ -169,8 +167,7 @@ pub fn describe(study_config: &str, metrics: Option<&serde_json::Value>) -> Opti
     if !objectives.needs_metrics() {
         return None;
     }
-    let metrics: BTreeMap<String, f64> = serde_json::from_value(metrics?.clone()).ok()?;
-    let judged = objectives.judge(&metrics).ok()?;
+    let judged = hypersearch_insight::pareto::judge(objectives, metrics)?;
     let values: Vec<String> = objectives
         .goals
         .iter()

@@ -11,7 +11,7 @@ use hypersearch_coordinator::store::query::{TrialOrder, TrialSummary};
 use hypersearch_insight::{curves, history, params, timeline};
 use hypersearch_plots::pareto::{Objective as ParetoObjective, Point as ParetoPoint};
 use hypersearch_plots::{Chart, ImageFormat};
-use hypersearch_search::{Direction, StudyConfig};
+use hypersearch_search::StudyConfig;
 
 use crate::cli::StudyArg;
 
@@ -198,15 +198,10 @@ fn pareto_chart(
 ) -> Option<(Vec<ParetoObjective>, Vec<ParetoPoint>)> {
     let objectives = &config?.objectives;
     let judged = super::pareto::judge_all(objectives, complete?);
-    let axes = objectives
-        .goals
-        .iter()
-        .map(|goal| ParetoObjective {
-            metric: goal.metric.clone(),
-            maximize: goal.direction == Direction::Maximize,
-        })
-        .collect();
-    Some((axes, super::pareto::chart_points(objectives, &judged)))
+    Some((
+        hypersearch_insight::pareto::axes(objectives),
+        super::pareto::chart_points(objectives, &judged),
+    ))
 }
 
 /// A parameter name as part of a file name: letters, digits, `-` and `_` kept, the rest `_`.

@@ -1,9 +1,9 @@
 //! The Pareto front of a study with several objectives, computed on request from every
 //! complete trial's final metrics: each trial at two of its objectives (the first two, or
 //! those the query names: `?x=2&y=0`, indices into the study's `metrics`), standing on the
-//! front (over all the objectives), dominated or infeasible. Every front trial is sent; the others are thinned to a
-//! bounded sample that keeps the cloud's outline (at 100,000 trials the payload stays a few
-//! hundred kilobytes).
+//! front (over all the objectives), dominated or infeasible. Every front trial is sent; the
+//! others are thinned to a bounded sample that keeps the cloud's outline (at 100,000 trials
+//! the payload is under 200 kilobytes).
 
 use std::sync::Arc;
 
@@ -11,12 +11,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use hypersearch_coordinator::store::TrialState;
-use hypersearch_coordinator::store::query::TrialOrder;
-use hypersearch_insight::pareto::{Point, Standing, judge, points};
+use hypersearch_coordinator::store::query::{Reader, TrialOrder};
+use hypersearch_insight::pareto::{Objective, Point, Standing, judge, points};
 use hypersearch_insight::sample::envelope;
 use serde::{Deserialize, Serialize};
 
-use super::payload::{Objective, several_objectives};
+use super::payload::several_objectives;
 use super::{ApiError, App, json};
 use crate::cache::blocking;
 
@@ -73,7 +73,7 @@ pub struct Front {
     drawn: Drawn,
 }
 
-/// The trials drawn: number, first and second objective, standing.
+/// The trials drawn: number, the values along x and y, standing.
 #[derive(Serialize, Default)]
 struct Drawn {
     number: Vec<u64>,
@@ -97,10 +97,7 @@ pub async fn pareto(
         ));
     };
     let axes = axes.pick(objectives.goals.len())?;
-    let study = hypersearch_coordinator::store::query::Reader::open(&app.db)
-        .await?
-        .study(Some(&name))
-        .await?;
+    let study = Reader::open(&app.db).await?.study(Some(&name)).await?;
     let judging = objectives.clone();
     let judged = blocking(&app.db, study, async move |reader, study| {
         let mut judged = Vec::new();

@@ -5,9 +5,10 @@
 use axum::http::StatusCode;
 use hypersearch_coordinator::store::Location;
 use hypersearch_coordinator::store::query::{StudySummary, TrialDetail};
+use hypersearch_insight::pareto::{self, Objective};
 use hypersearch_insight::timeline::{AttemptEnd, Timeline};
 use hypersearch_insight::{Outcome, TrialRow, curves, history, params, timeline};
-use hypersearch_search::{Direction, Objectives};
+use hypersearch_search::Objectives;
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
@@ -54,28 +55,11 @@ pub struct Overview<'a> {
     config: &'a str,
 }
 
-/// One objective of a study with several.
-#[derive(Serialize)]
-pub struct Objective {
-    /// The metric.
-    pub metric: String,
-    /// Whether higher is better.
-    pub maximize: bool,
-}
-
 /// The objectives of `objectives` when there are several, else none.
 pub fn several_objectives(objectives: Option<&Objectives>) -> Vec<Objective> {
     objectives
         .filter(|o| o.is_multi())
-        .map(|o| {
-            o.goals
-                .iter()
-                .map(|goal| Objective {
-                    metric: goal.metric.clone(),
-                    maximize: goal.direction == Direction::Maximize,
-                })
-                .collect()
-        })
+        .map(pareto::axes)
         .unwrap_or_default()
 }
 
