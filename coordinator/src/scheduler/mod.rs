@@ -26,7 +26,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 
 use crate::Error;
-use crate::store::{ModelBytes, StoredStudy, WriteOp, Writer};
+use crate::store::{Ack, ModelBytes, StoredStudy, WriteOp, Writer};
 use commits::PendingCommits;
 use sampling::{Sampled, SamplerEvent};
 use state::{Ended, State, Taken};
@@ -145,7 +145,9 @@ impl Scheduler {
     }
 
     /// Follow-ups of every transition: ask for samples, finish the study, publish progress.
-    fn after_change(&self, state: &mut State) {
+    /// Returns the acknowledgement of the kept models it drops (a completion that makes a
+    /// model no longer among the best waits for it before it is acknowledged).
+    fn after_change(&self, state: &mut State) -> Option<Ack> {
         let wanted = state.samples_wanted();
         if !wanted.is_empty() {
             let sampler = self.sampler.lock().unwrap_or_else(PoisonError::into_inner);
@@ -168,13 +170,13 @@ impl Scheduler {
             drop(self.writer.enqueue(op));
         }
         let numbers = state.take_model_drops();
-        if !numbers.is_empty() {
-            // In order with the completion that caused it; a failure shows in later writes.
-            drop(self.writer.enqueue(WriteOp::DropModels { numbers }));
-        }
+        // In order with the completion that caused it.
+        let dropped =
+            (!numbers.is_empty()).then(|| self.writer.enqueue(WriteOp::DropModels { numbers }));
         state.check_finished();
         self.progress.send_replace(state.progress());
         self.changed.notify_waiters();
+        dropped
     }
 
     fn tell_sampler(&self, ended: Option<Ended>) {
@@ -311,7 +313,7 @@ impl Scheduler {
     /// How an attempt ended; acknowledged once recorded. With `next_max_trials`, also leases
     /// the worker's next trials in the same call (none if none is queued right now).
     pub async fn complete(&self, completion: Completion) -> Result<LeaseGrant, Error> {
-        let (write, next) = {
+        let (write, dropped, next) = {
             let mut state = self.lock();
             let write = match state.complete(&completion)? {
                 Some((op, ended)) => {
@@ -324,7 +326,7 @@ impl Scheduler {
                 // An identical retry: acknowledged once the original is committed.
                 None => Err(self.commits.original(completion.lease)),
             };
-            self.after_change(&mut state);
+            let dropped = self.after_change(&mut state);
             let next = if completion.next_max_trials == 0 {
                 Taken::Nothing
             } else {
@@ -351,13 +353,16 @@ impl Scheduler {
                     Some(pending)
                 }
             };
-            (write, next)
+            (write, dropped, next)
         };
         match write {
             Ok(committed) => {
                 committed.wait().await.map_err(|err| self.fail(err))?;
             }
             Err(original) => original.wait().await?,
+        }
+        if let Some(dropped) = dropped {
+            dropped.wait().await.map_err(|err| self.fail(err))?;
         }
         match next {
             None => Ok(LeaseGrant::StudyFinished),
