@@ -55,10 +55,45 @@ MIXED_MINIMUM = 0.08 + min(mixed_width1(h) for h in range(50, 301)) + min(mixed_
 FUNCTIONS["mixed_mlp"] = (5, 100, None, MIXED_MINIMUM)
 
 
-def mixed_distributions():
+# mixed_train (search/benches/samplers/mixed_train.rs, the same formula): a log-scaled
+# learning rate whose best value moves with batch size, depth and optimizer; smooth.
+TRAIN_OPTIMIZERS = {"sgd": (-1.0, 0.02), "momentum": (-1.8, 0.006), "adam": (-3.0, 0.0)}
+
+
+def train_batch(b):
+    return 0.003 * math.log2(b / 96.0) ** 2
+
+
+def train_layers(n):
+    return 0.004 * (n - 3.6) ** 2
+
+
+def mixed_train(p):
+    base_lr, penalty = TRAIN_OPTIMIZERS[p["optimizer"]]
+    b, n = p["batch_size"], p["layers"]
+    best_lr = base_lr + 0.5 * math.log10(b / 64.0) - 0.1 * (n - 4.0)
+    best_decay = 0.002 * n / 4.0
+    return (0.1 + 0.06 * (math.log10(p["lr"]) - best_lr) ** 2 + train_batch(b) + train_layers(n)
+            + 400.0 * (p["weight_decay"] - best_decay) ** 2 + penalty)
+
+
+FUNCTIONS["mixed_train"] = (5, 100, None, 0.1 + min(train_batch(b) for b in range(16, 513))
+                            + min(train_layers(n) for n in range(1, 9)))
+MIXED = {"mixed_mlp": mixed_mlp, "mixed_train": mixed_train}
+
+
+def mixed_distributions(name):
     import optuna
 
     d = optuna.distributions
+    if name == "mixed_train":
+        return {
+            "lr": d.FloatDistribution(1e-5, 1.0, log=True),
+            "batch_size": d.IntDistribution(16, 512),
+            "layers": d.IntDistribution(1, 8),
+            "optimizer": d.CategoricalDistribution(["sgd", "momentum", "adam"]),
+            "weight_decay": d.FloatDistribution(0.0, 0.01),
+        }
     return {
         "lr": d.FloatDistribution(1e-4, 1e-1, log=True),
         "hidden1": d.IntDistribution(50, 300),
@@ -137,8 +172,8 @@ def run_optuna(kind, name, seed):
     dim, budget, bounds, _ = FUNCTIONS[name]
     parallel = 8 if kind.endswith("-8pending") else 1
     study = optuna.create_study(sampler=optuna_sampler(kind, seed))
-    if name == "mixed_mlp":
-        dists = mixed_distributions()
+    if name in MIXED:
+        dists = mixed_distributions(name)
     else:
         dists = {f"x{i}": optuna.distributions.FloatDistribution(lo, hi) for i, (lo, hi) in enumerate(bounds)}
     values, spent, asked, running = [], 0.0, 0, deque()
@@ -149,8 +184,8 @@ def run_optuna(kind, name, seed):
             spent += time.perf_counter() - t0
             asked += 1
         trial = running.popleft()
-        if name == "mixed_mlp":
-            v = mixed_mlp(trial.params)
+        if name in MIXED:
+            v = MIXED[name](trial.params)
         else:
             v = evaluate(name, [trial.params[f"x{i}"] for i in range(dim)])
         study.tell(trial, v)
@@ -262,8 +297,8 @@ def run(args):
     for peer in args.peers.split(","):
         for name in [f for f in args.functions.split(",") if f]:
             _, budget, _, minimum = FUNCTIONS[name]
-            if name == "mixed_mlp" and not peer.startswith("optuna"):
-                print(f"{peer}: mixed_mlp is run for Optuna's samplers only", file=sys.stderr)
+            if name in MIXED and not peer.startswith("optuna"):
+                print(f"{peer}: {name} is run for Optuna's samplers only", file=sys.stderr)
                 continue
             for seed in range(seeds[peer]):
                 if peer.startswith("optuna"):

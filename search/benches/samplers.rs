@@ -1,7 +1,7 @@
 //! Sampler quality and speed: bayes, TPE and random on branin (2-D, 50 evaluations),
 //! hartmann6 (6-D, 100), ackley 5-D on [-5, 10]^5 (100) and rosenbrock 4-D on [-5, 10]^4
 //! (100), `mixed_mlp` (a log float, two integers, a categorical and a float, 100; see
-//! `mixed_mlp.rs`), median regret at 25 / 50 / 100 % of the budget over the seeds, time per
+//! `mixed_mlp.rs`), `mixed_train` (the same kinds of columns, smooth, see `mixed_train.rs`; 100), median regret at 25 / 50 / 100 % of the budget over the seeds, time per
 //! suggestion; bayes and TPE with 8 trials pending at a time (`--pending N`: N); time per suggestion at fixed history
 //! sizes. `bench/peers/samplers.py` runs the peers on the same workloads;
 //! `bench/samplers.sh` runs both and prints the side-by-side tables.
@@ -10,12 +10,15 @@
 //! [--samplers bayes,tpe,random] [--no-parallel] [--pending N] [--no-timing] [--validation] [--out FILE.jsonl]`;
 //! `--validation` adds levy4, rastrigin3, styblinski_tang5, sphere8 and levy2, which settings
 //! are checked on and not reported against the peers;
-//! `BENCH_TPE="key = value; …"` adds `[search.tpe]` settings to every study.
+//! `BENCH_TPE="key = value; …"` adds `[search.tpe]` settings to every study; `BENCH_PRINT_BEST=1`
+//! prints each run's best trial, `BENCH_PRINT_TRIALS=SEED` every trial of that seed's runs.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
 #[path = "samplers/mixed_mlp.rs"]
 mod mixed_mlp;
+#[path = "samplers/mixed_train.rs"]
+mod mixed_train;
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -73,7 +76,14 @@ fn workloads() -> Vec<Workload> {
         },
         Workload {
             name: "mixed_mlp",
-            testfn: MIXED,
+            testfn: "mixed_mlp",
+            bounds: vec![],
+            budget: 100,
+            validation: false,
+        },
+        Workload {
+            name: "mixed_train",
+            testfn: "mixed_train",
             bounds: vec![],
             budget: 100,
             validation: false,
@@ -116,18 +126,39 @@ fn workloads() -> Vec<Workload> {
     ]
 }
 
-/// The `testfn` of the mixed-space workload (not a testfns function: `mixed_mlp.rs`).
-const MIXED: &str = "mixed_mlp";
+/// A mixed-space workload (not a testfns function): its space, formula and minimum.
+struct Mixed {
+    space: &'static str,
+    evaluate: fn(&Params) -> f64,
+    minimum: fn() -> f64,
+}
+
+/// The mixed-space workload `testfn` names, if it is one.
+fn mixed(testfn: &str) -> Option<Mixed> {
+    match testfn {
+        "mixed_mlp" => Some(Mixed {
+            space: mixed_mlp::SPACE,
+            evaluate: mixed_mlp::evaluate,
+            minimum: mixed_mlp::minimum,
+        }),
+        "mixed_train" => Some(Mixed {
+            space: mixed_train::SPACE,
+            evaluate: mixed_train::evaluate,
+            minimum: mixed_train::minimum,
+        }),
+        _ => None,
+    }
+}
 
 fn study(w: &Workload, algorithm: &str, seed: u64) -> StudyConfig {
-    if w.testfn == MIXED {
+    if let Some(m) = mixed(w.testfn) {
         let text = format!(
             "[objective]\ncommand = \"true\"\n[study]\nmetric = \"loss\"\n[search]\nalgorithm = \"{algorithm}\"\ntrials = {}\nseed = {seed}\n[search.tpe]\n{}\n[search.space]\n{}",
             w.budget,
             std::env::var("BENCH_TPE")
                 .unwrap_or_default()
                 .replace(';', "\n"),
-            mixed_mlp::SPACE
+            m.space
         );
         return StudyConfig::from_toml_str(&text, "bench.toml").unwrap();
     }
@@ -149,8 +180,8 @@ fn study(w: &Workload, algorithm: &str, seed: u64) -> StudyConfig {
 }
 
 fn evaluate(testfn: &str, params: &Params) -> f64 {
-    if testfn == MIXED {
-        return mixed_mlp::evaluate(params);
+    if let Some(m) = mixed(testfn) {
+        return (m.evaluate)(params);
     }
     let named: Vec<(String, f64)> = params
         .iter()
@@ -161,8 +192,8 @@ fn evaluate(testfn: &str, params: &Params) -> f64 {
 }
 
 fn minimum(w: &Workload) -> f64 {
-    if w.testfn == MIXED {
-        return mixed_mlp::minimum();
+    if let Some(m) = mixed(w.testfn) {
+        return (m.minimum)();
     }
     hypersearch_testfns::find(w.testfn)
         .unwrap()
@@ -213,6 +244,16 @@ fn run(w: &Workload, algorithm: &str, seed: u64, parallel: usize) -> (Vec<f64>, 
         trials[i].state = TrialState::Complete;
         trials[i].value = Some(v);
         values.push(v);
+    }
+    if std::env::var("BENCH_PRINT_TRIALS").is_ok_and(|s| s == seed.to_string()) {
+        for t in &trials {
+            eprintln!(
+                "{} {:.5} {:?}",
+                t.number,
+                t.value.unwrap() - minimum(w),
+                t.params
+            );
+        }
     }
     if std::env::var_os("BENCH_PRINT_BEST").is_some()
         && let Some(best) = trials

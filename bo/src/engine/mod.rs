@@ -360,13 +360,17 @@ impl Engine {
             self.columns.categorical_mask().to_vec(),
         );
         let surrogate = self.fit_surrogate(&inputs, &global_values, reuse, rng);
+        let wants_global = self.settings.categorical_global_every > 0
+            && self.columns.categorical_mask().iter().any(|&c| c);
+        let unwarped = (wants_global && self.settings.unwarped_global_steps)
+            .then(|| self.standardized_gp(&inputs, &global_values, &surrogate))
+            .flatten();
         let gp = self.global_gp(inputs, &surrogate)?;
         // Under constraints, the ranking (feasible first) decides successes and the centre.
         let ranking = standing.as_ref().map_or(values, |s| s.ranking.as_slice());
         let side = self.region_side(ranking, pending.len());
-        let wants_global = self.settings.categorical_global_every > 0
-            && self.columns.categorical_mask().iter().any(|&c| c);
-        let global = wants_global.then(|| (gp.clone(), surrogate.y.clone()));
+        let global =
+            wants_global.then(|| unwarped.unwrap_or_else(|| (gp.clone(), surrogate.y.clone())));
         let (gp, y) = if self.settings.local_model && side < 0.8 - 1e-12 {
             self.local_model(&gp, rows, values, ranking, surrogate.warp, side, reuse, rng)
                 .unwrap_or((gp, surrogate.y))

@@ -136,6 +136,26 @@ impl Engine {
         }
     }
 
+    /// The global GP on the standardized (unwarped) values with the last hyperparameters
+    /// fitted on that scale, when the surrogate chose the warped one: the global steps'
+    /// model. A power transform stretches the differences near the best value, so a choice
+    /// whose few observations are all worse than the incumbent's looks hopeless on the
+    /// warped scale; on the standardized scale its unexplored values keep their uncertainty.
+    pub(super) fn standardized_gp(
+        &self,
+        inputs: &Inputs,
+        values: &[f64],
+        surrogate: &Surrogate,
+    ) -> Option<(crate::gp::Gp, Vec<f64>)> {
+        if surrogate.warp == Warp::Identity {
+            return None;
+        }
+        let raw = self.warm.get(Scale::Standardized)?;
+        let params = crate::gp::fit::params_from_raw(raw, self.settings.fit.noise_floor);
+        let (_, y) = OutputTransform::with_warp(values, Warp::Identity);
+        Some((crate::gp::Gp::new(inputs.clone(), y.clone(), params)?, y))
+    }
+
     /// `raw` with the hyperparameters it stands for.
     fn fitted_from_raw(&self, raw: Vec<f64>, objective: f64) -> Fitted {
         Fitted {

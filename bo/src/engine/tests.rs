@@ -444,3 +444,67 @@ fn a_choice_that_needs_other_values_of_the_float_is_found_by_the_global_steps() 
         ..Settings::default()
     }));
 }
+
+/// Like [`interacting`] with the choices' optima 0.006 apart and steep walls: choice 0 is
+/// best at 0.2 (value 0.006), choice 1 at 0.85 (value 0).
+fn steep_interacting(x: &[f64]) -> f64 {
+    let (centre, floor) = if Column::category_index(x[1], 2) == 0 {
+        (0.2, 0.006)
+    } else {
+        (0.85, 0.0)
+    };
+    floor + (x[0] - centre).powi(2) + 4.0 * (x[0] - centre).powi(4)
+}
+
+/// Choice 0 refined around its optimum, choice 1 tried a few times at choice 0's values
+/// and once far off: most values sit near the best, a few far above, so the output warping
+/// chooses the power transform.
+fn skewed_trapped_history() -> (Vec<f64>, Vec<f64>) {
+    let (zero, one) = (
+        Column::category_position(0, 2),
+        Column::category_position(1, 2),
+    );
+    let mut points = Vec::new();
+    for i in 0..16 {
+        points.extend([0.12 + 0.16 * (i as f64) / 15.0, zero]);
+    }
+    for x in [0.0, 0.95, 1.0] {
+        points.extend([x, zero]);
+    }
+    for x in [0.15, 0.2, 0.3, 0.0] {
+        points.extend([x, one]);
+    }
+    let values = points.chunks(2).map(steep_interacting).collect();
+    (points, values)
+}
+
+fn finds_the_other_choice_despite_the_warp(settings: Settings) -> bool {
+    let columns = vec![Column::Continuous, Column::Categorical(2)];
+    let mut engine = Engine::new(columns, settings).expect("valid");
+    let (mut points, mut values) = skewed_trapped_history();
+    for t in 0..12u64 {
+        let history = History {
+            points: &points,
+            values: &values,
+            pending: &[],
+        };
+        let x = engine.suggest(&history, 1, t).expect("valid").remove(0);
+        values.push(steep_interacting(&x));
+        points.extend(x);
+    }
+    values.iter().any(|&v| v < 0.006)
+}
+
+#[test]
+fn the_global_steps_judge_the_other_choices_on_the_unwarped_scale() {
+    let (_, values) = skewed_trapped_history();
+    assert_ne!(
+        crate::transform::OutputTransform::choose_warp(&values),
+        crate::transform::Warp::Identity
+    );
+    assert!(finds_the_other_choice_despite_the_warp(Settings::default()));
+    assert!(!finds_the_other_choice_despite_the_warp(Settings {
+        unwarped_global_steps: false,
+        ..Settings::default()
+    }));
+}
