@@ -28,7 +28,14 @@ FUNCTIONS = {
     "hartmann6": (6, 100, [(0.0, 1.0)] * 6, -3.322368011391339),
     "ackley5": (5, 100, [(-5.0, 10.0)] * 5, 0.0),
     "rosenbrock4": (4, 100, [(-5.0, 10.0)] * 4, 0.0),
+    # The validation functions (`--validation` of our benchmark): settings are checked on them.
+    "levy4": (4, 100, [(-10.0, 10.0)] * 4, 0.0),
+    "rastrigin3": (3, 100, [(-5.12, 5.12)] * 3, 0.0),
+    "styblinski_tang5": (5, 100, [(-5.0, 5.0)] * 5, -39.16616570377142 * 5),
+    "sphere8": (8, 100, [(-5.12, 5.12)] * 8, 0.0),
+    "levy2": (2, 50, [(-10.0, 10.0)] * 2, 0.0),
 }
+VALIDATION = ["levy4", "rastrigin3", "styblinski_tang5", "sphere8", "levy2"]
 
 
 # mixed_mlp (search/benches/samplers/mixed_mlp.rs, the same formula): a log-scaled learning
@@ -136,6 +143,17 @@ def evaluate(name, x):
         return -20 * math.exp(-0.2 * math.sqrt(s1)) - math.exp(s2) + 20 + math.e
     if name == "rosenbrock4":
         return sum(100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(len(x) - 1))
+    if name.startswith("levy"):
+        w = [1 + (v - 1) / 4 for v in x]
+        middle = sum((wi - 1) ** 2 * (1 + 10 * math.sin(math.pi * wi + 1) ** 2) for wi in w[:-1])
+        tail = (w[-1] - 1) ** 2 * (1 + math.sin(2 * math.pi * w[-1]) ** 2)
+        return math.sin(math.pi * w[0]) ** 2 + middle + tail
+    if name.startswith("rastrigin"):
+        return 10 * len(x) + sum(v * v - 10 * math.cos(2 * math.pi * v) for v in x)
+    if name.startswith("styblinski_tang"):
+        return 0.5 * sum(v**4 - 16 * v * v + 5 * v for v in x)
+    if name.startswith("sphere"):
+        return sum(v * v for v in x)
     raise ValueError(name)
 
 
@@ -368,7 +386,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--peers", default="optuna-gp,optuna-tpe,skopt,hebo",
                    help="comma-separated; also optuna-tpe-8pending (8 trials in flight, constant liar)")
-    p.add_argument("--functions", default=",".join(FUNCTIONS), help="comma-separated; empty: timing only")
+    p.add_argument("--functions", default=",".join(f for f in FUNCTIONS if f not in VALIDATION),
+                   help="comma-separated (also " + ", ".join(VALIDATION) + "); empty: timing only")
     p.add_argument("--seeds", type=int, default=10, help="seeds for the Optuna samplers")
     p.add_argument("--skopt-seeds", type=int, default=5)
     p.add_argument("--hebo-seeds", type=int, default=3)

@@ -23,6 +23,7 @@ use crate::kernel::Inputs;
 use crate::optimize::{Ranked, Region, maximize};
 use crate::sobol::Sobol;
 
+mod axis;
 mod constraints;
 mod observations;
 mod pareto;
@@ -95,6 +96,8 @@ struct Model {
     /// The global GP extended by the same lies, and its best value, when `gp` is a local
     /// model of a space with a categorical column (for the global steps).
     global: Option<(Gp, f64)>,
+    /// Whether this call's axis steps are due (see [`Settings::axis_every`]).
+    axis_steps: bool,
     /// The constraint models and the observations' ranking, under constraints.
     standing: Option<Standing>,
 }
@@ -205,7 +208,15 @@ impl Engine {
                 &usable.values,
                 &mut rng,
             );
-            model = self.build_model(&usable.rows, &usable.values, &pending, standing, &mut rng);
+            let slots = observed.len() + pending.len()..observed.len() + pending.len() + count;
+            model = self.build_model(
+                &usable.rows,
+                &usable.values,
+                &pending,
+                slots,
+                standing,
+                &mut rng,
+            );
         }
         Ok(self.propose(
             model,
@@ -346,6 +357,7 @@ impl Engine {
         rows: &[Vec<f64>],
         values: &[f64],
         pending: &[Vec<f64>],
+        slots: std::ops::Range<usize>,
         standing: Option<Standing>,
         rng: &mut ChaCha8Rng,
     ) -> Option<Model> {
@@ -354,21 +366,27 @@ impl Engine {
         if !reuse {
             self.fitted_at = n;
         }
+        // Under constraints, the ranking (feasible first) decides successes and the centre.
+        let ranking = standing.as_ref().map_or(values, |s| s.ranking.as_slice());
+        let side = self.region_side(ranking, pending.len());
+        let due = |every: usize| every > 0 && slots.clone().any(|k| k % every == every - 1);
+        let categorical = self.columns.categorical_mask().iter().any(|&c| c);
+        let axis_steps = !categorical
+            && due(self.settings.axis_every)
+            && side < self.settings.axis_below
+            && self.axis_steps_pay(rows, ranking);
+        let wants_global =
+            (categorical && due(self.settings.categorical_global_every)) || axis_steps;
         let (global_rows, global_values) = global_subset(rows, values);
         let inputs = Inputs::new(
             global_rows.concat(),
             self.columns.categorical_mask().to_vec(),
         );
         let surrogate = self.fit_surrogate(&inputs, &global_values, reuse, rng);
-        let wants_global = self.settings.categorical_global_every > 0
-            && self.columns.categorical_mask().iter().any(|&c| c);
         let unwarped = (wants_global && self.settings.unwarped_global_steps)
             .then(|| self.standardized_gp(&inputs, &global_values, &surrogate))
             .flatten();
         let gp = self.global_gp(inputs, &surrogate)?;
-        // Under constraints, the ranking (feasible first) decides successes and the centre.
-        let ranking = standing.as_ref().map_or(values, |s| s.ranking.as_slice());
-        let side = self.region_side(ranking, pending.len());
         let global =
             wants_global.then(|| unwarped.unwrap_or_else(|| (gp.clone(), surrogate.y.clone())));
         let (gp, y) = if self.settings.local_model && side < 0.8 - 1e-12 {
@@ -382,6 +400,7 @@ impl Engine {
             let global = self.with_lies(gp, &y, pending, side, standing.as_ref())?;
             Some((global.gp, global.best))
         });
+        model.axis_steps = axis_steps;
         model.standing = standing;
         Some(model)
     }
@@ -433,6 +452,7 @@ impl Engine {
             region_side: side,
             lie: best,
             global: None,
+            axis_steps: false,
             standing: None,
         })
     }
@@ -492,10 +512,11 @@ impl Engine {
             self.acquisition(model, rng)
         };
         let every = self.settings.categorical_global_every;
+        let categorical = self.columns.categorical_mask().iter().any(|&c| c);
         let global = model
             .global
             .as_ref()
-            .filter(|_| every > 0 && known.len() % every == every - 1);
+            .filter(|_| categorical && every > 0 && known.len() % every == every - 1);
         let confined = match self.settings.trust_region {
             TrustRegion::Off => false,
             TrustRegion::Always => true,
@@ -506,6 +527,23 @@ impl Engine {
         } else {
             Region::cube(self.columns.len())
         };
+        let axis = self.settings.axis_every;
+        if model.axis_steps
+            && known.len() % axis == axis - 1
+            && let Some((gp, best)) = model.global.as_ref()
+            && let Some(point) = self.axis_step(
+                gp,
+                &constraints::constrain(
+                    model.standing.as_ref(),
+                    Acquisition::LogEi { best: *best },
+                ),
+                &model.incumbent,
+                known,
+                rng,
+            )
+        {
+            return self.believe(model, point);
+        }
         let (gp, acquisition) = match global {
             Some((gp, best)) => (gp, Acquisition::LogEi { best: *best }),
             None => (&model.gp, acquisition),
@@ -521,6 +559,11 @@ impl Engine {
             rng,
         );
         let point = self.first_new(ranked, known);
+        self.believe(model, point)
+    }
+
+    /// Extends the model by a lie at `point` (it is pending from now on) and returns it.
+    fn believe(&self, model: &mut Model, point: Vec<f64>) -> Vec<f64> {
         let lie = match self.settings.liar {
             Liar::Best => model.lie,
             Liar::Mean => model.gp.predict(&point).mean[0],

@@ -154,6 +154,23 @@ pub struct Settings {
     /// 2.7e-4), `mixed_mlp` 1.27e-3 to 1.37e-3 (geometric mean 1.22e-3 to 1.25e-3), the
     /// architecture surrogate (20 seeds) 5.5e-3 to 5.5e-3 and 4.1e-3 to 3.7e-3 with 8 in flight.
     pub unwarped_global_steps: bool,
+    /// In a space without a categorical column, once the trust region's side is below
+    /// [`Settings::axis_below`], every this-many-th suggestion (0: never) maximizes log-EI on
+    /// the global GP along the lines through the incumbent parallel to each continuous axis
+    /// (one coordinate free over its whole range, the others at the incumbent's values), for
+    /// as long as such steps pay: after one failure per continuous column since the last
+    /// axis step that improved the best value, they stop (replayed from the history). On a
+    /// function with several basins per coordinate the trust region refines the first
+    /// combination of basins it finds; an axis step finds a better basin of one coordinate.
+    /// Default 3. Over 20 seeds (median final regret, sequential): levy4 0.45 → 2.7e-5,
+    /// styblinski_tang5 28 → 14, rastrigin3 5.0 → 4.2, branin 3.4e-7 → 2.3e-7, hartmann6,
+    /// sphere8 and levy2 even; over 40 seeds ackley5 0.118 → 0.089 and rosenbrock4 3.3 →
+    /// 3.0 (geometric means 0.114 → 0.116 and 4.1 → 4.8). Without the stopping rule, ackley5
+    /// went to 0.32.
+    pub axis_every: usize,
+    /// The trust-region side below which the axis steps start (see [`Settings::axis_every`]).
+    /// Default 0.2 (a quarter of the starting side).
+    pub axis_below: f64,
 }
 
 impl Default for Settings {
@@ -178,6 +195,8 @@ impl Default for Settings {
             batch_lcb_kappa: Some(2.0),
             categorical_global_every: 3,
             unwarped_global_steps: true,
+            axis_every: 3,
+            axis_below: 0.2,
         }
     }
 }

@@ -508,3 +508,67 @@ fn the_global_steps_judge_the_other_choices_on_the_unwarped_scale() {
         ..Settings::default()
     }));
 }
+
+/// Two basins along the first coordinate (the better one at 0.8), one along the second.
+fn two_basins(x: &[f64]) -> f64 {
+    let near = 10.0 * (x[0] - 0.2).powi(2) + 0.5;
+    let far = 10.0 * (x[0] - 0.8).powi(2);
+    near.min(far) + (x[1] - 0.3).powi(2)
+}
+
+/// A search refined in the worse basin: its optimum first, then points around it that do
+/// not improve on it (so the trust region has shrunk), and a spread design point or two in
+/// the better basin's slope that tell the global model little.
+fn refined_in_the_worse_basin() -> (Vec<f64>, Vec<f64>) {
+    let mut points = vec![0.2, 0.3, 0.6, 0.9, 0.45, 0.1, 0.05, 0.7];
+    for i in 0..20 {
+        let t = i as f64 / 19.0;
+        points.extend([0.16 + 0.08 * t, 0.26 + 0.08 * (1.0 - t)]);
+    }
+    let values = points.chunks(2).map(two_basins).collect();
+    (points, values)
+}
+
+fn leaves_the_worse_basin(settings: Settings) -> bool {
+    let mut engine = Engine::new(vec![Column::Continuous; 2], settings).expect("valid");
+    let (mut points, mut values) = refined_in_the_worse_basin();
+    for t in 0..6u64 {
+        let history = History {
+            points: &points,
+            values: &values,
+            pending: &[],
+        };
+        let x = engine.suggest(&history, 1, t).expect("valid").remove(0);
+        values.push(two_basins(&x));
+        points.extend(x);
+    }
+    values.iter().any(|&v| v < 0.45)
+}
+
+#[test]
+fn an_axis_step_finds_the_better_basin_of_one_coordinate() {
+    assert!(leaves_the_worse_basin(Settings::default()));
+    assert!(!leaves_the_worse_basin(Settings {
+        axis_every: 0,
+        ..Settings::default()
+    }));
+}
+
+#[test]
+fn axis_steps_stop_after_one_failure_per_coordinate_since_the_last_success() {
+    let engine = Engine::new(vec![Column::Continuous; 2], Settings::default()).expect("valid");
+    let (points, values) = refined_in_the_worse_basin();
+    let mut rows: Vec<Vec<f64>> = points.chunks(2).map(<[f64]>::to_vec).collect();
+    let mut values: Vec<f64> = values;
+    assert!(engine.axis_steps_pay(&rows, &values), "no axis step yet");
+    // Two axis steps from the incumbent (0.2, 0.3) that do not improve: one per coordinate.
+    for x in [[0.2, 0.9], [0.5, 0.3]] {
+        values.push(two_basins(&x));
+        rows.push(x.to_vec());
+    }
+    assert!(!engine.axis_steps_pay(&rows, &values));
+    // One that improves re-opens them.
+    rows.push(vec![0.75, 0.3]);
+    values.push(two_basins(&[0.75, 0.3]));
+    assert!(engine.axis_steps_pay(&rows, &values));
+}
