@@ -86,13 +86,45 @@ def mixed_train(p):
 
 FUNCTIONS["mixed_train"] = (5, 100, None, 0.1 + min(train_batch(b) for b in range(16, 513))
                             + min(train_layers(n) for n in range(1, 9)))
-MIXED = {"mixed_mlp": mixed_mlp, "mixed_train": mixed_train}
+# mixed_schedule (search/benches/samplers/mixed_schedule.rs, the same formula): a six-way
+# schedule choice, each with its own best learning rate and warm-up; a log-scaled integer.
+SCHEDULES = {"constant": (-2.8, 0.0, 0.012), "step": (-1.9, 2.0, 0.004), "cosine": (-1.3, 6.0, 0.0),
+             "linear": (-1.5, 4.0, 0.002), "exponential": (-2.3, 1.0, 0.007), "plateau": (-1.0, 10.0, 0.003)}
+
+
+def schedule_units(u):
+    return 0.01 * math.log2(u / 256.0) ** 2 / 4.0
+
+
+def schedule_warmup(w, best):
+    return 0.0008 * (w - best - 0.4) ** 2
+
+
+def mixed_schedule(p):
+    best_lr, best_warmup, penalty = SCHEDULES[p["schedule"]]
+    u = p["units"]
+    best_lr -= 0.3 * math.log2(u / 256.0) / 2.0
+    best_smoothing = 0.1 + 0.05 * math.log2(u / 256.0) / 2.0
+    return (0.2 + 0.04 * (math.log10(p["lr"]) - best_lr) ** 2 + schedule_warmup(p["warmup"], best_warmup)
+            + schedule_units(u) + 0.2 * (p["label_smoothing"] - best_smoothing) ** 2 + penalty)
+
+
+FUNCTIONS["mixed_schedule"] = (5, 100, None, 0.2 + schedule_warmup(6.0, 6.0) + schedule_units(256.0))
+MIXED = {"mixed_mlp": mixed_mlp, "mixed_train": mixed_train, "mixed_schedule": mixed_schedule}
 
 
 def mixed_distributions(name):
     import optuna
 
     d = optuna.distributions
+    if name == "mixed_schedule":
+        return {
+            "lr": d.FloatDistribution(1e-4, 1.0, log=True),
+            "schedule": d.CategoricalDistribution(list(SCHEDULES)),
+            "warmup": d.IntDistribution(0, 20),
+            "units": d.IntDistribution(32, 1024, log=True),
+            "label_smoothing": d.FloatDistribution(0.0, 0.3),
+        }
     if name == "mixed_train":
         return {
             "lr": d.FloatDistribution(1e-5, 1.0, log=True),

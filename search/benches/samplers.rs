@@ -1,7 +1,8 @@
 //! Sampler quality and speed: bayes, TPE and random on branin (2-D, 50 evaluations),
 //! hartmann6 (6-D, 100), ackley 5-D on [-5, 10]^5 (100) and rosenbrock 4-D on [-5, 10]^4
 //! (100), `mixed_mlp` (a log float, two integers, a categorical and a float, 100; see
-//! `mixed_mlp.rs`), `mixed_train` (the same kinds of columns, smooth, see `mixed_train.rs`; 100), median regret at 25 / 50 / 100 % of the budget over the seeds, time per
+//! `mixed_mlp.rs`), `mixed_train` (the same kinds of columns, smooth, see `mixed_train.rs`; 100), `mixed_schedule`
+//! (a six-way choice, a log integer, see `mixed_schedule.rs`; 100), median regret at 25 / 50 / 100 % of the budget over the seeds, time per
 //! suggestion; bayes and TPE with 8 trials pending at a time (`--pending N`: N); time per suggestion at fixed history
 //! sizes. `bench/peers/samplers.py` runs the peers on the same workloads;
 //! `bench/samplers.sh` runs both and prints the side-by-side tables.
@@ -17,6 +18,8 @@
 
 #[path = "samplers/mixed_mlp.rs"]
 mod mixed_mlp;
+#[path = "samplers/mixed_schedule.rs"]
+mod mixed_schedule;
 #[path = "samplers/mixed_train.rs"]
 mod mixed_train;
 
@@ -89,6 +92,13 @@ fn workloads() -> Vec<Workload> {
             validation: false,
         },
         Workload {
+            name: "mixed_schedule",
+            testfn: "mixed_schedule",
+            bounds: vec![],
+            budget: 100,
+            validation: false,
+        },
+        Workload {
             name: "levy4",
             testfn: "levy",
             bounds: vec![(-10.0, 10.0); 4],
@@ -145,6 +155,11 @@ fn mixed(testfn: &str) -> Option<Mixed> {
             space: mixed_train::SPACE,
             evaluate: mixed_train::evaluate,
             minimum: mixed_train::minimum,
+        }),
+        "mixed_schedule" => Some(Mixed {
+            space: mixed_schedule::SPACE,
+            evaluate: mixed_schedule::evaluate,
+            minimum: mixed_schedule::minimum,
         }),
         _ => None,
     }
