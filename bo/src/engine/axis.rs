@@ -10,10 +10,11 @@ use crate::gp::Gp;
 use crate::optimize::{Ranked, Region, maximize};
 
 impl Engine {
-    /// The best `acquisition` (log-EI, under constraints weighted by feasibility) on `gp` along the lines through `incumbent` parallel to each
-    /// continuous axis (one coordinate free over its whole range, the others fixed): on a
+    /// The best point of `acquisition` (log-EI, under constraints weighted by feasibility) on
+    /// `gp` along the lines through `incumbent` parallel to each continuous axis (one
+    /// coordinate free over its whole range, the others fixed) that is not `known` yet: on a
     /// function with several basins per coordinate, a search that has refined one basin
-    /// finds where the others are along one coordinate at a time.
+    /// finds where the others are, one coordinate at a time.
     pub(super) fn axis_step(
         &self,
         gp: &Gp,

@@ -10,7 +10,8 @@
 //! `surrogate` (the global fit on each output scale and the choice among them),
 //! `trust_region` (the region's side and shape, and the local model fitted within it),
 //! `constraints` (the constraint models and the feasible incumbent), `pareto` (two
-//! objectives: one GP each and the expected hypervolume improvement).
+//! objectives: one GP each and the expected hypervolume improvement), `axis` (the steps along
+//! the axes through the incumbent, and when they stop).
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -93,8 +94,9 @@ struct Model {
     lie: f64,
     /// Side length of the trust region (in units of the weighted cube).
     region_side: f64,
-    /// The global GP extended by the same lies, and its best value, when `gp` is a local
-    /// model of a space with a categorical column (for the global steps).
+    /// The global GP extended by the same lies, and its best value, when this call takes a
+    /// global step (a space with a categorical column) or an axis step: fitted on the
+    /// unwarped values (see [`Settings::unwarped_global_steps`]).
     global: Option<(Gp, f64)>,
     /// Whether this call's axis steps are due (see [`Settings::axis_every`]).
     axis_steps: bool,
