@@ -270,3 +270,61 @@ fn train_plot_draws_the_runs_loss_and_accuracy_by_epoch() {
         "{stderr}"
     );
 }
+
+#[test]
+fn augmentation_needs_an_image_shape_and_says_so_before_any_epoch_but_idx_headers_give_it() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    // Three pixels a sample: not a square image, and the CSV says nothing of its shape.
+    let mut csv = String::from("label,p0,p1,p2\n");
+    for i in 0..20 {
+        csv.push_str(&format!("{},{},{},{}\n", i % 2, i, 20 - i, i % 3));
+    }
+    write(d, "flat.csv", csv.as_bytes());
+    let augmented = |name: &str, source: &str, path: &str| {
+        write(
+            d,
+            name,
+            format!(
+                "[data]\nsource = \"{source}\"\npath = \"{path}\"\naugment = {{ shift = 1 }}\n\
+                 [network]\nhidden = [4]\n[training]\nepochs = 1\n"
+            )
+            .as_bytes(),
+        )
+    };
+    let config = augmented("flat.toml", "csv", "flat.csv");
+    let out = hypersearch(&["train", &config]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("data.augment") && stderr.contains("data.image_shape"),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing is printed before the refusal: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // IDX images of 2 x 3 pixels: the header gives the shape, so the same key trains.
+    std::fs::create_dir(d.join("idx")).unwrap_or_else(|e| panic!("{e}"));
+    let pixels: Vec<u8> = (0..20 * 6).map(|i| (i * 37 % 256) as u8).collect();
+    let labels: Vec<u8> = (0..20).map(|i| (i % 2) as u8).collect();
+    write(
+        &d.join("idx"),
+        "train-images-idx3-ubyte",
+        &idx(0x0000_0803, &[20, 2, 3], &pixels),
+    );
+    write(
+        &d.join("idx"),
+        "train-labels-idx1-ubyte",
+        &idx(0x0000_0801, &[20], &labels),
+    );
+    let config = augmented("idx.toml", "idx", "idx");
+    let out = hypersearch(&["train", &config]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

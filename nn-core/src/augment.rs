@@ -82,6 +82,30 @@ struct Examples {
     high: Vec<f32>,
 }
 
+/// Refuses `augment` on `data` when it cannot be applied: the samples' image shape is
+/// unknown. `train` checks the same at its start; this lets a caller refuse before it prints
+/// anything.
+///
+/// # Errors
+/// [`Error::Setup`] naming `data.image_shape`.
+pub(crate) fn check(augment: &Augmentation, data: &Dataset) -> Result<(), Error> {
+    if augment.is_active() {
+        image_shape(data)?;
+    }
+    Ok(())
+}
+
+/// The shape augmentation warps `data`'s samples as.
+fn image_shape(data: &Dataset) -> Result<(usize, usize), Error> {
+    data.image_shape().ok_or_else(|| {
+        Error::Setup(format!(
+            "data.augment needs to know the images' shape: {} features per sample is not a \
+             square number of pixels; set data.image_shape = [height, width]",
+            data.features()
+        ))
+    })
+}
+
 impl Augmenter {
     /// An augmenter for `data`'s training images in batches of up to `batch` examples, or
     /// `None` when `augment` changes nothing.
@@ -97,13 +121,7 @@ impl Augmenter {
         if !augment.is_active() {
             return Ok(None);
         }
-        let Some(shape) = data.image_shape() else {
-            return Err(Error::Setup(format!(
-                "data.augment needs to know the images' shape: {} features per sample is not a \
-                 square number of pixels; set data.image_shape = [height, width]",
-                data.features()
-            )));
-        };
+        let shape = image_shape(data)?;
         let standardization = data.standardization();
         let margin = margin(augment, shape);
         let canvases = (0..batch.div_ceil(CHUNK).max(1))

@@ -51,5 +51,5 @@ pub use ndarray;
 pub use quantize::QuantizedModel;
 pub use train::{
     Checkpoint, CheckpointSink, Control, EpochMetrics, Observer, StopReason, TrainReport, Trained,
-    train, train_from, train_model,
+    check_setup, train, train_from, train_model,
 };

@@ -95,6 +95,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         config
     };
     let data = Dataset::load(config.data()).context("cannot load the data set")?;
+    nn_core::check_setup(&config, &data)?;
     artifacts::check(&data, artifacts)?;
     let mut out = std::io::stdout().lock();
     let trained = match format {

@@ -68,6 +68,16 @@ pub fn train<O: Observer + ?Sized>(
     train_model(config, data, observer).map(|trained| trained.report)
 }
 
+/// Refuses, before any epoch, what [`train`] would refuse about `data` at its start
+/// (augmentation of samples whose image shape is unknown), so that a caller can say so before
+/// it prints anything.
+///
+/// # Errors
+/// [`Error::Setup`] naming the key to set.
+pub fn check_setup(config: &TrainConfig, data: &Dataset) -> Result<(), Error> {
+    crate::augment::check(config.augment(), data)
+}
+
 /// [`train`], keeping the trained network: as an f32 [`Model`] and, when `training.quantize`
 /// is `int8`, as a [`QuantizedModel`] calibrated on training samples (chosen by the seed),
 /// whose accuracy the report gives next to f32's.
