@@ -9,25 +9,9 @@ use std::time::Duration;
 use sqlx::Row;
 
 use crate::harness::{
-    Scratch, assert_integrity, assert_ok, assert_one_clear_error, path, sql, sql_write,
+    Scratch, assert_integrity, assert_ok, assert_one_clear_error, branin_study, path, sql,
+    sql_write,
 };
-
-const FUNCTION: &str = r#"
-[study]
-name = "damaged"
-
-[objective]
-function = "branin"
-
-[search]
-algorithm = "random"
-trials = 3
-seed = 2
-
-[search.space]
-x1 = { float = [-5, 10] }
-x2 = { float = [0, 15] }
-"#;
 
 /// Runs the study to its end in a fresh directory, damages its database with `damage`
 /// (statements run one connection each, in order), then runs each reading command on it:
@@ -35,7 +19,7 @@ x2 = { float = [0, 15] }
 /// unchanged. Returns the directory and the database for further checks.
 fn damage_then_read(damage: &[&'static str], parts: &[&str]) -> (Scratch, std::path::PathBuf) {
     let dir = Scratch::new();
-    let config = dir.write("study.toml", FUNCTION);
+    let config = dir.write("study.toml", &branin_study("damaged", 3, 1, 2));
     let db = dir.path("trials.db");
     assert_ok(&dir.hs(
         &["run", path(&config), "--db", path(&db)],

@@ -10,7 +10,7 @@ use hypersearch_proto::pb;
 use tonic::Code;
 use tonic::transport::Endpoint;
 
-use crate::harness::{Scratch, assert_integrity, assert_ok, heavy, sql_count};
+use crate::harness::{Scratch, assert_integrity, assert_ok, branin_study, heavy, sql_count};
 use crate::hostile_workers::{
     Hand, TOKEN, expect_code, finish_with_a_real_worker, request, runtime, serve,
 };
@@ -430,24 +430,6 @@ fn stalled_downloads_delay_an_honest_one_by_at_most_the_progress_timeout() {
     assert_integrity(Path::new(&db));
 }
 
-const MANY: &str = r#"
-[study]
-name = "crowded"
-
-[objective]
-function = "branin"
-
-[search]
-algorithm = "random"
-trials = 300
-parallel = 2
-seed = 9
-
-[search.space]
-x1 = { float = [-5, 10] }
-x2 = { float = [0, 15] }
-"#;
-
 /// Whether the server closed `socket`: reading what it sent (its HTTP/2 settings) comes
 /// to the end, or a reset, without waiting.
 async fn closed_by_server(socket: &mut tokio::net::TcpStream) -> bool {
@@ -466,7 +448,7 @@ async fn closed_by_server(socket: &mut tokio::net::TcpStream) -> bool {
 fn thousands_of_silent_connections_are_closed_and_workers_get_in_throughout() {
     let _heavy = heavy();
     let dir = Scratch::new();
-    let config = dir.write("crowded.toml", MANY);
+    let config = dir.write("crowded.toml", &branin_study("crowded", 300, 2, 9));
     let token = dir.write("token", TOKEN);
     let db = dir.path("trials.db");
     let (mut serve, address) = dir.serve(

@@ -14,27 +14,9 @@ use sqlx::Row;
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::harness::{Proc, Scratch, assert_integrity, assert_ok, sql, sql_count};
+use crate::harness::{Proc, Scratch, assert_integrity, assert_ok, branin_study, sql, sql_count};
 
 pub const TOKEN: &str = "hostile-secret";
-
-const BRANIN_8: &str = r#"
-[study]
-name = "hostile"
-
-[objective]
-function = "branin"
-
-[search]
-algorithm = "random"
-trials = 8
-parallel = 4
-seed = 3
-
-[search.space]
-x1 = { float = [-5, 10] }
-x2 = { float = [0, 15] }
-"#;
 
 /// A worker speaking the protocol by hand.
 #[derive(Clone)]
@@ -171,9 +153,9 @@ pub fn expect_code(result: Result<(), tonic::Status>, code: Code, words: &str) {
     assert!(status.message().contains(words), "{status:?}");
 }
 
-/// Starts the coordinator of [`BRANIN_8`] with `extra` arguments.
+/// Starts the coordinator of `branin_study("hostile", 8, 4, 3)` with `extra` arguments.
 pub fn serve(dir: &Scratch, extra: &[&str]) -> (Proc, String, std::path::PathBuf) {
-    let config = dir.write("hostile.toml", BRANIN_8);
+    let config = dir.write("hostile.toml", &branin_study("hostile", 8, 4, 3));
     let token = dir.write("token", TOKEN);
     let db = dir.path("trials.db");
     let mut args = vec!["--token-file", token.to_str().expect("utf-8")];

@@ -9,31 +9,14 @@ use sqlx::Row;
 
 use crate::faults::support::serve_on;
 use crate::harness::{
-    Scratch, assert_integrity, assert_ok, assert_one_clear_error, sql, sql_count, stderr, stdout,
+    Scratch, assert_integrity, assert_ok, assert_one_clear_error, branin_study, sql, sql_count,
+    stderr, stdout,
 };
-
-const BRANIN: &str = r#"
-[study]
-name = "branin"
-
-[objective]
-function = "branin"
-
-[search]
-algorithm = "random"
-trials = 20
-parallel = 2
-seed = 1
-
-[search.space]
-x1 = { float = [-5, 10] }
-x2 = { float = [0, 15] }
-"#;
 
 #[test]
 fn a_wrong_or_missing_token_is_refused_and_nothing_is_leased() {
     let dir = Scratch::new();
-    let config = dir.write("branin.toml", BRANIN);
+    let config = dir.write("branin.toml", &branin_study("branin", 20, 2, 1));
     let token = dir.write("token", "right-token\n");
     let wrong = dir.write("wrong", "wrong-token\n");
     let db = dir.path("trials.db");
@@ -129,7 +112,7 @@ fn an_unreachable_coordinator_is_one_message_naming_it() {
 #[test]
 fn serving_beyond_loopback_without_a_token_is_refused() {
     let dir = Scratch::new();
-    let config = dir.write("branin.toml", BRANIN);
+    let config = dir.write("branin.toml", &branin_study("branin", 20, 2, 1));
     let output = dir.hs(
         &[
             "serve",
@@ -148,7 +131,7 @@ fn serving_beyond_loopback_without_a_token_is_refused() {
 #[test]
 fn serving_beyond_loopback_without_a_token_but_with_insecure_starts_and_serves_workers() {
     let dir = Scratch::new();
-    let config = dir.write("branin.toml", BRANIN);
+    let config = dir.write("branin.toml", &branin_study("branin", 20, 2, 1));
     let db = dir.path("trials.db");
     let (mut serve, address) = serve_on(
         &dir,
@@ -190,7 +173,7 @@ fn a_token_appears_in_no_log_even_at_the_most_verbose_level() {
     const WRONG: &str = "tok-wrong-1b7e55c0d9";
     const TRACE: [(&str, &str); 1] = [("HYPERSEARCH_LOG", "trace")];
     let dir = Scratch::new();
-    let config = dir.write("branin.toml", &BRANIN.replace("trials = 20", "trials = 6"));
+    let config = dir.write("branin.toml", &branin_study("branin", 6, 2, 1));
     let right = dir.write("token", &format!("{RIGHT}\n"));
     let wrong = dir.write("wrong", &format!("{WRONG}\n"));
     let db = dir.path("trials.db");
@@ -253,7 +236,7 @@ fn a_token_appears_in_no_log_even_at_the_most_verbose_level() {
 #[test]
 fn an_unknown_study_or_trial_is_one_message_naming_what_exists() {
     let dir = Scratch::new();
-    let config = dir.write("branin.toml", BRANIN);
+    let config = dir.write("branin.toml", &branin_study("branin", 20, 2, 1));
     let db = dir.path("trials.db");
     let db_arg = db.to_str().expect("utf-8");
     let output = dir.run_study(&config, &db, 2, Duration::from_secs(60));

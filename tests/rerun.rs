@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::harness::{Scratch, assert_ok, assert_one_clear_error, heavy, path, stderr, stdout};
+use crate::harness::{
+    Scratch, assert_ok, assert_one_clear_error, branin_study, heavy, path, stderr, stdout,
+};
 
 const DIGITS: &str = r#"
 [study]
@@ -34,23 +36,6 @@ seed = 11
 layers = { int = [1, 2] }
 units = { choice = [32, 64] }
 dropout = { float = [0.0, 0.3] }
-"#;
-
-const FUNCTION: &str = r#"
-[study]
-name = "function"
-
-[objective]
-function = "branin"
-
-[search]
-algorithm = "random"
-trials = 3
-seed = 2
-
-[search.space]
-x1 = { float = [-5, 10] }
-x2 = { float = [0, 15] }
 "#;
 
 /// The last epoch's `val_accuracy` of `train ... --format json`.
@@ -122,11 +107,8 @@ fn a_query_without_study_on_a_database_of_several_names_them() {
     let dir = Scratch::new();
     let db = dir.path("trials.db");
     for (name, text) in [
-        ("function.toml", FUNCTION),
-        (
-            "other.toml",
-            &FUNCTION.replace("name = \"function\"", "name = \"other\""),
-        ),
+        ("function.toml", &branin_study("function", 3, 1, 2)),
+        ("other.toml", &branin_study("other", 3, 1, 2)),
     ] {
         let config = dir.write(name, text);
         assert_ok(&dir.hs(

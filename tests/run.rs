@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use sqlx::Row;
 
 use crate::harness::{
-    Scratch, assert_integrity, assert_ok, heavy, on_both_stores, repo, sql, sql_count, stderr,
-    stdout,
+    Scratch, assert_integrity, assert_ok, branin_study, heavy, on_both_stores, repo, sql,
+    sql_count, stderr, stdout,
 };
 
 #[test]
@@ -117,25 +117,8 @@ fn run_finishes_prints_the_best_trials_and_resumes_after_an_interruption() {
     assert_integrity(&db);
 }
 
-const SMALL: &str = r#"
-[study]
-name = "resumable"
-
-[objective]
-function = "branin"
-
-[search]
-algorithm = "random"
-trials = 6
-seed = 3
-
-[search.space]
-x1 = { float = [-5, 10] }
-x2 = { float = [0, 15] }
-"#;
-
 fn a_finished_study_resumes_with_new_comments_and_a_raised_budget(dir: &Scratch, db: &Path) {
-    let config = dir.write("study.toml", SMALL);
+    let config = dir.write("study.toml", &branin_study("resumable", 6, 1, 3));
     let config_arg = config.to_str().expect("utf-8");
     let db_arg = db.to_str().expect("utf-8");
     assert_ok(&dir.hs(
@@ -152,8 +135,11 @@ fn a_finished_study_resumes_with_new_comments_and_a_raised_budget(dir: &Scratch,
     // Comments, layout and a larger budget: the same study, run further.
     dir.write(
         "study.toml",
-        &SMALL
-            .replace("trials = 6", "trials = 12   # six more\nparallel = 2")
+        &branin_study("resumable", 6, 1, 3)
+            .replace(
+                "trials = 6\nparallel = 1",
+                "trials = 12   # six more\nparallel = 2",
+            )
             .replace("[search.space]", "# where to look\n[search.space]"),
     );
     let more = dir.hs(
@@ -198,7 +184,7 @@ on_both_stores!(
 #[test]
 fn a_changed_space_is_refused_naming_each_difference_and_the_study_is_untouched() {
     let dir = Scratch::new();
-    let config = dir.write("study.toml", SMALL);
+    let config = dir.write("study.toml", &branin_study("resumable", 6, 1, 3));
     let config_arg = config.to_str().expect("utf-8");
     let db = dir.path("trials.db");
     let db_arg = db.to_str().expect("utf-8");
@@ -212,7 +198,7 @@ fn a_changed_space_is_refused_naming_each_difference_and_the_study_is_untouched(
 
     dir.write(
         "study.toml",
-        &SMALL
+        &branin_study("resumable", 6, 1, 3)
             .replace("x2 = { float = [0, 15] }", "x2 = { float = [0, 12] }")
             .replace("seed = 3", "seed = 4"),
     );
@@ -231,7 +217,7 @@ fn a_changed_space_is_refused_naming_each_difference_and_the_study_is_untouched(
         assert!(message.contains(part), "`{part}` missing in:\n{message}");
     }
 
-    dir.write("study.toml", &SMALL.replace("trials = 6", "trials = 4"));
+    dir.write("study.toml", &branin_study("resumable", 4, 1, 3));
     let lowered = dir.hs(
         &["run", config_arg, "--db", db_arg],
         Duration::from_secs(60),

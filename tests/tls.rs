@@ -12,26 +12,8 @@ use rcgen::{
 };
 
 use crate::harness::{
-    Proc, Scratch, assert_integrity, assert_ok, assert_one_clear_error, sql_count,
+    Proc, Scratch, assert_integrity, assert_ok, assert_one_clear_error, branin_study, sql_count,
 };
-
-const BRANIN_6: &str = r#"
-[study]
-name = "tls"
-
-[objective]
-function = "branin"
-
-[search]
-algorithm = "random"
-trials = 6
-parallel = 2
-seed = 5
-
-[search.space]
-x1 = { float = [-5, 10] }
-x2 = { float = [0, 15] }
-"#;
 
 /// A certificate authority made for one test.
 pub(crate) fn authority(name: &str) -> CertifiedIssuer<'static, KeyPair> {
@@ -113,7 +95,7 @@ fn plaintext_and_untrusted_certificates_are_refused_and_the_right_ca_completes_t
     );
     let ca_pem = ca_file(&dir, "ca", &ca);
     let stranger_pem = ca_file(&dir, "stranger", &stranger);
-    let config = dir.write("tls.toml", BRANIN_6);
+    let config = dir.write("tls.toml", &branin_study("tls", 6, 2, 5));
     let token = dir.write("token", "tls-secret");
     let db = dir.path("trials.db");
 
@@ -232,7 +214,7 @@ fn mutual_tls_refuses_workers_without_a_certificate_from_the_client_ca() {
     );
     let ca_pem = ca_file(&dir, "ca", &ca);
     let client_ca_pem = ca_file(&dir, "client-ca", &client_ca);
-    let config = dir.write("tls.toml", BRANIN_6);
+    let config = dir.write("tls.toml", &branin_study("tls", 6, 2, 5));
     let db = dir.path("trials.db");
 
     let (mut serve, plain_address) = dir.serve(

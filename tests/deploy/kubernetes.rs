@@ -17,28 +17,10 @@ use serde_json::Value;
 
 use super::{start, tool};
 use crate::faults::support::assert_all_over;
-use crate::harness::{Proc, Scratch, heavy, repo, run_program};
+use crate::harness::{Proc, Scratch, branin_study, heavy, repo, run_program};
 
 /// What the schemas are checked against: the oldest Kubernetes the manifests support.
 const KUBERNETES_VERSION: &str = "1.30.0";
-
-const STUDY: &str = r#"
-[study]
-name = "kubernetes"
-
-[objective]
-function = "branin"
-
-[search]
-algorithm = "random"
-trials = 8
-parallel = 2
-seed = 5
-
-[search.space]
-x1 = { float = [-5, 10] }
-x2 = { float = [0, 15] }
-"#;
 
 const TOKEN: &str = "kubernetes-e2e-token-0123456789\n";
 
@@ -141,7 +123,11 @@ fn launch(
             .find(|v| v["name"] == name);
         if let Some(volume) = volume {
             if !volume["configMap"].is_null() {
-                std::fs::write(local.join("study.toml"), STUDY).expect("the study");
+                std::fs::write(
+                    local.join("study.toml"),
+                    branin_study("kubernetes", 8, 2, 5),
+                )
+                .expect("the study");
             } else if let Some(secret) = volume["secret"]["secretName"].as_str() {
                 let files = secrets
                     .get(secret)

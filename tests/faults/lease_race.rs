@@ -6,25 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::support::{assert_all_over, assert_exits_ok, attempts_ran, serve_on, worker};
-use crate::harness::{Scratch, on_both_stores, sql_count};
-
-const ZERO_COST: &str = r#"
-[study]
-name = "lease-race"
-
-[objective]
-function = "branin"
-
-[search]
-algorithm = "random"
-trials = 2000
-parallel = 32
-seed = 37
-
-[search.space]
-x1 = { float = [-5, 10] }
-x2 = { float = [0, 15] }
-"#;
+use crate::harness::{Scratch, branin_study, on_both_stores, sql_count};
 
 /// What must not appear in any log: contention reaching someone ("database is locked"), a
 /// lease taken away or refused ("lease expired" on the coordinator, "lease lost", "refused",
@@ -54,7 +36,7 @@ fn thirty_two_workers_racing_for_two_thousand_trials_get_each_lease_once_on(
     dir: &Scratch,
     db: &Path,
 ) {
-    let config = dir.write("race.toml", ZERO_COST);
+    let config = dir.write("race.toml", &branin_study("lease-race", 2000, 32, 37));
     let (mut serve, address) = serve_on(dir, &config, db, "127.0.0.1:0", "serve.log", &[]);
     let mut workers: Vec<_> = (0..32)
         .map(|i| worker(dir, &address, &format!("w{i}"), 1))

@@ -11,26 +11,7 @@ use tonic::Code;
 
 use super::hand::{Hand, runtime};
 use super::support::{assert_all_over, assert_exits_ok, serve_on, worker};
-use crate::harness::{Scratch, on_both_stores, sql};
-
-const STUDY: &str = r#"
-[study]
-name = "retries"
-metric = "value"
-
-[objective]
-function = "branin"
-
-[search]
-algorithm = "random"
-trials = 3
-parallel = 1
-seed = 41
-
-[search.space]
-x1 = { float = [-5, 10] }
-x2 = { float = [0, 15] }
-"#;
+use crate::harness::{Scratch, branin_study, on_both_stores, sql};
 
 on_both_stores!(
     identical_retries_change_nothing_and_other_late_messages_are_refused,
@@ -42,7 +23,7 @@ fn identical_retries_change_nothing_and_other_late_messages_are_refused_on(
     dir: &Scratch,
     db: &Path,
 ) {
-    let config = dir.write("retries.toml", STUDY);
+    let config = dir.write("retries.toml", &branin_study("retries", 3, 1, 41));
     let (mut serve, address) = serve_on(dir, &config, db, "127.0.0.1:0", "serve.log", &[]);
     let lease = runtime().block_on(async {
         let mut hand = Hand::join(&address, 1).await;

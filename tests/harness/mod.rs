@@ -40,6 +40,30 @@ done
     )
 }
 
+/// A random search over the built-in branin function, the study most end-to-end tests run
+/// when what they check is not the objective: `trials` in all, `parallel` at a time.
+pub fn branin_study(name: &str, trials: u32, parallel: u32, seed: u64) -> String {
+    format!(
+        r#"
+[study]
+name = "{name}"
+
+[objective]
+function = "branin"
+
+[search]
+algorithm = "random"
+trials = {trials}
+parallel = {parallel}
+seed = {seed}
+
+[search.space]
+x1 = {{ float = [-5, 10] }}
+x2 = {{ float = [0, 15] }}
+"#
+    )
+}
+
 /// Serializes the tests that train networks or run many processes (CI has 2 cores).
 pub fn heavy() -> MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(PoisonError::into_inner)
