@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 export RUSTC_BOOTSTRAP=1
-targets=(study_config training_config idx_files csv_file command_line proto_messages data_chunks dashboard_queries)
+targets=(study_config training_config idx_files csv_file command_line proto_messages data_chunks dashboard_queries model_files model_uploads)
 seconds=30
 if (($#)) && [[ $1 =~ ^[a-z_]+$ ]]; then
     targets=("$1")

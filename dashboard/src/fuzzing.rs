@@ -1,5 +1,6 @@
 //! Entry points for the fuzz targets (feature `fuzzing`, which no release build enables): a
-//! query string of the trial table, of the what-if replay or of the Pareto panel, parsed by
+//! query string of the trial table, of the what-if replay, of the Pareto panel or of the
+//! comparison of two studies, parsed by
 //! axum's `Query` extractor as the server parses it and answered by the functions its
 //! handlers call, on a study the caller makes up. Every input must end in an answer or a
 //! clear error, never a panic.
@@ -14,7 +15,7 @@ use hypersearch_insight::StudyTrials;
 use hypersearch_insight::replay::{AttemptLog, rule};
 use hypersearch_search::{StudyConfig, make_pruner};
 
-use crate::api::payload::{self, TableQuery};
+use crate::api::payload::{self, CompareQuery, TableQuery};
 use crate::api::{pareto, whatif};
 use crate::cache::Snapshot;
 
@@ -99,4 +100,10 @@ pub fn replay(
 pub fn pareto_axes(query: &str, count: usize) -> Result<(usize, usize), String> {
     let axes: pareto::Axes = parse(query)?;
     axes.pick(count).map_err(|err| err.message().to_string())
+}
+
+/// The two study names `/api/compare?QUERY` compares, or the error the page would show.
+pub fn compare_names(query: &str) -> Result<(String, String), String> {
+    let query: CompareQuery = parse(query)?;
+    Ok((query.a, query.b))
 }

@@ -1,6 +1,6 @@
 //! The dashboard's query parameters: the trial table's (`state`, `sort`, `order`, `offset`,
 //! `limit`, `jump`, `min`, `max`, `q`), the what-if replay's (`rule`, its options, `top`) and
-//! the Pareto panel's axes (`x`, `y`), parsed as the server parses them and answered on a
+//! the Pareto panel's axes (`x`, `y`) and the comparison's two studies (`a`, `b`), parsed as the server parses them and answered on a
 //! small made-up study. The first byte picks the endpoint; the rest is the query string.
 
 #![no_main]
@@ -93,15 +93,20 @@ fuzz_target!(|data: &[u8]| {
     };
     let query = String::from_utf8_lossy(query);
     let (trials, logs) = study();
-    match endpoint % 3 {
+    match endpoint % 4 {
         0 => {
             let _ = fuzzing::trial_table(&query, trials, CONFIG);
         }
         1 => {
             let _ = fuzzing::replay(&query, CONFIG, &trials, &logs);
         }
+        3 => {
+            if let Ok((a, b)) = fuzzing::compare_names(&query) {
+                assert!(query.contains('a') && query.contains('b'), "{a}, {b} from {query}");
+            }
+        }
         _ => {
-            let count = 2 + usize::from(endpoint / 3 % 4);
+            let count = 2 + usize::from(endpoint / 4 % 4);
             if let Ok((x, y)) = fuzzing::pareto_axes(&query, count) {
                 assert!(x < count && y < count, "axes ({x}, {y}) of {count} objectives");
             }

@@ -1,9 +1,13 @@
-//! Every message a coordinator or worker receives, decoded from arbitrary bytes and converted
+//! Every message a coordinator or worker receives (models and checkpoints in pieces
+//! included), decoded from arbitrary bytes and converted
 //! to the domain types (the first byte picks the message): a clear refusal or a value,
 //! never a panic.
 #![no_main]
 
 use hypersearch_proto::data_transfer::{DataChunk, DataRequest};
+use hypersearch_proto::model_transfer::{
+    CheckpointRefusal, CheckpointRequest, ModelPiece, ModelReceipt, Resume,
+};
 use hypersearch_proto::{
     Assignment, Completion, Heartbeat, LeaseGrant, LeaseId, Report, StudyInfo, Welcome,
     WorkerHello, pb,
@@ -21,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, bytes)) = data.split_first() else {
         return;
     };
-    match which % 13 {
+    match which % 18 {
         0 => convert::<pb::FetchDataRequest, DataRequest>(bytes),
         1 => convert::<pb::DataChunk, DataChunk>(bytes),
         2 => {
@@ -38,6 +42,29 @@ fuzz_target!(|data: &[u8]| {
         9 => convert::<pb::CompleteRequest, Completion>(bytes),
         10 => convert::<pb::CompleteReply, LeaseGrant>(bytes),
         11 => convert::<pb::HeartbeatRequest, Heartbeat>(bytes),
-        _ => convert::<pb::HeartbeatReply, Vec<LeaseId>>(bytes),
+        12 => convert::<pb::HeartbeatReply, Vec<LeaseId>>(bytes),
+        13 => {
+            if let Ok(message) = pb::PutModelRequest::decode(bytes) {
+                let size = message.size;
+                if let Ok(piece) = ModelPiece::try_from(message) {
+                    let end = piece.chunk.offset + piece.chunk.data.len() as u64;
+                    assert!(end <= size, "a piece ending at {end} of a {size}-byte model");
+                }
+            }
+        }
+        14 => {
+            if let Ok(message) = pb::PutModelReply::decode(bytes) {
+                let _ = ModelReceipt::from(message);
+            }
+        }
+        15 => convert::<pb::GetCheckpointRequest, CheckpointRequest>(bytes),
+        16 => convert::<pb::RefuseCheckpointRequest, CheckpointRefusal>(bytes),
+        _ => {
+            convert::<pb::Resume, Resume>(bytes);
+            // What the coordinator's SteerWorker handler reads of its request.
+            if let Ok(message) = pb::SteerWorkerRequest::decode(bytes) {
+                let _ = pb::Steer::try_from(message.steer);
+            }
+        }
     }
 });
