@@ -99,6 +99,10 @@ fn the_configuration_page_lists_every_key_the_parsers_accept() {
             "`[training]`",
             training_error("[data]\nsource = \"digits\"\n[training]\nzz_unknown = 1\n"),
         ),
+        (
+            "`[data]`",
+            training_error("[data]\nsource = \"digits\"\naugment = { zz_unknown = 1 }\n"),
+        ),
     ];
     let mut missing = Vec::new();
     for (heading, error) in &probes {
@@ -111,8 +115,12 @@ fn the_configuration_page_lists_every_key_the_parsers_accept() {
                 .map(|key| format!("{heading} {key}")),
         );
     }
-    // The top-level tables each have a section.
-    for table in expected_keys(&study_error(&format!("zz_unknown = 1\n{search}{space}"))) {
+    // The top-level tables of both files each have a section.
+    let tables = [
+        study_error(&format!("zz_unknown = 1\n{search}{space}")),
+        training_error("zz_unknown = 1\n[data]\nsource = \"digits\"\n"),
+    ];
+    for table in tables.iter().flat_map(|error| expected_keys(error)) {
         let heading = format!("`[{table}]`");
         if !page.contains(&format!("\n## {heading}\n")) {
             missing.push(format!("the section {heading}"));
