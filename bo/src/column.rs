@@ -142,6 +142,11 @@ impl Columns {
         &self.categorical
     }
 
+    /// Whether any column is categorical.
+    pub fn has_categorical(&self) -> bool {
+        self.categorical.iter().any(|&c| c)
+    }
+
     /// Indices of the continuous columns (optimised by gradient).
     pub fn continuous(&self) -> &[usize] {
         &self.continuous

@@ -371,8 +371,8 @@ impl Engine {
         // Under constraints, the ranking (feasible first) decides successes and the centre.
         let ranking = standing.as_ref().map_or(values, |s| s.ranking.as_slice());
         let side = self.region_side(ranking, pending.len());
-        let due = |every: usize| every > 0 && slots.clone().any(|k| k % every == every - 1);
-        let categorical = self.columns.categorical_mask().iter().any(|&c| c);
+        let due = |every: usize| slots.clone().any(|slot| due_at(every, slot));
+        let categorical = self.columns.has_categorical();
         let axis_steps = !categorical
             && due(self.settings.axis_every)
             && side < self.settings.axis_below
@@ -513,12 +513,10 @@ impl Engine {
         } else {
             self.acquisition(model, rng)
         };
-        let every = self.settings.categorical_global_every;
-        let categorical = self.columns.categorical_mask().iter().any(|&c| c);
-        let global = model
-            .global
-            .as_ref()
-            .filter(|_| categorical && every > 0 && known.len() % every == every - 1);
+        let global = model.global.as_ref().filter(|_| {
+            self.columns.has_categorical()
+                && due_at(self.settings.categorical_global_every, known.len())
+        });
         let confined = match self.settings.trust_region {
             TrustRegion::Off => false,
             TrustRegion::Always => true,
@@ -529,9 +527,8 @@ impl Engine {
         } else {
             Region::cube(self.columns.len())
         };
-        let axis = self.settings.axis_every;
         if model.axis_steps
-            && known.len() % axis == axis - 1
+            && due_at(self.settings.axis_every, known.len())
             && let Some((gp, best)) = model.global.as_ref()
             && let Some(point) = self.axis_step(
                 gp,
@@ -585,6 +582,12 @@ impl Engine {
         }
         point
     }
+}
+
+/// Whether a step taken every `every`-th suggestion (0: never) is due at suggestion `slot`
+/// (counted from 0 over the observed and pending points): the last of each `every`.
+fn due_at(every: usize, slot: usize) -> bool {
+    every > 0 && slot % every == every - 1
 }
 
 #[cfg(test)]

@@ -419,20 +419,36 @@ fn trapped_history() -> (Vec<f64>, Vec<f64>) {
     (points, values)
 }
 
-fn finds_the_other_choices_optimum(settings: Settings) -> bool {
-    let columns = vec![Column::Continuous, Column::Categorical(2)];
-    let mut engine = Engine::new(columns, settings).expect("valid");
-    let (mut points, mut values) = trapped_history();
-    for t in 0..12u64 {
+/// The values of a search of `f` that goes on from `history` (points, values) for `steps`
+/// suggestions, one at a time, the history's first.
+fn continued(
+    mut engine: Engine,
+    history: (Vec<f64>, Vec<f64>),
+    steps: u64,
+    f: fn(&[f64]) -> f64,
+) -> Vec<f64> {
+    let (mut points, mut values) = history;
+    for t in 0..steps {
         let history = History {
             points: &points,
             values: &values,
             pending: &[],
         };
         let x = engine.suggest(&history, 1, t).expect("valid").remove(0);
-        values.push(interacting(&x));
+        values.push(f(&x));
         points.extend(x);
     }
+    values
+}
+
+fn finds_the_other_choices_optimum(settings: Settings) -> bool {
+    let columns = vec![Column::Continuous, Column::Categorical(2)];
+    let values = continued(
+        Engine::new(columns, settings).expect("valid"),
+        trapped_history(),
+        12,
+        interacting,
+    );
     values.iter().any(|&v| v < 0.02)
 }
 
@@ -480,18 +496,12 @@ fn skewed_trapped_history() -> (Vec<f64>, Vec<f64>) {
 
 fn finds_the_other_choice_despite_the_warp(settings: Settings) -> bool {
     let columns = vec![Column::Continuous, Column::Categorical(2)];
-    let mut engine = Engine::new(columns, settings).expect("valid");
-    let (mut points, mut values) = skewed_trapped_history();
-    for t in 0..12u64 {
-        let history = History {
-            points: &points,
-            values: &values,
-            pending: &[],
-        };
-        let x = engine.suggest(&history, 1, t).expect("valid").remove(0);
-        values.push(steep_interacting(&x));
-        points.extend(x);
-    }
+    let values = continued(
+        Engine::new(columns, settings).expect("valid"),
+        skewed_trapped_history(),
+        12,
+        steep_interacting,
+    );
     values.iter().any(|&v| v < 0.006)
 }
 
@@ -530,18 +540,12 @@ fn refined_in_the_worse_basin() -> (Vec<f64>, Vec<f64>) {
 }
 
 fn leaves_the_worse_basin(settings: Settings) -> bool {
-    let mut engine = Engine::new(vec![Column::Continuous; 2], settings).expect("valid");
-    let (mut points, mut values) = refined_in_the_worse_basin();
-    for t in 0..6u64 {
-        let history = History {
-            points: &points,
-            values: &values,
-            pending: &[],
-        };
-        let x = engine.suggest(&history, 1, t).expect("valid").remove(0);
-        values.push(two_basins(&x));
-        points.extend(x);
-    }
+    let values = continued(
+        Engine::new(vec![Column::Continuous; 2], settings).expect("valid"),
+        refined_in_the_worse_basin(),
+        6,
+        two_basins,
+    );
     values.iter().any(|&v| v < 0.45)
 }
 
