@@ -59,49 +59,11 @@ mod tls;
 mod transfer;
 mod workers;
 
-/// The coordinator's reassembly of pieces sent by workers, for the fuzz targets in `fuzz/`
-/// (feature `fuzzing`, which release builds never enable).
+/// The coordinator's reassembly of the models and checkpoints workers send in pieces, for the
+/// fuzz targets in `fuzz/` (feature `fuzzing`, which release builds never enable).
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing {
-    use hypersearch_proto::model_transfer::ModelPiece;
-    use tokio::time::Instant;
-
-    /// What a piece of a model or checkpoint led to.
-    #[derive(Debug, PartialEq, Eq)]
-    pub enum Received {
-        /// More is wanted, from this offset.
-        Wants(u64),
-        /// The whole, matching its digest.
-        Whole(Vec<u8>),
-        /// This upload was stored already.
-        Stored,
-    }
-
-    /// Models and checkpoints arriving in pieces, as `PutModel` takes them.
-    pub struct ModelUploads(crate::model_uploads::ModelUploads);
-
-    impl ModelUploads {
-        /// No upload yet; all of them together may hold `budget` bytes.
-        pub fn new(budget: usize) -> Self {
-            Self(crate::model_uploads::ModelUploads::new(budget))
-        }
-
-        /// Takes `piece`; once it completes an upload, notes it stored as `PutModel` does.
-        ///
-        /// # Errors
-        /// The refusal a worker would get.
-        pub fn receive(&self, piece: ModelPiece, now: Instant) -> Result<Received, String> {
-            let (lease, sha256) = (piece.lease, piece.sha256);
-            match self.0.receive(piece, now).map_err(|e| e.to_string())? {
-                crate::model_uploads::Received::Wants(offset) => Ok(Received::Wants(offset)),
-                crate::model_uploads::Received::Stored => Ok(Received::Stored),
-                crate::model_uploads::Received::Whole(bytes) => {
-                    self.0.stored(lease, sha256, now);
-                    Ok(Received::Whole(bytes))
-                }
-            }
-        }
-    }
+    pub use crate::model_uploads::{ModelUploads, Received};
 }
 
 pub use connections::ConnectionLimits;

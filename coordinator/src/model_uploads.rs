@@ -27,7 +27,7 @@ pub(crate) const IDLE: Duration = Duration::from_secs(120);
 
 /// What a piece leads to.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Received {
+pub enum Received {
     /// More is wanted, from this offset.
     Wants(u64),
     /// The whole model, matching its digest: to be stored.
@@ -53,7 +53,7 @@ struct Uploads {
 }
 
 /// The models being received.
-pub(crate) struct ModelUploads {
+pub struct ModelUploads {
     budget: usize,
     uploads: Mutex<Uploads>,
 }

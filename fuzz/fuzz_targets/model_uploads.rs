@@ -21,11 +21,14 @@ fuzz_target!(|data: &[u8]| {
     while let Ok(message) = pb::PutModelRequest::decode_length_delimited(&mut rest) {
         if let Ok(piece) = ModelPiece::try_from(message) {
             let (size, sha256) = (piece.size, piece.sha256);
+            let lease = piece.lease;
             match uploads.receive(piece, now) {
                 Ok(Received::Wants(offset)) => assert!(offset <= size, "{offset} of {size}"),
                 Ok(Received::Whole(bytes)) => {
                     assert_eq!(bytes.len() as u64, size, "a whole of the wrong size");
                     assert!(Checksum::of(&bytes) == sha256, "a whole of the wrong digest");
+                    // As `PutModel` does once the whole is stored.
+                    uploads.stored(lease, sha256, now);
                 }
                 Ok(Received::Stored) | Err(_) => {}
             }
