@@ -32,11 +32,17 @@ pub enum Error {
         /// Number of observed values.
         values: usize,
     },
-    /// Objective values are not two per observed point.
-    #[error("{values} objective values for {points} observed points: two per point are needed")]
+    /// Fewer than two objectives, or objective values not one per objective and observed
+    /// point.
+    #[error(
+        "{values} objective values for {points} observed points and {objectives} objectives: \
+         at least two objectives, each with one value per point, are needed"
+    )]
     ObjectiveCount {
         /// Number of observed points.
         points: usize,
+        /// Number of objectives.
+        objectives: usize,
         /// Number of objective values given.
         values: usize,
     },

@@ -1,21 +1,24 @@
-//! Expected hypervolume improvement (EHVI) of two minimized objectives, each with its own
-//! GP, computed exactly and in log space.
+//! Expected hypervolume improvement (EHVI) of two or more minimized objectives, each with
+//! its own GP, computed exactly and in log space.
 //!
 //! The region a new point `y` can add to the front's hypervolume is the part of the box
-//! below the reference point that no front member dominates. With the front sorted by the
-//! first objective, that region is a staircase of vertical strips: strip `i` spans the
-//! first objective from front member `i` to member `i + 1` (from −∞ before the first, to
-//! the reference after the last) and the second objective from −∞ to member `i`'s value
-//! (the reference's before the first). Since `HVI(y) = ∫ 1[y ≤ z] dz` over that region and
-//! the two posteriors are independent,
+//! below the reference point that no front member dominates, split into disjoint boxes
+//! ([`boxes`]). Since `HVI(y) = ∫ 1[y ≤ z] dz` over that region and the posteriors are
+//! independent,
 //!
-//! `EHVI = Σ_strips (ψ₁(hi) − ψ₁(lo)) · ψ₂(top)`,  `ψ(z) = ∫_{−∞}^{z} Φ((t − μ)/σ) dt = σ·h((z − μ)/σ)`
+//! `EHVI = Σ_boxes Π_j (ψ_j(u_j) − ψ_j(l_j))`,  `ψ(z) = ∫_{−∞}^{z} Φ((t − μ)/σ) dt = σ·h((z − μ)/σ)`
 //!
-//! with `h(u) = u·Φ(u) + φ(u)`, the same function as log-EI's, whose logarithm stays finite
-//! far into the tail. `∂ψ/∂μ = −Φ(u)` and `∂ψ/∂σ² = φ(u)/(2σ)` give the gradient.
+//! for a box `[l, u]` (`ψ(−∞) = 0`), with `h(u) = u·Φ(u) + φ(u)`, the same function as
+//! log-EI's, whose logarithm stays finite far into the tail. `ψ_j` is needed only at the
+//! boxes' distinct edges and each factor only once per distinct pair of edges, so a point
+//! costs one term per box. `∂ψ/∂μ = −Φ(u)` and `∂ψ/∂σ² = φ(u)/(2σ)` give the gradient.
+
+use std::collections::HashMap;
 
 use crate::gp::Gp;
 use crate::special::{log_h, log_norm_cdf};
+
+mod boxes;
 
 /// Added to the posterior variance before taking its square root (as the other
 /// acquisitions do).
@@ -24,144 +27,204 @@ const VARIANCE_FLOOR: f64 = 1e-12;
 /// `ln √(2π)`.
 const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 
-/// The staircase of strips below `reference` that `front` (points, in any order, dominated
-/// ones included) does not dominate, as the edges of the strips: strip `i` spans the first
-/// objective from `edges[i - 1]` (−∞ for `i = 0`) to `edges[i]`, the second from −∞ to
-/// `tops[i]`.
-fn strips(front: &[[f64; 2]], reference: [f64; 2]) -> (Vec<f64>, Vec<f64>) {
-    let mut inside: Vec<[f64; 2]> = front
-        .iter()
-        .copied()
-        .filter(|p| p[0] < reference[0] && p[1] < reference[1])
-        .collect();
-    inside.sort_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])));
-    let (mut edges, mut tops) = (Vec::new(), vec![reference[1]]);
-    for p in inside {
-        if tops.last().is_some_and(|&top| p[1] < top) {
-            edges.push(p[0]);
-            tops.push(p[1]);
-        }
-    }
-    edges.push(reference[0]);
-    (edges, tops)
-}
-
-/// `ln ψ(z)` for a posterior `N(μ, σ²)`, and `u = (z − μ)/σ`.
-fn log_psi(z: f64, mean: f64, sigma: f64) -> (f64, f64) {
-    let u = (z - mean) / sigma;
-    (sigma.ln() + log_h(u), u)
-}
+/// At most this many boxes: past it, the front is thinned (an even spread of its members
+/// in lexicographic order) until its boxes fit. A box costs one term per evaluated point;
+/// three objectives reach the limit near a thousand front members, four near three hundred.
+const MAX_BOXES: usize = 2048;
 
 /// `ln φ(u)`.
 fn log_pdf(u: f64) -> f64 {
     -0.5 * u * u - LN_SQRT_2PI
 }
 
-/// The log-EHVI of a point, with its partial derivatives in both objectives' posterior
-/// means and variances.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The log-EHVI of a point, with its partial derivatives in each objective's posterior
+/// mean and variance.
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogEhvi {
-    /// `ln EHVI` (`−∞` only when every strip is empty).
+    /// `ln EHVI` (`−∞` only when every box is empty).
     pub value: f64,
-    /// `∂/∂μ_j`.
-    pub dmean: [f64; 2],
-    /// `∂/∂σ²_j`.
-    pub dvariance: [f64; 2],
+    /// `∂/∂μ_j`, one per objective.
+    pub dmean: Vec<f64>,
+    /// `∂/∂σ²_j`, one per objective.
+    pub dvariance: Vec<f64>,
 }
 
-/// The expected improvement of a two-objective front's hypervolume at new points, read
-/// from one GP per objective (both on the scale the front is given in).
+/// A span's key while the edges are collected: the lower edge's index (`None`: −∞) and the
+/// upper edge's.
+type SpanKey = (Option<usize>, usize);
+
+/// One objective's share of the boxes: the distinct edges and the distinct pairs of them.
+#[derive(Debug, Clone, Default)]
+struct Edges {
+    /// The distinct finite edges.
+    at: Vec<f64>,
+    /// The boxes' distinct spans in this objective, as indices into `at`.
+    spans: Vec<SpanKey>,
+    /// Where each edge (by its bits) and each span sits, while collecting.
+    edge_index: HashMap<u64, usize>,
+    span_index: HashMap<SpanKey, usize>,
+}
+
+impl Edges {
+    fn index(&mut self, z: f64) -> usize {
+        let next = self.at.len();
+        let i = *self.edge_index.entry(z.to_bits()).or_insert(next);
+        if i == next {
+            self.at.push(z);
+        }
+        i
+    }
+
+    /// The index of the span from `lo` (−∞ allowed) to `hi`, added when new.
+    fn span(&mut self, (lo, hi): (f64, f64)) -> usize {
+        let key = (
+            (lo > f64::NEG_INFINITY).then(|| self.index(lo)),
+            self.index(hi),
+        );
+        let next = self.spans.len();
+        let i = *self.span_index.entry(key).or_insert(next);
+        if i == next {
+            self.spans.push(key);
+        }
+        i
+    }
+
+    /// Per span: `ln(ψ(hi) − ψ(lo))` and that log's partials in `μ` and `σ²` (when
+    /// `partials`; `−∞` and zeros for a span empty at this precision).
+    fn log_factors(&self, mean: f64, sigma: f64, partials: bool) -> Vec<[f64; 3]> {
+        let ln_sigma = sigma.ln();
+        let edges: Vec<[f64; 4]> = self
+            .at
+            .iter()
+            .map(|&z| {
+                let u = (z - mean) / sigma;
+                let log_psi = ln_sigma + log_h(u);
+                if partials {
+                    [log_psi, u, log_norm_cdf(u), log_pdf(u)]
+                } else {
+                    [log_psi, u, 0.0, 0.0]
+                }
+            })
+            .collect();
+        let share = |log_num: f64, log_of: f64| (log_num - log_of).exp();
+        self.spans
+            .iter()
+            .map(|&(lo, hi)| {
+                let hi = &edges[hi];
+                match lo.map(|k| &edges[k]) {
+                    None if partials => [
+                        hi[0],
+                        -share(hi[2], hi[0]),
+                        share(hi[3], hi[0]) / (2.0 * sigma),
+                    ],
+                    None => [hi[0], 0.0, 0.0],
+                    Some(lo) if lo[0] >= hi[0] => [f64::NEG_INFINITY, 0.0, 0.0],
+                    Some(lo) => {
+                        let w = hi[0] + (-(lo[0] - hi[0]).exp_m1()).ln();
+                        if partials {
+                            [
+                                w,
+                                share(lo[2], w) - share(hi[2], w),
+                                (share(hi[3], w) - share(lo[3], w)) / (2.0 * sigma),
+                            ]
+                        } else {
+                            [w, 0.0, 0.0]
+                        }
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+/// The expected improvement of a front's hypervolume at new points, read from one GP per
+/// objective (each on the scale the front is given in).
 #[derive(Debug, Clone)]
 pub struct HypervolumeImprovement {
-    objectives: [Gp; 2],
-    /// The strips' right edges in the first objective (see [`strips`]).
-    edges: Vec<f64>,
-    /// The strips' tops in the second objective.
-    tops: Vec<f64>,
-}
-
-/// `ln ψ` at each of `points` under `N(mean, sigma²)`, with `u`; and, when asked for,
-/// `ln Φ(u)` and `ln φ(u)` (for the partials).
-fn at_edges(points: &[f64], mean: f64, sigma: f64, partials: bool) -> Vec<[f64; 4]> {
-    points
-        .iter()
-        .map(|&z| {
-            let (log_psi, u) = log_psi(z, mean, sigma);
-            if partials {
-                [log_psi, u, log_norm_cdf(u), log_pdf(u)]
-            } else {
-                [log_psi, u, 0.0, 0.0]
-            }
-        })
-        .collect()
+    objectives: Vec<Gp>,
+    /// Per objective, the boxes' edges.
+    edges: Vec<Edges>,
+    /// Per box, its span's index in each objective's `edges`, box-major.
+    boxes: Vec<usize>,
 }
 
 impl HypervolumeImprovement {
-    /// The EHVI over `front` (the observed values of both objectives, to be minimized,
-    /// dominated points allowed) up to `reference`, with `objectives` the two GPs.
-    pub fn new(objectives: [Gp; 2], front: &[[f64; 2]], reference: [f64; 2]) -> Self {
-        let (edges, tops) = strips(front, reference);
+    /// The EHVI over `front` (the observed values of every objective, to be minimized,
+    /// dominated points allowed) up to `reference`, with `objectives` one GP per objective.
+    pub fn new(objectives: Vec<Gp>, front: &[Vec<f64>], reference: &[f64]) -> Self {
+        let mut kept: Vec<Vec<f64>> = front.to_vec();
+        kept.sort_by(|a, b| {
+            a.iter()
+                .zip(b)
+                .fold(std::cmp::Ordering::Equal, |o, (x, y)| {
+                    o.then(x.total_cmp(y))
+                })
+        });
+        let boxes = loop {
+            if let Some(boxes) = boxes::nondominated_boxes(&kept, reference, MAX_BOXES) {
+                break boxes;
+            }
+            // A single point gives at most one box per objective.
+            let keep = kept.len() * 3 / 4;
+            kept = (0..keep)
+                .map(|k| kept[k * kept.len() / keep].clone())
+                .collect();
+        };
+        let m = reference.len();
+        let mut edges = vec![Edges::default(); m];
+        let mut indices = Vec::with_capacity(boxes.len() * m);
+        for b in &boxes {
+            for (e, &span) in edges.iter_mut().zip(b) {
+                indices.push(e.span(span));
+            }
+        }
         Self {
             objectives,
             edges,
-            tops,
+            boxes: indices,
         }
+    }
+
+    /// The number of objectives.
+    pub fn objectives(&self) -> usize {
+        self.edges.len()
     }
 
     /// The log-EHVI of a point whose posteriors are `N(mean_j, variance_j)`, with its
     /// partial derivatives when `partials` (else they are 0).
-    pub fn log_value(&self, mean: [f64; 2], variance: [f64; 2], partials: bool) -> LogEhvi {
-        let var = variance.map(|v| v + VARIANCE_FLOOR);
-        let sigma = var.map(f64::sqrt);
-        let first = at_edges(&self.edges, mean[0], sigma[0], partials);
-        let second = at_edges(&self.tops, mean[1], sigma[1], partials);
-        // Per strip: ln of its term, and that log's partials.
-        let mut terms: Vec<(f64, [f64; 2], [f64; 2])> = Vec::with_capacity(first.len());
-        for (i, (hi, top)) in first.iter().zip(&second).enumerate() {
-            let share = |log_num: f64, log_of: f64| (log_num - log_of).exp();
-            let (log_width, dm0, dv0) = match i.checked_sub(1).map(|k| &first[k]) {
-                None => (
-                    hi[0],
-                    -share(hi[2], hi[0]),
-                    share(hi[3], hi[0]) / (2.0 * sigma[0]),
-                ),
-                Some(lo) if lo[0] >= hi[0] => continue,
-                Some(lo) => {
-                    let w = hi[0] + (-(lo[0] - hi[0]).exp_m1()).ln();
-                    (
-                        w,
-                        share(lo[2], w) - share(hi[2], w),
-                        (share(hi[3], w) - share(lo[3], w)) / (2.0 * sigma[0]),
-                    )
-                }
-            };
-            let value = log_width + top[0];
-            if value.is_finite() {
-                let dm1 = -share(top[2], top[0]);
-                let dv1 = share(top[3], top[0]) / (2.0 * sigma[1]);
-                terms.push((value, [dm0, dm1], [dv0, dv1]));
-            }
-        }
-        let top = terms.iter().map(|t| t.0).fold(f64::NEG_INFINITY, f64::max);
-        if top == f64::NEG_INFINITY {
-            return LogEhvi {
-                value: f64::NEG_INFINITY,
-                dmean: [0.0; 2],
-                dvariance: [0.0; 2],
-            };
-        }
-        let total: f64 = terms.iter().map(|t| (t.0 - top).exp()).sum();
+    pub fn log_value(&self, mean: &[f64], variance: &[f64], partials: bool) -> LogEhvi {
+        let m = self.edges.len();
+        let sigma: Vec<f64> = variance
+            .iter()
+            .map(|v| (v + VARIANCE_FLOOR).sqrt())
+            .collect();
+        let factors: Vec<Vec<[f64; 3]>> = (0..m)
+            .map(|j| self.edges[j].log_factors(mean[j], sigma[j], partials))
+            .collect();
+        let terms: Vec<f64> = self
+            .boxes
+            .chunks(m)
+            .map(|spans| spans.iter().zip(&factors).map(|(&s, f)| f[s][0]).sum())
+            .collect();
+        let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mut out = LogEhvi {
-            value: top + total.ln(),
-            dmean: [0.0; 2],
-            dvariance: [0.0; 2],
+            value: f64::NEG_INFINITY,
+            dmean: vec![0.0; m],
+            dvariance: vec![0.0; m],
         };
+        if top == f64::NEG_INFINITY {
+            return out;
+        }
+        let total: f64 = terms.iter().map(|t| (t - top).exp()).sum();
+        out.value = top + total.ln();
         if partials {
-            for (value, dm, dv) in &terms {
-                let weight = (value - top).exp() / total;
-                for j in 0..2 {
-                    out.dmean[j] += weight * dm[j];
-                    out.dvariance[j] += weight * dv[j];
+            for (spans, t) in self.boxes.chunks(m).zip(&terms) {
+                let weight = (t - top).exp() / total;
+                if weight > 0.0 {
+                    for (j, (&s, f)) in spans.iter().zip(&factors).enumerate() {
+                        out.dmean[j] += weight * f[s][1];
+                        out.dvariance[j] += weight * f[s][2];
+                    }
                 }
             }
         }
@@ -170,56 +233,66 @@ impl HypervolumeImprovement {
 
     /// Log-EHVI at a batch of row-major points.
     pub fn evaluate(&self, points: &[f64]) -> Vec<f64> {
-        let [a, b] = self.objectives.each_ref().map(|gp| gp.predict(points));
-        (0..a.mean.len())
+        let posteriors: Vec<_> = self
+            .objectives
+            .iter()
+            .map(|gp| gp.predict(points))
+            .collect();
+        let count = posteriors.first().map_or(0, |p| p.mean.len());
+        (0..count)
             .map(|i| {
-                self.log_value(
-                    [a.mean[i], b.mean[i]],
-                    [a.variance[i], b.variance[i]],
-                    false,
-                )
-                .value
+                let mean: Vec<f64> = posteriors.iter().map(|p| p.mean[i]).collect();
+                let variance: Vec<f64> = posteriors.iter().map(|p| p.variance[i]).collect();
+                self.log_value(&mean, &variance, false).value
             })
             .collect()
     }
 
     /// [`HypervolumeImprovement::evaluate`] with the gradient written row-major into `grad`.
     pub fn evaluate_with_gradient(&self, points: &[f64], grad: &mut [f64]) -> Vec<f64> {
-        let second = self.objectives[1].predict(points);
-        // The second objective's partials, stashed while the first objective's pass
-        // computes every value.
-        let mut stash: Vec<(f64, f64)> = Vec::with_capacity(second.mean.len());
-        let mut i = 0;
-        let values = self.objectives[0].value_with_gradient(
+        let Some((first, others)) = self.objectives.split_first() else {
+            grad.iter_mut().for_each(|g| *g = 0.0);
+            return Vec::new();
+        };
+        let posteriors: Vec<_> = others.iter().map(|gp| gp.predict(points)).collect();
+        // The other objectives' partials, stashed per point while the first objective's
+        // pass computes every value.
+        let mut stash: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
+        let values = first.value_with_gradient(
             points,
-            self.objectives[0].alpha(),
+            first.alpha(),
             |means, variance, dmeans| {
-                let v = self.log_value(
-                    [means[0], second.mean[i]],
-                    [variance, second.variance[i]],
-                    true,
-                );
-                stash.push((v.dmean[1], v.dvariance[1]));
-                i += 1;
+                let i = stash.len();
+                let mean: Vec<f64> = std::iter::once(means[0])
+                    .chain(posteriors.iter().map(|p| p.mean[i]))
+                    .collect();
+                let var: Vec<f64> = std::iter::once(variance)
+                    .chain(posteriors.iter().map(|p| p.variance[i]))
+                    .collect();
+                let v = self.log_value(&mean, &var, true);
                 dmeans[0] = v.dmean[0];
-                (v.value, v.dvariance[0])
+                let dvariance = v.dvariance[0];
+                stash.push((v.dmean, v.dvariance));
+                (v.value, dvariance)
             },
             grad,
         );
         let mut other = vec![0.0; grad.len()];
-        let mut i = 0;
-        self.objectives[1].value_with_gradient(
-            points,
-            self.objectives[1].alpha(),
-            |_, _, dmeans| {
-                let (dm, dv) = stash[i];
-                i += 1;
-                dmeans[0] = dm;
-                (0.0, dv)
-            },
-            &mut other,
-        );
-        grad.iter_mut().zip(&other).for_each(|(g, o)| *g += o);
+        for (j, gp) in others.iter().enumerate() {
+            let mut i = 0;
+            gp.value_with_gradient(
+                points,
+                gp.alpha(),
+                |_, _, dmeans| {
+                    let (dm, dv) = &stash[i];
+                    i += 1;
+                    dmeans[0] = dm[j + 1];
+                    (0.0, dv[j + 1])
+                },
+                &mut other,
+            );
+            grad.iter_mut().zip(&other).for_each(|(g, o)| *g += o);
+        }
         values
     }
 }

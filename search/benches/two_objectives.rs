@@ -1,12 +1,16 @@
-//! Samplers on two objectives, both minimized: hypervolume regret after the budget (the
-//! maximum hypervolume minus that of the trials' Pareto front), median over the seeds, and
-//! the time of one suggestion at 200 observations (a fresh sampler, and a long-lived one).
+//! Samplers on two and three objectives, all minimized: hypervolume regret after the budget
+//! (the maximum hypervolume minus that of the trials' Pareto front, computed exactly), median
+//! over the seeds, and the time of one suggestion at 200 observations (a fresh sampler, and a
+//! long-lived one).
 //!
 //! - BraninCurrin (2-D, 60 trials, reference point (18, 6), maximum hypervolume 59.36);
-//! - DTLZ2 (6-D, 2 objectives, 100 trials, reference (1.1, 1.1), maximum 1.21 − π/4).
+//! - DTLZ2 (6-D, 2 objectives, 100 trials, reference (1.1, 1.1), maximum 1.21 − π/4);
+//! - `dtlz2_3`: DTLZ2 with 3 objectives (6-D, 150 trials, reference (1.1, 1.1, 1.1),
+//!   maximum 1.1³ − π/6: the front is the unit sphere's positive octant). Not run by
+//!   default: name it in `--functions`.
 //!
 //! `cargo bench -p hypersearch-search --bench two_objectives -- [--seeds N]
-//! [--samplers tpe,bayes,bayes-parego,evolution,random,bayes-8pending,…] [--functions branin_currin,dtlz2] [--no-timing]`
+//! [--samplers tpe,bayes,bayes-parego,evolution,random,bayes-8pending,…] [--functions branin_currin,dtlz2,dtlz2_3] [--no-timing]`
 //!
 //! `bench/peers/samplers.py` does not run these; Optuna's numbers in BENCHMARKS.md come from
 //! `bench/peers/two_objectives.py` on the same problems and budgets.
@@ -15,7 +19,7 @@
 
 use std::time::Instant;
 
-use hypersearch_search::multi::hypervolume::hypervolume_2d;
+use hypersearch_search::multi::hypervolume::hypervolume;
 use hypersearch_search::multi::pareto::non_dominated_ranks;
 use hypersearch_search::{
     ConstraintHandling, Judged, Params, SampleContext, Sampler, StudyConfig, Suggestion,
@@ -31,7 +35,8 @@ struct Problem {
     name: &'static str,
     dims: usize,
     budget: usize,
-    reference: [f64; 2],
+    /// One coordinate per objective.
+    reference: Vec<f64>,
     max_hypervolume: f64,
 }
 
@@ -41,15 +46,22 @@ fn problems() -> Vec<Problem> {
             name: "branin_currin",
             dims: 2,
             budget: 60,
-            reference: [18.0, 6.0],
+            reference: vec![18.0, 6.0],
             max_hypervolume: 59.360_118_748_677_46,
         },
         Problem {
             name: "dtlz2",
             dims: 6,
             budget: 100,
-            reference: [1.1, 1.1],
+            reference: vec![1.1, 1.1],
             max_hypervolume: 1.21 - std::f64::consts::FRAC_PI_4,
+        },
+        Problem {
+            name: "dtlz2_3",
+            dims: 6,
+            budget: 150,
+            reference: vec![1.1, 1.1, 1.1],
+            max_hypervolume: 1.331 - std::f64::consts::PI / 6.0,
         },
     ]
 }
@@ -147,13 +159,13 @@ fn regret(p: &Problem, name: &str, seed: u64) -> f64 {
         .map(|t| t.judged.as_ref().unwrap().values.clone())
         .collect();
     let ranks = non_dominated_ranks(&points);
-    let front: Vec<[f64; 2]> = points
+    let front: Vec<&[f64]> = points
         .iter()
         .zip(&ranks)
         .filter(|&(_, &r)| r == 0)
-        .map(|(v, _)| [v[0], v[1]])
+        .map(|(v, _)| v.as_slice())
         .collect();
-    p.max_hypervolume - hypervolume_2d(&front, p.reference)
+    p.max_hypervolume - hypervolume(&front, &p.reference)
 }
 
 /// Seconds of one suggestion given 200 complete random observations: (fresh: a new sampler

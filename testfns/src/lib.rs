@@ -1,10 +1,11 @@
 //! Built-in test functions for the `function` objective (`[objective] function = "branin"`): zero-cost trials with a
 //! known minimum, to run and benchmark searches.
 //!
-//! Layout: [`functions`] holds the formulas; [`multi`] the functions with two objectives
-//! (`branin_currin`, `dtlz2`: [`MULTI_OBJECTIVE_FUNCTIONS`]); this file holds the catalogue
-//! ([`FUNCTIONS`], [`find`]), the bounds and known minima, [`evaluate`] /
-//! [`evaluate_named`], and [`metric_names`] / [`evaluate_metrics`] for either kind.
+//! Layout: [`functions`] holds the formulas; [`multi`] the functions with several
+//! objectives (`branin_currin`, `dtlz2`, `dtlz2_3`: [`MULTI_OBJECTIVE_FUNCTIONS`]); this
+//! file holds the catalogue ([`FUNCTIONS`], [`find`]), the bounds and known minima,
+//! [`evaluate`] / [`evaluate_named`], and [`metric_names`] / [`evaluate_metrics`] for
+//! either kind.
 //!
 //! ```
 //! let v = hypersearch_testfns::evaluate("branin", &[std::f64::consts::PI, 2.275]).unwrap();
@@ -230,7 +231,7 @@ pub fn find(name: &str) -> Result<&'static TestFunction, Error> {
 }
 
 /// The metrics function `name` reports: `value` for a single objective, one per objective
-/// (`f1`, `f2`) otherwise.
+/// (`f1`, `f2`, …) otherwise.
 pub fn metric_names(name: &str) -> Result<&'static [&'static str], Error> {
     match find_multi(name) {
         Some(f) => Ok(f.metrics),

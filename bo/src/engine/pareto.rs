@@ -1,4 +1,4 @@
-//! Two objectives: one GP per objective (standardized, hyperparameters warm-started from the
+//! Several objectives: one GP per objective (standardized, hyperparameters warm-started from the
 //! previous call) and the next point where the expected hypervolume improvement of the
 //! observed front is largest ([`crate::hypervolume`]), times the probability of
 //! feasibility under constraints. Pending points are believed: each objective's GP is
@@ -20,14 +20,16 @@ use crate::hypervolume::HypervolumeImprovement;
 use crate::kernel::Inputs;
 use crate::optimize::{Region, maximize};
 
-/// What the engine knows of a study of two objectives: observed points with both
-/// objectives' values (to be minimized) and pending points, all row-major in the unit-cube
+/// What the engine knows of a study of several objectives: observed points with every
+/// objective's value (to be minimized) and pending points, all row-major in the unit-cube
 /// encoding.
 #[derive(Debug, Clone, Copy)]
 pub struct ParetoHistory<'a> {
     /// Observed points, `n×d` row-major.
     pub points: &'a [f64],
-    /// Both objectives' values per observed point, `n×2` row-major; a point with a NaN or
+    /// The number of objectives, `m` (at least 2).
+    pub count: usize,
+    /// Every objective's value per observed point, `n×m` row-major; a point with a NaN or
     /// infinite value (a failed evaluation) is known but not modelled.
     pub objectives: &'a [f64],
     /// Pending points, `p×d` row-major.
@@ -40,26 +42,27 @@ pub struct ParetoHistory<'a> {
 /// 1.53 against 1.57 and DTLZ2 0.065 against 0.074 (median hypervolume regret, 20 seeds).
 const REFERENCE_MARGIN: f64 = 0.01;
 
-/// The two GPs of one call, extended by beliefs as suggestions are made.
+/// The GPs of one call, one per objective, extended by beliefs as suggestions are made.
 struct ParetoModel {
-    objectives: [Gp; 2],
+    objectives: Vec<Gp>,
     /// The non-dominated feasible observations' values on the GPs' scales, and the beliefs
     /// at pending points.
-    front: Vec<[f64; 2]>,
+    front: Vec<Vec<f64>>,
     /// Inputs of the non-dominated feasible observations: where local searches start.
     front_rows: Vec<Vec<f64>>,
-    reference: [f64; 2],
+    reference: Vec<f64>,
     standing: Option<Standing>,
 }
 
 impl ParetoModel {
-    /// Conditions both GPs on their posterior means at `point` and adds those to the front.
+    /// Conditions every GP on its posterior mean at `point` and adds those to the front.
     fn believe(&mut self, point: &[f64]) {
-        let means = self
+        let means: Vec<f64> = self
             .objectives
-            .each_ref()
-            .map(|gp| gp.predict(point).mean[0]);
-        for (gp, mean) in self.objectives.iter_mut().zip(means) {
+            .iter()
+            .map(|gp| gp.predict(point).mean[0])
+            .collect();
+        for (gp, &mean) in self.objectives.iter_mut().zip(&means) {
             if let Some(extended) = gp.extended(point, &[mean]) {
                 *gp = extended;
             }
@@ -69,7 +72,7 @@ impl ParetoModel {
 }
 
 impl Engine {
-    /// The next `count` points of a two-objective study: where the expected hypervolume
+    /// The next `count` points of a study of several objectives: where the expected hypervolume
     /// improvement of the feasible observed front is largest (see the module's doc), each
     /// distinct from every observed and pending point. Before enough observations exist,
     /// points come from the Sobol design; while no observation is feasible, the probability
@@ -87,12 +90,18 @@ impl Engine {
     ) -> Result<Vec<Vec<f64>>, Error> {
         let Rows { observed, pending } =
             self.checked_input(history.points, history.pending, margins, count, |points| {
-                (history.objectives.len() != 2 * points).then_some(Error::ObjectiveCount {
+                let m = history.count;
+                (m < 2 || history.objectives.len() != m * points).then_some(Error::ObjectiveCount {
                     points,
+                    objectives: m,
                     values: history.objectives.len(),
                 })
             })?;
-        let values: Vec<[f64; 2]> = history.objectives.chunks(2).map(|v| [v[0], v[1]]).collect();
+        let values: Vec<Vec<f64>> = history
+            .objectives
+            .chunks(history.count)
+            .map(<[f64]>::to_vec)
+            .collect();
         let kept: Vec<usize> = (0..observed.len())
             .filter(|&i| values[i].iter().all(|v| v.is_finite()))
             .collect();
@@ -116,7 +125,7 @@ impl Engine {
     fn pareto_model(
         &mut self,
         observed: &[Vec<f64>],
-        values: &[[f64; 2]],
+        values: &[Vec<f64>],
         kept: &[usize],
         margins: &Margins<'_>,
         pending: &[Vec<f64>],
@@ -143,8 +152,9 @@ impl Engine {
             fitted.iter().flat_map(|&i| observed[i].clone()).collect(),
             self.columns.categorical_mask().to_vec(),
         );
-        self.objective_warm.resize(2, None);
-        let mut models = Vec::with_capacity(2);
+        let m = values.first().map_or(2, Vec::len);
+        self.objective_warm.resize(m, None);
+        let mut models = Vec::with_capacity(m);
         for (j, warm) in self.objective_warm.iter_mut().enumerate() {
             let y: Vec<f64> = fitted.iter().map(|&i| values[i][j]).collect();
             let settings = &self.settings.fit;
@@ -154,13 +164,17 @@ impl Engine {
             models.push(model);
         }
         let feasible = |i: usize| margins.row(i).iter().all(|&m| m <= 0.0);
-        let on_scale = |i: usize| [0, 1].map(|j| models[j].transform.forward(values[i][j]));
+        let on_scale = |i: usize| -> Vec<f64> {
+            (0..m)
+                .map(|j| models[j].transform.forward(values[i][j]))
+                .collect()
+        };
         let scored: Vec<usize> = kept.iter().copied().filter(|&i| feasible(i)).collect();
-        let basis: Vec<[f64; 2]> = if scored.is_empty() { kept } else { &scored }
+        let basis: Vec<Vec<f64>> = if scored.is_empty() { kept } else { &scored }
             .iter()
             .map(|&i| on_scale(i))
             .collect();
-        let mut reference = [0.0; 2];
+        let mut reference = vec![0.0; m];
         for (j, r) in reference.iter_mut().enumerate() {
             let (lo, hi) = basis
                 .iter()
@@ -175,14 +189,13 @@ impl Engine {
         if !scored.is_empty() {
             for (k, on) in non_dominated(&basis).into_iter().enumerate() {
                 if on {
-                    front.push(basis[k]);
+                    front.push(basis[k].clone());
                     front_rows.push(observed[scored[k]].clone());
                 }
             }
         }
-        let [a, b] = [models.remove(0), models.remove(0)];
         let mut model = ParetoModel {
-            objectives: [a.gp, b.gp],
+            objectives: models.into_iter().map(|model| model.gp).collect(),
             front,
             front_rows,
             reference,
@@ -203,7 +216,7 @@ impl Engine {
         rng: &mut ChaCha8Rng,
     ) -> Vec<f64> {
         let ehvi =
-            HypervolumeImprovement::new(model.objectives.clone(), &model.front, model.reference);
+            HypervolumeImprovement::new(model.objectives.clone(), &model.front, &model.reference);
         let acquisition = Acquisition::Hypervolume(Arc::new(ehvi));
         let acquisition = constraints::constrain(model.standing.as_ref(), acquisition);
         let start = (!model.front_rows.is_empty())
@@ -224,22 +237,26 @@ impl Engine {
 }
 
 /// Whether each of `points` is dominated by no other (equal points do not dominate each
-/// other), by one sweep in order of the first objective: O(n log n).
-fn non_dominated(points: &[[f64; 2]]) -> Vec<bool> {
+/// other). In lexicographic order a point can only be dominated by one before it, so each
+/// is compared with the non-dominated ones found so far: O(n·F·m) for a front of F.
+fn non_dominated(points: &[Vec<f64>]) -> Vec<bool> {
     let mut order: Vec<usize> = (0..points.len()).collect();
     order.sort_by(|&a, &b| {
-        let (p, q) = (points[a], points[b]);
-        p[0].total_cmp(&q[0]).then(p[1].total_cmp(&q[1]))
+        points[a]
+            .iter()
+            .zip(&points[b])
+            .fold(std::cmp::Ordering::Equal, |o, (x, y)| {
+                o.then(x.total_cmp(y))
+            })
     });
+    let dominates = |p: &[f64], q: &[f64]| p.iter().zip(q).all(|(a, b)| a <= b) && p != q;
     let mut on = vec![false; points.len()];
-    // The lowest second value before the current run of equal points.
-    let (mut lowest, mut run_lowest) = (f64::INFINITY, f64::INFINITY);
-    for (k, &i) in order.iter().enumerate() {
-        if k > 0 && points[order[k - 1]] != points[i] {
-            lowest = run_lowest;
+    let mut front: Vec<usize> = Vec::new();
+    for i in order {
+        if !front.iter().any(|&f| dominates(&points[f], &points[i])) {
+            on[i] = true;
+            front.push(i);
         }
-        on[i] = points[i][1] < lowest;
-        run_lowest = run_lowest.min(points[i][1]);
     }
     on
 }
@@ -250,19 +267,27 @@ mod tests {
 
     #[test]
     fn the_sweep_agrees_with_the_pairwise_definition() {
-        let points: Vec<[f64; 2]> = (0..60)
-            .map(|k| [((k * 7) % 11) as f64, ((k * 5) % 9) as f64])
-            .chain([[1.0, 1.0], [1.0, 1.0], [0.0, 8.0], [0.0, 9.0]])
-            .collect();
-        let pairwise: Vec<bool> = points
-            .iter()
-            .map(|p| {
-                !points
-                    .iter()
-                    .any(|q| q[0] <= p[0] && q[1] <= p[1] && q != p)
-            })
-            .collect();
-        assert_eq!(non_dominated(&points), pairwise);
-        assert!(pairwise.iter().any(|&on| on) && pairwise.iter().any(|&on| !on));
+        for m in [2, 3, 4] {
+            let points: Vec<Vec<f64>> = (0..60)
+                .map(|k| {
+                    [7, 5, 3, 2][..m]
+                        .iter()
+                        .zip([11, 9, 8, 5])
+                        .map(|(a, b)| ((k * a) % b) as f64)
+                        .collect()
+                })
+                .chain([vec![1.0; m], vec![1.0; m], vec![0.0; m], vec![0.0; m]])
+                .collect();
+            let pairwise: Vec<bool> = points
+                .iter()
+                .map(|p| {
+                    !points
+                        .iter()
+                        .any(|q| q.iter().zip(p).all(|(a, b)| a <= b) && q != p)
+                })
+                .collect();
+            assert_eq!(non_dominated(&points), pairwise, "{m} objectives");
+            assert!(pairwise.iter().any(|&on| on) && pairwise.iter().any(|&on| !on));
+        }
     }
 }

@@ -339,6 +339,42 @@ fn a_two_objective_function_defaults_to_minimizing_both_of_its_metrics() {
 }
 
 #[test]
+fn a_three_objective_function_minimizes_its_three_metrics() {
+    let space = |d: usize| -> String {
+        (1..=d)
+            .map(|i| format!("x{i} = {{ float = [0, 1] }}\n"))
+            .collect()
+    };
+    let study = |head: &str, d: usize| {
+        format!(
+            "{head}[objective]\nfunction = \"dtlz2_3\"\n[search]\nalgorithm = \"random\"\n\
+             trials = 5\n[search.space]\n{}",
+            space(d)
+        )
+    };
+    for head in ["", "[study]\nmetrics = [\"f1\", \"f2\", \"f3\"]\n"] {
+        let c = StudyConfig::from_toml_str(&study(head, 6), "dtlz.toml").unwrap();
+        let metrics: Vec<&str> = c
+            .objectives
+            .goals
+            .iter()
+            .map(|g| g.metric.as_str())
+            .collect();
+        assert_eq!(metrics, ["f1", "f2", "f3"], "{head}");
+        assert!(
+            c.objectives
+                .goals
+                .iter()
+                .all(|g| g.direction == Direction::Minimize)
+        );
+    }
+    let err = StudyConfig::from_toml_str(&study("", 2), "dtlz.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`dtlz2_3` takes at least 3 inputs"), "{err}");
+}
+
+#[test]
 fn a_single_metric_study_has_one_goal_and_needs_no_metrics() {
     let c = StudyConfig::from_toml_str(FASHION, "fashion.toml").unwrap();
     assert_eq!(c.objectives.goals.len(), 1);

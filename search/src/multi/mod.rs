@@ -3,7 +3,8 @@
 //! samplers and `hypersearch best` share.
 //!
 //! Layout: [`pareto`] (dominance, non-dominated sorting, crowding distance, ranking),
-//! [`hypervolume`] (exact in two dimensions, and each point's contribution),
+//! [`hypervolume`] (exact in two dimensions and, by slicing, in more; each point's
+//! contribution),
 //! [`scalarize`] (the history turned into one value per trial for the samplers).
 //!
 //! Constraints follow Optuna's convention: each is a *margin* that is ≤ 0 when satisfied,

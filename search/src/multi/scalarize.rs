@@ -107,7 +107,7 @@ pub fn parego_scores(losses: &[Vec<f64>], violations: &[f64], weights: &[f64]) -
 /// ParEGO's augmented Chebyshev scores under `weights` of every point, ignoring
 /// feasibility: each objective normalized by the range the points `basis` span (all points
 /// when `basis` is empty).
-pub fn parego_scores_over(losses: &[Vec<f64>], basis: &[usize], weights: &[f64]) -> Vec<f64> {
+fn parego_scores_over(losses: &[Vec<f64>], basis: &[usize], weights: &[f64]) -> Vec<f64> {
     let m = weights.len();
     let mut low = vec![f64::INFINITY; m];
     let mut high = vec![f64::NEG_INFINITY; m];

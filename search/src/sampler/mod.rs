@@ -126,7 +126,7 @@ fn single_objective(config: &StudyConfig) -> Result<Box<dyn Sampler>, SearchErro
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConstraintHandling {
     /// `bayes` models each constraint and multiplies its acquisition by the probability of
-    /// feasibility, and models each of two objectives (expected hypervolume improvement);
+    /// feasibility, and models each of several objectives (expected hypervolume improvement);
     /// the other samplers rank infeasible trials behind feasible ones. The default.
     Feasibility,
     /// Every learning sampler sees infeasible trials as worse than every feasible one, by
@@ -153,39 +153,22 @@ pub fn make_sampler_with(
     handling: ConstraintHandling,
 ) -> Result<Box<dyn Sampler>, SearchError> {
     let learns = !matches!(config.search.algorithm, Algorithm::Random | Algorithm::Grid);
-    let bayes_feasibility = config.search.algorithm == Algorithm::Bayes
-        && handling == ConstraintHandling::Feasibility
-        && !config.objectives.constraints.is_empty();
-    let two_objectives = match config.objectives.directions().as_slice() {
-        &[a, b] => Some([a, b]),
-        _ => None,
-    };
     let bayes_models =
         config.search.algorithm == Algorithm::Bayes && handling == ConstraintHandling::Feasibility;
-    let inner: Box<dyn Sampler> = if bayes_feasibility && !config.objectives.is_multi() {
-        let constraints = config.objectives.constraints.len();
-        Box::new(bayes::BayesSampler::new(config)?.learning_constraints(constraints))
-    } else if let (true, Some(directions)) = (bayes_models, two_objectives) {
-        let constraints = config.objectives.constraints.len();
+    let constraints = config.objectives.constraints.len();
+    let inner: Box<dyn Sampler> = if bayes_models && config.objectives.is_multi() {
         Box::new(
             bayes::BayesSampler::new(config)?
                 .learning_constraints(constraints)
-                .with_two_objectives(directions),
+                .with_objectives(config.objectives.directions()),
         )
+    } else if bayes_models && constraints > 0 {
+        Box::new(bayes::BayesSampler::new(config)?.learning_constraints(constraints))
     } else if learns && config.objectives.needs_metrics() {
         // The single-objective sampler minimizes the scalarized losses.
         let mut minimizing = config.clone();
         minimizing.direction = crate::trial::Direction::Minimize;
         let (method, inner): (_, Box<dyn Sampler>) = match config.search.algorithm {
-            // ParEGO scalarizes the objectives alone; the GP learns the constraints.
-            Algorithm::Bayes if bayes_feasibility => {
-                let constraints = config.objectives.constraints.len();
-                let bayes = bayes::BayesSampler::new(&minimizing)?;
-                (
-                    Scalarization::ParEgoFeasibility,
-                    Box::new(bayes.learning_constraints(constraints)),
-                )
-            }
             Algorithm::Bayes => (Scalarization::ParEgo, single_objective(&minimizing)?),
             _ => (Scalarization::Rank, single_objective(&minimizing)?),
         };

@@ -6,13 +6,10 @@
 //!   rank, a front split by greedy hypervolume subset selection; infeasible trials only go
 //!   "good" when fewer than γ(n) trials are feasible.
 //! - Evolution's tournament picks the best rank, then the least crowded.
-//! - Bayes with three objectives or more (or under [`super::ConstraintHandling::Penalty`])
-//!   becomes ParEGO (two objectives are modelled each by the engine itself, see
-//!   [`super::bayes`]): per suggestion, weights drawn from the trial's seeded RNG
-//!   scalarize the normalized objectives. The GP learns each constraint itself (the
-//!   trials' margins stay in the rewritten history) and multiplies log-EI by the
-//!   probability of feasibility; with [`super::ConstraintHandling::Penalty`], infeasible
-//!   trials score worse than any feasible one, by their violation, instead.
+//! - Bayes under [`super::ConstraintHandling::Penalty`] becomes ParEGO (by default every
+//!   objective is modelled by the engine itself, see [`super::bayes`]): per suggestion,
+//!   weights drawn from the trial's seeded RNG scalarize the normalized objectives, and
+//!   infeasible trials score worse than any feasible one, by their violation.
 //! - Random and grid never read values and are not wrapped.
 //!
 //! The scores of old trials change as trials complete, so the inner sampler is always told
@@ -22,7 +19,7 @@ use rand::RngExt;
 
 use super::{SampleContext, Sampler, Suggestion, trial_rng};
 use crate::error::SearchError;
-use crate::multi::scalarize::{parego_scores, parego_scores_over, rank_scores, simplex_weights};
+use crate::multi::scalarize::{parego_scores, rank_scores, simplex_weights};
 use crate::multi::{Objectives, pareto, violation};
 use crate::trial::{TrialRecord, TrialState};
 
@@ -38,9 +35,6 @@ pub enum Scalarization {
     /// ParEGO's random augmented Chebyshev scalarization (bayes), infeasible trials
     /// penalized.
     ParEgo,
-    /// ParEGO's scalarization of the objectives alone, normalized over the feasible trials:
-    /// the inner sampler learns the constraints from the trials' margins.
-    ParEgoFeasibility,
 }
 
 /// A single-objective sampler fed scalarized losses.
@@ -87,14 +81,6 @@ impl Scalarized {
             Scalarization::Rank => rank_scores(&losses, &violations),
             Scalarization::ParEgo => {
                 parego_scores(&losses, &violations, &self.weights(ctx.trial_number))
-            }
-            Scalarization::ParEgoFeasibility => {
-                // Feasibility is the inner sampler's business: score every trial's
-                // objectives, normalized over the feasible trials (all while none is).
-                let basis: Vec<usize> = (0..losses.len())
-                    .filter(|&i| violations[i] <= 0.0)
-                    .collect();
-                parego_scores_over(&losses, &basis, &self.weights(ctx.trial_number))
             }
         };
         let mut records: Vec<TrialRecord> = ctx

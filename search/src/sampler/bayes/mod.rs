@@ -47,9 +47,9 @@ pub struct BayesSampler {
     /// Number of constraints whose margins the engine learns from (0: the history's values
     /// are all it sees).
     constraints: usize,
-    /// With two objectives, their directions: the engine models each and maximizes the
+    /// With several objectives, their directions: the engine models each and maximizes the
     /// expected hypervolume improvement (`None`: one objective, the trials' values).
-    objectives: Option<[Direction; 2]>,
+    objectives: Option<Vec<Direction>>,
 }
 
 impl BayesSampler {
@@ -105,20 +105,25 @@ impl BayesSampler {
         self
     }
 
-    /// The sampler of a study of two objectives in `directions`: each complete trial's
-    /// objective values ([`crate::multi::Judged::values`]) are modelled by a GP of their
-    /// own, and the next trial maximizes the expected hypervolume improvement of the front.
-    pub fn with_two_objectives(mut self, directions: [Direction; 2]) -> Self {
+    /// The sampler of a study of several objectives in `directions` (at least two): each
+    /// complete trial's objective values ([`crate::multi::Judged::values`]) are modelled by
+    /// a GP of their own, and the next trial maximizes the expected hypervolume improvement
+    /// of the front.
+    pub fn with_objectives(mut self, directions: Vec<Direction>) -> Self {
         self.objectives = Some(directions);
         self
     }
 }
 
-/// A complete trial's two objective values as losses (NaN when it has none).
-fn two_losses(judged: Option<&Judged>, directions: [Direction; 2]) -> [f64; 2] {
+/// A complete trial's objective values as losses (NaN when it has not one per direction).
+fn losses(judged: Option<&Judged>, directions: &[Direction]) -> Vec<f64> {
     match judged.map(|j| j.values.as_slice()) {
-        Some(&[a, b]) => [directions[0].as_loss(a), directions[1].as_loss(b)],
-        _ => [f64::NAN; 2],
+        Some(values) if values.len() == directions.len() => values
+            .iter()
+            .zip(directions)
+            .map(|(&v, d)| d.as_loss(v))
+            .collect(),
+        _ => vec![f64::NAN; directions.len()],
     }
 }
 
@@ -148,6 +153,7 @@ impl Sampler for BayesSampler {
         let (mut points, mut values, mut pending) = (Vec::new(), Vec::new(), Vec::new());
         let (mut margins, mut objectives) = (Vec::new(), Vec::new());
         let unreported = vec![f64::NAN; self.constraints];
+        let count = self.objectives.as_ref().map_or(0, Vec::len);
         for (t, u) in ctx.trials.iter().zip(&self.encoded) {
             let Some(u) = u else {
                 continue;
@@ -161,8 +167,8 @@ impl Sampler for BayesSampler {
                         t.complete_value()
                             .map_or(f64::NAN, |v| self.direction.as_loss(v)),
                     );
-                    if let Some(directions) = self.objectives {
-                        objectives.extend(two_losses(t.judged.as_ref(), directions));
+                    if let Some(directions) = &self.objectives {
+                        objectives.extend(losses(t.judged.as_ref(), directions));
                     }
                     let judged = t.judged.as_ref().map(|j| &j.margins);
                     margins.extend_from_slice(
@@ -175,7 +181,7 @@ impl Sampler for BayesSampler {
                 TrialState::Pruned | TrialState::Failed => {
                     points.extend(u);
                     values.push(f64::NAN);
-                    objectives.extend([f64::NAN; 2]);
+                    objectives.extend(std::iter::repeat_n(f64::NAN, count));
                     margins.extend_from_slice(&unreported);
                 }
             }
@@ -193,6 +199,7 @@ impl Sampler for BayesSampler {
         let mut next = if self.objectives.is_some() {
             let history = ParetoHistory {
                 points: &points,
+                count,
                 objectives: &objectives,
                 pending: &pending,
             };
