@@ -47,7 +47,7 @@ pub(super) fn study(loc: &Locator<'_>, raw: RawStudyFile) -> Result<StudyConfig,
     };
     let space = search_space(loc, search, &objective, raw.network.as_ref())?;
     let derived_max_epochs = max_epochs(&space, &raw);
-    let settings = search_settings(loc, search, &space, derived_max_epochs)?;
+    let mut settings = search_settings(loc, search, &space, derived_max_epochs)?;
     let enqueued = match &search.get_ref().enqueue {
         Some(list) => enqueue::check_enqueued(loc, list, &space)?,
         None => Vec::new(),
@@ -62,6 +62,19 @@ pub(super) fn study(loc: &Locator<'_>, raw: RawStudyFile) -> Result<StudyConfig,
     }
     let single = metric_and_direction(loc, &raw, &objective)?;
     let objectives = objectives::objectives(loc, &raw, &objective, single)?;
+    // With several objectives, TPE models each parameter on its own unless the file says
+    // otherwise (as Optuna does): the good trials spread along a front, and one kernel per
+    // good trial over all parameters at once ties each to its own corner of it.
+    if objectives.is_multi()
+        && search
+            .get_ref()
+            .tpe
+            .as_ref()
+            .and_then(|t| t.multivariate)
+            .is_none()
+    {
+        settings.tpe.multivariate = false;
+    }
     let (metric, direction) = (
         objectives.goals[0].metric.clone(),
         objectives.goals[0].direction,

@@ -28,7 +28,7 @@
 //! | `[search.space] NAME` | | `{ float = [lo, hi], log, step, grid }`, `{ int = [lo, hi], log, step }`, `{ choice = [...] }`; any of them with `when = { PARENT = value or [values], … }` exists only while every PARENT (a searched `choice` or `int`) has one of its values; for nn-core NAME is a training key ([`training_keys`]) |
 //! | `[search.architecture]` | | `layers`, `units`, `dropout` (per layer, conditional on `layers`), `activation`, `batch_norm`, `residual` |
 //! | `[[search.enqueue]]` | | params to run first; missing ones drawn at random |
-//! | `[search.tpe]` | | `multivariate` (true), `group` (true), `constant_liar` (true), `n_ei_candidates` (128), `prior_weight` (1.0), `consider_endpoints` (false), `bandwidth` (`neighbour` or `scott`), `bandwidth_floor` (1.5) |
+//! | `[search.tpe]` | | `multivariate` (true; false with several objectives), `group` (true), `constant_liar` (true), `n_ei_candidates` (128), `prior_weight` (1.0), `consider_endpoints` (false), `bandwidth` (`neighbour` or `scott`), `bandwidth_floor` (1.5) |
 //! | `[search.evolution]` | | `population` (20, 2 ..= 100,000, at most `trials`), `sample_size` (5, 1 ..= `population`) |
 //! | `[early_stopping] rule` | `none` | `median`, `percentile` (`warmup_epochs` 0, `startup_trials` 5, `min_trials` 1, `interval_epochs` 1, `percentile`), `asha` (`reduction_factor` 4, `min_resource` auto, `min_early_stopping_rate` 0, `bootstrap_count` 0), `hyperband` (`reduction_factor` 3, `min_resource` 1, `max_resource` auto, `bootstrap_count` 0) |
 //! | `[data]`, `[network]`, `[training]` | | the base training config, kept as TOML text for the worker |

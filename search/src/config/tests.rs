@@ -375,6 +375,27 @@ fn a_three_objective_function_minimizes_its_three_metrics() {
 }
 
 #[test]
+fn tpe_models_each_parameter_alone_with_several_objectives_unless_told_otherwise() {
+    let study = |function: &str, tpe: &str| {
+        let text = format!(
+            "[objective]\nfunction = \"{function}\"\n[search]\nalgorithm = \"tpe\"\ntrials = 5\n\
+             {tpe}[search.space]\nx1 = {{ float = [0, 1] }}\nx2 = {{ float = [0, 1] }}\n\
+             x3 = {{ float = [0, 1] }}\n"
+        );
+        StudyConfig::from_toml_str(&text, "tpe.toml")
+            .unwrap()
+            .search
+            .tpe
+            .multivariate
+    };
+    assert!(study("sphere", ""));
+    assert!(!study("dtlz2_3", ""));
+    assert!(!study("dtlz2", ""));
+    assert!(study("dtlz2_3", "[search.tpe]\nmultivariate = true\n"));
+    assert!(!study("sphere", "[search.tpe]\nmultivariate = false\n"));
+}
+
+#[test]
 fn a_single_metric_study_has_one_goal_and_needs_no_metrics() {
     let c = StudyConfig::from_toml_str(FASHION, "fashion.toml").unwrap();
     assert_eq!(c.objectives.goals.len(), 1);

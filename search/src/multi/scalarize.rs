@@ -3,7 +3,7 @@
 //!
 //! - [`rank_scores`] (TPE, evolution, which only compare losses): the constrained
 //!   non-domination rank, plus a fraction in [0, 1) that orders a front by greedy
-//!   hypervolume subset selection (two objectives) or crowding distance (more). The best
+//!   hypervolume subset selection (crowding distance past 64 members). The best
 //!   γ(n) by this score are MOTPE's "good" trials; evolution's tournament winner is the
 //!   best rank, then the least crowded.
 //! - [`parego_scores`] (bayes, whose GP models the numbers): ParEGO's augmented Chebyshev
@@ -11,7 +11,7 @@
 //!   per suggestion; an infeasible trial scores worse than every feasible one, by its
 //!   violation.
 
-use super::hypervolume::{greedy_order_2d, reference_beyond};
+use super::hypervolume::{greedy_order_2d, hypervolume, reference_beyond};
 use super::pareto::{constrained_ranks, crowding_distances};
 
 /// Fronts larger than this are ordered by crowding distance instead of the (cubic) greedy
@@ -53,10 +53,63 @@ fn front_order(members: &[usize], losses: &[Vec<f64>]) -> Vec<usize> {
         return greedy_order_2d(&points, reference_beyond(&points));
     }
     let front: Vec<&[f64]> = members.iter().map(|&i| losses[i].as_slice()).collect();
+    if members.len() <= MAX_GREEDY_FRONT {
+        return greedy_order(&front);
+    }
     let crowding = crowding_distances(&front);
     let mut order: Vec<usize> = (0..members.len()).collect();
     order.sort_by(|&a, &b| crowding[b].total_cmp(&crowding[a]).then(a.cmp(&b)));
     order
+}
+
+/// Positions into `front` (three objectives or more) in the order greedy hypervolume subset
+/// selection picks them, up to a reference a tenth beyond the worst values: each step takes
+/// the point adding the most hypervolume to those picked (ties to the lower position).
+/// Lazily: a point's gain only shrinks as others are picked, so a stale gain is an upper
+/// bound, and only the point on top is re-measured until its fresh gain stays on top.
+fn greedy_order(front: &[&[f64]]) -> Vec<usize> {
+    let m = front[0].len();
+    let reference: Vec<f64> = (0..m)
+        .map(|j| {
+            let worst = front.iter().map(|p| p[j]).fold(f64::NEG_INFINITY, f64::max);
+            if worst == 0.0 {
+                1e-12
+            } else {
+                worst + 0.1 * worst.abs()
+            }
+        })
+        .collect();
+    let mut picked: Vec<&[f64]> = Vec::with_capacity(front.len());
+    let mut order = Vec::with_capacity(front.len());
+    let mut current = 0.0;
+    // (upper bound of the gain, position, whether measured against `picked` as it is).
+    let mut bounds: Vec<(f64, usize, bool)> = (0..front.len())
+        .map(|i| (f64::INFINITY, i, false))
+        .collect();
+    while !bounds.is_empty() {
+        // Largest bound first, the lower position on ties.
+        bounds.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        if bounds[0].2 {
+            let (_, i, _) = bounds.remove(0);
+            picked.push(front[i]);
+            current = hypervolume(&picked, &reference);
+            order.push(i);
+            bounds.iter_mut().for_each(|b| b.2 = false);
+            continue;
+        }
+        let i = bounds[0].1;
+        picked.push(front[i]);
+        let gain = significant(hypervolume(&picked, &reference) - current, current);
+        picked.pop();
+        bounds[0] = (gain, i, true);
+    }
+    order
+}
+
+/// A hypervolume gain over `current`, or 0 when it is within rounding of it (a dominated
+/// point's gain is rounding only, and its order among the others must not depend on that).
+fn significant(gain: f64, current: f64) -> f64 {
+    if gain <= 1e-12 * current { 0.0 } else { gain }
 }
 
 /// Weights uniform on the simplex from `uniforms` (each in [0, 1)): normalized exponential
@@ -155,6 +208,43 @@ mod tests {
             assert!(s[front] < 1.0 && s[3] >= 1.0 && s[3] < 2.0, "{s:?}");
         }
         assert!(s[4] >= 2.0, "infeasible last despite dominating: {s:?}");
+    }
+
+    #[test]
+    fn the_lazy_greedy_order_is_the_plain_greedy_one_in_three_objectives() {
+        for seed in 0..5u32 {
+            // Points near the unit sphere's positive octant, a few off it, one repeated.
+            let mut front: Vec<Vec<f64>> = (0..30u32)
+                .map(|k| {
+                    let a = (f64::from(k * 7 + seed) * 0.618_034).fract() * 1.5;
+                    let b = (f64::from(k * 3 + seed) * 0.754_878).fract() * 1.5;
+                    let r = 1.0 + 0.3 * (f64::from(k * 5 + seed) * 0.381_966).fract();
+                    vec![r * a.cos() * b.cos(), r * a.cos() * b.sin(), r * a.sin()]
+                })
+                .collect();
+            front.push(front[4].clone());
+            let points: Vec<&[f64]> = front.iter().map(Vec::as_slice).collect();
+            let reference: Vec<f64> = (0..3)
+                .map(|j| 1.1 * points.iter().map(|p| p[j]).fold(f64::MIN, f64::max))
+                .collect();
+            let (mut plain, mut picked) = (Vec::new(), Vec::new());
+            let mut left: Vec<usize> = (0..points.len()).collect();
+            while !left.is_empty() {
+                let current = hypervolume(&picked, &reference);
+                let gains: Vec<f64> = left
+                    .iter()
+                    .map(|&i| {
+                        let mut with = picked.clone();
+                        with.push(points[i]);
+                        significant(hypervolume(&with, &reference) - current, current)
+                    })
+                    .collect();
+                let best = (0..left.len()).fold(0, |b, k| if gains[k] > gains[b] { k } else { b });
+                picked.push(points[left[best]]);
+                plain.push(left.remove(best));
+            }
+            assert_eq!(greedy_order(&points), plain, "seed {seed}");
+        }
     }
 
     #[test]
