@@ -322,20 +322,25 @@ trials = 10
 fn a_two_objective_function_defaults_to_minimizing_both_of_its_metrics() {
     let text = "[objective]\nfunction = \"branin_currin\"\n[search]\nalgorithm = \"random\"\ntrials = 5\n[search.space]\nx1 = { float = [0, 1] }\nx2 = { float = [0, 1] }\n";
     let c = StudyConfig::from_toml_str(text, "bc.toml").unwrap();
-    let metrics: Vec<&str> = c
-        .objectives
-        .goals
-        .iter()
-        .map(|g| g.metric.as_str())
-        .collect();
-    assert_eq!(metrics, ["f1", "f2"]);
+    assert_eq!(minimized_metrics(&c), ["f1", "f2"]);
+    assert!(c.objectives.constraints.is_empty());
+}
+
+/// The goals' metrics, after checking that every goal is minimized.
+fn minimized_metrics(c: &StudyConfig) -> Vec<&str> {
     assert!(
         c.objectives
             .goals
             .iter()
-            .all(|g| g.direction == Direction::Minimize)
+            .all(|g| g.direction == Direction::Minimize),
+        "{:?}",
+        c.objectives.goals
     );
-    assert!(c.objectives.constraints.is_empty());
+    c.objectives
+        .goals
+        .iter()
+        .map(|g| g.metric.as_str())
+        .collect()
 }
 
 #[test]
@@ -354,19 +359,7 @@ fn a_three_objective_function_minimizes_its_three_metrics() {
     };
     for head in ["", "[study]\nmetrics = [\"f1\", \"f2\", \"f3\"]\n"] {
         let c = StudyConfig::from_toml_str(&study(head, 6), "dtlz.toml").unwrap();
-        let metrics: Vec<&str> = c
-            .objectives
-            .goals
-            .iter()
-            .map(|g| g.metric.as_str())
-            .collect();
-        assert_eq!(metrics, ["f1", "f2", "f3"], "{head}");
-        assert!(
-            c.objectives
-                .goals
-                .iter()
-                .all(|g| g.direction == Direction::Minimize)
-        );
+        assert_eq!(minimized_metrics(&c), ["f1", "f2", "f3"], "{head}");
     }
     let err = StudyConfig::from_toml_str(&study("", 2), "dtlz.toml")
         .unwrap_err()
