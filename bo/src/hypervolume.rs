@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use crate::gp::Gp;
-use crate::special::{log_h, log_norm_cdf};
+use crate::special::{log_h, log_h_and_log_norm_cdf};
 
 mod boxes;
 
@@ -98,11 +98,11 @@ impl Edges {
             .iter()
             .map(|&z| {
                 let u = (z - mean) / sigma;
-                let log_psi = ln_sigma + log_h(u);
                 if partials {
-                    [log_psi, u, log_norm_cdf(u), log_pdf(u)]
+                    let (log_h, log_cdf) = log_h_and_log_norm_cdf(u);
+                    [ln_sigma + log_h, u, log_cdf, log_pdf(u)]
                 } else {
-                    [log_psi, u, 0.0, 0.0]
+                    [ln_sigma + log_h(u), u, 0.0, 0.0]
                 }
             })
             .collect();

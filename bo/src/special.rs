@@ -150,6 +150,17 @@ pub fn d_log_h(z: f64) -> f64 {
     }
 }
 
+/// `(ln h(z), ln Φ(z))` as [`log_h`] and [`log_norm_cdf`] give them, sharing `Φ(z)` where
+/// both need it.
+pub fn log_h_and_log_norm_cdf(z: f64) -> (f64, f64) {
+    if z > -1.0 {
+        let cdf = norm_cdf(z);
+        ((z * cdf + norm_pdf(z)).ln(), cdf.ln())
+    } else {
+        (log_h(z), log_norm_cdf(z))
+    }
+}
+
 /// `ln Φ(z)`, accurate in the lower tail (log probability of improvement).
 pub fn log_norm_cdf(z: f64) -> f64 {
     if z > -5.0 {
@@ -202,6 +213,18 @@ mod tests {
             assert_rel(erfcx(x), want, 2e-14);
         }
         assert_eq!(erfcx(-30.0), f64::INFINITY);
+    }
+
+    #[test]
+    fn the_fused_log_h_and_log_cdf_are_the_separate_ones() {
+        for i in 0..2000 {
+            let z = -60.0 + f64::from(i) * 0.04;
+            assert_eq!(
+                log_h_and_log_norm_cdf(z),
+                (log_h(z), log_norm_cdf(z)),
+                "{z}"
+            );
+        }
     }
 
     #[test]
