@@ -164,7 +164,8 @@ impl HypervolumeImprovement {
             if let Some(boxes) = boxes::nondominated_boxes(&kept, reference, MAX_BOXES) {
                 break boxes;
             }
-            // A single point gives at most one box per objective.
+            // Too many boxes: keep an even three quarters of the front and try again (this
+            // ends: one member gives at most one box per objective).
             let keep = kept.len() * 3 / 4;
             kept = (0..keep)
                 .map(|k| kept[k * kept.len() / keep].clone())
