@@ -111,24 +111,30 @@ pub fn greedy_order_2d(points: &[[f64; 2]], reference: [f64; 2]) -> Vec<usize> {
 }
 
 /// A reference point a little beyond the worst of `points` in each objective (MOTPE's
-/// choice: the worst value times 1.1, away from zero), so that every point of a front
-/// contributes.
-pub fn reference_beyond(points: &[[f64; 2]]) -> [f64; 2] {
-    let mut worst = [f64::NEG_INFINITY; 2];
+/// choice: the worst value plus a tenth of its magnitude, away from zero; 1 where the worst
+/// is not finite), so that every point of a front contributes.
+///
+/// # Panics
+/// If `points` is empty.
+pub fn reference_beyond<P: AsRef<[f64]>>(points: &[P]) -> Vec<f64> {
+    let mut worst = vec![f64::NEG_INFINITY; points[0].as_ref().len()];
     for p in points {
-        for (w, &v) in worst.iter_mut().zip(p) {
+        for (w, &v) in worst.iter_mut().zip(p.as_ref()) {
             *w = w.max(v);
         }
     }
-    worst.map(|w| {
-        if !w.is_finite() {
-            1.0
-        } else if w == 0.0 {
-            1e-12
-        } else {
-            w + 0.1 * w.abs()
-        }
-    })
+    worst
+        .into_iter()
+        .map(|w| {
+            if !w.is_finite() {
+                1.0
+            } else if w == 0.0 {
+                1e-12
+            } else {
+                w + 0.1 * w.abs()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -289,6 +295,16 @@ mod tests {
         ]);
         assert!((hypervolume(&more, &reference) - base).abs() < 1e-12);
         assert!((base - inclusion_exclusion(&front, &reference)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_reference_lies_a_tenth_beyond_the_worst_value_of_each_objective() {
+        let points = [
+            vec![2.0, -4.0, 0.0, f64::NEG_INFINITY],
+            vec![-1.0, -10.0, 0.0, f64::NEG_INFINITY],
+        ];
+        assert_eq!(reference_beyond(&points), vec![2.2, -3.6, 1e-12, 1.0]);
+        assert_eq!(reference_beyond(&[[3.0, f64::INFINITY]]), vec![3.3, 1.0]);
     }
 
     #[test]

@@ -56,7 +56,8 @@ fn front_order(members: &[usize], losses: &[Vec<f64>]) -> Vec<usize> {
             .iter()
             .map(|&i| [losses[i][0], losses[i][1]])
             .collect();
-        return greedy_order_2d(&points, reference_beyond(&points));
+        let reference = reference_beyond(&points);
+        return greedy_order_2d(&points, [reference[0], reference[1]]);
     }
     let front: Vec<&[f64]> = members.iter().map(|&i| losses[i].as_slice()).collect();
     if members.len() <= MAX_LAZY_GREEDY_FRONT {
@@ -74,17 +75,7 @@ fn front_order(members: &[usize], losses: &[Vec<f64>]) -> Vec<usize> {
 /// Lazily: a point's gain only shrinks as others are picked, so a stale gain is an upper
 /// bound, and only the point on top is re-measured until its fresh gain stays on top.
 fn greedy_order(front: &[&[f64]]) -> Vec<usize> {
-    let m = front[0].len();
-    let reference: Vec<f64> = (0..m)
-        .map(|j| {
-            let worst = front.iter().map(|p| p[j]).fold(f64::NEG_INFINITY, f64::max);
-            if worst == 0.0 {
-                1e-12
-            } else {
-                worst + 0.1 * worst.abs()
-            }
-        })
-        .collect();
+    let reference = reference_beyond(front);
     let mut picked: Vec<&[f64]> = Vec::with_capacity(front.len());
     let mut order = Vec::with_capacity(front.len());
     let mut current = 0.0;
