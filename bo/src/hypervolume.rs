@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use crate::gp::Gp;
-use crate::special::{log_h, log_h_and_log_norm_cdf};
+use crate::special::{h_cdf_pdf, log_h, log_h_and_log_norm_cdf};
 
 mod boxes;
 
@@ -52,6 +52,11 @@ pub struct LogEhvi {
 /// A span's key while the edges are collected: the lower edge's index (`None`: −∞) and the
 /// upper edge's.
 type SpanKey = (Option<usize>, usize);
+
+/// Below this, a point's sum of box terms in linear space (in units of `Π σ_j`) is redone
+/// in log space: far enough above the smallest normal number that no term made of a
+/// subnormal factor can matter.
+const LINEAR_FLOOR: f64 = 1e-250;
 
 /// One objective's share of the boxes: the distinct edges and the distinct pairs of them.
 #[derive(Debug, Clone, Default)]
@@ -89,9 +94,30 @@ impl Edges {
         i
     }
 
-    /// Per span: `ln(ψ(hi) − ψ(lo))` and that log's partials in `μ` and `σ²` (when
-    /// `partials`; `−∞` and zeros for a span empty at this precision).
-    fn log_factors(&self, mean: f64, sigma: f64, partials: bool) -> Vec<[f64; 3]> {
+    /// Appends to `out`, per span, the differences across it of `h`, `Φ` and `φ` at the
+    /// standardized edges: `ψ(hi) − ψ(lo) = σ·Δh`, whose partial in `μ` is `−ΔΦ` and in
+    /// `σ²` is `Δφ/(2σ)`. `at` is working memory.
+    fn linear_factors(
+        &self,
+        mean: f64,
+        sigma: f64,
+        at: &mut Vec<[f64; 3]>,
+        out: &mut Vec<[f64; 3]>,
+    ) {
+        at.clear();
+        at.extend(self.at.iter().map(|&z| h_cdf_pdf((z - mean) / sigma)));
+        out.extend(self.spans.iter().map(|&(lo, hi)| {
+            let hi = at[hi];
+            match lo.map(|k| at[k]) {
+                None => hi,
+                Some(lo) => [(hi[0] - lo[0]).max(0.0), hi[1] - lo[1], hi[2] - lo[2]],
+            }
+        }));
+    }
+
+    /// Appends to `out`, per span, `ln(ψ(hi) − ψ(lo))` and that log's partials in `μ` and
+    /// `σ²` (when `partials`; `−∞` and zeros for a span empty at this precision).
+    fn log_factors(&self, mean: f64, sigma: f64, partials: bool, out: &mut Vec<[f64; 3]>) {
         let ln_sigma = sigma.ln();
         let edges: Vec<[f64; 4]> = self
             .at
@@ -107,34 +133,42 @@ impl Edges {
             })
             .collect();
         let share = |log_num: f64, log_of: f64| (log_num - log_of).exp();
-        self.spans
-            .iter()
-            .map(|&(lo, hi)| {
-                let hi = &edges[hi];
-                match lo.map(|k| &edges[k]) {
-                    None if partials => [
-                        hi[0],
-                        -share(hi[2], hi[0]),
-                        share(hi[3], hi[0]) / (2.0 * sigma),
-                    ],
-                    None => [hi[0], 0.0, 0.0],
-                    Some(lo) if lo[0] >= hi[0] => [f64::NEG_INFINITY, 0.0, 0.0],
-                    Some(lo) => {
-                        let w = hi[0] + (-(lo[0] - hi[0]).exp_m1()).ln();
-                        if partials {
-                            [
-                                w,
-                                share(lo[2], w) - share(hi[2], w),
-                                (share(hi[3], w) - share(lo[3], w)) / (2.0 * sigma),
-                            ]
-                        } else {
-                            [w, 0.0, 0.0]
-                        }
+        out.extend(self.spans.iter().map(|&(lo, hi)| {
+            let hi = &edges[hi];
+            match lo.map(|k| &edges[k]) {
+                None if partials => [
+                    hi[0],
+                    -share(hi[2], hi[0]),
+                    share(hi[3], hi[0]) / (2.0 * sigma),
+                ],
+                None => [hi[0], 0.0, 0.0],
+                Some(lo) if lo[0] >= hi[0] => [f64::NEG_INFINITY, 0.0, 0.0],
+                Some(lo) => {
+                    let w = hi[0] + (-(lo[0] - hi[0]).exp_m1()).ln();
+                    if partials {
+                        [
+                            w,
+                            share(lo[2], w) - share(hi[2], w),
+                            (share(hi[3], w) - share(lo[3], w)) / (2.0 * sigma),
+                        ]
+                    } else {
+                        [w, 0.0, 0.0]
                     }
                 }
-            })
-            .collect()
+            }
+        }));
     }
+}
+
+/// Working memory of an evaluation, reused from point to point.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// One objective's edges.
+    edges: Vec<[f64; 3]>,
+    /// Every objective's span factors, objective after objective.
+    factors: Vec<[f64; 3]>,
+    /// One term per box.
+    terms: Vec<f64>,
 }
 
 /// The expected improvement of a front's hypervolume at new points, read from one GP per
@@ -144,7 +178,8 @@ pub struct HypervolumeImprovement {
     objectives: Vec<Gp>,
     /// Per objective, the boxes' edges.
     edges: Vec<Edges>,
-    /// Per box, its span's index in each objective's `edges`, box-major.
+    /// Per box, its span in each objective, box-major, as an index into all objectives'
+    /// spans one after another.
     boxes: Vec<usize>,
 }
 
@@ -173,16 +208,29 @@ impl HypervolumeImprovement {
         };
         let m = reference.len();
         let mut edges = vec![Edges::default(); m];
-        let mut indices = Vec::with_capacity(boxes.len() * m);
+        let mut local = Vec::with_capacity(boxes.len() * m);
         for b in &boxes {
             for (e, &span) in edges.iter_mut().zip(b) {
-                indices.push(e.span(span));
+                local.push(e.span(span));
             }
         }
+        let offsets: Vec<usize> = edges
+            .iter()
+            .scan(0, |next, e| {
+                let first = *next;
+                *next += e.spans.len();
+                Some(first)
+            })
+            .collect();
+        let boxes = local
+            .iter()
+            .enumerate()
+            .map(|(k, &span)| offsets[k % m] + span)
+            .collect();
         Self {
             objectives,
             edges,
-            boxes: indices,
+            boxes,
         }
     }
 
@@ -195,41 +243,141 @@ impl HypervolumeImprovement {
     /// partial derivatives when `partials` (else they are 0).
     pub fn log_value(&self, mean: &[f64], variance: &[f64], partials: bool) -> LogEhvi {
         let m = self.edges.len();
-        let sigma: Vec<f64> = variance
-            .iter()
-            .map(|v| (v + VARIANCE_FLOOR).sqrt())
-            .collect();
-        let factors: Vec<Vec<[f64; 3]>> = (0..m)
-            .map(|j| self.edges[j].log_factors(mean[j], sigma[j], partials))
-            .collect();
-        let terms: Vec<f64> = self
-            .boxes
-            .chunks(m)
-            .map(|spans| spans.iter().zip(&factors).map(|(&s, f)| f[s][0]).sum())
-            .collect();
-        let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mut out = LogEhvi {
-            value: f64::NEG_INFINITY,
+            value: 0.0,
             dmean: vec![0.0; m],
             dvariance: vec![0.0; m],
         };
+        out.value = self.log_value_into(
+            mean,
+            variance,
+            partials,
+            &mut Scratch::default(),
+            &mut out.dmean,
+            &mut out.dvariance,
+        );
+        out
+    }
+
+    /// [`HypervolumeImprovement::log_value`] with working memory `s` and the partials
+    /// written into `dmean` and `dvariance`: in linear space, and in log space where the
+    /// point is so far from the front that the linear terms would underflow.
+    fn log_value_into(
+        &self,
+        mean: &[f64],
+        variance: &[f64],
+        partials: bool,
+        s: &mut Scratch,
+        dmean: &mut [f64],
+        dvariance: &mut [f64],
+    ) -> f64 {
+        dmean.fill(0.0);
+        dvariance.fill(0.0);
+        if let Some(value) = self.linear_log_value(mean, variance, partials, s, dmean, dvariance) {
+            return value;
+        }
+        dmean.fill(0.0);
+        dvariance.fill(0.0);
+        self.log_space_log_value(mean, variance, partials, s, dmean, dvariance)
+    }
+
+    /// `ln EHVI = Σ_j ln σ_j + ln Σ_boxes Π_j (h(u_hi) − h(u_lo))`, summed in linear space;
+    /// `None` when the sum is below [`LINEAR_FLOOR`] or not finite.
+    fn linear_log_value(
+        &self,
+        mean: &[f64],
+        variance: &[f64],
+        partials: bool,
+        s: &mut Scratch,
+        dmean: &mut [f64],
+        dvariance: &mut [f64],
+    ) -> Option<f64> {
+        let m = self.edges.len();
+        let Scratch {
+            edges,
+            factors,
+            terms,
+        } = s;
+        factors.clear();
+        let mut log_scale = 0.0;
+        for (j, e) in self.edges.iter().enumerate() {
+            let sigma = (variance[j] + VARIANCE_FLOOR).sqrt();
+            log_scale += sigma.ln();
+            e.linear_factors(mean[j], sigma, edges, factors);
+        }
+        terms.clear();
+        terms.extend(
+            self.boxes
+                .chunks(m)
+                .map(|spans| spans.iter().map(|&k| factors[k][0]).product::<f64>()),
+        );
+        let total: f64 = terms.iter().sum();
+        if !(total > LINEAR_FLOOR && total.is_finite()) {
+            return None;
+        }
+        if partials {
+            for spans in self.boxes.chunks(m) {
+                for (j, &k) in spans.iter().enumerate() {
+                    let others: f64 = spans
+                        .iter()
+                        .enumerate()
+                        .filter(|&(i, _)| i != j)
+                        .map(|(_, &i)| factors[i][0])
+                        .product();
+                    dmean[j] -= others * factors[k][1];
+                    dvariance[j] += others * factors[k][2];
+                }
+            }
+            for j in 0..m {
+                let var = variance[j] + VARIANCE_FLOOR;
+                dmean[j] /= var.sqrt() * total;
+                dvariance[j] /= 2.0 * var * total;
+            }
+        }
+        Some(log_scale + total.ln())
+    }
+
+    /// The log-EHVI summed in log space (finite wherever one box is not empty at this
+    /// precision).
+    fn log_space_log_value(
+        &self,
+        mean: &[f64],
+        variance: &[f64],
+        partials: bool,
+        s: &mut Scratch,
+        dmean: &mut [f64],
+        dvariance: &mut [f64],
+    ) -> f64 {
+        let m = self.edges.len();
+        let Scratch { factors, terms, .. } = s;
+        factors.clear();
+        for (j, e) in self.edges.iter().enumerate() {
+            let sigma = (variance[j] + VARIANCE_FLOOR).sqrt();
+            e.log_factors(mean[j], sigma, partials, factors);
+        }
+        terms.clear();
+        terms.extend(
+            self.boxes
+                .chunks(m)
+                .map(|spans| spans.iter().map(|&k| factors[k][0]).sum::<f64>()),
+        );
+        let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         if top == f64::NEG_INFINITY {
-            return out;
+            return f64::NEG_INFINITY;
         }
         let total: f64 = terms.iter().map(|t| (t - top).exp()).sum();
-        out.value = top + total.ln();
         if partials {
-            for (spans, t) in self.boxes.chunks(m).zip(&terms) {
+            for (spans, t) in self.boxes.chunks(m).zip(terms.iter()) {
                 let weight = (t - top).exp() / total;
                 if weight > 0.0 {
-                    for (j, (&s, f)) in spans.iter().zip(&factors).enumerate() {
-                        out.dmean[j] += weight * f[s][1];
-                        out.dvariance[j] += weight * f[s][2];
+                    for (j, &k) in spans.iter().enumerate() {
+                        dmean[j] += weight * factors[k][1];
+                        dvariance[j] += weight * factors[k][2];
                     }
                 }
             }
         }
-        out
+        top + total.ln()
     }
 
     /// Log-EHVI at a batch of row-major points.
@@ -240,11 +388,17 @@ impl HypervolumeImprovement {
             .map(|gp| gp.predict(points))
             .collect();
         let count = posteriors.first().map_or(0, |p| p.mean.len());
+        let m = posteriors.len();
+        let mut s = Scratch::default();
+        let (mut mean, mut variance) = (vec![0.0; m], vec![0.0; m]);
+        let (mut dmean, mut dvariance) = (vec![0.0; m], vec![0.0; m]);
         (0..count)
             .map(|i| {
-                let mean: Vec<f64> = posteriors.iter().map(|p| p.mean[i]).collect();
-                let variance: Vec<f64> = posteriors.iter().map(|p| p.variance[i]).collect();
-                self.log_value(&mean, &variance, false).value
+                for (j, p) in posteriors.iter().enumerate() {
+                    mean[j] = p.mean[i];
+                    variance[j] = p.variance[i];
+                }
+                self.log_value_into(&mean, &variance, false, &mut s, &mut dmean, &mut dvariance)
             })
             .collect()
     }
@@ -255,40 +409,45 @@ impl HypervolumeImprovement {
             grad.iter_mut().for_each(|g| *g = 0.0);
             return Vec::new();
         };
+        let m = self.objectives.len();
         let posteriors: Vec<_> = others.iter().map(|gp| gp.predict(points)).collect();
-        // The other objectives' partials, stashed per point while the first objective's
-        // pass computes every value.
-        let mut stash: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
+        let mut s = Scratch::default();
+        let (mut mean, mut variance) = (vec![0.0; m], vec![0.0; m]);
+        // Per point, every objective's partials in its mean and variance, stashed while the
+        // first objective's pass computes every value: `2m` numbers a point.
+        let mut stash: Vec<f64> = Vec::new();
+        let mut point = 0;
         let values = first.value_with_gradient(
             points,
             first.alpha(),
-            |means, variance, dmeans| {
-                let i = stash.len();
-                let mean: Vec<f64> = std::iter::once(means[0])
-                    .chain(posteriors.iter().map(|p| p.mean[i]))
-                    .collect();
-                let var: Vec<f64> = std::iter::once(variance)
-                    .chain(posteriors.iter().map(|p| p.variance[i]))
-                    .collect();
-                let v = self.log_value(&mean, &var, true);
-                dmeans[0] = v.dmean[0];
-                let dvariance = v.dvariance[0];
-                stash.push((v.dmean, v.dvariance));
-                (v.value, dvariance)
+            |means, var, dmeans| {
+                mean[0] = means[0];
+                variance[0] = var;
+                for (j, p) in posteriors.iter().enumerate() {
+                    mean[j + 1] = p.mean[point];
+                    variance[j + 1] = p.variance[point];
+                }
+                point += 1;
+                let at = stash.len();
+                stash.resize(at + 2 * m, 0.0);
+                let (dmean, dvariance) = stash[at..].split_at_mut(m);
+                let value = self.log_value_into(&mean, &variance, true, &mut s, dmean, dvariance);
+                dmeans[0] = dmean[0];
+                (value, dvariance[0])
             },
             grad,
         );
         let mut other = vec![0.0; grad.len()];
-        for (j, gp) in others.iter().enumerate() {
-            let mut i = 0;
-            gp.value_with_gradient(
+        for j in 1..m {
+            let mut at = 0;
+            self.objectives[j].value_with_gradient(
                 points,
-                gp.alpha(),
+                self.objectives[j].alpha(),
                 |_, _, dmeans| {
-                    let (dm, dv) = &stash[i];
-                    i += 1;
-                    dmeans[0] = dm[j + 1];
-                    (0.0, dv[j + 1])
+                    let partials = &stash[at..at + 2 * m];
+                    at += 2 * m;
+                    dmeans[0] = partials[j];
+                    (0.0, partials[m + j])
                 },
                 &mut other,
             );

@@ -1,4 +1,4 @@
-use rand::SeedableRng;
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::*;
@@ -214,4 +214,41 @@ fn batch_gradient_agrees(ehvi: &HypervolumeImprovement) {
             g[k]
         );
     }
+}
+
+#[test]
+fn linear_and_log_space_sums_agree_wherever_both_hold() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut compared = 0;
+    for m in [2, 3] {
+        let (ehvi, _, _) = problem(m);
+        for _ in 0..2000 {
+            let mean: Vec<f64> = (0..m).map(|_| -1.5 + 7.0 * rng.random::<f64>()).collect();
+            let variance: Vec<f64> = (0..m)
+                .map(|_| 10f64.powf(-4.0 + 4.0 * rng.random::<f64>()))
+                .collect();
+            let mut s = Scratch::default();
+            let (mut lin_dm, mut lin_dv) = (vec![0.0; m], vec![0.0; m]);
+            let Some(linear) =
+                ehvi.linear_log_value(&mean, &variance, true, &mut s, &mut lin_dm, &mut lin_dv)
+            else {
+                continue;
+            };
+            let (mut dm, mut dv) = (vec![0.0; m], vec![0.0; m]);
+            let logs = ehvi.log_space_log_value(&mean, &variance, true, &mut s, &mut dm, &mut dv);
+            assert!(
+                (linear - logs).abs() < 1e-10 * (1.0 + logs.abs()),
+                "{mean:?} {variance:?}: {linear} vs {logs}"
+            );
+            for (a, b) in lin_dm.iter().chain(&lin_dv).zip(dm.iter().chain(&dv)) {
+                assert!(
+                    (a - b).abs() < 1e-8 * (1.0 + b.abs()),
+                    "{mean:?} {variance:?}: partial {a} vs {b}"
+                );
+            }
+            compared += 1;
+        }
+    }
+    // Both outcomes occur: most points sum in linear space, the far ones do not.
+    assert!((1000..4000).contains(&compared), "{compared}");
 }
