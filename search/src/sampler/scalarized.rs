@@ -5,7 +5,8 @@
 //! - TPE becomes MOTPE: its "good" trials are the best γ(n) by constrained non-domination
 //!   rank, a front split by greedy hypervolume subset selection; infeasible trials only go
 //!   "good" when fewer than γ(n) trials are feasible.
-//! - Evolution's tournament picks the best rank, then the least crowded.
+//! - Evolution's tournament picks the best rank, then the member greedy hypervolume
+//!   selection picks first.
 //! - Bayes under [`super::ConstraintHandling::Penalty`] becomes ParEGO (by default every
 //!   objective is modelled by the engine itself, see [`super::bayes`]): per suggestion,
 //!   weights drawn from the trial's seeded RNG scalarize the normalized objectives, and

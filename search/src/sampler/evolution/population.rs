@@ -115,8 +115,9 @@ impl<'a> Population<'a> {
 /// Whether `a` beats `b` in a tournament: a completed trial beats a pruned one, a deeper
 /// pruned trial a shallower one; then the better value, then the newer trial.
 ///
-/// The one place two members are compared: a study with several objectives will rank them
-/// here by non-dominated rank and crowding distance instead.
+/// The one place two members are compared. In a study with several objectives a member's
+/// value is its score from non-dominated rank and greedy hypervolume order (see
+/// `multi::scalarize::rank_scores`), compared the same way.
 fn fitter(direction: Direction, a: &Member<'_>, b: &Member<'_>) -> bool {
     // `None` (completed) above any epoch: compare the negated depth the other way round.
     let depth = |m: &Member<'_>| m.pruned_at.map_or(u64::MAX, u64::from);
