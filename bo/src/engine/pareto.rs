@@ -36,11 +36,14 @@ pub struct ParetoHistory<'a> {
     pub pending: &'a [f64],
 }
 
-/// The reference point lies this share of the observed range beyond the worst value of
-/// each objective (on the GPs' standardized scale). Close to the worst, so the improvement
-/// is measured where the front is, not at its extremes: 0.01 against 0.1 gave BraninCurrin
-/// 1.53 against 1.57 and DTLZ2 0.065 against 0.074 (median hypervolume regret, 20 seeds).
-const REFERENCE_MARGIN: f64 = 0.01;
+/// The reference point lies this share of the front's range beyond its worst member in
+/// each objective (on the GPs' standardized scale, the range at least 1): the front's nadir
+/// pushed out a little, as BoTorch's `infer_reference_point` does (0.1 is the multiplier
+/// Ishibuchi et al. 2011 found robust). The improvement is then measured where the front
+/// is. Measured at 20 seeds (median hypervolume regret, BraninCurrin / DTLZ2): the worst
+/// of all observations plus 0.01 of their range, as before, 1.53 / 0.065; the nadir plus
+/// 0.1, 0.84 / 0.013; plus 0.05, 1.19 / 0.011 (but a worst BraninCurrin seed at 4.8).
+const REFERENCE_MARGIN: f64 = 0.1;
 
 /// The GPs of one call, one per objective, extended by beliefs as suggestions are made.
 struct ParetoModel {
@@ -174,15 +177,6 @@ impl Engine {
             .iter()
             .map(|&i| on_scale(i))
             .collect();
-        let mut reference = vec![0.0; m];
-        for (j, r) in reference.iter_mut().enumerate() {
-            let (lo, hi) = basis
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |acc, v| {
-                    (acc.0.min(v[j]), acc.1.max(v[j]))
-                });
-            *r = hi + REFERENCE_MARGIN * (hi - lo).max(1.0);
-        }
         // The feasible observations no other one dominates (the dominated ones add nothing
         // to the front's hypervolume).
         let (mut front, mut front_rows) = (Vec::new(), Vec::new());
@@ -193,6 +187,16 @@ impl Engine {
                     front_rows.push(observed[scored[k]].clone());
                 }
             }
+        }
+        let spanned = if front.is_empty() { &basis } else { &front };
+        let mut reference = vec![0.0; m];
+        for (j, r) in reference.iter_mut().enumerate() {
+            let (lo, hi) = spanned
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |acc, v| {
+                    (acc.0.min(v[j]), acc.1.max(v[j]))
+                });
+            *r = hi + REFERENCE_MARGIN * (hi - lo).max(1.0);
         }
         let mut model = ParetoModel {
             objectives: models.into_iter().map(|model| model.gp).collect(),
