@@ -171,6 +171,29 @@ struct Scratch {
     terms: Vec<f64>,
 }
 
+/// One point's posterior in each objective and, when wanted, where its partials go.
+struct Query<'a> {
+    mean: &'a [f64],
+    variance: &'a [f64],
+    /// `∂/∂μ_j` for every objective, then `∂/∂σ²_j`.
+    partials: Option<&'a mut [f64]>,
+}
+
+impl Query<'_> {
+    /// Objective `j`'s posterior standard deviation.
+    fn sigma(&self, j: usize) -> f64 {
+        (self.variance[j] + VARIANCE_FLOOR).sqrt()
+    }
+
+    /// The partials in the means and in the variances of `m` objectives, zeroed; `None`
+    /// when they are not wanted.
+    fn partials(&mut self, m: usize) -> Option<(&mut [f64], &mut [f64])> {
+        let both = self.partials.as_deref_mut()?;
+        both.fill(0.0);
+        Some(both.split_at_mut(m))
+    }
+}
+
 /// The expected improvement of a front's hypervolume at new points, read from one GP per
 /// objective (each on the scale the front is given in).
 #[derive(Debug, Clone)]
@@ -243,55 +266,34 @@ impl HypervolumeImprovement {
     /// partial derivatives when `partials` (else they are 0).
     pub fn log_value(&self, mean: &[f64], variance: &[f64], partials: bool) -> LogEhvi {
         let m = self.edges.len();
-        let mut out = LogEhvi {
-            value: 0.0,
-            dmean: vec![0.0; m],
-            dvariance: vec![0.0; m],
-        };
-        out.value = self.log_value_into(
+        let mut both = vec![0.0; 2 * m];
+        let mut query = Query {
             mean,
             variance,
-            partials,
-            &mut Scratch::default(),
-            &mut out.dmean,
-            &mut out.dvariance,
-        );
-        out
+            partials: partials.then_some(both.as_mut_slice()),
+        };
+        let value = self.log_value_into(&mut query, &mut Scratch::default());
+        let dvariance = both.split_off(m);
+        LogEhvi {
+            value,
+            dmean: both,
+            dvariance,
+        }
     }
 
-    /// [`HypervolumeImprovement::log_value`] with working memory `s` and the partials
-    /// written into `dmean` and `dvariance`: in linear space, and in log space where the
-    /// point is so far from the front that the linear terms would underflow.
-    fn log_value_into(
-        &self,
-        mean: &[f64],
-        variance: &[f64],
-        partials: bool,
-        s: &mut Scratch,
-        dmean: &mut [f64],
-        dvariance: &mut [f64],
-    ) -> f64 {
-        dmean.fill(0.0);
-        dvariance.fill(0.0);
-        if let Some(value) = self.linear_log_value(mean, variance, partials, s, dmean, dvariance) {
+    /// [`HypervolumeImprovement::log_value`] with working memory `s`: in linear space, and
+    /// in log space where the point is so far from the front that the linear terms would
+    /// underflow.
+    fn log_value_into(&self, query: &mut Query<'_>, s: &mut Scratch) -> f64 {
+        if let Some(value) = self.linear_log_value(query, s) {
             return value;
         }
-        dmean.fill(0.0);
-        dvariance.fill(0.0);
-        self.log_space_log_value(mean, variance, partials, s, dmean, dvariance)
+        self.log_space_log_value(query, s)
     }
 
     /// `ln EHVI = Σ_j ln σ_j + ln Σ_boxes Π_j (h(u_hi) − h(u_lo))`, summed in linear space;
     /// `None` when the sum is below [`LINEAR_FLOOR`] or not finite.
-    fn linear_log_value(
-        &self,
-        mean: &[f64],
-        variance: &[f64],
-        partials: bool,
-        s: &mut Scratch,
-        dmean: &mut [f64],
-        dvariance: &mut [f64],
-    ) -> Option<f64> {
+    fn linear_log_value(&self, query: &mut Query<'_>, s: &mut Scratch) -> Option<f64> {
         let m = self.edges.len();
         let Scratch {
             edges,
@@ -301,21 +303,18 @@ impl HypervolumeImprovement {
         factors.clear();
         let mut log_scale = 0.0;
         for (j, e) in self.edges.iter().enumerate() {
-            let sigma = (variance[j] + VARIANCE_FLOOR).sqrt();
+            let sigma = query.sigma(j);
             log_scale += sigma.ln();
-            e.linear_factors(mean[j], sigma, edges, factors);
+            e.linear_factors(query.mean[j], sigma, edges, factors);
         }
-        terms.clear();
-        terms.extend(
-            self.boxes
-                .chunks(m)
-                .map(|spans| spans.iter().map(|&k| factors[k][0]).product::<f64>()),
-        );
-        let total: f64 = terms.iter().sum();
+        let total = self.sum_terms(terms, |spans| {
+            spans.iter().map(|&k| factors[k][0]).product()
+        });
         if !(total > LINEAR_FLOOR && total.is_finite()) {
             return None;
         }
-        if partials {
+        let variance = query.variance;
+        if let Some((dmean, dvariance)) = query.partials(m) {
             for spans in self.boxes.chunks(m) {
                 for (j, &k) in spans.iter().enumerate() {
                     let others: f64 = spans
@@ -339,34 +338,22 @@ impl HypervolumeImprovement {
 
     /// The log-EHVI summed in log space (finite wherever one box is not empty at this
     /// precision).
-    fn log_space_log_value(
-        &self,
-        mean: &[f64],
-        variance: &[f64],
-        partials: bool,
-        s: &mut Scratch,
-        dmean: &mut [f64],
-        dvariance: &mut [f64],
-    ) -> f64 {
+    fn log_space_log_value(&self, query: &mut Query<'_>, s: &mut Scratch) -> f64 {
         let m = self.edges.len();
         let Scratch { factors, terms, .. } = s;
         factors.clear();
+        let wanted = query.partials.is_some();
         for (j, e) in self.edges.iter().enumerate() {
-            let sigma = (variance[j] + VARIANCE_FLOOR).sqrt();
-            e.log_factors(mean[j], sigma, partials, factors);
+            e.log_factors(query.mean[j], query.sigma(j), wanted, factors);
         }
-        terms.clear();
-        terms.extend(
-            self.boxes
-                .chunks(m)
-                .map(|spans| spans.iter().map(|&k| factors[k][0]).sum::<f64>()),
-        );
+        self.sum_terms(terms, |spans| spans.iter().map(|&k| factors[k][0]).sum());
         let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let partials = query.partials(m);
         if top == f64::NEG_INFINITY {
             return f64::NEG_INFINITY;
         }
         let total: f64 = terms.iter().map(|t| (t - top).exp()).sum();
-        if partials {
+        if let Some((dmean, dvariance)) = partials {
             for (spans, t) in self.boxes.chunks(m).zip(terms.iter()) {
                 let weight = (t - top).exp() / total;
                 if weight > 0.0 {
@@ -380,6 +367,13 @@ impl HypervolumeImprovement {
         top + total.ln()
     }
 
+    /// Fills `terms` with one term per box, `term(its spans)`, and returns their sum.
+    fn sum_terms(&self, terms: &mut Vec<f64>, term: impl Fn(&[usize]) -> f64) -> f64 {
+        terms.clear();
+        terms.extend(self.boxes.chunks(self.edges.len()).map(term));
+        terms.iter().sum()
+    }
+
     /// Log-EHVI at a batch of row-major points.
     pub fn evaluate(&self, points: &[f64]) -> Vec<f64> {
         let posteriors: Vec<_> = self
@@ -391,14 +385,18 @@ impl HypervolumeImprovement {
         let m = posteriors.len();
         let mut s = Scratch::default();
         let (mut mean, mut variance) = (vec![0.0; m], vec![0.0; m]);
-        let (mut dmean, mut dvariance) = (vec![0.0; m], vec![0.0; m]);
         (0..count)
             .map(|i| {
                 for (j, p) in posteriors.iter().enumerate() {
                     mean[j] = p.mean[i];
                     variance[j] = p.variance[i];
                 }
-                self.log_value_into(&mean, &variance, false, &mut s, &mut dmean, &mut dvariance)
+                let mut query = Query {
+                    mean: &mean,
+                    variance: &variance,
+                    partials: None,
+                };
+                self.log_value_into(&mut query, &mut s)
             })
             .collect()
     }
@@ -430,10 +428,14 @@ impl HypervolumeImprovement {
                 point += 1;
                 let at = stash.len();
                 stash.resize(at + 2 * m, 0.0);
-                let (dmean, dvariance) = stash[at..].split_at_mut(m);
-                let value = self.log_value_into(&mean, &variance, true, &mut s, dmean, dvariance);
-                dmeans[0] = dmean[0];
-                (value, dvariance[0])
+                let mut query = Query {
+                    mean: &mean,
+                    variance: &variance,
+                    partials: Some(&mut stash[at..]),
+                };
+                let value = self.log_value_into(&mut query, &mut s);
+                dmeans[0] = stash[at];
+                (value, stash[at + m])
             },
             grad,
         );

@@ -228,19 +228,27 @@ fn linear_and_log_space_sums_agree_wherever_both_hold() {
                 .map(|_| 10f64.powf(-4.0 + 4.0 * rng.random::<f64>()))
                 .collect();
             let mut s = Scratch::default();
-            let (mut lin_dm, mut lin_dv) = (vec![0.0; m], vec![0.0; m]);
-            let Some(linear) =
-                ehvi.linear_log_value(&mean, &variance, true, &mut s, &mut lin_dm, &mut lin_dv)
-            else {
+            let mut linear_partials = vec![0.0; 2 * m];
+            let mut query = Query {
+                mean: &mean,
+                variance: &variance,
+                partials: Some(&mut linear_partials),
+            };
+            let Some(linear) = ehvi.linear_log_value(&mut query, &mut s) else {
                 continue;
             };
-            let (mut dm, mut dv) = (vec![0.0; m], vec![0.0; m]);
-            let logs = ehvi.log_space_log_value(&mean, &variance, true, &mut s, &mut dm, &mut dv);
+            let mut partials = vec![0.0; 2 * m];
+            let mut query = Query {
+                mean: &mean,
+                variance: &variance,
+                partials: Some(&mut partials),
+            };
+            let logs = ehvi.log_space_log_value(&mut query, &mut s);
             assert!(
                 (linear - logs).abs() < 1e-10 * (1.0 + logs.abs()),
                 "{mean:?} {variance:?}: {linear} vs {logs}"
             );
-            for (a, b) in lin_dm.iter().chain(&lin_dv).zip(dm.iter().chain(&dv)) {
+            for (a, b) in linear_partials.iter().zip(&partials) {
                 assert!(
                     (a - b).abs() < 1e-8 * (1.0 + b.abs()),
                     "{mean:?} {variance:?}: partial {a} vs {b}"
