@@ -188,16 +188,7 @@ impl Engine {
                 }
             }
         }
-        let spanned = if front.is_empty() { &basis } else { &front };
-        let mut reference = vec![0.0; m];
-        for (j, r) in reference.iter_mut().enumerate() {
-            let (lo, hi) = spanned
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |acc, v| {
-                    (acc.0.min(v[j]), acc.1.max(v[j]))
-                });
-            *r = hi + REFERENCE_MARGIN * (hi - lo).max(1.0);
-        }
+        let reference = reference_point(if front.is_empty() { &basis } else { &front });
         let mut model = ParetoModel {
             objectives: models.into_iter().map(|model| model.gp).collect(),
             front,
@@ -240,6 +231,23 @@ impl Engine {
     }
 }
 
+/// The reference point beyond `points` (the front; every observation while none is
+/// feasible): their worst value in each objective plus [`REFERENCE_MARGIN`] of their range
+/// there, the range at least 1.
+fn reference_point(points: &[Vec<f64>]) -> Vec<f64> {
+    let m = points.first().map_or(0, Vec::len);
+    (0..m)
+        .map(|j| {
+            let (lo, hi) = points
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |acc, v| {
+                    (acc.0.min(v[j]), acc.1.max(v[j]))
+                });
+            hi + REFERENCE_MARGIN * (hi - lo).max(1.0)
+        })
+        .collect()
+}
+
 /// Whether each of `points` is dominated by no other (equal points do not dominate each
 /// other). In lexicographic order a point can only be dominated by one before it, so each
 /// is compared with the non-dominated ones found so far: O(n·F·m) for a front of F.
@@ -267,7 +275,17 @@ fn non_dominated(points: &[Vec<f64>]) -> Vec<bool> {
 
 #[cfg(test)]
 mod tests {
-    use super::non_dominated;
+    use super::{non_dominated, reference_point};
+
+    #[test]
+    fn the_reference_lies_a_tenth_of_the_fronts_range_beyond_its_nadir() {
+        let front = vec![vec![0.0, 3.0], vec![1.0, 1.0], vec![2.5, -1.0]];
+        let reference = reference_point(&front);
+        assert!((reference[0] - 2.75).abs() < 1e-12, "{reference:?}");
+        assert!((reference[1] - 3.4).abs() < 1e-12, "{reference:?}");
+        // A narrow range counts as 1 (one standard deviation of the observations).
+        assert_eq!(reference_point(&[vec![0.5, 0.5]]), vec![0.6, 0.6]);
+    }
 
     #[test]
     fn the_sweep_agrees_with_the_pairwise_definition() {
