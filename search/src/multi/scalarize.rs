@@ -15,7 +15,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use super::hypervolume::{greedy_order_2d, hypervolume, reference_beyond};
-use super::pareto::{constrained_ranks, non_dominated_ranks};
+use super::pareto::{constrained_ranks, on_front};
 
 /// Two-objective fronts up to this size are ordered by the exact (cubic) greedy
 /// hypervolume selection; larger ones, and fronts of three objectives or more, by its lazy
@@ -119,22 +119,15 @@ fn contribution(point: &[f64], picked: &[&[f64]], reference: &[f64]) -> f64 {
         .zip(reference)
         .map(|(v, r)| (r - v).max(0.0))
         .product();
-    let mut limited: Vec<Vec<f64>> = picked
+    let limited: Vec<Vec<f64>> = picked
         .iter()
         .map(|s| s.iter().zip(point).map(|(a, b)| a.max(*b)).collect())
         .collect();
-    limited.sort_by(|a, b| {
-        a.iter()
-            .zip(b)
-            .fold(Ordering::Equal, |o, (x, y)| o.then(x.total_cmp(y)))
-    });
-    // In lexicographic order a point can only be weakly dominated by one before it.
-    let mut kept: Vec<&[f64]> = Vec::with_capacity(limited.len());
-    for q in &limited {
-        if !kept.iter().any(|k| k.iter().zip(q).all(|(a, b)| a <= b)) {
-            kept.push(q);
-        }
-    }
+    let kept: Vec<&Vec<f64>> = limited
+        .iter()
+        .zip(on_front(&limited))
+        .filter_map(|(q, on)| on.then_some(q))
+        .collect();
     own - hypervolume(&kept, reference)
 }
 
@@ -229,9 +222,8 @@ fn parego_scores_over(losses: &[Vec<f64>], basis: &[usize], weights: &[f64]) -> 
     let points: Vec<Vec<f64>> = basis.iter().map(|&i| losses[i].clone()).collect();
     let front: Vec<&Vec<f64>> = points
         .iter()
-        .zip(non_dominated_ranks(&points))
-        .filter(|&(_, rank)| rank == 0)
-        .map(|(p, _)| p)
+        .zip(on_front(&points))
+        .filter_map(|(p, on)| on.then_some(p))
         .collect();
     let (mut low, mut high) = (vec![0.0; m], vec![0.0; m]);
     for j in 0..m {
