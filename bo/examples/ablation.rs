@@ -2,7 +2,9 @@
 //! benchmark itself: that is `search/benches/samplers.rs`). Median regret at
 //! half and full budget over the seeds, engine called directly on the unit cube.
 //!
-//! `cargo run --release -p hypersearch-bo --example ablation -- [SEEDS] [FUNCTION]` with
+//! `cargo run --release -p hypersearch-bo --example ablation -- [SEEDS] [FUNCTION,...]`
+//! (branin, hartmann6, ackley5 and rosenbrock4 unless named; levy4, rastrigin3 and
+//! styblinski_tang5 only when named) with
 //! `WARP=0|1|select` (output warping off / always / selected by evidence), `ACQ=ei|hedge`,
 //! `TR=0|1|2` (trust region off / always / alternate), `LOCAL=0|1`, `INIT=n`, `DIAG=1`, `TRACE=1` (best
 //! regret every 10 evaluations), `LIAR=best|kb|fantS`, `TAKEOVER=0|1`
@@ -12,7 +14,8 @@
 //! finishing first, as in the benchmark's parallel mode), `EXPLOIT_CAP=k` (with q in flight,
 //! the posterior-mean step every max(EXPLOIT, min(q, k))), `TR_Q=0|1` (the trust region's
 //! failure limit grows with the points in flight), `BATCH_KAPPA=k|off` (with points in
-//! flight, LCB with this κ instead of log-EI; off: log-EI), `LIAR=mean` (unclipped kriging believer).
+//! flight, LCB with this κ instead of log-EI; off: log-EI), `LIAR=mean` (unclipped kriging believer),
+//! `LOCAL_SCALE=0|1` (the local fit in cube units / in units of the neighbourhood's extent).
 
 #![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
 use hypersearch_bo::{Column, Engine, History, Settings};
@@ -43,6 +46,15 @@ fn ackley(u: &[f64]) -> f64 {
 fn rosenbrock(u: &[f64]) -> f64 {
     on_box("rosenbrock", &[(-5.0, 10.0); 4], u)
 }
+fn levy4(u: &[f64]) -> f64 {
+    on_box("levy", &[(-10.0, 10.0); 4], u)
+}
+fn rastrigin3(u: &[f64]) -> f64 {
+    on_box("rastrigin", &[(-5.12, 5.12); 3], u)
+}
+fn styblinski_tang5(u: &[f64]) -> f64 {
+    on_box("styblinski_tang", &[(-5.0, 5.0); 5], u)
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -53,7 +65,18 @@ fn main() {
         ("hartmann6", hartmann6, 6, 100, -3.322368011391339),
         ("ackley5", ackley, 5, 100, 0.0),
         ("rosenbrock4", rosenbrock, 4, 100, 0.0),
+        ("levy4", levy4, 4, 100, 0.0),
+        ("rastrigin3", rastrigin3, 3, 100, 0.0),
+        (
+            "styblinski_tang5",
+            styblinski_tang5,
+            5,
+            100,
+            -39.166_165_703_771_41 * 5.0,
+        ),
     ];
+    // The validation functions run only when named.
+    let validation = ["levy4", "rastrigin3", "styblinski_tang5"];
     let warp = match std::env::var("WARP").as_deref() {
         Ok("0") => hypersearch_bo::OutputWarping::Off,
         Ok("1") => hypersearch_bo::OutputWarping::Always,
@@ -86,7 +109,8 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
     for (name, f, d, budget, fmin) in funcs {
-        if only.as_deref().is_some_and(|o| o != name) {
+        let named = only.as_deref().map(|o| o.split(',').any(|n| n == name));
+        if named == Some(false) || (named.is_none() && validation.contains(&name)) {
             continue;
         }
         let mut finals = vec![];
@@ -132,6 +156,9 @@ fn main() {
                     Err(_) => Settings::default().batch_lcb_kappa,
                 },
                 local_model: std::env::var("LOCAL").map(|v| v != "0").unwrap_or(true),
+                local_model_scaled: std::env::var("LOCAL_SCALE")
+                    .map(|v| v != "0")
+                    .unwrap_or(true),
                 ..Settings::default()
             };
             let mut engine = Engine::new(vec![Column::Continuous; d], settings).unwrap();

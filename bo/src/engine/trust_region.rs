@@ -130,13 +130,57 @@ impl Engine {
             let params = crate::gp::fit::params_from_raw(raw, self.settings.fit.noise_floor);
             return Some((Gp::new(inputs, y.clone(), params)?, y));
         }
-        let warm = self.warm.get(self.last).cloned();
-        let fitted = fit(&inputs, &y, warm.as_deref(), &settings, rng);
+        let scales = if self.settings.local_model_scaled {
+            self.neighbourhood_scales(&inputs)
+        } else {
+            vec![1.0; d]
+        };
+        let scaled = Inputs::new(
+            inputs
+                .rows()
+                .chunks(d)
+                .flat_map(|row| row.iter().zip(&scales).map(|(x, s)| x / s))
+                .collect(),
+            self.columns.categorical_mask().to_vec(),
+        );
+        let warm = self
+            .warm
+            .get(self.last)
+            .map(|raw| rescaled_raw(raw, &scales, 1.0));
+        let fitted = fit(&scaled, &y, warm.as_deref(), &settings, rng);
         if !fitted.objective.is_finite() {
             return None;
         }
-        self.warm_local = Some(fitted.raw.clone());
-        Some((Gp::new(inputs, y.clone(), fitted.params)?, y))
+        let raw = rescaled_raw(&fitted.raw, &scales, -1.0);
+        let params = crate::gp::fit::params_from_raw(&raw, self.settings.fit.noise_floor);
+        self.warm_local = Some(raw);
+        Some((Gp::new(inputs, y.clone(), params)?, y))
+    }
+
+    /// Per column, the extent of the local model's neighbourhood (1 for categorical columns
+    /// and for columns the neighbourhood does not vary in): the local fit measures its
+    /// inputs in these units, so the length-scale prior, made for the unit cube, speaks of
+    /// the neighbourhood's size instead. In cube units it would call any length scale
+    /// below the cube's side unlikely, and a fit on points within a small region would
+    /// explain them as noise around a flat function.
+    fn neighbourhood_scales(&self, inputs: &Inputs) -> Vec<f64> {
+        let categorical = self.columns.categorical_mask();
+        (0..inputs.dims())
+            .map(|j| {
+                let column = inputs.column(j);
+                let (lo, hi) = column
+                    .iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+                        (lo.min(x), hi.max(x))
+                    });
+                let extent = hi - lo;
+                if categorical[j] || extent.is_nan() || extent <= 1e-12 {
+                    1.0
+                } else {
+                    extent
+                }
+            })
+            .collect()
     }
 
     /// Per continuous column, its length scale over the geometric mean of them (TuRBO's
@@ -171,9 +215,97 @@ impl Engine {
     }
 }
 
+/// Raw fit parameters (log inverse squared length scales first) for inputs divided by
+/// `scales` (`direction` 1) or back in the original units (`direction` −1).
+fn rescaled_raw(raw: &[f64], scales: &[f64], direction: f64) -> Vec<f64> {
+    let mut out = raw.to_vec();
+    for (r, s) in out.iter_mut().zip(scales) {
+        *r += direction * 2.0 * s.ln();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::column::Column;
+    use crate::engine::Settings;
+    use rand::{RngExt, SeedableRng};
+
+    /// A cone around `CENTRE` in every coordinate (ackley's minimum at a small scale).
+    const CENTRE: f64 = 0.503;
+    fn cone(x: &[f64]) -> f64 {
+        x.iter().map(|v| (v - CENTRE).powi(2)).sum::<f64>().sqrt()
+    }
+
+    /// The correlation between the local model's posterior mean and the cone at points
+    /// of a box of side 0.02 that the model was not fitted on, and the model's mean length
+    /// scale, with the local fit in the neighbourhood's units (`scaled`) or in cube units.
+    fn local_fit_quality(scaled: bool) -> (f64, f64) {
+        let d = 4;
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let box_point = |rng: &mut ChaCha8Rng| -> Vec<f64> {
+            (0..d).map(|_| 0.49 + 0.02 * rng.random::<f64>()).collect()
+        };
+        let rows: Vec<Vec<f64>> = (0..40).map(|_| box_point(&mut rng)).collect();
+        let values: Vec<f64> = rows.iter().map(|r| cone(r)).collect();
+        // Far points that make the neighbourhood a part of the history, as in a search.
+        let mut all_rows = rows.clone();
+        all_rows.extend((0..40).map(|_| (0..d).map(|_| rng.random::<f64>()).collect()));
+        let mut all_values = values.clone();
+        all_values.extend(all_rows[40..].iter().map(|r| 10.0 * cone(r)));
+        let settings = Settings {
+            local_model_scaled: scaled,
+            ..Settings::default()
+        };
+        let mut engine = Engine::new(vec![Column::Continuous; d], settings).expect("valid");
+        let inputs = Inputs::new(all_rows.concat(), vec![false; d]);
+        let (_, y) = OutputTransform::with_warp(&all_values, Warp::Identity);
+        let global = Gp::new(inputs, y, engine.default_fit().params).expect("factors");
+        let (local, _) = engine
+            .local_model(
+                &global,
+                &all_rows,
+                &all_values,
+                &all_values,
+                Warp::Identity,
+                0.02,
+                false,
+                &mut rng,
+            )
+            .expect("a local model");
+        let held_out: Vec<Vec<f64>> = (0..200).map(|_| box_point(&mut rng)).collect();
+        let truth: Vec<f64> = held_out.iter().map(|r| cone(r)).collect();
+        let mean = local.predict(&held_out.concat()).mean;
+        let lam = &local.params().inverse_squared_lengthscales;
+        let length = lam.iter().map(|l| 1.0 / l.sqrt()).sum::<f64>() / d as f64;
+        (correlation(&mean, &truth), length)
+    }
+
+    fn correlation(a: &[f64], b: &[f64]) -> f64 {
+        let n = a.len() as f64;
+        let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+        let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+        let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+        let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+        cov / (va * vb).sqrt()
+    }
+
+    #[test]
+    fn the_local_fit_models_a_small_neighbourhood_in_its_own_units() {
+        let (scaled, scaled_length) = local_fit_quality(true);
+        let (cube, cube_length) = local_fit_quality(false);
+        assert!(
+            scaled > 0.9,
+            "scaled fit: correlation {scaled}, length {scaled_length}"
+        );
+        // In cube units the prior keeps the length scales near the cube's side: the fit
+        // explains the neighbourhood as noise around a flat function.
+        assert!(
+            cube < 0.8 && cube_length > 10.0 * scaled_length,
+            "cube-unit fit: correlation {cube}, length {cube_length} (scaled: {scaled}, {scaled_length})"
+        );
+    }
 
     #[test]
     fn trust_region_shrinks_on_failures_and_grows_on_successes() {
