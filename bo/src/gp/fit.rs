@@ -19,7 +19,11 @@ const LN_2PI: f64 = 1.837_877_066_409_345_5;
 /// How hyperparameters are fitted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FitSettings {
-    /// Smallest noise variance (on standardized outputs).
+    /// Smallest noise variance (on standardized outputs). It bounds how finely a fit can
+    /// tell apart values near the best: at 1e-6 (Optuna's floor) the search stalled near
+    /// 1e-3 of the values' spread, at 1e-8 the sampler benchmark's medians fell from
+    /// 6.4e-7 to 5.4e-8 on branin and from 6.2e-7 to 8.0e-8 on `mixed_schedule`; a kernel
+    /// matrix that does not factor gets jitter.
     pub noise_floor: f64,
     /// Starts drawn from the priors in addition to the warm start and the defaults, used
     /// while fewer than [`FitSettings::restart_below`] points are observed.
@@ -35,7 +39,7 @@ pub struct FitSettings {
 impl Default for FitSettings {
     fn default() -> Self {
         Self {
-            noise_floor: 1e-6,
+            noise_floor: 1e-8,
             random_restarts: 2,
             restart_below: 50,
             max_iterations: 200,
