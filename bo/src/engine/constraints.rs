@@ -124,11 +124,7 @@ fn bits(point: &[f64]) -> Vec<u64> {
 /// Rank keys: feasible values as they are, infeasible ones beyond the worst value by the
 /// spread of the values times `0.1 +` their share of the largest violation.
 fn rank_keys(values: &[f64], violations: &[f64]) -> Vec<f64> {
-    let (lo, hi) = values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
+    let (lo, hi) = super::observations::min_max(values.iter().copied());
     let spread = if hi > lo { hi - lo } else { 1.0 };
     let worst = violations.iter().copied().fold(0.0, f64::max);
     values

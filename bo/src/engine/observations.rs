@@ -28,6 +28,15 @@ pub(super) fn global_subset(rows: &[Vec<f64>], values: &[f64]) -> (Vec<Vec<f64>>
     )
 }
 
+/// The smallest and the largest of `values` (`(+inf, -inf)` when there are none).
+pub(super) fn min_max(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
+    values
+        .into_iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        })
+}
+
 /// The rows and values a model can use, and the index of each among the rows given.
 pub(super) struct Usable {
     /// The rows kept.
@@ -41,10 +50,7 @@ pub(super) struct Usable {
 /// Rows and values with NaN values dropped and ±inf clipped to the finite range (all
 /// non-finite values dropped if none is finite).
 pub(super) fn usable(rows: &[Vec<f64>], values: &[f64]) -> Usable {
-    let finite = values.iter().copied().filter(|v| v.is_finite());
-    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
+    let (lo, hi) = min_max(values.iter().copied().filter(|v| v.is_finite()));
     let mut out = Usable {
         rows: Vec::new(),
         values: Vec::new(),

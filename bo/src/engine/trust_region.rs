@@ -3,6 +3,7 @@
 
 use rand_chacha::ChaCha8Rng;
 
+use super::observations::min_max;
 use super::{Engine, GLOBAL_POINTS, LOCAL_POINTS, Model};
 use crate::gp::{FitSettings, Gp, fit};
 use crate::kernel::Inputs;
@@ -131,7 +132,7 @@ impl Engine {
             return Some((Gp::new(inputs, y.clone(), params)?, y));
         }
         let scales = if self.settings.local_model_scaled {
-            self.neighbourhood_scales(&inputs)
+            neighbourhood_scales(&inputs)
         } else {
             vec![1.0; d]
         };
@@ -155,32 +156,6 @@ impl Engine {
         let params = crate::gp::fit::params_from_raw(&raw, self.settings.fit.noise_floor);
         self.warm_local = Some(raw);
         Some((Gp::new(inputs, y.clone(), params)?, y))
-    }
-
-    /// Per column, the extent of the local model's neighbourhood (1 for categorical columns
-    /// and for columns the neighbourhood does not vary in): the local fit measures its
-    /// inputs in these units, so the length-scale prior, made for the unit cube, speaks of
-    /// the neighbourhood's size instead. In cube units it would call any length scale
-    /// below the cube's side unlikely, and a fit on points within a small region would
-    /// explain them as noise around a flat function.
-    fn neighbourhood_scales(&self, inputs: &Inputs) -> Vec<f64> {
-        let categorical = self.columns.categorical_mask();
-        (0..inputs.dims())
-            .map(|j| {
-                let column = inputs.column(j);
-                let (lo, hi) = column
-                    .iter()
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
-                        (lo.min(x), hi.max(x))
-                    });
-                let extent = hi - lo;
-                if categorical[j] || extent.is_nan() || extent <= 1e-12 {
-                    1.0
-                } else {
-                    extent
-                }
-            })
-            .collect()
     }
 
     /// Per continuous column, its length scale over the geometric mean of them (TuRBO's
@@ -213,6 +188,26 @@ impl Engine {
         }
         region
     }
+}
+
+/// Per column, the extent of the local model's neighbourhood `inputs` (1 for categorical
+/// columns and for columns the neighbourhood does not vary in): the local fit measures its
+/// inputs in these units, so the length-scale prior, made for the unit cube, speaks of the
+/// neighbourhood's size instead. In cube units it would call any length scale below the
+/// cube's side unlikely, and a fit on points within a small region would explain them as
+/// noise around a flat function.
+fn neighbourhood_scales(inputs: &Inputs) -> Vec<f64> {
+    (0..inputs.dims())
+        .map(|j| {
+            let (lo, hi) = min_max(inputs.column(j).iter().copied());
+            let extent = hi - lo;
+            if inputs.categorical()[j] || extent.is_nan() || extent <= 1e-12 {
+                1.0
+            } else {
+                extent
+            }
+        })
+        .collect()
 }
 
 /// Raw fit parameters (log inverse squared length scales first) for inputs divided by
