@@ -7,7 +7,7 @@
 //! styblinski_tang5 only when named) with
 //! `WARP=0|1|select` (output warping off / always / selected by evidence), `ACQ=ei|hedge`,
 //! `TR=0|1|2` (trust region off / always / alternate), `LOCAL=0|1`, `INIT=n`, `DIAG=1`, `TRACE=1` (best
-//! regret every 10 evaluations), `LIAR=best|kb|fantS`, `TAKEOVER=0|1`
+//! regret every 10 evaluations), `LIAR=best|kb|mean|believed|fantS`, `TAKEOVER=0|1`
 //! (pending points count towards the initial design), `EXPLOIT=k` (every k-th point
 //! minimizes the posterior mean; 0: never), `LOCAL_PER_DIM=k`, `LOCAL_FRACTION=f` (the
 //! local model's neighbourhood), `TR_MIN_SIDE=s` (trust-region restart threshold), `PENDING=q` (q trials running at a time, the oldest
@@ -99,6 +99,7 @@ fn main() {
         Ok("best") => hypersearch_bo::Liar::Best,
         Ok("kb") => hypersearch_bo::Liar::KrigingBeliever,
         Ok("mean") => hypersearch_bo::Liar::Mean,
+        Ok("believed") => hypersearch_bo::Liar::Believed,
         Ok(v) if v.starts_with("fant") => {
             hypersearch_bo::Liar::Fantasies(v[4..].parse().unwrap_or(16))
         }

@@ -1,8 +1,9 @@
 //! The engine: from encoded history to the next point(s). Observations go through output
 //! warping, the GP hyperparameters are refitted (warm-started from the previous call),
-//! pending points join the posterior as lies (with points in flight, the lower confidence
-//! bound replaces log-EI: the lies remove the uncertainty at the pending points, so the
-//! next one goes elsewhere), and the acquisition maximizer's best
+//! pending points join the posterior as lies (each its posterior mean; the one expected to
+//! improve most becomes the incumbent, see [`Liar::Believed`]; with points in flight, the
+//! lower confidence bound replaces log-EI: the lies remove the uncertainty at the pending
+//! points, so the next one goes elsewhere), and the acquisition maximizer's best
 //! point that repeats nothing already observed or pending is returned. Before enough
 //! observations exist, points come from a scrambled Sobol design.
 //!
@@ -87,10 +88,14 @@ struct Model {
     base: Gp,
     /// Pending points in the order `gp` was extended by them, row-major.
     pending: Vec<f64>,
+    /// The incumbent's value: the best observation's, or a believed lie's (see
+    /// [`Liar::Believed`]).
     best: f64,
     /// Number of observations (for the LCB's κ schedule).
     observations: usize,
+    /// The trust region's centre: the best observation, or the pending point believed best.
     incumbent: Vec<f64>,
+    /// The best observed value (what clipped lies are clipped at).
     lie: f64,
     /// Side length of the trust region (in units of the weighted cube).
     region_side: f64,
@@ -432,11 +437,13 @@ impl Engine {
         let rows: Vec<Vec<f64>> = (0..gp.len()).map(|i| gp.inputs().row(i).to_vec()).collect();
         let best_index = constraints::incumbent(&rows, y, standing)?;
         let best = y[best_index];
+        let believed = self.believes(standing);
         let lies: Vec<f64> = match self.settings.liar {
             _ if pending.is_empty() => Vec::new(),
             Liar::Best => vec![best; pending.len()],
             Liar::Mean => gp.predict(&pending.concat()).mean,
-            Liar::KrigingBeliever | Liar::Fantasies(_) => gp
+            Liar::Believed if believed => gp.predict(&pending.concat()).mean,
+            Liar::KrigingBeliever | Liar::Believed | Liar::Fantasies(_) => gp
                 .predict(&pending.concat())
                 .mean
                 .into_iter()
@@ -444,13 +451,21 @@ impl Engine {
                 .collect(),
         };
         let extended = gp.extended(&pending.concat(), &lies)?;
+        let (mut believed_best, mut incumbent) = (best, &rows[best_index]);
+        if believed {
+            for (point, &lie) in pending.iter().zip(&lies) {
+                if lie < believed_best {
+                    (believed_best, incumbent) = (lie, point);
+                }
+            }
+        }
         Some(Model {
             gp: extended,
             base: gp,
             pending: pending.concat(),
-            best,
+            best: believed_best,
             observations: y.len(),
-            incumbent: rows[best_index].clone(),
+            incumbent: incumbent.clone(),
             region_side: side,
             lie: best,
             global: None,
@@ -563,16 +578,22 @@ impl Engine {
 
     /// Extends the model by a lie at `point` (it is pending from now on) and returns it.
     fn believe(&self, model: &mut Model, point: Vec<f64>) -> Vec<f64> {
+        let believed = self.believes(model.standing.as_ref());
         let lie = match self.settings.liar {
             Liar::Best => model.lie,
             Liar::Mean => model.gp.predict(&point).mean[0],
-            Liar::KrigingBeliever | Liar::Fantasies(_) => {
+            Liar::Believed if believed => model.gp.predict(&point).mean[0],
+            Liar::KrigingBeliever | Liar::Believed | Liar::Fantasies(_) => {
                 model.gp.predict(&point).mean[0].max(model.lie)
             }
         };
         if let Some(extended) = model.gp.extended(&point, &[lie]) {
             model.gp = extended;
             model.pending.extend_from_slice(&point);
+            if believed && lie < model.best {
+                model.best = lie;
+                model.incumbent = point.clone();
+            }
         }
         if let Some((gp, best)) = model.global.as_mut() {
             let lie = gp.predict(&point).mean[0].max(*best);
@@ -581,6 +602,14 @@ impl Engine {
             }
         }
         point
+    }
+}
+
+impl Engine {
+    /// Whether the pending points' lies are believed (see [`Liar::Believed`]): not under
+    /// constraints, where the incumbent is the best feasible observation.
+    fn believes(&self, standing: Option<&Standing>) -> bool {
+        self.settings.liar == Liar::Believed && standing.is_none()
     }
 }
 

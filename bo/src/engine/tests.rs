@@ -576,3 +576,46 @@ fn axis_steps_stop_after_one_failure_per_coordinate_since_the_last_success() {
     values.push(two_basins(&[0.75, 0.3]));
     assert!(engine.axis_steps_pay(&rows, &values));
 }
+
+/// The model of a call on a 5×5 grid of `quadratic` (its minimum (0.2, 0.3) not on the
+/// grid) with two pending points: one at the minimum, one in a bad corner.
+fn model_with_pending(liar: Liar) -> (Model, Vec<f64>, f64) {
+    let engine = Engine::new(
+        vec![Column::Continuous; 2],
+        Settings {
+            liar,
+            ..Settings::default()
+        },
+    )
+    .expect("valid");
+    let grid = [0.1, 0.35, 0.55, 0.75, 0.95];
+    let rows: Vec<Vec<f64>> = grid
+        .iter()
+        .flat_map(|&a| grid.iter().map(move |&b| vec![a, b]))
+        .collect();
+    let y: Vec<f64> = rows.iter().map(|r| quadratic(r)).collect();
+    let gp = Gp::new(
+        Inputs::new(rows.concat(), vec![false, false]),
+        y.clone(),
+        engine.default_fit().params,
+    )
+    .expect("factors");
+    let best = y.iter().copied().fold(f64::INFINITY, f64::min);
+    let best_row = rows[y.iter().position(|&v| v == best).expect("a best")].clone();
+    let pending = vec![vec![0.2, 0.3], vec![0.95, 0.9]];
+    let model = engine
+        .with_lies(gp, &y, &pending, 0.4, None)
+        .expect("a model");
+    (model, best_row, best)
+}
+
+#[test]
+fn a_believed_batch_builds_on_the_pending_point_expected_to_improve() {
+    let (believed, best_row, best) = model_with_pending(Liar::Believed);
+    assert_eq!(believed.incumbent, vec![0.2, 0.3]);
+    assert!(believed.best < best, "{} vs {best}", believed.best);
+    // The clipped lie keeps the best observation as the incumbent.
+    let (clipped, _, _) = model_with_pending(Liar::KrigingBeliever);
+    assert_eq!(clipped.incumbent, best_row);
+    assert_eq!(clipped.best, best);
+}
