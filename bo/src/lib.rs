@@ -9,7 +9,8 @@
 //! (L-BFGS-B, analytic gradients, warm start plus restarts while data are few); log expected
 //! improvement computed stably far into the tail; its maximization by 2048 Sobol candidates
 //! scored in one batch plus 10 local searches (L-BFGS-B in length-scale units alternating
-//! with discrete-column search), confined to a trust region around the incumbent whose side
+//! with discrete-column search), confined to a trust region around the incumbent (in the
+//! continuous columns and the integer ranges) whose side
 //! follows TuRBO's success/failure rule (with q points in flight, shrinking only after q
 //! failures in a row); pending points as lies through a Cholesky extension (each its
 //! posterior mean, and the one expected to improve most becomes the incumbent, so that a

@@ -193,6 +193,14 @@ pub struct Settings {
     /// The trust-region side below which the axis steps start (see [`Settings::axis_every`]).
     /// Default 0.2 (a quarter of the starting side).
     pub axis_below: f64,
+    /// Whether the trust region confines the grid columns (integers, stepped floats) as it
+    /// does the continuous ones, and the local model's neighbourhood is measured in them
+    /// too; otherwise the acquisition search ranges over every value of a grid column and
+    /// the local model is fitted on points near the incumbent in the continuous columns
+    /// only, whatever their integers. Default true: over 40 seeds (median final regret)
+    /// `mixed_mlp` 1.16e-3 → 9.6e-4, `mixed_train` 3.8e-6 → 1.3e-7, `mixed_schedule` 1.05e-7
+    /// → 3.9e-9. Spaces without a grid column are unaffected.
+    pub trust_region_integers: bool,
 }
 
 impl Default for Settings {
@@ -220,6 +228,7 @@ impl Default for Settings {
             unwarped_global_steps: true,
             axis_every: 3,
             axis_below: 0.2,
+            trust_region_integers: true,
         }
     }
 }

@@ -5,9 +5,10 @@ use rand_chacha::ChaCha8Rng;
 
 use super::observations::min_max;
 use super::{Engine, GLOBAL_POINTS, LOCAL_POINTS, Model};
+use crate::column::Column;
 use crate::gp::{FitSettings, Gp, fit};
 use crate::kernel::Inputs;
-use crate::optimize::Region;
+use crate::optimize::{EXHAUSTIVE_LIMIT, Region};
 use crate::transform::{OutputTransform, Warp};
 
 /// TuRBO's trust-region side length replayed over the observations after the initial
@@ -84,11 +85,10 @@ impl Engine {
     ) -> Option<(Gp, Vec<f64>)> {
         let best = (0..ranking.len()).min_by(|&a, &b| ranking[a].total_cmp(&ranking[b]))?;
         let weights = self.region_weights(global);
+        let cont = self.region_columns();
         let near: Vec<usize> = (0..rows.len())
             .filter(|&i| {
-                self.columns
-                    .continuous()
-                    .iter()
+                cont.iter()
                     .zip(&weights)
                     .all(|(&j, w)| (rows[i][j] - rows[best][j]).abs() <= side * w)
             })
@@ -102,7 +102,6 @@ impl Engine {
         let mut near = near;
         let crowded = rows.len() > GLOBAL_POINTS && near.len() > LOCAL_POINTS;
         if near.len() < wanted || crowded {
-            let cont = self.columns.continuous();
             let distance = |i: usize| {
                 cont.iter()
                     .zip(&weights)
@@ -158,13 +157,29 @@ impl Engine {
         Some((Gp::new(inputs, y.clone(), params)?, y))
     }
 
-    /// Per continuous column, its length scale over the geometric mean of them (TuRBO's
+    /// The columns the trust region confines: the continuous ones, and the grid ones with
+    /// more values than are searched exhaustively (integer ranges) when [`Settings::trust_region_integers`](super::Settings::trust_region_integers)
+    /// is on.
+    pub(super) fn region_columns(&self) -> Vec<usize> {
+        if self.settings.trust_region_integers {
+            (0..self.columns.len())
+                .filter(|&j| match self.columns.get(j) {
+                    Column::Continuous => true,
+                    Column::Grid(values) => values.len() > EXHAUSTIVE_LIMIT,
+                    Column::Categorical(_) => false,
+                })
+                .collect()
+        } else {
+            self.columns.continuous().to_vec()
+        }
+    }
+
+    /// Per column of the region, its length scale over the geometric mean of them (TuRBO's
     /// trust-region shape).
     fn region_weights(&self, gp: &Gp) -> Vec<f64> {
         let lam = &gp.params().inverse_squared_lengthscales;
         let log_ls: Vec<f64> = self
-            .columns
-            .continuous()
+            .region_columns()
             .iter()
             .map(|&j| -0.5 * lam[j].ln())
             .collect();
@@ -176,12 +191,13 @@ impl Engine {
     /// length scale over their geometric mean (TuRBO).
     pub(super) fn region(&self, model: &Model) -> Region {
         let d = self.columns.len();
-        let cont = self.columns.continuous();
+        let cont = self.region_columns();
         let mut region = Region::cube(d);
         if cont.is_empty() {
             return region;
         }
-        for (&j, w) in cont.iter().zip(self.region_weights(&model.gp)) {
+        let weights = self.region_weights(&model.gp);
+        for (&j, w) in cont.iter().zip(&weights) {
             let half = 0.5 * model.region_side * w;
             region.lower[j] = (model.incumbent[j] - half).max(0.0);
             region.upper[j] = (model.incumbent[j] + half).min(1.0);

@@ -10,8 +10,9 @@ use crate::lbfgsb::{Lbfgsb, Settings};
 
 use super::{Ranked, Region, SearchSettings};
 
-/// Grid columns with at most this many values are searched exhaustively.
-const EXHAUSTIVE_LIMIT: usize = 16;
+/// Grid columns with at most this many values are searched exhaustively (and left out of
+/// the trust region, like categorical columns).
+pub(crate) const EXHAUSTIVE_LIMIT: usize = 16;
 
 /// Refines every start; returns the end points with their values.
 pub fn refine(
@@ -44,7 +45,7 @@ pub fn refine(
             break;
         }
         for (i, x) in xs.iter_mut().enumerate() {
-            active[i] = active[i] && discrete_move(gp, acq, columns, x, &mut values[i]);
+            active[i] = active[i] && discrete_move(gp, acq, columns, x, &mut values[i], region);
         }
         if !active.iter().any(|&a| a) {
             break;
@@ -154,6 +155,7 @@ fn discrete_move(
     columns: &Columns,
     x: &mut [f64],
     value: &mut f64,
+    region: &Region,
 ) -> bool {
     let d = columns.len();
     let mut changed = false;
@@ -165,6 +167,14 @@ fn discrete_move(
             Column::Grid(g) if g.len() > EXHAUSTIVE_LIMIT => ladder(g, x[j]),
             _ => options,
         };
+        let (lo, hi) = (
+            columns.get(j).snap(region.lower[j]),
+            columns.get(j).snap(region.upper[j]),
+        );
+        let tried: Vec<f64> = tried
+            .into_iter()
+            .filter(|v| (lo..=hi).contains(v))
+            .collect();
         let mut batch = Vec::with_capacity(tried.len() * d);
         for &v in &tried {
             let mut p = x.to_vec();

@@ -5,6 +5,8 @@
 
 mod local;
 
+pub(crate) use local::EXHAUSTIVE_LIMIT;
+
 use rand::{Rng, RngExt};
 
 use crate::acquisition::Acquisition;
@@ -41,7 +43,8 @@ impl Default for SearchSettings {
 }
 
 /// The box the search is confined to: per-column bounds inside `[0, 1]` (a trust region
-/// around the incumbent, or the whole cube). Discrete columns are never confined.
+/// around the incumbent, or the whole cube). A grid column's bounds confine it to its values
+/// within them; categorical columns are never confined.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Region {
     /// Lower bound per column.
@@ -88,8 +91,10 @@ pub fn maximize(
     let sobol = Sobol::new(d, rng.random());
     let mut points = sobol.points(0, count, d);
     for row in points.chunks_mut(d) {
-        for &j in columns.continuous() {
-            row[j] = region.lower[j] + row[j] * (region.upper[j] - region.lower[j]);
+        for (j, u) in row.iter_mut().enumerate() {
+            if !columns.is_categorical(j) {
+                *u = region.lower[j] + *u * (region.upper[j] - region.lower[j]);
+            }
         }
         columns.snap(row);
     }
@@ -240,5 +245,49 @@ mod tests {
             assert!([0.125, 0.375, 0.625, 0.875].contains(&x[0]), "{x:?}");
             assert!([0.1, 0.3, 0.5, 0.7, 0.9].contains(&x[1]), "{x:?}");
         }
+    }
+
+    #[test]
+    fn a_grid_column_stays_within_its_bounds() {
+        let grid: Vec<f64> = (0..100).map(|k| (k as f64 + 0.5) / 100.0).collect();
+        let columns = Columns::new(vec![Column::Continuous, Column::Grid(grid)]).expect("valid");
+        // The posterior mean falls towards the grid column's top: unconfined, the search
+        // goes there.
+        let rows = vec![0.5, 0.1, 0.5, 0.5, 0.5, 0.9, 0.2, 0.3, 0.8, 0.7];
+        let y: Vec<f64> = rows.chunks(2).map(|r| -r[1]).collect();
+        let gp = Gp::new(
+            Inputs::new(rows, vec![false, false]),
+            y,
+            KernelParams {
+                inverse_squared_lengthscales: vec![4.0, 4.0],
+                signal: 1.0,
+                noise: 1e-6,
+            },
+        )
+        .expect("factors");
+        let acq = Acquisition::LogEi { best: -0.9 };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let region = Region {
+            lower: vec![0.0, 0.4],
+            upper: vec![1.0, 0.6],
+        };
+        let settings = SearchSettings::default();
+        let ranked = maximize(&gp, &acq, &columns, None, &region, &settings, &mut rng);
+        assert!(!ranked.is_empty());
+        // Up to the grid value nearest each bound.
+        let (lo, hi) = (columns.get(1).snap(0.4), columns.get(1).snap(0.6));
+        for (x, _) in &ranked {
+            assert!((lo..=hi).contains(&x[1]), "{x:?}");
+        }
+        let free = maximize(
+            &gp,
+            &acq,
+            &columns,
+            None,
+            &Region::cube(2),
+            &settings,
+            &mut rng,
+        );
+        assert!(free[0].0[1] > 0.6, "{:?}", free[0]);
     }
 }
