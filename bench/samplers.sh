@@ -7,7 +7,9 @@
 # Environment: PYTHON (default python3) needs optuna, torch and scikit-optimize;
 # HEBO_PYTHON (default /work/venv-hebo/bin/python) is a virtual environment holding HEBO
 # (`pip install --no-deps HEBO pymoo==0.6.0 gpytorch linear_operator disjoint-set` plus
-# pandas, autograd, alive_progress, matplotlib; created with --system-site-packages).
+# "numpy<1.25", scipy, scikit-learn, pandas, autograd, alive_progress, matplotlib, torch and
+# optuna (the mixed spaces are described once, as Optuna distributions); created with
+# --system-site-packages; run with OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 beside other work).
 # Set SKIP_PEERS=1 to rerun only ours against earlier peer results in OUT_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."

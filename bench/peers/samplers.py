@@ -39,7 +39,7 @@ VALIDATION = ["levy4", "rastrigin3", "styblinski_tang5", "sphere8", "levy2"]
 
 
 # mixed_mlp (search/benches/samplers/mixed_mlp.rs, the same formula): a log-scaled learning
-# rate, two integer widths, an activation and a dropout; Optuna's samplers only.
+# rate, two integer widths, an activation and a dropout; Optuna's samplers and HEBO.
 MIXED_ACTIVATIONS = {"relu": (-2.6, 0.0), "tanh": (-2.1, 0.004), "sigmoid": (-1.4, 0.012)}
 
 
@@ -316,20 +316,59 @@ def run_hebo(name, seed):
     np.random.seed(seed)
     torch.manual_seed(seed)
     dim, budget, bounds, _ = FUNCTIONS[name]
-    space = DesignSpace().parse(
-        [{"name": f"x{i}", "type": "num", "lb": lo, "ub": hi} for i, (lo, hi) in enumerate(bounds)]
-    )
+    if name in MIXED:
+        space = DesignSpace().parse(hebo_mixed_space(name))
+    else:
+        space = DesignSpace().parse(
+            [{"name": f"x{i}", "type": "num", "lb": lo, "ub": hi} for i, (lo, hi) in enumerate(bounds)]
+        )
     opt = HEBO(space, scramble_seed=seed)
     values, spent = [], 0.0
     for _ in range(budget):
         t0 = time.perf_counter()
         rec = opt.suggest(n_suggestions=1)
         spent += time.perf_counter() - t0
-        x = [float(rec[f"x{i}"].values[0]) for i in range(dim)]
-        v = evaluate(name, x)
+        if name in MIXED:
+            v = MIXED[name](hebo_mixed_params(space, rec))
+        else:
+            x = [float(rec[f"x{i}"].values[0]) for i in range(dim)]
+            v = evaluate(name, x)
         opt.observe(rec, np.array([[v]]))
         values.append(v)
     return values, 1e3 * spent / budget
+
+
+def hebo_mixed_space(name):
+    """HEBO's parameters for `mixed_distributions(name)`: log-scaled floats and integers as
+    "pow" and "pow_int" (base 10), integers as "int", categoricals as "cat"."""
+    import optuna
+
+    d = optuna.distributions
+    params = []
+    for key, dist in mixed_distributions(name).items():
+        if isinstance(dist, d.CategoricalDistribution):
+            params.append({"name": key, "type": "cat", "categories": list(dist.choices)})
+        elif isinstance(dist, d.IntDistribution):
+            kind = "pow_int" if dist.log else "int"
+            params.append({"name": key, "type": kind, "lb": dist.low, "ub": dist.high, "base": 10})
+        else:
+            kind = "pow" if dist.log else "num"
+            params.append({"name": key, "type": kind, "lb": dist.low, "ub": dist.high, "base": 10})
+    return params
+
+
+def hebo_mixed_params(space, rec):
+    """One suggestion row as the params dict of the mixed functions."""
+    p = {}
+    for key, para in space.paras.items():
+        v = rec[key].values[0]
+        if para.is_categorical:
+            p[key] = str(v)
+        elif para.is_discrete:
+            p[key] = int(v)
+        else:
+            p[key] = float(v)
+    return p
 
 
 # ---------------------------------------------------------------- driver
@@ -347,8 +386,8 @@ def run(args):
     for peer in args.peers.split(","):
         for name in [f for f in args.functions.split(",") if f]:
             _, budget, _, minimum = FUNCTIONS[name]
-            if name in MIXED and not peer.startswith("optuna"):
-                print(f"{peer}: {name} is run for Optuna's samplers only", file=sys.stderr)
+            if name in MIXED and peer == "skopt":
+                print(f"{peer}: {name} is run for Optuna's samplers and HEBO only", file=sys.stderr)
                 continue
             for seed in range(seeds[peer]):
                 if peer.startswith("optuna"):
