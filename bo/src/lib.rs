@@ -10,14 +10,14 @@
 //! improvement computed stably far into the tail; its maximization by 2048 Sobol candidates
 //! scored in one batch plus 10 local searches (L-BFGS-B in length-scale units alternating
 //! with discrete-column search), confined to a trust region around the incumbent (in the
-//! continuous columns and the integer ranges) whose side
-//! follows TuRBO's success/failure rule (with q points in flight, shrinking only after q
-//! failures in a row); pending points as lies through a Cholesky extension (each its
-//! posterior mean, and the one expected to improve most becomes the incumbent, so that a
-//! batch builds on the improvements it expects), or as fantasies (log-EI averaged over joint posterior
-//! samples of their outcomes); with points in flight, the lower confidence bound on the
-//! lie-extended posterior instead of log-EI (GP-BUCB), so that a round of parallel
-//! suggestions spreads out; under constraints ([`Engine::suggest_constrained`]), one GP per
+//! continuous columns and the integer ranges) whose side follows TuRBO's success/failure
+//! rule (with q points in flight, shrinking only after q failures in a row); pending points
+//! as lies through a Cholesky extension (each its posterior mean, and the one expected to
+//! improve most becomes the incumbent, so that a batch builds on the improvements it
+//! expects), or as fantasies (log-EI averaged over joint posterior samples of their
+//! outcomes); with points in flight, the lower confidence bound on the lie-extended
+//! posterior instead of log-EI (GP-BUCB), so that a round of parallel suggestions spreads
+//! out; under constraints ([`Engine::suggest_constrained`]), one GP per
 //! constraint margin and the acquisition multiplied by the probability of feasibility, the
 //! best feasible observation as the incumbent; with two objectives
 //! ([`Engine::suggest_pareto`]), one GP per objective and the expected hypervolume

@@ -437,22 +437,18 @@ impl Engine {
         let rows: Vec<Vec<f64>> = (0..gp.len()).map(|i| gp.inputs().row(i).to_vec()).collect();
         let best_index = constraints::incumbent(&rows, y, standing)?;
         let best = y[best_index];
-        let believed = self.believes(standing);
-        let lies: Vec<f64> = match self.settings.liar {
-            _ if pending.is_empty() => Vec::new(),
-            Liar::Best => vec![best; pending.len()],
-            Liar::Mean => gp.predict(&pending.concat()).mean,
-            Liar::Believed if believed => gp.predict(&pending.concat()).mean,
-            Liar::KrigingBeliever | Liar::Believed | Liar::Fantasies(_) => gp
-                .predict(&pending.concat())
+        let lies: Vec<f64> = if pending.is_empty() {
+            Vec::new()
+        } else {
+            gp.predict(&pending.concat())
                 .mean
                 .into_iter()
-                .map(|m| m.max(best))
-                .collect(),
+                .map(|mean| self.lie(mean, best, standing))
+                .collect()
         };
         let extended = gp.extended(&pending.concat(), &lies)?;
         let (mut believed_best, mut incumbent) = (best, &rows[best_index]);
-        if believed {
+        if self.believes(standing) {
             for (point, &lie) in pending.iter().zip(&lies) {
                 if lie < believed_best {
                     (believed_best, incumbent) = (lie, point);
@@ -578,19 +574,12 @@ impl Engine {
 
     /// Extends the model by a lie at `point` (it is pending from now on) and returns it.
     fn believe(&self, model: &mut Model, point: Vec<f64>) -> Vec<f64> {
-        let believed = self.believes(model.standing.as_ref());
-        let lie = match self.settings.liar {
-            Liar::Best => model.lie,
-            Liar::Mean => model.gp.predict(&point).mean[0],
-            Liar::Believed if believed => model.gp.predict(&point).mean[0],
-            Liar::KrigingBeliever | Liar::Believed | Liar::Fantasies(_) => {
-                model.gp.predict(&point).mean[0].max(model.lie)
-            }
-        };
+        let standing = model.standing.as_ref();
+        let lie = self.lie(model.gp.predict(&point).mean[0], model.lie, standing);
         if let Some(extended) = model.gp.extended(&point, &[lie]) {
             model.gp = extended;
             model.pending.extend_from_slice(&point);
-            if believed && lie < model.best {
+            if self.believes(standing) && lie < model.best {
                 model.best = lie;
                 model.incumbent = point.clone();
             }
@@ -603,9 +592,18 @@ impl Engine {
         }
         point
     }
-}
 
-impl Engine {
+    /// The lie at a pending point whose posterior mean is `mean`, given the best observed
+    /// value `best` (see [`Liar`]).
+    fn lie(&self, mean: f64, best: f64, standing: Option<&Standing>) -> f64 {
+        match self.settings.liar {
+            Liar::Best => best,
+            Liar::Mean => mean,
+            Liar::Believed if self.believes(standing) => mean,
+            Liar::KrigingBeliever | Liar::Believed | Liar::Fantasies(_) => mean.max(best),
+        }
+    }
+
     /// Whether the pending points' lies are believed (see [`Liar::Believed`]): not under
     /// constraints, where the incumbent is the best feasible observation.
     fn believes(&self, standing: Option<&Standing>) -> bool {

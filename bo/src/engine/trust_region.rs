@@ -84,11 +84,12 @@ impl Engine {
         rng: &mut ChaCha8Rng,
     ) -> Option<(Gp, Vec<f64>)> {
         let best = (0..ranking.len()).min_by(|&a, &b| ranking[a].total_cmp(&ranking[b]))?;
-        let weights = self.region_weights(global);
-        let cont = self.region_columns();
+        let confined = self.region_columns();
+        let weights = self.region_weights(global, &confined);
         let near: Vec<usize> = (0..rows.len())
             .filter(|&i| {
-                cont.iter()
+                confined
+                    .iter()
                     .zip(&weights)
                     .all(|(&j, w)| (rows[i][j] - rows[best][j]).abs() <= side * w)
             })
@@ -103,7 +104,8 @@ impl Engine {
         let crowded = rows.len() > GLOBAL_POINTS && near.len() > LOCAL_POINTS;
         if near.len() < wanted || crowded {
             let distance = |i: usize| {
-                cont.iter()
+                confined
+                    .iter()
                     .zip(&weights)
                     .map(|(&j, w)| ((rows[i][j] - rows[best][j]) / w).abs())
                     .fold(0.0f64, f64::max)
@@ -158,8 +160,8 @@ impl Engine {
     }
 
     /// The columns the trust region confines: the continuous ones, and the grid ones with
-    /// more values than are searched exhaustively (integer ranges) when [`Settings::trust_region_integers`](super::Settings::trust_region_integers)
-    /// is on.
+    /// more values than are searched exhaustively (integer ranges) when
+    /// [`Settings::trust_region_integers`](super::Settings::trust_region_integers) is on.
     pub(super) fn region_columns(&self) -> Vec<usize> {
         if self.settings.trust_region_integers {
             (0..self.columns.len())
@@ -174,15 +176,11 @@ impl Engine {
         }
     }
 
-    /// Per column of the region, its length scale over the geometric mean of them (TuRBO's
-    /// trust-region shape).
-    fn region_weights(&self, gp: &Gp) -> Vec<f64> {
+    /// Per column of `confined` (the region's columns), its length scale over the geometric
+    /// mean of them (TuRBO's trust-region shape).
+    fn region_weights(&self, gp: &Gp, confined: &[usize]) -> Vec<f64> {
         let lam = &gp.params().inverse_squared_lengthscales;
-        let log_ls: Vec<f64> = self
-            .region_columns()
-            .iter()
-            .map(|&j| -0.5 * lam[j].ln())
-            .collect();
+        let log_ls: Vec<f64> = confined.iter().map(|&j| -0.5 * lam[j].ln()).collect();
         let mean = log_ls.iter().sum::<f64>() / log_ls.len().max(1) as f64;
         log_ls.iter().map(|l| (l - mean).exp()).collect()
     }
@@ -191,13 +189,13 @@ impl Engine {
     /// length scale over their geometric mean (TuRBO).
     pub(super) fn region(&self, model: &Model) -> Region {
         let d = self.columns.len();
-        let cont = self.region_columns();
+        let confined = self.region_columns();
         let mut region = Region::cube(d);
-        if cont.is_empty() {
+        if confined.is_empty() {
             return region;
         }
-        let weights = self.region_weights(&model.gp);
-        for (&j, w) in cont.iter().zip(&weights) {
+        let weights = self.region_weights(&model.gp, &confined);
+        for (&j, w) in confined.iter().zip(&weights) {
             let half = 0.5 * model.region_side * w;
             region.lower[j] = (model.incumbent[j] - half).max(0.0);
             region.upper[j] = (model.incumbent[j] + half).min(1.0);
