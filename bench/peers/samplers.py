@@ -348,12 +348,14 @@ def hebo_mixed_space(name):
     for key, dist in mixed_distributions(name).items():
         if isinstance(dist, d.CategoricalDistribution):
             params.append({"name": key, "type": "cat", "categories": list(dist.choices)})
-        elif isinstance(dist, d.IntDistribution):
-            kind = "pow_int" if dist.log else "int"
-            params.append({"name": key, "type": kind, "lb": dist.low, "ub": dist.high, "base": 10})
         else:
-            kind = "pow" if dist.log else "num"
-            params.append({"name": key, "type": kind, "lb": dist.low, "ub": dist.high, "base": 10})
+            integer = isinstance(dist, d.IntDistribution)
+            param = {"name": key, "lb": dist.low, "ub": dist.high}
+            if dist.log:
+                param.update(type="pow_int" if integer else "pow", base=10)
+            else:
+                param["type"] = "int" if integer else "num"
+            params.append(param)
     return params
 
 
