@@ -391,7 +391,7 @@ def run(args):
             if name in MIXED and peer == "skopt":
                 print(f"{peer}: {name} is run for Optuna's samplers and HEBO only", file=sys.stderr)
                 continue
-            for seed in range(seeds[peer]):
+            for seed in range(args.first_seed, args.first_seed + seeds[peer]):
                 if peer.startswith("optuna"):
                     values, ms = run_optuna(peer, name, seed)
                 elif peer == "skopt":
@@ -464,6 +464,8 @@ def main():
     p.add_argument("--seeds", type=int, default=10, help="seeds for the Optuna samplers")
     p.add_argument("--skopt-seeds", type=int, default=5)
     p.add_argument("--hebo-seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="the first seed of every peer (to add seeds to an earlier run's file)")
     p.add_argument("--timing", action="store_true", help="also time one suggestion at fixed history sizes")
     p.add_argument("--out", default="peers.jsonl")
     p.add_argument("--table", nargs="+", metavar="FILE", help="print the Markdown tables from result files")

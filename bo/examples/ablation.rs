@@ -7,13 +7,13 @@
 //! styblinski_tang5 only when named) with
 //! `WARP=0|1|select` (output warping off / always / selected by evidence), `ACQ=ei|hedge`,
 //! `TR=0|1|2` (trust region off / always / alternate), `LOCAL=0|1`, `INIT=n`, `DIAG=1`, `TRACE=1` (best
-//! regret every 10 evaluations), `LIAR=best|kb|mean|believed|fantS`, `TAKEOVER=0|1`
+//! regret every 10 evaluations, or every `TRACE_EVERY=k`), `LIAR=best|kb|mean|believed|fantS`, `TAKEOVER=0|1`
 //! (pending points count towards the initial design), `EXPLOIT=k` (every k-th point
 //! minimizes the posterior mean; 0: never), `LOCAL_PER_DIM=k`, `LOCAL_FRACTION=f` (the
 //! local model's neighbourhood), `TR_MIN_SIDE=s` (trust-region restart threshold), `PENDING=q` (q trials running at a time, the oldest
 //! finishing first, as in the benchmark's parallel mode), `EXPLOIT_CAP=k` (with q in flight,
-//! the posterior-mean step every max(EXPLOIT, min(q, k))), `TR_Q=0|1` (the trust region's
-//! failure limit grows with the points in flight), `BATCH_KAPPA=k|off` (with points in
+//! the posterior-mean step every max(EXPLOIT, min(q, k))), `TR_Q=f` (with q in flight, the
+//! trust region halves after max(d, ⌈f·q⌉) failures in a row), `BATCH_KAPPA=k|off` (with points in
 //! flight, LCB with this κ instead of log-EI; off: log-EI), `LIAR=mean` (unclipped kriging believer),
 //! `LOCAL_SCALE=0|1` (the local fit in cube units / in units of the neighbourhood's extent).
 
@@ -95,6 +95,10 @@ fn main() {
     };
     let init: Option<usize> = std::env::var("INIT").ok().and_then(|v| v.parse().ok());
     let trace = std::env::var("TRACE").is_ok();
+    let trace_every: usize = std::env::var("TRACE_EVERY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     let liar = match std::env::var("LIAR").as_deref() {
         Ok("best") => hypersearch_bo::Liar::Best,
         Ok("kb") => hypersearch_bo::Liar::KrigingBeliever,
@@ -149,7 +153,8 @@ fn main() {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(Settings::default().exploit_in_flight_cap),
                 region_failures_in_flight: std::env::var("TR_Q")
-                    .map(|v| v != "0")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
                     .unwrap_or(Settings::default().region_failures_in_flight),
                 batch_lcb_kappa: match std::env::var("BATCH_KAPPA").as_deref() {
                     Ok("off") => None,
@@ -195,7 +200,7 @@ fn main() {
                 if vals.len() == budget / 2 {
                     halves.push(best);
                 }
-                if trace && vals.len() % 10 == 0 {
+                if trace && vals.len() % trace_every == 0 {
                     print!(" {best:.1e}");
                     if vals.len() == budget {
                         println!("  (seed {seed})");

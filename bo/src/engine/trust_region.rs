@@ -51,14 +51,10 @@ impl Engine {
     /// The trust region's side after `values` (in observation order), with `pending`
     /// points in flight.
     pub(super) fn region_side(&self, values: &[f64], pending: usize) -> f64 {
-        // With q points in flight, a suggestion's outcome is known q - 1 results late: as
-        // in TuRBO's batch rule, the region shrinks only after a whole round of failures.
-        let in_flight = if self.settings.region_failures_in_flight {
-            pending + 1
-        } else {
-            1
-        };
-        let failure_limit = self.columns.len().max(in_flight);
+        // With q points in flight, a suggestion's outcome is known q - 1 results late: the
+        // region shrinks only after most of a round of failures.
+        let in_flight = (self.settings.region_failures_in_flight * (pending + 1) as f64).ceil();
+        let failure_limit = self.columns.len().max(in_flight as usize);
         trust_region_side(
             values,
             self.initial_design_size(),
@@ -314,6 +310,33 @@ mod tests {
             cube < 0.8 && cube_length > 10.0 * scaled_length,
             "cube-unit fit: correlation {cube}, length {cube_length} (scaled: {scaled}, {scaled_length})"
         );
+    }
+
+    #[test]
+    fn with_points_in_flight_the_region_waits_for_most_of_a_round_of_failures() {
+        let engine = |fraction: f64| {
+            let settings = Settings {
+                initial_design: Some(4),
+                region_failures_in_flight: fraction,
+                ..Settings::default()
+            };
+            Engine::new(vec![Column::Continuous; 5], settings).expect("valid")
+        };
+        let values = |failures: usize| -> Vec<f64> {
+            std::iter::repeat_n(5.0, 4)
+                .chain(std::iter::repeat_n(6.0, failures))
+                .collect()
+        };
+        let default = engine(Settings::default().region_failures_in_flight);
+        // Sequentially, d = 5 failures halve the region.
+        assert_eq!(default.region_side(&values(5), 0), 0.4);
+        // With 8 in flight (7 pending and the one being suggested): ⌈¾·8⌉ = 6.
+        assert_eq!(default.region_side(&values(5), 7), 0.8);
+        assert_eq!(default.region_side(&values(6), 7), 0.4);
+        // A whole round (TuRBO's batch rule) waits for 8; none waits for d alone.
+        assert_eq!(engine(1.0).region_side(&values(7), 7), 0.8);
+        assert_eq!(engine(1.0).region_side(&values(8), 7), 0.4);
+        assert_eq!(engine(0.0).region_side(&values(5), 7), 0.4);
     }
 
     #[test]
