@@ -113,7 +113,9 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
+    let budget_override: Option<usize> = std::env::var("BUDGET").ok().and_then(|v| v.parse().ok());
     for (name, f, d, budget, fmin) in funcs {
+        let budget = budget_override.unwrap_or(budget);
         let named = only.as_deref().map(|o| o.split(',').any(|n| n == name));
         if named == Some(false) || (named.is_none() && validation.contains(&name)) {
             continue;

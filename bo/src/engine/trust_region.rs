@@ -52,8 +52,15 @@ impl Engine {
     /// points in flight.
     pub(super) fn region_side(&self, values: &[f64], pending: usize) -> f64 {
         // With q points in flight, a suggestion's outcome is known q - 1 results late: the
-        // region shrinks only after most of a round of failures.
-        let in_flight = (self.settings.region_failures_in_flight * (pending + 1) as f64).ceil();
+        // region shrinks only after most of a round of failures. Where the global steps
+        // already add failures from outside the region, only after a whole round.
+        let fraction =
+            if self.columns.has_categorical() && self.settings.categorical_global_every > 0 {
+                1.0
+            } else {
+                self.settings.region_failures_in_flight
+            };
+        let in_flight = (fraction * (pending + 1) as f64).ceil();
         let failure_limit = self.columns.len().max(in_flight as usize);
         trust_region_side(
             values,
@@ -337,6 +344,16 @@ mod tests {
         assert_eq!(engine(1.0).region_side(&values(7), 7), 0.8);
         assert_eq!(engine(1.0).region_side(&values(8), 7), 0.4);
         assert_eq!(engine(0.0).region_side(&values(5), 7), 0.4);
+        // With a categorical column, whose global steps fall outside the region, a whole round.
+        let mut columns = vec![Column::Continuous; 4];
+        columns.push(Column::Categorical(3));
+        let settings = Settings {
+            initial_design: Some(4),
+            ..Settings::default()
+        };
+        let mixed = Engine::new(columns, settings).expect("valid");
+        assert_eq!(mixed.region_side(&values(7), 7), 0.8);
+        assert_eq!(mixed.region_side(&values(8), 7), 0.4);
     }
 
     #[test]
