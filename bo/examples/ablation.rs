@@ -7,7 +7,7 @@
 //! styblinski_tang5 only when named) with
 //! `WARP=0|1|select` (output warping off / always / selected by evidence), `ACQ=ei|hedge`,
 //! `TR=0|1|2` (trust region off / always / alternate), `LOCAL=0|1`, `INIT=n`, `DIAG=1`, `TRACE=1` (best
-//! regret every 10 evaluations, or every `TRACE_EVERY=k`), `LIAR=best|kb|mean|believed|fantS`, `TAKEOVER=0|1`
+//! regret every 10 evaluations, or every `TRACE_EVERY=k`), `BUDGET=n` (evaluations per run), `LIAR=best|kb|mean|believed|fantS`, `TAKEOVER=0|1`
 //! (pending points count towards the initial design), `EXPLOIT=k` (every k-th point
 //! minimizes the posterior mean; 0: never), `LOCAL_PER_DIM=k`, `LOCAL_FRACTION=f` (the
 //! local model's neighbourhood), `TR_MIN_SIDE=s` (trust-region restart threshold), `PENDING=q` (q trials running at a time, the oldest
