@@ -11,11 +11,11 @@
 //! scored in one batch plus 10 local searches (L-BFGS-B in length-scale units alternating
 //! with discrete-column search), confined to a trust region around the incumbent (in the
 //! continuous columns and the integer ranges) whose side follows TuRBO's success/failure
-//! rule (with q points in flight, shrinking only after q failures in a row); pending points
-//! as lies through a Cholesky extension (each its posterior mean, and the one expected to
-//! improve most becomes the incumbent, so that a batch builds on the improvements it
-//! expects), or as fantasies (log-EI averaged over joint posterior samples of their
-//! outcomes); with points in flight, the lower confidence bound on the lie-extended
+//! rule (with q points in flight, shrinking only after ⌈¾q⌉ failures in a row, q in a space
+//! with a categorical column); pending points as lies through a Cholesky extension (each
+//! its posterior mean, and the one expected to improve most becomes the incumbent, so that
+//! a batch builds on the improvements it expects), or as fantasies (log-EI averaged over
+//! joint posterior samples of their outcomes); with points in flight, the lower confidence bound on the lie-extended
 //! posterior instead of log-EI (GP-BUCB), so that a round of parallel suggestions spreads
 //! out; under constraints ([`Engine::suggest_constrained`]), one GP per
 //! constraint margin and the acquisition multiplied by the probability of feasibility, the
