@@ -585,7 +585,7 @@ impl Engine {
             }
         }
         if let Some((gp, best)) = model.global.as_mut() {
-            let lie = gp.predict(&point).mean[0].max(*best);
+            let lie = self.lie(gp.predict(&point).mean[0], *best, standing);
             if let Some(extended) = gp.extended(&point, &[lie]) {
                 *gp = extended;
             }
