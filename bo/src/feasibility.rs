@@ -24,7 +24,7 @@ pub struct ConstraintModel {
 pub struct FittedConstraint {
     /// The model.
     pub model: ConstraintModel,
-    /// The raw hyperparameters of its fit (see [`crate::gp::fit`]).
+    /// The raw hyperparameters of its fit (see [`crate::gp::fit`](mod@crate::gp::fit)).
     pub raw: Vec<f64>,
 }
 

@@ -3,7 +3,7 @@
 //!
 //! The region a new point `y` can add to the front's hypervolume is the part of the box
 //! below the reference point that no front member dominates, split into disjoint boxes
-//! ([`boxes`]). Since `HVI(y) = ∫ 1[y ≤ z] dz` over that region and the posteriors are
+//! (the private `boxes` module). Since `HVI(y) = ∫ 1[y ≤ z] dz` over that region and the posteriors are
 //! independent,
 //!
 //! `EHVI = Σ_boxes Π_j (ψ_j(u_j) − ψ_j(l_j))`,  `ψ(z) = ∫_{−∞}^{z} Φ((t − μ)/σ) dt = σ·h((z − μ)/σ)`

@@ -24,9 +24,9 @@
 //! improvement of the observed front; no repeats of observed or pending points.
 //!
 //! Layout:
-//! - [`column`]: what each coordinate means, snapping onto allowed values;
+//! - [`column`](mod@column): what each coordinate means, snapping onto allowed values;
 //! - [`engine`]: the entry point, [`Engine::suggest`];
-//! - [`gp`]: the posterior ([`gp::posterior`]) and the hyperparameter fit ([`gp::fit`]);
+//! - [`gp`]: the posterior ([`gp::posterior`]) and the hyperparameter fit ([`gp::fit`](mod@gp::fit));
 //! - [`kernel`]: Matérn 5/2 ARD with Hamming distance;
 //! - [`acquisition`]: log-EI, log-PI, LCB with gradients;
 //! - [`feasibility`]: constraint GPs and the probability of feasibility;

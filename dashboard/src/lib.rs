@@ -7,7 +7,7 @@
 //! Layout:
 //! - [`auth`]: who may look: anyone on loopback, the study's token (then a cookie) beyond;
 //! - [`api`]: the JSON routes;
-//! - [`data`]: a study's trials loaded read-only and kept until the database changes;
+//! - [`cache`]: a study's trials loaded read-only and kept until the database changes;
 //! - [`live`]: the watcher of the database and the server-sent events it feeds;
 //! - [`assets`]: the pages, scripts and styles.
 //!

@@ -10,7 +10,7 @@
 //! - [`curves`]: learning-curve percentile bands, the best curves, pruned trials' stops;
 //! - [`params`]: parameter columns and axes for parallel coordinates and slices;
 //! - [`timeline`]: one lane per worker, attempts as bars;
-//! - [`importance`]: which parameters decide whether a trial is among the best (PED-ANOVA,
+//! - [`importance`](mod@importance): which parameters decide whether a trial is among the best (PED-ANOVA,
 //!   as Optuna 5 computes it) and which way each pulls;
 //! - [`pareto`]: where each trial of a study with several objectives stands (front,
 //!   dominated, infeasible);

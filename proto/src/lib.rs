@@ -12,7 +12,7 @@
 //!   ([`ConvertError`] names the field that is wrong).
 //! - [`auth`]: the bearer token and the per-worker credentials both sides use, and their
 //!   constant-time check.
-//! - [`data`]: the data-set transfer's types (files named by SHA-256, checksummed chunks).
+//! - [`data_transfer`]: the data-set transfer's types (files named by SHA-256, checksummed chunks).
 //! - [`model_transfer`]: a finished trial's trained network sent to the coordinator in
 //!   checksummed pieces, fenced on its lease.
 //! - [`visible`]: a remote party's text made safe to print (escapes shown, not acted on).

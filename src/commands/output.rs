@@ -24,7 +24,7 @@ pub fn remote(text: &str) -> String {
     visible(text).into_owned()
 }
 
-/// `println!` for command output: see [`line`].
+/// `println!` for command output: see [`line`](fn@line).
 macro_rules! say {
     ($($arg:tt)*) => {
         $crate::commands::output::line(format_args!($($arg)*))

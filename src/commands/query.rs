@@ -246,7 +246,7 @@ pub fn best(args: &BestArgs) -> anyhow::Result<ExitCode> {
 
 /// Prints the `top` best complete trials of the study in `format` (10 when `None`); for a
 /// study with several objectives or constraints, the best feasible ones (the Pareto front
-/// when `top` is `None`: see [`pareto`](super::pareto)).
+/// when `top` is `None`: see [`super::pareto`]).
 pub fn print_best(study: &StudyArg, top: Option<u64>, format: Format) -> anyhow::Result<()> {
     let (study, objectives, trials) = study.read(async |db, study| {
         let text = db.study_config(&study).await?;

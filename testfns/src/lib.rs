@@ -1,7 +1,7 @@
 //! Built-in test functions for the `function` objective (`[objective] function = "branin"`): zero-cost trials with a
 //! known minimum, to run and benchmark searches.
 //!
-//! Layout: [`functions`] holds the formulas; [`multi`] the functions with several
+//! Layout: `functions` holds the formulas; [`multi`] the functions with several
 //! objectives (`branin_currin`, `dtlz2`, `dtlz2_3`: [`MULTI_OBJECTIVE_FUNCTIONS`]); this
 //! file holds the catalogue ([`FUNCTIONS`], [`find`]), the bounds and known minima,
 //! [`evaluate`] / [`evaluate_named`], and [`metric_names`] / [`evaluate_metrics`] for

@@ -1,6 +1,6 @@
 //! The Gaussian-process surrogate: zero prior mean on standardized outputs, Matérn 5/2 ARD
 //! kernel. [`posterior`] holds a fitted posterior and its constant-liar extension,
-//! [`predict`] the batched prediction with gradients, [`fit`] chooses the hyperparameters by
+//! [`predict`] the batched prediction with gradients, [`fit`](mod@fit) chooses the hyperparameters by
 //! maximum a posteriori.
 
 pub mod fit;
@@ -24,7 +24,7 @@ pub struct Standardized {
     pub gp: Gp,
     /// The standardization (values in, the GP's scale out).
     pub transform: OutputTransform,
-    /// The raw hyperparameters, to warm-start the next fit from (see [`fit`]).
+    /// The raw hyperparameters, to warm-start the next fit from (see [`fit`](mod@fit)).
     pub raw: Vec<f64>,
 }
 

@@ -2,7 +2,7 @@
 //! it, dropout gone (it is the identity at inference), the data set's standardization kept so
 //! raw samples go in. [`Model`] is what export and quantization start from.
 //!
-//! Layout: this file holds [`Model`]; [`file`] the model as bytes, as the coordinator keeps
+//! Layout: this file holds [`Model`]; [`file`](mod@file) the model as bytes, as the coordinator keeps
 //! it ([`file::KeptModel`]).
 
 pub mod file;

@@ -294,7 +294,7 @@ impl StudyConfig {
     /// Parses and checks a study file. `origin` names it in error messages.
     ///
     /// # Errors
-    /// The first problem found, with the key and line: see [`ConfigErrorKind`].
+    /// The first problem found, with the key and line: see [`ConfigErrorKind`](crate::error::ConfigErrorKind).
     pub fn from_toml_str(text: &str, origin: &str) -> Result<StudyConfig, ConfigError> {
         let loc = Locator { origin, text };
         let raw: RawStudyFile = toml::from_str(text).map_err(|e| loc.toml_error(&e))?;
