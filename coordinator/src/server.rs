@@ -179,6 +179,22 @@ async fn resumable(
     Ok(Resume::Resumes(stored.budget))
 }
 
+/// Trials sampled ahead of the `parallel` running ones. A sampler that ignores the history
+/// (random, grid) samples a whole round ahead, so a worker that finishes finds its next
+/// trial waiting. A model-based one samples none ahead: a trial sampled ahead is proposed
+/// knowing fewer results and with more trials in flight than `parallel` says, and both
+/// cost search quality. With `bayes` at `parallel = 8`, sampling 2 ahead made branin's
+/// median final regret 7.7e-5 instead of 3.2e-6 (10 seeds through `hypersearch run`), and a
+/// sequential study (1 ahead) was not sequential: TPE's hartmann6 0.17 instead of 0.027. What
+/// it costs is the sampler's time per suggestion (milliseconds) as idle time of the slot
+/// that waits for it.
+fn prefetch(algorithm: Algorithm, parallel: u32) -> u32 {
+    match algorithm {
+        Algorithm::Random | Algorithm::Grid => parallel,
+        Algorithm::Tpe | Algorithm::Bayes | Algorithm::Evolution => 0,
+    }
+}
+
 fn direction(config: &StudyConfig) -> Direction {
     match config.direction {
         hypersearch_search::Direction::Minimize => Direction::Minimize,
@@ -264,12 +280,7 @@ impl Coordinator {
                 direction: config.direction,
                 budget: config.search.trials,
                 parallel: config.search.parallel,
-                prefetch: match config.search.algorithm {
-                    Algorithm::Random | Algorithm::Grid => config.search.parallel,
-                    Algorithm::Tpe | Algorithm::Bayes | Algorithm::Evolution => {
-                        config.search.parallel.div_ceil(4)
-                    }
-                },
+                prefetch: prefetch(config.search.algorithm, config.search.parallel),
                 lease: options.lease,
                 max_attempts: config.search.max_attempts,
                 failure_retries: config.search.failure_retries,
@@ -472,5 +483,21 @@ impl Coordinator {
             self.writer.submit(WriteOp::FinishStudy).await?;
         }
         Ok(progress)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_samplers_that_ignore_the_history_sample_ahead() {
+        for parallel in [1, 8] {
+            assert_eq!(prefetch(Algorithm::Random, parallel), parallel);
+            assert_eq!(prefetch(Algorithm::Grid, parallel), parallel);
+            for model_based in [Algorithm::Tpe, Algorithm::Bayes, Algorithm::Evolution] {
+                assert_eq!(prefetch(model_based, parallel), 0, "{model_based:?}");
+            }
+        }
     }
 }

@@ -40,8 +40,8 @@ pub(crate) struct Rules {
     /// Trials running at once, at most.
     pub parallel: u32,
     /// Trials sampled ahead beyond `parallel`, so a worker finishing one finds the next
-    /// queued (more for samplers that ignore the history, fewer for model-based ones, which
-    /// would otherwise see more pending trials).
+    /// queued (for samplers that ignore the history; model-based ones sample none ahead,
+    /// which would propose knowing fewer results, with more trials in flight).
     pub prefetch: u32,
     /// How long a lease lasts without renewal.
     pub lease: Duration,
