@@ -188,7 +188,7 @@ async fn resumable(
 /// sequential study (1 ahead) was not sequential: TPE's hartmann6 0.17 instead of 0.027. What
 /// it costs is the sampler's time per suggestion (milliseconds) as idle time of the slot
 /// that waits for it.
-fn prefetch(algorithm: Algorithm, parallel: u32) -> u32 {
+pub(crate) fn prefetch(algorithm: Algorithm, parallel: u32) -> u32 {
     match algorithm {
         Algorithm::Random | Algorithm::Grid => parallel,
         Algorithm::Tpe | Algorithm::Bayes | Algorithm::Evolution => 0,

@@ -102,6 +102,18 @@ async fn start(
     Calls<Vec<TrialRecord>>,
     Calls<Vec<(u32, f64)>>,
 ) {
+    start_with(path, 0).await
+}
+
+/// [`start`] with `prefetch` trials sampled ahead.
+async fn start_with(
+    path: &std::path::Path,
+    prefetch: u32,
+) -> (
+    Arc<Scheduler>,
+    Calls<Vec<TrialRecord>>,
+    Calls<Vec<(u32, f64)>>,
+) {
     let config = StudyConfig::from_toml_str(STUDY, "once.toml").unwrap();
     let mut conn = open_for_writing(&Location::from(path)).await.unwrap();
     let definition = StudyDefinition {
@@ -126,7 +138,7 @@ async fn start(
             direction: Direction::Minimize,
             budget: 4,
             parallel: 2,
-            prefetch: 0,
+            prefetch,
             lease: Duration::from_secs(10),
             max_attempts: 3,
             failure_retries: 0,
@@ -272,6 +284,48 @@ async fn retried_and_late_messages_reach_the_sampler_and_the_pruner_once() {
     assert_eq!((last[1].state, last[1].value), (TrialState::Failed, None));
     // Of a finished trial's curve the sampler keeps its last report (how deep it got).
     assert_eq!(last[0].intermediate, vec![(2, 2.0)]);
+}
+
+/// With the sampling-ahead the coordinator gives a model-based sampler, each proposal after
+/// the first `parallel` is made once a slot is free: it sees every result in by then and
+/// `parallel − 1` trials running, as the sampler benchmarks assume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_based_sampler_proposes_knowing_every_result_with_parallel_minus_one_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let ahead = crate::server::prefetch(hypersearch_search::Algorithm::Bayes, 2);
+    let (scheduler, seen, _) = start_with(&path, ahead).await;
+    let worker = join(&scheduler).await;
+    // Two trials run; each of the first two to end frees the slot for the next one.
+    let mut running = std::collections::VecDeque::new();
+    for _ in 0..2 {
+        running.push_back(lease_one(&scheduler, worker).await);
+    }
+    for (number, value) in [4.0, 3.0, 2.0, 1.0].into_iter().enumerate() {
+        let oldest = running.pop_front().unwrap();
+        let done = Outcome::Finished(Metrics::from([("value".to_string(), value)]));
+        scheduler
+            .complete(completion(worker, oldest, done))
+            .await
+            .unwrap();
+        if number < 2 {
+            running.push_back(lease_one(&scheduler, worker).await);
+        }
+    }
+    scheduler.finished().await;
+    let seen = seen.lock().unwrap().clone();
+    let states =
+        |number: usize| -> Vec<TrialState> { seen[number].1.iter().map(|t| t.state).collect() };
+    assert_eq!(seen.len(), 4);
+    assert_eq!(states(2), vec![TrialState::Complete, TrialState::Running]);
+    assert_eq!(
+        states(3),
+        vec![
+            TrialState::Complete,
+            TrialState::Complete,
+            TrialState::Running
+        ]
+    );
 }
 
 /// Holds the writer: another connection takes SQLite's write lock until dropped (the
