@@ -19,7 +19,7 @@ trap 'rm -rf "$dir"' EXIT
 
 # name -> built-in function, budget, known minimum, and the space (the sampler benchmark's).
 space() {
-    local lo=$1 hi=$2 count=$3
+    local lo=$1 hi=$2 count=$3 i
     for ((i = 0; i < count; i++)); do echo "x$i = { float = [$lo, $hi] }"; done
 }
 study() {
@@ -49,7 +49,11 @@ for f in $functions; do
                 "$bin" run "$run/study.toml" --workers "$parallel" --db "$run/s.db" > "$run/log" 2>&1 \
                     || { echo "run failed: $run" >&2; cat "$run/log" >&2; exit 1; }
                 best=$("$bin" best --db "$run/s.db" --top 1 --format json \
-                    | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["value"])')
+                    | python3 -c 'import json, sys
+trials = json.load(sys.stdin)
+if not trials:
+    sys.exit("no complete trial")
+print(trials[0]["value"])') || { echo "no best value: $run" >&2; cat "$run/log" >&2; exit 1; }
                 python3 -c "print('$f $algo $parallel $seed', '%.4g' % ($best - $minimum))"
             done
         done

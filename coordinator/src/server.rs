@@ -182,12 +182,13 @@ async fn resumable(
 /// Trials sampled ahead of the `parallel` running ones. A sampler that ignores the history
 /// (random, grid) samples a whole round ahead, so a worker that finishes finds its next
 /// trial waiting. A model-based one samples none ahead: a trial sampled ahead is proposed
-/// knowing fewer results and with more trials in flight than `parallel` says, and both
-/// cost search quality. With `bayes` at `parallel = 8`, sampling 2 ahead made branin's
-/// median final regret 7.7e-5 instead of 3.2e-6 (10 seeds through `hypersearch run`), and a
-/// sequential study (1 ahead) was not sequential: TPE's hartmann6 0.17 instead of 0.027. What
-/// it costs is the sampler's time per suggestion (milliseconds) as idle time of the slot
-/// that waits for it.
+/// knowing fewer results, with more trials in flight than `parallel` says, and the
+/// benchmarks measure the samplers with exactly `parallel − 1` others running. With `bayes`
+/// at `parallel = 8`, sampling 2 ahead made branin's median final regret 7.7e-5 instead of
+/// 3.2e-6 (10 seeds through `hypersearch run`), and a study with `parallel = 1` (1 ahead) was
+/// not sequential (TPE's hartmann6 0.17 instead of 0.027). The cost: a slot whose trial ends
+/// waits for the next suggestion, its insert and the lease's round trip (about 10 ms with
+/// TPE, plus the suggestion's time with `bayes`).
 pub(crate) fn prefetch(algorithm: Algorithm, parallel: u32) -> u32 {
     match algorithm {
         Algorithm::Random | Algorithm::Grid => parallel,

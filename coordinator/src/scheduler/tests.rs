@@ -316,7 +316,8 @@ async fn a_model_based_sampler_proposes_knowing_every_result_with_parallel_minus
     let seen = seen.lock().unwrap().clone();
     let states =
         |number: usize| -> Vec<TrialState> { seen[number].1.iter().map(|t| t.state).collect() };
-    assert_eq!(seen.len(), 4);
+    let asked: Vec<u64> = seen.iter().map(|(number, _)| *number).collect();
+    assert_eq!(asked, vec![0, 1, 2, 3]);
     assert_eq!(states(2), vec![TrialState::Complete, TrialState::Running]);
     assert_eq!(
         states(3),

@@ -40,8 +40,8 @@ pub(crate) struct Rules {
     /// Trials running at once, at most.
     pub parallel: u32,
     /// Trials sampled ahead beyond `parallel`, so a worker finishing one finds the next
-    /// queued (for samplers that ignore the history; model-based ones sample none ahead,
-    /// which would propose knowing fewer results, with more trials in flight).
+    /// queued (for samplers that ignore the history). Model-based samplers sample none
+    /// ahead: a trial sampled ahead is proposed knowing fewer results, with more in flight.
     pub prefetch: u32,
     /// How long a lease lasts without renewal.
     pub lease: Duration,
