@@ -14,7 +14,8 @@
 //! finishing first, as in the benchmark's parallel mode), `EXPLOIT_CAP=k` (with q in flight,
 //! the posterior-mean step every max(EXPLOIT, min(q, k))), `TR_Q=f` (with q in flight, the
 //! trust region halves after max(d, ⌈f·q⌉) failures in a row), `BATCH_KAPPA=k|off` (with points in
-//! flight, LCB with this κ instead of log-EI; off: log-EI), `LIAR=mean` (unclipped kriging believer),
+//! flight, LCB with this κ instead of log-EI; off: log-EI), `SEQ_LCB=0` (without points in flight,
+//! log-EI instead of that LCB), `LIAR=mean` (unclipped kriging believer),
 //! `LOCAL_SCALE=0|1` (the local fit in cube units / in units of the neighbourhood's extent).
 
 #![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
@@ -163,6 +164,7 @@ fn main() {
                     Ok(v) => v.parse().ok(),
                     Err(_) => Settings::default().batch_lcb_kappa,
                 },
+                sequential_lcb: std::env::var("SEQ_LCB").map_or(true, |v| v != "0"),
                 local_model: std::env::var("LOCAL").map(|v| v != "0").unwrap_or(true),
                 local_model_scaled: std::env::var("LOCAL_SCALE")
                     .map(|v| v != "0")

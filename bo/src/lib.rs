@@ -15,9 +15,10 @@
 //! with a categorical column); pending points as lies through a Cholesky extension (each
 //! its posterior mean, and the one expected to improve most becomes the incumbent, so that
 //! a batch builds on the improvements it expects), or as fantasies (log-EI averaged over
-//! joint posterior samples of their outcomes); with points in flight, the lower confidence bound on the lie-extended
-//! posterior instead of log-EI (GP-BUCB), so that a round of parallel suggestions spreads
-//! out; under constraints ([`Engine::suggest_constrained`]), one GP per
+//! joint posterior samples of their outcomes); the lower confidence bound on the
+//! lie-extended posterior instead of log-EI (GP-BUCB), so that a round of parallel
+//! suggestions spreads out, and one at a time too where there is no categorical column and
+//! no constraint; under constraints ([`Engine::suggest_constrained`]), one GP per
 //! constraint margin and the acquisition multiplied by the probability of feasibility, the
 //! best feasible observation as the incumbent; with two objectives
 //! ([`Engine::suggest_pareto`]), one GP per objective and the expected hypervolume

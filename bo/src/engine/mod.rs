@@ -1,9 +1,10 @@
 //! The engine: from encoded history to the next point(s). Observations go through output
 //! warping, the GP hyperparameters are refitted (warm-started from the previous call),
 //! pending points join the posterior as lies (each its posterior mean; the one expected to
-//! improve most becomes the incumbent, see [`Liar::Believed`]; with points in flight, the
-//! lower confidence bound replaces log-EI: the lies remove the uncertainty at the pending
-//! points, so the next one goes elsewhere), and the acquisition maximizer's best
+//! improve most becomes the incumbent, see [`Liar::Believed`]; the lower confidence bound
+//! replaces log-EI: the lies remove the uncertainty at the pending points, so the next one
+//! goes elsewhere; one at a time too, see [`Settings::sequential_lcb`]), and the acquisition
+//! maximizer's best
 //! point that repeats nothing already observed or pending is returned. Before enough
 //! observations exist, points come from a scrambled Sobol design.
 //!
@@ -517,9 +518,15 @@ impl Engine {
             .settings
             .exploit_every
             .max(in_flight.min(self.settings.exploit_in_flight_cap));
+        let lcb_kappa = self.settings.batch_lcb_kappa.filter(|_| {
+            in_flight > 1
+                || (self.settings.sequential_lcb
+                    && !self.columns.has_categorical()
+                    && model.standing.is_none())
+        });
         let acquisition = if self.settings.exploit_every > 0 && known.len().is_multiple_of(every) {
             Acquisition::Lcb { kappa: 0.0 }
-        } else if let (Some(kappa), true) = (self.settings.batch_lcb_kappa, in_flight > 1) {
+        } else if let Some(kappa) = lcb_kappa {
             Acquisition::Lcb { kappa }
         } else {
             self.acquisition(model, rng)

@@ -619,3 +619,54 @@ fn a_believed_batch_builds_on_the_pending_point_expected_to_improve() {
     assert_eq!(clipped.incumbent, best_row);
     assert_eq!(clipped.best, best);
 }
+
+/// The next point after `history` in `columns` under `settings`, one at a time.
+fn next_point(
+    columns: Vec<Column>,
+    settings: Settings,
+    history: &(Vec<f64>, Vec<f64>),
+) -> Vec<f64> {
+    let history = History {
+        points: &history.0,
+        values: &history.1,
+        pending: &[],
+    };
+    Engine::new(columns, settings)
+        .expect("valid")
+        .suggest(&history, 1, 7)
+        .expect("valid")
+        .remove(0)
+}
+
+#[test]
+fn without_points_in_flight_the_lower_confidence_bound_replaces_log_ei_only_in_spaces_without_a_choice()
+ {
+    let log_ei = Settings {
+        sequential_lcb: false,
+        ..Settings::default()
+    };
+    let continuous = vec![Column::Continuous; 2];
+    // 19 observations: suggestion 19 is neither a posterior-mean nor an axis step.
+    let (mut points, mut values) = branin_history();
+    points.truncate(2 * 19);
+    values.truncate(19);
+    let branin = (points, values);
+    let lcb = next_point(continuous.clone(), Settings::default(), &branin);
+    let ei = next_point(continuous.clone(), log_ei.clone(), &branin);
+    assert_ne!(lcb, ei);
+    let no_kappa = Settings {
+        batch_lcb_kappa: None,
+        ..Settings::default()
+    };
+    assert_eq!(next_point(continuous, no_kappa, &branin), ei);
+
+    let mixed = vec![Column::Continuous, Column::Categorical(2)];
+    let (mut points, mut values) = trapped_history();
+    points.truncate(2 * 19);
+    values.truncate(19);
+    let trapped = (points, values);
+    assert_eq!(
+        next_point(mixed.clone(), Settings::default(), &trapped),
+        next_point(mixed, log_ei, &trapped)
+    );
+}
