@@ -159,10 +159,10 @@ fn main() {
                     .ok()
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(Settings::default().region_failures_in_flight),
-                batch_lcb_kappa: match std::env::var("BATCH_KAPPA").as_deref() {
+                lcb_kappa: match std::env::var("BATCH_KAPPA").as_deref() {
                     Ok("off") => None,
                     Ok(v) => v.parse().ok(),
-                    Err(_) => Settings::default().batch_lcb_kappa,
+                    Err(_) => Settings::default().lcb_kappa,
                 },
                 sequential_lcb: std::env::var("SEQ_LCB").map_or(true, |v| v != "0"),
                 local_model: std::env::var("LOCAL").map(|v| v != "0").unwrap_or(true),

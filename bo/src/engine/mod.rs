@@ -518,7 +518,7 @@ impl Engine {
             .settings
             .exploit_every
             .max(in_flight.min(self.settings.exploit_in_flight_cap));
-        let lcb_kappa = self.settings.batch_lcb_kappa.filter(|_| {
+        let lcb_kappa = self.settings.lcb_kappa.filter(|_| {
             in_flight > 1
                 || (self.settings.sequential_lcb
                     && !self.columns.has_categorical()

@@ -638,6 +638,17 @@ fn next_point(
         .remove(0)
 }
 
+/// The first `n` observations of a history in `d` columns.
+fn first(
+    (mut points, mut values): (Vec<f64>, Vec<f64>),
+    d: usize,
+    n: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    points.truncate(d * n);
+    values.truncate(n);
+    (points, values)
+}
+
 #[test]
 fn without_points_in_flight_the_lower_confidence_bound_replaces_log_ei_only_in_spaces_without_a_choice()
  {
@@ -647,24 +658,18 @@ fn without_points_in_flight_the_lower_confidence_bound_replaces_log_ei_only_in_s
     };
     let continuous = vec![Column::Continuous; 2];
     // 19 observations: suggestion 19 is neither a posterior-mean nor an axis step.
-    let (mut points, mut values) = branin_history();
-    points.truncate(2 * 19);
-    values.truncate(19);
-    let branin = (points, values);
+    let branin = first(branin_history(), 2, 19);
     let lcb = next_point(continuous.clone(), Settings::default(), &branin);
     let ei = next_point(continuous.clone(), log_ei.clone(), &branin);
     assert_ne!(lcb, ei);
     let no_kappa = Settings {
-        batch_lcb_kappa: None,
+        lcb_kappa: None,
         ..Settings::default()
     };
     assert_eq!(next_point(continuous, no_kappa, &branin), ei);
 
     let mixed = vec![Column::Continuous, Column::Categorical(2)];
-    let (mut points, mut values) = trapped_history();
-    points.truncate(2 * 19);
-    values.truncate(19);
-    let trapped = (points, values);
+    let trapped = first(trapped_history(), 2, 19);
     assert_eq!(
         next_point(mixed.clone(), Settings::default(), &trapped),
         next_point(mixed, log_ei, &trapped)
