@@ -117,21 +117,25 @@ impl Edges {
 
     /// Appends to `out`, per span, `ln(ψ(hi) − ψ(lo))` and that log's partials in `μ` and
     /// `σ²` (when `partials`; `−∞` and zeros for a span empty at this precision).
-    fn log_factors(&self, mean: f64, sigma: f64, partials: bool, out: &mut Vec<[f64; 3]>) {
+    /// `edges` is working memory for the edges' logs.
+    fn log_factors(
+        &self,
+        (mean, sigma): (f64, f64),
+        partials: bool,
+        edges: &mut Vec<[f64; 4]>,
+        out: &mut Vec<[f64; 3]>,
+    ) {
         let ln_sigma = sigma.ln();
-        let edges: Vec<[f64; 4]> = self
-            .at
-            .iter()
-            .map(|&z| {
-                let u = (z - mean) / sigma;
-                if partials {
-                    let (log_h, log_cdf) = log_h_and_log_norm_cdf(u);
-                    [ln_sigma + log_h, u, log_cdf, log_pdf(u)]
-                } else {
-                    [ln_sigma + log_h(u), u, 0.0, 0.0]
-                }
-            })
-            .collect();
+        edges.clear();
+        edges.extend(self.at.iter().map(|&z| {
+            let u = (z - mean) / sigma;
+            if partials {
+                let (log_h, log_cdf) = log_h_and_log_norm_cdf(u);
+                [ln_sigma + log_h, u, log_cdf, log_pdf(u)]
+            } else {
+                [ln_sigma + log_h(u), u, 0.0, 0.0]
+            }
+        }));
         let share = |log_num: f64, log_of: f64| (log_num - log_of).exp();
         out.extend(self.spans.iter().map(|&(lo, hi)| {
             let hi = &edges[hi];
@@ -167,6 +171,8 @@ struct Scratch {
     edges: Vec<[f64; 3]>,
     /// Every objective's span factors, objective after objective.
     factors: Vec<[f64; 3]>,
+    /// One objective's edges in log space, for the log-space sum.
+    log_edges: Vec<[f64; 4]>,
     /// One term per box.
     terms: Vec<f64>,
 }
@@ -299,6 +305,7 @@ impl HypervolumeImprovement {
             edges,
             factors,
             terms,
+            ..
         } = s;
         factors.clear();
         let mut log_scale = 0.0;
@@ -340,11 +347,16 @@ impl HypervolumeImprovement {
     /// precision).
     fn log_space_log_value(&self, query: &mut Query<'_>, s: &mut Scratch) -> f64 {
         let m = self.edges.len();
-        let Scratch { factors, terms, .. } = s;
+        let Scratch {
+            factors,
+            terms,
+            log_edges,
+            ..
+        } = s;
         factors.clear();
         let wanted = query.partials.is_some();
         for (j, e) in self.edges.iter().enumerate() {
-            e.log_factors(query.mean[j], query.sigma(j), wanted, factors);
+            e.log_factors((query.mean[j], query.sigma(j)), wanted, log_edges, factors);
         }
         self.sum_terms(terms, |spans| spans.iter().map(|&k| factors[k][0]).sum());
         let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
