@@ -33,7 +33,8 @@ study() {
 }
 
 for f in $functions; do
-    read -r builtin budget minimum < <(study "$f" | head -1)
+    spec=$(study "$f") || exit 2
+    read -r builtin budget minimum <<< "${spec%%$'\n'*}"
     for algo in $algos; do
         for parallel in 1 8; do
             for ((seed = 0; seed < seeds; seed++)); do
@@ -44,7 +45,7 @@ for f in $functions; do
                     printf '[search]\nalgorithm = "%s"\ntrials = %s\nparallel = %s\nseed = %s\n' \
                         "$algo" "$budget" "$parallel" "$seed"
                     printf '[search.space]\n'
-                    study "$f" | tail -n +2
+                    printf '%s\n' "${spec#*$'\n'}"
                 } > "$run/study.toml"
                 "$bin" run "$run/study.toml" --workers "$parallel" --db "$run/s.db" > "$run/log" 2>&1 \
                     || { echo "run failed: $run" >&2; cat "$run/log" >&2; exit 1; }
