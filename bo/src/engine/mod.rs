@@ -160,6 +160,14 @@ impl Engine {
             .map(|raw| crate::gp::fit::params_from_raw(raw, self.settings.fit.noise_floor))
     }
 
+    /// Whether this space takes the global steps (see [`Settings::categorical_global_every`]):
+    /// it has a categorical column and they are on. Such a space's trust region waits for a
+    /// whole round of failures, and it takes neither the axis steps nor, one at a time, the
+    /// lower confidence bound; the others do.
+    fn takes_global_steps(&self) -> bool {
+        self.columns.has_categorical() && self.settings.categorical_global_every > 0
+    }
+
     /// Number of finite observations before the GP takes over.
     pub fn initial_design_size(&self) -> usize {
         self.settings
@@ -378,13 +386,13 @@ impl Engine {
         let ranking = standing.as_ref().map_or(values, |s| s.ranking.as_slice());
         let side = self.region_side(ranking, pending.len());
         let due = |every: usize| slots.clone().any(|slot| due_at(every, slot));
-        let categorical = self.columns.has_categorical();
-        let axis_steps = !categorical
+        let global_steps = self.takes_global_steps();
+        let axis_steps = !global_steps
             && due(self.settings.axis_every)
             && side < self.settings.axis_below
             && self.axis_steps_pay(rows, ranking);
         let wants_global =
-            (categorical && due(self.settings.categorical_global_every)) || axis_steps;
+            (global_steps && due(self.settings.categorical_global_every)) || axis_steps;
         let (global_rows, global_values) = global_subset(rows, values);
         let inputs = Inputs::new(
             global_rows.concat(),
@@ -521,7 +529,7 @@ impl Engine {
         let lcb_kappa = self.settings.lcb_kappa.filter(|_| {
             in_flight > 1
                 || (self.settings.sequential_lcb
-                    && !self.columns.has_categorical()
+                    && !self.takes_global_steps()
                     && model.standing.is_none())
         });
         let acquisition = if self.settings.exploit_every > 0 && known.len().is_multiple_of(every) {
@@ -532,8 +540,7 @@ impl Engine {
             self.acquisition(model, rng)
         };
         let global = model.global.as_ref().filter(|_| {
-            self.columns.has_categorical()
-                && due_at(self.settings.categorical_global_every, known.len())
+            self.takes_global_steps() && due_at(self.settings.categorical_global_every, known.len())
         });
         let confined = match self.settings.trust_region {
             TrustRegion::Off => false,

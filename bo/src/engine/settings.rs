@@ -153,8 +153,9 @@ pub struct Settings {
     /// branin 1.27e-6 → 9.6e-7, hartmann6 3.3e-6 → 2.9e-6, ackley5 0.374 → 0.285,
     /// rosenbrock4 3.04 → 2.76, levy4 1.9e-3 → 2.5e-4, rastrigin3 3.98 → 3.12,
     /// styblinski_tang5 15.2 → 14.8; `d` alone (0) traps ackley5 in its ripples twice as
-    /// often (30 runs of 100 end above 1, against 15). In a space with a categorical column
-    /// the region waits for the whole round: there every
+    /// often (30 runs of 100 end above 1, against 15). In a space that takes the global
+    /// steps (a categorical column, [`Settings::categorical_global_every`] not 0) the region
+    /// waits for the whole round: there every
     /// [`Settings::categorical_global_every`]-th point is a global step, drawn outside the
     /// region, whose failures count too; with ¾ all three mixed spaces got worse (40 seeds):
     /// `mixed_mlp` 1.05e-3 → 1.47e-3, `mixed_train` 1.5e-4 → 2.0e-4, `mixed_schedule`
@@ -170,7 +171,8 @@ pub struct Settings {
     /// hartmann6 from 1.3e-3 to 6.0e-4 and ackley5 from 0.96 to 0.79, rosenbrock4 even.
     pub lcb_kappa: Option<f64>,
     /// Whether that lower confidence bound also replaces log-EI without points in flight,
-    /// in a space without a categorical column and without constraints. With one point in
+    /// in a space that takes no global steps (no categorical column, or
+    /// [`Settings::categorical_global_every`] 0) and without constraints. With one point in
     /// flight the batch rule beat the sequential one on three of four functions although it
     /// knew one result less. Default true. Median final regret, sequential, ablation over 40
     /// seeds: branin 1.3e-8 → 5.8e-10, hartmann6 2.2e-8 → 1.1e-9, ackley5 9.0e-3 → 7.4e-3,
@@ -204,7 +206,8 @@ pub struct Settings {
     /// 2.7e-4), `mixed_mlp` 1.27e-3 to 1.37e-3 (geometric mean 1.22e-3 to 1.25e-3), the
     /// architecture surrogate (20 seeds) 5.5e-3 to 5.5e-3 and 4.1e-3 to 3.7e-3 with 8 in flight.
     pub unwarped_global_steps: bool,
-    /// In a space without a categorical column, once the trust region's side is below
+    /// In a space that takes no global steps (no categorical column, or
+    /// [`Settings::categorical_global_every`] 0), once the trust region's side is below
     /// [`Settings::axis_below`], every this-many-th suggestion (0: never) maximizes log-EI on
     /// the global GP along the lines through the incumbent parallel to each continuous axis
     /// (one coordinate free over its whole range, the others at the incumbent's values), for

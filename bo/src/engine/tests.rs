@@ -650,7 +650,7 @@ fn first(
 }
 
 #[test]
-fn without_points_in_flight_the_lower_confidence_bound_replaces_log_ei_only_in_spaces_without_a_choice()
+fn without_points_in_flight_the_lower_confidence_bound_replaces_log_ei_only_in_spaces_without_global_steps()
  {
     let log_ei = Settings {
         sequential_lcb: false,
@@ -672,6 +672,15 @@ fn without_points_in_flight_the_lower_confidence_bound_replaces_log_ei_only_in_s
     let trapped = first(trapped_history(), 2, 19);
     assert_eq!(
         next_point(mixed.clone(), Settings::default(), &trapped),
-        next_point(mixed, log_ei, &trapped)
+        next_point(mixed.clone(), log_ei.clone(), &trapped)
+    );
+    // Without the global steps a space with a choice is searched like one without.
+    let no_global = |settings: Settings| Settings {
+        categorical_global_every: 0,
+        ..settings
+    };
+    assert_ne!(
+        next_point(mixed.clone(), no_global(Settings::default()), &trapped),
+        next_point(mixed, no_global(log_ei), &trapped)
     );
 }

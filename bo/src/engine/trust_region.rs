@@ -54,12 +54,11 @@ impl Engine {
         // With q points in flight, a suggestion's outcome is known q - 1 results late: the
         // region shrinks only after most of a round of failures. Where the global steps
         // already add failures from outside the region, only after a whole round.
-        let fraction =
-            if self.columns.has_categorical() && self.settings.categorical_global_every > 0 {
-                1.0
-            } else {
-                self.settings.region_failures_in_flight
-            };
+        let fraction = if self.takes_global_steps() {
+            1.0
+        } else {
+            self.settings.region_failures_in_flight
+        };
         let in_flight = (fraction * (pending + 1) as f64).ceil();
         let failure_limit = self.columns.len().max(in_flight as usize);
         trust_region_side(
