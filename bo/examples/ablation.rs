@@ -13,8 +13,8 @@
 //! local model's neighbourhood), `TR_MIN_SIDE=s` (trust-region restart threshold), `PENDING=q` (q trials running at a time, the oldest
 //! finishing first, as in the benchmark's parallel mode), `EXPLOIT_CAP=k` (with q in flight,
 //! the posterior-mean step every max(EXPLOIT, min(q, k))), `TR_Q=f` (with q in flight, the
-//! trust region halves after max(d, ⌈f·q⌉) failures in a row), `BATCH_KAPPA=k|off` (with points in
-//! flight, LCB with this κ instead of log-EI; off: log-EI), `SEQ_LCB=0` (without points in flight,
+//! trust region halves after max(d, ⌈f·q⌉) failures in a row), `BATCH_KAPPA=k|off` (the κ of the LCB
+//! that replaces log-EI with points in flight and, unless `SEQ_LCB=0`, one at a time; off: log-EI), `SEQ_LCB=0` (without points in flight,
 //! log-EI instead of that LCB), `LIAR=mean` (unclipped kriging believer),
 //! `LOCAL_SCALE=0|1` (the local fit in cube units / in units of the neighbourhood's extent).
 

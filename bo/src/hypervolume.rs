@@ -116,11 +116,12 @@ impl Edges {
     }
 
     /// Appends to `out`, per span, `ln(ψ(hi) − ψ(lo))` and that log's partials in `μ` and
-    /// `σ²` (when `partials`; `−∞` and zeros for a span empty at this precision).
-    /// `edges` is working memory for the edges' logs.
+    /// `σ²` (when `partials`; `−∞` and zeros for a span empty at this precision). `edges`
+    /// is working memory.
     fn log_factors(
         &self,
-        (mean, sigma): (f64, f64),
+        mean: f64,
+        sigma: f64,
         partials: bool,
         edges: &mut Vec<[f64; 4]>,
         out: &mut Vec<[f64; 3]>,
@@ -356,7 +357,7 @@ impl HypervolumeImprovement {
         factors.clear();
         let wanted = query.partials.is_some();
         for (j, e) in self.edges.iter().enumerate() {
-            e.log_factors((query.mean[j], query.sigma(j)), wanted, log_edges, factors);
+            e.log_factors(query.mean[j], query.sigma(j), wanted, log_edges, factors);
         }
         self.sum_terms(terms, |spans| spans.iter().map(|&k| factors[k][0]).sum());
         let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);

@@ -12,14 +12,15 @@
 //! with discrete-column search), confined to a trust region around the incumbent (in the
 //! continuous columns and the integer ranges) whose side follows TuRBO's success/failure
 //! rule (with q points in flight, shrinking only after ⌈¾q⌉ failures in a row, q in a space
-//! with a categorical column); pending points as lies through a Cholesky extension (each
+//! that takes the global steps: one with a categorical column, where every 3rd suggestion
+//! searches the whole cube on the global model); pending points as lies through a Cholesky extension (each
 //! its posterior mean, and the one expected to improve most becomes the incumbent, so that
 //! a batch builds on the improvements it expects), or as fantasies (log-EI averaged over
 //! joint posterior samples of their outcomes); the lower confidence bound on the
 //! lie-extended posterior instead of log-EI (GP-BUCB), so that a round of parallel
-//! suggestions spreads out, and one at a time too where there is no categorical column and
-//! no constraint; under constraints ([`Engine::suggest_constrained`]), one GP per
-//! constraint margin and the acquisition multiplied by the probability of feasibility, the
+//! suggestions spreads out, and one at a time too in a space without the global steps (no
+//! categorical column, or those steps off) and without constraints; under constraints
+//! ([`Engine::suggest_constrained`]), one GP per constraint margin and the acquisition multiplied by the probability of feasibility, the
 //! best feasible observation as the incumbent; with two objectives
 //! ([`Engine::suggest_pareto`]), one GP per objective and the expected hypervolume
 //! improvement of the observed front; no repeats of observed or pending points.
